@@ -1,0 +1,160 @@
+"""One grading run as an ordered list of steps: validate -> prepare job dir -> execute -> harness -> score -> report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import numpy as np
+from nbformat import NotebookNode
+
+from grader import kernel_command, reaper, sandbox
+from grader.cgroups import JobCgroup
+from grader.datasets import LabData
+from grader.errors import HarnessOutputInvalid
+from grader.execute import ExecutionResult, RunLimits, execute_notebook, write_kernelspec
+from grader.in_kernel import source
+from grader.jobdir import JobDirs
+from grader.report import GradingReport
+from grader.scoring import HarnessOutput, execution_context, read_harness_output, score_checks
+from grader.spec import LabSpec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GradingContext:
+    """Everything a run needs besides the notebook; built by the worker or the `grade` command."""
+
+    spec: LabSpec
+    lab_data: LabData
+    jobs_root: Path
+    sandbox: sandbox.SandboxConfig
+    slot: int = 0
+    output_limit_bytes: int = 2 * 1024 * 1024
+    harness_timeout_s: float = 300
+    extra_env: dict[str, str] = field(default_factory=dict)
+    devices: tuple[str, ...] = ()
+    device_label: str = "cpu"
+    cell_timeout_s: float | None = None
+    notebook_timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class GradingOutcome:
+    report: GradingReport
+    executed_notebook: bytes
+
+
+def _harness_step(ctx: GradingContext, work: Path) -> tuple[str, Path]:
+    """Copy the hidden inputs in (never labels) and return the harness cell's code and its output path."""
+    nonce = secrets.token_hex(16)
+    private = work / f".labgrader-{nonce}"
+    private.mkdir(mode=0o755)
+    slots = []
+    for name, dataset in ctx.spec.model_slots().items():
+        if not ctx.lab_data.has_hidden(dataset):
+            continue
+        inputs = private / f"{dataset}-inputs.npy"
+        if not inputs.exists():
+            np.save(inputs, ctx.lab_data.hidden_split(dataset).x, allow_pickle=False)
+            os.chmod(inputs, 0o444)
+        preprocess = f"preprocess_{dataset}"
+        slots.append({"name": name, "dataset": dataset, "inputs": str(inputs), "preprocess": preprocess})
+    output = work / f".labgrader-output-{nonce}.json"
+    request = private / "request.json"
+    request.write_text(json.dumps({"nonce": nonce, "slots": slots, "output": str(output)}))
+    os.chmod(request, 0o444)
+    code = (
+        "def __labgrader_harness():\n"
+        "    namespace = {'__name__': 'labgrader_harness'}\n"
+        f"    exec(compile({source('harness.py')!r}, 'labgrader_harness.py', 'exec'), namespace)\n"
+        f"    namespace['run']({str(request)!r}, globals())\n"
+        "__labgrader_harness()\n"
+        "del __labgrader_harness\n"
+    )
+    return code, output
+
+
+def _make_work_owned(path: Path, uid: int | None) -> None:
+    if uid is None:
+        return
+    for item in [path, *path.rglob("*")]:
+        os.chown(item, uid, uid, follow_symlinks=False)
+
+
+async def grade_notebook(nb: NotebookNode, ctx: GradingContext) -> GradingOutcome:
+    """Run one notebook in a fresh sandbox and score it; the job's processes, cgroups and directory end with it."""
+    isolation = sandbox.require_isolation(ctx.sandbox)
+    sandboxed = isolation.mode is sandbox.IsolationMode.BUBBLEWRAP
+    uid = sandbox.slot_uid(ctx.sandbox, ctx.slot) if sandboxed else None
+    started = time.monotonic()
+    job_key = f"job-{secrets.token_hex(8)}"
+    dirs = JobDirs.create(ctx.jobs_root, job_key, uid, ctx.sandbox.limits.work_dir_limit_mb)
+    cgroup = sandbox.job_cgroup(ctx.sandbox, isolation, job_key)
+    try:
+        (dirs.work / ".tmp").mkdir()
+        _make_work_owned(dirs.work, uid)
+        ctx.lab_data.copy_visible_into(dirs.work / "data")
+        env = kernel_command.kernel_environment(dirs.work, ctx.extra_env)
+        argv = kernel_command.kernel_argv(ctx.sandbox, isolation, dirs, uid or os.getuid(), env, cgroup, ctx.devices)
+        kernel_dirs = write_kernelspec(dirs.host, argv)
+        limits = RunLimits(
+            cell_timeout_s=ctx.cell_timeout_s or ctx.spec.limits.cell_timeout_s,
+            notebook_timeout_s=ctx.notebook_timeout_s or ctx.spec.limits.notebook_timeout_s,
+            harness_timeout_s=ctx.harness_timeout_s, output_limit_bytes=ctx.output_limit_bytes,
+        )
+        prepare_s = time.monotonic() - started
+
+        async def harness() -> tuple[str, Path]:
+            for stale in dirs.work.glob(".labgrader-output-*"):
+                stale.unlink(missing_ok=True)
+            return _harness_step(ctx, dirs.work)
+
+        result = await execute_notebook(
+            nb, work=dirs.work, kernel_dirs=kernel_dirs, env=env, limits=limits,
+            setup_code=source("startup.py"), harness=harness, sandbox_uid=uid, death_reason=cgroup.death_reason,
+        )
+        output, harness_problem = _extract(result)
+        report = _report(ctx, result, output, harness_problem, isolation, prepare_s)
+        return GradingOutcome(report=report, executed_notebook=nbformat.writes(nb).encode())  # type: ignore[no-untyped-call]
+    finally:
+        _end_job(cgroup, uid)
+        dirs.remove()
+
+
+def _end_job(cgroup: JobCgroup, uid: int | None) -> None:
+    """End every process of the job: its cgroups, then anything still running as the slot's uid (should be none)."""
+    cgroup.remove()
+    if uid is not None and (stragglers := reaper.kill_processes_owned_by(uid)):
+        logger.warning("killed %d process(es) of uid %d that outlived their job's namespaces", stragglers, uid)
+
+
+def _extract(result: ExecutionResult) -> tuple[HarnessOutput | None, str]:
+    if result.harness_output is None:
+        return None, result.harness_error
+    nonce = result.harness_output.name.removeprefix(".labgrader-output-").removesuffix(".json")
+    try:
+        return read_harness_output(result.harness_output, nonce), ""
+    except HarnessOutputInvalid as exc:
+        return None, result.harness_error or str(exc)
+
+
+def _report(ctx: GradingContext, result: ExecutionResult, output: HarnessOutput | None, harness_problem: str,
+            isolation: sandbox.Isolation, prepare_s: float) -> GradingReport:
+    context = execution_context(result.cell_errors, result.note or harness_problem)
+    checks = score_checks(ctx.spec, output, ctx.lab_data, context)
+    timings = {"prepare": round(prepare_s, 3), **{k: round(v, 3) for k, v in result.timings_s.items()}}
+    return GradingReport(
+        lab_id=ctx.spec.id, checks=tuple(checks), cell_errors=tuple(result.cell_errors),
+        execution_note=result.note or harness_problem, device=ctx.device_label, isolation=isolation.detail,
+        timings_s=timings,
+    )
+
+

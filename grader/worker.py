@@ -1,0 +1,164 @@
+"""The one grader module that touches the database: claim a job, grade it under a renewed lease, write the result.
+
+Both dispatchers use it: the embedded executor inside `labgrader serve` and the Celery task of `labgrader worker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from grader.datasets import LabData
+from grader.errors import GraderError, InfrastructureError, NotebookInvalid
+from grader.notebook import parse_notebook
+from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
+from grader.report import CheckResult, GradingReport
+from server.db import SessionFactory
+from server.grading import ledger
+from server.grading.models import Artifact, ArtifactKind, JobQueue
+from server.labs.service import get_spec
+from server.settings import Settings
+
+log = logging.getLogger("labgrader.worker")
+
+
+def new_owner_id(label: str = "worker") -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{label}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One concurrent job position: its index picks the sandbox uid; GPU slots carry their device."""
+
+    index: int
+    gpu: str | None = None
+    gpu_memory_fraction: float = 1.0
+
+    @property
+    def device_label(self) -> str:
+        return f"cuda:{self.gpu}" if self.gpu is not None else "cpu"
+
+    def environment(self) -> dict[str, str]:
+        if self.gpu is None:
+            return {"CUDA_VISIBLE_DEVICES": ""}
+        return {"CUDA_VISIBLE_DEVICES": self.gpu, "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+                "LABGRADER_TORCH_MEMORY_FRACTION": f"{self.gpu_memory_fraction:.3f}"}
+
+    def devices(self) -> tuple[str, ...]:
+        if self.gpu is None:
+            return ()
+        names = [f"/dev/nvidia{self.gpu}", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]
+        return tuple(n for n in names if os.path.exists(n))
+
+
+def outcome_to_result(outcome: GradingOutcome) -> ledger.GradedResult:
+    report = outcome.report
+    checks = [c.model_dump(include={"title", "passed", "score", "max_score", "message", "measured"})
+              | {"check_id": c.id} for c in report.checks]
+    artifacts = {ArtifactKind.EXECUTED_NOTEBOOK.value: ("application/x-ipynb+json", outcome.executed_notebook)}
+    for name, content in getattr(outcome, "artifacts", {}).items():
+        if name == "learning_curve.png":
+            artifacts[ArtifactKind.LEARNING_CURVE.value] = ("image/png", content)
+    return ledger.GradedResult(score=report.score, max_score=report.max_score, note=report.execution_note,
+                               report_json=report.model_dump_json(), checks=checks, artifacts=artifacts)
+
+
+def refused_report(lab_id: str, spec_checks: list[tuple[str, str, float]], reason: str) -> GradingReport:
+    """A report for a notebook that cannot run at all (e.g. stored before validation rules tightened)."""
+    checks = tuple(CheckResult(id=i, title=t, passed=False, score=0.0, max_score=p,
+                               message=f"the notebook could not be graded: {reason}") for i, t, p in spec_checks)
+    return GradingReport(lab_id=lab_id, checks=checks, execution_note=reason)
+
+
+@dataclass
+class JobRunner:
+    """Runs claimed jobs; `stop` asks running jobs to give their lease back at the next chance."""
+
+    settings: Settings
+    factory: SessionFactory
+    owner: str = field(default_factory=new_owner_id)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run_next(self, slot: Slot, queues: tuple[JobQueue, ...] = (JobQueue.LIVE, JobQueue.REGRADE)) -> bool:
+        """Claim and grade one job; False when the queues are empty."""
+        claim = await asyncio.to_thread(ledger.claim_next, self.factory, self.owner, self.settings.lease_s, queues)
+        if claim is None:
+            return False
+        await self.run_claim(claim, slot)
+        return True
+
+    async def run_job_id(self, job_id: int, slot: Slot) -> bool:
+        """Grade one named job if it is still queued (a broker message named it); duplicates are no-ops."""
+        claim = await asyncio.to_thread(ledger.claim_job, self.factory, job_id, self.owner, self.settings.lease_s)
+        if claim is None:
+            return False
+        await self.run_claim(claim, slot)
+        return True
+
+    async def run_claim(self, claim: ledger.Claim, slot: Slot) -> None:
+        grading = asyncio.create_task(self._grade(claim, slot))
+        lost_lease = False
+        while not grading.done():
+            done, _ = await asyncio.wait({grading}, timeout=self.settings.lease_s / 3)
+            if done:
+                break
+            if not await asyncio.to_thread(ledger.renew, self.factory, claim, self.settings.lease_s):
+                log.warning("lost the lease on job %s; stopping its kernel", claim.job_id)
+                lost_lease = True
+                grading.cancel()
+        try:
+            outcome = await grading
+        except asyncio.CancelledError:
+            if lost_lease:
+                return
+            await asyncio.to_thread(ledger.release, self.factory, claim)
+            raise
+        except (InfrastructureError, OSError, GraderError) as exc:
+            log.exception("job %s attempt %s failed in the grader", claim.job_id, claim.attempt)
+            await asyncio.to_thread(ledger.fail_attempt, self.factory, claim, f"{type(exc).__name__}: {exc}",
+                                    self.settings.max_attempts)
+            return
+        except Exception as exc:
+            log.exception("job %s attempt %s crashed", claim.job_id, claim.attempt)
+            await asyncio.to_thread(ledger.fail_attempt, self.factory, claim, f"{type(exc).__name__}: {exc}",
+                                    self.settings.max_attempts)
+            return
+        written = await asyncio.to_thread(ledger.complete, self.factory, claim, outcome_to_result(outcome))
+        if not written:
+            log.warning("job %s attempt %s: lease lost before the result was written; result discarded",
+                        claim.job_id, claim.attempt)
+
+    def _load(self, claim: ledger.Claim) -> tuple[bytes, GradingContext]:
+        with self.factory() as session:
+            spec = get_spec(session, claim.lab_id)
+            notebook = session.scalar(select(Artifact.content).where(
+                Artifact.submission_id == claim.submission_id,
+                Artifact.kind == ArtifactKind.SUBMITTED_NOTEBOOK.value))
+        if notebook is None:
+            raise InfrastructureError(f"submission {claim.submission_id} has no stored notebook")
+        ctx = GradingContext(
+            spec=spec, lab_data=LabData(self.settings.data_dir.resolve(), spec.id),
+            jobs_root=self.settings.jobs_root, sandbox=self.settings.sandbox_config(),
+            output_limit_bytes=self.settings.output_limit_kb * 1024, harness_timeout_s=self.settings.harness_timeout_s,
+            cell_timeout_s=self.settings.cell_timeout_s, notebook_timeout_s=self.settings.notebook_timeout_s,
+        )
+        return notebook, ctx
+
+    async def _grade(self, claim: ledger.Claim, slot: Slot) -> GradingOutcome:
+        notebook, ctx = await asyncio.to_thread(self._load, claim)
+        ctx = dataclasses.replace(ctx, slot=slot.index, extra_env=slot.environment(), devices=slot.devices(),
+                                  device_label=slot.device_label)
+        try:
+            nb = parse_notebook(notebook, max(len(notebook), self.settings.max_upload_bytes))
+        except NotebookInvalid as exc:
+            checks = [(c.id, c.title, c.points) for c in ctx.spec.checks]
+            report = refused_report(ctx.spec.id, checks, str(exc))
+            return GradingOutcome(report=report, executed_notebook=notebook)
+        return await grade_notebook(nb, ctx)

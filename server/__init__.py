@@ -1,0 +1,1 @@
+"""The Labgrader service: REST API, dashboard pages, auth, persistence and job dispatch."""

@@ -1,0 +1,106 @@
+"""`create_app(settings)`: engine, routers, executor. Nothing connects at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import inspect, text
+
+from grader.datasets import LabData, lab_data_module
+from grader.sandbox import probe_isolation
+from server.db import make_engine, make_session_factory, transaction
+from server.dispatch import Dispatcher, EmbeddedDispatcher
+from server.errors import install_error_handlers
+from server.executor import EmbeddedExecutor
+from server.labs import router as labs_router
+from server.labs.service import sync_labs
+from server.settings import QueueKind, Settings
+from server.submissions import router as submissions_router
+from server.throttle import AuthThrottle
+
+log = logging.getLogger("labgrader.app")
+
+
+def prepare_lab_data(settings: Settings, lab_ids: list[str]) -> None:
+    """Derive each lab's visible/hidden splits from the sources present, once."""
+    for lab_id in lab_ids:
+        lab = LabData(settings.data_dir.resolve(), lab_id)
+        module = lab_data_module(lab_id)
+        if module is not None and not (lab.root / "provenance.json").exists():
+            module.prepare(lab)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if "grading_jobs" not in inspect(engine).get_table_names():
+            raise RuntimeError("the database has no schema: run `labgrader db upgrade` first")
+        with transaction(factory) as session:
+            lab_ids = sync_labs(session, settings.labs_dir)
+        prepare_lab_data(settings, lab_ids)
+        executor = None
+        isolation = probe_isolation(settings.sandbox_config())
+        app.state.isolation = isolation
+        if settings.queue is QueueKind.EMBEDDED:
+            if isolation.runs_student_code:
+                executor = EmbeddedExecutor(settings, factory)
+                executor.start()
+            else:
+                log.error("not starting the executor: %s", isolation.detail)
+            app.state.dispatcher = EmbeddedDispatcher(executor)
+        else:
+            from server.celery_dispatch import CeleryDispatcher
+
+            app.state.dispatcher = CeleryDispatcher(settings)
+        try:
+            yield
+        finally:
+            if executor is not None:
+                executor.stop()
+            engine.dispose()
+
+    app = FastAPI(title="Labgrader", version="0.1.0", lifespan=lifespan,
+                  description="Autograding of machine-learning lab notebooks in sandboxed kernels.")
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = factory
+    app.state.auth_throttle = AuthThrottle()
+    install_error_handlers(app)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"] if p != "body")
+        return JSONResponse({"detail": f"{where}: {first['msg']}" if where else first["msg"]}, status_code=422)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz(request: Request) -> dict[str, Any]:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            database = f"{engine.dialect.name}: ok"
+        except Exception as exc:
+            database = f"{engine.dialect.name}: unreachable ({type(exc).__name__})"
+        isolation = getattr(request.app.state, "isolation", None)
+        dispatcher: Dispatcher | None = getattr(request.app.state, "dispatcher", None)
+        ok = database.endswith(": ok")
+        return {
+            "status": "ok" if ok else "degraded",
+            "database": database,
+            "queue": dispatcher.describe() if dispatcher else settings.queue.value,
+            "sandbox": isolation.detail if isolation else "unknown",
+        }
+
+    app.include_router(labs_router.router)
+    app.include_router(submissions_router.router)
+    return app

@@ -1,0 +1,1 @@
+"""The `labgrader` command line."""

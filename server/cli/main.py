@@ -1,0 +1,206 @@
+"""`labgrader`: serve, worker, users, roster, grade, submit, export, datasets, db."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from server.settings import Settings
+
+
+def _settings(**overrides: object) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+    from server.migrate import upgrade
+
+    settings = _settings(jobs=args.jobs)
+    upgrade(settings.database_url)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", access_log=False)
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from server.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    print(f"database at {settings.database_url.split('@')[-1]} is at the latest schema")
+    return 0
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from server.db import make_engine, make_session_factory, transaction
+    from server.users.service import create_user
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    with transaction(make_session_factory(engine)) as session:
+        issued = create_user(session, args.name, args.role)
+    engine.dispose()
+    if args.json:
+        print(json.dumps({"name": issued.name, "role": issued.role, "token": issued.token}))
+    else:
+        print(f"Created {issued.role} {issued.name}. Their API token (shown once, store it now):\n{issued.token}")
+    return 0
+
+
+def cmd_roster_import(args: argparse.Namespace) -> int:
+    from server.db import make_engine, make_session_factory, transaction
+    from server.users.service import import_roster
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    with transaction(make_session_factory(engine)) as session:
+        issued = import_roster(session, Path(args.file).read_text(encoding="utf-8"))
+    engine.dispose()
+    print("name,role,token")
+    for user in issued:
+        print(f"{user.name},{user.role},{user.token}")
+    print(f"{len(issued)} users created; their tokens are shown only this once", file=sys.stderr)
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from grader.datasets import LabData
+    from grader.errors import NotebookInvalid, SandboxUnavailable
+    from grader.notebook import parse_notebook
+    from grader.pipeline import GradingContext, grade_notebook
+    from grader.spec import discover_labs
+    from server.app import prepare_lab_data
+    from server.cli.render import format_report
+
+    settings = _settings()
+    labs = discover_labs(settings.labs_dir)
+    if args.lab not in labs:
+        print(f"error: no lab {args.lab!r}; labs: {', '.join(sorted(labs))}", file=sys.stderr)
+        return 2
+    path = Path(args.notebook)
+    try:
+        nb = parse_notebook(path.read_bytes(), settings.max_upload_bytes)
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except NotebookInvalid as exc:
+        print(f"error: {path.name}: {exc}", file=sys.stderr)
+        return 2
+    prepare_lab_data(settings, [args.lab])
+    spec = labs[args.lab]
+    ctx = GradingContext(
+        spec=spec, lab_data=LabData(settings.data_dir.resolve(), spec.id), jobs_root=settings.jobs_root,
+        sandbox=settings.sandbox_config(), output_limit_bytes=settings.output_limit_kb * 1024,
+        harness_timeout_s=settings.harness_timeout_s, cell_timeout_s=settings.cell_timeout_s,
+        notebook_timeout_s=settings.notebook_timeout_s,
+    )
+    try:
+        outcome = asyncio.run(grade_notebook(nb, ctx))
+    except SandboxUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    report = outcome.report
+    if args.json:
+        checks = [c.model_dump(include={"id", "title", "passed", "score", "max_score", "message"})
+                  for c in report.checks]
+        print(json.dumps({"lab_id": report.lab_id, "status": "graded", "score": report.score,
+                          "max_score": report.max_score, "checks": checks, "note": report.execution_note or None,
+                          "discovery": list(report.discovery), "timings_s": report.timings_s,
+                          "isolation": report.isolation}, indent=2))
+    else:
+        print(format_report(report.model_dump()))
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from server.cli.client import SubmitError, submit
+
+    token = args.token or os.environ.get("LABGRADER_TOKEN")
+    if not token:
+        print("error: give your API token with --token or the LABGRADER_TOKEN environment variable", file=sys.stderr)
+        return 2
+    try:
+        return submit(Path(args.notebook), args.lab, args.server, token, wait=not args.no_wait, as_json=args.json)
+    except SubmitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from server.cli.datasets import run
+
+    return run(args, _settings())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labgrader", description="Autograde machine-learning lab notebooks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate, then serve the API and dashboard with the embedded executor")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--jobs", type=int, default=None, help="concurrent grading jobs (default 1)")
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply every migration").set_defaults(func=cmd_db_upgrade)
+
+    users = sub.add_parser("users", help="manage users").add_subparsers(dest="users_command", required=True)
+    add = users.add_parser("add", help="create a user and print its API token once")
+    add.add_argument("name")
+    add.add_argument("--role", choices=["student", "instructor"], required=True)
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(func=cmd_users_add)
+
+    roster = sub.add_parser("roster", help="many users at once").add_subparsers(dest="roster_command", required=True)
+    imp = roster.add_parser("import", help="create users from a CSV with columns name,role")
+    imp.add_argument("file")
+    imp.set_defaults(func=cmd_roster_import)
+
+    grade = sub.add_parser("grade", help="grade a notebook locally in the sandbox, no server")
+    grade.add_argument("notebook")
+    grade.add_argument("--lab", required=True)
+    grade.add_argument("--json", action="store_true")
+    grade.set_defaults(func=cmd_grade)
+
+    submit = sub.add_parser("submit", help="upload a notebook to a server and wait for its report")
+    submit.add_argument("notebook")
+    submit.add_argument("--lab", required=True)
+    submit.add_argument("--server", default=os.environ.get("LABGRADER_SERVER", "http://127.0.0.1:8000"))
+    submit.add_argument("--token", default=None)
+    submit.add_argument("--no-wait", action="store_true")
+    submit.add_argument("--json", action="store_true")
+    submit.set_defaults(func=cmd_submit)
+
+    datasets = sub.add_parser("datasets", help="lab data: fetch, import, status")
+    dsub = datasets.add_subparsers(dest="datasets_command", required=True)
+    dsub.add_parser("fetch", help="download the lab datasets and verify their checksums").set_defaults(
+        func=cmd_datasets)
+    dimp = dsub.add_parser("import", help="import a dataset file you already have (e.g. mnist.npz)")
+    dimp.add_argument("path")
+    dimp.set_defaults(func=cmd_datasets)
+    dsub.add_parser("status", help="what is prepared, with checksums").set_defaults(func=cmd_datasets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from server.errors import DomainError
+
+    try:
+        code: int = args.func(args)
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Domain errors raised by services; one handler maps them to HTTP with a message a person can act on.
+
+    DomainError
+     ├── InvalidInput        422
+     ├── NotAuthenticated    401
+     ├── Forbidden           403
+     ├── NotFound            404
+     ├── Conflict            409
+     ├── PayloadTooLarge     413
+     └── RateLimited         429 (with Retry-After)
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+
+class DomainError(Exception):
+    status_code = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(DomainError):
+    status_code = 422
+
+
+class NotAuthenticated(DomainError):
+    status_code = 401
+
+
+class Forbidden(DomainError):
+    status_code = 403
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+
+class Conflict(DomainError):
+    status_code = 409
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+
+
+class RateLimited(DomainError):
+    status_code = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DomainError)
+        headers: dict[str, str] = {}
+        if isinstance(exc, NotAuthenticated):
+            headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after_s)
+        return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+
+    app.add_exception_handler(DomainError, handle)

@@ -1,0 +1,87 @@
+"""Service settings from the environment (prefix `LABGRADER_`); nothing connects at import time."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from grader.sandbox import SandboxConfig
+
+DEFAULT_SECRET_KEY = "insecure-development-key"
+
+
+class QueueKind(StrEnum):
+    EMBEDDED = "embedded"
+    CELERY = "celery"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LABGRADER_", extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    database_url: str = "sqlite:///./labgrader.db"
+    data_dir: Path = Path("./labgrader-data")
+    queue: QueueKind = QueueKind.EMBEDDED
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
+    secret_key: str = DEFAULT_SECRET_KEY
+    labs_dir: Path | None = None
+
+    # dispatch and the job ledger
+    jobs: int = Field(default=1, ge=1, le=64)
+    lease_s: float = Field(default=30, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    poll_interval_s: float = Field(default=0.5, gt=0)
+
+    # uploads
+    max_upload_mb: float = Field(default=20, gt=0)
+    submissions_per_hour: int = Field(default=10, ge=0)
+
+    # sandbox
+    allow_unsandboxed: bool = False
+    kernel_python: str = sys.executable
+    sandbox_uid_base: int = Field(default=61000, ge=1000)
+    memory_limit_mb: int = Field(default=6144, ge=256)
+    max_processes: int = Field(default=512, ge=16)
+    file_size_limit_mb: int = Field(default=512, ge=1)
+    open_files: int = Field(default=1024, ge=64)
+    cpu_time_s: int = Field(default=3600, ge=10)
+    output_limit_kb: int = Field(default=2048, ge=16)
+    cell_timeout_s: float | None = None
+    notebook_timeout_s: float | None = None
+    harness_timeout_s: float = 300
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        if self.environment is Environment.PRODUCTION and self.secret_key == DEFAULT_SECRET_KEY:
+            raise ValueError("LABGRADER_SECRET_KEY must be set to a random value in production")
+        return self
+
+    def sandbox_config(self) -> SandboxConfig:
+        """The grader's sandbox configuration from these settings."""
+        from grader.sandbox import SandboxConfig, SandboxLimits
+
+        limits = SandboxLimits(
+            memory_limit_mb=self.memory_limit_mb, max_processes=self.max_processes,
+            file_size_limit_mb=self.file_size_limit_mb, open_files=self.open_files, cpu_time_s=self.cpu_time_s,
+        )
+        return SandboxConfig(limits=limits, uid_base=self.sandbox_uid_base,
+                             allow_unsandboxed=self.allow_unsandboxed, kernel_python=self.kernel_python)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def jobs_root(self) -> Path:
+        return self.data_dir.resolve() / "jobs"

@@ -1,0 +1,80 @@
+"""HTTP routes for submissions: parse, call the service, return."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.responses import Response
+
+from server.auth import CurrentUser, Instructor, SessionDep
+from server.errors import PayloadTooLarge
+from server.grading.models import ArtifactKind, JobQueue
+from server.submissions import service
+from server.submissions.schemas import RegradeOut, SubmissionList, SubmissionOut
+
+router = APIRouter(prefix="/api/v1", tags=["submissions"])
+
+
+@router.post("/labs/{lab_id}/submissions", status_code=202, response_model=SubmissionOut)
+async def submit(request: Request, lab_id: str, user: CurrentUser, session: SessionDep,
+                 notebook: Annotated[UploadFile, File(description="the .ipynb file")]) -> SubmissionOut:
+    settings = request.app.state.settings
+    data = await notebook.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise PayloadTooLarge(f"the notebook is larger than the {settings.max_upload_mb:g} MB limit")
+    submission = service.create_submission(session, user, lab_id, data, notebook.filename or "",
+                                           settings.max_upload_bytes, settings.submissions_per_hour)
+    session.commit()
+    request.app.state.dispatcher.submitted([submission.current_job_id])
+    return service.to_out(session, submission)
+
+
+@router.get("/submissions", response_model=SubmissionList)
+def list_submissions(user: CurrentUser, session: SessionDep, lab_id: str | None = None,
+                     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                     offset: Annotated[int, Query(ge=0)] = 0) -> SubmissionList:
+    rows, total = service.list_submissions(session, user, lab_id, limit, offset)
+    return SubmissionList(items=service.to_out_many(session, rows), total=total, limit=limit, offset=offset)
+
+
+@router.get("/submissions/{submission_id}", response_model=SubmissionOut)
+def get_submission(submission_id: int, user: CurrentUser, session: SessionDep) -> SubmissionOut:
+    return service.to_out(session, service.visible_submission(session, user, submission_id))
+
+
+@router.get("/submissions/{submission_id}/notebook", response_class=Response,
+            responses={200: {"content": {"application/x-ipynb+json": {}}}})
+def executed_notebook(submission_id: int, user: CurrentUser, session: SessionDep) -> Response:
+    submission = service.visible_submission(session, user, submission_id)
+    found = service.artifact(session, submission, ArtifactKind.EXECUTED_NOTEBOOK)
+    return Response(found.content, media_type="application/x-ipynb+json", headers={
+        "Content-Disposition": f'attachment; filename="submission-{submission.id}-executed.ipynb"'})
+
+
+@router.get("/submissions/{submission_id}/learning-curve.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}})
+def learning_curve(submission_id: int, user: CurrentUser, session: SessionDep) -> Response:
+    submission = service.visible_submission(session, user, submission_id)
+    found = service.artifact(session, submission, ArtifactKind.LEARNING_CURVE)
+    return Response(found.content, media_type="image/png")
+
+
+@router.post("/submissions/{submission_id}/regrade", status_code=202, response_model=RegradeOut)
+def regrade_one(request: Request, submission_id: int, user: Instructor, session: SessionDep) -> RegradeOut:
+    submission = service.visible_submission(session, user, submission_id)
+    ids = service.regrade(session, [submission], JobQueue.REGRADE)
+    session.commit()
+    job_ids = [submission.current_job_id]
+    request.app.state.dispatcher.submitted(job_ids, JobQueue.REGRADE)
+    return RegradeOut(queued=len(ids), submission_ids=ids)
+
+
+@router.post("/labs/{lab_id}/regrade", status_code=202, response_model=RegradeOut)
+def regrade_lab(request: Request, lab_id: str, user: Instructor, session: SessionDep) -> RegradeOut:
+    submissions = service.lab_submissions(session, lab_id)
+    ids = service.regrade(session, submissions, JobQueue.REGRADE)
+    session.commit()
+    job_ids = [s.current_job_id for s in submissions]
+    request.app.state.dispatcher.submitted(job_ids, JobQueue.REGRADE)
+    return RegradeOut(queued=len(ids), submission_ids=ids)

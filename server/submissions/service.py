@@ -1,0 +1,131 @@
+"""Accept uploads, enforce who sees what, queue (re)grades. Queries and commits live here, not in routers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from grader.errors import NotebookInvalid
+from grader.notebook import parse_notebook
+from server.db import db_now
+from server.errors import InvalidInput, NotFound, PayloadTooLarge, RateLimited
+from server.grading import ledger
+from server.grading.models import Artifact, ArtifactKind, CheckResultRow, GradingJob, JobQueue, JobStatus
+from server.labs.service import get_spec
+from server.submissions.models import Submission
+from server.submissions.schemas import CheckOut, SubmissionOut
+from server.users.models import User
+
+RATE_WINDOW = timedelta(hours=1)
+
+
+def _check_rate(session: Session, student: User, lab_id: str, per_hour: int) -> None:
+    if per_hour <= 0 or student.is_instructor:
+        return
+    since = db_now(session) - RATE_WINDOW
+    recent = session.scalars(
+        select(Submission.created_at)
+        .where(Submission.student_id == student.id, Submission.lab_id == lab_id, Submission.created_at > since)
+        .order_by(Submission.created_at)
+    ).all()
+    if len(recent) >= per_hour:
+        retry = int((recent[0] + RATE_WINDOW - db_now(session)).total_seconds()) + 1
+        raise RateLimited(f"you have submitted {len(recent)} notebooks for lab {lab_id!r} in the last hour; "
+                          f"the limit is {per_hour} per hour: try again in {max(retry, 1)} s", max(retry, 1))
+
+
+def create_submission(session: Session, student: User, lab_id: str, data: bytes, filename: str,
+                      max_bytes: int, per_hour: int) -> Submission:
+    """Validate and store an upload with its queued grading job, in one transaction; nothing is kept on refusal."""
+    spec = get_spec(session, lab_id)
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"the notebook is {len(data)} bytes; the limit is {max_bytes} bytes")
+    try:
+        parse_notebook(data, max_bytes)
+    except NotebookInvalid as exc:
+        raise InvalidInput(str(exc)) from exc
+    _check_rate(session, student, lab_id, per_hour)
+    safe_name = "".join(c for c in filename if c.isalnum() or c in "._- ")[:200] or "notebook.ipynb"
+    submission = Submission(lab_id=lab_id, student_id=student.id, status=JobStatus.QUEUED.value,
+                            max_score=spec.max_score, filename=safe_name, created_at=db_now(session))
+    session.add(submission)
+    session.flush()
+    session.add(Artifact(submission_id=submission.id, kind=ArtifactKind.SUBMITTED_NOTEBOOK.value,
+                         content_type="application/x-ipynb+json", content=data))
+    ledger.enqueue(session, submission, JobQueue.LIVE)
+    return submission
+
+
+def visible_submission(session: Session, user: User, submission_id: int) -> Submission:
+    """The submission if this user may see it; others' submissions are indistinguishable from missing ones."""
+    submission = session.get(Submission, submission_id)
+    if submission is None or (not user.is_instructor and submission.student_id != user.id):
+        raise NotFound(f"no submission with id {submission_id}")
+    return submission
+
+
+def to_out(session: Session, submission: Submission) -> SubmissionOut:
+    return to_out_many(session, [submission])[0]
+
+
+def to_out_many(session: Session, submissions: Sequence[Submission]) -> list[SubmissionOut]:
+    ids = [s.id for s in submissions]
+    if not ids:
+        return []
+    checks: dict[int, list[CheckOut]] = {i: [] for i in ids}
+    for row in session.scalars(select(CheckResultRow).where(CheckResultRow.submission_id.in_(ids))
+                               .order_by(CheckResultRow.submission_id, CheckResultRow.position)):
+        checks[row.submission_id].append(CheckOut(id=row.check_id, title=row.title, passed=row.passed,
+                                                  score=row.score, max_score=row.max_score, message=row.message))
+    job_ids = [s.current_job_id for s in submissions if s.current_job_id is not None]
+    jobs = {j.id: j for j in session.scalars(select(GradingJob).where(GradingJob.id.in_(job_ids)))}
+    names = dict(session.execute(select(User.id, User.name).where(
+        User.id.in_({s.student_id for s in submissions}))).tuples().all())
+    out = []
+    for s in submissions:
+        job = jobs.get(s.current_job_id or -1)
+        out.append(SubmissionOut(
+            id=s.id, lab_id=s.lab_id, student=names.get(s.student_id, "?"), status=s.status, score=s.score,
+            max_score=s.max_score, checks=checks[s.id], note=s.note, created_at=s.created_at,
+            started_at=job.started_at if job else None,
+            finished_at=job.finished_at if job and job.status in (JobStatus.GRADED, JobStatus.ERROR) else None,
+        ))
+    return out
+
+
+def list_submissions(session: Session, user: User, lab_id: str | None, limit: int,
+                     offset: int) -> tuple[list[Submission], int]:
+    query = select(Submission)
+    if not user.is_instructor:
+        query = query.where(Submission.student_id == user.id)
+    if lab_id is not None:
+        query = query.where(Submission.lab_id == lab_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Submission.id.desc()).limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def artifact(session: Session, submission: Submission, kind: ArtifactKind) -> Artifact:
+    found = session.scalar(select(Artifact).where(Artifact.submission_id == submission.id,
+                                                  Artifact.kind == kind.value))
+    if found is None:
+        what = {ArtifactKind.EXECUTED_NOTEBOOK: "executed notebook (it has not been graded yet)",
+                ArtifactKind.LEARNING_CURVE: "learning curve (no per-epoch history was found)",
+                ArtifactKind.SUBMITTED_NOTEBOOK: "uploaded notebook"}[kind]
+        raise NotFound(f"submission {submission.id} has no {what}")
+    return found
+
+
+def regrade(session: Session, submissions: Sequence[Submission], queue: JobQueue) -> list[int]:
+    """Queue a new job for each submission; a running older job's result will no longer count."""
+    for submission in submissions:
+        ledger.enqueue(session, submission, queue)
+    return [s.id for s in submissions]
+
+
+def lab_submissions(session: Session, lab_id: str) -> list[Submission]:
+    get_spec(session, lab_id)
+    return list(session.scalars(select(Submission).where(Submission.lab_id == lab_id).order_by(Submission.id)))

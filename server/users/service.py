@@ -1,0 +1,73 @@
+"""Create users and resolve API tokens. Tokens are 256-bit random strings, stored as SHA-256 digests."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.errors import Conflict, InvalidInput
+from server.users.models import Role, User
+
+TOKEN_PREFIX = "lg_"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new user's token, shown once and never stored in the clear."""
+
+    name: str
+    role: str
+    token: str
+
+
+def create_user(session: Session, name: str, role: str) -> IssuedToken:
+    if not NAME_PATTERN.match(name):
+        raise InvalidInput(f"user name {name!r} must be 1-100 letters, digits, '.', '_', '@' or '-'")
+    try:
+        role_value = Role(role)
+    except ValueError as exc:
+        raise InvalidInput(f"role must be 'student' or 'instructor', not {role!r}") from exc
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise Conflict(f"a user named {name!r} already exists")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(User(name=name, role=role_value.value, token_hash=hash_token(token), token_prefix=token[:8]))
+    session.flush()
+    return IssuedToken(name=name, role=role_value.value, token=token)
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    digest = hash_token(token)
+    user = session.scalar(select(User).where(User.token_hash == digest))
+    if user is None or not hmac.compare_digest(user.token_hash, digest):
+        return None
+    return user
+
+
+def import_roster(session: Session, text: str) -> list[IssuedToken]:
+    """Create every user of a CSV with columns `name,role`; all or nothing."""
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or not {"name", "role"} <= {f.strip() for f in reader.fieldnames}:
+        raise InvalidInput("the roster CSV needs a header row with the columns name,role")
+    issued = []
+    for line, row in enumerate(reader, start=2):
+        name, role = (row.get("name") or "").strip(), (row.get("role") or "student").strip() or "student"
+        try:
+            issued.append(create_user(session, name, role))
+        except (InvalidInput, Conflict) as exc:
+            raise InvalidInput(f"roster line {line}: {exc}") from exc
+    return issued
