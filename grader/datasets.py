@@ -1,0 +1,112 @@
+"""Where a lab's data lives: the visible part the sandbox may see, the hidden split only the scorer reads.
+
+    <data_dir>/labs/<lab_id>/visible/   copied into each job's work dir as ./data (students read it)
+    <data_dir>/labs/<lab_id>/hidden/    <dataset>.npz with x (inputs) and y (labels); never enters a sandbox
+    <data_dir>/sources/                 imported or downloaded originals (e.g. mnist.npz)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+from numpy.typing import NDArray
+
+from grader.errors import GraderError
+
+
+class DatasetError(GraderError):
+    """A dataset could not be downloaded, imported or prepared (the message says what to do)."""
+
+
+TRAINING_SAMPLE_SIZE = 2000
+TRAINING_SAMPLE_SEED = 20240903
+
+
+@dataclass(frozen=True)
+class HiddenSplit:
+    """Inputs and labels of a hidden evaluation set."""
+
+    x: NDArray[np.generic]
+    y: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class LabData:
+    """The data of one lab under a data directory."""
+
+    data_dir: Path
+    lab_id: str
+
+    @property
+    def root(self) -> Path:
+        return self.data_dir / "labs" / self.lab_id
+
+    @property
+    def visible(self) -> Path:
+        return self.root / "visible"
+
+    @property
+    def hidden(self) -> Path:
+        return self.root / "hidden"
+
+    @property
+    def sources(self) -> Path:
+        return self.data_dir / "sources"
+
+    def hidden_split(self, dataset: str) -> HiddenSplit:
+        with np.load(self.hidden / f"{dataset}.npz", allow_pickle=False) as archive:
+            return HiddenSplit(x=archive["x"], y=archive["y"].astype(np.int64))
+
+    def has_hidden(self, dataset: str) -> bool:
+        return (self.hidden / f"{dataset}.npz").is_file()
+
+    def has_visible(self, dataset: str) -> bool:
+        return (self.visible / f"{dataset}.npz").is_file()
+
+    def training_sample(self, dataset: str, size: int = TRAINING_SAMPLE_SIZE) -> HiddenSplit:
+        """A fixed sample of the visible training set: picks preprocessing and measures training accuracy."""
+        with np.load(self.visible / f"{dataset}.npz", allow_pickle=False) as archive:
+            x, y = archive["x_train"], archive["y_train"]
+        if len(y) > size:
+            rows = np.sort(np.random.default_rng(TRAINING_SAMPLE_SEED).choice(len(y), size, replace=False))
+            x, y = x[rows], y[rows]
+        return HiddenSplit(x=x, y=y.astype(np.int64))
+
+    def copy_visible_into(self, target: Path) -> None:
+        """Hard-link (or copy) the visible files into a job; they stay root-owned and read-only."""
+        if not self.visible.is_dir():
+            return
+        for src in self.visible.rglob("*"):
+            dest = target / src.relative_to(self.visible)
+            if src.is_dir():
+                dest.mkdir(mode=0o755, parents=True, exist_ok=True)
+                continue
+            dest.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            try:
+                os.link(src, dest)
+            except OSError:
+                shutil.copyfile(src, dest)
+                os.chmod(dest, 0o444)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def lab_data_module(lab_id: str) -> ModuleType | None:
+    """The lab's data-preparation module (`lab_tasks/<lab>/data.py`), if it has one."""
+    try:
+        return importlib.import_module(f"lab_tasks.{lab_id}.data")
+    except ModuleNotFoundError:
+        return None

@@ -1,0 +1,43 @@
+"""The learning-curve plot, drawn on the host from validated history numbers (never from student objects)."""
+
+from __future__ import annotations
+
+import io
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+LEARNING_CURVE = "learning_curve.png"
+
+
+def learning_curve_png(loss: list[float], val_loss: list[float], title: str) -> bytes:
+    """Training and validation loss per epoch, with the validation-loss minimum marked."""
+    figure = Figure(figsize=(6.4, 4.0), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    if loss:
+        axes.plot(range(1, len(loss) + 1), loss, marker="o", markersize=3, label="training loss")
+    if val_loss:
+        axes.plot(range(1, len(val_loss) + 1), val_loss, marker="o", markersize=3, label="validation loss")
+        best = min(range(len(val_loss)), key=val_loss.__getitem__)
+        axes.axvline(best + 1, color="grey", linestyle="--", linewidth=1)
+        axes.scatter([best + 1], [val_loss[best]], s=80, facecolors="none", edgecolors="red", zorder=3,
+                     label=f"lowest validation loss (epoch {best + 1})")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("loss")
+    axes.set_title(title)
+    axes.legend()
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def learning_curve_artifacts(history: dict[str, dict[str, list[float]]]) -> dict[str, bytes]:
+    """One learning-curve PNG for the first history that has epochs; empty when there is none."""
+    for name, curves in history.items():
+        if curves.get("loss") or curves.get("val_loss"):
+            title = f"Learning curve ({name})"
+            return {LEARNING_CURVE: learning_curve_png(curves.get("loss", []), curves.get("val_loss", []), title)}
+    return {}

@@ -1,0 +1,216 @@
+"""The trusted scorer: reads the harness output as untrusted input and compares it with hidden labels.
+
+Every message says what was measured, against which threshold, and what to do next; none holds hidden data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from grader.datasets import LabData
+from grader.evaluation_request import DATASET_NAMES, role_of
+from grader.harness_output import HarnessOutput, HistoryOutput, ModelOutput, read_harness_output
+from grader.report import CellError, CheckResult
+from grader.spec import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
+
+__all__ = ["HarnessOutput", "execution_context", "partial_credit", "read_harness_output", "score_checks"]
+
+PREPROCESSING_WORDS = {
+    "raw": "inputs used as they are",
+    "scaled_255": "inputs scaled /255",
+    "mnist_mean_std": "inputs normalised with the MNIST mean/std",
+    "standardised": "inputs standardised per feature",
+    "min_max": "inputs min-max scaled per feature",
+    "preprocess_mnist": "inputs passed through `preprocess_mnist`",
+    "preprocess_iris": "inputs passed through `preprocess_iris`",
+}
+ARCHITECTURE_NEEDS = {
+    "single_dense": "a single-layer network: exactly one dense (Linear/Dense) layer from the inputs to the classes, "
+                    "no convolution or recurrent layers",
+    "multi_dense": "a fully-connected network: at least two dense (Linear/Dense) layers with a non-linearity such as "
+                   "ReLU between them, and no convolution or recurrent layers",
+}
+
+Scored = AccuracyCheck | OverfittingGapCheck | EarlyStoppingCheck
+
+
+def partial_credit(value: float, full_at: float, none_at: float, points: float) -> float:
+    """Linear credit between the no-credit and full-credit thresholds (either direction)."""
+    fraction = (value - none_at) / (full_at - none_at)
+    return round(points * min(1.0, max(0.0, fraction)), 4)
+
+
+def _result(check: Scored, passed: bool, score: float, message: str, measured: float | None = None) -> CheckResult:
+    return CheckResult(id=check.id, title=check.title, passed=passed, score=score, max_score=check.points,
+                       message=message, measured=None if measured is None else round(measured, 4))
+
+
+def _failed(check: Scored, message: str) -> CheckResult:
+    return _result(check, False, 0.0, message)
+
+
+def _verdict(score: float, points: float, passed: bool) -> str:
+    if passed:
+        return "full credit"
+    return f"partial credit, {score:g} of {points:g} points" if score > 0 else "no credit"
+
+
+def _why_missing(name: str, role: str, entry: ModelOutput | None, context: str) -> str:
+    if entry is not None and entry.error:
+        where = entry.source or f"`{name}`"
+        message = f"{where} could not be evaluated: {entry.error}"
+    else:
+        message = (f"no trained model named `{name}` was found after the notebook ran, and no {role} turned up among "
+                   f"its variables; train the network and assign it to `{name}`")
+    return f"{message} ({context})" if context else message
+
+
+def _subject(entry: ModelOutput) -> str:
+    source = entry.source or f"`{entry.name}`"
+    how = PREPROCESSING_WORDS.get(entry.preprocessing or "", "")
+    return f"{source} ({how})" if how else source
+
+
+def _architecture_problem(entry: ModelOutput, architecture: str) -> str:
+    facts = entry.facts
+    if architecture == "any" or facts is None:
+        return ""
+    dense = f"{facts.dense_layers} dense layer{'s' if facts.dense_layers != 1 else ''}"
+    if facts.conv or facts.recurrent:
+        kind = "convolution" if facts.conv else "recurrent"
+        has = f"has {kind} layers"
+    elif (facts.dense_layers != 1) if architecture == "single_dense" else (facts.dense_layers < 2):
+        has = f"has {dense}"
+    elif architecture == "multi_dense" and not facts.nonlinear_between:
+        has = f"has {dense} but no non-linearity between them, so it computes what one layer could"
+    else:
+        return ""
+    return f"{entry.source or entry.name} {has}; this check needs {ARCHITECTURE_NEEDS[architecture]}"
+
+
+def score_accuracy(check: AccuracyCheck, output: HarnessOutput | None, lab: LabData, context: str) -> CheckResult:
+    """Hidden accuracy with linear partial credit, for a model whose architecture is the one the check asks for."""
+    entry = output.model(check.model) if output else None
+    role = role_of(check.architecture, check.dataset)
+    if entry is None or not entry.found or entry.predictions is None:
+        return _failed(check, _why_missing(check.model, role, entry, context))
+    split = lab.hidden_split(check.dataset)
+    predictions = np.asarray(entry.predictions, dtype=np.int64)
+    if predictions.shape != split.y.shape:
+        return _failed(check, f"{_subject(entry)} returned {len(predictions)} predictions for {len(split.y)} inputs")
+    accuracy = float((predictions == split.y).mean())
+    shown = DATASET_NAMES.get(check.dataset, check.dataset)
+    measured = f"{_subject(entry)} reached accuracy {accuracy:.3f} on {len(split.y)} hidden {shown} samples"
+    problem = _architecture_problem(entry, check.architecture)
+    if problem:
+        return _result(check, False, 0.0, f"{problem} ({measured}, which counts only for that architecture)",
+                       accuracy)
+    score = partial_credit(accuracy, check.full_credit_at, check.no_credit_at, check.points)
+    passed = accuracy >= check.full_credit_at
+    message = (f"{measured} (full credit at {check.full_credit_at:.2f}, none at or below {check.no_credit_at:.2f}): "
+               f"{_verdict(score, check.points, passed)}")
+    if len(set(entry.predictions)) == 1:
+        message += (f"; it predicted class {entry.predictions[0]} for every sample, so it has not learned to tell "
+                    "the classes apart: check that labels match inputs, the learning rate and the input scaling")
+    elif not passed:
+        message += "; train longer, tune the learning rate, or check the input scaling"
+    return _result(check, passed, score, message, accuracy)
+
+
+def score_gap(check: OverfittingGapCheck, output: HarnessOutput | None, lab: LabData, context: str) -> CheckResult:
+    """Training accuracy on a visible training sample minus hidden accuracy; smaller is better."""
+    entry = output.model(check.model) if output else None
+    role = role_of("multi_dense", check.dataset) if check.dataset == "mnist" else role_of("any", check.dataset)
+    if entry is None or not entry.found or entry.predictions is None or entry.train_predictions is None:
+        return _failed(check, _why_missing(check.model, role, entry, context))
+    hidden, sample = lab.hidden_split(check.dataset), lab.training_sample(check.dataset)
+    predictions, train = np.asarray(entry.predictions), np.asarray(entry.train_predictions)
+    if predictions.shape != hidden.y.shape or train.shape != sample.y.shape:
+        return _failed(check, f"{_subject(entry)} returned the wrong number of predictions")
+    hidden_accuracy = float((predictions == hidden.y).mean())
+    train_accuracy = float((train == sample.y).mean())
+    gap = train_accuracy - hidden_accuracy
+    score = partial_credit(gap, check.full_credit_at, check.no_credit_at, check.points)
+    passed = gap <= check.full_credit_at
+    message = (f"{_subject(entry)} classified {train_accuracy:.3f} of {len(sample.y)} training samples and "
+               f"{hidden_accuracy:.3f} of the hidden samples correctly: gap {gap:.3f} (full credit at or below "
+               f"{check.full_credit_at:.2f}, none at or above {check.no_credit_at:.2f}): "
+               f"{_verdict(score, check.points, passed)}")
+    if not passed:
+        message += ("; the network memorises its training data: stop training at the validation-loss minimum, add "
+                    "dropout or weight decay, or use fewer hidden units")
+    return _result(check, passed, score, message, gap)
+
+
+def finite_curve(values: list[float | None]) -> list[float]:
+    """The epochs up to the first non-finite value (a diverged run)."""
+    out: list[float] = []
+    for value in values:
+        if value is None or not math.isfinite(value):
+            break
+        out.append(value)
+    return out
+
+
+def score_early_stopping(check: EarlyStoppingCheck, output: HarnessOutput | None, context: str) -> CheckResult:
+    """Epochs trained after the validation-loss minimum must not exceed the patience."""
+    entry = output.history(check.history) if output else None
+    if entry is None or not entry.found:
+        why = f"`{check.history}` could not be read: {entry.error}" if entry and entry.error else (
+            f"no per-epoch training history was found: assign `{check.history} = model.fit(..., "
+            f"validation_data=...)` (Keras) or a dict {{'loss': [...], 'val_loss': [...]}} filled once per epoch "
+            "(PyTorch), so the grader can see where validation loss was lowest")
+        return _failed(check, f"{why} ({context})" if context else why)
+    val_loss = finite_curve(entry.val_loss)
+    source = entry.source or f"`{check.history}`"
+    if not val_loss:
+        return _failed(check, f"{source} holds training loss for {len(entry.loss)} epochs but no validation loss: "
+                              "pass validation_data (or validation_split) to fit, or record the loss on held-out data "
+                              "after every epoch")
+    if len(val_loss) < len(entry.val_loss):
+        return _failed(check, f"{source}: validation loss stopped being a finite number after epoch "
+                              f"{len(val_loss)}: the training diverged; lower the learning rate")
+    epochs = len(val_loss)
+    best = int(np.argmin(val_loss)) + 1
+    after = epochs - best
+    if after <= check.patience:
+        if after == 0:
+            message = (f"{source}: validation loss was still falling at the last epoch ({epochs}), so training "
+                       "stopped before the network began to overfit")
+        else:
+            message = (f"{source}: validation loss was lowest at epoch {best} of {epochs}; training stopped "
+                       f"{after} epoch{'s' if after != 1 else ''} later, within the patience of {check.patience}: "
+                       "early stopping worked")
+        return _result(check, True, check.points, message, float(after))
+    rise = (val_loss[-1] - val_loss[best - 1]) / abs(val_loss[best - 1]) * 100 if val_loss[best - 1] else 0.0
+    message = (f"{source}: validation loss was lowest at epoch {best} and {rise:.0f}% higher at epoch {epochs}: the "
+               f"network overfits after epoch {best} — stop there or restore the best weights (at most "
+               f"{check.patience} epochs after the minimum; this run went on for {after})")
+    return _result(check, False, 0.0, message, float(after))
+
+
+def execution_context(cell_errors: list[CellError], note: str) -> str:
+    """A student-facing sentence about why the notebook may not have produced its models."""
+    parts = [note] if note else []
+    if cell_errors:
+        parts.append(cell_errors[0].describe())
+    return "; ".join(parts)
+
+
+def score_checks(spec: LabSpec, output: HarnessOutput | None, lab: LabData, context: str) -> list[CheckResult]:
+    results: list[CheckResult] = []
+    for check in spec.checks:
+        if isinstance(check, AccuracyCheck):
+            results.append(score_accuracy(check, output, lab, context))
+        elif isinstance(check, OverfittingGapCheck):
+            results.append(score_gap(check, output, lab, context))
+        else:
+            results.append(score_early_stopping(check, output, context))
+    return results
+
+
+def history_of(output: HistoryOutput) -> dict[str, list[float]]:
+    """The finite part of a history, as the report stores it."""
+    return {"loss": finite_curve(output.loss), "val_loss": finite_curve(output.val_loss)}
