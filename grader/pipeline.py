@@ -11,18 +11,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-import numpy as np
 from nbformat import NotebookNode
 
 from grader import kernel_command, reaper, sandbox
 from grader.cgroups import JobCgroup
 from grader.datasets import LabData
+from grader.discovery_report import discovery_lines
 from grader.errors import HarnessOutputInvalid
+from grader.evaluation_request import build_request
 from grader.execute import ExecutionResult, RunLimits, execute_notebook, write_kernelspec
 from grader.in_kernel import source
 from grader.jobdir import JobDirs
+from grader.plots import learning_curve_artifacts
 from grader.report import GradingReport
-from grader.scoring import HarnessOutput, execution_context, read_harness_output, score_checks
+from grader.scoring import HarnessOutput, execution_context, history_of, read_harness_output, score_checks
 from grader.spec import LabSpec
 
 logger = logging.getLogger(__name__)
@@ -48,8 +50,16 @@ class GradingContext:
 
 @dataclass(frozen=True)
 class GradingOutcome:
+    """The report, the executed notebook and files drawn from the report (`learning_curve.png`)."""
+
     report: GradingReport
     executed_notebook: bytes
+    artifacts: dict[str, bytes] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # drawn here so every way of building an outcome carries the plot of the report's history
+        if not self.artifacts and self.report.history:
+            object.__setattr__(self, "artifacts", learning_curve_artifacts(self.report.history))
 
 
 def _harness_step(ctx: GradingContext, work: Path) -> tuple[str, Path]:
@@ -57,24 +67,15 @@ def _harness_step(ctx: GradingContext, work: Path) -> tuple[str, Path]:
     nonce = secrets.token_hex(16)
     private = work / f".labgrader-{nonce}"
     private.mkdir(mode=0o755)
-    slots = []
-    for name, dataset in ctx.spec.model_slots().items():
-        if not ctx.lab_data.has_hidden(dataset):
-            continue
-        inputs = private / f"{dataset}-inputs.npy"
-        if not inputs.exists():
-            np.save(inputs, ctx.lab_data.hidden_split(dataset).x, allow_pickle=False)
-            os.chmod(inputs, 0o444)
-        preprocess = f"preprocess_{dataset}"
-        slots.append({"name": name, "dataset": dataset, "inputs": str(inputs), "preprocess": preprocess})
     output = work / f".labgrader-output-{nonce}.json"
     request = private / "request.json"
-    request.write_text(json.dumps({"nonce": nonce, "slots": slots, "output": str(output)}))
+    request.write_text(json.dumps(build_request(ctx.spec, ctx.lab_data, private, nonce, output)))
     os.chmod(request, 0o444)
+    harness_source = source("model_facts.py") + "\n" + source("harness.py")
     code = (
         "def __labgrader_harness():\n"
         "    namespace = {'__name__': 'labgrader_harness'}\n"
-        f"    exec(compile({source('harness.py')!r}, 'labgrader_harness.py', 'exec'), namespace)\n"
+        f"    exec(compile({harness_source!r}, 'labgrader_harness.py', 'exec'), namespace)\n"
         f"    namespace['run']({str(request)!r}, globals())\n"
         "__labgrader_harness()\n"
         "del __labgrader_harness\n"
@@ -151,10 +152,11 @@ def _report(ctx: GradingContext, result: ExecutionResult, output: HarnessOutput 
     context = execution_context(result.cell_errors, result.note or harness_problem)
     checks = score_checks(ctx.spec, output, ctx.lab_data, context)
     timings = {"prepare": round(prepare_s, 3), **{k: round(v, 3) for k, v in result.timings_s.items()}}
+    histories = {h.name: history_of(h) for h in (output.histories if output else []) if h.found}
     return GradingReport(
         lab_id=ctx.spec.id, checks=tuple(checks), cell_errors=tuple(result.cell_errors),
         execution_note=result.note or harness_problem, device=ctx.device_label, isolation=isolation.detail,
-        timings_s=timings,
+        timings_s=timings, discovery=tuple(discovery_lines(ctx.spec, output)), history=histories,
     )
 
 
