@@ -14,6 +14,7 @@ from sqlalchemy import inspect, text
 
 from grader.datasets import LabData, lab_data_module
 from grader.sandbox import probe_isolation
+from server.dashboard.routes import router as dashboard_router
 from server.db import make_engine, make_session_factory, transaction
 from server.dispatch import Dispatcher, EmbeddedDispatcher
 from server.errors import install_error_handlers
@@ -103,4 +104,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(labs_router.router)
     app.include_router(submissions_router.router)
+    app.include_router(dashboard_router)
     return app

@@ -132,6 +132,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return 2
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from server.exports.cli import run_export
+
+    return run_export(args, _settings())
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     from server.cli.datasets import run
 
@@ -177,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--no-wait", action="store_true")
     submit.add_argument("--json", action="store_true")
     submit.set_defaults(func=cmd_submit)
+
+    export = sub.add_parser("export", help="a lab's gradebook as CSV, Canvas CSV or Gradescope results JSON")
+    export.add_argument("--lab", required=True)
+    export.add_argument("--format", choices=["csv", "canvas", "gradescope"], default="csv")
+    export.add_argument("--output", default=None, help="write to this file instead of stdout")
+    export.set_defaults(func=cmd_export)
 
     datasets = sub.add_parser("datasets", help="lab data: fetch, import, status")
     dsub = datasets.add_subparsers(dest="datasets_command", required=True)

@@ -1,0 +1,81 @@
+"""Log in with an API token (-> a signed session cookie) and log out."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from server.dashboard.access import AnyViewer, DbSession, PageRoute, checked_form
+from server.dashboard.rendering import page
+from server.dashboard.sessions import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    SESSION_MAX_AGE_S,
+    CookiePolicy,
+    check_csrf,
+    encode_session,
+    new_session,
+)
+from server.users.service import user_for_token
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+def _secure(request: Request) -> bool:
+    policy = getattr(request.app.state, "cookie_policy", None)
+    if policy is None:
+        policy = request.app.state.cookie_policy = CookiePolicy()
+    return bool(policy.secure(request.app.state.settings))
+
+
+def safe_next(target: str | None, is_instructor: bool) -> str:
+    """Only a path on this site (never `//host` or a scheme); the role's home page otherwise."""
+    home = "/dashboard" if is_instructor else "/me"
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return home
+    if target.startswith("/dashboard") and not is_instructor:
+        return home
+    return target
+
+
+def _login_page(request: Request, next_path: str, status_code: int = 200, message: str = "") -> Response:
+    csrf = secrets.token_urlsafe(32)
+    response = page("login.html", status_code, viewer=None, csrf_token=csrf, next_path=next_path, message=message)
+    response.set_cookie(LOGIN_CSRF_COOKIE, csrf, max_age=3600, path="/login", httponly=True, samesite="strict",
+                        secure=_secure(request))
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "") -> Response:
+    return _login_page(request, next)
+
+
+@router.post("/login")
+def login(request: Request, db: DbSession, token: Annotated[str, Form()] = "",
+          csrf_token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE), csrf_token)
+    throttle = request.app.state.auth_throttle
+    client = request.client.host if request.client else "unknown"
+    throttle.check(client)
+    user = user_for_token(db, token.strip())
+    if user is None:
+        throttle.record_failure(client)
+        return _login_page(request, next, 401, "That token is not valid. Paste the whole token, starting with lg_.")
+    session = new_session(user.id, user.token_hash)
+    response = RedirectResponse(safe_next(next, user.is_instructor), status_code=303)
+    response.set_cookie(SESSION_COOKIE, encode_session(session, request.app.state.settings.secret_key),
+                        max_age=SESSION_MAX_AGE_S, path="/", httponly=True, samesite="lax", secure=_secure(request))
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, viewer: AnyViewer) -> Response:
+    await checked_form(request, viewer)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_secure(request))
+    return response

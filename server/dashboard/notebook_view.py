@@ -1,0 +1,131 @@
+"""The executed notebook as plain view data, for templates that escape every string.
+
+Student outputs are hostile: HTML, JavaScript, SVG and every other rich type are dropped (the page says which);
+only `image/png` and `image/jpeg` survive, as `data:` URIs, after their bytes are checked to be what they claim.
+Markdown is shown as its source text, never rendered.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+TEXT_LIMIT_CHARS = 20_000
+IMAGE_LIMIT_BYTES = 2 * 1024 * 1024
+CELL_LIMIT = 500
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+IMAGE_MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
+
+
+@dataclass(frozen=True)
+class OutputView:
+    kind: Literal["stream", "text", "image", "error", "omitted"]
+    text: str = ""
+    data_uri: str = ""
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class CellView:
+    index: int
+    cell_type: str
+    source: str
+    execution_count: int | None
+    outputs: list[OutputView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NotebookView:
+    cells: list[CellView]
+    problem: str = ""
+
+
+def _joined(value: Any) -> str:
+    if isinstance(value, list):
+        return "".join(v for v in value if isinstance(v, str))
+    return value if isinstance(value, str) else ""
+
+
+def capped_text(text: str, limit: int = TEXT_LIMIT_CHARS) -> str:
+    """ANSI colour codes removed, and at most `limit` characters."""
+    clean = ANSI_ESCAPE.sub("", text)
+    if len(clean) <= limit:
+        return clean
+    return clean[:limit] + f"\n... ({len(clean) - limit} more characters not shown)"
+
+
+def image_data_uri(mime: str, payload: Any) -> str | None:
+    """A `data:` URI for a PNG or JPEG whose bytes really are one; None for anything else."""
+    magic = IMAGE_MAGIC.get(mime)
+    if magic is None or not isinstance(payload, str | list):
+        return None
+    text = re.sub(r"\s+", "", _joined(payload))
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) > IMAGE_LIMIT_BYTES or not raw.startswith(magic):
+        return None
+    return f"data:{mime};base64,{base64.b64encode(raw).decode()}"
+
+
+def _rich_output(output: dict[str, Any]) -> list[OutputView]:
+    data = output.get("data")
+    if not isinstance(data, dict):
+        return []
+    views: list[OutputView] = []
+    for mime in ("image/png", "image/jpeg"):
+        if mime in data:
+            uri = image_data_uri(mime, data[mime])
+            views.append(OutputView("image", data_uri=uri, label=mime) if uri else
+                         OutputView("omitted", label=f"{mime} (not a valid image)"))
+    if not views and "text/plain" in data:
+        views.append(OutputView("text", text=capped_text(_joined(data["text/plain"]))))
+    dropped = sorted(k for k in data if k not in ("image/png", "image/jpeg", "text/plain"))
+    if dropped:
+        views.append(OutputView("omitted", label=", ".join(str(k)[:80] for k in dropped[:10])))
+    return views
+
+
+def output_views(output: Any) -> list[OutputView]:
+    if not isinstance(output, dict):
+        return []
+    kind = output.get("output_type")
+    if kind == "stream":
+        return [OutputView("stream", text=capped_text(_joined(output.get("text"))), label=str(output.get("name", "")))]
+    if kind in ("execute_result", "display_data"):
+        return _rich_output(output)
+    if kind == "error":
+        trace = "\n".join(t for t in output.get("traceback", []) if isinstance(t, str)) if isinstance(
+            output.get("traceback"), list) else ""
+        summary = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
+        return [OutputView("error", text=capped_text(trace or summary), label=capped_text(summary, 500))]
+    return []
+
+
+def notebook_view(data: bytes | None) -> NotebookView:
+    """Cells with their source and safe outputs; a problem message instead when the file cannot be read."""
+    if data is None:
+        return NotebookView([], "the executed notebook is not available yet")
+    try:
+        nb = json.loads(data)
+    except ValueError:
+        return NotebookView([], "the executed notebook is not valid JSON")
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        return NotebookView([], "the executed notebook has no list of cells")
+    views = []
+    for index, cell in enumerate(cells[:CELL_LIMIT]):
+        if not isinstance(cell, dict):
+            continue
+        count = cell.get("execution_count")
+        outputs = [v for o in cell.get("outputs", []) or [] for v in output_views(o)] if isinstance(
+            cell.get("outputs", []), list) else []
+        views.append(CellView(index, str(cell.get("cell_type", "code"))[:20], capped_text(_joined(cell.get("source"))),
+                              count if isinstance(count, int) else None, outputs))
+    problem = f"only the first {CELL_LIMIT} cells are shown" if len(cells) > CELL_LIMIT else ""
+    return NotebookView(views, problem)

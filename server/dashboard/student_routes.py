@@ -1,0 +1,74 @@
+"""A student's own page (/me): upload, their submissions with per-check feedback, plot and executed notebook.
+
+Nothing here reads the grading report: students see the per-check messages (written for them), never the
+instructor traceback, discovery notes or hidden-check internals.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, UploadFile
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from server.dashboard import service
+from server.dashboard.access import AnyViewer, DbSession, PageRoute, checked_form
+from server.dashboard.notebook_view import notebook_view
+from server.dashboard.query_params import parse_submission_query
+from server.dashboard.rendering import page, secured
+from server.errors import InvalidInput, PayloadTooLarge
+from server.grading.models import ArtifactKind
+from server.labs.service import list_specs
+from server.submissions import service as submissions
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+@router.get("/me")
+def my_page(request: Request, viewer: AnyViewer, db: DbSession) -> Response:
+    query = parse_submission_query(request.query_params, per_page=25)
+    result = service.submissions_page(db, query, student_id=viewer.user.id)
+    return page("me.html", viewer=viewer, result=result, labs=list_specs(db))
+
+
+@router.post("/me/submissions")
+async def upload(request: Request, viewer: AnyViewer, db: DbSession) -> Response:
+    form = await checked_form(request, viewer)
+    settings = request.app.state.settings
+    notebook, lab_id = form.get("notebook"), form.get("lab_id")
+    if not isinstance(lab_id, str) or not lab_id:
+        raise InvalidInput("choose the lab this notebook is for")
+    if not isinstance(notebook, UploadFile) or not notebook.filename:
+        raise InvalidInput("choose a .ipynb file to upload")
+    data = await notebook.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise PayloadTooLarge(f"the notebook is larger than the {settings.max_upload_mb:g} MB limit")
+    submission = submissions.create_submission(db, viewer.user, lab_id, data, notebook.filename,
+                                               settings.max_upload_bytes, settings.submissions_per_hour)
+    db.commit()
+    request.app.state.dispatcher.submitted([submission.current_job_id])
+    return RedirectResponse(f"/me?uploaded={submission.id}", status_code=303)
+
+
+@router.get("/me/submissions/{submission_id}")
+def my_submission(submission_id: int, viewer: AnyViewer, db: DbSession) -> Response:
+    submission = submissions.visible_submission(db, viewer.user, submission_id)
+    if submission.student_id != viewer.user.id:
+        return RedirectResponse(f"/dashboard/submissions/{submission_id}", status_code=303)
+    detail = service.submission_detail(db, submission)
+    return page("my_submission.html", viewer=viewer, out=submissions.to_out(db, submission),
+                has_learning_curve=detail.has_learning_curve, notebook=notebook_view(detail.executed_notebook))
+
+
+@router.get("/me/submissions/{submission_id}/learning-curve.png")
+def my_learning_curve(submission_id: int, viewer: AnyViewer, db: DbSession) -> Response:
+    submission = submissions.visible_submission(db, viewer.user, submission_id)
+    found = submissions.artifact(db, submission, ArtifactKind.LEARNING_CURVE)
+    return secured(Response(found.content, media_type="image/png"))
+
+
+@router.get("/status.json")
+def live_status(viewer: AnyViewer, db: DbSession, ids: str = "") -> Response:
+    """Status and score of the listed submissions that this viewer may see; pages poll it every 1.5 s."""
+    wanted = [int(part) for part in ids.split(",") if part.strip().isdigit()]
+    found = service.live_statuses(db, wanted, None if viewer.is_instructor else viewer.user.id)
+    return secured(JSONResponse({"submissions": [
+        {"id": s.id, "status": s.status, "score": s.score, "max_score": s.max_score} for s in found]}))
