@@ -10,10 +10,15 @@ import dataclasses
 import logging
 import os
 import socket
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from grader.datasets import LabData
 from grader.errors import GraderError, InfrastructureError, NotebookInvalid
@@ -27,10 +32,25 @@ from server.labs.service import get_spec
 from server.settings import Settings
 
 log = logging.getLogger("labgrader.worker")
+T = TypeVar("T")
+
+
+def database_unreachable(exc: DBAPIError) -> bool:
+    """A lost or refused connection (a restart, a network blip), as opposed to a bug in a query."""
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
 
 
 def new_owner_id(label: str = "worker") -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{label}:{uuid.uuid4().hex[:8]}"
+
+
+class RunOutcome(StrEnum):
+    """How one claimed attempt ended, as seen by the worker that ran it."""
+
+    GRADED = "graded"  # the fenced write of the report succeeded
+    DISCARDED = "discarded"  # graded, but the lease was gone: another attempt owns the job
+    FAILED = "failed"  # an infrastructure failure: re-queued or, after max_attempts, `error`
+    LOST_LEASE = "lost lease"  # stopped mid-run because this worker could no longer hold the job
 
 
 @dataclass(frozen=True)
@@ -102,14 +122,19 @@ class JobRunner:
         await self.run_claim(claim, slot)
         return True
 
-    async def run_claim(self, claim: ledger.Claim, slot: Slot) -> None:
+    async def run_claim(self, claim: ledger.Claim, slot: Slot) -> RunOutcome:
         grading = asyncio.create_task(self._grade(claim, slot))
         lost_lease = False
+        renewed_at = time.monotonic()
         while not grading.done():
             done, _ = await asyncio.wait({grading}, timeout=self.settings.lease_s / 3)
             if done:
                 break
-            if not await asyncio.to_thread(ledger.renew, self.factory, claim, self.settings.lease_s):
+            renewed = await self._renew(claim)
+            if renewed:
+                renewed_at = time.monotonic()
+            # an unreachable database is not a lost lease until the lease could have expired meanwhile
+            if renewed is False or time.monotonic() - renewed_at > self.settings.lease_s:
                 log.warning("lost the lease on job %s; stopping its kernel", claim.job_id)
                 lost_lease = True
                 grading.cancel()
@@ -117,23 +142,50 @@ class JobRunner:
             outcome = await grading
         except asyncio.CancelledError:
             if lost_lease:
-                return
+                return RunOutcome.LOST_LEASE
             await asyncio.to_thread(ledger.release, self.factory, claim)
             raise
         except (InfrastructureError, OSError, GraderError) as exc:
             log.exception("job %s attempt %s failed in the grader", claim.job_id, claim.attempt)
-            await asyncio.to_thread(ledger.fail_attempt, self.factory, claim, f"{type(exc).__name__}: {exc}",
-                                    self.settings.max_attempts)
-            return
+            await self._retrying(ledger.fail_attempt, self.factory, claim, f"{type(exc).__name__}: {exc}",
+                                 self.settings.max_attempts)
+            return RunOutcome.FAILED
         except Exception as exc:
             log.exception("job %s attempt %s crashed", claim.job_id, claim.attempt)
-            await asyncio.to_thread(ledger.fail_attempt, self.factory, claim, f"{type(exc).__name__}: {exc}",
-                                    self.settings.max_attempts)
-            return
-        written = await asyncio.to_thread(ledger.complete, self.factory, claim, outcome_to_result(outcome))
+            await self._retrying(ledger.fail_attempt, self.factory, claim, f"{type(exc).__name__}: {exc}",
+                                 self.settings.max_attempts)
+            return RunOutcome.FAILED
+        written = await self._retrying(ledger.complete, self.factory, claim, outcome_to_result(outcome))
         if not written:
             log.warning("job %s attempt %s: lease lost before the result was written; result discarded",
                         claim.job_id, claim.attempt)
+            return RunOutcome.DISCARDED
+        return RunOutcome.GRADED
+
+    async def _renew(self, claim: ledger.Claim) -> bool | None:
+        """True: renewed; False: another worker holds the job now; None: the database did not answer."""
+        try:
+            return await asyncio.to_thread(ledger.renew, self.factory, claim, self.settings.lease_s)
+        except DBAPIError as exc:
+            if not database_unreachable(exc):
+                raise
+            log.warning("could not renew the lease on job %s: the database did not answer", claim.job_id)
+            return None
+
+    async def _retrying(self, write: Callable[..., T], *args: object) -> T:
+        """Run a ledger write, retrying while the database is unreachable (a restart) for up to two leases;
+        after that the lease has expired anyway and the reaper gives the job to another worker."""
+        deadline = time.monotonic() + max(2 * self.settings.lease_s, 30)
+        delay_s = 0.5
+        while True:
+            try:
+                return await asyncio.to_thread(write, *args)
+            except DBAPIError as exc:
+                if not database_unreachable(exc) or time.monotonic() > deadline:
+                    raise
+                log.warning("the database did not answer (%s); retrying in %.1f s", type(exc).__name__, delay_s)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 5)
 
     def _load(self, claim: ledger.Claim) -> tuple[bytes, GradingContext]:
         with self.factory() as session:

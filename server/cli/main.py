@@ -28,6 +28,45 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+
+    from sqlalchemy import select
+
+    from grader.celery_app import WorkerConfigError, check_queues, default_queues, plan_slots, run_worker
+    from grader.sandbox import probe_isolation
+    from server.app import prepare_lab_data
+    from server.db import make_engine, make_session_factory
+    from server.labs.models import Lab
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings()
+    gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else []
+    try:
+        slots = plan_slots(args.jobs or settings.jobs, gpus, args.jobs_per_gpu)
+        queues = check_queues(args.queues.split(",") if args.queues else default_queues(slots), slots)
+    except WorkerConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    isolation = probe_isolation(settings.sandbox_config())
+    if not isolation.runs_student_code:
+        print(f"error: this machine cannot run student code: {isolation.detail}", file=sys.stderr)
+        return 3
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    with factory() as session:
+        lab_ids = sorted(session.scalars(select(Lab.id)))
+    try:
+        prepare_lab_data(settings, lab_ids)
+    except Exception as exc:  # a lab whose data is missing fails its jobs with the reason; the others still run
+        logging.getLogger("labgrader.worker").error("preparing lab data failed: %s", exc)
+    try:
+        return run_worker(settings, factory, slots, queues, args.sweep_every or max(1.0, settings.lease_s / 3),
+                          args.requeue_after)
+    finally:
+        engine.dispose()
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from server.migrate import upgrade
 
@@ -153,6 +192,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--jobs", type=int, default=None, help="concurrent grading jobs (default 1)")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser(
+        "worker", help="grade jobs from RabbitMQ (LABGRADER_QUEUE=celery) against the shared database",
+        epilog="Two workers on one host need different LABGRADER_SANDBOX_UID_BASE values (each slot runs as "
+               "base + slot number and its leftover processes are swept by uid).")
+    worker.add_argument("--jobs", type=int, default=None, help="CPU job slots (default LABGRADER_JOBS, 1)")
+    worker.add_argument("--gpus", default=None, help="GPU device numbers, e.g. 0,1: every slot then gets one GPU")
+    worker.add_argument("--jobs-per-gpu", type=int, default=1, help="slots per GPU, each with 1/K of its memory")
+    worker.add_argument("--queues", default=None,
+                        help="comma-separated broker queues (default live,regrade; live-gpu,regrade-gpu with --gpus)")
+    worker.add_argument("--sweep-every", type=float, default=None, metavar="S",
+                        help="seconds between sweeps for expired leases and lost messages (default lease/3)")
+    worker.add_argument("--requeue-after", type=float, default=30.0, metavar="S",
+                        help="re-announce a job queued this long that the broker has no message for (default 30)")
+    worker.set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply every migration").set_defaults(func=cmd_db_upgrade)

@@ -7,6 +7,7 @@ duplicate, or a worker whose lease expired can never both write a result. Times 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -76,19 +77,35 @@ def _try_claim(session: Session, job_id: int, owner: str, lease_s: float) -> Cla
     return Claim(job.id, job.attempt, owner, job.submission_id, submission.lab_id)
 
 
+def _candidates(session: Session, queue: JobQueue, lab_ids: Collection[str] | None,
+                student_fair: bool) -> list[int]:
+    """Queued jobs of one queue in fair-share order: the student served least recently first, oldest job first."""
+    waiting_students = select(GradingJob.student_id).where(GradingJob.status == JobStatus.QUEUED.value)
+    served = (select(GradingJob.student_id, func.max(GradingJob.started_at).label("last_started"))
+              .where(GradingJob.student_id.in_(waiting_students), GradingJob.started_at.is_not(None))
+              .group_by(GradingJob.student_id).subquery())
+    query = (select(GradingJob.id).outerjoin(served, served.c.student_id == GradingJob.student_id)
+             .where(GradingJob.status == JobStatus.QUEUED.value, GradingJob.queue == queue.value))
+    if student_fair:
+        busy = select(GradingJob.student_id).where(GradingJob.status == JobStatus.RUNNING.value)
+        query = query.where(GradingJob.student_id.not_in(busy))
+    if lab_ids is not None:
+        query = query.where(GradingJob.submission_id.in_(
+            select(Submission.id).where(Submission.lab_id.in_(list(lab_ids)))))
+    order = (served.c.last_started.asc().nulls_first(), GradingJob.created_at, GradingJob.id)
+    return list(session.scalars(query.order_by(*order).limit(5)).all())
+
+
 def claim_next(factory: SessionFactory, owner: str, lease_s: float,
-               queues: tuple[JobQueue, ...] = (JobQueue.LIVE, JobQueue.REGRADE)) -> Claim | None:
-    """Claim the oldest queued job, live before regrade, skipping students who already have a job running."""
+               queues: tuple[JobQueue, ...] = (JobQueue.LIVE, JobQueue.REGRADE),
+               *, lab_ids: Collection[str] | None = None, student_fair: bool = True) -> Claim | None:
+    """Claim a queued job, live before regrade, by fair share: the student served least recently goes first
+    (oldest job first per student), and students who already have a job running are skipped unless
+    `student_fair` is False. `lab_ids` restricts the claim to those labs (a CPU worker never takes a GPU lab)."""
     for queue in queues:
         for _ in range(5):
             with transaction(factory) as session:
-                busy = select(GradingJob.student_id).where(GradingJob.status == JobStatus.RUNNING.value)
-                candidates = session.scalars(
-                    select(GradingJob.id)
-                    .where(GradingJob.status == JobStatus.QUEUED.value, GradingJob.queue == queue.value,
-                           GradingJob.student_id.not_in(busy))
-                    .order_by(GradingJob.created_at, GradingJob.id).limit(5)
-                ).all()
+                candidates = _candidates(session, queue, lab_ids, student_fair)
                 if not candidates:
                     break
                 for job_id in candidates:
@@ -214,6 +231,31 @@ def queue_depths(session: Session) -> dict[str, int]:
     depths = {q.value: 0 for q in JobQueue}
     depths.update({queue: count for queue, count in rows})
     return depths
+
+
+def queued_by_lab(session: Session) -> dict[tuple[str, str], int]:
+    """How many jobs wait, per (ledger queue, lab id): the sweeper and /metrics map labs to broker queues."""
+    rows = session.execute(
+        select(GradingJob.queue, Submission.lab_id, func.count())
+        .join(Submission, Submission.id == GradingJob.submission_id)
+        .where(GradingJob.status == JobStatus.QUEUED.value)
+        .group_by(GradingJob.queue, Submission.lab_id)
+    ).tuples().all()
+    return {(queue, lab_id): count for queue, lab_id, count in rows}
+
+
+def stale_queued(factory: SessionFactory, older_than_s: float, limit: int = 1000) -> list[tuple[int, str, str]]:
+    """(job id, ledger queue, lab id) of jobs queued for more than `older_than_s`, oldest first: a sweeper
+    re-announces them in case their broker message was lost (announcing a job twice is harmless)."""
+    with transaction(factory) as session:
+        cutoff = db_now(session) - timedelta(seconds=older_than_s)
+        rows = session.execute(
+            select(GradingJob.id, GradingJob.queue, Submission.lab_id)
+            .join(Submission, Submission.id == GradingJob.submission_id)
+            .where(GradingJob.status == JobStatus.QUEUED.value, GradingJob.created_at < cutoff)
+            .order_by(GradingJob.created_at, GradingJob.id).limit(limit)
+        ).tuples().all()
+        return list(rows)
 
 
 def report_of(job: GradingJob) -> dict[str, object]:
