@@ -36,12 +36,17 @@ class Settings(BaseSettings):
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
     secret_key: str = DEFAULT_SECRET_KEY
     labs_dir: Path | None = None
+    # job directories hold the kernel's Unix sockets, whose paths may not exceed 107 bytes: keep this short
+    jobs_dir: Path = Path("/var/tmp/labgrader-jobs")
 
     # dispatch and the job ledger
     jobs: int = Field(default=1, ge=1, le=64)
     lease_s: float = Field(default=30, gt=0)
     max_attempts: int = Field(default=3, ge=1, le=10)
     poll_interval_s: float = Field(default=0.5, gt=0)
+    # sandboxed kernels started ahead of demand (at most one per slot; 0: every job starts its kernel cold)
+    warm_kernels: int = Field(default=0, ge=0, le=64)
+    warm_kernels_import_frameworks: bool = True  # import the labs' `frameworks` into warm kernels ahead
 
     # uploads
     max_upload_mb: float = Field(default=20, gt=0)
@@ -84,4 +89,4 @@ class Settings(BaseSettings):
 
     @property
     def jobs_root(self) -> Path:
-        return self.data_dir.resolve() / "jobs"
+        return self.jobs_dir.resolve()
