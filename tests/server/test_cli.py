@@ -1,0 +1,83 @@
+"""The `labgrader` command line as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.conftest import IRIS_CODE, LABGRADER, LiveServer, make_server, notebook_bytes
+
+
+def test_users_add_json_prints_a_token_once_and_stores_only_its_hash(tmp_path: Path) -> None:
+    server = make_server(tmp_path)
+    issued = json.loads(server.cli("users", "add", "carol", "--role", "instructor", "--json").stdout)
+    assert set(issued) == {"name", "role", "token"}
+    assert (issued["name"], issued["role"]) == ("carol", "instructor")
+    assert issued["token"].startswith("lg_") and len(issued["token"]) > 40
+    database = (server.workdir / "labgrader.db").read_bytes()
+    assert issued["token"].encode() not in database
+    duplicate = server.cli("users", "add", "carol", "--role", "student", check=False)
+    assert duplicate.returncode == 2
+    assert duplicate.stderr == "error: a user named 'carol' already exists\n"
+
+
+def test_roster_import_creates_users_and_prints_tokens(tmp_path: Path) -> None:
+    server = make_server(tmp_path)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("name,role\ndan,student\nerin,instructor\n")
+    out = server.cli("roster", "import", str(roster))
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "name,role,token"
+    assert [line.split(",")[:2] for line in lines[1:]] == [["dan", "student"], ["erin", "instructor"]]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,role\nfrank,teacher\n")
+    refused = server.cli("roster", "import", str(bad), check=False)
+    assert refused.returncode == 2
+    assert refused.stderr == "error: roster line 2: role must be 'student' or 'instructor', not 'teacher'\n"
+
+
+def test_grade_json_reports_in_the_api_shape(tmp_path: Path) -> None:
+    server = make_server(tmp_path)
+    notebook = tmp_path / "iris.ipynb"
+    notebook.write_bytes(notebook_bytes(IRIS_CODE))
+    out = server.cli("grade", str(notebook), "--lab", "frameworks", "--json")
+    report = json.loads(out.stdout)
+    assert report["status"] == "graded"
+    iris = next(c for c in report["checks"] if c["id"] == "iris_accuracy")
+    assert set(iris) == {"id", "title", "passed", "score", "max_score", "message"}
+    assert iris["passed"] is True
+    assert report["score"] == sum(c["score"] for c in report["checks"])
+
+
+def test_grade_refuses_a_file_that_is_not_a_notebook(tmp_path: Path) -> None:
+    server = make_server(tmp_path)
+    broken = tmp_path / "broken.ipynb"
+    broken.write_bytes(b"\xff\xfe not utf-8")
+    out = server.cli("grade", str(broken), "--lab", "frameworks", check=False)
+    assert out.returncode == 2
+    assert out.stderr == ("error: broken.ipynb: the upload is not UTF-8 text: byte 0xff at offset 0 "
+                          "cannot be decoded\n")
+
+
+def test_submit_shows_progress_and_prints_the_report(live_server: LiveServer, tmp_path: Path) -> None:
+    token = live_server.add_user("gina")
+    notebook = tmp_path / "lab.ipynb"
+    notebook.write_bytes(notebook_bytes("raise RuntimeError('no model yet')"))
+    out = subprocess.run([*LABGRADER, "submit", str(notebook), "--lab", "frameworks", "--server", live_server.url,
+                          "--token", token], capture_output=True, text=True, timeout=300, env=live_server.env)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.startswith("Submitted lab.ipynb as submission 1: queued\n")
+    assert "graded" in out.stderr
+    assert out.stdout.startswith("Submission 1 (frameworks): graded\n")
+    assert "cell 1 raised RuntimeError: no model yet" in out.stdout
+    assert out.stdout.rstrip().endswith("Score: 0 / 100")
+
+
+def test_submit_says_why_the_server_refused(live_server: LiveServer, tmp_path: Path) -> None:
+    notebook = tmp_path / "lab.ipynb"
+    notebook.write_bytes(notebook_bytes("print(1)"))
+    out = subprocess.run([*LABGRADER, "submit", str(notebook), "--lab", "frameworks", "--server", live_server.url,
+                          "--token", "lg_wrong"], capture_output=True, text=True, timeout=60, env=live_server.env)
+    assert out.returncode == 2
+    assert out.stderr == "error: the server refused the upload (401): the token is not valid\n"
