@@ -20,7 +20,8 @@ PINNED_TAG = re.compile(r"^[\w./-]+:\d+\.\d+(\.\d+)?[\w.-]*$")
 
 
 def pyproject() -> dict[str, Any]:
-    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    project: dict[str, Any] = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return project
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)

@@ -15,9 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 
 from tests.deploy.conftest import REPO, Compose
 
@@ -56,7 +54,9 @@ def worker_caps(compose: Compose) -> set[str]:
 @pytest.fixture
 def notebook(tmp_path: Path) -> Path:
     path = tmp_path / "nb.ipynb"
-    nbformat.write(new_notebook(cells=[new_code_cell(NOTEBOOK_CODE)]), path)
+    cell: dict[str, Any] = {"cell_type": "code", "id": "c1", "metadata": {}, "execution_count": None, "outputs": [],
+            "source": NOTEBOOK_CODE}
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [cell]}))
     return path
 
 
