@@ -62,7 +62,8 @@ def test_database_broker_and_api_have_healthchecks(services: dict[str, Any]) -> 
         "CMD-SHELL", "rabbitmq-diagnostics -q check_running && rabbitmq-diagnostics -q check_port_connectivity"]
     assert services["api"]["healthcheck"]["test"] == [
         "CMD", "python", "-c",
-        "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+        "import json, sys, urllib.request; sys.exit(json.load(urllib.request.urlopen("
+        "'http://127.0.0.1:8000/healthz', timeout=4))['status'] != 'ok')"]
 
 
 def test_each_service_starts_only_after_what_it_needs_is_healthy(services: dict[str, Any]) -> None:
