@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 if TYPE_CHECKING:
     from grader.sandbox import SandboxConfig
 
-DEFAULT_SECRET_KEY = "insecure-development-key"
+DEFAULT_SECRET_KEY = "insecure-development-key"  # noqa: S105 (refused in production)
 
 
 class QueueKind(StrEnum):

@@ -6,8 +6,9 @@ instructor traceback, discovery notes or hidden-check internals.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, UploadFile
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
 from server.dashboard import service
 from server.dashboard.access import AnyViewer, DbSession, PageRoute, checked_form

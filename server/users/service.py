@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from server.errors import Conflict, InvalidInput
 from server.users.models import Role, User
 
-TOKEN_PREFIX = "lg_"
+TOKEN_PREFIX = "lg_"  # noqa: S105 (a prefix, not a secret)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 
 

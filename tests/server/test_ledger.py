@@ -17,8 +17,8 @@ from server.grading.models import CheckResultRow, GradingJob, JobQueue, JobStatu
 from server.labs.service import sync_labs
 from server.migrate import upgrade
 from server.submissions.models import Submission
-from server.users.service import create_user
 from server.users.models import User
+from server.users.service import create_user
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
