@@ -52,7 +52,16 @@ def test_the_worker_reserves_the_hosts_nvidia_gpus(services: dict[str, Any]) -> 
 
 def test_gpu_slots_come_from_the_environment(compose: Compose) -> None:
     worker = compose.config({"LABGRADER_GPUS": "0,1", "LABGRADER_JOBS_PER_GPU": "3"})["services"]["worker"]
-    assert worker["command"] == ["worker", "--gpus", "0,1", "--jobs-per-gpu", "3"]
+    assert worker["command"] == ["worker", "--gpus", "0,1", "--jobs-per-gpu", "3",
+                                 "--queues", "live-gpu,live,regrade-gpu,regrade"]
+
+
+def test_the_gpu_worker_also_grades_cpu_labs_unless_told_otherwise(services: dict[str, Any],
+                                                                     compose: Compose) -> None:
+    assert services["worker"]["command"] == ["worker", "--gpus", "0", "--jobs-per-gpu", "2",
+                                             "--queues", "live-gpu,live,regrade-gpu,regrade"]
+    dedicated = compose.config({"LABGRADER_WORKER_QUEUES": "live-gpu,regrade-gpu"})["services"]["worker"]
+    assert dedicated["command"][-2:] == ["--queues", "live-gpu,regrade-gpu"]
 
 
 def test_database_broker_and_api_have_healthchecks(services: dict[str, Any]) -> None:
@@ -144,7 +153,8 @@ def test_the_cpu_worker_is_behind_a_profile_and_reserves_no_gpu(compose: Compose
     worker = compose.config({"LABGRADER_CPU_JOBS": "4"}, "--profile", "cpu")["services"]["worker-cpu"]
     assert worker["profiles"] == ["cpu"]
     assert "deploy" not in worker
-    assert worker["command"] == ["worker", "--jobs", "4"]
+    assert worker["command"] == ["worker", "--jobs", "4", "--queues", "live,regrade"]
+    assert worker["environment"]["LABGRADER_SANDBOX_UID_BASE"] == "62000"
 
 
 @pytest.mark.parametrize(("variable", "message"), [
@@ -157,3 +167,17 @@ def test_a_missing_secret_stops_compose_and_names_it(compose: Compose, variable:
     proc = compose.run(env, "config")
     assert proc.returncode != 0
     assert proc.stderr.rstrip().endswith(message), proc.stderr
+
+
+@pytest.mark.parametrize("service", ["api", "worker", "worker-cpu"])
+def test_each_command_is_one_the_labgrader_cli_accepts(compose: Compose, service: str) -> None:
+    from grader.celery_app import check_queues, plan_slots
+    from server.cli.main import build_parser
+
+    command = compose.config({}, "--profile", "cpu")["services"][service]["command"]
+    args = build_parser().parse_args(command)
+    assert args.command == command[0]
+    if args.command == "worker":
+        gpus = args.gpus.split(",") if args.gpus else []
+        slots = plan_slots(args.jobs or 1, gpus, args.jobs_per_gpu)
+        assert check_queues(args.queues.split(","), slots) == tuple(args.queues.split(","))
