@@ -21,6 +21,7 @@ from server.errors import install_error_handlers
 from server.executor import EmbeddedExecutor
 from server.labs import router as labs_router
 from server.labs.service import sync_labs
+from server.metrics import router as metrics_router
 from server.settings import QueueKind, Settings
 from server.submissions import router as submissions_router
 from server.throttle import AuthThrottle
@@ -84,8 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         where = ".".join(str(p) for p in first["loc"] if p != "body")
         return JSONResponse({"detail": f"{where}: {first['msg']}" if where else first["msg"]}, status_code=422)
 
-    @app.get("/healthz", tags=["health"])
-    def healthz(request: Request) -> dict[str, Any]:
+    @app.get("/healthz", tags=["health"], responses={503: {"description": "the database is unreachable"}})
+    def healthz(request: Request) -> JSONResponse:
         try:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
@@ -95,14 +96,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         isolation = getattr(request.app.state, "isolation", None)
         dispatcher: Dispatcher | None = getattr(request.app.state, "dispatcher", None)
         ok = database.endswith(": ok")
-        return {
+        body: dict[str, Any] = {
             "status": "ok" if ok else "degraded",
             "database": database,
             "queue": dispatcher.describe() if dispatcher else settings.queue.value,
             "sandbox": isolation.detail if isolation else "unknown",
         }
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     app.include_router(labs_router.router)
     app.include_router(submissions_router.router)
     app.include_router(dashboard_router)
+    app.include_router(metrics_router)
     return app
