@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import APIRouter, File, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from server.auth import CurrentUser, Instructor, SessionDep
@@ -14,6 +14,9 @@ from server.submissions import service
 from server.submissions.schemas import RegradeOut, SubmissionList, SubmissionOut
 
 router = APIRouter(prefix="/api/v1", tags=["submissions"])
+
+MAX_ID = 2**31 - 1  # ids and offsets beyond a 32-bit integer cannot exist; refuse them as 422, not a database error
+SubmissionId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.post("/labs/{lab_id}/submissions", status_code=202, response_model=SubmissionOut)
@@ -33,19 +36,19 @@ async def submit(request: Request, lab_id: str, user: CurrentUser, session: Sess
 @router.get("/submissions", response_model=SubmissionList)
 def list_submissions(user: CurrentUser, session: SessionDep, lab_id: str | None = None,
                      limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                     offset: Annotated[int, Query(ge=0)] = 0) -> SubmissionList:
+                     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> SubmissionList:
     rows, total = service.list_submissions(session, user, lab_id, limit, offset)
     return SubmissionList(items=service.to_out_many(session, rows), total=total, limit=limit, offset=offset)
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionOut)
-def get_submission(submission_id: int, user: CurrentUser, session: SessionDep) -> SubmissionOut:
+def get_submission(submission_id: SubmissionId, user: CurrentUser, session: SessionDep) -> SubmissionOut:
     return service.to_out(session, service.visible_submission(session, user, submission_id))
 
 
 @router.get("/submissions/{submission_id}/notebook", response_class=Response,
             responses={200: {"content": {"application/x-ipynb+json": {}}}})
-def executed_notebook(submission_id: int, user: CurrentUser, session: SessionDep) -> Response:
+def executed_notebook(submission_id: SubmissionId, user: CurrentUser, session: SessionDep) -> Response:
     submission = service.visible_submission(session, user, submission_id)
     found = service.artifact(session, submission, ArtifactKind.EXECUTED_NOTEBOOK)
     return Response(found.content, media_type="application/x-ipynb+json", headers={
@@ -54,14 +57,14 @@ def executed_notebook(submission_id: int, user: CurrentUser, session: SessionDep
 
 @router.get("/submissions/{submission_id}/learning-curve.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}})
-def learning_curve(submission_id: int, user: CurrentUser, session: SessionDep) -> Response:
+def learning_curve(submission_id: SubmissionId, user: CurrentUser, session: SessionDep) -> Response:
     submission = service.visible_submission(session, user, submission_id)
     found = service.artifact(session, submission, ArtifactKind.LEARNING_CURVE)
     return Response(found.content, media_type="image/png")
 
 
 @router.post("/submissions/{submission_id}/regrade", status_code=202, response_model=RegradeOut)
-def regrade_one(request: Request, submission_id: int, user: Instructor, session: SessionDep) -> RegradeOut:
+def regrade_one(request: Request, submission_id: SubmissionId, user: Instructor, session: SessionDep) -> RegradeOut:
     submission = service.visible_submission(session, user, submission_id)
     ids = service.regrade(session, [submission], JobQueue.REGRADE)
     session.commit()

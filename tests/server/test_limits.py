@@ -1,0 +1,49 @@
+"""Submission rate limit per student and lab, and throttling of token guessing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import make_server, notebook_bytes
+
+
+def test_over_the_hourly_limit_is_429_with_retry_after(tmp_path: Path) -> None:
+    server = make_server(tmp_path, LABGRADER_SUBMISSIONS_PER_HOUR="2")
+    server.start()
+    try:
+        token, other = server.add_user("eager"), server.add_user("calm")
+        files = {"notebook": ("n.ipynb", notebook_bytes("print(1)"))}
+        with server.client(token) as client:
+            codes = [client.post("/api/v1/labs/frameworks/submissions", files=files).status_code for _ in range(2)]
+            refused = client.post("/api/v1/labs/frameworks/submissions", files=files)
+            listed = client.get("/api/v1/submissions").json()["total"]
+        with server.client(other) as client:
+            unaffected = client.post("/api/v1/labs/frameworks/submissions", files=files).status_code
+    finally:
+        server.stop()
+    assert codes == [202, 202]
+    assert refused.status_code == 429
+    retry_after = int(refused.headers["retry-after"])
+    assert 3500 <= retry_after <= 3601
+    assert refused.json()["detail"] == (
+        "you have submitted 2 notebooks for lab 'frameworks' in the last hour; the limit is 2 per hour: "
+        f"try again in {retry_after} s")
+    assert listed == 2
+    assert unaffected == 202
+
+
+def test_token_guessing_is_throttled_per_address(tmp_path: Path) -> None:
+    server = make_server(tmp_path)
+    server.start()
+    try:
+        token = server.add_user("victim")
+        with server.client() as client:
+            guesses = [client.get("/api/v1/labs", headers={"Authorization": f"Bearer lg_guess{i}"}).status_code
+                       for i in range(25)]
+            blocked = client.get("/api/v1/labs", headers={"Authorization": f"Bearer {token}"})
+    finally:
+        server.stop()
+    assert guesses[:20] == [401] * 20
+    assert set(guesses[20:]) == {429}
+    assert blocked.status_code == 429
+    assert blocked.json()["detail"].startswith("too many invalid tokens from this address; try again in ")
