@@ -1,0 +1,144 @@
+"""Grading overhead: `labgrader grade` against `jupyter nbconvert --execute` and a plain Python script, side by side.
+
+    .venv/bin/python -m bench.grading_overhead [--runs 5] [--solution-runs 3] [--only trivial,torch,solutions]
+
+For each notebook the three ways run interleaved (grade, nbconvert, script, grade, ...) so a noisy neighbour hits
+them alike; the table shows medians. The baselines run the same code the sandboxed kernel runs: the grader's set-up
+cell (`grader/in_kernel/startup.py`: seeds, `./data` on `sys.path`, offline MNIST for Keras) and then the student's
+cells, in a directory holding the same visible data; only the sandbox, the harness and the scoring are missing.
+Peak memory is the largest VmHWM of the kernel process (the script's own process), sampled every 0.1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from bench import common
+from bench.common import BENCH_ROOT, PYTHON, REPO, Run, fresh_dir, labgrader, labgrader_env, median, table, timed
+from grader.in_kernel import source
+from grader.kernel_command import kernel_environment
+
+JUPYTER = str(Path(PYTHON).parent / "jupyter")
+SOLUTIONS = REPO / "lab_tasks" / "frameworks" / "solutions"
+SMALL = {
+    "trivial": "x = sum(range(10))\nprint(x)",
+    "torch": "import torch\nx = torch.ones(3).sum()\nprint(float(x))",
+    "tensorflow": "import tensorflow as tf\nx = tf.reduce_sum(tf.ones(3))\nprint(float(x))",
+}
+
+
+@dataclass
+class Case:
+    name: str
+    notebook: Path
+    runs: int
+    results: dict[str, list[Run]] = field(default_factory=lambda: {"grade": [], "nbconvert": [], "script": []})
+    scores: list[str] = field(default_factory=list)
+
+
+def _write_notebook(path: Path, code: str) -> Path:
+    nb = new_notebook(cells=[new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+    return path
+
+
+def _baseline_inputs(case: Case, visible: Path) -> tuple[Path, Path, Path]:
+    """A work dir with the visible data as ./data, the notebook with the set-up cell first, and the same as a script."""
+    work = fresh_dir(BENCH_ROOT / "baseline" / case.name)
+    shutil.copytree(visible, work / "data")
+    (work / ".tmp").mkdir()
+    nb = nbformat.read(str(case.notebook), as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    baseline_nb = new_notebook(cells=[new_code_cell(source("startup.py")), *(new_code_cell(c) for c in code)])
+    baseline_nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb_path = work / "notebook.ipynb"
+    nbformat.write(baseline_nb, str(nb_path))
+    lines = [line for c in code for line in c.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    script = work / "notebook.py"
+    script.write_text("def get_ipython():\n    return None\n\n" + source("startup.py") + "\n" + "\n".join(lines) + "\n")
+    return work, nb_path, script
+
+
+def _run_case(case: Case, visible: Path) -> None:
+    work, nb_path, script = _baseline_inputs(case, visible)
+    env = kernel_environment(work, {})
+    env["PATH"] = f"{Path(PYTHON).parent}:{env['PATH']}"
+    for i in range(case.runs):
+        grade = timed([*labgrader("grade", str(case.notebook), "--lab", "frameworks", "--json")],
+                      env=labgrader_env(), kernel_marker="ipykernel_launcher")
+        case.results["grade"].append(grade)
+        if grade.returncode == 0:
+            report = json.loads(grade.stdout)
+            case.scores.append(f"{report['score']:g}/{report['max_score']:g}")
+        nbconvert = timed([JUPYTER, "nbconvert", "--to", "notebook", "--execute", str(nb_path), "--output",
+                           str(work / "executed.ipynb")], env=env, cwd=work, kernel_marker="ipykernel_launcher")
+        case.results["nbconvert"].append(nbconvert)
+        plain = timed([PYTHON, str(script)], env=env, cwd=work)
+        case.results["script"].append(plain)
+        print(f"  {case.name} run {i + 1}/{case.runs}: grade {grade.wall_s:.2f} s (rc {grade.returncode}), "
+              f"nbconvert {nbconvert.wall_s:.2f} s (rc {nbconvert.returncode}), "
+              f"script {plain.wall_s:.2f} s (rc {plain.returncode})", flush=True)
+
+
+def _cases(args: argparse.Namespace) -> list[Case]:
+    notebooks = fresh_dir(BENCH_ROOT / "notebooks")
+    wanted = set(args.only.split(","))
+    cases = [Case(name, _write_notebook(notebooks / f"{name}.ipynb", code), args.runs)
+             for name, code in SMALL.items() if name in wanted]
+    if "solutions" in wanted:
+        cases += [Case(p.stem, p, args.solution_runs) for p in sorted(SOLUTIONS.glob("*.ipynb"))]
+    return cases
+
+
+def _summary(cases: list[Case]) -> tuple[str, list[dict[str, object]]]:
+    rows, records = [], []
+    for case in cases:
+        med = {k: median([r.wall_s for r in v if r.returncode == 0]) for k, v in case.results.items()}
+        peak = {k: max((r.peak_mb for r in v), default=0.0) for k, v in case.results.items()}
+        overhead = med["grade"] - med["nbconvert"]
+        relative = overhead / med["nbconvert"]
+        small = case.name in SMALL
+        met = overhead <= 1.0 if small else relative <= 0.10
+        target = "<= 1.0 s" if small else "<= 10%"
+        rows.append([case.name, len(case.results["grade"]), med["grade"], med["nbconvert"], med["script"], overhead,
+                     f"{relative:+.0%}", med["grade"] / med["script"], peak["grade"], peak["nbconvert"],
+                     peak["script"], f"{target}: {'met' if met else 'MISSED'}", ", ".join(sorted(set(case.scores)))])
+        records.append({"notebook": case.name, "runs": len(case.results["grade"]), "median_s": med,
+                        "peak_mb": peak, "overhead_s": overhead, "overhead_relative": relative, "target_met": met,
+                        "scores": case.scores})
+    headers = ["notebook", "runs", "grade s", "nbconvert s", "script s", "grade-nbconvert s", "rel.", "grade/script",
+               "grade kernel MB", "nbconvert kernel MB", "script MB", "target", "score"]
+    return table(headers, rows), records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs of each small notebook (median)")
+    parser.add_argument("--solution-runs", type=int, default=3, help="runs of each reference solution (median)")
+    parser.add_argument("--only", default="trivial,torch,tensorflow,solutions")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+    visible = common.ensure_lab_data()
+    print(f"machine: {common.machine()}", flush=True)
+    cases = _cases(args)
+    if "solutions" in args.only and not any(c.name not in SMALL for c in cases):
+        print(f"no reference solutions in {SOLUTIONS}: measuring only the small notebooks")
+    for case in cases:
+        _run_case(case, visible)
+    text, records = _summary(cases)
+    print(text)
+    print(f"machine after: {common.machine()}")
+    if args.json is not None:
+        args.json.write_text(json.dumps({"machine": common.machine(), "cases": records}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
