@@ -34,6 +34,7 @@ MNIST_CANONICAL_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_KEYS = ("x_train", "y_train", "x_test", "y_test")
 MIN_MNIST_ROWS = 100
+FULL_MNIST_TRAIN_ROWS = 60000
 HERE = Path(__file__).resolve().parent
 HELPER_MODULE = HERE / "student_files" / "labdata.py"
 IDX_UBYTE = 0x08
@@ -157,7 +158,12 @@ def import_source(data_dir: Path, path: Path) -> str:
     provenance = prepare(lab)
     mnist = provenance["mnist"]
     assert isinstance(mnist, dict)
-    kind = "the canonical MNIST" if mnist["canonical"] else f"an MNIST subset ({train_rows} training images)"
+    if mnist["canonical"]:
+        kind = "the canonical MNIST"
+    elif train_rows == FULL_MNIST_TRAIN_ROWS:
+        kind = "a full MNIST copy whose bytes differ from the canonical download"
+    else:
+        kind = f"an MNIST subset ({train_rows} training images)"
     return (f"imported {path} as {kind}, sha256 {mnist['sha256']}; prepared {LAB_ID}: {mnist['hidden']} hidden "
             f"and {mnist['visible_test']} visible test images, {IRIS_HELD_OUT} held-out Iris rows")
 

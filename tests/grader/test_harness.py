@@ -1,0 +1,126 @@
+"""The in-kernel harness code, run in this process on real torch models (the kernel runs the same source text)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from grader.in_kernel import source
+
+
+@pytest.fixture(scope="module")
+def harness() -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": "labgrader_harness"}
+    exec(compile(source("model_facts.py") + "\n" + source("harness.py"), "labgrader_harness.py", "exec"), namespace)
+    return namespace
+
+
+class FunctionalNet(nn.Module):
+    """Activations applied in forward(), invisible in the module list."""
+
+    def __init__(self, activation: bool) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(784, 32), nn.Linear(32, 10)
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.fc1(x.flatten(1))
+        out: torch.Tensor = self.fc2(torch.relu(hidden) if self.activation else hidden)
+        return out
+
+
+def facts_of(harness: dict[str, Any], model: nn.Module) -> dict[str, Any]:
+    facts: dict[str, Any] = harness["architecture_facts"](model, "torch")
+    return facts
+
+
+def test_facts_of_a_single_layer_and_a_multi_layer_network(harness: dict[str, Any]) -> None:
+    single = facts_of(harness, nn.Sequential(nn.Flatten(), nn.Linear(784, 10)))
+    assert {k: single[k] for k in ("dense_layers", "nonlinear_between", "conv", "input_size", "output_size",
+                                   "parameters", "framework", "device")} == {
+        "dense_layers": 1, "nonlinear_between": False, "conv": False, "input_size": 784, "output_size": 10,
+        "parameters": 7850, "framework": "torch", "device": "cpu"}
+    multi = facts_of(harness, nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, 10)))
+    assert (multi["dense_layers"], multi["nonlinear_between"], multi["activations"]) == (2, True, ["relu"])
+    assert harness["architecture_fits"](multi, "multi_dense")
+    assert not harness["architecture_fits"](multi, "single_dense")
+
+
+def test_a_cnn_is_an_mnist_model_that_is_not_fully_connected(harness: dict[str, Any]) -> None:
+    cnn = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 26 * 26, 64), nn.ReLU(),
+                        nn.Linear(64, 10))
+    facts = facts_of(harness, cnn)
+    assert (facts["conv"], facts["dense_layers"], harness["dataset_of"](facts)) == (True, 2, "mnist")
+    assert not harness["architecture_fits"](facts, "multi_dense")
+
+
+def test_functional_activations_are_found_by_measuring_linearity(harness: dict[str, Any]) -> None:
+    for activation in (True, False):
+        model = FunctionalNet(activation)
+        facts = facts_of(harness, model)
+        assert facts["nonlinear_between"] is False  # no activation module to see
+        assert harness["is_affine"](model, "torch", (784,)) is (not activation)
+
+
+def test_models_are_found_in_the_namespace_and_inside_dicts_and_lists(harness: dict[str, Any]) -> None:
+    net, other, third = nn.Linear(4, 3), nn.Linear(784, 10), nn.Linear(784, 10)
+    namespace = {"net": net, "models": {"big": other}, "history": [third], "_hidden": nn.Linear(4, 3),
+                 "loss_fn": nn.CrossEntropyLoss(), "klass": nn.Linear, "number": 3}
+    found = harness["collect_models"](namespace)
+    assert [label for label, _ in found] == ["`net`", "`models['big']`", "`history[0]`", "`loss_fn`"]
+
+
+def test_preprocessing_is_chosen_by_accuracy_on_training_data(harness: dict[str, Any]) -> None:
+    rng = np.random.default_rng(0)
+    centres = np.array([[5.0, 3.4, 1.5, 0.2], [5.9, 2.8, 4.3, 1.3], [6.6, 3.0, 5.5, 2.0]], dtype=np.float32)
+    y = np.repeat(np.arange(3), 40)
+    x = (centres[y] + rng.normal(0, 0.3, (120, 4))).astype(np.float32)
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    # a least-squares classifier fitted on standardised features: it only works on standardised inputs
+    design = np.hstack([(x - mean) / std, np.ones((120, 1), np.float32)])
+    weights = np.linalg.lstsq(design, np.eye(3)[y], rcond=None)[0]
+    model = nn.Linear(4, 3)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor(weights[:4].T))
+        model.bias.copy_(torch.tensor(weights[4]))
+    best, tried, problem = harness["choose_preprocessing"](model, "torch", "iris", x, y, {})
+    assert (best[0], problem) == ("standardised", "")
+    assert tried["standardised"] > tried["raw"]
+    own = {"preprocess_iris": lambda features: (features - mean) / std}
+    assert harness["choose_preprocessing"](model, "torch", "iris", x, y, own)[0][0] == "preprocess_iris"
+
+
+def test_histories_are_found_by_shape(harness: dict[str, Any]) -> None:
+    namespace = {"hist": {"train_loss": [1.0, 0.5], "val_loss": [1.1, np.float32(0.7)], "train_acc": [0.5, 0.8]},
+                 "config": {"loss": "cross-entropy"}, "torch": torch}
+    found = harness["collect_histories"](namespace)
+    assert [(label, curves) for label, _, curves in found] == [("`hist`", ([1.0, 0.5], [1.1, pytest.approx(0.7)]))]
+
+
+def test_run_writes_predictions_facts_and_histories(harness: dict[str, Any], tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    x = np.random.default_rng(1).random((40, 4)).astype(np.float32)
+    y = (x[:, 0] > 0.5).astype(np.int64)
+    for name, array in (("in", x[:10]), ("tx", x), ("ty", y)):
+        np.save(tmp_path / f"{name}.npy", array)
+    request = {"nonce": "abc", "output": str(tmp_path / "out.json"),
+               "slots": [{"name": "iris_model", "dataset": "iris", "architecture": "any",
+                          "inputs": str(tmp_path / "in.npy"), "train_x": str(tmp_path / "tx.npy"),
+                          "train_y": str(tmp_path / "ty.npy")}],
+               "histories": [{"name": "mnist_multi_history", "model": None}]}
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    harness["run"](str(tmp_path / "request.json"), {"net": net, "hist": {"loss": [2.0, float("nan")]}})
+    result = json.loads((tmp_path / "out.json").read_text())
+    model = result["models"][0]
+    assert (model["found"], model["via"], model["source"]) == (True, "discovery", "`net`")
+    assert len(model["predictions"]) == 10
+    assert len(model["train_predictions"]) == 40
+    assert result["histories"] == [{"name": "mnist_multi_history", "found": True, "via": "discovery",
+                                    "source": "`hist`", "error": None, "loss": [2.0, None], "val_loss": []}]

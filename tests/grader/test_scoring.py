@@ -1,0 +1,184 @@
+"""The trusted scorer on hand-built harness outputs and a tiny lab data directory (no kernels)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader.datasets import LabData
+from grader.harness_output import ArchitectureFacts, HarnessOutput, HistoryOutput, ModelOutput
+from grader.scoring import partial_credit, score_accuracy, score_checks, score_early_stopping, score_gap
+from grader.spec import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
+
+HIDDEN_Y = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9] * 10)  # 100 hidden labels
+TRAIN_Y = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9] * 5)  # 50 visible training labels
+
+SINGLE = AccuracyCheck(id="single", title="single", kind="accuracy", model="mnist_single_model", dataset="mnist",
+                       architecture="single_dense", points=20, full_credit_at=0.9, no_credit_at=0.8)
+MULTI = AccuracyCheck(id="multi", title="multi", kind="accuracy", model="mnist_multi_model", dataset="mnist",
+                      architecture="multi_dense", points=30, full_credit_at=0.97, no_credit_at=0.9)
+GAP = OverfittingGapCheck(id="gap", title="gap", kind="overfitting_gap", model="mnist_multi_model", dataset="mnist",
+                          points=15, full_credit_at=0.03, no_credit_at=0.08)
+STOP = EarlyStoppingCheck(id="stop", title="stop", kind="early_stopping", history="mnist_multi_history", patience=3,
+                          points=15, model="mnist_multi_model")
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> LabData:
+    lab = LabData(tmp_path, "frameworks")
+    lab.hidden.mkdir(parents=True)
+    lab.visible.mkdir(parents=True)
+    np.savez(lab.hidden / "mnist.npz", x=np.zeros((100, 28, 28), np.uint8), y=HIDDEN_Y)
+    np.savez(lab.visible / "mnist.npz", x_train=np.zeros((50, 28, 28), np.uint8), y_train=TRAIN_Y)
+    return lab
+
+
+def facts(dense: int, *, between: bool = True, conv: bool = False) -> ArchitectureFacts:
+    return ArchitectureFacts(framework="torch", dense_layers=dense, activations=["relu"] if between else [],
+                             nonlinear_between=between, conv=conv, parameters=101_770, input_size=784, output_size=10)
+
+
+def correct(labels: np.ndarray, wrong: int) -> list[int]:
+    out = labels.copy()
+    out[:wrong] = (out[:wrong] + 1) % 10
+    return [int(v) for v in out]
+
+
+def output(*models: ModelOutput, histories: tuple[HistoryOutput, ...] = ()) -> HarnessOutput:
+    return HarnessOutput(nonce="n", models=list(models), histories=list(histories))
+
+
+def multi(hidden_wrong: int, train_wrong: int, architecture: ArchitectureFacts | None = None) -> ModelOutput:
+    return ModelOutput(name="mnist_multi_model", found=True, via="discovery", source="`net2`", framework="torch",
+                       facts=architecture or facts(3), preprocessing="scaled_255",
+                       predictions=correct(HIDDEN_Y, hidden_wrong), train_predictions=correct(TRAIN_Y, train_wrong))
+
+
+def test_partial_credit_is_linear_between_thresholds_in_both_directions() -> None:
+    assert partial_credit(0.85, 0.9, 0.8, 20) == 10.0
+    assert partial_credit(0.95, 0.9, 0.8, 20) == 20.0
+    assert partial_credit(0.055, 0.03, 0.08, 15) == 7.5
+    assert partial_credit(0.2, 0.03, 0.08, 15) == 0.0
+
+
+def test_accuracy_full_credit_names_the_model_and_its_preprocessing(lab: LabData) -> None:
+    result = score_accuracy(MULTI, output(multi(2, 0)), lab, "")
+    assert (result.passed, result.score, result.measured) == (True, 30.0, 0.98)
+    assert result.message == ("`net2` (inputs scaled /255) reached accuracy 0.980 on 100 hidden MNIST samples (full "
+                              "credit at 0.97, none at or below 0.90): full credit")
+
+
+def test_accuracy_partial_credit_says_what_to_try(lab: LabData) -> None:
+    result = score_accuracy(MULTI, output(multi(6, 0)), lab, "")
+    assert (result.passed, result.score) == (False, 17.1429)
+    assert result.message == ("`net2` (inputs scaled /255) reached accuracy 0.940 on 100 hidden MNIST samples (full "
+                              "credit at 0.97, none at or below 0.90): partial credit, 17.1429 of 30 points; train "
+                              "longer, tune the learning rate, or check the input scaling")
+
+
+def test_a_cnn_in_the_multi_layer_slot_gets_nothing_and_is_told_why(lab: LabData) -> None:
+    result = score_accuracy(MULTI, output(multi(0, 0, facts(2, conv=True))), lab, "")
+    assert (result.passed, result.score, result.measured) == (False, 0.0, 1.0)
+    assert result.message == ("`net2` has convolution layers; this check needs a fully-connected network: at least "
+                              "two dense (Linear/Dense) layers with a non-linearity such as ReLU between them, and no "
+                              "convolution or recurrent layers (`net2` (inputs scaled /255) reached accuracy 1.000 on "
+                              "100 hidden MNIST samples, which counts only for that architecture)")
+
+
+def test_stacked_linear_layers_without_activation_are_not_multi_layer(lab: LabData) -> None:
+    result = score_accuracy(MULTI, output(multi(0, 0, facts(2, between=False))), lab, "")
+    assert result.score == 0.0
+    assert result.message.startswith("`net2` has 2 dense layers but no non-linearity between them, so it computes "
+                                     "what one layer could; this check needs a fully-connected network")
+
+
+def test_two_dense_layers_in_the_single_layer_slot_fail(lab: LabData) -> None:
+    entry = ModelOutput(name="mnist_single_model", found=True, via="contract", source="`mnist_single_model`",
+                        framework="torch", facts=facts(2), preprocessing="raw", predictions=correct(HIDDEN_Y, 0))
+    result = score_accuracy(SINGLE, output(entry), lab, "")
+    assert result.message == ("`mnist_single_model` has 2 dense layers; this check needs a single-layer network: "
+                              "exactly one dense (Linear/Dense) layer from the inputs to the classes, no convolution "
+                              "or recurrent layers (`mnist_single_model` (inputs used as they are) reached accuracy "
+                              "1.000 on 100 hidden MNIST samples, which counts only for that architecture)")
+
+
+def test_one_class_predictions_are_called_out(lab: LabData) -> None:
+    entry = ModelOutput(name="mnist_single_model", found=True, via="contract", source="`mnist_single_model`",
+                        framework="keras", facts=facts(1, between=False), preprocessing="scaled_255",
+                        predictions=[3] * 100)
+    result = score_accuracy(SINGLE, output(entry), lab, "")
+    assert (result.score, result.measured) == (0.0, 0.1)
+    assert result.message == ("`mnist_single_model` (inputs scaled /255) reached accuracy 0.100 on 100 hidden MNIST "
+                              "samples (full credit at 0.90, none at or below 0.80): no credit; it predicted class 3 "
+                              "for every sample, so it has not learned to tell the classes apart: check that labels "
+                              "match inputs, the learning rate and the input scaling")
+
+
+def test_a_missing_model_says_what_to_assign_and_why_it_may_be_missing(lab: LabData) -> None:
+    result = score_accuracy(SINGLE, output(), lab, "cell 4 raised ValueError: boom")
+    assert result.message == ("no trained model named `mnist_single_model` was found after the notebook ran, and no "
+                              "single-layer MNIST model turned up among its variables; train the network and assign "
+                              "it to `mnist_single_model` (cell 4 raised ValueError: boom)")
+
+
+def test_gap_is_training_minus_hidden_accuracy(lab: LabData) -> None:
+    result = score_gap(GAP, output(multi(hidden_wrong=6, train_wrong=0)), lab, "")
+    assert (result.passed, result.score, result.measured) == (False, 6.0, 0.06)
+    assert result.message == ("`net2` (inputs scaled /255) classified 1.000 of 50 training samples and 0.940 of the "
+                              "hidden samples correctly: gap 0.060 (full credit at or below 0.03, none at or above "
+                              "0.08): partial credit, 6 of 15 points; the network memorises its training data: stop "
+                              "training at the validation-loss minimum, add dropout or weight decay, or use fewer "
+                              "hidden units")
+    assert score_gap(GAP, output(multi(hidden_wrong=2, train_wrong=0)), lab, "").passed
+
+
+def history(val_loss: Sequence[float | None], source: str = "`hist`") -> HistoryOutput:
+    return HistoryOutput(name="mnist_multi_history", found=True, via="discovery", source=source,
+                         loss=[1.0] * len(val_loss), val_loss=list(val_loss))
+
+
+def test_early_stopping_passes_within_patience() -> None:
+    result = score_early_stopping(STOP, output(histories=(history([0.5, 0.4, 0.3, 0.31, 0.32, 0.33]),)), "")
+    assert (result.passed, result.score, result.measured) == (True, 15.0, 3.0)
+    assert result.message == ("`hist`: validation loss was lowest at epoch 3 of 6; training stopped 3 epochs later, "
+                              "within the patience of 3: early stopping worked")
+
+
+def test_early_stopping_fails_with_the_epoch_and_rise_of_validation_loss() -> None:
+    curve = [0.5, 0.4, 0.35, 0.3] + [0.3 + 0.007 * i for i in range(1, 17)]
+    result = score_early_stopping(STOP, output(histories=(history(curve),)), "")
+    assert (result.passed, result.score, result.measured) == (False, 0.0, 16.0)
+    assert result.message == ("`hist`: validation loss was lowest at epoch 4 and 37% higher at epoch 20: the network "
+                              "overfits after epoch 4 — stop there or restore the best weights (at most 3 epochs "
+                              "after the minimum; this run went on for 16)")
+
+
+def test_early_stopping_without_a_history_explains_what_to_keep() -> None:
+    result = score_early_stopping(STOP, output(), "")
+    assert result.message == ("no per-epoch training history was found: assign `mnist_multi_history = model.fit(..., "
+                              "validation_data=...)` (Keras) or a dict {'loss': [...], 'val_loss': [...]} filled once "
+                              "per epoch (PyTorch), so the grader can see where validation loss was lowest")
+
+
+def test_early_stopping_needs_validation_loss() -> None:
+    entry = HistoryOutput(name="mnist_multi_history", found=True, via="contract", source="`mnist_multi_history`",
+                          loss=[0.5, 0.4])
+    result = score_early_stopping(STOP, output(histories=(entry,)), "")
+    assert result.message == ("`mnist_multi_history` holds training loss for 2 epochs but no validation loss: pass "
+                              "validation_data (or validation_split) to fit, or record the loss on held-out data after "
+                              "every epoch")
+
+
+def test_a_diverged_history_is_reported() -> None:
+    result = score_early_stopping(STOP, output(histories=(history([0.5, None, None]),)), "")
+    assert result.message == ("`hist`: validation loss stopped being a finite number after epoch 1: the training "
+                              "diverged; lower the learning rate")
+
+
+def test_score_checks_scores_every_kind_in_spec_order(lab: LabData) -> None:
+    spec = LabSpec(id="frameworks", title="t", checks=(SINGLE, MULTI, GAP, STOP))
+    results = score_checks(spec, output(multi(2, 0), histories=(history([0.3, 0.2]),)), lab, "")
+    assert [(r.id, r.passed) for r in results] == [("single", False), ("multi", True), ("gap", True), ("stop", True)]

@@ -1,0 +1,206 @@
+"""The frameworks lab end to end: real sandboxed kernels grade notebooks through `grade_notebook`.
+
+Fast tests use the MNIST subset the repository ships and the small-data thresholds (see conftest); the slow ones train
+the reference solutions on the full arrays against the lab's own thresholds.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.datasets import LabData
+from grader.pipeline import GradingOutcome
+from grader.plots import LEARNING_CURVE
+from grader.spec import LabSpec
+from tests.lab_tasks.frameworks import notebook_cells as cells
+from tests.lab_tasks.frameworks.conftest import Grade, notebook
+
+LAB = Path(__file__).resolve().parents[3] / "lab_tasks" / "frameworks"
+ALL_CHECKS = ("iris_accuracy", "mnist_single_layer_accuracy", "mnist_multi_layer_accuracy", "overfitting_gap",
+              "early_stopping")
+
+
+def passed(outcome: GradingOutcome) -> dict[str, bool]:
+    return {check.id: check.passed for check in outcome.report.checks}
+
+
+def expect_failing(outcome: GradingOutcome, *failing: str) -> None:
+    assert passed(outcome) == {check: check not in failing for check in ALL_CHECKS}, [
+        c.message for c in outcome.report.checks]
+
+
+def message(outcome: GradingOutcome, check_id: str) -> str:
+    return next(c.message for c in outcome.report.checks if c.id == check_id)
+
+
+NUMBER = r"\d+\.\d{3}"
+
+
+async def test_torch_contract_notebook_passes_every_check(grade: Grade, small_spec: LabSpec,
+                                                         small_lab: LabData) -> None:
+    nb = notebook(cells.TORCH_IRIS, cells.TORCH_MNIST, cells.TORCH_SINGLE, cells.TORCH_MULTI)
+    outcome = await grade(nb, small_spec, small_lab)
+    expect_failing(outcome)
+    report = outcome.report
+    assert report.discovery[:2] == (
+        "Iris model: `iris_model` (contract name; PyTorch, 2 dense layers, relu, 131 parameters, cpu), inputs passed "
+        "through `preprocess_iris`",
+        "single-layer MNIST model: `mnist_single_model` (contract name; PyTorch, 1 dense layer, 7,850 parameters, cpu),"
+        " inputs passed through `preprocess_mnist`",
+    )
+    assert report.discovery[3].startswith("training history: `mnist_multi_history` (contract name), ")
+    assert list(report.history) == ["mnist_multi_history"]
+    assert len(report.history["mnist_multi_history"]["val_loss"]) >= 4
+    assert outcome.artifacts[LEARNING_CURVE].startswith(b"\x89PNG\r\n\x1a\n")
+    assert re.fullmatch(r"`mnist_multi_history`: validation loss was lowest at epoch \d+ of \d+; training stopped 3 "
+                        r"epochs later, within the patience of 3: early stopping worked",
+                        message(outcome, "early_stopping"))
+
+
+async def test_a_cnn_in_the_multi_layer_slot_fails_only_that_check(grade: Grade, small_spec: LabSpec,
+                                                                     small_lab: LabData) -> None:
+    nb = notebook(cells.TORCH_IRIS, cells.TORCH_MNIST, cells.TORCH_SINGLE, cells.TORCH_CNN_AS_MULTI)
+    outcome = await grade(nb, small_spec, small_lab)
+    expect_failing(outcome, "mnist_multi_layer_accuracy")
+    assert re.fullmatch(
+        r"`mnist_multi_model` has convolution layers; this check needs a fully-connected network: at least two dense "
+        r"\(Linear/Dense\) layers with a non-linearity such as ReLU between them, and no convolution or recurrent "
+        rf"layers \(`mnist_multi_model` \(inputs passed through `preprocess_mnist`\) reached accuracy {NUMBER} on 1000 "
+        r"hidden MNIST samples, which counts only for that architecture\)",
+        message(outcome, "mnist_multi_layer_accuracy"))
+
+
+async def test_two_layers_in_the_single_layer_slot_fail_only_that_check(grade: Grade, small_spec: LabSpec,
+                                                                          small_lab: LabData) -> None:
+    nb = notebook(cells.TORCH_IRIS, cells.TORCH_MNIST, cells.TORCH_TWO_LAYERS_AS_SINGLE, cells.TORCH_MULTI)
+    outcome = await grade(nb, small_spec, small_lab)
+    expect_failing(outcome, "mnist_single_layer_accuracy")
+    assert message(outcome, "mnist_single_layer_accuracy").startswith(
+        "`mnist_single_model` has 2 dense layers; this check needs a single-layer network: exactly one dense "
+        "(Linear/Dense) layer from the inputs to the classes, no convolution or recurrent layers (")
+
+
+async def test_200_epochs_without_early_stopping_fail_early_stopping_and_measure_the_gap(
+        grade: Grade, small_spec: LabSpec, small_lab: LabData) -> None:
+    nb = notebook(cells.TORCH_IRIS, cells.TORCH_MNIST, cells.TORCH_SINGLE, cells.TORCH_MULTI_200_EPOCHS)
+    outcome = await grade(nb, small_spec, small_lab)
+    assert passed(outcome)["early_stopping"] is False
+    assert passed(outcome)["iris_accuracy"] and passed(outcome)["mnist_single_layer_accuracy"]
+    assert re.fullmatch(r"`mnist_multi_history`: validation loss was lowest at epoch (\d+) and \d+% higher at epoch "
+                        r"200: the network overfits after epoch \1 — stop there or restore the best weights \(at most "
+                        r"3 epochs after the minimum; this run went on for \d+\)", message(outcome, "early_stopping"))
+    gap = next(c for c in outcome.report.checks if c.id == "overfitting_gap")
+    assert gap.measured is not None and gap.measured > 0.02
+    assert len(outcome.report.history["mnist_multi_history"]["loss"]) == 200
+
+
+async def test_a_model_predicting_one_class_is_told_so(grade: Grade, small_spec: LabSpec, small_lab: LabData) -> None:
+    nb = notebook(cells.TORCH_IRIS, cells.TORCH_ONE_CLASS_IRIS, cells.TORCH_MNIST, cells.TORCH_SINGLE,
+                  cells.TORCH_MULTI)
+    outcome = await grade(nb, small_spec, small_lab)
+    expect_failing(outcome, "iris_accuracy")
+    assert message(outcome, "iris_accuracy") == (
+        "`iris_model` (inputs passed through `preprocess_iris`) reached accuracy 0.333 on 30 hidden Iris samples (full "
+        "credit at 0.93, none at or below 0.70): no credit; it predicted class 2 for every sample, so it has not "
+        "learned to tell the classes apart: check that labels match inputs, the learning rate and the input scaling")
+
+
+async def test_without_a_history_early_stopping_fails_and_says_why(grade: Grade, small_spec: LabSpec,
+                                                                     small_lab: LabData) -> None:
+    nb = notebook(cells.TORCH_IRIS, cells.TORCH_MNIST, cells.TORCH_SINGLE, cells.TORCH_MULTI_WITHOUT_HISTORY)
+    outcome = await grade(nb, small_spec, small_lab)
+    expect_failing(outcome, "early_stopping")
+    assert message(outcome, "early_stopping") == (
+        "no per-epoch training history was found: assign `mnist_multi_history = model.fit(..., validation_data=...)` "
+        "(Keras) or a dict {'loss': [...], 'val_loss': [...]} filled once per epoch (PyTorch), so the grader can see "
+        "where validation loss was lowest")
+    assert outcome.artifacts == {}
+
+
+async def test_a_notebook_raising_in_part_2_still_gets_part_1_scored(grade: Grade, small_spec: LabSpec,
+                                                                       small_lab: LabData) -> None:
+    nb = notebook(cells.TORCH_IRIS, cells.RAISE_IN_PART_2)
+    outcome = await grade(nb, small_spec, small_lab)
+    expect_failing(outcome, *ALL_CHECKS[1:])
+    assert message(outcome, "mnist_single_layer_accuracy") == (
+        "no trained model named `mnist_single_model` was found after the notebook ran, and no single-layer MNIST model "
+        "turned up among its variables; train the network and assign it to `mnist_single_model` (cell 2 raised "
+        "ValueError: the training images do not fit the network)")
+
+
+async def test_keras_logits_without_softmax_are_scored_by_argmax(grade: Grade, small_spec: LabSpec,
+                                                                  small_lab: LabData) -> None:
+    outcome = await grade(notebook(cells.KERAS_LOGITS), small_spec, small_lab)
+    expect_failing(outcome)
+    assert outcome.report.discovery[2] == (
+        "multi-layer MNIST model: `mnist_multi_model` (contract name; Keras, 2 dense layers, relu, 101,770 parameters, "
+        "cpu), inputs scaled /255")
+
+
+async def test_curriculum_style_pytorch_notebook_is_graded_without_edits(grade: Grade, small_spec: LabSpec,
+                                                                         small_lab: LabData) -> None:
+    outcome = await grade(notebook(*cells.CURRICULUM_TORCH), small_spec, small_lab)
+    expect_failing(outcome)
+    assert outcome.report.discovery == (
+        "Iris model: `net` as it was after In [1] (found by discovery; PyTorch, 2 dense layers, sigmoid, 83 "
+        "parameters, cpu), inputs standardised per feature",
+        "single-layer MNIST model: `net` (found by discovery; PyTorch, 1 dense layer, logsoftmax, 7,850 parameters, "
+        "cpu), inputs normalised with the MNIST mean/std",
+        "multi-layer MNIST model: `net2` (found by discovery; PyTorch, 2 dense layers, logsoftmax, relu, 79,510 "
+        "parameters, cpu), inputs normalised with the MNIST mean/std",
+        f"training history: `hist` (found by discovery), {len(outcome.report.history['mnist_multi_history']['loss'])} "
+        "epochs with validation loss",
+    )
+
+
+async def test_curriculum_style_keras_notebook_is_graded_without_edits(grade: Grade, small_spec: LabSpec,
+                                                                       small_lab: LabData) -> None:
+    outcome = await grade(notebook(*cells.CURRICULUM_KERAS), small_spec, small_lab)
+    expect_failing(outcome)
+    assert outcome.report.discovery[:3] == (
+        "Iris model: `model` as it was after In [1] (found by discovery; Keras, 2 dense layers, relu, softmax, 83 "
+        "parameters, cpu), inputs standardised per feature",
+        "single-layer MNIST model: `model` (found by discovery; Keras, 1 dense layer, softmax, 7,850 parameters, cpu), "
+        "inputs scaled /255",
+        "multi-layer MNIST model: `model2` (found by discovery; Keras, 2 dense layers, relu, softmax, 79,510 "
+        "parameters, cpu), inputs scaled /255",
+    )
+    assert outcome.report.discovery[3].startswith("training history: `hist` (found by discovery), ")
+
+
+async def test_the_starter_notebook_scores_zero_and_says_what_is_missing(grade: Grade, lab_spec: LabSpec,
+                                                                         small_lab: LabData) -> None:
+    outcome = await grade(nbformat.read(LAB / "starter.ipynb", as_version=4), lab_spec, small_lab)
+    assert outcome.report.score == 0
+    assert [c.message for c in outcome.report.checks] == [
+        "no trained model named `iris_model` was found after the notebook ran, and no Iris model turned up among its "
+        "variables; train the network and assign it to `iris_model`",
+        "no trained model named `mnist_single_model` was found after the notebook ran, and no single-layer MNIST model "
+        "turned up among its variables; train the network and assign it to `mnist_single_model`",
+        "no trained model named `mnist_multi_model` was found after the notebook ran, and no multi-layer MNIST model "
+        "turned up among its variables; train the network and assign it to `mnist_multi_model`",
+        "no trained model named `mnist_multi_model` was found after the notebook ran, and no multi-layer MNIST model "
+        "turned up among its variables; train the network and assign it to `mnist_multi_model`",
+        "no per-epoch training history was found: assign `mnist_multi_history = model.fit(..., validation_data=...)` "
+        "(Keras) or a dict {'loss': [...], 'val_loss': [...]} filled once per epoch (PyTorch), so the grader can see "
+        "where validation loss was lowest",
+    ]
+    assert outcome.report.cell_errors == ()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("solution", ["solution_pytorch.ipynb", "solution_keras.ipynb"])
+async def test_reference_solutions_score_full_marks_on_the_full_data(grade: Grade, lab_spec: LabSpec,
+                                                                     full_lab: LabData, solution: str) -> None:
+    started = time.monotonic()
+    outcome = await grade(nbformat.read(LAB / "solutions" / solution, as_version=4), lab_spec, full_lab)
+    assert (outcome.report.score, outcome.report.max_score) == (100.0, 100.0), [
+        c.message for c in outcome.report.checks]
+    assert outcome.report.cell_errors == ()
+    assert LEARNING_CURVE in outcome.artifacts
+    assert time.monotonic() - started < 600  # the budget is 3 minutes on an idle 2-core machine; CI machines are shared
