@@ -110,3 +110,11 @@ def test_without_each_namespace_or_uid_capability_the_worker_refuses_student_cod
     assert "refusing to run student code" in proc.stderr
     assert failure in proc.stderr
     assert leftovers(notebook.parent) == []
+
+
+def test_the_operators_doc_explains_every_capability_the_worker_holds(worker_caps: set[str]) -> None:
+    doc = (REPO / "docs" / "operator.md").read_text()
+    table = doc[doc.index("| capability | why the sandbox needs it |"):].split("\n\n")[0]
+    rows = table.splitlines()[2:]
+    explained = {cap.strip(" `") for row in rows for cap in row.split("|")[1].split(",")}
+    assert explained == worker_caps
