@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import threading
 from typing import TYPE_CHECKING
 
@@ -19,6 +21,26 @@ if TYPE_CHECKING:  # grader is imported lazily: the API process may run without 
     from grader.worker import JobRunner, Slot
 
 log = logging.getLogger("labgrader.executor")
+
+
+def owner_is_dead(owner: str, me: str) -> bool:
+    """True for a lease owner (`host:pid:label:nonce`) of this host whose process no longer exists."""
+    if owner == me:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True  # our own pid with another nonce: a predecessor that had this pid (e.g. pid 1 in a container)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class EmbeddedExecutor:
@@ -72,7 +94,7 @@ class EmbeddedExecutor:
         runner = JobRunner(self.settings, self.factory, owner=new_owner_id("embedded"), kernels=kernels)
         ready.set()
         tasks = [asyncio.create_task(self._slot_loop(runner, slot)) for slot in slots]
-        tasks.append(asyncio.create_task(self._reaper()))
+        tasks.append(asyncio.create_task(self._reaper(runner.owner)))
         await self._stop.wait()
         for task in tasks:
             task.cancel()
@@ -98,9 +120,13 @@ class EmbeddedExecutor:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval_s)
 
-    async def _reaper(self) -> None:
+    async def _reaper(self, me: str) -> None:
         from server.grading import ledger
 
+        dead = [o for o in await asyncio.to_thread(ledger.running_owners, self.factory) if owner_is_dead(o, me)]
+        if dead:
+            log.warning("jobs of dead processes on this host will be re-queued now: %s", dead)
+            await asyncio.to_thread(ledger.expire_leases_of, self.factory, dead)
         while True:
             try:
                 reaped = await asyncio.to_thread(ledger.reap_expired, self.factory, self.settings.max_attempts)

@@ -223,6 +223,24 @@ def reap_expired(factory: SessionFactory, max_attempts: int) -> list[int]:
         return reaped
 
 
+def running_owners(factory: SessionFactory) -> list[str]:
+    with factory() as session:
+        return [o for o in session.scalars(select(GradingJob.lease_owner).distinct().where(
+            GradingJob.status == JobStatus.RUNNING.value, GradingJob.lease_owner.is_not(None))) if o]
+
+
+def expire_leases_of(factory: SessionFactory, owners: list[str]) -> int:
+    """Mark the leases of owners known to be dead as expired, so the reaper re-queues their jobs at once."""
+    if not owners:
+        return 0
+    with transaction(factory) as session:
+        now = db_now(session)
+        result = session.execute(update(GradingJob).where(
+            GradingJob.status == JobStatus.RUNNING.value, GradingJob.lease_owner.in_(owners)
+        ).values(lease_expires_at=now - timedelta(seconds=1)))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def queue_depths(session: Session) -> dict[str, int]:
     rows = session.execute(
         select(GradingJob.queue, func.count()).where(GradingJob.status == JobStatus.QUEUED.value)

@@ -153,3 +153,21 @@ def test_release_gives_the_job_back_without_spending_an_attempt(factory) -> None
     ledger.release(factory, claim)
     again = ledger.claim_next(factory, "w2", 30)
     assert again is not None and (again.job_id, again.attempt) == (job_id, 1)
+
+
+def test_jobs_of_a_dead_local_process_are_requeued_at_once(factory) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import socket
+
+    from server.executor import owner_is_dead
+
+    dead_pid = max(int(p) for p in os.listdir("/proc") if p.isdigit()) + 100000
+    host = socket.gethostname()
+    dead, alive, me = f"{host}:{dead_pid}:embedded:aa", f"{host}:1:embedded:bb", f"{host}:{os.getpid()}:embedded:cc"
+    job_id = _submit(factory, "s1")
+    assert ledger.claim_next(factory, dead, 3600) is not None
+    assert [owner_is_dead(o, me) for o in (dead, alive, me, f"{host}:{os.getpid()}:embedded:dd")] == [
+        True, False, False, True]
+    assert ledger.running_owners(factory) == [dead]
+    assert ledger.expire_leases_of(factory, [dead]) == 1
+    assert ledger.reap_expired(factory, max_attempts=3) == [job_id]
