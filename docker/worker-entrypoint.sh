@@ -7,7 +7,8 @@ set -eu
 
 log() { echo "labgrader-worker-entrypoint: $*" >&2; }
 
-cgroup_root=/sys/fs/cgroup
+cgroup_root="${LABGRADER_CGROUP_ROOT:-/sys/fs/cgroup}"
+mnist="${LABGRADER_MNIST_NPZ:-/opt/labgrader/datasets/mnist.npz}"
 
 writable_cgroups() {
     # Docker mounts the container's cgroup hierarchy read-only; a bind remount changes only this mount's flag.
@@ -43,7 +44,7 @@ fi
 data_dir="${LABGRADER_DATA_DIR:-/var/lib/labgrader}"
 if [ ! -f "$data_dir/labs/frameworks/hidden/mnist.npz" ]; then
     log "preparing the lab datasets in $data_dir"
-    labgrader datasets import /opt/labgrader/datasets/mnist.npz
+    labgrader datasets import "$mnist"
 fi
 
 exec labgrader "$@"
