@@ -1,0 +1,176 @@
+"""Per-job cgroups (v1 memory, pids and cpu controllers): memory + swap, process and CPU-share limits, and a way to
+end every process of a job.
+
+A job's kernel enters its cgroups before bubblewrap starts (see `enter_command`), so every process the student
+starts is charged to them. `memory.memsw.limit_in_bytes` equals `memory.limit_in_bytes`, so swap buys nothing.
+Where the hierarchy is missing or read-only the sandbox falls back to rlimits and says so in the report.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shlex
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_ROOT = Path("/sys/fs/cgroup")
+PARENT = "labgrader"
+
+
+@dataclass(frozen=True)
+class CgroupSupport:
+    """Which v1 controllers this host lets the worker create groups in."""
+
+    memory: bool
+    memory_swap: bool
+    pids: bool
+    cpu: bool = False
+
+
+def _writable_parent(root: Path, controller: str, parent_name: str) -> Path | None:
+    base = root / controller
+    if not (base / "cgroup.procs").is_file():
+        return None
+    parent = base / parent_name
+    try:
+        parent.mkdir(exist_ok=True)
+    except OSError:
+        return None
+    return parent if os.access(parent / "cgroup.procs", os.W_OK) else None
+
+
+def probe_cgroups(root: Path = DEFAULT_ROOT, parent: str = PARENT) -> CgroupSupport:
+    """Find the v1 controllers under `root` in which this process may create per-job groups (under `parent`)."""
+    memory = _writable_parent(root, "memory", parent)
+    pids = _writable_parent(root, "pids", parent)
+    cpu = _writable_parent(root, "cpu", parent)
+    swap = memory is not None and (memory / "memory.memsw.limit_in_bytes").is_file()
+    return CgroupSupport(memory=memory is not None, memory_swap=swap, pids=pids is not None, cpu=cpu is not None)
+
+
+def _write(path: Path, value: str) -> None:
+    path.write_text(value)
+
+
+def _read_counter(path: Path, key: str) -> int:
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+@dataclass(frozen=True)
+class JobCgroup:
+    """One job's groups; a group is None where the host lacks that controller (or no CPU limit is asked for)."""
+
+    memory: Path | None
+    pids: Path | None
+    cpu: Path | None
+    memory_limit_mb: int
+    max_processes: int
+
+    @classmethod
+    def create(cls, support: CgroupSupport, name: str, memory_limit_mb: int, max_processes: int,
+               cpu_cores: float = 0, root: Path = DEFAULT_ROOT, parent: str = PARENT) -> JobCgroup:
+        """Create the job's groups; `cpu_cores` > 0 caps the job at that many cores' worth of CPU time."""
+        memory = pids = cpu = None
+        if support.memory:
+            memory = root / "memory" / parent / name
+            memory.mkdir()
+            limit = str(memory_limit_mb * 1024 * 1024)
+            _write(memory / "memory.limit_in_bytes", limit)
+            if support.memory_swap:
+                _write(memory / "memory.memsw.limit_in_bytes", limit)
+        if support.pids:
+            pids = root / "pids" / parent / name
+            pids.mkdir()
+            _write(pids / "pids.max", str(max_processes))
+        if support.cpu and cpu_cores > 0:
+            cpu = root / "cpu" / parent / name
+            cpu.mkdir()
+            period_us = int((cpu / "cpu.cfs_period_us").read_text())
+            _write(cpu / "cpu.cfs_quota_us", str(int(period_us * cpu_cores)))
+        return cls(memory, pids, cpu, memory_limit_mb, max_processes)
+
+    def groups(self) -> list[Path]:
+        return [g for g in (self.memory, self.pids, self.cpu) if g is not None]
+
+    def enter_command(self) -> list[str]:
+        """An argv prefix that moves the starting process into the job's groups, then execs the rest of the argv."""
+        if not self.groups():
+            return []
+        script = " && ".join(f"echo $$ > {shlex.quote(str(g / 'cgroup.procs'))}" for g in self.groups())
+        return ["/bin/sh", "-c", f'{script} && exec "$@"', "labgrader-enter-cgroup"]
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel's OOM killer ended in this job (0 without a memory group)."""
+        if self.memory is None:
+            return 0
+        return _read_counter(self.memory / "memory.oom_control", "oom_kill")
+
+    def memory_limit_hits(self) -> int:
+        if self.memory is None:
+            return 0
+        try:
+            return int((self.memory / "memory.failcnt").read_text())
+        except (OSError, ValueError):
+            return 0
+
+    def fork_refusals(self) -> int:
+        """How many times a fork was refused because the job reached its process limit."""
+        if self.pids is None:
+            return 0
+        return _read_counter(self.pids / "pids.events", "max")
+
+    def death_reason(self) -> str:
+        """Why the job's kernel most likely died, from the groups' counters; empty when they show nothing."""
+        if self.oom_kills() > 0:
+            return f"it used more than its {self.memory_limit_mb} MB memory limit"
+        if self.fork_refusals() > 0:
+            return f"it reached its limit of {self.max_processes} processes"
+        return ""
+
+    def processes(self) -> set[int]:
+        found: set[int] = set()
+        for group in self.groups():
+            try:
+                found.update(int(p) for p in (group / "cgroup.procs").read_text().split())
+            except OSError:
+                continue
+        return found
+
+    def kill_all(self, timeout_s: float = 10.0) -> int:
+        """SIGKILL every process in the groups until none is left; return how many were killed."""
+        killed: set[int] = set()
+        deadline = time.monotonic() + timeout_s
+        while (pids := self.processes()) and time.monotonic() < deadline:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.add(pid)
+                except ProcessLookupError:
+                    continue
+            time.sleep(0.05)
+        return len(killed)
+
+    def remove(self) -> None:
+        """Kill what is left and delete the groups (a group can only be removed once it is empty)."""
+        self.kill_all()
+        for group in self.groups():
+            for _ in range(100):
+                try:
+                    group.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.EBUSY:
+                        raise
+                    time.sleep(0.05)

@@ -1,0 +1,95 @@
+"""A job's directories on the host: `work` (the student's home, a size-capped tmpfs) and `host` (grader-only files)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+MOUNT = "/usr/bin/mount"
+UMOUNT = "/usr/bin/umount"
+
+
+def mount_tmpfs(target: Path, size_mb: int, uid: int | None) -> bool:
+    """Mount a tmpfs of `size_mb` on `target`; False where this host does not allow it (not root, no mount)."""
+    if os.geteuid() != 0 or not os.access(MOUNT, os.X_OK):
+        return False
+    options = f"size={size_mb}m,mode=0700,nosuid,nodev"
+    if uid is not None:
+        options += f",uid={uid},gid={uid}"
+    proc = subprocess.run([MOUNT, "-t", "tmpfs", "-o", options, "labgrader-job", str(target)],
+                          capture_output=True, timeout=30)
+    return proc.returncode == 0
+
+
+def unmount(target: Path) -> None:
+    subprocess.run([UMOUNT, "--lazy", str(target)], capture_output=True, timeout=30)
+
+
+@dataclass(frozen=True)
+class JobDirs:
+    """`root` is host-only (mode 711); `work` is the student's home and the only writable place in the sandbox;
+    `host` (mode 700) holds the kernelspec, passwd files and the connection-file directory's parent."""
+
+    root: Path
+    work: Path
+    host: Path
+    work_is_tmpfs: bool
+
+    @classmethod
+    def create(cls, jobs_root: Path, job_key: str, uid: int | None, work_limit_mb: int | None) -> JobDirs:
+        """Make a fresh job directory; with `work_limit_mb`, `work` is a tmpfs of that size where the host allows."""
+        jobs_root.mkdir(parents=True, exist_ok=True)
+        os.chmod(jobs_root, 0o711)  # noqa: S103 - the sandbox uid must traverse to its work dir
+        root = jobs_root / job_key
+        if root.exists():
+            shutil.rmtree(root)
+        root.mkdir(mode=0o711)
+        work, host = root / "work", root / "host"
+        work.mkdir(mode=0o700)
+        host.mkdir(mode=0o700)
+        tmpfs = work_limit_mb is not None and mount_tmpfs(work, work_limit_mb, uid)
+        if uid is not None:
+            os.chown(work, uid, uid)
+        return cls(root, work, host, tmpfs)
+
+    def remove(self) -> None:
+        if self.work_is_tmpfs:
+            unmount(self.work)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def sweep_stale_jobs(jobs_root: Path) -> int:
+    """Unmount and delete job directories a crashed worker left behind (call at worker start); return how many."""
+    if not jobs_root.is_dir():
+        return 0
+    stale = [p for p in jobs_root.iterdir() if p.is_dir() and p.name.startswith("job-")]
+    for root in stale:
+        work = root / "work"
+        if work.is_mount():
+            unmount(work)
+        shutil.rmtree(root, ignore_errors=True)
+    return len(stale)
+
+
+def take_untrusted_file(path: Path, destination: Path, max_bytes: int) -> str:
+    """Copy a file the sandbox wrote to a host-only `destination` without following a link or blocking on a device
+    or FIFO; return "" on success, otherwise why the file was refused."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return "the evaluation produced no output"
+    except OSError:
+        return "the evaluation output is not a regular file (a link, a device or a pipe): refused"
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return "the evaluation output is not a regular file (a link, a device or a pipe): refused"
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        return f"the evaluation output is over its {max_bytes} byte limit"
+    destination.write_bytes(data)
+    return ""
