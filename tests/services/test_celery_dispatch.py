@@ -33,7 +33,7 @@ def test_forty_submissions_over_two_workers_are_each_graded_once(cluster: Cluste
         first = client.get(f"/api/v1/submissions/{submitted[0]}").json()
         notebook = client.get(f"/api/v1/submissions/{submitted[0]}/notebook").json()
     assert (first["status"], first["score"], first["max_score"]) == ("graded", 0.0, 1.0)
-    assert notebook["cells"][0]["outputs"][0]["text"] == "0\n"
+    assert "".join(notebook["cells"][0]["outputs"][0]["text"]) == "0\n"
 
 
 def test_a_message_delivered_twice_gives_one_result_and_a_lost_one_only_a_delay(cluster: Cluster) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import create_engine, update
 
 from server.grading.models import GradingJob
@@ -45,7 +46,7 @@ def test_metrics_count_queues_running_durations_and_failures_from_the_ledger(ser
     response = server.client().get("/metrics")
 
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert response.headers["content-type"] == CONTENT_TYPE_LATEST
     samples = sample_lines(response.text)
     assert {k: v for k, v in samples.items() if k.startswith(("labgrader_queue_depth", "labgrader_jobs"))} == {
         'labgrader_queue_depth{queue="live"}': "1.0", 'labgrader_queue_depth{queue="regrade"}': "0.0",

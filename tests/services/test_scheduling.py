@@ -43,7 +43,7 @@ def test_a_regrade_of_100_submissions_does_not_delay_a_live_submission(cluster: 
     def regrades_graded() -> int:
         return sum(1 for j in cluster.jobs() if j.queue == JobQueue.REGRADE and j.status == JobStatus.GRADED)
 
-    wait_until(lambda: regrades_graded() >= 3, 90, "the regrade running")
+    wait_until(lambda: regrades_graded() >= 2, 90, "the regrade running")
     live_submission = cluster.submit(late, "print('live')")
     wait_until(lambda: cluster.job_of(live_submission).status == "graded", 60, "the live submission graded")
 
@@ -78,7 +78,7 @@ GPU_PROBE = ("import os; print(os.environ['CUDA_VISIBLE_DEVICES'] or '-', "
 def printed(cluster: Cluster, token: str, submission_id: int) -> str:
     with cluster.api.client(token) as client:
         notebook = client.get(f"/api/v1/submissions/{submission_id}/notebook").json()
-    return str(notebook["cells"][0]["outputs"][0]["text"]).strip()
+    return "".join(notebook["cells"][0]["outputs"][0]["text"]).strip()
 
 
 def test_gpu_slots_get_their_device_and_gpu_labs_go_only_to_gpu_workers(cluster: Cluster) -> None:
