@@ -1,5 +1,5 @@
 #!/bin/sh
-# Worker container entrypoint: make the memory and pids cgroup controllers writable for per-job groups, put the
+# Worker container entrypoint: make the memory, pids and cpu cgroup controllers writable for per-job groups, put the
 # lab datasets into the data volume on first start, then run `labgrader "$@"` (default: `labgrader worker`).
 # Everything here is best effort except the dataset import: without writable cgroups the sandbox still runs, falls
 # back to rlimits and says so in /healthz and in every report.
@@ -21,20 +21,20 @@ writable_cgroups() {
 
 if [ -f "$cgroup_root/cgroup.controllers" ]; then
     # cgroup v2: a group with processes cannot delegate controllers to children ("no internal processes"), so move
-    # every process of the container into a leaf group first, then enable memory and pids for new sibling groups.
+    # every process of the container into a leaf group first, then enable memory, pids and cpu for sibling groups.
     if writable_cgroups "$cgroup_root"; then
         mkdir -p "$cgroup_root/labgrader-service"
         while read -r pid; do
             echo "$pid" > "$cgroup_root/labgrader-service/cgroup.procs" 2>/dev/null || true
         done < "$cgroup_root/cgroup.procs"
-        if echo "+memory +pids" > "$cgroup_root/cgroup.subtree_control" 2>/dev/null; then
-            log "cgroup v2: memory and pids controllers delegated under $cgroup_root"
+        if echo "+memory +pids +cpu" > "$cgroup_root/cgroup.subtree_control" 2>/dev/null; then
+            log "cgroup v2: memory, pids and cpu controllers delegated under $cgroup_root"
         else
-            log "cgroup v2: could not enable memory and pids in $cgroup_root/cgroup.subtree_control"
+            log "cgroup v2: could not enable memory, pids and cpu in $cgroup_root/cgroup.subtree_control"
         fi
     fi
 else
-    for controller in memory pids; do
+    for controller in memory pids cpu; do
         if [ -d "$cgroup_root/$controller" ] && writable_cgroups "$cgroup_root/$controller"; then
             log "cgroup v1: $cgroup_root/$controller is writable"
         fi
