@@ -38,7 +38,7 @@ def notebook_of_size(size_bytes: int) -> bytes:
     cells = max(1, size_bytes // (len(line) * per_cell + 120))
     nb = new_notebook(cells=[new_code_cell(line * per_cell) for _ in range(cells)])  # type: ignore[no-untyped-call]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nbformat.writes(nb).encode()  # type: ignore[no-untyped-call]
+    return str(nbformat.writes(nb)).encode()  # type: ignore[no-untyped-call]
 
 
 @dataclass

@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
 import psutil
+from nbformat.v4 import new_code_cell, new_notebook
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -147,6 +149,13 @@ def machine() -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     memory_gb = psutil.virtual_memory().total / 2**30
     return f"{model or 'unknown CPU'}, {os.cpu_count()} cores, {memory_gb:.0f} GB RAM, load average {load}"
+
+
+def notebook_bytes(*sources: str) -> bytes:
+    """A valid nbformat 4 notebook with one code cell per source."""
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])  # type: ignore[no-untyped-call]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return str(nbformat.writes(nb)).encode()  # type: ignore[no-untyped-call]
 
 
 def fresh_dir(path: Path) -> Path:

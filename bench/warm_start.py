@@ -85,8 +85,8 @@ async def _measure(ctx: GradingContext, code: str, runs: int, frameworks: tuple[
 
             await pool.ready()  # the pool warms while the worker is idle
             task = pool._warming.get(slot.index)
-            if task is not None and task.done() and task.exception() is None:
-                kernel = task.result()
+            kernel = task.result() if task is not None and task.done() and task.exception() is None else None
+            if kernel is not None:
                 ready_s.append(kernel.ready_s)
                 memory_mb.append(kernel.memory_mb)
             started = time.perf_counter()

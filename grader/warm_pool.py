@@ -206,11 +206,15 @@ class PoolStats:
 class WarmKernelPool:
     """At most one warm kernel per slot (`size` slots, by default all), started while the host has memory for it.
 
-    Call `start()` inside the event loop that grades, `grade()` per job, `close()` at shutdown.
+    A slot's next kernel is warmed only once the slot has been idle for `idle_grace_s`: under a backlog the next job
+    follows at once and starts cold, so warming never competes with the jobs for the cores (it cannot make a busy
+    worker faster: it moves the start-up work into idle time). Call `start()` inside the event loop that grades,
+    `grade()` per job, `close()` at shutdown.
     """
 
     def __init__(self, config: sandbox.SandboxConfig, jobs_root: Path, slots: Sequence[SlotLike],
-                 frameworks: Sequence[str] = (), size: int | None = None, reserve_mb: float | None = None) -> None:
+                 frameworks: Sequence[str] = (), size: int | None = None, reserve_mb: float | None = None,
+                 idle_grace_s: float = 2.0) -> None:
         self.config = config
         self.jobs_root = jobs_root
         self.frameworks = tuple(dict.fromkeys(frameworks))
@@ -220,30 +224,39 @@ class WarmKernelPool:
         # a warm kernel may only use memory a running job could not need: keep one job's limit free
         self.reserve_mb = config.limits.memory_limit_mb if reserve_mb is None else reserve_mb
         self.expected_mb = float(BASE_KERNEL_MB + sum(FRAMEWORK_MB.get(f, 0) for f in self.frameworks))
-        self._warming: dict[int, asyncio.Task[WarmKernel]] = {}
+        self._measured_mb = 0.0  # the largest warm kernel so far replaces the estimate
+        self.idle_grace_s = idle_grace_s
+        self._warming: dict[int, asyncio.Task[WarmKernel | None]] = {}
+        self._begun: set[int] = set()
         self._closed = False
         self.stats = PoolStats()
 
     def start(self) -> None:
         """Start a warm kernel for each pooled slot (in the background)."""
         for index in sorted(self._warm_slots):
-            self._refill(index)
+            self._refill(index, delay_s=0)
 
     def _memory_allows(self) -> bool:
         return available_memory_mb() >= self.expected_mb + self.reserve_mb
 
-    def _refill(self, index: int) -> None:
+    def _refill(self, index: int, delay_s: float | None = None) -> None:
         if self._closed or index not in self._warm_slots or index in self._warming:
             return
+        delay_s = self.idle_grace_s if delay_s is None else delay_s
+        self._warming[index] = asyncio.create_task(self._warm(index, delay_s), name=f"warm-kernel-{index}")
+
+    async def _warm(self, index: int, delay_s: float) -> WarmKernel | None:
+        """Wait out the idle grace, then start the slot's kernel (None: too little memory now)."""
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
         if not self._memory_allows():
             self.stats.skipped_for_memory += 1
             log.info("not warming a kernel for slot %d: the host has too little free memory", index)
-            return
-        self._warming[index] = asyncio.create_task(self._warm(index), name=f"warm-kernel-{index}")
-
-    async def _warm(self, index: int) -> WarmKernel:
+            return None
+        self._begun.add(index)
         kernel = await start_warm_kernel(self.config, self.jobs_root, self._slots[index], self.frameworks)
-        self.expected_mb = max(self.expected_mb, kernel.memory_mb)
+        self._measured_mb = max(self._measured_mb, kernel.memory_mb)
+        self.expected_mb = self._measured_mb or self.expected_mb
         self.stats.ready_s.append(kernel.ready_s)
         return kernel
 
@@ -256,10 +269,16 @@ class WarmKernelPool:
         task = self._warming.pop(ctx.slot, None)
         if task is None:
             return None
+        if not task.done() and ctx.slot not in self._begun:
+            task.cancel()  # the job came within the idle grace: nothing was started, the job starts cold
+            return None
+        self._begun.discard(ctx.slot)
         try:
             kernel = await task
         except Exception:
             log.warning("a warm kernel for slot %d failed to start; starting one cold", ctx.slot, exc_info=True)
+            return None
+        if kernel is None:
             return None
         if not kernel.suits(ctx) or not await kernel.alive():
             self.stats.discarded += 1
@@ -291,7 +310,8 @@ class WarmKernelPool:
         for task in tasks:
             with contextlib.suppress(BaseException):
                 kernel = await task
-                await asyncio.to_thread(kernel.end)
+                if kernel is not None:
+                    await asyncio.to_thread(kernel.end)
 
 
 def lab_frameworks(specs: Sequence[Any]) -> tuple[str, ...]:
