@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from server.dashboard.notebook_view import capped_text
+from server.grading.models import Artifact
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -61,3 +62,9 @@ def page(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     response = HTMLResponse(html, status_code=status_code)
     secured(response)
     return response
+
+
+def notebook_download(submission_id: int, artifact: Artifact) -> Response:
+    """The executed notebook as an attachment: the browser saves it, never renders it."""
+    return secured(Response(artifact.content, media_type="application/x-ipynb+json", headers={
+        "Content-Disposition": f'attachment; filename="submission-{submission_id}-executed.ipynb"'}))

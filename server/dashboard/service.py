@@ -149,8 +149,12 @@ def status_counts(session: Session, lab_id: str) -> dict[str, int]:
 
 
 def lab_stats(session: Session, spec: LabSpec) -> LabStats:
-    """Counts by status, mean score and score histogram of graded submissions, and each check's pass rate."""
-    graded = (Submission.lab_id == spec.id, Submission.status == JobStatus.GRADED.value)
+    """Counts by status; mean score, score histogram and each check's pass rate over submissions with a result.
+
+    A submission being regraded keeps its previous result until the new one lands, so the statistics do not empty
+    out while a lab is regraded.
+    """
+    graded = (Submission.lab_id == spec.id, Submission.score.is_not(None))
     mean = session.scalar(select(func.avg(Submission.score)).where(*graded))
     passed = session.execute(
         select(CheckResultRow.check_id, func.sum(case((CheckResultRow.passed, 1), else_=0)), func.count())
@@ -162,7 +166,7 @@ def lab_stats(session: Session, spec: LabSpec) -> LabStats:
     histogram = [0] * HISTOGRAM_BINS
     if spec.max_score > 0:
         bucket = cast(Submission.score * HISTOGRAM_BINS / spec.max_score, Integer)
-        for index, count in session.execute(select(bucket, func.count()).where(*graded, Submission.score.is_not(None))
+        for index, count in session.execute(select(bucket, func.count()).where(*graded)
                                             .group_by(bucket)).tuples().all():
             histogram[min(max(int(index or 0), 0), HISTOGRAM_BINS - 1)] += count
     return LabStats(spec, status_counts(session, spec.id), None if mean is None else float(mean), rates, histogram)

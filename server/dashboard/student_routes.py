@@ -14,7 +14,7 @@ from server.dashboard import service
 from server.dashboard.access import AnyViewer, DbSession, PageRoute, checked_form
 from server.dashboard.notebook_view import notebook_view
 from server.dashboard.query_params import parse_submission_query
-from server.dashboard.rendering import page, secured
+from server.dashboard.rendering import notebook_download, page, secured
 from server.errors import InvalidInput, PayloadTooLarge
 from server.grading.models import ArtifactKind
 from server.labs.service import list_specs
@@ -57,6 +57,12 @@ def my_submission(submission_id: int, viewer: AnyViewer, db: DbSession) -> Respo
     detail = service.submission_detail(db, submission)
     return page("my_submission.html", viewer=viewer, out=submissions.to_out(db, submission),
                 has_learning_curve=detail.has_learning_curve, notebook=notebook_view(detail.executed_notebook))
+
+
+@router.get("/me/submissions/{submission_id}/notebook.ipynb")
+def my_notebook(submission_id: int, viewer: AnyViewer, db: DbSession) -> Response:
+    submission = submissions.visible_submission(db, viewer.user, submission_id)
+    return notebook_download(submission.id, submissions.artifact(db, submission, ArtifactKind.EXECUTED_NOTEBOOK))
 
 
 @router.get("/me/submissions/{submission_id}/learning-curve.png")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from grader.spec import LabSpec
 from server.exports.policy import Attempt, CountedAttempt, counted_attempt
-from server.grading.models import CheckResultRow, JobStatus
+from server.grading.models import CheckResultRow
 from server.labs.service import get_spec
 from server.submissions.models import Submission
 from server.users.models import Role, User
@@ -53,12 +53,14 @@ class Gradebook:
 
 
 def build_gradebook(session: Session, lab_id: str) -> Gradebook:
-    """Every student (and anyone else who submitted) with the graded submission that counts under the lab's rules."""
+    """Every student (and anyone else who submitted) with the graded submission that counts under the lab's rules.
+
+    A submission counts with its latest result, so one being regraded keeps its previous score until the new one.
+    """
     spec = get_spec(session, lab_id)
     graded = session.execute(
         select(Submission.id, Submission.student_id, Submission.created_at, Submission.score)
-        .where(Submission.lab_id == lab_id, Submission.status == JobStatus.GRADED.value,
-               Submission.score.is_not(None))
+        .where(Submission.lab_id == lab_id, Submission.score.is_not(None))
     ).tuples().all()
     attempts: dict[int, list[Attempt]] = defaultdict(list)
     for submission_id, student_id, created_at, score in graded:

@@ -1,0 +1,71 @@
+"""Regrade a whole lab after its threshold changed in lab.toml, and watch the progress in the browser."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from grader.spec import labs_root
+from tests.browser.conftest import log_in, shoot
+from tests.browser.notebooks import iris_with_history
+from tests.conftest import LiveServer, make_server
+
+pytestmark = pytest.mark.browser
+GRADING_TIMEOUT_MS = 240_000
+
+
+@pytest.fixture
+def lab_server(tmp_path: Path) -> Iterator[tuple[LiveServer, Path]]:
+    """A server whose labs come from a copy of lab.toml that the test can edit between restarts."""
+    labs = tmp_path / "labs"
+    (labs / "frameworks").mkdir(parents=True)
+    toml = labs / "frameworks" / "lab.toml"
+    shutil.copy(labs_root() / "frameworks" / "lab.toml", toml)
+    server = make_server(tmp_path, LABGRADER_LABS_DIR=str(labs))
+    server.start()
+    yield server, toml
+    server.stop()
+
+
+def test_regrading_a_lab_after_a_threshold_change_shows_progress_and_new_scores(
+        lab_server: tuple[LiveServer, Path], page: Page) -> None:
+    server, toml = lab_server
+    prof, students = server.add_user("prof", "instructor"), [server.add_user(n) for n in ("kim", "lee")]
+    ids = []
+    for token in students:
+        with server.client(token) as client:
+            ids.append(client.post("/api/v1/labs/frameworks/submissions",
+                                   files={"notebook": ("lab.ipynb", iris_with_history())}).json()["id"])
+    for token, submission_id in zip(students, ids, strict=True):
+        assert server.wait_for(token, submission_id)["score"] == 35.0
+
+    # The instructor tightens early stopping from a patience of 3 epochs to 1, and restarts the server.
+    server.stop()
+    text = toml.read_text(encoding="utf-8")
+    assert "patience = 3" in text
+    toml.write_text(text.replace("patience = 3", "patience = 1"), encoding="utf-8")
+    server.start()
+
+    log_in(page, server, prof)
+    page.goto(f"{server.url}/dashboard/labs/frameworks")
+    expect(page.get_by_role("cell", name="patience 1 epochs")).to_be_visible()
+    page.get_by_role("button", name="Regrade all 2 submissions of this lab").click()
+    expect(page.get_by_role("status")).to_have_text("Queued 2 submission(s) for regrading.")
+    progress = page.locator("#lab-progress [data-role=progress-text]")
+    expect(progress).not_to_contain_text("2 of 2 finished")
+    shoot(page, "16-instructor-lab-regrade-in-progress")
+    page.evaluate("window.__sameDocument = 'still here'")
+    expect(progress).to_contain_text("2 of 2 finished (0 queued, 0 running, 2 graded, 0 error)",
+                                     timeout=GRADING_TIMEOUT_MS)
+    assert page.evaluate("window.__sameDocument") == "still here"
+    assert page.locator("#lab-progress progress").evaluate("p => [p.value, p.max]") == [2, 2]
+    shoot(page, "17-instructor-lab-regrade-done")
+    page.goto(f"{server.url}/dashboard/submissions?lab=frameworks")
+    expect(page.locator("[data-role=score]")).to_have_text(["20", "20"])
+    page.goto(f"{server.url}/dashboard/submissions/{ids[0]}")
+    expect(page.locator("table.checks tbody tr").nth(4)).to_contain_text("not passed")
+    shoot(page, "18-instructor-submission-after-threshold-change")
