@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -9,6 +10,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 from nbformat import NotebookNode
@@ -26,6 +28,9 @@ from grader.plots import learning_curve_artifacts
 from grader.report import GradingReport
 from grader.scoring import HarnessOutput, execution_context, history_of, read_harness_output, score_checks
 from grader.spec import LabSpec
+
+if TYPE_CHECKING:
+    from grader.warm_pool import WarmKernel
 
 logger = logging.getLogger(__name__)
 
@@ -90,22 +95,63 @@ def _make_work_owned(path: Path, uid: int | None) -> None:
         os.chown(item, uid, uid, follow_symlinks=False)
 
 
-async def grade_notebook(nb: NotebookNode, ctx: GradingContext) -> GradingOutcome:
-    """Run one notebook in a fresh sandbox and score it; the job's processes, cgroups and directory end with it."""
-    isolation = sandbox.require_isolation(ctx.sandbox)
-    sandboxed = isolation.mode is sandbox.IsolationMode.BUBBLEWRAP
-    uid = sandbox.slot_uid(ctx.sandbox, ctx.slot) if sandboxed else None
-    started = time.monotonic()
+@dataclass(frozen=True)
+class PreparedJob:
+    """A job's sandbox before its kernel starts: directories, cgroups, uid, kernel environment and kernelspec."""
+
+    dirs: JobDirs
+    cgroup: JobCgroup
+    uid: int | None
+    env: dict[str, str]
+    kernel_dirs: Path
+
+    def end(self) -> None:
+        """End every process of the job, then remove its cgroups and directories."""
+        try:
+            _end_job(self.cgroup, self.uid)
+        finally:
+            self.dirs.remove()
+
+
+def prepare_job(config: sandbox.SandboxConfig, isolation: sandbox.Isolation, jobs_root: Path, uid: int | None,
+                extra_env: dict[str, str], devices: tuple[str, ...]) -> PreparedJob:
+    """The job dir, cgroups and kernelspec of one kernel; the same steps for a cold and a warm kernel."""
     job_key = f"job-{secrets.token_hex(8)}"
-    dirs = JobDirs.create(ctx.jobs_root, job_key, uid, ctx.sandbox.limits.work_dir_limit_mb)
-    cgroup = sandbox.job_cgroup(ctx.sandbox, isolation, job_key)
+    dirs = JobDirs.create(jobs_root, job_key, uid, config.limits.work_dir_limit_mb)
+    cgroup = sandbox.job_cgroup(config, isolation, job_key)
+    job = PreparedJob(dirs, cgroup, uid, kernel_command.kernel_environment(dirs.work, extra_env), dirs.host)
     try:
         (dirs.work / ".tmp").mkdir()
         _make_work_owned(dirs.work, uid)
+        (dirs.work / "data").mkdir(mode=0o755)  # root-owned; must exist when the kernel starts (it joins sys.path)
+        argv = kernel_command.kernel_argv(config, isolation, dirs, uid or os.getuid(), job.env, cgroup, devices)
+        return dataclasses.replace(job, kernel_dirs=write_kernelspec(dirs.host, argv))
+    except BaseException:
+        job.end()
+        raise
+
+
+async def grade_notebook(nb: NotebookNode, ctx: GradingContext, warm: WarmKernel | None = None) -> GradingOutcome:
+    """Run one notebook in a fresh sandbox and score it; the job's processes, cgroups and directory end with it.
+
+    `warm`: a kernel started ahead for this one job by `grader.warm_pool` (ended with the job like a cold one).
+    """
+    isolation = sandbox.require_isolation(ctx.sandbox)
+    if warm is not None:
+        return await _grade_as(nb, ctx, isolation, warm.job.uid, warm)
+    if isolation.mode is not sandbox.IsolationMode.BUBBLEWRAP:
+        return await _grade_as(nb, ctx, isolation, None)
+    return await _grade_as(nb, ctx, isolation, sandbox.slot_uid(ctx.sandbox, ctx.slot))
+
+
+async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: sandbox.Isolation,
+                    uid: int | None, warm: WarmKernel | None = None) -> GradingOutcome:
+    started = time.monotonic()
+    job = warm.job if warm is not None else prepare_job(
+        ctx.sandbox, isolation, ctx.jobs_root, uid, ctx.extra_env, ctx.devices)
+    dirs, cgroup = job.dirs, job.cgroup
+    try:
         ctx.lab_data.copy_visible_into(dirs.work / "data")
-        env = kernel_command.kernel_environment(dirs.work, ctx.extra_env)
-        argv = kernel_command.kernel_argv(ctx.sandbox, isolation, dirs, uid or os.getuid(), env, cgroup, ctx.devices)
-        kernel_dirs = write_kernelspec(dirs.host, argv)
         limits = RunLimits(
             cell_timeout_s=ctx.cell_timeout_s or ctx.spec.limits.cell_timeout_s,
             notebook_timeout_s=ctx.notebook_timeout_s or ctx.spec.limits.notebook_timeout_s,
@@ -119,15 +165,16 @@ async def grade_notebook(nb: NotebookNode, ctx: GradingContext) -> GradingOutcom
             return _harness_step(ctx, dirs.work)
 
         result = await execute_notebook(
-            nb, work=dirs.work, kernel_dirs=kernel_dirs, env=env, limits=limits,
-            setup_code=source("startup.py"), harness=harness, sandbox_uid=uid, death_reason=cgroup.death_reason,
+            nb, work=dirs.work, kernel_dirs=job.kernel_dirs, env=job.env, limits=limits,
+            setup_code=warm.setup_code if warm is not None else source("startup.py"), harness=harness,
+            sandbox_uid=uid, death_reason=cgroup.death_reason,
+            kernel_manager=warm.kernel_manager if warm is not None else None,
         )
         output, harness_problem = _extract(result)
         report = _report(ctx, result, output, harness_problem, isolation, prepare_s)
         return GradingOutcome(report=report, executed_notebook=nbformat.writes(nb).encode())  # type: ignore[no-untyped-call]
     finally:
-        _end_job(cgroup, uid)
-        dirs.remove()
+        job.end()
 
 
 def _end_job(cgroup: JobCgroup, uid: int | None) -> None:

@@ -25,6 +25,7 @@ from grader.errors import GraderError, InfrastructureError, NotebookInvalid
 from grader.notebook import parse_notebook
 from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
 from grader.report import CheckResult, GradingReport
+from grader.warm_pool import WarmKernelPool
 from server.db import SessionFactory
 from server.grading import ledger
 from server.grading.models import Artifact, ArtifactKind, JobQueue
@@ -105,6 +106,7 @@ class JobRunner:
     factory: SessionFactory
     owner: str = field(default_factory=new_owner_id)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    kernels: WarmKernelPool | None = None  # warm kernels, each used for one job (grader.warm_pool)
 
     async def run_next(self, slot: Slot, queues: tuple[JobQueue, ...] = (JobQueue.LIVE, JobQueue.REGRADE)) -> bool:
         """Claim and grade one job; False when the queues are empty."""
@@ -213,4 +215,4 @@ class JobRunner:
             checks = [(c.id, c.title, c.points) for c in ctx.spec.checks]
             report = refused_report(ctx.spec.id, checks, str(exc))
             return GradingOutcome(report=report, executed_notebook=notebook)
-        return await grade_notebook(nb, ctx)
+        return await (self.kernels.grade if self.kernels is not None else grade_notebook)(nb, ctx)
