@@ -89,7 +89,7 @@ def read_snapshot(session: Session) -> LedgerSnapshot:
     snapshot.duration_buckets = [(repr(bound), int(n or 0)) for bound, n in zip(DURATION_BUCKETS_S, cumulative,
                                                                                  strict=True)]
     snapshot.duration_buckets.append(("+Inf", int(total or 0)))
-    snapshot.duration_sum_s = float(total_s or 0.0)
+    snapshot.duration_sum_s = round(float(total_s or 0.0), 3)  # SQLite julianday arithmetic is not exact
 
     for reason, count in session.execute(
         select(GradingJob.error_reason, func.count()).where(GradingJob.status == JobStatus.ERROR.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,14 +12,16 @@ from sqlalchemy import create_engine, update
 
 from server.grading.models import GradingJob
 from server.metrics import failure_reason
-from tests.conftest import LiveServer, make_server
+from tests.conftest import LiveServer, make_server, notebook_bytes
 from tests.services.conftest import LABS
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
-    """The embedded deployment on SQLite with the tiny test labs, executor stopped until a test needs it."""
-    live = make_server(tmp_path, LABGRADER_LABS_DIR=str(LABS), LABGRADER_SANDBOX_UID_BASE="64900")
+    """The API on SQLite with no executor (the Celery dispatcher, its broker unreachable): jobs stay where a test
+    puts them."""
+    live = make_server(tmp_path, LABGRADER_LABS_DIR=str(LABS), LABGRADER_QUEUE="celery",
+                       LABGRADER_BROKER_URL="amqp://guest:guest@127.0.0.1:1//")
     live.start()
     yield live
     live.stop()
@@ -31,16 +34,19 @@ def sample_lines(text: str) -> dict[str, str]:
 def test_metrics_count_queues_running_durations_and_failures_from_the_ledger(server: LiveServer) -> None:
     token = server.add_user("student")
     with server.client(token) as client:
-        ids = [client.post("/api/v1/labs/dispatch_cpu/submissions",
-                           files={"notebook": ("nb.ipynb", notebook(i))}).json()["id"] for i in range(3)]
-    for submission_id in ids:
-        server.wait_for(token, submission_id, timeout_s=120)
+        for i in range(4):
+            response = client.post("/api/v1/labs/dispatch_cpu/submissions",
+                                   files={"notebook": ("nb.ipynb", notebook_bytes(f"print({i})"))})
+            assert response.status_code == 202
+    start = datetime(2026, 1, 1, 12, 0, 0)
     engine = create_engine(f"sqlite:///{server.workdir / 'labgrader.db'}")
     with engine.begin() as conn:
+        conn.execute(update(GradingJob).where(GradingJob.id == 1).values(
+            status="graded", started_at=start, finished_at=start + timedelta(seconds=2)))
         conn.execute(update(GradingJob).where(GradingJob.id == 2).values(
-            status="error", error_reason="worker vm:1:slot0:ab stopped renewing its lease (attempt 3)"))
-        conn.execute(update(GradingJob).where(GradingJob.id == 3).values(
-            status="queued", started_at=None, finished_at=None))
+            status="error", started_at=start, finished_at=start + timedelta(seconds=40),
+            error_reason="worker vm:1:slot0:ab stopped renewing its lease (attempt 3)"))
+        conn.execute(update(GradingJob).where(GradingJob.id == 4).values(status="running", started_at=start))
     engine.dispose()
 
     response = server.client().get("/metrics")
@@ -48,26 +54,28 @@ def test_metrics_count_queues_running_durations_and_failures_from_the_ledger(ser
     assert response.status_code == 200
     assert response.headers["content-type"] == CONTENT_TYPE_LATEST
     samples = sample_lines(response.text)
-    assert {k: v for k, v in samples.items() if k.startswith(("labgrader_queue_depth", "labgrader_jobs"))} == {
+    assert float(samples.pop('labgrader_queue_oldest_job_age_seconds{queue="live"}')) > 0
+    assert samples == {
         'labgrader_queue_depth{queue="live"}': "1.0", 'labgrader_queue_depth{queue="regrade"}': "0.0",
         'labgrader_queue_depth{queue="live-gpu"}': "0.0", 'labgrader_queue_depth{queue="regrade-gpu"}': "0.0",
-        'labgrader_jobs_running{queue="live"}': "0.0", 'labgrader_jobs_running{queue="regrade"}': "0.0",
+        'labgrader_queue_oldest_job_age_seconds{queue="regrade"}': "0.0",
+        'labgrader_queue_oldest_job_age_seconds{queue="live-gpu"}': "0.0",
+        'labgrader_queue_oldest_job_age_seconds{queue="regrade-gpu"}': "0.0",
+        'labgrader_jobs_running{queue="live"}': "1.0", 'labgrader_jobs_running{queue="regrade"}': "0.0",
         'labgrader_jobs_running{queue="live-gpu"}': "0.0", 'labgrader_jobs_running{queue="regrade-gpu"}': "0.0",
         'labgrader_jobs{status="error"}': "1.0", 'labgrader_jobs{status="graded"}': "1.0",
-        'labgrader_jobs{status="queued"}': "1.0", 'labgrader_jobs{status="running"}': "0.0",
+        'labgrader_jobs{status="queued"}': "1.0", 'labgrader_jobs{status="running"}': "1.0",
+        'labgrader_job_duration_seconds_bucket{le="1.0"}': "0.0",
+        'labgrader_job_duration_seconds_bucket{le="2.5"}': "1.0",
+        'labgrader_job_duration_seconds_bucket{le="5.0"}': "1.0",
+        'labgrader_job_duration_seconds_bucket{le="10.0"}': "1.0",
+        'labgrader_job_duration_seconds_bucket{le="30.0"}': "1.0",
+        **{f'labgrader_job_duration_seconds_bucket{{le="{le}"}}': "2.0"
+           for le in ("60.0", "120.0", "300.0", "600.0", "1800.0", "3600.0", "+Inf")},
+        "labgrader_job_duration_seconds_count": "2.0",
+        "labgrader_job_duration_seconds_sum": "42.0",
+        'labgrader_job_failures_total{reason="lease_expired"}': "1.0",
     }
-    assert samples["labgrader_job_duration_seconds_count"] == "2.0"
-    assert samples['labgrader_job_duration_seconds_bucket{le="+Inf"}'] == "2.0"
-    assert samples['labgrader_job_duration_seconds_bucket{le="60.0"}'] == "2.0"
-    assert 0 < float(samples["labgrader_job_duration_seconds_sum"]) < 120
-    assert samples['labgrader_job_failures_total{reason="lease_expired"}'] == "1.0"
-    assert float(samples['labgrader_queue_oldest_job_age_seconds{queue="live"}']) > 0
-
-
-def notebook(i: int) -> bytes:
-    from tests.conftest import notebook_bytes
-
-    return notebook_bytes(f"print({i})")
 
 
 @pytest.mark.parametrize(("reason", "label"), [
