@@ -24,7 +24,6 @@ from grader.evaluation_request import build_request
 from grader.execute import ExecutionResult, RunLimits, execute_notebook, write_kernelspec
 from grader.in_kernel import source
 from grader.jobdir import JobDirs
-from grader.plots import learning_curve_artifacts
 from grader.report import GradingReport
 from grader.scoring import HarnessOutput, execution_context, history_of, read_harness_output, score_checks
 from grader.spec import LabSpec
@@ -64,6 +63,8 @@ class GradingOutcome:
     def __post_init__(self) -> None:
         # drawn here so every way of building an outcome carries the plot of the report's history
         if not self.artifacts and self.report.history:
+            from grader.plots import learning_curve_artifacts  # matplotlib: ~1 s to import, only when drawn
+
             object.__setattr__(self, "artifacts", learning_curve_artifacts(self.report.history))
 
 
