@@ -78,9 +78,11 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_users_add(args: argparse.Namespace) -> int:
     from server.db import make_engine, make_session_factory, transaction
+    from server.migrate import upgrade
     from server.users.service import create_user
 
     settings = _settings()
+    upgrade(settings.database_url)  # a first `users add` before the first `serve` must work too
     engine = make_engine(settings.database_url)
     with transaction(make_session_factory(engine)) as session:
         issued = create_user(session, args.name, args.role)
@@ -94,9 +96,11 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 def cmd_roster_import(args: argparse.Namespace) -> int:
     from server.db import make_engine, make_session_factory, transaction
+    from server.migrate import upgrade
     from server.users.service import import_roster
 
     settings = _settings()
+    upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     with transaction(make_session_factory(engine)) as session:
         issued = import_roster(session, Path(args.file).read_text(encoding="utf-8"))
