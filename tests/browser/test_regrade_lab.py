@@ -52,7 +52,7 @@ def test_regrading_a_lab_after_a_threshold_change_shows_progress_and_new_scores(
 
     log_in(page, server, prof)
     page.goto(f"{server.url}/dashboard/labs/frameworks")
-    expect(page.get_by_role("cell", name="patience 1 epochs")).to_be_visible()
+    expect(page.get_by_role("cell", name="patience 1 epoch(s)")).to_be_visible()
     page.get_by_role("button", name="Regrade all 2 submissions of this lab").click()
     expect(page.get_by_role("status")).to_have_text("Queued 2 submission(s) for regrading.")
     progress = page.locator("#lab-progress [data-role=progress-text]")
@@ -63,6 +63,9 @@ def test_regrading_a_lab_after_a_threshold_change_shows_progress_and_new_scores(
                                      timeout=GRADING_TIMEOUT_MS)
     assert page.evaluate("window.__sameDocument") == "still here"
     assert page.locator("#lab-progress progress").evaluate("p => [p.value, p.max]") == [2, 2]
+    page.get_by_role("link", name="Reload the statistics").click()
+    expect(page.locator("svg.histogram title").first).to_have_text("Score histogram of frameworks")
+    expect(page.get_by_role("cell", name="0% (0 / 2)")).to_have_count(4)
     shoot(page, "17-instructor-lab-regrade-done")
     page.goto(f"{server.url}/dashboard/submissions?lab=frameworks")
     expect(page.locator("[data-role=score]")).to_have_text(["20", "20"])

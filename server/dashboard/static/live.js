@@ -46,7 +46,11 @@
         bar.max = Math.max(p.total, 1); bar.value = done;
         box.querySelector("[data-role=progress-text]").textContent = done + " of " + p.total + " finished (" +
           p.queued + " queued, " + p.running + " running, " + p.graded + " graded, " + p.error + " error)";
-        box.setAttribute("data-pending", String(p.queued + p.running));
+        var pendingNow = p.queued + p.running;
+        if (pendingNow === 0 && Number(box.getAttribute("data-pending") || "0") > 0) {
+          box.querySelector("[data-role=progress-done]").hidden = false;
+        }
+        box.setAttribute("data-pending", String(pendingNow));
       })
       .catch(function () {})
       .then(function () { window.setTimeout(function () { pollProgress(box); }, INTERVAL_MS); });
