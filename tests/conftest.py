@@ -117,7 +117,7 @@ def server_env(workdir: Path, **extra: str) -> dict[str, str]:
         "LABGRADER_DATABASE_URL": f"sqlite:///{workdir / 'labgrader.db'}",
         "LABGRADER_DATA_DIR": str(workdir / "data"),
         "LABGRADER_SUBMISSIONS_PER_HOUR": "0",
-        "LABGRADER_LEASE_S": "4",
+        "LABGRADER_LEASE_S": "10",
         "LABGRADER_POLL_INTERVAL_S": "0.2",
         "PYTHONPATH": str(REPO),
     })
