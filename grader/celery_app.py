@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from grader.worker import JobRunner, Slot, database_unreachable, new_owner_id
+from grader.worker import JobRunner, RunOutcome, Slot, database_unreachable, new_owner_id
 from server.celery_dispatch import (
     BROKER_QUEUES,
     CPU_QUEUES,
@@ -112,8 +112,9 @@ class GradingWorker:
     """The state of one worker process: its slots, the queues it serves and one job runner per slot."""
 
     def __init__(self, settings: Settings, factory: SessionFactory, slots: Sequence[Slot],
-                 queues: Sequence[str]) -> None:
+                 queues: Sequence[str], announce: Callable[[dict[str, list[int]]], object]) -> None:
         self.settings, self.factory, self.queues = settings, factory, tuple(queues)
+        self.announce = announce
         self.slots = list(slots)
         self._free: queue.Queue[Slot] = queue.Queue()
         for slot in self.slots:
@@ -136,10 +137,18 @@ class GradingWorker:
             if claim is None:
                 return f"message for job {job_id}: nothing to grade (it is taken or done)"
             outcome = asyncio.run(runner.run_claim(claim, slot))
+            if outcome is RunOutcome.FAILED:  # re-queued for another attempt (or `error`: then a no-op message)
+                self._announce_retry(claim.job_id, broker_queue_name)
             return (f"message for job {job_id}: job {claim.job_id} attempt {claim.attempt} {outcome} "
                     f"on {slot.device_label}")
         finally:
             self._free.put(slot)
+
+    def _announce_retry(self, job_id: int, broker_queue_name: str) -> None:
+        try:
+            self.announce({broker_queue_name: [job_id]})
+        except Exception as exc:  # the sweeper re-announces it
+            log.warning("could not re-announce job %s (%s: %s)", job_id, type(exc).__name__, exc)
 
     def claim(self, runner: JobRunner, job_id: int, broker_queue_name: str) -> ledger.Claim | None:
         _, needs_gpu = ledger_queue(broker_queue_name)
@@ -255,8 +264,8 @@ def run_worker(settings: Settings, factory: SessionFactory, slots: Sequence[Slot
                sweep_every_s: float, requeue_after_s: float) -> int:
     """Serve the queues until SIGTERM (warm shutdown: running jobs finish first)."""
     global _worker
-    _worker = GradingWorker(settings, factory, slots, queues)
     app = build_app(settings)
+    _worker = GradingWorker(settings, factory, slots, queues, announce=lambda routed: publish(app, routed))
     sweeper = Sweeper(app, factory, settings, sweep_every_s, requeue_after_s)
     sweeper.start()
     log.info("worker %s: %d slot(s) [%s] on queues %s", os.getpid(), len(slots),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, delete, select
 from sqlalchemy.orm import sessionmaker
 
 from server.celery_dispatch import make_celery, publish
+from server.grading.models import Artifact
 from server.settings import Settings
 from server.submissions.service import create_submission
 from server.users.models import User
@@ -61,3 +62,25 @@ def test_a_message_delivered_twice_gives_one_result_and_a_lost_one_only_a_delay(
     completions = assert_graded_once(cluster, 4)
     assert sorted(job_id for job_id, _, _ in completions) == sorted([*jobs, lost_job])
     assert f"re-announced queued jobs the broker had no message for: {{'live': [{lost_job}]}}" in worker.log()
+
+
+def test_an_infrastructure_failure_is_retried_three_times_then_the_job_is_an_error(cluster: Cluster) -> None:
+    token = cluster.add_user("student")
+    submission_id = cluster.submit(token, "print(1)")
+    engine = create_engine(cluster.api.env["LABGRADER_DATABASE_URL"].replace("postgresql://",
+                                                                             "postgresql+psycopg://"))
+    with engine.begin() as conn:  # the stored upload is gone: no attempt can ever load it
+        conn.execute(delete(Artifact).where(Artifact.submission_id == submission_id))
+    engine.dispose()
+    cluster.start_worker("--jobs", "1")
+
+    cluster.wait_all("error", 1, timeout_s=60)
+
+    reason = f"InfrastructureError: submission {submission_id} has no stored notebook"
+    job = cluster.job_of(submission_id)
+    assert (job.status, job.attempt, job.error_reason) == ("error", 3, reason)
+    with cluster.api.client(token) as client:
+        shown = client.get(f"/api/v1/submissions/{submission_id}").json()
+    assert (shown["status"], shown["note"]) == ("error", f"the grader failed 3 times: {reason}")
+    assert cluster.completions() == []
+
