@@ -22,8 +22,9 @@ from grader.discovery_report import discovery_lines
 from grader.errors import HarnessOutputInvalid
 from grader.evaluation_request import build_request
 from grader.execute import ExecutionResult, RunLimits, execute_notebook, write_kernelspec
+from grader.harness_output import MAX_HARNESS_OUTPUT_BYTES
 from grader.in_kernel import source
-from grader.jobdir import JobDirs
+from grader.jobdir import JobDirs, take_untrusted_file
 from grader.report import GradingReport
 from grader.scoring import HarnessOutput, execution_context, history_of, read_harness_output, score_checks
 from grader.spec import LabSpec
@@ -171,7 +172,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: sandbox.Is
             sandbox_uid=uid, death_reason=cgroup.death_reason,
             kernel_manager=warm.kernel_manager if warm is not None else None,
         )
-        output, harness_problem = _extract(result)
+        output, harness_problem = _extract(result, dirs.host)
         report = _report(ctx, result, output, harness_problem, isolation, prepare_s)
         return GradingOutcome(report=report, executed_notebook=nbformat.writes(nb).encode())  # type: ignore[no-untyped-call]
     finally:
@@ -185,12 +186,16 @@ def _end_job(cgroup: JobCgroup, uid: int | None) -> None:
         logger.warning("killed %d process(es) of uid %d that outlived their job's namespaces", stragglers, uid)
 
 
-def _extract(result: ExecutionResult) -> tuple[HarnessOutput | None, str]:
+def _extract(result: ExecutionResult, host: Path) -> tuple[HarnessOutput | None, str]:
     if result.harness_output is None:
         return None, result.harness_error
     nonce = result.harness_output.name.removeprefix(".labgrader-output-").removesuffix(".json")
+    trusted_copy = host / "harness-output.json"
+    refused = take_untrusted_file(result.harness_output, trusted_copy, MAX_HARNESS_OUTPUT_BYTES)
+    if refused:
+        return None, result.harness_error or refused
     try:
-        return read_harness_output(result.harness_output, nonce), ""
+        return read_harness_output(trusted_copy, nonce), ""
     except HarnessOutputInvalid as exc:
         return None, result.harness_error or str(exc)
 

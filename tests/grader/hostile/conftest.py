@@ -1,0 +1,91 @@
+"""Fixtures for the hostile-notebook suite: real lab data, a service-like data dir, a secret in the worker's
+environment, a real TCP listener on the host, and a grading context with small limits."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+from hostile_env import CELL_TIMEOUT_S, NOTEBOOK_TIMEOUT_S, SECRET, Listener, ServiceFiles
+
+from grader.datasets import LabData
+from grader.pipeline import GradingContext
+from grader.sandbox import SandboxConfig, SandboxLimits
+from grader.spec import discover_labs
+from lab_tasks.frameworks import data
+
+SUITE_LIMITS = SandboxLimits(
+    memory_limit_mb=2048, max_processes=64, file_size_limit_mb=32, open_files=256, cpu_time_s=120,
+    work_dir_limit_mb=96, tmp_limit_mb=16, shm_limit_mb=16, cpu_cores=1.0,
+)
+
+
+@pytest.fixture(scope="session")
+def service_files(tmp_path_factory: pytest.TempPathFactory) -> ServiceFiles:
+    """A data dir like the service's: lab data (hidden split included), a database file and another job's files."""
+    root = tmp_path_factory.mktemp("service")
+    data_dir = root / "labgrader-data"
+    data.prepare_iris(LabData(data_dir, "frameworks"))
+    db_file = data_dir / "labgrader.db"
+    db_file.write_text(SECRET)
+    jobs_root = root / "jobs"
+    decoy = jobs_root / "job-0123456789abcdef" / "work"
+    decoy.mkdir(parents=True)
+    (decoy / "answers.txt").write_text("another student's notebook")
+    return ServiceFiles(data_dir, db_file, jobs_root, decoy)
+
+
+@pytest.fixture(scope="session")
+def secret_in_environment() -> Iterator[str]:
+    """The worker holds a database URL in its environment, as the real service does."""
+    previous = os.environ.get("LABGRADER_DATABASE_URL")
+    os.environ["LABGRADER_DATABASE_URL"] = SECRET
+    yield SECRET
+    if previous is None:
+        del os.environ["LABGRADER_DATABASE_URL"]
+    else:
+        os.environ["LABGRADER_DATABASE_URL"] = previous
+
+
+@pytest.fixture(scope="session")
+def listener() -> Iterator[Listener]:
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.2)
+    result = Listener(server.getsockname()[1], [])
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, peer = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            result.accepted.append(peer)
+            conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield result
+    stop.set()
+    thread.join()
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def hostile_context(service_files: ServiceFiles, secret_in_environment: str) -> GradingContext:
+    """The frameworks lab restricted to its Iris check, with small limits so the suite stays fast."""
+    spec = discover_labs()["frameworks"]
+    iris_only = spec.model_copy(update={"checks": tuple(c for c in spec.checks if c.id == "iris_accuracy")})
+    return GradingContext(
+        spec=iris_only, lab_data=LabData(service_files.data_dir, "frameworks"), jobs_root=service_files.jobs_root,
+        sandbox=SandboxConfig(limits=SUITE_LIMITS, cgroup_parent="labgrader-hostile-suite"), slot=7,
+        cell_timeout_s=CELL_TIMEOUT_S, notebook_timeout_s=NOTEBOOK_TIMEOUT_S,
+        harness_timeout_s=30,
+    )

@@ -1,0 +1,345 @@
+"""Hostile notebooks: each is a list of code cells and the exact outcome the grader must produce for it.
+
+Cells may hold placeholders the test fills in at run time: @PORT@ (a real listener of the test on the host's
+127.0.0.1), @DATA_DIR@ (the service's data directory), @DB_FILE@ (a service database file), @DECOY@ (another
+job's work directory on the host), @JOBS_ROOT@, @SECRET@ (the fake database URL set in the worker's environment).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hostile_env import SHORT_CELL_TIMEOUT_S
+
+NO_MODEL = "no trained model named `iris_model` was found after the notebook ran"
+
+# A small, deterministic Iris network on the lab's visible data: with the grader's seeds it reaches full credit.
+TRAIN_IRIS = """
+import numpy as np, torch
+torch.set_num_threads(1)
+visible = np.load('data/iris.npz')
+X = torch.tensor(visible['x_train'], dtype=torch.float32); y = torch.tensor(visible['y_train'], dtype=torch.long)
+iris_model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+opt = torch.optim.Adam(iris_model.parameters(), lr=0.05)
+for epoch in range(200):
+    opt.zero_grad(); loss = torch.nn.functional.cross_entropy(iris_model(X), y); loss.backward(); opt.step()
+"""
+
+# Prints `<label>: <exception class> <errno name>` or `<label>: ok` for one attempted action.
+ATTEMPT = """
+import errno as _errno
+def attempt(label, action):
+    try:
+        action()
+    except OSError as exc:
+        print(f"{label}: {type(exc).__name__} {_errno.errorcode.get(exc.errno, exc.errno)}")
+    except Exception as exc:
+        print(f"{label}: {type(exc).__name__}")
+    else:
+        print(f"{label}: ok")
+"""
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The exact outcome: the report's execution note, which cells raised what, and chosen cells' stdout."""
+
+    note: str = ""
+    cell_errors: tuple[tuple[int, str], ...] = ()
+    stdout: dict[int, str] = field(default_factory=dict)
+    iris_score: float = 0.0
+    iris_message: str | None = None
+    iris_measured: float | None = None
+    notebook_max_bytes: int = 3 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class HostileCase:
+    name: str
+    what: str
+    cells: tuple[str, ...]
+    expected: Expected
+    cell_timeout_s: float | None = None  # where the suite's defaults do not fit the case
+    notebook_timeout_s: float | None = None
+
+
+DIED = "the kernel died while running cell {cell} ({why})"
+KILLED = "memory or process limit reached, or the process was killed"
+STUCK = (f"cell {{cell}} ran longer than {SHORT_CELL_TIMEOUT_S} s and did not stop when interrupted; "
+         "the cells after it did not run")
+
+CASES: list[HostileCase] = [
+    HostileCase(
+        "honest_alongside", "an honest Iris notebook graded while the hostile ones run next to it",
+        (TRAIN_IRIS,),
+        Expected(iris_score=20.0),
+    ),
+    HostileCase(
+        "infinite_loop", "`while True: pass` in a cell",
+        ("x = 0\nwhile True:\n    x += 1", "print('after the loop')"),
+        Expected(note=f"cell 1 ran longer than {SHORT_CELL_TIMEOUT_S} s and was interrupted",
+                 cell_errors=((0, "CellTimeout"),), stdout={1: "after the loop\n"}),
+        cell_timeout_s=SHORT_CELL_TIMEOUT_S,
+    ),
+    HostileCase(
+        "uninterruptible_loop", "a loop that ignores SIGINT, so the interrupt cannot stop it",
+        ("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass", "print('never')"),
+        Expected(note=STUCK.format(cell=1), cell_errors=((0, "CellTimeout"),)),
+        cell_timeout_s=SHORT_CELL_TIMEOUT_S,
+    ),
+    HostileCase(
+        "background_thread", "a thread that never ends, while the notebook goes on",
+        ("import threading, time\ndef spin():\n    while True:\n        time.sleep(0.5)\n"
+         "threading.Thread(target=spin, daemon=False).start()\nprint('thread started')",
+         TRAIN_IRIS),
+        Expected(stdout={0: "thread started\n"}, iris_score=20.0),
+    ),
+    HostileCase(
+        "fork_bomb", "a fork bomb in a child process; the kernel then tries to start a process",
+        ("import subprocess, sys, time\n"
+         "bomb = subprocess.Popen([sys.executable, '-c', 'import os\\nwhile True:\\n    try:\\n        os.fork()\\n"
+         "    except OSError:\\n        pass'])\n"
+         "time.sleep(3)\n" + ATTEMPT + "attempt('start a process', lambda: subprocess.run(['true']))",
+         "print('kernel still answers')"),
+        Expected(stdout={0: "start a process: BlockingIOError EAGAIN\n", 1: "kernel still answers\n"}),
+    ),
+    HostileCase(
+        "memory_bomb", "allocating memory in the kernel until something gives",
+        ("blocks = []\nwhile True:\n    blocks.append(b'x' * (64 * 1024 * 1024))", "print('never')"),
+        Expected(note=DIED.format(cell=1, why="it used more than its 2048 MB memory limit")),
+    ),
+    HostileCase(
+        "memory_bomb_in_child", "a child process allocating memory; the kernel survives",
+        ("import subprocess, sys\n"
+         "child = subprocess.run([sys.executable, '-c', 'b = []\\nwhile True: b.append(b\"x\" * 2**26)'])\n"
+         "print('child ended with', child.returncode)",),
+        Expected(stdout={0: "child ended with -9\n"}),
+    ),
+    HostileCase(
+        "disk_filler", "filling the work dir, /tmp and /dev/shm",
+        (ATTEMPT + "def fill(directory):\n    def go():\n        for n in range(1000):\n"
+         "            with open(f'{directory}/fill{n}', 'wb') as fh:\n"
+         "                for _ in range(64):\n                    fh.write(b'x' * 2**20)\n    return go\n"
+         "import os\nfor d in ('.', '/tmp', '/dev/shm'):\n    attempt(d, fill(d))\n"
+         "import shutil\nfor d in ('/tmp', '/dev/shm'):\n    print(d, shutil.disk_usage(d).total // 2**20, 'MB')",
+         "print('kernel still answers')"),
+        Expected(stdout={0: ".: OSError EFBIG\n/tmp: OSError ENOSPC\n/dev/shm: OSError ENOSPC\n"
+                            "/tmp 16 MB\n/dev/shm 16 MB\n",
+                         1: "kernel still answers\n"}),
+    ),
+    HostileCase(
+        "stdout_flood", "100 MB printed to stdout",
+        ("import sys\nline = 'x' * 1023 + '\\n'\nfor _ in range(100 * 1024):\n    sys.stdout.write(line)",
+         "print('after the flood')"),
+        Expected(stdout={1: "after the flood\n"}),
+    ),
+    HostileCase(
+        "huge_image", "a 50 MB image output",
+        ("import base64, os\nfrom IPython.display import display\n"
+         "payload = base64.b64encode(os.urandom(38 * 2**20)).decode()\n"
+         "display({'image/png': payload}, raw=True)\nprint(len(payload) // 2**20, 'MB of base64')",),
+        Expected(stdout={0: "50 MB of base64\n"}),
+    ),
+    HostileCase(
+        "service_port", "connecting to a real listener on the host's 127.0.0.1 (the service's own port)",
+        (ATTEMPT + "import socket\n"
+         "attempt('127.0.0.1:@PORT@', lambda: socket.create_connection(('127.0.0.1', @PORT@), timeout=3))\n"
+         "attempt('localhost:@PORT@', lambda: socket.create_connection(('localhost', @PORT@), timeout=3))",),
+        Expected(stdout={0: "127.0.0.1:@PORT@: ConnectionRefusedError ECONNREFUSED\n"
+                            "localhost:@PORT@: ConnectionRefusedError ECONNREFUSED\n"}),
+    ),
+    HostileCase(
+        "database_port", "connecting to PostgreSQL on 127.0.0.1:5432",
+        (ATTEMPT + "import socket\n"
+         "attempt('postgres', lambda: socket.create_connection(('127.0.0.1', 5432), timeout=3))",),
+        Expected(stdout={0: "postgres: ConnectionRefusedError ECONNREFUSED\n"}),
+    ),
+    HostileCase(
+        "outside_address", "connecting to an address on the internet (a reverse shell would need this)",
+        (ATTEMPT + "import socket\n"
+         "attempt('1.1.1.1:443', lambda: socket.create_connection(('1.1.1.1', 443), timeout=3))\n"
+         "udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+         "attempt('udp 8.8.8.8:53', lambda: udp.sendto(b'x', ('8.8.8.8', 53)))",),
+        Expected(stdout={0: "1.1.1.1:443: OSError ENETUNREACH\nudp 8.8.8.8:53: OSError ENETUNREACH\n"}),
+    ),
+    HostileCase(
+        "dns_lookup", "resolving a host name",
+        (ATTEMPT + "import socket\nattempt('example.com', lambda: socket.getaddrinfo('example.com', 443))",),
+        Expected(stdout={0: "example.com: gaierror -2\n"}),
+    ),
+    HostileCase(
+        "etc_shadow", "reading /etc/shadow and the host's passwd",
+        (ATTEMPT + "attempt('/etc/shadow', lambda: open('/etc/shadow').read())\n"
+         "print(open('/etc/passwd').read().count('\\n'), 'passwd entries')",),
+        Expected(stdout={0: "/etc/shadow: FileNotFoundError ENOENT\n2 passwd entries\n"}),
+    ),
+    HostileCase(
+        "service_database", "reading the service's database file by its real path",
+        (ATTEMPT + "attempt('database file', lambda: open('@DB_FILE@').read())\n"
+         "attempt('data dir', lambda: __import__('os').listdir('@DATA_DIR@'))",),
+        Expected(stdout={0: "database file: FileNotFoundError ENOENT\ndata dir: FileNotFoundError ENOENT\n"}),
+    ),
+    HostileCase(
+        "other_jobs", "reading another job's directory and listing the jobs root",
+        (ATTEMPT + "import os\nattempt('other job', lambda: open('@DECOY@/answers.txt').read())\n"
+         "print('jobs visible:', len(os.listdir('@JOBS_ROOT@')))",),
+        Expected(stdout={0: "other job: FileNotFoundError ENOENT\njobs visible: 1\n"}),
+    ),
+    HostileCase(
+        "environ_secrets", "looking for secrets in its own environment, /proc/1/environ and every /proc/*/environ",
+        (ATTEMPT + "import os, glob\nprint(sorted(k for k in os.environ if 'LABGRADER' in k or 'DATABASE' in k))\n"
+         "attempt('/proc/1/environ', lambda: open('/proc/1/environ', 'rb').read())\n"
+         "found = []\nfor path in glob.glob('/proc/*/environ'):\n    try:\n"
+         "        if b'DATABASE_URL' in open(path, 'rb').read():\n            found.append(path)\n"
+         "    except OSError:\n        pass\nprint('secrets found:', found)",),
+        Expected(stdout={0: "[]\n/proc/1/environ: PermissionError EACCES\nsecrets found: []\n"}),
+    ),
+    HostileCase(
+        "write_outside", "writing outside the job directory",
+        (ATTEMPT + "import os, sys\n"
+         "for target in ('/usr/evil', '/etc/evil', '/evil', os.path.dirname(os.getcwd()) + '/evil', "
+         "sys.prefix + '/evil', '/proc/sys/kernel/hostname'):\n"
+         "    attempt(target.replace(os.path.dirname(os.getcwd()), 'JOB').replace(sys.prefix, 'VENV'), "
+         "lambda: open(target, 'w').write('x'))",),
+        Expected(stdout={0: "/usr/evil: OSError EROFS\n/etc/evil: PermissionError EACCES\n"
+                            "/evil: PermissionError EACCES\n"
+                            "JOB/evil: PermissionError EACCES\nVENV/evil: OSError EROFS\n"
+                            "/proc/sys/kernel/hostname: PermissionError EACCES\n"}),
+    ),
+    HostileCase(
+        "kill_parent", "killing its parent and pid 1 of its namespace",
+        (ATTEMPT + "import os, signal\nattempt('parent', lambda: os.kill(os.getppid(), signal.SIGKILL))\n"
+         "attempt('pid 1', lambda: os.kill(1, signal.SIGKILL))", "print('kernel still answers')"),
+        Expected(stdout={0: "parent: PermissionError EPERM\npid 1: PermissionError EPERM\n",
+                         1: "kernel still answers\n"}),
+    ),
+    HostileCase(
+        "kill_everything", "kill(-1, SIGKILL): every process it may signal",
+        ("import os, signal, subprocess\nchildren = [subprocess.Popen(['sleep', '600']) for _ in range(3)]\n"
+         "os.kill(-1, signal.SIGKILL)\nprint([child.wait() for child in children])", "print('kernel still answers')"),
+        Expected(stdout={0: "[-9, -9, -9]\n", 1: "kernel still answers\n"}),
+    ),
+    HostileCase(
+        "os_exit", "os._exit(0) in the middle of the notebook",
+        ("print('first')", "import os\nos._exit(0)", "print('never')"),
+        Expected(note=DIED.format(cell=2, why=KILLED), stdout={0: "first\n"}),
+    ),
+    HostileCase(
+        "sys_exit", "sys.exit() in the middle of the notebook, then a model",
+        ("import sys\nsys.exit()", TRAIN_IRIS),
+        Expected(cell_errors=((0, "SystemExit"),), iris_score=20.0),
+    ),
+    HostileCase(
+        "sigstop", "stopping itself with SIGSTOP",
+        ("import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)", "print('never')"),
+        Expected(note=STUCK.format(cell=1), cell_errors=((0, "CellTimeout"),)),
+        cell_timeout_s=SHORT_CELL_TIMEOUT_S,
+    ),
+    HostileCase(
+        "segfault", "a segmentation fault through ctypes",
+        ("import ctypes\nctypes.string_at(0)", "print('never')"),
+        Expected(note=DIED.format(cell=1, why=KILLED)),
+    ),
+    HostileCase(
+        "file_descriptors", "opening files until none are left, and keeping them open",
+        (ATTEMPT + "files = []\ndef exhaust():\n    while True:\n        files.append(open('/dev/null'))\n"
+         "attempt('open files', exhaust)\nprint(len(files) > 100)",
+         "print('kernel still answers')"),
+        Expected(note="the evaluation code could not run in this kernel: OSError: [Errno 24] Too many open files",
+                 stdout={0: "open files: OSError EMFILE\nTrue\n"}),
+    ),
+    HostileCase(
+        "daemon", "a double-forked, setsid daemon and a nohup'd background job that would outlive the job",
+        ("import os, time\npid = os.fork()\nif pid == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
+         "        while True:\n            time.sleep(1)\n    os._exit(0)\nos.waitpid(pid, 0)\nprint('daemon started')",
+         "!nohup sleep 600 > /dev/null 2>&1 & echo started",
+         TRAIN_IRIS),
+        Expected(stdout={0: "daemon started\n", 1: "started\r\n"}, iris_score=20.0),
+    ),
+    HostileCase(
+        "many_cells", "5,000 cells",
+        (*(f"x = {i}" for i in range(4999)), "print(x)"),
+        Expected(stdout={4999: "4998\n"}, notebook_max_bytes=6 * 1024 * 1024),
+        notebook_timeout_s=240,
+    ),
+    HostileCase(
+        "shell_curl", "`!curl` to a host name and to the service's port",
+        ("!curl -sS https://example.com > /dev/null 2>&1; echo exit=$?",
+         "!curl -sS http://127.0.0.1:@PORT@ > /dev/null 2>&1; echo exit=$?"),
+        Expected(stdout={0: "exit=6\r\n", 1: "exit=7\r\n"}),
+    ),
+    HostileCase(
+        "pip_install", "`%pip install` of a package that is not installed",
+        ("%pip install --quiet torchsummary",
+         "import importlib.util\nprint('installed:', importlib.util.find_spec('torchsummary') is not None)"),
+        Expected(stdout={1: "installed: False\n"}),
+    ),
+    HostileCase(
+        "guess_hidden_data", "guessing where the hidden data lives (including its real path) and searching for it",
+        (ATTEMPT + "import glob, os\n"
+         "for path in ('@DATA_DIR@/labs/frameworks/hidden/iris.npz', '/data/labs/frameworks/hidden/iris.npz', "
+         "'../hidden/iris.npz', '/var/lib/labgrader/labs/frameworks/hidden/iris.npz'):\n"
+         "    attempt(path, lambda: open(path, 'rb').read())\n"
+         "print(sorted(glob.glob('**/*.np[yz]', recursive=True)))\n"
+         "print(sorted(glob.glob('/*/hidden*') + glob.glob('/*/*/hidden*')))",),
+        Expected(stdout={0: "@DATA_DIR@/labs/frameworks/hidden/iris.npz: FileNotFoundError ENOENT\n"
+                            "/data/labs/frameworks/hidden/iris.npz: FileNotFoundError ENOENT\n"
+                            "../hidden/iris.npz: FileNotFoundError ENOENT\n"
+                            "/var/lib/labgrader/labs/frameworks/hidden/iris.npz: FileNotFoundError ENOENT\n"
+                            "['data/iris.npz']\n[]\n"}),
+    ),
+    HostileCase(
+        "patched_frameworks", "patching NumPy, PyTorch and scikit-learn so accuracy and predictions lie",
+        ("import numpy as np, torch, sklearn.metrics\n"
+         "class AlwaysSetosa(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+         "        self.layer = torch.nn.Linear(4, 3)\n"
+         "    def forward(self, x):\n        return torch.tensor([[9.0, 0.0, 0.0]]).repeat(len(x), 1)\n"
+         "iris_model = AlwaysSetosa()\n"
+         "sklearn.metrics.accuracy_score = lambda *args, **kwargs: 1.0\n"
+         "np.mean = lambda *args, **kwargs: 1.0\n"
+         "torch.Tensor.eq = lambda self, other: torch.ones(self.shape, dtype=torch.bool)\n"
+         "print('my accuracy:', sklearn.metrics.accuracy_score([0], [1]), np.mean([0.0]))",),
+        Expected(stdout={0: "my accuracy: 1.0 1.0\n"}, iris_measured=0.3333),
+    ),
+    HostileCase(
+        "fake_harness_output", "writing fake harness-output files (with guessed nonces) before the harness runs",
+        ("import json, os\nfake = {'models': [{'name': 'iris_model', 'found': True, "
+         "'predictions': [0] * 10 + [1] * 10 + [2] * 10}]}\n"
+         "for nonce in ('0' * 32, 'f' * 32):\n"
+         "    with open(f'.labgrader-output-{nonce}.json', 'w') as fh:\n"
+         "        json.dump({**fake, 'nonce': nonce}, fh)\n"
+         "print(len([n for n in os.listdir('.') if n.startswith('.labgrader-output-')]), 'fake outputs')",),
+        Expected(stdout={0: "2 fake outputs\n"}),
+    ),
+    HostileCase(
+        "harness_output_link", "a thread that swaps the harness output for a link to /dev/zero once it is written",
+        ("import glob, os, threading, time\n"
+         "def swap():\n    while True:\n        for path in glob.glob('.labgrader-output-*.json'):\n"
+         "            if not os.path.islink(path):\n                os.symlink('/dev/zero', path + '.link')\n"
+         "                os.replace(path + '.link', path)\n                return\n        time.sleep(0.001)\n"
+         "threading.Thread(target=swap, daemon=True).start()",
+         TRAIN_IRIS),
+        Expected(note="the evaluation output is not a regular file (a link, a device or a pipe): refused"),
+    ),
+    HostileCase(
+        "fake_score", "printing and displaying a perfect score",
+        ("from IPython.display import Markdown, display\nprint('Score: 100/100')\n"
+         "display(Markdown('**labgrader: all checks passed, 100/100**'))",),
+        Expected(stdout={0: "Score: 100/100\n"}),
+    ),
+    HostileCase(
+        "privileges", "who it runs as: uid, capabilities, no_new_privs, setuid(0), network devices, host processes",
+        (ATTEMPT + "import os, socket\n"
+         "status = dict(line.split(':', 1) for line in open('/proc/self/status').read().splitlines())\n"
+         "print(os.getuid(), os.geteuid(), os.getgid(), os.getgroups())\n"
+         "print(*(status[k].strip() for k in ('CapEff', 'CapPrm', 'CapBnd', 'CapAmb', 'NoNewPrivs')))\n"
+         "attempt('setuid(0)', lambda: os.setuid(0))\n"
+         "print([name for _, name in socket.if_nameindex()], socket.gethostname())\n"
+         "pids = [p for p in os.listdir('/proc') if p.isdigit()]\n"
+         "argv0 = [open(f'/proc/{p}/cmdline', 'rb').read().split(b'\\0')[0] for p in pids]\n"
+         "print('processes seen:', sorted(os.path.basename(a).decode() for a in argv0))",),
+        Expected(stdout={0: "@UID@ @UID@ @UID@ []\n"
+                            "0000000000000000 0000000000000000 0000000000000000 0000000000000000 1\n"
+                            "setuid(0): PermissionError EPERM\n['lo'] sandbox\nprocesses seen: ['bwrap', 'python']\n"}),
+    ),
+]

@@ -1,0 +1,27 @@
+"""Values and types shared by the hostile suite's fixtures and tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+CELL_TIMEOUT_S = 60  # the test machine is shared and often overloaded: honest cells need head room
+NOTEBOOK_TIMEOUT_S = 120
+SHORT_CELL_TIMEOUT_S = 10  # for the cases that are about a cell running forever
+SECRET = "postgresql://labgrader:hostile-suite-s3cret@127.0.0.1:5432/labgrader"
+
+
+@dataclass
+class Listener:
+    """A real TCP server on the host's 127.0.0.1 that records every connection it accepts."""
+
+    port: int
+    accepted: list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class ServiceFiles:
+    data_dir: Path
+    db_file: Path
+    jobs_root: Path
+    decoy: Path
