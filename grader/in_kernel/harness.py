@@ -31,6 +31,11 @@ def _children(name, value):
             yield f"{name}[{index}]", item
 
 
+def _short(label, limit=150):
+    # labels travel back to the host, whose schema caps them; a long dict key must not void the whole output
+    return label if len(label) <= limit else label[:limit - 3] + "..."
+
+
 def namespace_items(user_ns):
     for name, value in list(user_ns.items()):
         if name.startswith("_") or name in SKIP_NAMES:
@@ -44,12 +49,12 @@ def collect_models(user_ns):
     for name, value in namespace_items(user_ns):
         if id(value) not in seen and framework_of(value) is not None:
             seen.add(id(value))
-            found.append((f"`{name}`", value))
+            found.append((_short(f"`{name}`"), value))
     stash = sys.modules.get("_labgrader_seen")
     for name, cell, value in list(getattr(stash, "models", [])):
         if id(value) not in seen and framework_of(value) is not None:
             seen.add(id(value))
-            found.append((f"`{name}` as it was after In [{cell}]", value))
+            found.append((_short(f"`{name}` as it was after In [{cell}]"), value))
     return found
 
 
@@ -96,14 +101,14 @@ def collect_histories(user_ns):
         curves = history_curves(value)
         if curves is not None:
             seen.add(id(value))
-            found.append((f"`{name}`", value, curves))
+            found.append((_short(f"`{name}`"), value, curves))
     stash = sys.modules.get("_labgrader_seen")
     for name, cell, value in list(getattr(stash, "histories", [])):
         if id(value) not in seen:
             curves = history_curves(value)
             if curves is not None:
                 seen.add(id(value))
-                found.append((f"`{name}` as it was after In [{cell}]", value, curves))
+                found.append((_short(f"`{name}` as it was after In [{cell}]"), value, curves))
     return found
 
 

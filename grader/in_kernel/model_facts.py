@@ -142,7 +142,7 @@ def architecture_facts(model, framework):
         inner = sequence[dense_positions[0] + 1:dense_positions[-1]]
         between = any(kind in NONLINEAR for kind in inner)
     facts["dense_layers"] = len(dense_positions)
-    facts["activations"] = sorted(set(activations))[:20]
+    facts["activations"] = sorted({kind[:40] for kind in activations})[:20]
     facts["nonlinear_between"] = between
     facts["framework"] = framework
     return facts

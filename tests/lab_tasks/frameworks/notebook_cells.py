@@ -119,7 +119,7 @@ def preprocess_iris(X):
 loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 iris_model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation='relu'), keras.layers.Dense(3)])
 iris_model.compile(optimizer=keras.optimizers.Adam(0.02), loss=loss)
-iris_model.fit(preprocess_iris(x_iris), y_iris, epochs=60, batch_size=30, verbose=0)
+iris_model.fit(preprocess_iris(x_iris), y_iris, epochs=300, batch_size=120, verbose=0)
 
 (x_train, y_train), (x_test, y_test) = labdata.load_mnist(flatten=True, scale=True)
 mnist_single_model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)])
@@ -130,7 +130,7 @@ mnist_multi_model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(12
                                       keras.layers.Dropout(0.3), keras.layers.Dense(10)])
 mnist_multi_model.compile(optimizer='adam', loss=loss)
 stop = keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)
-mnist_multi_history = mnist_multi_model.fit(x_train, y_train, epochs=30, batch_size=100,
+mnist_multi_history = mnist_multi_model.fit(x_train, y_train, epochs=20, batch_size=100,
                                             validation_data=(x_test, y_test), callbacks=[stop], verbose=0)
 """
 
@@ -147,7 +147,7 @@ features, labels = iris['data'], iris['target']
 features = (features - features.mean(axis=0)) / features.std(axis=0)
 x_tr, x_te, y_tr, y_te = train_test_split(features, labels, test_size=0.2, random_state=0)
 net = nn.Sequential(nn.Linear(4, 10), nn.Sigmoid(), nn.Linear(10, 3))
-optim = torch.optim.SGD(net.parameters(), lr=0.1)
+optim = torch.optim.Adam(net.parameters(), lr=0.01)
 for epoch in range(500):
     optim.zero_grad()
     out = net(torch.tensor(x_tr, dtype=torch.float32))
