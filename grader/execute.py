@@ -138,12 +138,13 @@ def sandbox_kernel_manager(work: Path, kernel_dirs: Path, sandbox_uid: int | Non
 async def execute_notebook(
     nb: NotebookNode, *, work: Path, kernel_dirs: Path, env: dict[str, str], limits: RunLimits,
     setup_code: str, harness: HarnessStep | None, sandbox_uid: int | None, death_reason: DeathReason = _no_reason,
-    kernel_manager: SandboxKernelManager | None = None,
+    kernel_manager: SandboxKernelManager | None = None, kernel_client: Any = None,
 ) -> ExecutionResult:
     """Execute every code cell (errors do not stop the run), then the harness code the `harness` step prepares.
 
     `death_reason` explains a dead kernel from what the sandbox measured (e.g. the memory cgroup's OOM kills).
-    `kernel_manager`: a kernel of this job already started by `sandbox_kernel_manager` (a warm kernel).
+    `kernel_manager`: a kernel of this job already started by `sandbox_kernel_manager` (a warm kernel), and
+    `kernel_client` its connected client (skips the ready handshake, which waits 0.2 s for output to settle).
     """
     km = kernel_manager or sandbox_kernel_manager(work, kernel_dirs, sandbox_uid)
     client = CappedNotebookClient(
@@ -152,6 +153,9 @@ async def execute_notebook(
         kernel_name=KERNEL_NAME, shutdown_kernel="immediate", record_timing=False,
         error_on_timeout={"ename": "CellTimeout", "evalue": f"the cell ran longer than {limits.cell_timeout_s:.0f} s"},
     )
+    if kernel_client is not None:
+        client.kc = kernel_client
+        kernel_client.allow_stdin = False
     result = ExecutionResult(notebook=nb)
     started = time.monotonic()
     try:

@@ -171,6 +171,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: sandbox.Is
             setup_code=warm.setup_code if warm is not None else source("startup.py"), harness=harness,
             sandbox_uid=uid, death_reason=cgroup.death_reason,
             kernel_manager=warm.kernel_manager if warm is not None else None,
+            kernel_client=warm.kernel_client if warm is not None else None,
         )
         output, harness_problem = _extract(result, dirs.host)
         report = _report(ctx, result, output, harness_problem, isolation, prepare_s)

@@ -86,6 +86,7 @@ class WarmKernel:
 
     job: PreparedJob
     kernel_manager: SandboxKernelManager
+    kernel_client: Any  # connected once started; handed to the job's nbclient
     slot: int
     extra_env: dict[str, str]
     devices: tuple[str, ...]
@@ -112,6 +113,8 @@ class WarmKernel:
             return
         self._ended = True
         try:
+            if self.kernel_client is not None:
+                self.kernel_client.stop_channels()
             self.job.end()
         finally:
             self._uid_lease.close()
@@ -166,22 +169,19 @@ async def start_warm_kernel(config: sandbox.SandboxConfig, jobs_root: Path, slot
         lease.close()
         raise
     km = sandbox_kernel_manager(job.dirs.work, job.kernel_dirs, uid)
-    warm = WarmKernel(job=job, kernel_manager=km, slot=slot.index, extra_env=env, devices=devices, config=config,
-                      jobs_root=jobs_root, frameworks=tuple(frameworks), ready_s=0.0, memory_mb=0.0,
+    warm = WarmKernel(job=job, kernel_manager=km, kernel_client=None, slot=slot.index, extra_env=env, devices=devices,
+                      config=config, jobs_root=jobs_root, frameworks=tuple(frameworks), ready_s=0.0, memory_mb=0.0,
                       _uid_lease=lease)
     try:
         await km.start_kernel(env=job.env, cwd=str(job.dirs.work), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-        kc = km.client()
+        kc = warm.kernel_client = km.client()  # after the start: the client reads the connection file's ports
         kc.start_channels()
-        try:
-            await kc.wait_for_ready(timeout=startup_timeout_s)
-            await _run_private(km, kc, source("startup.py"), startup_timeout_s)
-            modules = [m for name in frameworks for m in FRAMEWORK_MODULES.get(name, (name,))]
-            if modules:
-                await _run_private(km, kc, _preload_code(modules), startup_timeout_s)
-        finally:
-            kc.stop_channels()
+        await kc.wait_for_ready(timeout=startup_timeout_s)
+        await _run_private(km, kc, source("startup.py"), startup_timeout_s)
+        modules = [m for name in frameworks for m in FRAMEWORK_MODULES.get(name, (name,))]
+        if modules:
+            await _run_private(km, kc, _preload_code(modules), startup_timeout_s)
     except BaseException as exc:
         warm.end()
         if isinstance(exc, RuntimeError | TimeoutError):
