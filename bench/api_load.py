@@ -19,6 +19,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import nbformat
@@ -90,6 +91,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--size-mb", type=float, default=1.0)
+    parser.add_argument("--alt-repo", type=Path, default=None,
+                        help="also load `labgrader serve` from this checkout (a proposed change), same rounds")
     args = parser.parse_args()
     common.ensure_lab_data()
     work = common.fresh_dir(BENCH_ROOT / "api")
@@ -106,12 +109,17 @@ def main() -> None:
             results.append(asyncio.run(load("bare FastAPI", url + path, tokens, body, args.seconds)))
         with labgrader_serve(work, env, free_port()) as url:
             results.append(asyncio.run(load("labgrader API", url + path, tokens, body, args.seconds)))
-        for r in results[-2:]:
+        if args.alt_repo is not None:
+            with labgrader_serve(work, {**env, "PYTHONPATH": str(args.alt_repo)}, free_port()) as url:
+                results.append(asyncio.run(load("labgrader API (alt)", url + path, tokens, body, args.seconds)))
+        for r in results[-3 if args.alt_repo else -2:]:
             print(f"  round {round_ + 1} {r.target}: {r.ok / r.seconds:.1f} uploads/s, statuses {r.statuses}, "
                   f"errors {r.errors}", flush=True)
     rows, summary = [], {}
-    for target in ("bare FastAPI", "labgrader API"):
+    for target in ("bare FastAPI", "labgrader API", "labgrader API (alt)"):
         mine = [r for r in results if r.target == target]
+        if not mine:
+            continue
         rate = median([r.ok / r.seconds for r in mine])
         p50 = median([r.percentile(0.50) for r in mine])
         p99 = median([r.percentile(0.99) for r in mine])
@@ -123,6 +131,8 @@ def main() -> None:
                 rows))
     ratio = summary["labgrader API"] / summary["bare FastAPI"]
     print(f"throughput ratio labgrader/bare: {ratio:.2f} (target >= 0.70: {'met' if ratio >= 0.7 else 'MISSED'})")
+    if "labgrader API (alt)" in summary:
+        print(f"throughput ratio labgrader (alt)/bare: {summary['labgrader API (alt)'] / summary['bare FastAPI']:.2f}")
     print(f"machine after: {common.machine()}")
 
 

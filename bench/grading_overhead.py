@@ -67,7 +67,7 @@ def _baseline_inputs(case: Case, visible: Path) -> tuple[Path, Path, Path]:
     return work, nb_path, script
 
 
-def _run_case(case: Case, visible: Path) -> None:
+def _run_case(case: Case, visible: Path, alt_repo: Path | None) -> None:
     work, nb_path, script = _baseline_inputs(case, visible)
     env = kernel_environment(work, {})
     env["PATH"] = f"{Path(PYTHON).parent}:{env['PATH']}"
@@ -78,6 +78,10 @@ def _run_case(case: Case, visible: Path) -> None:
         if grade.returncode == 0:
             report = json.loads(grade.stdout)
             case.scores.append(f"{report['score']:g}/{report['max_score']:g}")
+        if alt_repo is not None:  # the same command from another checkout (e.g. with a proposed change)
+            case.results.setdefault("alt", []).append(timed(
+                [*labgrader("grade", str(case.notebook), "--lab", "frameworks", "--json")], cwd=alt_repo,
+                env=labgrader_env(PYTHONPATH=str(alt_repo)), kernel_marker="ipykernel_launcher"))
         nbconvert = timed([JUPYTER, "nbconvert", "--to", "notebook", "--execute", str(nb_path), "--output",
                            str(work / "executed.ipynb")], env=env, cwd=work, kernel_marker="ipykernel_launcher")
         case.results["nbconvert"].append(nbconvert)
@@ -110,12 +114,15 @@ def _summary(cases: list[Case]) -> tuple[str, list[dict[str, object]]]:
         target = "<= 1.0 s" if small else "<= 10%"
         rows.append([case.name, len(case.results["grade"]), med["grade"], med["nbconvert"], med["script"], overhead,
                      f"{relative:+.0%}", med["grade"] / med["script"], peak["grade"], peak["nbconvert"],
-                     peak["script"], f"{target}: {'met' if met else 'MISSED'}", ", ".join(sorted(set(case.scores)))])
+                     peak["script"], f"{target}: {'met' if met else 'MISSED'}", ", ".join(sorted(set(case.scores)))]
+                    + ([med["alt"], med["alt"] - med["nbconvert"]] if "alt" in med else []))
         records.append({"notebook": case.name, "runs": len(case.results["grade"]), "median_s": med,
                         "peak_mb": peak, "overhead_s": overhead, "overhead_relative": relative, "target_met": met,
                         "scores": case.scores})
     headers = ["notebook", "runs", "grade s", "nbconvert s", "script s", "grade-nbconvert s", "rel.", "grade/script",
                "grade kernel MB", "nbconvert kernel MB", "script MB", "target", "score"]
+    if any("alt" in c.results for c in cases):
+        headers += ["alt grade s", "alt grade-nbconvert s"]
     return table(headers, rows), records
 
 
@@ -125,6 +132,8 @@ def main() -> None:
     parser.add_argument("--solution-runs", type=int, default=3, help="runs of each reference solution (median)")
     parser.add_argument("--only", default="trivial,torch,tensorflow,solutions")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--alt-repo", type=Path, default=None,
+                        help="also time `labgrader grade` from this checkout (a proposed change), interleaved")
     args = parser.parse_args()
     visible = common.ensure_lab_data()
     print(f"machine: {common.machine()}", flush=True)
@@ -132,7 +141,7 @@ def main() -> None:
     if "solutions" in args.only and not any(c.name not in SMALL for c in cases):
         print(f"no reference solutions in {SOLUTIONS}: measuring only the small notebooks")
     for case in cases:
-        _run_case(case, visible)
+        _run_case(case, visible, args.alt_repo)
     text, records = _summary(cases)
     print(text)
     print(f"machine after: {common.machine()}")
