@@ -85,7 +85,7 @@ def hostile_context(service_files: ServiceFiles, secret_in_environment: str) -> 
     iris_only = spec.model_copy(update={"checks": tuple(c for c in spec.checks if c.id == "iris_accuracy")})
     return GradingContext(
         spec=iris_only, lab_data=LabData(service_files.data_dir, "frameworks"), jobs_root=service_files.jobs_root,
-        sandbox=SandboxConfig(limits=SUITE_LIMITS, cgroup_parent="labgrader-hostile-suite"), slot=7,
+        sandbox=SandboxConfig(limits=SUITE_LIMITS, uid_base=62000, cgroup_parent="labgrader-hostile-suite"), slot=7,
         cell_timeout_s=CELL_TIMEOUT_S, notebook_timeout_s=NOTEBOOK_TIMEOUT_S,
         harness_timeout_s=30,
     )
