@@ -1,4 +1,5 @@
-"""A job's directories on the host: `work` (the student's home, a size-capped tmpfs) and `host` (grader-only files)."""
+"""A job's directories on the host: `work` (the student's home, a size-capped tmpfs), `evaluation` (root-owned,
+read-only in the sandbox: the harness's request and inputs) and `host` (grader-only files)."""
 
 from __future__ import annotations
 
@@ -32,12 +33,15 @@ def unmount(target: Path) -> None:
 @dataclass(frozen=True)
 class JobDirs:
     """`root` is host-only (mode 711); `work` is the student's home and the only writable place in the sandbox;
-    `host` (mode 700) holds the kernelspec, passwd files and the connection-file directory's parent."""
+    `evaluation` (root-owned, bound read-only at the same path) is where the host writes what the harness reads, so
+    no student process can swap it for a link while the host writes; `host` (mode 700) holds the kernelspec, the
+    passwd files and the trusted copy of the harness output."""
 
     root: Path
     work: Path
     host: Path
     work_is_tmpfs: bool
+    evaluation: Path
 
     @classmethod
     def create(cls, jobs_root: Path, job_key: str, uid: int | None, work_limit_mb: int | None) -> JobDirs:
@@ -48,13 +52,14 @@ class JobDirs:
         if root.exists():
             shutil.rmtree(root)
         root.mkdir(mode=0o711)
-        work, host = root / "work", root / "host"
+        work, host, evaluation = root / "work", root / "host", root / "eval"
         work.mkdir(mode=0o700)
         host.mkdir(mode=0o700)
+        evaluation.mkdir(mode=0o755)
         tmpfs = work_limit_mb is not None and mount_tmpfs(work, work_limit_mb, uid)
         if uid is not None:
             os.chown(work, uid, uid)
-        return cls(root, work, host, tmpfs)
+        return cls(root, work, host, tmpfs, evaluation)
 
     def remove(self) -> None:
         if self.work_is_tmpfs:

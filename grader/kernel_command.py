@@ -113,6 +113,7 @@ def _filesystem(config: SandboxConfig, dirs: JobDirs, devices: tuple[str, ...]) 
     for device in devices:
         argv += ["--dev-bind", device, device]
     argv += _parents(str(dirs.work), made)
+    argv += ["--ro-bind", str(dirs.evaluation), str(dirs.evaluation)]
     return [*argv, "--bind", str(dirs.work), str(dirs.work), "--chdir", str(dirs.work)]
 
 

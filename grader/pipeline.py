@@ -69,10 +69,10 @@ class GradingOutcome:
             object.__setattr__(self, "artifacts", learning_curve_artifacts(self.report.history))
 
 
-def _harness_step(ctx: GradingContext, work: Path) -> tuple[str, Path]:
+def _harness_step(ctx: GradingContext, work: Path, evaluation: Path) -> tuple[str, Path]:
     """Copy the hidden inputs in (never labels) and return the harness cell's code and its output path."""
     nonce = secrets.token_hex(16)
-    private = work / f".labgrader-{nonce}"
+    private = evaluation / nonce  # root-owned and read-only in the sandbox: no student thread can swap it
     private.mkdir(mode=0o755)
     output = work / f".labgrader-output-{nonce}.json"
     request = private / "request.json"
@@ -164,7 +164,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: sandbox.Is
         async def harness() -> tuple[str, Path]:
             for stale in dirs.work.glob(".labgrader-output-*"):
                 stale.unlink(missing_ok=True)
-            return _harness_step(ctx, dirs.work)
+            return _harness_step(ctx, dirs.work, dirs.evaluation)
 
         result = await execute_notebook(
             nb, work=dirs.work, kernel_dirs=job.kernel_dirs, env=job.env, limits=limits,

@@ -322,6 +322,15 @@ CASES: list[HostileCase] = [
         Expected(note="the evaluation output is not a regular file (a link, a device or a pipe): refused"),
     ),
     HostileCase(
+        "evaluation_dir", "writing into the directory where the grader puts the harness's request and inputs",
+        (ATTEMPT + "import os\nevaluation = os.path.join(os.path.dirname(os.getcwd()), 'eval')\n"
+         "attempt('write', lambda: open(evaluation + '/request.json', 'w'))\n"
+         "attempt('mkdir', lambda: os.mkdir(evaluation + '/0123'))\n"
+         "attempt('replace', lambda: os.replace(evaluation, os.getcwd() + '/stolen'))\n"
+         "print(os.listdir(evaluation))",),
+        Expected(stdout={0: "write: OSError EROFS\nmkdir: OSError EROFS\nreplace: OSError EXDEV\n[]\n"}),
+    ),
+    HostileCase(
         "fake_score", "printing and displaying a perfect score",
         ("from IPython.display import Markdown, display\nprint('Score: 100/100')\n"
          "display(Markdown('**labgrader: all checks passed, 100/100**'))",),
