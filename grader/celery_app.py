@@ -122,6 +122,10 @@ class GradingWorker:
         self._runners = {slot.index: JobRunner(settings, factory, owner=new_owner_id(f"slot{slot.index}"))
                          for slot in self.slots}
         self.lab_classes = LabClasses(factory)
+        # one event loop for every slot's jobs, as in the embedded executor: kernels and their clients live on it
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="labgrader-jobs", daemon=True)
+        self._loop_thread.start()
 
     def ledger_queues(self, needs_gpu: bool) -> tuple[JobQueue, ...]:
         """The ledger queues this worker serves for one device class, live first."""
@@ -136,7 +140,7 @@ class GradingWorker:
             claim = self._waiting_out_outages(lambda: self.claim(runner, job_id, broker_queue_name))
             if claim is None:
                 return f"message for job {job_id}: nothing to grade (it is taken or done)"
-            outcome = asyncio.run(runner.run_claim(claim, slot))
+            outcome = asyncio.run_coroutine_threadsafe(runner.run_claim(claim, slot), self._loop).result()
             if outcome is RunOutcome.FAILED:  # re-queued for another attempt (or `error`: then a no-op message)
                 self._announce_retry(claim.job_id, broker_queue_name)
             return (f"message for job {job_id}: job {claim.job_id} attempt {claim.attempt} {outcome} "
