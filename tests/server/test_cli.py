@@ -81,3 +81,17 @@ def test_submit_says_why_the_server_refused(live_server: LiveServer, tmp_path: P
                           "--token", "lg_wrong"], capture_output=True, text=True, timeout=60, env=live_server.env)
     assert out.returncode == 2
     assert out.stderr == "error: the server refused the upload (401): the token is not valid\n"
+
+
+def test_datasets_import_then_status(tmp_path: Path) -> None:
+    server = make_server(tmp_path)
+    subset = Path(__file__).resolve().parents[2] / "lab_tasks" / "frameworks" / "testdata" / "mnist-small.npz"
+    assert "frameworks/mnist: missing" in server.cli("datasets", "status").stdout
+    imported = server.cli("datasets", "import", str(subset))
+    assert imported.stdout.startswith(f"imported {subset} as an MNIST subset (")
+    status = server.cli("datasets", "status").stdout
+    assert "frameworks/mnist: labs/frameworks/hidden/mnist.npz sha256 " in status
+    assert "frameworks/iris: labs/frameworks/hidden/iris.npz sha256 " in status
+    refused = server.cli("datasets", "import", str(tmp_path / "missing.npz"), check=False)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(f"error: {tmp_path / 'missing.npz'} is not a NumPy .npz archive: ")
