@@ -28,6 +28,7 @@ from grader.jobdir import JobDirs, take_untrusted_file
 from grader.report import GradingReport
 from grader.scoring import HarnessOutput, execution_context, history_of, read_harness_output, score_checks
 from grader.spec import LabSpec
+from grader.uid_lease import lease_uid
 
 if TYPE_CHECKING:
     from grader.warm_pool import WarmKernel
@@ -143,7 +144,8 @@ async def grade_notebook(nb: NotebookNode, ctx: GradingContext, warm: WarmKernel
         return await _grade_as(nb, ctx, isolation, warm.job.uid, warm)
     if isolation.mode is not sandbox.IsolationMode.BUBBLEWRAP:
         return await _grade_as(nb, ctx, isolation, None)
-    return await _grade_as(nb, ctx, isolation, sandbox.slot_uid(ctx.sandbox, ctx.slot))
+    with lease_uid(ctx.sandbox.uid_base, ctx.slot) as uid:
+        return await _grade_as(nb, ctx, isolation, uid)
 
 
 async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: sandbox.Isolation,

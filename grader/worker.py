@@ -69,7 +69,9 @@ class Slot:
     def environment(self) -> dict[str, str]:
         if self.gpu is None:
             return {"CUDA_VISIBLE_DEVICES": ""}
-        return {"CUDA_VISIBLE_DEVICES": self.gpu, "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+        # PCI order matches the /dev/nvidiaN node the sandbox mounts for this slot
+        return {"CUDA_VISIBLE_DEVICES": self.gpu, "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
+                "TF_FORCE_GPU_ALLOW_GROWTH": "true",
                 "LABGRADER_TORCH_MEMORY_FRACTION": f"{self.gpu_memory_fraction:.3f}"}
 
     def devices(self) -> tuple[str, ...]:

@@ -33,6 +33,10 @@ def __labgrader_startup():
     def seed_torch(module):
         module.manual_seed(0)
         module.set_num_threads(int(threads))
+        fraction = os.environ.get("LABGRADER_TORCH_MEMORY_FRACTION")
+        if fraction and module.cuda.is_available():
+            # co-located jobs share the card: each may allocate only its slot's share
+            module.cuda.set_per_process_memory_fraction(float(fraction))
 
     def seed_tensorflow(module):
         try:
