@@ -32,9 +32,9 @@ def kernel_python_prefixes(python: str) -> tuple[str, ...]:
     return _python_prefixes(python)
 
 
-def kernel_environment(work: Path, extra: dict[str, str]) -> dict[str, str]:
+def kernel_environment(work: Path, extra: dict[str, str], python: str = sys.executable) -> dict[str, str]:
     """The kernel's entire environment: nothing of the service's (no database URL, broker URL or tokens)."""
-    python_bin = str(Path(sys.executable).parent)
+    python_bin = str(Path(python).parent)  # the kernel's venv: `python`, `pip` and `!jupyter` resolve inside it
     env = {
         "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(work),

@@ -122,7 +122,8 @@ def prepare_job(config: sandbox.SandboxConfig, isolation: sandbox.Isolation, job
     job_key = f"job-{secrets.token_hex(8)}"
     dirs = JobDirs.create(jobs_root, job_key, uid, config.limits.work_dir_limit_mb)
     cgroup = sandbox.job_cgroup(config, isolation, job_key)
-    job = PreparedJob(dirs, cgroup, uid, kernel_command.kernel_environment(dirs.work, extra_env), dirs.host)
+    job = PreparedJob(dirs, cgroup, uid, kernel_command.kernel_environment(dirs.work, extra_env, config.kernel_python),
+                      dirs.host)
     try:
         (dirs.work / ".tmp").mkdir()
         _make_work_owned(dirs.work, uid)

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     file_size_limit_mb: int = Field(default=512, ge=1)
     open_files: int = Field(default=1024, ge=64)
     cpu_time_s: int = Field(default=3600, ge=10)
+    work_dir_limit_mb: int = Field(default=2048, ge=16)
+    tmp_limit_mb: int = Field(default=256, ge=1)
+    shm_limit_mb: int = Field(default=64, ge=1)
+    cpu_cores: float = Field(default=0, ge=0)  # 0: no CPU-share cap per job
     output_limit_kb: int = Field(default=2048, ge=16)
     cell_timeout_s: float | None = None
     notebook_timeout_s: float | None = None
@@ -79,6 +83,8 @@ class Settings(BaseSettings):
         limits = SandboxLimits(
             memory_limit_mb=self.memory_limit_mb, max_processes=self.max_processes,
             file_size_limit_mb=self.file_size_limit_mb, open_files=self.open_files, cpu_time_s=self.cpu_time_s,
+            work_dir_limit_mb=self.work_dir_limit_mb, tmp_limit_mb=self.tmp_limit_mb, shm_limit_mb=self.shm_limit_mb,
+            cpu_cores=self.cpu_cores,
         )
         return SandboxConfig(limits=limits, uid_base=self.sandbox_uid_base,
                              allow_unsandboxed=self.allow_unsandboxed, kernel_python=self.kernel_python)

@@ -10,6 +10,7 @@ from server.settings import Settings
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from grader.datasets import DatasetError
     from lab_tasks.frameworks import data
 
     data_dir = settings.data_dir.resolve()
@@ -20,7 +21,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print(data.fetch(data_dir))
         else:
             print("\n".join(data.status(data_dir)))
-    except data.DatasetError as exc:
+    except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
