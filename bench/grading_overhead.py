@@ -78,6 +78,8 @@ def _run_case(case: Case, visible: Path, alt_repo: Path | None) -> None:
         if grade.returncode == 0:
             report = json.loads(grade.stdout)
             case.scores.append(f"{report['score']:g}/{report['max_score']:g}")
+            if report["score"] < report["max_score"] and case.name not in SMALL:
+                print(f"  {case.name}: note {report['note']!r}; {report['checks'][0]['message'][:200]}", flush=True)
         if alt_repo is not None:  # the same command from another checkout (e.g. with a proposed change)
             case.results.setdefault("alt", []).append(timed(
                 [*labgrader("grade", str(case.notebook), "--lab", "frameworks", "--json")], cwd=alt_repo,
