@@ -40,9 +40,10 @@ log = logging.getLogger("labgrader.warm_pool")
 
 # modules imported ahead for each framework a lab spec names (`frameworks = ["torch", "tensorflow"]`)
 FRAMEWORK_MODULES: dict[str, tuple[str, ...]] = {"torch": ("torch",), "tensorflow": ("tensorflow", "keras")}
-# what a warm kernel holds before its first measurement, per framework (MB; measured on the lab's machine)
-BASE_KERNEL_MB = 120
-FRAMEWORK_MB: dict[str, int] = {"torch": 350, "tensorflow": 650}
+# what a warm kernel holds until the first one is measured (MB; on the development VM a bare warm kernel's cgroup
+# held 43 MB, one with torch and tensorflow imported 434 MB)
+BASE_KERNEL_MB = 60
+FRAMEWORK_MB: dict[str, int] = {"torch": 200, "tensorflow": 350}
 # the job's first private cell: files copied into ./data after the kernel started must be importable
 TAKE_CODE = "__import__('importlib').invalidate_caches()\n"
 # warm kernels lease uids after the slots' own ones, so a running job and its slot's next kernel never share one
