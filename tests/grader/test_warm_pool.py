@@ -18,6 +18,7 @@ from grader.sandbox import SandboxConfig, SandboxLimits
 from grader.spec import discover_labs
 from grader.warm_pool import UID_OFFSET, WarmKernelPool, lab_frameworks, start_warm_kernel
 from lab_tasks.frameworks import data
+from tests.conftest import make_server, notebook_bytes
 
 LIMITS = SandboxLimits(memory_limit_mb=1024, max_processes=64, cpu_time_s=300, work_dir_limit_mb=96)
 CONFIG = SandboxConfig(limits=LIMITS, uid_base=62000)
@@ -207,3 +208,24 @@ async def test_closing_the_pool_destroys_unused_kernels(ctx: GradingContext) -> 
     assert job_dirs(ctx.jobs_root) == []
     assert all(reaper.processes_owned_by(CONFIG.uid_base + UID_OFFSET + i) == [] for i in (0, 1))
     assert os.path.isdir(ctx.jobs_root)
+
+
+def test_labgrader_serve_grades_in_warm_kernels_when_configured(tmp_path: Path) -> None:
+    server = make_server(tmp_path, LABGRADER_WARM_KERNELS="1", LABGRADER_WARM_KERNELS_IMPORT_FRAMEWORKS="false")
+    server.start()
+    try:
+        token = server.add_user("alice")
+        with server.client(token) as client:
+            created = client.post("/api/v1/labs/frameworks/submissions",
+                                  files={"notebook": ("lab.ipynb", notebook_bytes(PROBE))})
+            assert created.status_code == 202, created.text
+            done = server.wait_for(token, created.json()["id"])
+            executed = client.get(f"/api/v1/submissions/{created.json()['id']}/notebook").json()
+    finally:
+        server.stop()
+    assert done["status"] == "graded"
+    text = executed["cells"][0]["outputs"][0]["text"]
+    probe = json.loads("".join(text) if isinstance(text, list) else text)
+    warm_uid = int(str(probe["uid"]))
+    assert warm_uid >= 61000 + UID_OFFSET  # the server's default uid base: a warm kernel's lease, not a slot's
+    assert reaper.processes_owned_by(warm_uid) == []
