@@ -5,6 +5,7 @@
      ├── SpecInvalid           a lab spec does not validate against the schema
      ├── SandboxUnavailable    the host cannot isolate student code and unsandboxed runs are not allowed
      ├── HarnessOutputInvalid  what came back from the sandbox is missing, oversized or malformed
+     ├── DatasetError          a lab's data is missing, malformed or failed its checksum (grader.datasets)
      └── InfrastructureError   the grader itself failed (kernel would not start, disk full): retry the job
 """
 

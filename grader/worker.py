@@ -86,7 +86,7 @@ def outcome_to_result(outcome: GradingOutcome) -> ledger.GradedResult:
     checks = [c.model_dump(include={"title", "passed", "score", "max_score", "message", "measured"})
               | {"check_id": c.id} for c in report.checks]
     artifacts = {ArtifactKind.EXECUTED_NOTEBOOK.value: ("application/x-ipynb+json", outcome.executed_notebook)}
-    for name, content in getattr(outcome, "artifacts", {}).items():
+    for name, content in outcome.artifacts.items():
         if name == "learning_curve.png":
             artifacts[ArtifactKind.LEARNING_CURVE.value] = ("image/png", content)
     return ledger.GradedResult(score=report.score, max_score=report.max_score, note=report.execution_note,
@@ -209,7 +209,9 @@ class JobRunner:
 
     async def _grade(self, claim: ledger.Claim, slot: Slot) -> GradingOutcome:
         notebook, ctx = await asyncio.to_thread(self._load, claim)
-        ctx = dataclasses.replace(ctx, slot=slot.index, extra_env=slot.environment(), devices=slot.devices(),
+        threads = max(1, (os.cpu_count() or 1) // max(1, self.settings.jobs))
+        env = slot.environment() | {"LABGRADER_CPU_THREADS": str(threads)}  # the slot's share of the cores
+        ctx = dataclasses.replace(ctx, slot=slot.index, extra_env=env, devices=slot.devices(),
                                   device_label=slot.device_label)
         try:
             nb = parse_notebook(notebook, max(len(notebook), self.settings.max_upload_bytes))
