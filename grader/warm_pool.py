@@ -81,6 +81,21 @@ class SlotLike(Protocol):
     def devices(self) -> tuple[str, ...]: ...
 
 
+@dataclass(frozen=True)
+class PoolSlot:
+    """A slot as the pool sees it: the exact environment and device files its jobs' kernels get."""
+
+    index: int
+    env: dict[str, str]
+    device_files: tuple[str, ...] = ()
+
+    def environment(self) -> dict[str, str]:
+        return dict(self.env)
+
+    def devices(self) -> tuple[str, ...]:
+        return self.device_files
+
+
 @dataclass
 class WarmKernel:
     """A started, set-up kernel in its own prepared job; no student code has run in it."""
@@ -282,6 +297,7 @@ class WarmKernelPool:
         if kernel is None:
             return None
         if not kernel.suits(ctx) or not await kernel.alive():
+            log.warning("discarding slot %d's warm kernel: it was started for another environment or died", ctx.slot)
             self.stats.discarded += 1
             await asyncio.to_thread(kernel.end)
             return None

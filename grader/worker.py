@@ -207,10 +207,15 @@ class JobRunner:
         )
         return notebook, ctx
 
+    def job_environment(self, slot: Slot) -> dict[str, str]:
+        """What a job's kernel on `slot` gets in its environment: the slot's devices and its share of the cores
+        (warm kernels are started with exactly this, see `grader.warm_pool`)."""
+        threads = max(1, (os.cpu_count() or 1) // max(1, self.settings.jobs))
+        return slot.environment() | {"LABGRADER_CPU_THREADS": str(threads)}
+
     async def _grade(self, claim: ledger.Claim, slot: Slot) -> GradingOutcome:
         notebook, ctx = await asyncio.to_thread(self._load, claim)
-        threads = max(1, (os.cpu_count() or 1) // max(1, self.settings.jobs))
-        env = slot.environment() | {"LABGRADER_CPU_THREADS": str(threads)}  # the slot's share of the cores
+        env = self.job_environment(slot)
         ctx = dataclasses.replace(ctx, slot=slot.index, extra_env=env, devices=slot.devices(),
                                   device_label=slot.device_label)
         try:

@@ -77,21 +77,22 @@ class EmbeddedExecutor:
             self._loop.close()
 
     async def _main(self, ready: threading.Event) -> None:
-        from grader.warm_pool import WarmKernelPool, lab_frameworks
+        from grader.warm_pool import PoolSlot, WarmKernelPool, lab_frameworks
         from grader.worker import JobRunner, Slot, new_owner_id
 
         self._wake, self._stop = asyncio.Event(), asyncio.Event()
         slots = [Slot(i) for i in range(self.settings.jobs)]
+        runner = JobRunner(self.settings, self.factory, owner=new_owner_id("embedded"))
         kernels = None
         if self.settings.warm_kernels > 0:
             from grader.spec import discover_labs
 
             frameworks = lab_frameworks(list(discover_labs(self.settings.labs_dir).values()))
-            kernels = WarmKernelPool(self.settings.sandbox_config(), self.settings.jobs_root, slots,
-                                     frameworks if self.settings.warm_kernels_import_frameworks else (),
-                                     size=self.settings.warm_kernels)
+            pool_slots = [PoolSlot(s.index, runner.job_environment(s), s.devices()) for s in slots]
+            kernels = runner.kernels = WarmKernelPool(
+                self.settings.sandbox_config(), self.settings.jobs_root, pool_slots,
+                frameworks if self.settings.warm_kernels_import_frameworks else (), size=self.settings.warm_kernels)
             kernels.start()
-        runner = JobRunner(self.settings, self.factory, owner=new_owner_id("embedded"), kernels=kernels)
         ready.set()
         tasks = [asyncio.create_task(self._slot_loop(runner, slot)) for slot in slots]
         tasks.append(asyncio.create_task(self._reaper(runner.owner)))
