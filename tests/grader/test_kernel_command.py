@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+import pytest
 
 from grader.kernel_command import kernel_environment
 
 
-def test_the_kernel_path_starts_at_the_kernel_interpreter_not_the_service(tmp_path: Path) -> None:
-    os.environ["LABGRADER_DATABASE_URL"] = "postgresql://secret@db/labgrader"
-    try:
-        env = kernel_environment(tmp_path, {"CUDA_VISIBLE_DEVICES": "1"}, "/opt/kernel-venv/bin/python")
-    finally:
-        del os.environ["LABGRADER_DATABASE_URL"]
+def test_the_kernel_path_starts_at_the_kernel_interpreter_not_the_service(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABGRADER_DATABASE_URL", "postgresql://secret@db/labgrader")
+    env = kernel_environment(tmp_path, {"CUDA_VISIBLE_DEVICES": "1"}, "/opt/kernel-venv/bin/python")
     assert env["PATH"] == "/opt/kernel-venv/bin:/usr/local/bin:/usr/bin:/bin"
     assert env["HOME"] == str(tmp_path)
     assert env["CUDA_VISIBLE_DEVICES"] == "1"
