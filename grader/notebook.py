@@ -89,7 +89,10 @@ def parse_notebook(data: bytes, max_bytes: int) -> NotebookNode:
     if major < 3 or major > 4:
         raise NotebookInvalid(f"notebook format {major} is not supported; save it as nbformat 4 (Jupyter 4 or later)")
     try:
-        nb = cast(NotebookNode, nbformat.reads(text, as_version=4))  # type: ignore[no-untyped-call]
+        # built from the JSON already parsed above: `nbformat.reads` would parse and validate it all over again
+        nb = cast(NotebookNode, nbformat.versions[major].to_notebook_json(raw))  # joins multi-line sources
+        if major != 4:
+            nb = cast(NotebookNode, nbformat.convert(nb, 4))
         nbformat.validate(nb)
     except ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "the top level"

@@ -20,10 +20,11 @@ SubmissionId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.post("/labs/{lab_id}/submissions", status_code=202, response_model=SubmissionOut)
-async def submit(request: Request, lab_id: str, user: CurrentUser, session: SessionDep,
-                 notebook: Annotated[UploadFile, File(description="the .ipynb file")]) -> SubmissionOut:
+def submit(request: Request, lab_id: str, user: CurrentUser, session: SessionDep,
+           notebook: Annotated[UploadFile, File(description="the .ipynb file")]) -> SubmissionOut:
+    # a plain `def`: validation and the database write block, so they run in the thread pool, not on the event loop
     settings = request.app.state.settings
-    data = await notebook.read(settings.max_upload_bytes + 1)
+    data = notebook.file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise PayloadTooLarge(f"the notebook is larger than the {settings.max_upload_mb:g} MB limit")
     submission = service.create_submission(session, user, lab_id, data, notebook.filename or "",

@@ -47,3 +47,25 @@ def test_token_guessing_is_throttled_per_address(tmp_path: Path) -> None:
     assert set(guesses[20:]) == {429}
     assert blocked.status_code == 429
     assert blocked.json()["detail"].startswith("too many invalid tokens from this address; try again in ")
+
+
+def test_fifty_concurrent_uploads_are_all_accepted(tmp_path: Path) -> None:
+    """Uploads validate and write off the event loop: a burst neither times out nor exhausts the pool."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = make_server(tmp_path)
+    server.start()
+    try:
+        token = server.add_user("burst")
+        payload = notebook_bytes("x = '" + "a" * 500_000 + "'", "print(len(x))")
+
+        def upload(_: int) -> int:
+            with server.client(token) as client:
+                return client.post("/api/v1/labs/frameworks/submissions",
+                                   files={"notebook": ("n.ipynb", payload)}).status_code
+
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            codes = list(pool.map(upload, range(50)))
+    finally:
+        server.stop()
+    assert codes == [202] * 50
