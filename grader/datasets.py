@@ -104,6 +104,15 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def prepare_labs(data_dir: Path, lab_ids: list[str]) -> None:
+    """Derive each lab's visible/hidden splits from the sources present, once per data dir."""
+    for lab_id in lab_ids:
+        lab = LabData(data_dir, lab_id)
+        module = lab_data_module(lab_id)
+        if module is not None and not (lab.root / "provenance.json").exists():
+            module.prepare(lab)
+
+
 def lab_data_module(lab_id: str) -> ModuleType | None:
     """The lab's data-preparation module (`lab_tasks/<lab>/data.py`), if it has one."""
     try:

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import inspect, text
 
-from grader.datasets import LabData, lab_data_module
+from grader.datasets import prepare_labs
 from grader.sandbox import probe_isolation
 from server.dashboard.routes import router as dashboard_router
 from server.db import make_engine, make_session_factory, transaction
@@ -29,15 +29,6 @@ from server.throttle import AuthThrottle
 log = logging.getLogger("labgrader.app")
 
 
-def prepare_lab_data(settings: Settings, lab_ids: list[str]) -> None:
-    """Derive each lab's visible/hidden splits from the sources present, once."""
-    for lab_id in lab_ids:
-        lab = LabData(settings.data_dir.resolve(), lab_id)
-        module = lab_data_module(lab_id)
-        if module is not None and not (lab.root / "provenance.json").exists():
-            module.prepare(lab)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
@@ -49,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError("the database has no schema: run `labgrader db upgrade` first")
         with transaction(factory) as session:
             lab_ids = sync_labs(session, settings.labs_dir)
-        prepare_lab_data(settings, lab_ids)
+        prepare_labs(settings.data_dir.resolve(), lab_ids)
         executor = None
         isolation = probe_isolation(settings.sandbox_config())
         app.state.isolation = isolation

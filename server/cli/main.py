@@ -34,8 +34,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from grader.celery_app import WorkerConfigError, check_queues, default_queues, plan_slots, run_worker
+    from grader.datasets import prepare_labs
     from grader.sandbox import probe_isolation
-    from server.app import prepare_lab_data
     from server.db import make_engine, make_session_factory
     from server.labs.models import Lab
 
@@ -57,7 +57,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     with factory() as session:
         lab_ids = sorted(session.scalars(select(Lab.id)))
     try:
-        prepare_lab_data(settings, lab_ids)
+        prepare_labs(settings.data_dir.resolve(), lab_ids)
     except Exception as exc:  # a lab whose data is missing fails its jobs with the reason; the others still run
         logging.getLogger("labgrader.worker").error("preparing lab data failed: %s", exc)
     try:
@@ -113,12 +113,11 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from grader.datasets import LabData
+    from grader.datasets import LabData, prepare_labs
     from grader.errors import NotebookInvalid, SandboxUnavailable
     from grader.notebook import parse_notebook
     from grader.pipeline import GradingContext, grade_notebook
     from grader.spec import discover_labs
-    from server.app import prepare_lab_data
     from server.cli.render import format_report
 
     settings = _settings()
@@ -135,7 +134,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     except NotebookInvalid as exc:
         print(f"error: {path.name}: {exc}", file=sys.stderr)
         return 2
-    prepare_lab_data(settings, [args.lab])
+    prepare_labs(settings.data_dir.resolve(), [args.lab])
     spec = labs[args.lab]
     ctx = GradingContext(
         spec=spec, lab_data=LabData(settings.data_dir.resolve(), spec.id), jobs_root=settings.jobs_root,

@@ -10,7 +10,7 @@ from server.dashboard.access import DbSession, InstructorViewer, PageRoute, chec
 from server.dashboard.notebook_view import notebook_view
 from server.dashboard.plots import histogram_svg
 from server.dashboard.query_params import parse_submission_query, query_string
-from server.dashboard.rendering import notebook_download, page, secured
+from server.dashboard.rendering import artifact_response, page, secured
 from server.exports.formats import ExportFormat, render_export
 from server.exports.gradebook import build_gradebook
 from server.grading.models import ArtifactKind, JobQueue, JobStatus
@@ -87,12 +87,9 @@ async def regrade_one(request: Request, submission_id: int, viewer: InstructorVi
 
 @router.get("/submissions/{submission_id}/notebook.ipynb")
 def executed_notebook(submission_id: int, viewer: InstructorViewer, db: DbSession) -> Response:
-    submission = submissions.visible_submission(db, viewer.user, submission_id)
-    return notebook_download(submission.id, submissions.artifact(db, submission, ArtifactKind.EXECUTED_NOTEBOOK))
+    return artifact_response(db, viewer.user, submission_id, ArtifactKind.EXECUTED_NOTEBOOK)
 
 
 @router.get("/submissions/{submission_id}/learning-curve.png")
 def learning_curve(submission_id: int, viewer: InstructorViewer, db: DbSession) -> Response:
-    submission = submissions.visible_submission(db, viewer.user, submission_id)
-    found = submissions.artifact(db, submission, ArtifactKind.LEARNING_CURVE)
-    return secured(Response(found.content, media_type="image/png"))
+    return artifact_response(db, viewer.user, submission_id, ArtifactKind.LEARNING_CURVE)

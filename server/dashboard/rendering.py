@@ -8,9 +8,12 @@ from typing import Any
 
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.orm import Session
 
 from server.dashboard.notebook_view import capped_text
-from server.grading.models import Artifact
+from server.grading.models import Artifact, ArtifactKind
+from server.submissions import service as submissions
+from server.users.models import User
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -68,3 +71,12 @@ def notebook_download(submission_id: int, artifact: Artifact) -> Response:
     """The executed notebook as an attachment: the browser saves it, never renders it."""
     return secured(Response(artifact.content, media_type="application/x-ipynb+json", headers={
         "Content-Disposition": f'attachment; filename="submission-{submission_id}-executed.ipynb"'}))
+
+
+def artifact_response(session: Session, user: User, submission_id: int, kind: ArtifactKind) -> Response:
+    """A submission's executed notebook or learning curve, for whoever may see the submission."""
+    submission = submissions.visible_submission(session, user, submission_id)
+    found = submissions.artifact(session, submission, kind)
+    if kind is ArtifactKind.EXECUTED_NOTEBOOK:
+        return notebook_download(submission.id, found)
+    return secured(Response(found.content, media_type=found.content_type))

@@ -14,7 +14,7 @@ from server.dashboard import service
 from server.dashboard.access import AnyViewer, DbSession, PageRoute, checked_form
 from server.dashboard.notebook_view import notebook_view
 from server.dashboard.query_params import parse_submission_query
-from server.dashboard.rendering import notebook_download, page, secured
+from server.dashboard.rendering import artifact_response, page, secured
 from server.errors import InvalidInput, PayloadTooLarge
 from server.grading.models import ArtifactKind
 from server.labs.service import list_specs
@@ -61,21 +61,18 @@ def my_submission(submission_id: int, viewer: AnyViewer, db: DbSession) -> Respo
 
 @router.get("/me/submissions/{submission_id}/notebook.ipynb")
 def my_notebook(submission_id: int, viewer: AnyViewer, db: DbSession) -> Response:
-    submission = submissions.visible_submission(db, viewer.user, submission_id)
-    return notebook_download(submission.id, submissions.artifact(db, submission, ArtifactKind.EXECUTED_NOTEBOOK))
+    return artifact_response(db, viewer.user, submission_id, ArtifactKind.EXECUTED_NOTEBOOK)
 
 
 @router.get("/me/submissions/{submission_id}/learning-curve.png")
 def my_learning_curve(submission_id: int, viewer: AnyViewer, db: DbSession) -> Response:
-    submission = submissions.visible_submission(db, viewer.user, submission_id)
-    found = submissions.artifact(db, submission, ArtifactKind.LEARNING_CURVE)
-    return secured(Response(found.content, media_type="image/png"))
+    return artifact_response(db, viewer.user, submission_id, ArtifactKind.LEARNING_CURVE)
 
 
 @router.get("/status.json")
 def live_status(viewer: AnyViewer, db: DbSession, ids: str = "") -> Response:
     """Status and score of the listed submissions that this viewer may see; pages poll it every 1.5 s."""
-    wanted = [int(part) for part in ids.split(",") if part.strip().isdigit()]
+    wanted = [n for part in ids.split(",") if part.strip().isdigit() and 1 <= (n := int(part)) <= submissions.MAX_ID]
     found = service.live_statuses(db, wanted, None if viewer.is_instructor else viewer.user.id)
     return secured(JSONResponse({"submissions": [
         {"id": s.id, "status": s.status, "score": s.score, "max_score": s.max_score} for s in found]}))

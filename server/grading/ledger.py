@@ -6,7 +6,6 @@ duplicate, or a worker whose lease expired can never both write a result. Times 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
@@ -241,15 +240,6 @@ def expire_leases_of(factory: SessionFactory, owners: list[str]) -> int:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def queue_depths(session: Session) -> dict[str, int]:
-    rows = session.execute(
-        select(GradingJob.queue, func.count()).where(GradingJob.status == JobStatus.QUEUED.value)
-        .group_by(GradingJob.queue)
-    ).all()
-    depths = {q.value: 0 for q in JobQueue}
-    depths.update({queue: count for queue, count in rows})
-    return depths
-
 
 def queued_by_lab(session: Session) -> dict[tuple[str, str], int]:
     """How many jobs wait, per (ledger queue, lab id): the sweeper and /metrics map labs to broker queues."""
@@ -275,6 +265,3 @@ def stale_queued(factory: SessionFactory, older_than_s: float, limit: int = 1000
         ).tuples().all()
         return list(rows)
 
-
-def report_of(job: GradingJob) -> dict[str, object]:
-    return json.loads(job.report_json) if job.report_json else {}

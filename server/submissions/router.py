@@ -15,7 +15,7 @@ from server.submissions.schemas import RegradeOut, SubmissionList, SubmissionOut
 
 router = APIRouter(prefix="/api/v1", tags=["submissions"])
 
-MAX_ID = 2**31 - 1  # ids and offsets beyond a 32-bit integer cannot exist; refuse them as 422, not a database error
+MAX_ID = service.MAX_ID  # larger ids and offsets are refused as 422 by the schema itself
 SubmissionId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 

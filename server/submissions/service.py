@@ -20,6 +20,7 @@ from server.submissions.schemas import CheckOut, SubmissionOut
 from server.users.models import User
 
 RATE_WINDOW = timedelta(hours=1)
+MAX_ID = 2**31 - 1  # ids beyond a 32-bit integer cannot exist; looking them up would overflow the database driver
 
 
 def _check_rate(session: Session, student: User, lab_id: str, per_hour: int) -> None:
@@ -61,7 +62,7 @@ def create_submission(session: Session, student: User, lab_id: str, data: bytes,
 
 def visible_submission(session: Session, user: User, submission_id: int) -> Submission:
     """The submission if this user may see it; others' submissions are indistinguishable from missing ones."""
-    submission = session.get(Submission, submission_id)
+    submission = session.get(Submission, submission_id) if 1 <= submission_id <= MAX_ID else None
     if submission is None or (not user.is_instructor and submission.student_id != user.id):
         raise NotFound(f"no submission with id {submission_id}")
     return submission

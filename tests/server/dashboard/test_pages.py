@@ -197,3 +197,13 @@ def test_cli_export_prints_each_format(site: LiveServer, people: dict) -> None:
     assert canvas[1] == "Points Possible,,,,,100"
     missing = site.cli("export", "--lab", "nope", check=False)
     assert (missing.returncode, missing.stderr) == (2, "error: no lab with id 'nope'\n")
+
+
+def test_ids_beyond_any_submission_are_404_or_ignored_not_a_server_error(site: LiveServer, people: dict) -> None:
+    huge = str(10**30)
+    with logged_in(site, people["tokens"]["prof"]) as (client, _):
+        detail = client.get(f"/dashboard/submissions/{huge}")
+        status = client.get("/status.json", params={"ids": f"{huge},{people['ann_sub']}"})
+    assert detail.status_code == 404
+    assert status.status_code == 200
+    assert [s["id"] for s in status.json()["submissions"]] == [people["ann_sub"]]
