@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grader.errors import NotebookInvalid
-from grader.notebook import parse_notebook
+from grader.notebook import check_upload
 from server.db import db_now
 from server.errors import InvalidInput, NotFound, PayloadTooLarge, RateLimited
 from server.grading import ledger
@@ -45,7 +45,7 @@ def create_submission(session: Session, student: User, lab_id: str, data: bytes,
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"the notebook is {len(data)} bytes; the limit is {max_bytes} bytes")
     try:
-        parse_notebook(data, max_bytes)
+        check_upload(data, max_bytes)
     except NotebookInvalid as exc:
         raise InvalidInput(str(exc)) from exc
     _check_rate(session, student, lab_id, per_hour)

@@ -11,7 +11,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader.errors import NotebookInvalid
-from grader.notebook import MAX_JSON_CONTAINERS, MAX_JSON_VALUES, parse_notebook
+from grader.notebook import MAX_JSON_CONTAINERS, MAX_JSON_DEPTH, MAX_JSON_VALUES, check_upload, parse_notebook
 
 LIMIT = 20 * 1024 * 1024
 
@@ -21,21 +21,31 @@ def _bytes(nb: Any) -> bytes:
 
 
 def _refusal(data: bytes, max_bytes: int = LIMIT) -> str:
-    with pytest.raises(NotebookInvalid) as info:
-        parse_notebook(data, max_bytes)
-    return str(info.value)
+    """The message both the API's check and the grader's parser give; they must agree."""
+    messages = []
+    for validate in (check_upload, parse_notebook):
+        with pytest.raises(NotebookInvalid) as info:
+            validate(data, max_bytes)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    return messages[0]
+
+
+def _accepted(data: bytes) -> nbformat.NotebookNode:
+    check_upload(data, LIMIT)
+    return parse_notebook(data, LIMIT)
 
 
 def test_a_valid_v4_notebook_is_returned_as_is() -> None:
     nb = new_notebook(cells=[new_markdown_cell("# Lab"), new_code_cell("x = 1")])
-    parsed = parse_notebook(_bytes(nb), LIMIT)
+    parsed = _accepted(_bytes(nb))
     assert parsed.nbformat == 4
     assert [c.source for c in parsed.cells] == ["# Lab", "x = 1"]
 
 
 def test_a_byte_order_mark_is_accepted() -> None:
     nb = new_notebook(cells=[new_code_cell("x = 1")])
-    assert parse_notebook(b"\xef\xbb\xbf" + _bytes(nb), LIMIT).cells[0].source == "x = 1"
+    assert _accepted(b"\xef\xbb\xbf" + _bytes(nb)).cells[0].source == "x = 1"
 
 
 def test_empty_upload() -> None:
@@ -77,7 +87,7 @@ def test_v3_is_converted_to_v4() -> None:
         "worksheets": [{"cells": [{"cell_type": "code", "input": "x = 41 + 1", "language": "python",
                                    "outputs": [], "collapsed": False, "metadata": {}}], "metadata": {}}],
     }
-    parsed = parse_notebook(json.dumps(v3).encode(), LIMIT)
+    parsed = _accepted(json.dumps(v3).encode())
     assert parsed.nbformat == 4
     assert [(c.cell_type, c.source) for c in parsed.cells] == [("code", "x = 41 + 1")]
 
@@ -95,9 +105,23 @@ def test_deep_nesting_is_refused_before_parsing() -> None:
     assert _refusal(bomb) == "the upload nests JSON deeper than 64 levels"
 
 
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 500, 5_000])
+def test_nesting_one_level_too_deep_is_refused_after_parsing(depth: int) -> None:
+    nesting = depth - 2  # the notebook object and its metadata object are two levels
+    nb = b'{"nbformat": 4, "nbformat_minor": 5, "cells": [], "metadata": {"x": ' + b"[" * nesting + b"]" * nesting
+    assert _refusal(nb + b"}}") == f"the upload nests JSON deeper than {MAX_JSON_DEPTH} levels"
+
+
+def test_nesting_at_the_limit_is_allowed() -> None:
+    nesting = MAX_JSON_DEPTH - 2
+    nb = json.loads(_bytes(new_notebook(cells=[new_code_cell("x = 1")])))
+    nb["metadata"]["x"] = json.loads("[" * nesting + "]" * nesting)
+    assert _accepted(json.dumps(nb).encode()).cells[0].source == "x = 1"
+
+
 def test_deep_nesting_inside_strings_is_fine() -> None:
     nb = new_notebook(cells=[new_code_cell("x = " + "[" * 1000 + "]" * 1000)])
-    assert parse_notebook(_bytes(nb), LIMIT).cells[0].source.count("[") == 1000
+    assert _accepted(_bytes(nb)).cells[0].source.count("[") == 1000
 
 
 def test_huge_array_of_tiny_objects_is_refused_quickly() -> None:
@@ -136,7 +160,7 @@ def test_non_python_kernels_are_refused(kernelspec: dict[str, str], language_inf
 def test_python_kernel_with_a_custom_name_is_accepted() -> None:
     nb = new_notebook(cells=[new_code_cell("x = 1")], metadata={
         "kernelspec": {"name": "conda-env-ml-py", "display_name": "Python [conda env:ml]", "language": "python"}})
-    assert parse_notebook(_bytes(nb), LIMIT).metadata.kernelspec.name == "conda-env-ml-py"
+    assert _accepted(_bytes(nb)).metadata.kernelspec.name == "conda-env-ml-py"
 
 
 def test_no_code_cells() -> None:
