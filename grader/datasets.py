@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -111,6 +112,21 @@ def prepare_labs(data_dir: Path, lab_ids: list[str]) -> None:
         module = lab_data_module(lab_id)
         if module is not None and not (lab.root / "provenance.json").exists():
             module.prepare(lab)
+
+
+def missing_datasets(lab: LabData, datasets: set[str]) -> list[str]:
+    """The datasets a lab's checks need whose hidden or visible part this data directory lacks."""
+    return sorted(d for d in datasets if not (lab.has_hidden(d) and lab.has_visible(d)))
+
+
+def warn_missing_datasets(data_dir: Path, needs: dict[str, set[str]], log: logging.Logger) -> None:
+    """Say at start-up which labs cannot measure some checks yet, and how to fix it (lab id -> datasets needed)."""
+    for lab_id, datasets in sorted(needs.items()):
+        missing = missing_datasets(LabData(data_dir, lab_id), datasets)
+        if missing:
+            log.warning("lab %s: no %s data in %s; its checks on it score 0 and say the data is not installed, until "
+                        "`labgrader datasets import PATH` (or `datasets fetch`) and a regrade", lab_id,
+                        " or ".join(missing), data_dir)
 
 
 def lab_data_module(lab_id: str) -> ModuleType | None:

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from grader.datasets import LabData
-from grader.evaluation_request import DATASET_NAMES, role_of
+from grader.evaluation_request import DATASET_NAMES, role_of, slot_architectures
 from grader.harness_output import HarnessOutput, HistoryOutput, ModelOutput, read_harness_output
 from grader.report import CellError, CheckResult
 from grader.spec import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
@@ -67,6 +67,16 @@ def _why_missing(name: str, role: str, entry: ModelOutput | None, context: str) 
     return f"{message} ({context})" if context else message
 
 
+def _data_missing(check: AccuracyCheck | OverfittingGapCheck, lab: LabData) -> CheckResult | None:
+    """A check whose data this grader lacks fails with a message that blames the installation, not the student."""
+    if lab.has_hidden(check.dataset) and lab.has_visible(check.dataset):
+        return None
+    shown = DATASET_NAMES.get(check.dataset, check.dataset)
+    return _failed(check, f"the {shown} data is not installed on this grader, so this check was not measured; this is "
+                          "not a fault of the notebook: ask your instructor to install it (`labgrader datasets import` "
+                          "or `labgrader datasets fetch`) and regrade")
+
+
 def _subject(entry: ModelOutput) -> str:
     source = entry.source or f"`{entry.name}`"
     how = PREPROCESSING_WORDS.get(entry.preprocessing or "", "")
@@ -92,6 +102,9 @@ def _architecture_problem(entry: ModelOutput, architecture: str) -> str:
 
 def score_accuracy(check: AccuracyCheck, output: HarnessOutput | None, lab: LabData, context: str) -> CheckResult:
     """Hidden accuracy with linear partial credit, for a model whose architecture is the one the check asks for."""
+    missing = _data_missing(check, lab)
+    if missing:
+        return missing
     entry = output.model(check.model) if output else None
     role = role_of(check.architecture, check.dataset)
     if entry is None or not entry.found or entry.predictions is None:
@@ -121,6 +134,9 @@ def score_accuracy(check: AccuracyCheck, output: HarnessOutput | None, lab: LabD
 
 def score_gap(check: OverfittingGapCheck, output: HarnessOutput | None, lab: LabData, context: str) -> CheckResult:
     """Training accuracy on a visible training sample minus hidden accuracy; smaller is better."""
+    missing = _data_missing(check, lab)
+    if missing:
+        return missing
     entry = output.model(check.model) if output else None
     role = role_of("multi_dense", check.dataset) if check.dataset == "mnist" else role_of("any", check.dataset)
     if entry is None or not entry.found or entry.predictions is None or entry.train_predictions is None:
@@ -132,6 +148,12 @@ def score_gap(check: OverfittingGapCheck, output: HarnessOutput | None, lab: Lab
     hidden_accuracy = float((predictions == hidden.y).mean())
     train_accuracy = float((train == sample.y).mean())
     gap = train_accuracy - hidden_accuracy
+    if hidden_accuracy < check.min_hidden_accuracy:
+        return _result(check, False, 0.0, (
+            f"{_subject(entry)} classified {hidden_accuracy:.3f} of the hidden samples correctly, below the "
+            f"{check.min_hidden_accuracy:.2f} a network must reach before its overfitting gap counts (an untrained "
+            f"network has no gap: its gap here is {gap:.3f}): no credit; train it until it learns, then keep the "
+            "gap small"), gap)
     score = partial_credit(gap, check.full_credit_at, check.no_credit_at, check.points)
     passed = gap <= check.full_credit_at
     message = (f"{_subject(entry)} classified {train_accuracy:.3f} of {len(sample.y)} training samples and "
@@ -154,8 +176,12 @@ def finite_curve(values: list[float | None]) -> list[float]:
     return out
 
 
-def score_early_stopping(check: EarlyStoppingCheck, output: HarnessOutput | None, context: str) -> CheckResult:
-    """Epochs trained after the validation-loss minimum must not exceed the patience."""
+def score_early_stopping(check: EarlyStoppingCheck, output: HarnessOutput | None, context: str,
+                         model_role: str | None = None) -> CheckResult:
+    """Epochs trained after the validation-loss minimum must not exceed the patience.
+
+    With `model_role` (the check's model is one the lab evaluates) the history counts only if that network was found.
+    """
     entry = output.history(check.history) if output else None
     if entry is None or not entry.found:
         why = f"`{check.history}` could not be read: {entry.error}" if entry and entry.error else (
@@ -163,8 +189,13 @@ def score_early_stopping(check: EarlyStoppingCheck, output: HarnessOutput | None
             f"validation_data=...)` (Keras) or a dict {{'loss': [...], 'val_loss': [...]}} filled once per epoch "
             "(PyTorch), so the grader can see where validation loss was lowest")
         return _failed(check, f"{why} ({context})" if context else why)
-    val_loss = finite_curve(entry.val_loss)
     source = entry.source or f"`{check.history}`"
+    model = output.model(check.model) if output and check.model else None
+    if check.model and model_role and (model is None or not model.found):
+        # a history is what the notebook says about its training: without the trained network it is only numbers
+        why = _why_missing(check.model, model_role, model, context)
+        return _failed(check, f"{source} was found, but the network it should record was not: {why}")
+    val_loss = finite_curve(entry.val_loss)
     if not val_loss:
         return _failed(check, f"{source} holds training loss for {len(entry.loss)} epochs but no validation loss: "
                               "pass validation_data (or validation_split) to fit, or record the loss on held-out data "
@@ -201,13 +232,17 @@ def execution_context(cell_errors: list[CellError], note: str) -> str:
 
 def score_checks(spec: LabSpec, output: HarnessOutput | None, lab: LabData, context: str) -> list[CheckResult]:
     results: list[CheckResult] = []
+    slots = slot_architectures(spec)
     for check in spec.checks:
         if isinstance(check, AccuracyCheck):
             results.append(score_accuracy(check, output, lab, context))
         elif isinstance(check, OverfittingGapCheck):
             results.append(score_gap(check, output, lab, context))
         else:
-            results.append(score_early_stopping(check, output, context))
+            slot = slots.get(check.model or "")
+            evaluated = slot is not None and lab.has_hidden(slot[0]) and lab.has_visible(slot[0])
+            role = role_of(slot[1], slot[0]) if slot and evaluated else None
+            results.append(score_early_stopping(check, output, context, role))
     return results
 
 

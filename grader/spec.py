@@ -48,6 +48,8 @@ class OverfittingGapCheck(_CheckBase):
     dataset: Identifier
     full_credit_at: float = Field(ge=0, le=1)
     no_credit_at: float = Field(ge=0, le=1)
+    # An untrained network has no gap at all: the gap earns credit only once the model learned this much
+    min_hidden_accuracy: float = Field(default=0.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> OverfittingGapCheck:

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import inspect, text
 
-from grader.datasets import prepare_labs
+from grader.datasets import prepare_labs, warn_missing_datasets
 from grader.sandbox import probe_isolation
 from server.dashboard.routes import router as dashboard_router
 from server.db import make_engine, make_session_factory, transaction
@@ -20,7 +20,7 @@ from server.dispatch import Dispatcher, EmbeddedDispatcher
 from server.errors import install_error_handlers
 from server.executor import EmbeddedExecutor
 from server.labs import router as labs_router
-from server.labs.service import sync_labs
+from server.labs.service import list_specs, sync_labs
 from server.metrics import router as metrics_router
 from server.settings import QueueKind, Settings
 from server.submissions import router as submissions_router
@@ -41,6 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with transaction(factory) as session:
             lab_ids = sync_labs(session, settings.labs_dir)
         prepare_labs(settings.data_dir.resolve(), lab_ids)
+        with factory() as session:
+            warn_missing_datasets(settings.data_dir.resolve(),
+                                  {spec.id: set(spec.model_slots().values()) for spec in list_specs(session)}, log)
         executor = None
         isolation = probe_isolation(settings.sandbox_config())
         app.state.isolation = isolation

@@ -34,10 +34,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from grader.celery_app import WorkerConfigError, check_queues, default_queues, plan_slots, run_worker
-    from grader.datasets import prepare_labs
+    from grader.datasets import prepare_labs, warn_missing_datasets
     from grader.sandbox import probe_isolation
     from server.db import make_engine, make_session_factory
     from server.labs.models import Lab
+    from server.labs.service import list_specs
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings()
@@ -60,6 +61,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
         prepare_labs(settings.data_dir.resolve(), lab_ids)
     except Exception as exc:  # a lab whose data is missing fails its jobs with the reason; the others still run
         logging.getLogger("labgrader.worker").error("preparing lab data failed: %s", exc)
+    with factory() as session:
+        warn_missing_datasets(settings.data_dir.resolve(),
+                              {spec.id: set(spec.model_slots().values()) for spec in list_specs(session)},
+                              logging.getLogger("labgrader.worker"))
     try:
         return run_worker(settings, factory, slots, queues, args.sweep_every or max(1.0, settings.lease_s / 3),
                           args.requeue_after)

@@ -88,7 +88,9 @@ def test_a_student_sees_feedback_the_plot_and_the_notebook(site: LiveServer, tok
     rows = page.locator("table.checks tbody tr")
     expect(rows).to_have_count(5)
     expect(rows.nth(0)).to_contain_text("passed")
-    expect(rows.nth(1)).to_contain_text("no trained model named `mnist_single_model` was found")
+    # this site has no MNIST installed: the check says so instead of blaming the notebook
+    expect(rows.nth(1)).to_contain_text("the MNIST data is not installed on this grader, so this check was not "
+                                        "measured; this is not a fault of the notebook")
     plot = page.get_by_alt_text(f"Training and validation loss per epoch of submission {graded}")
     expect(plot).to_be_visible()
     assert page.evaluate("(img) => img.naturalWidth", plot.element_handle()) > 100

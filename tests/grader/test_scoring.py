@@ -135,6 +135,18 @@ def test_gap_is_training_minus_hidden_accuracy(lab: LabData) -> None:
     assert score_gap(GAP, output(multi(hidden_wrong=2, train_wrong=0)), lab, "").passed
 
 
+def test_an_untrained_network_earns_nothing_for_its_small_gap(lab: LabData) -> None:
+    gated = GAP.model_copy(update={"min_hidden_accuracy": 0.9})
+    result = score_gap(gated, output(multi(hidden_wrong=89, train_wrong=45)), lab, "")  # 0.11 hidden, 0.10 training
+    assert (result.passed, result.score, result.measured) == (False, 0.0, -0.01)
+    assert result.message == ("`net2` (inputs scaled /255) classified 0.110 of the hidden samples correctly, below the "
+                              "0.90 a network must reach before its overfitting gap counts (an untrained network has "
+                              "no gap: its gap here is -0.010): no credit; train it until it learns, then keep the "
+                              "gap small")
+    assert score_gap(gated, output(multi(hidden_wrong=10, train_wrong=0)), lab, "").passed is False  # gap 0.10
+    assert score_gap(gated, output(multi(hidden_wrong=2, train_wrong=0)), lab, "").passed is True
+
+
 def history(val_loss: Sequence[float | None], source: str = "`hist`") -> HistoryOutput:
     return HistoryOutput(name="mnist_multi_history", found=True, via="discovery", source=source,
                          loss=[1.0] * len(val_loss), val_loss=list(val_loss))
@@ -176,6 +188,27 @@ def test_a_diverged_history_is_reported() -> None:
     result = score_early_stopping(STOP, output(histories=(history([0.5, None, None]),)), "")
     assert result.message == ("`hist`: validation loss stopped being a finite number after epoch 1: the training "
                               "diverged; lower the learning rate")
+
+
+def test_a_history_without_its_network_earns_nothing(lab: LabData) -> None:
+    spec = LabSpec(id="frameworks", title="t", checks=(MULTI, GAP, STOP))
+    results = score_checks(spec, output(histories=(history([0.5, 0.4, 0.3]),)), lab, "cell 3 raised NameError")
+    assert (results[2].id, results[2].passed, results[2].score) == ("stop", False, 0.0)
+    assert results[2].message == (
+        "`hist` was found, but the network it should record was not: no trained model named `mnist_multi_model` was "
+        "found after the notebook ran, and no multi-layer MNIST model turned up among its variables; train the "
+        "network and assign it to `mnist_multi_model` (cell 3 raised NameError)")
+
+
+def test_checks_whose_data_is_not_installed_blame_the_installation_not_the_notebook(tmp_path: Path) -> None:
+    bare = LabData(tmp_path, "frameworks")  # no MNIST imported: the harness had nothing to evaluate the models on
+    spec = LabSpec(id="frameworks", title="t", checks=(MULTI, GAP, STOP))
+    results = score_checks(spec, output(histories=(history([0.5, 0.4, 0.3]),)), bare, "")
+    expected = ("the MNIST data is not installed on this grader, so this check was not measured; this is not a fault "
+                "of the notebook: ask your instructor to install it (`labgrader datasets import` or `labgrader "
+                "datasets fetch`) and regrade")
+    assert [(r.passed, r.message) for r in results[:2]] == [(False, expected), (False, expected)]
+    assert results[2].passed  # the history is judged on its own: whether its network exists cannot be told here
 
 
 def test_score_checks_scores_every_kind_in_spec_order(lab: LabData) -> None:

@@ -26,6 +26,7 @@ SMALL_DATA_THRESHOLDS = {
     "mnist_multi_layer_accuracy": (0.90, 0.80),
     "overfitting_gap": (0.08, 0.15),
 }
+SMALL_DATA_MIN_HIDDEN_ACCURACY = 0.80
 
 Grade = Callable[..., Coroutine[Any, Any, GradingOutcome]]
 
@@ -42,6 +43,8 @@ def small_spec(lab_spec: LabSpec) -> LabSpec:
         if check.id in SMALL_DATA_THRESHOLDS and isinstance(check, AccuracyCheck | OverfittingGapCheck):
             full, none = SMALL_DATA_THRESHOLDS[check.id]
             check = check.model_copy(update={"full_credit_at": full, "no_credit_at": none})
+        if isinstance(check, OverfittingGapCheck):
+            check = check.model_copy(update={"min_hidden_accuracy": SMALL_DATA_MIN_HIDDEN_ACCURACY})
         checks.append(check)
     return lab_spec.model_copy(update={"checks": tuple(checks)})
 
