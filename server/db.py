@@ -39,7 +39,7 @@ def make_session_factory(engine: Engine) -> SessionFactory:
     """Sessions over the whole schema: every model is registered, whichever of them the caller imported."""
     # A process that imports only some models (the Celery worker imports no User) could not resolve the foreign
     # keys between them at the first query; importing the registry here makes every session see every table.
-    import server.models  # noqa: F401, PLC0415
+    import server.models  # noqa: F401
 
     return sessionmaker(engine, expire_on_commit=False)
 
