@@ -14,6 +14,7 @@ from sqlalchemy import inspect, text
 
 from grader.datasets import prepare_labs, warn_missing_datasets
 from grader.sandbox import probe_isolation
+from server.body_limit import FORM_SLACK_BYTES, BodySizeLimit
 from server.dashboard.routes import router as dashboard_router
 from server.db import make_engine, make_session_factory, transaction
 from server.dispatch import Dispatcher, EmbeddedDispatcher
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = factory
     app.state.auth_throttle = AuthThrottle()
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + FORM_SLACK_BYTES)
     install_error_handlers(app)
 
     @app.exception_handler(RequestValidationError)

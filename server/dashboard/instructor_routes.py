@@ -11,7 +11,8 @@ from server.dashboard.notebook_view import notebook_view
 from server.dashboard.plots import histogram_svg
 from server.dashboard.query_params import parse_submission_query, query_string
 from server.dashboard.rendering import artifact_response, page, secured
-from server.exports.formats import ExportFormat, render_export
+from server.errors import InvalidInput
+from server.exports.formats import ExportFormat, UnknownFormat, render_export
 from server.exports.gradebook import build_gradebook
 from server.grading.models import ArtifactKind, JobQueue, JobStatus
 from server.labs.service import get_spec, list_specs
@@ -54,7 +55,11 @@ async def regrade_lab(request: Request, lab_id: str, viewer: InstructorViewer, d
 
 @router.get("/labs/{lab_id}/export")
 def export(lab_id: str, viewer: InstructorViewer, db: DbSession, format: str = "csv") -> Response:
-    body, media_type, name = render_export(build_gradebook(db, lab_id), ExportFormat.parse(format))
+    try:
+        chosen = ExportFormat.parse(format)
+    except UnknownFormat as exc:
+        raise InvalidInput(str(exc)) from exc
+    body, media_type, name = render_export(build_gradebook(db, lab_id), chosen)
     return secured(Response(body, media_type=media_type,
                             headers={"Content-Disposition": f'attachment; filename="{name}"'}))
 

@@ -58,11 +58,11 @@ def login_form(request: Request, next: str = "") -> Response:
 def login(request: Request, db: DbSession, token: Annotated[str, Form()] = "",
           csrf_token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "") -> Response:
     check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE), csrf_token)
-    throttle = request.app.state.auth_throttle
-    client = request.client.host if request.client else "unknown"
-    throttle.check(client)
     user = user_for_token(db, token.strip())
-    if user is None:
+    if user is None:  # only wrong tokens are throttled (see server.auth.current_user)
+        throttle = request.app.state.auth_throttle
+        client = request.client.host if request.client else "unknown"
+        throttle.check(client)
         throttle.record_failure(client)
         return _login_page(request, next, 401, "That token is not valid. Paste the whole token, starting with lg_.")
     session = new_session(user.id, user.token_hash)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TypeVar
 from urllib.parse import urlencode
@@ -13,6 +14,16 @@ from server.grading.models import JobStatus
 E = TypeVar("E", SortKey, JobStatus)
 
 FILTER_FIELDS = ("lab", "student", "status", "min_score", "max_score", "sort", "order")
+MAX_PAGE = 1_000_000  # 50 million rows deep: beyond any course, and its offset fits every database's integer
+
+
+def whole_number(text: str, largest: int) -> int | None:
+    """`text` as an integer from 1 to `largest`, or None: ASCII digits only ("²".isdigit() is true, int() refuses it)."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(largest)):
+        return None
+    value = int(text)
+    return value if 1 <= value <= largest else None
 
 
 def _number(params: Mapping[str, str], name: str) -> float | None:
@@ -20,9 +31,12 @@ def _number(params: Mapping[str, str], name: str) -> float | None:
     if not text:
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError as exc:
         raise InvalidInput(f"{name} must be a number, not {text!r}") from exc
+    if not math.isfinite(value):
+        raise InvalidInput(f"{name} must be a finite number, not {text!r}")
+    return value
 
 
 def _choice(params: Mapping[str, str], name: str, enum: type[E], default: E | None) -> E | None:
@@ -38,9 +52,10 @@ def _choice(params: Mapping[str, str], name: str, enum: type[E], default: E | No
 
 def _page(params: Mapping[str, str]) -> int:
     text = params.get("page", "1").strip() or "1"
-    if not text.isdigit() or int(text) < 1:
-        raise InvalidInput(f"page must be a whole number from 1, not {text!r}")
-    return int(text)
+    page = whole_number(text, MAX_PAGE)
+    if page is None:
+        raise InvalidInput(f"page must be a whole number from 1 to {MAX_PAGE}, not {text!r}")
+    return page
 
 
 def parse_submission_query(params: Mapping[str, str], per_page: int = 50) -> SubmissionQuery:

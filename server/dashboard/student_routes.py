@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 from server.dashboard import service
 from server.dashboard.access import AnyViewer, DbSession, PageRoute, checked_form
 from server.dashboard.notebook_view import notebook_view
-from server.dashboard.query_params import parse_submission_query
+from server.dashboard.query_params import parse_submission_query, whole_number
 from server.dashboard.rendering import artifact_response, page, secured
 from server.errors import InvalidInput, PayloadTooLarge
 from server.grading.models import ArtifactKind
@@ -72,7 +72,7 @@ def my_learning_curve(submission_id: int, viewer: AnyViewer, db: DbSession) -> R
 @router.get("/status.json")
 def live_status(viewer: AnyViewer, db: DbSession, ids: str = "") -> Response:
     """Status and score of the listed submissions that this viewer may see; pages poll it every 1.5 s."""
-    wanted = [n for part in ids.split(",") if part.strip().isdigit() and 1 <= (n := int(part)) <= submissions.MAX_ID]
+    wanted = [n for part in ids.split(",")[:500] if (n := whole_number(part, submissions.MAX_ID)) is not None]
     found = service.live_statuses(db, wanted, None if viewer.is_instructor else viewer.user.id)
     return secured(JSONResponse({"submissions": [
         {"id": s.id, "status": s.status, "score": s.score, "max_score": s.max_score} for s in found]}))

@@ -57,6 +57,23 @@ def test_missing_or_invalid_token_is_401(api: LiveServer, header: str | None) ->
     assert response.headers["www-authenticate"] == "Bearer"
 
 
+def test_a_body_over_the_server_limit_is_refused_before_authentication(api: LiveServer) -> None:
+    """The multipart parser would spool it to disk before the token is checked: the size is checked first."""
+    body = b"x" * (2 * 2**20)  # the limit is 0.05 MB of notebook + 1 MB for the form around it
+    expected = "the request body is larger than the 1.05 MB this server accepts"
+    with api.client() as client:
+        declared = client.post("/api/v1/labs/frameworks/submissions", files={"notebook": ("a.ipynb", body)})
+        head = (b'--b\r\nContent-Disposition: form-data; name="notebook"; filename="a.ipynb"\r\n'
+                b"Content-Type: application/octet-stream\r\n\r\n")
+        streamed = client.post("/api/v1/labs/frameworks/submissions",  # chunked: no Content-Length to judge by
+                               content=iter([head, body[:2**20], body[2**20:]]),
+                               headers={"Content-Type": "multipart/form-data; boundary=b"})
+        healthy = client.get("/healthz")
+    assert (declared.status_code, declared.json()["detail"]) == (413, expected)
+    assert (streamed.status_code, streamed.json()["detail"]) == (413, expected)
+    assert healthy.status_code == 200
+
+
 def test_refused_uploads_say_why_and_store_nothing(api: LiveServer) -> None:
     token = api.add_user("refused")
     before = (_count(api, "submissions"), _count(api, "artifacts"), _count(api, "grading_jobs"))
