@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import subprocess
 import time
@@ -15,12 +16,14 @@ from typing import Any
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.exceptions import CellControlSignal, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from grader.errors import InfrastructureError
 from grader.report import CellError
+
+logger = logging.getLogger(__name__)
 
 KERNEL_NAME = "labgrader-sandbox"
 TRUNCATION_NOTE = "\n[labgrader: output truncated; the notebook printed more than {limit} kB]\n"
@@ -57,6 +60,8 @@ class CappedNotebookClient(NotebookClient):
         self._truncated_cells: set[int] = set()
         self.timed_out_cells: list[int] = []
         self.capture_disabled = False
+        self.dropped_messages = 0
+        self._display_sizes: dict[str, int] = {}  # display id -> size of the data its outputs now show
 
     def output(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
                cell_index: int) -> NotebookNode | None:
@@ -71,6 +76,32 @@ class CappedNotebookClient(NotebookClient):
             return None
         self._used += size
         return super().output(outs, msg, display_id, cell_index)
+
+    def _update_display_id(self, display_id: str, msg: dict[str, Any]) -> None:
+        """A display with an id rewrites every earlier output with that id: what the copies grow by is charged."""
+        if self.capture_disabled:
+            return
+        copies = sum(len(indices) for indices in self._display_id_map.get(display_id, {}).values())
+        content = msg.get("content", {})
+        size = len(json.dumps([content.get("data"), content.get("metadata")], default=str))
+        growth = max(0, size - self._display_sizes.get(display_id, size)) * copies
+        if self._used + growth > self._budget:
+            return  # dropped: those outputs keep what they showed before
+        self._used += growth
+        self._display_sizes[display_id] = size
+        super()._update_display_id(display_id, msg)
+
+    def process_message(self, msg: dict[str, Any], cell: NotebookNode, cell_index: int) -> NotebookNode | None:
+        """The kernel holds its message key, so student code can send any iopub message: a malformed one is dropped."""
+        try:
+            return super().process_message(msg, cell, cell_index)
+        except CellControlSignal:
+            raise  # "cell finished" and timeouts travel as exceptions
+        except Exception as exc:  # a stream without text, a display map gone stale when the harness swapped cells
+            self.dropped_messages += 1
+            logger.info("dropped a malformed %s message from the kernel: %r",
+                        msg.get("header", {}).get("msg_type", "?"), exc)
+            return None
 
     async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> dict[str, Any] | None:
         if cell is not None:
@@ -87,6 +118,15 @@ class SandboxKernelManager(AsyncKernelManager):
         super().write_connection_file(**kwargs)
         if self.sandbox_uid is not None:
             os.chown(self.connection_file, self.sandbox_uid, self.sandbox_uid)
+
+    # jupyter_client removes the connection file and ipc sockets by path, as root, when the kernel ends; the runtime
+    # dir lies in the student's work dir, so a student process could have swapped it for a link and root would
+    # delete files of those names wherever it points. The job dir is removed as a whole (without following links).
+    def cleanup_connection_file(self) -> None:
+        """Left to the job directory's removal (see above)."""
+
+    def cleanup_ipc_files(self) -> None:
+        """Left to the job directory's removal (see above)."""
 
 
 def write_kernelspec(host_dir: Path, argv: list[str]) -> Path:

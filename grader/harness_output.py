@@ -18,6 +18,9 @@ Preprocessing = Literal["raw", "scaled_255", "mnist_mean_std", "standardised", "
                         "preprocess_mnist", "preprocess_iris"]
 
 
+ClassIndex = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+
+
 class _Untrusted(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -57,8 +60,9 @@ class ModelOutput(_Untrusted):
     framework: Literal["torch", "keras"] | None = None
     facts: ArchitectureFacts | None = None
     preprocessing: Preprocessing | None = None
-    predictions: list[int] | None = Field(default=None, max_length=200_000)
-    train_predictions: list[int] | None = Field(default=None, max_length=200_000)
+    # class indices: bounded so that no forged value overflows the scorer's int64 arrays
+    predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
+    train_predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
 
 
 class HistoryOutput(_Untrusted):
@@ -93,7 +97,7 @@ def read_harness_output(path: Path, nonce: str) -> HarnessOutput:
         raise HarnessOutputInvalid(f"the evaluation output is {size} bytes, over its {MAX_HARNESS_OUTPUT_BYTES} limit")
     try:
         output = HarnessOutput.model_validate(json.loads(path.read_bytes()))
-    except (ValueError, ValidationError) as exc:
+    except (ValueError, RecursionError, ValidationError) as exc:  # RecursionError: JSON nested past the parser's depth
         raise HarnessOutputInvalid(f"the evaluation output is malformed: {str(exc)[:200]}") from exc
     if output.nonce != nonce:
         raise HarnessOutputInvalid("the evaluation output was not written by this run's evaluation")

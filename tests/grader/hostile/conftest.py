@@ -35,6 +35,8 @@ def service_files(tmp_path_factory: pytest.TempPathFactory) -> ServiceFiles:
     decoy = jobs_root / "job-0123456789abcdef" / "work"
     decoy.mkdir(parents=True)
     (decoy / "answers.txt").write_text("another student's notebook")
+    (decoy / ".kernel").mkdir()  # another job's kernel runtime: what a planted link would make root clean up
+    (decoy / ".kernel" / "connection.json").write_text("{}")
     return ServiceFiles(data_dir, db_file, jobs_root, decoy)
 
 

@@ -331,6 +331,47 @@ CASES: list[HostileCase] = [
         Expected(stdout={0: "write: OSError EROFS\nmkdir: OSError EROFS\nreplace: OSError EXDEV\n[]\n"}),
     ),
     HostileCase(
+        "display_update_flood", "2,000 outputs sharing one display id, then a 1 MB update that would rewrite them all",
+        ("from IPython.display import display, update_display\n"
+         "for _ in range(2000):\n    display({'text/plain': 'x'}, raw=True, display_id='d')\n"
+         "update_display({'text/plain': 'y' * 1_000_000}, raw=True, display_id='d')\nprint('updated')",),
+        Expected(stdout={0: "updated\n"}),
+    ),
+    HostileCase(
+        "display_updates_during_harness", "a thread that keeps updating a display while the grader evaluates",
+        ("import threading, time\nfrom IPython.display import display, update_display\n"
+         "display({'text/plain': 'tick'}, raw=True, display_id='t')\n"
+         "def tick():\n    while True:\n"
+         "        update_display({'text/plain': 'tock'}, raw=True, display_id='t'); time.sleep(0.005)\n"
+         "threading.Thread(target=tick, daemon=True).start()",
+         TRAIN_IRIS),
+        Expected(iris_score=20.0),
+    ),
+    HostileCase(
+        "malformed_kernel_message", "using the kernel's own message key to send iopub messages nbclient cannot read",
+        ("k = get_ipython().kernel\nparent = k.get_parent()\n"
+         "k.session.send(k.iopub_socket, 'stream', {'name': 'stdout'}, parent=parent)\n"
+         "k.session.send(k.iopub_socket, 'display_data', {'data': 7}, parent=parent)\n"
+         "k.session.send(k.iopub_socket, 'error', {}, parent=parent)\nprint('sent')",
+         TRAIN_IRIS),
+        Expected(stdout={0: "sent\n"}, iris_score=20.0),
+    ),
+    HostileCase(
+        "planted_output_directory", "directories named like the harness output, planted before it runs",
+        ("import os\nfor name in ('x', '0' * 32 + '.json'):\n    os.makedirs(f'.labgrader-output-{name}/sub')\n"
+         "print(sorted(n for n in os.listdir('.') if n.startswith('.labgrader-output-')))",
+         TRAIN_IRIS),
+        Expected(stdout={0: "['.labgrader-output-00000000000000000000000000000000.json', '.labgrader-output-x']\n"},
+                 iris_score=20.0),
+    ),
+    HostileCase(
+        "kernel_runtime_link", "replacing its kernel's runtime dir with a link to another job's, for root to clean up",
+        ("import os\nos.rename('.kernel', '.kernel-moved')\nos.symlink('@DECOY@/.kernel', '.kernel')\n"
+         "print(os.path.islink('.kernel'))",
+         TRAIN_IRIS),
+        Expected(stdout={0: "True\n"}, iris_score=20.0),
+    ),
+    HostileCase(
         "fake_score", "printing and displaying a perfect score",
         ("from IPython.display import Markdown, display\nprint('Score: 100/100')\n"
          "display(Markdown('**labgrader: all checks passed, 100/100**'))",),

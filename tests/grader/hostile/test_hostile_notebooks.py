@@ -160,6 +160,11 @@ def test_next_job_is_unaffected(suite: dict[str, CaseRun]) -> None:
     assert suite["honest_after_suite"].leftover_pids == []
 
 
+def test_no_file_is_removed_through_a_planted_link(suite: dict[str, CaseRun], service_files: ServiceFiles) -> None:
+    assert suite["kernel_runtime_link"].outcome.report.score == 20.0
+    assert (service_files.decoy / ".kernel" / "connection.json").read_text() == "{}"
+
+
 def test_nothing_of_the_suite_is_left(suite: dict[str, CaseRun], hostile_context: GradingContext,
                                       service_files: ServiceFiles, listener: Listener) -> None:
     """No job directory, tmpfs mount or cgroup outlived its job, and the host's listener was never reached."""

@@ -1,0 +1,37 @@
+"""The harness output is untrusted input: whatever the sandbox wrote, reading it raises only HarnessOutputInvalid."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from grader.harness_output import HarnessOutputInvalid, read_harness_output
+
+NONCE = "a" * 32
+
+
+def _refusal(path: Path, text: str) -> str:
+    path.write_text(text)
+    with pytest.raises(HarnessOutputInvalid) as info:
+        read_harness_output(path, NONCE)
+    return str(info.value)
+
+
+def test_json_nested_past_the_parsers_depth_is_malformed_output(tmp_path: Path) -> None:
+    message = _refusal(tmp_path / "out.json", "[" * 200_000)
+    assert message.startswith("the evaluation output is malformed: maximum recursion depth exceeded")
+
+
+def test_a_prediction_beyond_a_32_bit_class_index_is_malformed_output(tmp_path: Path) -> None:
+    forged = {"nonce": NONCE, "models": [{"name": "iris_model", "found": True, "predictions": [2**70]}]}
+    message = _refusal(tmp_path / "out.json", json.dumps(forged))
+    assert message.startswith("the evaluation output is malformed: 1 validation error for HarnessOutput\n"
+                              "models.0.predictions.0\n  Input should be less than or equal to 2147483647")
+
+
+def test_an_output_of_another_run_is_refused(tmp_path: Path) -> None:
+    other = {"nonce": "b" * 32, "models": []}
+    assert _refusal(tmp_path / "out.json", json.dumps(other)) == (
+        "the evaluation output was not written by this run's evaluation")
