@@ -8,12 +8,15 @@
      ├── Conflict            409
      ├── PayloadTooLarge     413
      └── RateLimited         429 (with Retry-After)
+
+A database DataError (a value the database cannot store) is mapped to 422 as well.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 
 class DomainError(Exception):
@@ -66,4 +69,10 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Retry-After"] = str(exc.retry_after_s)
         return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
 
+    async def unstorable(request: Request, exc: Exception) -> JSONResponse:
+        # e.g. a NUL character in a query parameter or form field: PostgreSQL text cannot hold it (SQLite can)
+        return JSONResponse({"detail": "the request holds a value the database cannot store, such as a NUL "
+                                       "character"}, status_code=422)
+
     app.add_exception_handler(DomainError, handle)
+    app.add_exception_handler(DataError, unstorable)

@@ -7,6 +7,7 @@ the whole deployment, and a restarted worker loses nothing. Queues are the broke
 
 from __future__ import annotations
 
+import hmac
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from sqlalchemy import ColumnElement, Float, case, cast, func, select
 from sqlalchemy.orm import Session
+
+from server.auth import bearer_token, current_user
+from server.errors import Forbidden
 
 from server.celery_dispatch import BROKER_QUEUES, broker_queue, gpu_lab_ids
 from server.db import db_now
@@ -127,10 +131,22 @@ class LedgerCollector(Collector):
         yield from (depth, oldest, running, jobs, duration, failures)
 
 
+def _check_scraper(request: Request, session: Session) -> None:
+    """Prometheus with LABGRADER_METRICS_TOKEN, or an instructor's API token: queue sizes and failures are no one
+    else's business."""
+    configured = request.app.state.settings.metrics_token
+    token = bearer_token(request)
+    if configured and token and hmac.compare_digest(token.encode(), configured.encode()):
+        return
+    if not current_user(request, session).is_instructor:  # 401 without a valid token
+        raise Forbidden("metrics need LABGRADER_METRICS_TOKEN or an instructor's token")
+
+
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 def metrics(request: Request) -> Response:
     """Prometheus metrics of the whole deployment, read from the ledger."""
     with request.app.state.session_factory() as session:
+        _check_scraper(request, session)
         snapshot = read_snapshot(session)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LedgerCollector(snapshot))

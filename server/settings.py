@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     queue: QueueKind = QueueKind.EMBEDDED
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
     secret_key: str = DEFAULT_SECRET_KEY
+    metrics_token: str = ""  # a bearer token for Prometheus; instructors' API tokens work on /metrics too
     labs_dir: Path | None = None
     # job directories hold the kernel's Unix sockets, whose paths may not exceed 107 bytes: keep this short
     jobs_dir: Path = Path("/var/tmp/labgrader-jobs")

@@ -92,6 +92,7 @@ def test_the_api_migrates_on_start_and_dispatches_through_celery(services: dict[
         "LABGRADER_BROKER_URL": BROKER_URL,
         "LABGRADER_SECRET_KEY": SECRETS["LABGRADER_SECRET_KEY"],
         "LABGRADER_DATA_DIR": "/var/lib/labgrader",
+        "LABGRADER_METRICS_TOKEN": "",
     }
 
 

@@ -21,10 +21,23 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     """The API on SQLite with no executor (the Celery dispatcher, its broker unreachable): jobs stay where a test
     puts them."""
     live = make_server(tmp_path, LABGRADER_LABS_DIR=str(LABS), LABGRADER_QUEUE="celery",
-                       LABGRADER_BROKER_URL="amqp://guest:guest@127.0.0.1:1//")
+                       LABGRADER_BROKER_URL="amqp://guest:guest@127.0.0.1:1//", LABGRADER_METRICS_TOKEN=SCRAPER)
     live.start()
     yield live
     live.stop()
+
+
+SCRAPER = "prometheus-scrape-token"
+
+
+def test_metrics_answer_only_the_scraper_token_and_instructors(server: LiveServer) -> None:
+    student, prof = server.add_user("student"), server.add_user("prof", "instructor")
+    with server.client() as anonymous, server.client(student) as as_student, server.client(prof) as as_prof, \
+            server.client(SCRAPER) as scraper, server.client("wrong-scrape-token") as wrong:
+        statuses = [c.get("/metrics").status_code for c in (anonymous, wrong, as_student, as_prof, scraper)]
+        refused = as_student.get("/metrics").json()["detail"]
+    assert statuses == [401, 401, 403, 200, 200]
+    assert refused == "metrics need LABGRADER_METRICS_TOKEN or an instructor's token"
 
 
 def sample_lines(text: str) -> dict[str, str]:
@@ -49,7 +62,7 @@ def test_metrics_count_queues_running_durations_and_failures_from_the_ledger(ser
         conn.execute(update(GradingJob).where(GradingJob.id == 4).values(status="running", started_at=start))
     engine.dispose()
 
-    response = server.client().get("/metrics")
+    response = server.client(SCRAPER).get("/metrics")
 
     assert response.status_code == 200
     assert response.headers["content-type"] == CONTENT_TYPE_LATEST
