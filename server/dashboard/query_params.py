@@ -18,7 +18,7 @@ MAX_PAGE = 1_000_000  # 50 million rows deep: beyond any course, and its offset 
 
 
 def whole_number(text: str, largest: int) -> int | None:
-    """`text` as an integer from 1 to `largest`, or None: ASCII digits only ("²".isdigit() is true, int() refuses it)."""
+    """`text` as an integer from 1 to `largest`, or None; ASCII digits only ("²".isdigit() is true, int() fails)."""
     text = text.strip()
     if not (text.isascii() and text.isdigit()) or len(text) > len(str(largest)):
         return None
