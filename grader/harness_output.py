@@ -35,6 +35,7 @@ class ArchitectureFacts(_Untrusted):
     conv: bool = False
     recurrent: bool = False
     parameters: int = Field(default=0, ge=0)
+    unrecognised_parameters: int = Field(default=0, ge=0)  # held outside dense/conv/recurrent/norm layers
     device: str = Field(default="cpu", max_length=40)
     input_size: int | None = None
     output_size: int | None = None

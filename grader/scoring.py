@@ -91,6 +91,9 @@ def _architecture_problem(entry: ModelOutput, architecture: str) -> str:
     if facts.conv or facts.recurrent:
         kind = "convolution" if facts.conv else "recurrent"
         has = f"has {kind} layers"
+    elif facts.unrecognised_parameters:
+        has = (f"computes with {facts.unrecognised_parameters:,} parameters outside its dense layers (raw tensors or "
+               "custom layers the grader cannot tell apart from other architectures)")
     elif (facts.dense_layers != 1) if architecture == "single_dense" else (facts.dense_layers < 2):
         has = f"has {dense}"
     elif architecture == "multi_dense" and not facts.nonlinear_between:

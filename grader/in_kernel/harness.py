@@ -201,12 +201,21 @@ def _apply(name, func, x):
     return _as_array(func(x.copy()) if name.startswith("preprocess_") else func(x.astype(np.float32)))
 
 
+def _centred_logits(out):
+    """Scores with a final softmax undone up to a per-row constant: log-probabilities minus their row mean."""
+    out = np.asarray(out, dtype=np.float64).reshape(len(out), -1)
+    if out.min() >= 0 and np.allclose(out.sum(axis=1), 1, atol=1e-3):
+        out = np.log(np.clip(out, 1e-30, None))
+    return out - out.mean(axis=1, keepdims=True)
+
+
 def is_affine(model, framework, layout):
-    """True when f(a) + f(b) - f(0) == f(a + b): stacked dense layers with no non-linearity between them."""
+    """True when f(a) + f(b) - f(0) == f(a + b) for the logits: what the network computes, whatever its layers are
+    called, has no non-linearity (a final softmax aside)."""
     rng = np.random.default_rng(0)
     a, b = (rng.random((4,) + tuple(layout), dtype=np.float32) for _ in range(2))
     zero = np.zeros_like(a)
-    fa, fb, f0, fab = (raw_scores(model, framework, v) for v in (a, b, zero, a + b))
+    fa, fb, f0, fab = (_centred_logits(raw_scores(model, framework, v)) for v in (a, b, zero, a + b))
     scale = max(1e-3, float(np.abs(fab).max()))
     return float(np.abs(fa + fb - f0 - fab).max()) / scale < 1e-3
 
@@ -258,12 +267,17 @@ def evaluate_candidate(label, model, slot, user_ns, data):
     facts = architecture_facts(model, framework)
     best, tried, problem = choose_preprocessing(model, framework, slot["dataset"], data["train_x"],
                                                 data["train_y"], user_ns)
-    if best is not None and facts["dense_layers"] >= 2 and not facts["nonlinear_between"] and facts["custom_forward"]:
-        # a custom forward() may apply functional activations (F.relu) that no layer list shows
+    if best is not None and facts["dense_layers"] >= 2:
+        # What it computes decides: a custom forward() may apply F.relu that no layer list shows, and a layer named
+        # ReLU may compute nothing at all. A network that is affine end to end has no non-linearity between layers.
         try:
-            facts["nonlinear_between"] = not is_affine(model, framework, best[3])
+            affine = is_affine(model, framework, best[3])
         except Exception:
-            pass
+            affine = None
+        if affine is True:
+            facts["nonlinear_between"] = False
+        elif affine is False and facts["custom_forward"] and not facts["nonlinear_between"]:
+            facts["nonlinear_between"] = True
     return {"label": label, "model": model, "framework": framework, "facts": facts, "best": best,
             "tried": tried, "problem": problem}
 

@@ -36,6 +36,7 @@ def _keras_layers(model):
 
 CONV_WORDS = ("conv",)
 RECURRENT_WORDS = ("lstm", "gru", "rnn", "recurrent")
+RECOGNISED_WORDS = CONV_WORDS + RECURRENT_WORDS + ("norm",)  # layers whose parameters are not "unrecognised"
 NONLINEAR = {"relu", "relu6", "sigmoid", "tanh", "elu", "selu", "gelu", "silu", "swish", "softplus", "softsign",
              "leakyrelu", "leaky_relu", "prelu", "mish", "hardtanh", "hardsigmoid", "hard_sigmoid", "hardswish",
              "celu", "rrelu", "logsigmoid", "tanhshrink", "exponential", "softmax", "logsoftmax", "log_softmax"}
@@ -47,9 +48,13 @@ def _torch_facts(model):
     leaves = _torch_leaves(model)
     sequence = []  # "dense" | activation name, in registration order
     facts = {"conv": False, "recurrent": False, "input_size": None, "output_size": None, "image_channels": None}
+    accounted = 0  # parameters held by layers this file recognises; the rest compute something unnamed
     for leaf in leaves:
         kind = type(leaf).__name__
         lowered = kind.lower()
+        if (isinstance(leaf, torch.nn.Linear) or any(w in lowered for w in RECOGNISED_WORDS) or lowered in NONLINEAR
+                or type(leaf).__module__.endswith("activation")):
+            accounted += sum(p.numel() for p in leaf.parameters(recurse=False))
         if isinstance(leaf, torch.nn.Linear):
             sequence.append("dense")
             if facts["input_size"] is None and facts["image_channels"] is None:
@@ -68,6 +73,7 @@ def _torch_facts(model):
     except StopIteration:
         device = "cpu"
     facts["parameters"] = int(sum(p.numel() for p in model.parameters()))
+    facts["unrecognised_parameters"] = max(0, facts["parameters"] - int(accounted))
     facts["device"] = device
     facts["sequence"] = sequence
     facts["custom_forward"] = not isinstance(model, torch.nn.Sequential)
@@ -82,13 +88,36 @@ def _keras_activation_name(layer):
     return str(name).lower()
 
 
+def _keras_dense_class(model):
+    """keras.layers.Dense of the Keras the model was built with: a class that is merely named Dense does not count."""
+    for name in ("keras", "tf_keras"):
+        keras = sys.modules.get(name)
+        model_class = getattr(keras, "Model", None) if keras is not None else None
+        if isinstance(model_class, type) and isinstance(model, model_class):
+            return getattr(getattr(keras, "layers", None), "Dense", None)
+    return None
+
+
+def _keras_layer_parameters(layer):
+    try:
+        return int(layer.count_params())
+    except Exception:
+        return 0
+
+
 def _keras_facts(model):
     sequence = []
     facts = {"conv": False, "recurrent": False, "input_size": None, "output_size": None, "image_channels": None}
+    dense_class = _keras_dense_class(model)
+    accounted = 0
     for layer in _keras_layers(model):
         kind = type(layer).__name__
         lowered = kind.lower()
-        if kind == "Dense":
+        is_dense = dense_class is not None and isinstance(layer, dense_class)
+        if (is_dense or any(w in lowered for w in RECOGNISED_WORDS) or lowered in NONLINEAR
+                or lowered in ("activation", "leakyrelu", "prelu")):
+            accounted += _keras_layer_parameters(layer)
+        if is_dense:
             sequence.append("dense")
             activation = _keras_activation_name(layer)
             if activation and activation != "linear":
@@ -119,6 +148,7 @@ def _keras_facts(model):
         facts["parameters"] = int(model.count_params())
     except Exception:
         facts["parameters"] = 0
+    facts["unrecognised_parameters"] = max(0, facts["parameters"] - accounted)
     device = "cpu"
     try:
         weight = model.weights[0]
@@ -157,9 +187,9 @@ def dataset_of(facts):
 
 
 def architecture_fits(facts, architecture):
+    plain = not facts["conv"] and not facts["recurrent"] and not facts.get("unrecognised_parameters")
     if architecture == "single_dense":
-        return facts["dense_layers"] == 1 and not facts["conv"] and not facts["recurrent"]
+        return facts["dense_layers"] == 1 and plain
     if architecture == "multi_dense":
-        return (facts["dense_layers"] >= 2 and facts["nonlinear_between"]
-                and not facts["conv"] and not facts["recurrent"])
+        return facts["dense_layers"] >= 2 and facts["nonlinear_between"] and plain
     return True

@@ -68,6 +68,52 @@ def test_functional_activations_are_found_by_measuring_linearity(harness: dict[s
         assert harness["is_affine"](model, "torch", (784,)) is (not activation)
 
 
+class ReLU(nn.Module):
+    """Named like an activation, computes nothing."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class RawParameterNet(nn.Module):
+    """A two-layer network of raw parameters, beside a Linear layer it never uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.decoy = nn.Linear(784, 10)
+        self.w1, self.w2 = nn.Parameter(torch.randn(784, 32) * 0.05), nn.Parameter(torch.randn(32, 10) * 0.05)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x.flatten(1) @ self.w1) @ self.w2
+
+
+def _mnist_slot(harness: dict[str, Any], model: nn.Module) -> dict[str, Any]:
+    rng = np.random.default_rng(0)
+    data = {"train_x": rng.integers(0, 255, (64, 28, 28)).astype(np.uint8), "train_y": rng.integers(0, 10, 64)}
+    slot = {"dataset": "mnist", "architecture": "multi_dense"}
+    evaluated: dict[str, Any] = harness["evaluate_candidate"]("net", model, slot, {}, data)
+    return evaluated
+
+
+def test_what_a_network_computes_decides_its_architecture_not_its_layer_names(harness: dict[str, Any]) -> None:
+    fake = _mnist_slot(harness, nn.Sequential(nn.Flatten(), nn.Linear(784, 32), ReLU(), nn.Linear(32, 10)))
+    assert (fake["facts"]["dense_layers"], fake["facts"]["nonlinear_between"]) == (2, False)
+    softmax_only = _mnist_slot(harness, nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.Linear(32, 10),
+                                                      nn.Softmax(dim=1)))
+    assert softmax_only["facts"]["nonlinear_between"] is False  # a final softmax is not a non-linearity between
+    real = _mnist_slot(harness, nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.BatchNorm1d(32), nn.ReLU(),
+                                              nn.Linear(32, 10), nn.Softmax(dim=1)))
+    assert (real["facts"]["nonlinear_between"], real["facts"]["unrecognised_parameters"]) == (True, 0)
+    assert harness["architecture_fits"](real["facts"], "multi_dense")
+
+
+def test_parameters_outside_dense_layers_fit_no_fully_connected_slot(harness: dict[str, Any]) -> None:
+    facts = facts_of(harness, RawParameterNet())
+    assert (facts["dense_layers"], facts["unrecognised_parameters"]) == (1, 784 * 32 + 32 * 10)
+    assert not harness["architecture_fits"](facts, "single_dense")
+    assert not harness["architecture_fits"](facts, "multi_dense")
+
+
 def test_models_are_found_in_the_namespace_and_inside_dicts_and_lists(harness: dict[str, Any]) -> None:
     net, other, third = nn.Linear(4, 3), nn.Linear(784, 10), nn.Linear(784, 10)
     namespace = {"net": net, "models": {"big": other}, "history": [third], "_hidden": nn.Linear(4, 3),

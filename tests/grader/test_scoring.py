@@ -95,6 +95,17 @@ def test_stacked_linear_layers_without_activation_are_not_multi_layer(lab: LabDa
                                      "what one layer could; this check needs a fully-connected network")
 
 
+def test_parameters_outside_dense_layers_are_not_a_single_layer_network(lab: LabData) -> None:
+    hidden = facts(1).model_copy(update={"unrecognised_parameters": 25_408})
+    entry = ModelOutput(name="mnist_single_model", found=True, via="contract", source="`mnist_single_model`",
+                        framework="torch", facts=hidden, preprocessing="raw", predictions=correct(HIDDEN_Y, 0))
+    result = score_accuracy(SINGLE, output(entry), lab, "")
+    assert (result.passed, result.score) == (False, 0.0)
+    assert result.message.startswith(
+        "`mnist_single_model` computes with 25,408 parameters outside its dense layers (raw tensors or custom layers "
+        "the grader cannot tell apart from other architectures); this check needs a single-layer network")
+
+
 def test_two_dense_layers_in_the_single_layer_slot_fail(lab: LabData) -> None:
     entry = ModelOutput(name="mnist_single_model", found=True, via="contract", source="`mnist_single_model`",
                         framework="torch", facts=facts(2), preprocessing="raw", predictions=correct(HIDDEN_Y, 0))
