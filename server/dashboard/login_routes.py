@@ -19,7 +19,7 @@ from server.dashboard.sessions import (
     encode_session,
     new_session,
 )
-from server.users.service import user_for_token
+from server.users.service import end_page_sessions, user_for_token
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -65,7 +65,7 @@ def login(request: Request, db: DbSession, token: Annotated[str, Form()] = "",
         throttle.check(client)
         throttle.record_failure(client)
         return _login_page(request, next, 401, "That token is not valid. Paste the whole token, starting with lg_.")
-    session = new_session(user.id, user.token_hash)
+    session = new_session(user.id, user.token_hash, generation=user.session_generation)
     response = RedirectResponse(safe_next(next, user.is_instructor), status_code=303)
     response.set_cookie(SESSION_COOKIE, encode_session(session, request.app.state.settings.secret_key),
                         max_age=SESSION_MAX_AGE_S, path="/", httponly=True, samesite="lax", secure=_secure(request))
@@ -74,8 +74,9 @@ def login(request: Request, db: DbSession, token: Annotated[str, Form()] = "",
 
 
 @router.post("/logout")
-async def logout(request: Request, viewer: AnyViewer) -> Response:
+async def logout(request: Request, viewer: AnyViewer, db: DbSession) -> Response:
     await checked_form(request, viewer)
+    end_page_sessions(db, viewer.user)  # a copy of the cookie, here or on another device, no longer logs anyone in
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_secure(request))
     return response

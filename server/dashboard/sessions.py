@@ -1,8 +1,9 @@
-"""Signed, stateless session cookies and CSRF tokens for the pages (no server-side session table).
+"""Signed session cookies and CSRF tokens for the pages; no session table: a counter per user ends sessions.
 
 A cookie is `base64url(json payload).base64url(hmac-sha256)` keyed by `settings.secret_key`. The payload names the
-user, a fragment of their token digest (a re-issued token ends every session made with the old one), the CSRF token
-of this session and when it was issued.
+user, a fragment of their token digest (a re-issued token ends every session made with the old one), the user's
+session generation (logging out bumps it in the database, which ends every session made before), the CSRF token of
+this session and when it was issued.
 
     SessionError
      ├── SessionMissing     no cookie, or a cookie that does not verify: log in again
@@ -62,6 +63,7 @@ class PageSession:
     token_digest: str
     csrf_token: str
     issued_at: int
+    generation: int = 0
 
 
 def _b64(data: bytes) -> str:
@@ -77,14 +79,16 @@ def _mac(secret_key: str, body: str) -> str:
     return _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
 
 
-def new_session(user_id: int, token_hash: str, now_s: float | None = None) -> PageSession:
+def new_session(user_id: int, token_hash: str, now_s: float | None = None, generation: int = 0) -> PageSession:
     """A fresh session for a user who just proved their token."""
     return PageSession(user_id=user_id, token_digest=token_hash[:TOKEN_DIGEST_CHARS],
-                       csrf_token=secrets.token_urlsafe(32), issued_at=int(now_s if now_s is not None else time.time()))
+                       csrf_token=secrets.token_urlsafe(32), issued_at=int(now_s if now_s is not None else time.time()),
+                       generation=generation)
 
 
 def encode_session(session: PageSession, secret_key: str) -> str:
-    payload = {"u": session.user_id, "t": session.token_digest, "c": session.csrf_token, "i": session.issued_at}
+    payload = {"u": session.user_id, "t": session.token_digest, "c": session.csrf_token, "i": session.issued_at,
+               "g": session.generation}
     body = _b64(json.dumps(payload, separators=(",", ":")).encode())
     return f"{body}.{_mac(secret_key, body)}"
 
@@ -100,7 +104,8 @@ def decode_session(cookie: str | None, secret_key: str, max_age_s: float = SESSI
     try:
         payload = json.loads(_unb64(body))
         session = PageSession(user_id=int(payload["u"]), token_digest=str(payload["t"]),
-                              csrf_token=str(payload["c"]), issued_at=int(payload["i"]))
+                              csrf_token=str(payload["c"]), issued_at=int(payload["i"]),
+                              generation=int(payload.get("g", 0)))
     except (ValueError, KeyError, TypeError, binascii.Error, ValidationError) as exc:
         raise SessionMissing("the session cookie is not valid: log in again") from exc
     now = now_s if now_s is not None else time.time()

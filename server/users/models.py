@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, String, func
+from sqlalchemy import DateTime, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base
@@ -25,6 +25,8 @@ class User(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     token_prefix: Mapped[str] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    # page sessions carry the generation they were made in; logging out bumps it, ending every one of them
+    session_generation: Mapped[int] = mapped_column(Integer, server_default="0")
 
     @property
     def is_instructor(self) -> bool:

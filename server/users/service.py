@@ -10,7 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from server.errors import Conflict, InvalidInput
@@ -56,6 +56,13 @@ def user_for_token(session: Session, token: str) -> User | None:
     if user is None or not hmac.compare_digest(user.token_hash, digest):
         return None
     return user
+
+
+def end_page_sessions(session: Session, user: User) -> None:
+    """Log a user out of every page session (each cookie carries the generation it was made in)."""
+    session.execute(update(User).where(User.id == user.id)
+                    .values(session_generation=User.session_generation + 1))
+    session.commit()
 
 
 def import_roster(session: Session, text: str) -> list[IssuedToken]:

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 
+import httpx
 import pytest
 
 from server.db import transaction
@@ -169,10 +170,18 @@ def test_roster_import_errors_name_the_line(site: LiveServer, people: dict) -> N
 
 
 def test_logout_ends_the_session(site: LiveServer, people: dict) -> None:
-    with logged_in(site, people["tokens"]["prof"]) as (client, csrf):
+    with logged_in(site, people["tokens"]["prof"]) as (client, csrf), \
+            logged_in(site, people["tokens"]["prof"]) as (other_device, _):
+        copied = client.cookies["labgrader_session"]
         response = client.post("/logout", data={"csrf_token": csrf})
         assert response.headers["location"] == "/login"
         assert client.get("/dashboard").status_code == 303
+        # the server ended it too: a copy of the cookie, or the same user's other browser, is logged out
+        with httpx.Client(base_url=site.url, cookies={"labgrader_session": copied}) as replay:
+            assert replay.get("/dashboard").status_code == 303
+        assert other_device.get("/dashboard").status_code == 303
+    with logged_in(site, people["tokens"]["prof"]) as (again, _):  # logging in again works at once
+        assert again.get("/dashboard").status_code == 200
 
 
 def test_the_gradebook_api_needs_an_instructor_token(site: LiveServer, people: dict) -> None:
