@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
+from grader.pipeline import sweep_abandoned_jobs
 from grader.worker import JobRunner, RunOutcome, Slot, database_unreachable, new_owner_id
 from server.celery_dispatch import (
     BROKER_QUEUES,
@@ -268,6 +269,7 @@ def run_worker(settings: Settings, factory: SessionFactory, slots: Sequence[Slot
                sweep_every_s: float, requeue_after_s: float) -> int:
     """Serve the queues until SIGTERM (warm shutdown: running jobs finish first)."""
     global _worker
+    sweep_abandoned_jobs(settings.sandbox_config(), settings.jobs_root)
     app = build_app(settings)
     _worker = GradingWorker(settings, factory, slots, queues, announce=lambda routed: publish(app, routed))
     sweeper = Sweeper(app, factory, settings, sweep_every_s, requeue_after_s)

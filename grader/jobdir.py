@@ -3,14 +3,19 @@ read-only in the sandbox: the harness's request and inputs) and `host` (grader-o
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import stat
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 MOUNT = "/usr/bin/mount"
+OWNER_LOCK = "owner.lock"
 UMOUNT = "/usr/bin/umount"
 
 
@@ -35,13 +40,16 @@ class JobDirs:
     """`root` is host-only (mode 711); `work` is the student's home and the only writable place in the sandbox;
     `evaluation` (root-owned, bound read-only at the same path) is where the host writes what the harness reads, so
     no student process can swap it for a link while the host writes; `host` (mode 700) holds the kernelspec, the
-    passwd files and the trusted copy of the harness output."""
+    passwd files and the trusted copy of the harness output. The process that made the job holds an flock on
+    `host/owner.lock` until `remove`: the kernel releases it if that process dies, which tells a sweep at the next
+    start which job directories are abandoned and which belong to another live process sharing the jobs root."""
 
     root: Path
     work: Path
     host: Path
     work_is_tmpfs: bool
     evaluation: Path
+    owner_lock: IO[bytes] | None = None
 
     @classmethod
     def create(cls, jobs_root: Path, job_key: str, uid: int | None, work_limit_mb: int | None) -> JobDirs:
@@ -55,29 +63,50 @@ class JobDirs:
         work, host, evaluation = root / "work", root / "host", root / "eval"
         work.mkdir(mode=0o700)
         host.mkdir(mode=0o700)
+        owner_lock = (host / OWNER_LOCK).open("wb")
+        fcntl.flock(owner_lock.fileno(), fcntl.LOCK_EX)
         evaluation.mkdir(mode=0o755)
         tmpfs = work_limit_mb is not None and mount_tmpfs(work, work_limit_mb, uid)
         if uid is not None:
             os.chown(work, uid, uid)
-        return cls(root, work, host, tmpfs, evaluation)
+        return cls(root, work, host, tmpfs, evaluation, owner_lock)
 
     def remove(self) -> None:
         if self.work_is_tmpfs:
             unmount(self.work)
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.owner_lock is not None:
+            self.owner_lock.close()  # releases the flock; closing twice is harmless
 
 
-def sweep_stale_jobs(jobs_root: Path) -> int:
-    """Unmount and delete job directories a crashed worker left behind (call at worker start); return how many."""
+def abandoned_jobs(jobs_root: Path, grace_s: float = 60) -> list[Path]:
+    """Job directories whose owner died: their owner lock is free (or, for a directory without one, it is older than
+    `grace_s`: made before owner locks, or its maker died between mkdir and lock). Live jobs of other processes on the
+    same jobs root hold their lock and are left alone."""
     if not jobs_root.is_dir():
-        return 0
-    stale = [p for p in jobs_root.iterdir() if p.is_dir() and p.name.startswith("job-")]
-    for root in stale:
-        work = root / "work"
-        if work.is_mount():
-            unmount(work)
-        shutil.rmtree(root, ignore_errors=True)
-    return len(stale)
+        return []
+    found = []
+    for root in sorted(p for p in jobs_root.iterdir() if p.is_dir() and p.name.startswith("job-")):
+        try:
+            with (root / "host" / OWNER_LOCK).open("rb") as lock:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except FileNotFoundError:
+            with contextlib.suppress(OSError):
+                if time.time() - root.stat().st_mtime > grace_s:
+                    found.append(root)
+            continue
+        except (BlockingIOError, OSError):
+            continue  # held: a live job of some process
+        found.append(root)  # the lock was free; leaving the `with` released it again
+    return found
+
+
+def remove_job_dir(root: Path) -> None:
+    """Unmount and delete a job directory (an abandoned one: no process of its own holds it any more)."""
+    work = root / "work"
+    if work.is_mount():
+        unmount(work)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def take_untrusted_file(path: Path, destination: Path, max_bytes: int) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import nbformat
 from nbformat import NotebookNode
 
-from grader import kernel_command, reaper, sandbox
+from grader import jobdir, kernel_command, reaper, sandbox
 from grader.cgroups import JobCgroup
 from grader.datasets import LabData
 from grader.discovery_report import discovery_lines
@@ -115,6 +115,23 @@ class PreparedJob:
             _end_job(self.cgroup, self.uid)
         finally:
             self.dirs.remove()
+
+
+def sweep_abandoned_jobs(config: sandbox.SandboxConfig, jobs_root: Path) -> int:
+    """End and remove what crashed graders left on this host: job directories no live process owns, their tmpfs
+    mounts and their cgroups (with any process still in them). Run when an executor or worker starts."""
+    abandoned = jobdir.abandoned_jobs(jobs_root)
+    for root in abandoned:
+        memory, pids, cpu = (group if (group := config.cgroup_root / c / config.cgroup_parent / root.name).is_dir()
+                             else None for c in ("memory", "pids", "cpu"))
+        if memory or pids or cpu:
+            with contextlib.suppress(OSError):
+                JobCgroup(memory=memory, pids=pids, cpu=cpu, memory_limit_mb=0, max_processes=0).remove()
+        jobdir.remove_job_dir(root)
+    if abandoned:
+        logger.warning("removed %d job director%s that crashed graders left in %s", len(abandoned),
+                       "y" if len(abandoned) == 1 else "ies", jobs_root)
+    return len(abandoned)
 
 
 def prepare_job(config: sandbox.SandboxConfig, isolation: sandbox.Isolation, jobs_root: Path, uid: int | None,

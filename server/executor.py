@@ -77,10 +77,12 @@ class EmbeddedExecutor:
             self._loop.close()
 
     async def _main(self, ready: threading.Event) -> None:
+        from grader.pipeline import sweep_abandoned_jobs
         from grader.warm_pool import PoolSlot, WarmKernelPool, lab_frameworks
         from grader.worker import JobRunner, Slot, new_owner_id
 
         self._wake, self._stop = asyncio.Event(), asyncio.Event()
+        await asyncio.to_thread(sweep_abandoned_jobs, self.settings.sandbox_config(), self.settings.jobs_root)
         slots = [Slot(i) for i in range(self.settings.jobs)]
         runner = JobRunner(self.settings, self.factory, owner=new_owner_id("embedded"))
         kernels = None
