@@ -60,7 +60,6 @@ class CappedNotebookClient(NotebookClient):
         self._truncated_cells: set[int] = set()
         self.timed_out_cells: list[int] = []
         self.capture_disabled = False
-        self.dropped_messages = 0
         self._display_sizes: dict[str, int] = {}  # display id -> size of the data its outputs now show
 
     def output(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
@@ -98,7 +97,6 @@ class CappedNotebookClient(NotebookClient):
         except CellControlSignal:
             raise  # "cell finished" and timeouts travel as exceptions
         except Exception as exc:  # a stream without text, a display map gone stale when the harness swapped cells
-            self.dropped_messages += 1
             logger.info("dropped a malformed %s message from the kernel: %r",
                         msg.get("header", {}).get("msg_type", "?"), exc)
             return None
