@@ -35,12 +35,7 @@ def current_user(request: Request, session: SessionDep) -> User:
         raise NotAuthenticated("missing bearer token: send 'Authorization: Bearer <token>'")
     user = user_for_token(session, token)
     if user is None:
-        # Only wrong tokens are throttled: behind a proxy every client shares one address, and a valid token (32
-        # random bytes) must still work while someone else's guesses from that address are being refused.
-        throttle = request.app.state.auth_throttle
-        client = request.client.host if request.client else "unknown"
-        throttle.check(client)
-        throttle.record_failure(client)
+        request.app.state.auth_throttle.wrong_token(request)
         raise NotAuthenticated("the token is not valid")
     return user
 

@@ -6,6 +6,8 @@ import threading
 import time
 from collections import defaultdict, deque
 
+from starlette.requests import Request
+
 from server.errors import RateLimited
 
 
@@ -37,3 +39,12 @@ class AuthThrottle:
     def record_failure(self, client: str) -> None:
         with self._lock:
             self._failures[client].append(time.monotonic())
+
+    def wrong_token(self, request: Request) -> None:
+        """A wrong token came from this request's address: refuse it (429) past the limit, otherwise count it.
+
+        Only wrong tokens are throttled: behind a proxy every client shares one address, and a valid token (32 random
+        bytes) must still work while someone else's guesses from that address are being refused."""
+        client = request.client.host if request.client else "unknown"
+        self.check(client)
+        self.record_failure(client)

@@ -59,11 +59,8 @@ def login(request: Request, db: DbSession, token: Annotated[str, Form()] = "",
           csrf_token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "") -> Response:
     check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE), csrf_token)
     user = user_for_token(db, token.strip())
-    if user is None:  # only wrong tokens are throttled (see server.auth.current_user)
-        throttle = request.app.state.auth_throttle
-        client = request.client.host if request.client else "unknown"
-        throttle.check(client)
-        throttle.record_failure(client)
+    if user is None:
+        request.app.state.auth_throttle.wrong_token(request)
         return _login_page(request, next, 401, "That token is not valid. Paste the whole token, starting with lg_.")
     session = new_session(user.id, user.token_hash, generation=user.session_generation)
     response = RedirectResponse(safe_next(next, user.is_instructor), status_code=303)
