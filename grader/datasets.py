@@ -71,6 +71,10 @@ class LabData:
     def has_visible(self, dataset: str) -> bool:
         return (self.visible / f"{dataset}.npz").is_file()
 
+    def has_dataset(self, dataset: str) -> bool:
+        """Both parts installed: the models can be evaluated on this dataset."""
+        return self.has_hidden(dataset) and self.has_visible(dataset)
+
     def training_sample(self, dataset: str, size: int = TRAINING_SAMPLE_SIZE) -> HiddenSplit:
         """A fixed sample of the visible training set: picks preprocessing and measures training accuracy."""
         with np.load(self.visible / f"{dataset}.npz", allow_pickle=False) as archive:
@@ -116,7 +120,7 @@ def prepare_labs(data_dir: Path, lab_ids: list[str]) -> None:
 
 def missing_datasets(lab: LabData, datasets: set[str]) -> list[str]:
     """The datasets a lab's checks need whose hidden or visible part this data directory lacks."""
-    return sorted(d for d in datasets if not (lab.has_hidden(d) and lab.has_visible(d)))
+    return sorted(d for d in datasets if not lab.has_dataset(d))
 
 
 def warn_missing_datasets(data_dir: Path, needs: dict[str, set[str]], log: logging.Logger) -> None:

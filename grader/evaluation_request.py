@@ -49,7 +49,7 @@ def build_request(spec: LabSpec, lab: LabData, private: Path, nonce: str, output
     """Write the inputs into `private` and return the JSON-able request."""
     slots = []
     for name, (dataset, architecture) in slot_architectures(spec).items():
-        if not lab.has_hidden(dataset) or not lab.has_visible(dataset):
+        if not lab.has_dataset(dataset):
             continue
         sample = lab.training_sample(dataset)
         slots.append({

@@ -69,7 +69,7 @@ def _why_missing(name: str, role: str, entry: ModelOutput | None, context: str) 
 
 def _data_missing(check: AccuracyCheck | OverfittingGapCheck, lab: LabData) -> CheckResult | None:
     """A check whose data this grader lacks fails with a message that blames the installation, not the student."""
-    if lab.has_hidden(check.dataset) and lab.has_visible(check.dataset):
+    if lab.has_dataset(check.dataset):
         return None
     shown = DATASET_NAMES.get(check.dataset, check.dataset)
     return _failed(check, f"the {shown} data is not installed on this grader, so this check was not measured; this is "
@@ -243,8 +243,7 @@ def score_checks(spec: LabSpec, output: HarnessOutput | None, lab: LabData, cont
             results.append(score_gap(check, output, lab, context))
         else:
             slot = slots.get(check.model or "")
-            evaluated = slot is not None and lab.has_hidden(slot[0]) and lab.has_visible(slot[0])
-            role = role_of(slot[1], slot[0]) if slot and evaluated else None
+            role = role_of(slot[1], slot[0]) if slot and lab.has_dataset(slot[0]) else None
             results.append(score_early_stopping(check, output, context, role))
     return results
 
