@@ -95,8 +95,8 @@ def abandoned_jobs(jobs_root: Path, grace_s: float = 60) -> list[Path]:
                 if time.time() - root.stat().st_mtime > grace_s:
                     found.append(root)
             continue
-        except (BlockingIOError, OSError):
-            continue  # held: a live job of some process
+        except OSError:
+            continue  # held (BlockingIOError): a live job of some process
         found.append(root)  # the lock was free; leaving the `with` released it again
     return found
 

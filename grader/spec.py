@@ -114,6 +114,10 @@ class LabSpec(_Strict):
                 slots.setdefault(check.model, check.dataset)
         return slots
 
+    def datasets(self) -> set[str]:
+        """The hidden datasets this lab's checks evaluate models on."""
+        return set(self.model_slots().values())
+
     def history_names(self) -> list[str]:
         return sorted({c.history for c in self.checks if isinstance(c, EarlyStoppingCheck)})
 

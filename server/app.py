@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         prepare_labs(settings.data_dir.resolve(), lab_ids)
         with factory() as session:
             warn_missing_datasets(settings.data_dir.resolve(),
-                                  {spec.id: set(spec.model_slots().values()) for spec in list_specs(session)}, log)
+                                  {spec.id: spec.datasets() for spec in list_specs(session)}, log)
         executor = None
         isolation = probe_isolation(settings.sandbox_config())
         app.state.isolation = isolation
