@@ -19,7 +19,6 @@ from nbformat import NotebookNode
 from grader import jobdir, kernel_command, reaper, sandbox
 from grader.cgroups import JobCgroup
 from grader.datasets import LabData
-from grader.discovery_report import discovery_lines
 from grader.errors import HarnessOutputInvalid
 from grader.evaluation_request import build_request
 from grader.execute import ExecutionResult, RunLimits, execute_notebook, write_kernelspec
@@ -27,8 +26,9 @@ from grader.harness_output import MAX_HARNESS_OUTPUT_BYTES
 from grader.in_kernel import source
 from grader.jobdir import JobDirs, take_untrusted_file
 from grader.report import GradingReport
-from grader.scoring import HarnessOutput, execution_context, history_of, read_harness_output, score_checks
+from grader.scoring import HarnessOutput, read_harness_output
 from grader.spec import LabSpec
+from grader.stored_outputs import ScoringInputs, evaluation_plan, score_report
 from grader.uid_lease import lease_uid
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class GradingOutcome:
     report: GradingReport
     executed_notebook: bytes
     artifacts: dict[str, bytes] = field(default_factory=dict)
+    scoring_inputs: ScoringInputs | None = None  # stored beside the report: `labgrader rescore` reuses it
 
     def __post_init__(self) -> None:
         # drawn here so every way of building an outcome carries the plot of the report's history
@@ -180,6 +181,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: sandbox.Is
             notebook_timeout_s=ctx.notebook_timeout_s or ctx.spec.limits.notebook_timeout_s,
             harness_timeout_s=ctx.harness_timeout_s, output_limit_bytes=ctx.output_limit_bytes,
         )
+        plan = evaluation_plan(ctx.spec, ctx.lab_data)  # what the harness request below asks for
         prepare_s = time.monotonic() - started
 
         async def harness() -> tuple[str, Path]:
@@ -197,8 +199,10 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: sandbox.Is
             kernel_client=warm.kernel_client if warm is not None else None,
         )
         output, harness_problem = _extract(result, dirs.host)
-        report = _report(ctx, result, output, harness_problem, isolation, prepare_s)
-        return GradingOutcome(report=report, executed_notebook=nbformat.writes(nb).encode())  # type: ignore[no-untyped-call]
+        inputs = ScoringInputs(plan=plan, output=output)
+        report = _report(ctx, result, inputs, harness_problem, isolation, prepare_s)
+        return GradingOutcome(report=report, executed_notebook=nbformat.writes(nb).encode(),  # type: ignore[no-untyped-call]
+                              scoring_inputs=inputs)
     finally:
         job.end()
 
@@ -224,16 +228,9 @@ def _extract(result: ExecutionResult, host: Path) -> tuple[HarnessOutput | None,
         return None, result.harness_error or str(exc)
 
 
-def _report(ctx: GradingContext, result: ExecutionResult, output: HarnessOutput | None, harness_problem: str,
+def _report(ctx: GradingContext, result: ExecutionResult, inputs: ScoringInputs, harness_problem: str,
             isolation: sandbox.Isolation, prepare_s: float) -> GradingReport:
-    context = execution_context(result.cell_errors, result.note or harness_problem)
-    checks = score_checks(ctx.spec, output, ctx.lab_data, context)
     timings = {"prepare": round(prepare_s, 3), **{k: round(v, 3) for k, v in result.timings_s.items()}}
-    histories = {h.name: history_of(h) for h in (output.histories if output else []) if h.found}
-    return GradingReport(
-        lab_id=ctx.spec.id, checks=tuple(checks), cell_errors=tuple(result.cell_errors),
-        execution_note=result.note or harness_problem, device=ctx.device_label, isolation=isolation.detail,
-        timings_s=timings, discovery=tuple(discovery_lines(ctx.spec, output)), history=histories,
-    )
-
-
+    return score_report(ctx.spec, inputs, ctx.lab_data, cell_errors=tuple(result.cell_errors),
+                        execution_note=result.note or harness_problem, device=ctx.device_label,
+                        isolation=isolation.detail, timings_s=timings)

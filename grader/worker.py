@@ -25,11 +25,13 @@ from grader.errors import GraderError, InfrastructureError, NotebookInvalid
 from grader.notebook import parse_notebook
 from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
 from grader.report import CheckResult, GradingReport
+from grader.stored_outputs import MAX_STORED_BYTES, STORED_FORMAT, pack
 from grader.warm_pool import WarmKernelPool
 from server.db import SessionFactory
 from server.grading import ledger
 from server.grading.models import Artifact, ArtifactKind, JobQueue
 from server.labs.service import get_spec
+from server.rescore.service import check_row_values
 from server.settings import Settings
 
 log = logging.getLogger("labgrader.worker")
@@ -83,14 +85,19 @@ class Slot:
 
 def outcome_to_result(outcome: GradingOutcome) -> ledger.GradedResult:
     report = outcome.report
-    checks = [c.model_dump(include={"title", "passed", "score", "max_score", "message", "measured"})
-              | {"check_id": c.id} for c in report.checks]
+    checks = check_row_values(report)
     artifacts = {ArtifactKind.EXECUTED_NOTEBOOK.value: ("application/x-ipynb+json", outcome.executed_notebook)}
     for name, content in outcome.artifacts.items():
         if name == "learning_curve.png":
             artifacts[ArtifactKind.LEARNING_CURVE.value] = ("image/png", content)
+    inputs = outcome.scoring_inputs
+    packed = pack(inputs) if inputs is not None else None
+    if inputs is not None and packed is None:
+        log.warning("the scoring inputs of lab %s's job are over %d bytes packed; not stored (rescore will ask for a "
+                    "regrade of this submission)", report.lab_id, MAX_STORED_BYTES)
     return ledger.GradedResult(score=report.score, max_score=report.max_score, note=report.execution_note,
-                               report_json=report.model_dump_json(), checks=checks, artifacts=artifacts)
+                               report_json=report.model_dump_json(), checks=checks, artifacts=artifacts,
+                               scoring_inputs=(STORED_FORMAT, packed) if packed is not None else None)
 
 
 def refused_report(lab_id: str, spec_checks: list[tuple[str, str, float]], reason: str) -> GradingReport:

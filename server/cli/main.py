@@ -1,4 +1,4 @@
-"""`labgrader`: serve, worker, users, roster, grade, submit, export, datasets, db."""
+"""`labgrader`: serve, worker, users, roster, grade, submit, export, rescore, datasets, labs, db."""
 
 from __future__ import annotations
 
@@ -191,6 +191,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return run(args, _settings())
 
 
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from server.cli.rescore import run
+
+    return run(args, _settings())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labgrader", description="Autograde machine-learning lab notebooks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -251,6 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["csv", "canvas", "gradescope"], default="csv")
     export.add_argument("--output", default=None, help="write to this file instead of stdout")
     export.set_defaults(func=cmd_export)
+
+    rescore = sub.add_parser(
+        "rescore", help="apply the lab.toml as it is now to every graded submission's stored outputs (no kernel)",
+        epilog="Seconds for a whole lab: thresholds, points and checks on models already evaluated. A new dataset "
+               "or model slot cannot be answered from stored outputs: it says so, and a regrade runs the notebooks.")
+    rescore.add_argument("--lab", required=True)
+    rescore.add_argument("--json", action="store_true", help="print the API's answer (POST /api/v1/labs/LAB/rescore)")
+    rescore.set_defaults(func=cmd_rescore)
 
     datasets = sub.add_parser("datasets", help="lab data: fetch, import, status")
     dsub = datasets.add_subparsers(dest="datasets_command", required=True)
