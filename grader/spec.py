@@ -131,9 +131,11 @@ def load_spec(path: Path) -> LabSpec:
     try:
         spec = LabSpec.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "the top level"
-        raise SpecInvalid(f"{path}: {where}: {first['msg']}") from exc
+        from grader.spec_problems import spec_problems  # it imports this module
+
+        problems = [str(p) for p in spec_problems(path)] or [f"{path}: {exc.errors()[0]['msg']}"]
+        more = f" (and {len(problems) - 1} more: `labgrader labs validate {path.parent}`)" if len(problems) > 1 else ""
+        raise SpecInvalid(f"{problems[0]}{more}") from exc
     if spec.id != path.parent.name:
         raise SpecInvalid(f"{path}: lab id {spec.id!r} must match its folder name {path.parent.name!r}")
     return spec

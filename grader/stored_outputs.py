@@ -100,6 +100,12 @@ class MemoisedLabData(LabData):
     """A lab's data whose splits are read from disk once (a rescore scores a thousand runs on the same arrays)."""
 
     _splits: dict[tuple[str, str], HiddenSplit] = field(default_factory=dict, compare=False, repr=False)
+    _installed: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+
+    def has_dataset(self, dataset: str) -> bool:
+        if dataset not in self._installed:
+            self._installed[dataset] = super().has_dataset(dataset)
+        return self._installed[dataset]
 
     def hidden_split(self, dataset: str) -> HiddenSplit:
         key = ("hidden", dataset)

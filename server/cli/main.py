@@ -197,6 +197,12 @@ def cmd_rescore(args: argparse.Namespace) -> int:
     return run(args, _settings())
 
 
+def cmd_labs(args: argparse.Namespace) -> int:
+    from server.cli.labs import run
+
+    return run(args, _settings())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labgrader", description="Autograde machine-learning lab notebooks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -265,6 +271,19 @@ def build_parser() -> argparse.ArgumentParser:
     rescore.add_argument("--lab", required=True)
     rescore.add_argument("--json", action="store_true", help="print the API's answer (POST /api/v1/labs/LAB/rescore)")
     rescore.set_defaults(func=cmd_rescore)
+
+    labs = sub.add_parser("labs", help="lab folders: list, validate, new")
+    lsub = labs.add_subparsers(dest="labs_command", required=True)
+    llist = lsub.add_parser("list", help="the labs under LABGRADER_LABS_DIR (or the bundled ones), with their data")
+    llist.add_argument("--json", action="store_true")
+    llist.set_defaults(func=cmd_labs)
+    lval = lsub.add_parser("validate", help="check a lab folder (or its lab.toml); every error names key and line")
+    lval.add_argument("path")
+    lval.set_defaults(func=cmd_labs)
+    lnew = lsub.add_parser("new", help="a new lab folder with a lab.toml, starter and solution that validate")
+    lnew.add_argument("name")
+    lnew.add_argument("--dir", default=None, help="where to create it (default LABGRADER_LABS_DIR, else here)")
+    lnew.set_defaults(func=cmd_labs)
 
     datasets = sub.add_parser("datasets", help="lab data: fetch, import, status")
     dsub = datasets.add_subparsers(dest="datasets_command", required=True)

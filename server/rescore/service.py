@@ -9,8 +9,9 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from grader.datasets import missing_datasets
@@ -93,7 +94,7 @@ def _rescore_batch(session: Session, spec: LabSpec, lab: MemoisedLabData, plan: 
         .outerjoin(StoredOutput, StoredOutput.submission_id == Submission.id)
         .where(Submission.id.in_(ids)).order_by(Submission.id)
     ).tuples().all()
-    now = db_now(session)
+    written: list[tuple[int, int, GradingReport, bool]] = []
     for submission_id, status, job_id, report_json, stored_job_id, content in rows:
         if status in (JobStatus.QUEUED, JobStatus.RUNNING):
             summary.pending += 1
@@ -119,20 +120,39 @@ def _rescore_batch(session: Session, spec: LabSpec, lab: MemoisedLabData, plan: 
             continue
         previous = GradingReport.model_validate_json(report_json)
         report = rescore(spec, previous, inputs, lab)
-        written = session.execute(
-            update(Submission).where(Submission.id == submission_id, Submission.current_job_id == job_id,
-                                     Submission.status == JobStatus.GRADED.value)
-            .values(score=report.score, max_score=report.max_score))
-        if written.rowcount != 1:  # type: ignore[attr-defined]
-            summary.pending += 1  # a regrade was queued meanwhile: its result will count
-            continue
-        session.execute(update(GradingJob).where(GradingJob.id == job_id)
-                        .values(score=report.score, report_json=report.model_dump_json()))
-        session.execute(delete(CheckResultRow).where(CheckResultRow.submission_id == submission_id))
-        session.execute(insert(CheckResultRow), [
-            values | {"submission_id": submission_id, "job_id": job_id, "position": position}
-            for position, values in enumerate(check_row_values(report))])
-        session.execute(update(StoredOutput).where(StoredOutput.submission_id == submission_id)
-                        .values(rescored_at=now))
-        summary.rescored += 1
-        summary.changed += report.checks != previous.checks
+        written.append((submission_id, job_id, report, report.checks != previous.checks))
+    _write(session, written, summary)
+
+
+def _write(session: Session, written: list[tuple[int, int, GradingReport, bool]], summary: RescoreSummary) -> None:
+    """The new reports of a batch in a few statements; a submission regraded meanwhile keeps its new job's result."""
+    if not written:
+        return
+    conn = session.connection()
+    submissions, jobs, checks, stored = (cast(Table, m.__table__) for m in (Submission, GradingJob, CheckResultRow,
+                                                                             StoredOutput))
+    conn.execute(
+        update(submissions).where(submissions.c.id == bindparam("sid"),
+                                  submissions.c.current_job_id == bindparam("jid"),
+                                  submissions.c.status == JobStatus.GRADED.value)
+        .values(score=bindparam("score"), max_score=bindparam("max_score")),
+        [{"sid": sid, "jid": jid, "score": r.score, "max_score": r.max_score} for sid, jid, r, _ in written])
+    # which updates met their fence: rows now locked by this transaction, so the answer holds until it commits
+    current = dict(conn.execute(select(submissions.c.id, submissions.c.current_job_id).where(
+        submissions.c.id.in_([sid for sid, _, _, _ in written]),
+        submissions.c.status == JobStatus.GRADED.value)).tuples().all())
+    kept = [(sid, jid, r) for sid, jid, r, _ in written if current.get(sid) == jid]
+    summary.pending += len(written) - len(kept)  # regraded meanwhile: the new result will count
+    summary.changed += sum(1 for sid, jid, _, changed in written if changed and current.get(sid) == jid)
+    if not kept:
+        return
+    ids = [sid for sid, _, _ in kept]
+    conn.execute(update(jobs).where(jobs.c.id == bindparam("jid"))
+                 .values(score=bindparam("score"), report_json=bindparam("report")),
+                 [{"jid": jid, "score": r.score, "report": r.model_dump_json()} for _, jid, r in kept])
+    conn.execute(delete(checks).where(checks.c.submission_id.in_(ids)))
+    conn.execute(insert(checks), [
+        values | {"submission_id": sid, "job_id": jid, "position": position}
+        for sid, jid, r in kept for position, values in enumerate(check_row_values(r))])
+    conn.execute(update(stored).where(stored.c.submission_id.in_(ids)).values(rescored_at=db_now(session)))
+    summary.rescored += len(kept)

@@ -200,7 +200,7 @@ def test_an_invalid_lab_toml_changes_nothing(graded: Graded) -> None:
     out = graded.server.cli("rescore", "--lab", "frameworks", check=False)
     assert out.returncode == 2
     assert out.stderr.startswith("error: the lab's spec does not validate, so nothing was changed: ")
-    assert "checks.0.accuracy.points: Input should be greater than 0" in out.stderr
+    assert "lab.toml:18: checks[0].points: Input should be greater than 0\n" in out.stderr
     with graded.server.client(graded.instructor) as client:
         answer = client.post("/api/v1/labs/frameworks/rescore")
     assert answer.status_code == 422
