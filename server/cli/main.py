@@ -289,8 +289,18 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = datasets.add_subparsers(dest="datasets_command", required=True)
     dsub.add_parser("fetch", help="download the lab datasets and verify their checksums").set_defaults(
         func=cmd_datasets)
-    dimp = dsub.add_parser("import", help="import a dataset file you already have (e.g. mnist.npz)")
+    dimp = dsub.add_parser(
+        "import", help="import a dataset file you already have (mnist.npz), or with --lab/--dataset your own "
+                       "evaluation data (.npz or .csv) for one of a lab's datasets",
+        epilog="With --lab and --dataset: FILE.npz holds x_train, y_train, x_test, y_test (the test part is hidden) or "
+               "x, y (a stratified share is hidden); FILE.csv has a header row and a label column. The hidden part "
+               "never enters a sandbox.")
     dimp.add_argument("path")
+    dimp.add_argument("--lab", default=None)
+    dimp.add_argument("--dataset", default=None, help="the dataset id the lab's checks name")
+    dimp.add_argument("--label", default=None, help="CSV: the label column (default: the last one)")
+    dimp.add_argument("--hidden-fraction", type=float, default=0.2,
+                      help="share of rows hidden when FILE has no split of its own (default 0.2)")
     dimp.set_defaults(func=cmd_datasets)
     dsub.add_parser("status", help="what is prepared, with checksums").set_defaults(func=cmd_datasets)
     return parser
