@@ -76,8 +76,8 @@ def _type(prop: dict[str, Any], defs: dict[str, Any]) -> str:
     if "minLength" in prop or "maxLength" in prop:
         bounds.append(f"{prop.get('minLength', 0)} to {prop['maxLength']} characters" if "maxLength" in prop
                       else f"at least {prop['minLength']} characters")
-    return {"number": "number", "integer": "integer", "string": "string", "boolean": "`true` \\| `false`"}.get(
-        kind, kind) + (f" ({', '.join(bounds)})" if bounds else "")
+    shown = {"number": "number", "integer": "integer", "string": "string", "boolean": "`true` \\| `false`"}
+    return str(shown.get(kind, kind)) + (f" ({', '.join(bounds)})" if bounds else "")
 
 
 def _default(name: str, prop: dict[str, Any], required: set[str]) -> str:
