@@ -24,10 +24,28 @@ def _python_prefixes(python: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(os.path.realpath(p) for p in out))
 
 
+def venv_root(python: str) -> str | None:
+    """The venv an interpreter path belongs to: where its `pyvenv.cfg` lies (next to it or one level up, as Python
+    itself looks), without resolving links: every venv's `python` links to the same base binary."""
+    here = Path(os.path.abspath(python)).parent
+    for candidate in (here, here.parent):
+        if (candidate / "pyvenv.cfg").is_file():
+            return str(candidate)
+    return None
+
+
+def _is_this_interpreter(python: str) -> bool:
+    """Whether `python` starts the service's own environment (same venv, or the same non-venv interpreter)."""
+    mine, theirs = venv_root(sys.executable), venv_root(python)
+    if mine is not None or theirs is not None:
+        return mine is not None and theirs is not None and os.path.samefile(mine, theirs)
+    return os.path.realpath(python) == os.path.realpath(sys.executable)
+
+
 @cache
 def kernel_python_prefixes(python: str) -> tuple[str, ...]:
     """The directories the kernel's interpreter needs readable: its venv and the base installation."""
-    if os.path.realpath(python) == os.path.realpath(sys.executable):
+    if _is_this_interpreter(python):
         return tuple(dict.fromkeys(os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)))
     return _python_prefixes(python)
 
