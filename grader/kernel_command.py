@@ -9,6 +9,8 @@ from functools import cache
 from pathlib import Path
 
 from grader.cgroups import JobCgroup
+from grader.environments import hidden_path_problem
+from grader.errors import EnvironmentUnavailable
 from grader.jobdir import JobDirs
 from grader.sandbox import Isolation, IsolationMode, MemoryLimitMechanism, SandboxConfig, SandboxLimits
 
@@ -17,11 +19,15 @@ IDENTITY_FILES = ("passwd", "group", "hosts", "nsswitch.conf")
 
 
 def _python_prefixes(python: str) -> tuple[str, ...]:
-    out = subprocess.run(
-        [python, "-c", "import sys; print(sys.prefix); print(sys.base_prefix)"],
-        capture_output=True, text=True, check=True, timeout=30,
-    ).stdout.split()
-    return tuple(dict.fromkeys(os.path.realpath(p) for p in out))
+    try:
+        proc = subprocess.run([python, "-c", "import sys; print(sys.prefix); print(sys.base_prefix)"],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise EnvironmentUnavailable(f"the kernel's interpreter {python} does not run: {exc}") from exc
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])[-400:]
+        raise EnvironmentUnavailable(f"the kernel's interpreter {python} does not run: {tail or proc.returncode}")
+    return tuple(dict.fromkeys(os.path.realpath(p) for p in proc.stdout.split()))
 
 
 def venv_root(python: str) -> str | None:
@@ -127,6 +133,9 @@ def _filesystem(config: SandboxConfig, dirs: JobDirs, devices: tuple[str, ...]) 
             argv += ["--ro-bind", optional, optional]
     made: set[str] = {"/", "/usr", "/etc", "/proc", "/dev", "/tmp"}
     for prefix in kernel_python_prefixes(config.kernel_python):
+        if problem := hidden_path_problem(prefix, dirs.root.parent):
+            raise EnvironmentUnavailable(f"the kernel's interpreter {config.kernel_python} cannot run in the sandbox: "
+                                         f"{problem}")
         argv += [*_parents(prefix, made), "--ro-bind", prefix, prefix]
     for device in devices:
         argv += ["--dev-bind", device, device]
@@ -136,9 +145,11 @@ def _filesystem(config: SandboxConfig, dirs: JobDirs, devices: tuple[str, ...]) 
 
 
 def kernel_argv(config: SandboxConfig, isolation: Isolation, dirs: JobDirs, uid: int, env: dict[str, str],
-                cgroup: JobCgroup, devices: tuple[str, ...] = ()) -> list[str]:
-    """The command line that starts one sandboxed IPython kernel; `{connection_file}` is filled by jupyter_client."""
-    kernel = [config.kernel_python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+                cgroup: JobCgroup, devices: tuple[str, ...] = (), command: list[str] | None = None) -> list[str]:
+    """The command line that starts one sandboxed IPython kernel; `{connection_file}` is filled by jupyter_client.
+
+    `command`: run this instead of the kernel, in the same sandbox (the start-up check of an environment)."""
+    kernel = command or [config.kernel_python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     limit_address_space = isolation.memory is MemoryLimitMechanism.ADDRESS_SPACE
     rlimits = rlimit_args(config.tools.prlimit, config.limits, limit_address_space)
     if isolation.mode is IsolationMode.NONE:

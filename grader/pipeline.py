@@ -20,7 +20,8 @@ from grader import jobdir, kernel_command, reaper, sandbox
 from grader.cgroups import JobCgroup
 from grader.datasets import LabData
 from grader.discovery_report import discovery_lines
-from grader.errors import HarnessOutputInvalid
+from grader.environments import start_failure
+from grader.errors import HarnessOutputInvalid, KernelStartFailed
 from grader.evaluation_request import build_request
 from grader.execute import ExecutionResult, RunLimits, execute_notebook, write_kernelspec
 from grader.harness_output import MAX_HARNESS_OUTPUT_BYTES
@@ -53,6 +54,7 @@ class GradingContext:
     device_label: str = "cpu"
     cell_timeout_s: float | None = None
     notebook_timeout_s: float | None = None
+    environment: str = "default"  # the student environment's name, for messages (`sandbox` holds its interpreter)
 
 
 @dataclass(frozen=True)
@@ -189,13 +191,17 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: sandbox.Is
                     stale.unlink()
             return _harness_step(ctx, dirs.work, dirs.evaluation)
 
-        result = await execute_notebook(
-            nb, work=dirs.work, kernel_dirs=job.kernel_dirs, env=job.env, limits=limits,
-            setup_code=warm.setup_code if warm is not None else source("startup.py"), harness=harness,
-            sandbox_uid=uid, death_reason=cgroup.death_reason,
-            kernel_manager=warm.kernel_manager if warm is not None else None,
-            kernel_client=warm.kernel_client if warm is not None else None,
-        )
+        try:
+            result = await execute_notebook(
+                nb, work=dirs.work, kernel_dirs=job.kernel_dirs, env=job.env, limits=limits,
+                setup_code=warm.setup_code if warm is not None else source("startup.py"), harness=harness,
+                sandbox_uid=uid, death_reason=cgroup.death_reason,
+                kernel_manager=warm.kernel_manager if warm is not None else None,
+                kernel_client=warm.kernel_client if warm is not None else None,
+            )
+        except KernelStartFailed as exc:
+            line = start_failure(ctx.environment, ctx.sandbox.kernel_python, exc.stderr_tail or str(exc))
+            raise KernelStartFailed(line, exc.stderr_tail) from exc
         output, harness_problem = _extract(result, dirs.host)
         report = _report(ctx, result, output, harness_problem, isolation, prepare_s)
         return GradingOutcome(report=report, executed_notebook=nbformat.writes(nb).encode())  # type: ignore[no-untyped-call]

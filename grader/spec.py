@@ -90,6 +90,8 @@ class LabSpec(_Strict):
     needs_gpu: bool = False
     frameworks: tuple[Literal["torch", "tensorflow"], ...] = ()
     starter: str = "starter.ipynb"
+    # the student environment its notebooks run in: environments/<name>.txt, built by `labgrader kernels build`
+    environment: str = Field(default="default", pattern=r"^[a-z][a-z0-9_-]{0,62}$")
     limits: Limits = Limits()
     submission: LateSubmission = LateSubmission()
     checks: tuple[Check, ...] = Field(min_length=1)
