@@ -146,6 +146,8 @@ def hidden_path_problem(path: str, jobs_root: Path | None = None) -> str | None:
 
 def _tail(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if any(line.startswith("Traceback (most recent call last)") for line in lines):
+        lines = lines[-1:]  # a Python traceback: its last line names the exception
     tail = " | ".join(lines[-4:])
     return tail if len(tail) <= STDERR_TAIL_CHARS else "..." + tail[-STDERR_TAIL_CHARS:]
 
@@ -241,11 +243,11 @@ def build(name: str, requirements: Path, kernels_dir: Path, base_python: str, *,
     kernels_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(kernels_dir, 0o755)  # noqa: S103 - the sandbox uids read the venvs below it
     if not (venv / "bin" / "python").exists():
-        run([base_python, "-m", "venv", str(venv)], check=True)
+        run([base_python, "-m", "venv", str(venv)], check=True, stdout=sys.stderr)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
     if not use_pip_config:
         pip.append("--isolated")
-    run([*pip, "-r", str(requirements)], check=True)
+    run([*pip, "-r", str(requirements)], check=True, stdout=sys.stderr)  # stdout: the summary only
     run(["chmod", "-R", "a+rX,go-w", str(venv)], check=True)  # read by the sandbox uids, written by none
     versions = json.loads(run([str(venv / "bin" / "python"), "-c", versions_code()], check=True,
                               capture_output=True, text=True).stdout)

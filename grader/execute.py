@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 import os
@@ -209,6 +210,7 @@ async def execute_notebook(
     except RuntimeError as exc:
         if "Kernel didn't respond" in str(exc) or "Kernel died before replying" in str(exc):
             tail = await asyncio.to_thread(stderr.text)
+            atexit.unregister(client._cleanup_kernel)  # nbclient leaves it registered for a manager it dropped
             raise KernelStartFailed(f"the sandboxed kernel did not start: {exc}", tail) from exc
         raise
     finally:

@@ -35,10 +35,12 @@ def _closure(root: str) -> list[metadata.Distribution]:
     return list(seen.values())
 
 
-def make_kernel_venv(path: Path, *packages: str) -> Path:
-    """A venv at `path` from the base interpreter of this test run, with `packages` (default ipykernel); its python."""
+def make_kernel_venv(path: Path, *packages: str, with_pip: bool = False) -> Path:
+    """A venv at `path` from the base interpreter of this test run, with `packages` (default ipykernel); its python.
+    `with_pip`: pip too (from the interpreter's bundled wheel, offline), as `labgrader kernels build` makes them."""
     base = Path(getattr(sys, "_base_executable", sys.executable))
-    subprocess.run([str(base), "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
+    subprocess.run([str(base), "-m", "venv", *([] if with_pip else ["--without-pip"]), str(path)], check=True,
+                   timeout=300)
     site = Path(sysconfig.get_path("purelib", vars={"base": str(path), "platbase": str(path)}))
     source = Path(sysconfig.get_path("purelib"))
     for dist in [d for p in packages or ("ipykernel",) for d in _closure(p)]:
