@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from grader import environments
-from grader.environments import EnvironmentStatus
-from grader.errors import EnvironmentUnavailable
-from grader.sandbox import probe_isolation
-from grader.spec import LabSpec
+from grader import (
+    DEFAULT_ENVIRONMENT,
+    EnvironmentStatus,
+    EnvironmentUnavailable,
+    LabSpec,
+    check_environment,
+    probe_isolation,
+    read_environment_marker,
+)
 from server.settings import Settings
 
 
 def used_environments(specs: Sequence[LabSpec]) -> dict[str, tuple[str, ...]]:
     """Each environment the labs name (and `default`), with the frameworks those labs import."""
-    used: dict[str, set[str]] = {environments.DEFAULT: set()}
+    used: dict[str, set[str]] = {DEFAULT_ENVIRONMENT: set()}
     for spec in specs:
         used.setdefault(spec.environment, set()).update(spec.frameworks)
     return {name: tuple(sorted(frameworks)) for name, frameworks in sorted(used.items())}
@@ -35,7 +39,7 @@ def check_environments(settings: Settings, specs: Sequence[LabSpec]) -> list[Env
             statuses.append(EnvironmentStatus(name, env.python, env.source, False,
                                               f"not checked: {isolation.detail}"))
             continue
-        statuses.append(environments.check_in_sandbox(env, config, isolation, settings.jobs_root, frameworks))
+        statuses.append(check_environment(env, config, isolation, settings.jobs_root, frameworks))
     return statuses
 
 
@@ -48,7 +52,7 @@ def unchecked_environments(settings: Settings, specs: Sequence[LabSpec]) -> list
         except EnvironmentUnavailable as exc:
             statuses.append(EnvironmentStatus(name, "", "not built", False, str(exc)))
             continue
-        marker = environments.read_marker(env.venv) if env.venv else None
+        marker = read_environment_marker(env.venv) if env.venv else None
         versions = marker.get("versions", {}) if marker else {}
         statuses.append(EnvironmentStatus(name, env.python, env.source, False, "not checked", dict(versions)))
     return statuses

@@ -11,10 +11,18 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from grader import environments
-from grader.environments import EnvironmentStatus, StudentEnvironment
-from grader.errors import EnvironmentUnavailable
-from grader.spec import discover_labs, labs_root
+from grader import (
+    DEFAULT_ENVIRONMENT,
+    EnvironmentStatus,
+    EnvironmentUnavailable,
+    StudentEnvironment,
+    build_environment,
+    discover_labs,
+    environment_definitions,
+    read_environment_marker,
+    sha256_of,
+)
+from lab_tasks import LABS_DIR
 from server.environments import check_environments
 from server.settings import Settings
 
@@ -22,7 +30,7 @@ log = logging.getLogger("labgrader.kernels")
 
 
 def _definitions(settings: Settings) -> dict[str, Path]:
-    return environments.requirements_files(settings.labs_dir, labs_root())
+    return environment_definitions(settings.labs_dir, LABS_DIR)
 
 
 def refuse_on_failure(statuses: Sequence[EnvironmentStatus], command: str) -> int:
@@ -42,7 +50,7 @@ def refuse_on_failure(statuses: Sequence[EnvironmentStatus], command: str) -> in
 
 def _describe(name: str, settings: Settings, definitions: dict[str, Path]) -> dict[str, object]:
     venv = settings.kernels_root / name
-    marker = environments.read_marker(venv)
+    marker = read_environment_marker(venv)
     requirements = definitions.get(name)
     entry: dict[str, object] = {"name": name, "requirements": str(requirements) if requirements else None,
                                 "venv": str(venv), "built": marker is not None}
@@ -57,7 +65,7 @@ def _describe(name: str, settings: Settings, definitions: dict[str, Path]) -> di
         entry["built_at"] = marker.get("built_at")
         entry["size_mb"] = marker.get("size_mb")
         entry["build_s"] = marker.get("build_s")
-        stale = requirements is not None and marker.get("requirements_sha256") != environments.sha256_file(requirements)
+        stale = requirements is not None and marker.get("requirements_sha256") != sha256_of(requirements)
         entry["up_to_date"] = not stale
     return entry
 
@@ -85,7 +93,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     definitions = _definitions(settings)
-    names = args.names or [environments.DEFAULT]
+    names = args.names or [DEFAULT_ENVIRONMENT]
     for name in names:
         if name not in definitions:
             print(f"error: no student environment `{name}`: no environments/{name}.txt; "
@@ -96,7 +104,7 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
         print(f"building the student environment `{name}` from {definitions[name]} in {settings.kernels_root / name}",
               file=sys.stderr)
         try:
-            marker = environments.build(name, definitions[name], settings.kernels_root, base,
+            marker = build_environment(name, definitions[name], settings.kernels_root, base,
                                         use_pip_config=args.use_pip_config, clean=args.clean)
         except EnvironmentUnavailable as exc:
             print(f"error: {exc}", file=sys.stderr)

@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+import lab_tasks
 from server.cli import kernels
 from server.settings import Settings
 
@@ -20,8 +21,7 @@ def _settings(**overrides: object) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from grader.sandbox import probe_isolation
-    from grader.spec import discover_labs
+    from grader import discover_labs, probe_isolation
     from server.app import create_app
     from server.cli.kernels import refuse_on_failure
     from server.environments import check_environments
@@ -44,12 +44,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from sqlalchemy import select
 
-    from grader.celery_app import WorkerConfigError, check_queues, default_queues, plan_slots, run_worker
-    from grader.datasets import prepare_labs, warn_missing_datasets
-    from grader.sandbox import probe_isolation
+    from grader import prepare_labs, probe_isolation, warn_missing_datasets
     from server.cli.kernels import refuse_on_failure
     from server.db import make_engine, make_session_factory
     from server.environments import check_environments
+    from server.jobs.celery_worker import WorkerConfigError, check_queues, default_queues, plan_slots, run_worker
     from server.labs.models import Lab
     from server.labs.service import list_specs
 
@@ -75,7 +74,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         engine.dispose()
         return 3
     try:
-        prepare_labs(settings.data_dir.resolve(), lab_ids)
+        prepare_labs(settings.data_dir.resolve(), lab_ids, lab_tasks.data_module)
     except Exception as exc:  # a lab whose data is missing fails its jobs with the reason; the others still run
         logging.getLogger("labgrader.worker").error("preparing lab data failed: %s", exc)
     with factory() as session:
@@ -135,11 +134,18 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from grader.datasets import LabData, prepare_labs
-    from grader.errors import EnvironmentUnavailable, InfrastructureError, NotebookInvalid, SandboxUnavailable
-    from grader.notebook import parse_notebook
-    from grader.pipeline import GradingContext, grade_notebook
-    from grader.spec import discover_labs
+    from grader import (
+        EnvironmentUnavailable,
+        GradingContext,
+        InfrastructureError,
+        LabData,
+        NotebookInvalid,
+        SandboxUnavailable,
+        discover_labs,
+        grade_notebook,
+        parse_notebook,
+        prepare_labs,
+    )
     from server.cli.render import format_report
 
     settings = _settings()
@@ -156,7 +162,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     except NotebookInvalid as exc:
         print(f"error: {path.name}: {exc}", file=sys.stderr)
         return 2
-    prepare_labs(settings.data_dir.resolve(), [args.lab])
+    prepare_labs(settings.data_dir.resolve(), [args.lab], lab_tasks.data_module)
     spec = labs[args.lab]
     try:
         ctx = GradingContext(

@@ -15,11 +15,12 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader import kernel_command
 from grader.datasets import LabData
-from grader.pipeline import GradingContext, grade_notebook
-from grader.sandbox import SandboxConfig
+from grader.kernel.pipeline import GradingContext, grade_notebook
+from grader.sandbox import kernel_command
+from grader.sandbox.isolation import SandboxConfig
 from grader.spec import LabSpec, discover_labs
+from lab_tasks import LABS_DIR
 from lab_tasks.frameworks import data
 from tests.grader.kernel_venvs import make_kernel_venv
 
@@ -39,7 +40,7 @@ def kernel_venv() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def iris_spec() -> LabSpec:
-    spec = discover_labs()["frameworks"]
+    spec = discover_labs(LABS_DIR)["frameworks"]
     return spec.model_copy(update={"checks": tuple(c for c in spec.checks if c.id == "iris_accuracy")})
 
 

@@ -22,8 +22,8 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from grader.errors import InfrastructureError, KernelStartFailed
-from grader.kernel_stderr import StderrTail
-from grader.report import CellError
+from grader.kernel.stderr_tail import StderrTail
+from grader.scoring.report import CellError
 
 logger = logging.getLogger(__name__)
 

@@ -15,28 +15,27 @@ an environment that lacks what a lab declares in `frameworks`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader.datasets import sha256_of
 from grader.errors import EnvironmentUnavailable
-from grader.sandbox import Isolation, IsolationMode, SandboxConfig
+from grader.sandbox.isolation import Isolation, IsolationMode, SandboxConfig
+from grader.sandbox.kernel_command import hidden_path_problem
 
-DEFAULT = "default"
+DEFAULT_ENVIRONMENT = "default"
 MARKER = "labgrader-environment.json"
 ENVIRONMENTS_FOLDER = "environments"
 REPORTED = ("ipykernel", "numpy", "torch", "torchvision", "lightning", "pytorch-lightning", "tensorflow", "keras",
             "scikit-learn", "pandas", "matplotlib", "seaborn")
-# what the sandbox mounts over (its own tmpfs, devices, proc): an interpreter under these is invisible in there
-HIDDEN_BY_SANDBOX = ("/tmp", "/dev", "/proc", "/sys")
 STDERR_TAIL_CHARS = 600
 
 VERSIONS_CODE = (
@@ -89,7 +88,7 @@ class EnvironmentStatus:
                 "versions": self.versions}
 
 
-def requirements_files(labs_dir: Path | None, bundled: Path) -> dict[str, Path]:
+def environment_definitions(labs_dir: Path | None, bundled: Path) -> dict[str, Path]:
     """Every environment definition by name; a course's own (under LABS_DIR) shadows a bundled one."""
     found: dict[str, Path] = {}
     for folder in (bundled / ENVIRONMENTS_FOLDER, *([labs_dir / ENVIRONMENTS_FOLDER] if labs_dir else [])):
@@ -99,7 +98,7 @@ def requirements_files(labs_dir: Path | None, bundled: Path) -> dict[str, Path]:
 
 
 def requirements_file(name: str, labs_dir: Path | None, bundled: Path) -> Path:
-    files = requirements_files(labs_dir, bundled)
+    files = environment_definitions(labs_dir, bundled)
     if name not in files:
         raise EnvironmentUnavailable(
             f"no student environment `{name}`: there is no {ENVIRONMENTS_FOLDER}/{name}.txt; "
@@ -107,7 +106,7 @@ def requirements_file(name: str, labs_dir: Path | None, bundled: Path) -> Path:
     return files[name]
 
 
-def read_marker(venv: Path) -> dict[str, Any] | None:
+def read_environment_marker(venv: Path) -> dict[str, Any] | None:
     try:
         marker = json.loads((venv / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -115,33 +114,20 @@ def read_marker(venv: Path) -> dict[str, Any] | None:
     return marker if isinstance(marker, dict) else None
 
 
-def resolve(name: str, kernels_dir: Path, kernel_python: str | None) -> StudentEnvironment:
+def resolve_environment(name: str, kernels_dir: Path, kernel_python: str | None) -> StudentEnvironment:
     """The interpreter that runs `name`'s kernels: LABGRADER_KERNEL_PYTHON (for `default`), the built venv, or, for
     an unbuilt `default`, the service's own interpreter; an unbuilt other environment is refused."""
-    if name == DEFAULT and kernel_python:
+    if name == DEFAULT_ENVIRONMENT and kernel_python:
         return StudentEnvironment(name, kernel_python, None, "LABGRADER_KERNEL_PYTHON")
     venv = kernels_dir / name
-    if read_marker(venv) is not None:
+    if read_environment_marker(venv) is not None:
         return StudentEnvironment(name, str(venv / "bin" / "python"), venv, "built")
-    if name == DEFAULT:
+    if name == DEFAULT_ENVIRONMENT:
         return StudentEnvironment(name, sys.executable, None,
                                   f"not built (the service's own interpreter runs it; `labgrader kernels build` "
                                   f"builds it in {venv})")
     raise EnvironmentUnavailable(
         f"the student environment `{name}` is not built in {venv}: run `labgrader kernels build {name}`")
-
-
-def hidden_path_problem(path: str, jobs_root: Path | None = None) -> str | None:
-    """Why the sandbox would not see `path` (None: it would)."""
-    real = os.path.realpath(path)
-    hidden = [*HIDDEN_BY_SANDBOX, *([os.path.realpath(jobs_root)] if jobs_root else [])]
-    for top in hidden:
-        if real == top or real.startswith(top.rstrip("/") + "/"):
-            why = ("which the sandbox replaces with its own empty tmpfs" if top == "/tmp"
-                   else "which the sandbox mounts its own filesystem over")
-            return f"{real} lies under {top}, {why}: build the environment elsewhere (`labgrader kernels build` " \
-                   "puts it under the data directory)"
-    return None
 
 
 def _tail(text: str) -> str:
@@ -158,13 +144,13 @@ def start_failure(name: str, python: str, stderr: str) -> str:
             f"{_tail(stderr) or 'it printed nothing'}")
 
 
-def check_in_sandbox(env: StudentEnvironment, config: SandboxConfig, isolation: Isolation, jobs_root: Path,
+def check_environment(env: StudentEnvironment, config: SandboxConfig, isolation: Isolation, jobs_root: Path,
                      frameworks: Sequence[str] = (), timeout_s: float = 180) -> EnvironmentStatus:
     """Start `env`'s interpreter exactly as a kernel starts (same sandbox, uid, limits), import the kernel and find
     the lab's frameworks; the versions it reports, or the reason it failed."""
-    from grader import kernel_command
-    from grader.pipeline import prepare_job
-    from grader.uid_lease import lease_uid
+    from grader.kernel.pipeline import prepare_job
+    from grader.sandbox import kernel_command
+    from grader.sandbox.uid_lease import lease_uid
 
     def failed(detail: str) -> EnvironmentStatus:
         return EnvironmentStatus(env.name, env.python, env.source, False, detail)
@@ -212,10 +198,6 @@ def _with_python(config: SandboxConfig, python: str) -> SandboxConfig:
     return dataclasses.replace(config, kernel_python=python)
 
 
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def directory_size_mb(path: Path) -> float:
     total = 0
     for root, _, files in os.walk(path):
@@ -225,8 +207,8 @@ def directory_size_mb(path: Path) -> float:
     return round(total / 1024 / 1024, 1)
 
 
-def build(name: str, requirements: Path, kernels_dir: Path, base_python: str, *, use_pip_config: bool = False,
-          clean: bool = False, run: Callable[..., subprocess.CompletedProcess[Any]] = subprocess.run) -> dict[str, Any]:
+def build_environment(name: str, requirements: Path, kernels_dir: Path, base_python: str, *,
+                      use_pip_config: bool = False, clean: bool = False) -> dict[str, Any]:
     """Build (or bring up to date) the venv of `name` from `requirements`; returns what the marker records.
 
     pip runs isolated from this machine's pip configuration unless `use_pip_config` (a mirror, a proxy): the same
@@ -235,6 +217,7 @@ def build(name: str, requirements: Path, kernels_dir: Path, base_python: str, *,
     problem = hidden_path_problem(str(venv))
     if problem:
         raise EnvironmentUnavailable(f"cannot build `{name}` there: {problem}")
+    run = subprocess.run
     started = time.monotonic()
     if clean and venv.exists():
         shutil.rmtree(venv)
@@ -254,7 +237,7 @@ def build(name: str, requirements: Path, kernels_dir: Path, base_python: str, *,
     if "ipykernel" not in versions:
         raise EnvironmentUnavailable(f"{requirements} does not install ipykernel, which runs the kernel")
     marker = {
-        "name": name, "requirements": str(requirements), "requirements_sha256": sha256_file(requirements),
+        "name": name, "requirements": str(requirements), "requirements_sha256": sha256_of(requirements),
         "base_python": base_python, "versions": versions,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "build_s": round(time.monotonic() - started, 1), "size_mb": directory_size_mb(venv),

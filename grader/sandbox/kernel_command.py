@@ -1,4 +1,4 @@
-"""The command line and environment that start one sandboxed IPython kernel (see `grader.sandbox` for the layers)."""
+"""The command line and environment that start one sandboxed IPython kernel (layers: `grader.sandbox.isolation`)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import sys
 from functools import cache
 from pathlib import Path
 
-from grader.cgroups import JobCgroup
-from grader.environments import hidden_path_problem
 from grader.errors import EnvironmentUnavailable
-from grader.jobdir import JobDirs
-from grader.sandbox import Isolation, IsolationMode, MemoryLimitMechanism, SandboxConfig, SandboxLimits
+from grader.sandbox.cgroups import JobCgroup
+from grader.sandbox.isolation import Isolation, IsolationMode, MemoryLimitMechanism, SandboxConfig, SandboxLimits
+from grader.sandbox.jobdir import JobDirs
 
 SANDBOX_USER = "student"
+# what the sandbox mounts its own things over (tmpfs, devices, proc): an interpreter under these is invisible there
+HIDDEN_BY_SANDBOX = ("/tmp", "/dev", "/proc", "/sys")
 IDENTITY_FILES = ("passwd", "group", "hosts", "nsswitch.conf")
 
 
@@ -78,6 +79,19 @@ def kernel_environment(work: Path, extra: dict[str, str], python: str = sys.exec
     }
     env.update(extra)
     return env
+
+
+def hidden_path_problem(path: str, jobs_root: Path | None = None) -> str | None:
+    """Why the sandbox would not see `path` (None: it would)."""
+    real = os.path.realpath(path)
+    hidden = [*HIDDEN_BY_SANDBOX, *([os.path.realpath(jobs_root)] if jobs_root else [])]
+    for top in hidden:
+        if real == top or real.startswith(top.rstrip("/") + "/"):
+            why = ("which the sandbox replaces with its own empty tmpfs" if top == "/tmp"
+                   else "which the sandbox mounts its own filesystem over")
+            return f"{real} lies under {top}, {why}: build the environment elsewhere (`labgrader kernels build` " \
+                   "puts it under the data directory)"
+    return None
 
 
 def _identity_files(host: Path, uid: int) -> None:
