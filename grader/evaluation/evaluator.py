@@ -113,7 +113,7 @@ class _Evaluation:
 
     def _fit(self, network: NumpyNetwork, dataset: str) -> _Fit | str:
         inputs = self.data[dataset]
-        student, _, student_layout = self.student_preprocessing(dataset)
+        student, student_problem, student_layout = self.student_preprocessing(dataset)
         options = ([student] if student else []) + named_preprocessings(inputs.sample_x)
         layouts = input_layouts(inputs.sample_x.shape[1:], student_layout)
         layout, problem = None, ""
@@ -128,7 +128,8 @@ class _Evaluation:
                 layout = candidate
                 break
         if layout is None:
-            return f"it does not take {dataset} inputs ({problem or 'no input layout fits'})"
+            why = f"it does not take {dataset} inputs ({problem or 'no input layout fits'})"
+            return f"{why}; {student_problem}" if student_problem else why
         if student is not None:
             options = [student]  # the network was trained on what the student's function computes
         probe_x, probe_y = inputs.sample_x[:CHOICE_ROWS], inputs.sample_y[:CHOICE_ROWS]

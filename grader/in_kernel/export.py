@@ -95,13 +95,13 @@ def _torch_module_op(module: Any, arrays: Arrays, dtype: Any) -> dict[str, Any] 
     if kind in (nn.BatchNorm1d, nn.BatchNorm2d):
         if module.running_mean is None:
             raise NotExportable("a batch normalisation without running statistics")
-        weight = module.weight if module.weight is not None else np.ones(module.num_features)
-        bias = module.bias if module.bias is not None else np.zeros(module.num_features)
-        as_array = (lambda v: _torch_numpy(v) if hasattr(v, "detach") else v)
+        size = module.num_features
+        gamma = _torch_numpy(module.weight) if module.weight is not None else np.ones(size)
+        beta = _torch_numpy(module.bias) if module.bias is not None else np.zeros(size)
         return {"op": "batch_norm", "axis": 1, "eps": float(module.eps),
                 "mean": arrays.add(_torch_numpy(module.running_mean), dtype),
                 "var": arrays.add(_torch_numpy(module.running_var), dtype),
-                "scale": arrays.add(as_array(weight), dtype), "shift": arrays.add(as_array(bias), dtype)}
+                "scale": arrays.add(gamma, dtype), "shift": arrays.add(beta, dtype)}
     if kind is nn.Conv2d:
         if module.groups != 1 or _pair(module.dilation) != [1, 1] or module.padding_mode != "zeros":
             raise NotExportable("an nn.Conv2d with groups, dilation or non-zero padding")
@@ -135,7 +135,7 @@ def _is_batch_size(value: Any) -> bool:
     if not isinstance(value, fx.Node):
         return False
     if value.op == "call_method" and value.target == "size" and len(value.args) == 2:
-        return value.args[1] == 0
+        return bool(value.args[1] == 0)
     if value.op == "call_function" and value.target is operator.getitem and value.args[1] == 0:
         source = value.args[0]
         return isinstance(source, fx.Node) and (
@@ -237,7 +237,7 @@ def _torch_function_op(node: Any, root: Any, arrays: Arrays, dtype: Any) -> dict
             raise NotExportable("a softplus with beta other than 1")
         return {"op": "softplus"}
     if name == "flatten":
-        start = _argument(node, 1, "start_dim", 0 if node.op == "call_function" else 0)
+        start = _argument(node, 1, "start_dim", 0)
         end = _argument(node, 2, "end_dim", -1)
         if start != 1 or end != -1:
             raise NotExportable("a flatten that does not keep the batch dimension alone (use flatten(1))")
@@ -267,7 +267,7 @@ def _torch_dtype(model: Any) -> Any:
 
 def export_torch(model: Any, arrays: Arrays) -> dict[str, Any]:
     """The operations of a torch.nn.Module, traced with torch.fx from its forward()."""
-    import torch.fx as fx  # noqa: PLC0415 - torch is already imported when a torch model exists
+    import torch.fx as fx  # torch is already imported when a torch model exists
 
     dtype = _torch_dtype(model)
     try:
@@ -290,7 +290,7 @@ def export_torch(model: Any, arrays: Arrays) -> dict[str, Any]:
         if value.op == "call_module":
             if len(value.args) != 1 or value.kwargs:
                 raise NotExportable(f"layer `{value.target}` is called with more than one input")
-            op = _torch_module_op(traced.get_submodule(value.target), arrays, dtype)
+            op = _torch_module_op(traced.get_submodule(str(value.target)), arrays, dtype)
         elif value.op in ("call_function", "call_method"):
             op = _torch_function_op(value, traced, arrays, dtype)
         else:
@@ -338,7 +338,8 @@ def _keras_activation(keras: Any, function: Any) -> dict[str, Any] | None:
 
 
 def _value(variable: Any) -> Any:
-    return np.asarray(getattr(variable, "numpy", lambda: variable)())
+    to_numpy = getattr(variable, "numpy", None)
+    return np.asarray(to_numpy() if callable(to_numpy) else variable)
 
 
 def _keras_layer_ops(keras: Any, layer: Any, arrays: Arrays) -> list[dict[str, Any]]:

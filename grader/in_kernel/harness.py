@@ -8,8 +8,13 @@ import json
 import math
 import os
 import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # defined by export.py, which runs first in the same namespace
+    from grader.in_kernel.export import Arrays, NotExportable, export_network, framework_of
 
 MAX_CANDIDATES = 16
 MAX_HISTORIES = 16
@@ -22,7 +27,7 @@ VAL_LOSS_KEYS = ("val_loss", "validation_loss", "valid_loss", "test_loss")
 
 # ---------------------------------------------------------------- finding models and histories
 
-def _children(name, value):
+def _children(name: str, value: Any) -> Iterator[tuple[str, Any]]:
     if isinstance(value, dict):
         for key, item in list(value.items())[:200]:
             yield f"{name}[{key!r}]", item
@@ -31,12 +36,12 @@ def _children(name, value):
             yield f"{name}[{index}]", item
 
 
-def _short(label, limit=150):
+def _short(label: str, limit: int = 150) -> str:
     # labels travel back to the host, whose schema caps them; a long dict key must not void the whole output
     return label if len(label) <= limit else label[:limit - 3] + "..."
 
 
-def namespace_items(user_ns):
+def namespace_items(user_ns: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     for name, value in list(user_ns.items()):
         if name.startswith("_") or name in SKIP_NAMES:
             continue
@@ -44,8 +49,9 @@ def namespace_items(user_ns):
         yield from _children(name, value)
 
 
-def collect_models(user_ns):
-    seen, found = set(), []
+def collect_models(user_ns: dict[str, Any]) -> list[tuple[str, Any]]:
+    seen: set[int] = set()
+    found: list[tuple[str, Any]] = []
     for name, value in namespace_items(user_ns):
         if id(value) not in seen and framework_of(value) is not None:
             seen.add(id(value))
@@ -58,7 +64,7 @@ def collect_models(user_ns):
     return found
 
 
-def _numbers(values):
+def _numbers(values: Any) -> list[float | None] | None:
     out = []
     for value in list(values)[:MAX_EPOCHS]:
         try:
@@ -69,8 +75,9 @@ def _numbers(values):
     return out
 
 
-def history_curves(value):
+def history_curves(value: Any) -> tuple[list[float | None], list[float | None]] | None:
     """(loss, val_loss) from a Keras History or a dict of per-epoch lists; None when the value is not a history."""
+    record: Any
     if isinstance(value, dict):
         record = value
     elif type(value).__name__ == "History" and type(value).__module__.startswith(("keras", "tf_keras")):
@@ -93,7 +100,7 @@ def history_curves(value):
     return loss, val_loss
 
 
-def collect_histories(user_ns):
+def collect_histories(user_ns: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     seen, found = set(), []
     for name, value in namespace_items(user_ns):
         if id(value) in seen or isinstance(value, type):
@@ -114,12 +121,14 @@ def collect_histories(user_ns):
 
 # ---------------------------------------------------------------- exporting
 
-def _export_one(index, label, model, arrays):
+def _export_one(index: int, label: str, model: Any, arrays: Arrays) -> dict[str, Any]:
     framework = framework_of(model)
     entry = {"id": index, "label": label, "framework": framework, "ops": [], "dtype": "float32", "device": "cpu",
              "error": None}
     saved_items, saved_budget = dict(arrays.items), arrays.budget
     try:
+        if framework is None:
+            raise NotExportable("not a torch.nn.Module or keras.Model")
         entry.update(export_network(model, framework, arrays))
     except NotExportable as exc:
         arrays.items, arrays.budget = saved_items, saved_budget
@@ -130,9 +139,12 @@ def _export_one(index, label, model, arrays):
     return entry
 
 
-def export_networks(request, user_ns, arrays):
+def export_networks(request: dict[str, Any], user_ns: dict[str, Any],
+                    arrays: Arrays) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[int, int]]:
     """(networks, slots, id(model) -> network id): contract models first, then the discovered ones."""
-    slots, ordered, seen = [], [], {}
+    slots: list[dict[str, Any]] = []
+    ordered: list[tuple[str, Any]] = []
+    seen: dict[int, int] = {}
     for slot in request["slots"]:
         contract = user_ns.get(slot["name"])
         entry = {"name": slot["name"], "network": None, "error": None}
@@ -153,7 +165,7 @@ def export_networks(request, user_ns, arrays):
     return networks, slots, seen
 
 
-def _as_array(value):
+def _as_array(value: Any) -> Any:
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     elif hasattr(value, "numpy") and not isinstance(value, np.ndarray):
@@ -161,7 +173,7 @@ def _as_array(value):
     return np.asarray(value)
 
 
-def export_preprocessing(request, user_ns, arrays):
+def export_preprocessing(request: dict[str, Any], user_ns: dict[str, Any], arrays: Arrays) -> list[dict[str, Any]]:
     """The student's preprocess_<dataset> on visible training inputs only: the grader names what it computes."""
     found = []
     for dataset, path in sorted(request["samples"].items()):
@@ -181,7 +193,8 @@ def export_preprocessing(request, user_ns, arrays):
     return found
 
 
-def export_histories(request, user_ns, network_ids):
+def export_histories(request: dict[str, Any], user_ns: dict[str, Any],
+                     network_ids: dict[int, int]) -> list[dict[str, Any]]:
     """Contract histories, or every history discovery finds (the grader picks the one of the chosen network)."""
     out = []
     discovered = None
@@ -209,7 +222,7 @@ def export_histories(request, user_ns, network_ids):
     return out
 
 
-def run(request_path, user_ns):
+def run(request_path: str, user_ns: dict[str, Any]) -> None:
     with open(request_path) as fh:
         request = json.load(fh)
     arrays = Arrays()

@@ -253,7 +253,9 @@ def test_a_lookup_inside_preprocess_earns_nothing(harness: dict[str, Any], tmp_p
                       slots=("mnist_single_model",))
     entry = grade(exported, ("mnist_single_model", "single_dense")).models[0]
     assert (entry.found, entry.predictions) == (True, None)
-    assert entry.error == ("it does not take mnist inputs (a dense layer of 10 inputs given (784,))")
+    assert entry.error == ("it does not take mnist inputs (a dense layer of 10 inputs given (784,)); "
+                           "`preprocess_mnist` turns each input of 784 values into 10, so it is not a preprocessing "
+                           "the grader can apply")
 
 
 def test_an_exported_history_is_cross_checked_against_its_network(harness: dict[str, Any], tmp_path: Path) -> None:
