@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import erf
 
 from grader.errors import GraderError
 from grader.evaluation.result import ArchitectureFacts
@@ -225,6 +224,15 @@ def apply(op: Op, x: Array, arrays: dict[str, Array]) -> Array:
     if isinstance(op, Activation):
         return _activation(op.op, x)
     raise NetworkRefused(f"the operation {op.op} is not one the grader evaluates")
+
+
+def erf(x: Array) -> Array:
+    """The error function to 1.5e-7 (Abramowitz and Stegun 7.1.26): scipy costs a second to import per job."""
+    sign, a = np.sign(x), np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    out: Array = sign * (1.0 - poly * np.exp(-a * a))
+    return out
 
 
 def _activation(name: str, x: Array) -> Array:

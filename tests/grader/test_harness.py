@@ -126,7 +126,8 @@ def test_torch_networks_are_evaluated_from_their_layers_as_torch_computes_them(h
     functional = FunctionalNet(activation=True)
     cnn = nn.Sequential(nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 8, 5, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Flatten(), nn.Linear(8 * 13 * 13, 10))
-    wide = nn.Sequential(nn.Linear(784, 30, dtype=torch.float64), nn.Tanh(), nn.Linear(30, 10, dtype=torch.float64))
+    wide = nn.Sequential(nn.Linear(784, 30, dtype=torch.float64), nn.GELU(), nn.Tanh(),
+                         nn.Linear(30, 10, dtype=torch.float64))
     exported = export(harness, tmp_path, {"mlp": mlp, "functional": functional, "cnn": cnn, "wide": wide})
     flat = IMAGES[:100].reshape(100, -1) / 255.0
     for label, model, x, dtype in (("`mlp`", mlp, flat, torch.float32), ("`cnn`", cnn, flat, torch.float32),
