@@ -34,8 +34,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 
 from grader.evaluation.evaluator import DatasetInputs, SlotRequest, evaluate
-from grader.harness_output import read_harness_output
-from grader.in_kernel import source
+from grader.evaluation.harness_output import read_harness_output
+from grader.evaluation.in_kernel import source
 
 MNIST = Path(os.environ.get("LABGRADER_BENCH_MNIST", "/work/shared/datasets/mnist.npz"))
 PREPROCESSINGS = 5  # the old harness tried the student's function, /255, mean/std, standardised, min-max (and raw)

@@ -16,7 +16,7 @@ import numpy as np
 
 from grader.errors import HarnessOutputInvalid
 from grader.evaluation.evaluator import DatasetInputs, HistoryRequest, SlotRequest, evaluate
-from grader.harness_output import read_harness_output
+from grader.evaluation.harness_output import read_harness_output
 
 
 def _load(path: str) -> np.ndarray[Any, Any]:

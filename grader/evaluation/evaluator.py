@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from grader.evaluation.harness_output import HarnessExport, HistoryExport
 from grader.evaluation.network import NetworkRefused, NumpyNetwork, build_network
 from grader.evaluation.preprocessing import Preprocessing, match_student, named_preprocessings
 from grader.evaluation.result import ArchitectureFacts, EvaluationResult, HistoryResult, ModelResult
-from grader.harness_output import HarnessExport, HistoryExport
 
 Array = NDArray[Any]
 TIE_MARGIN = 0.01  # accuracy on the training sample: an earlier preprocessing keeps its place within it

@@ -13,8 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from grader.errors import GraderError
-from grader.evaluation.result import ArchitectureFacts
-from grader.harness_output import (
+from grader.evaluation.harness_output import (
     Activation,
     BatchNorm,
     Conv2d,
@@ -30,6 +29,7 @@ from grader.harness_output import (
     ScaleShift,
     Softmax,
 )
+from grader.evaluation.result import ArchitectureFacts
 
 Array = NDArray[Any]
 BATCH_ROWS = 512

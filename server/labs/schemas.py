@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from grader.spec import LabSpec
+from grader import LabSpec
 
 
 class CheckOut(BaseModel):

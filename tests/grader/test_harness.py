@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 from grader.evaluation.evaluator import DatasetInputs, HistoryRequest, SlotRequest, evaluate
+from grader.evaluation.harness_output import HarnessExport, read_harness_output
+from grader.evaluation.in_kernel import source
 from grader.evaluation.network import build_network
 from grader.evaluation.preprocessing import match_student
 from grader.evaluation.result import EvaluationResult
-from grader.harness_output import HarnessExport, read_harness_output
-from grader.in_kernel import source
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.integers(0, 256, (300, 28, 28)).astype(np.uint8)

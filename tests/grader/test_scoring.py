@@ -10,7 +10,7 @@ import pytest
 
 from grader.datasets import LabData
 from grader.evaluation.result import ArchitectureFacts, EvaluationResult, HistoryResult, ModelResult
-from grader.scoring import (
+from grader.scoring.scorers import (
     ScoringInputs,
     partial_credit,
     score_accuracy,
@@ -271,7 +271,7 @@ def test_a_history_the_grader_refutes_earns_nothing(lab: LabData) -> None:
 def test_every_check_kind_of_the_spec_has_a_registered_scorer() -> None:
     from typing import get_args
 
-    from grader.scoring import SCORERS
+    from grader.scoring.scorers import SCORERS
     from grader.spec import Check
 
     kinds = {get_args(model.model_fields["kind"].annotation)[0] for model in get_args(get_args(Check)[0])}

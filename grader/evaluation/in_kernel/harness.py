@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:  # defined by export.py, which runs first in the same namespace
-    from grader.in_kernel.export import Arrays, NotExportable, export_network, framework_of
+    from grader.evaluation.in_kernel.export import Arrays, NotExportable, export_network, framework_of
 
 MAX_CANDIDATES = 16
 MAX_HISTORIES = 16

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from grader.evaluation.request import role_of, slot_architectures
 from grader.evaluation.result import EvaluationResult
-from grader.evaluation_request import role_of, slot_architectures
-from grader.scoring import finite_curve
+from grader.scoring.scorers import finite_curve
 from grader.spec import LabSpec
 
 

@@ -15,9 +15,9 @@ import numpy as np
 
 from grader.datasets import LabData
 from grader.evaluation.evaluator import NOT_FROM_LAYERS
+from grader.evaluation.request import DATASET_NAMES, role_of, slot_architectures
 from grader.evaluation.result import EvaluationResult, HistoryResult, ModelResult
-from grader.evaluation_request import DATASET_NAMES, role_of, slot_architectures
-from grader.report import CellError, CheckResult
+from grader.scoring.report import CellError, CheckResult
 from grader.spec import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
 
 __all__ = ["EvaluationResult", "execution_context", "partial_credit", "score_checks", "scorer"]
