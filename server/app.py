@@ -14,6 +14,7 @@ from sqlalchemy import inspect, text
 
 from grader.datasets import prepare_labs, warn_missing_datasets
 from grader.sandbox import probe_isolation
+from server.api_docs import install_api_docs
 from server.body_limit import FORM_SLACK_BYTES, BodySizeLimit
 from server.dashboard.routes import router as dashboard_router
 from server.db import make_engine, make_session_factory, transaction
@@ -26,6 +27,7 @@ from server.metrics import router as metrics_router
 from server.settings import QueueKind, Settings
 from server.submissions import router as submissions_router
 from server.throttle import AuthThrottle
+from server.users import router as users_router
 
 log = logging.getLogger("labgrader.app")
 
@@ -66,8 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 executor.stop()
             engine.dispose()
 
-    app = FastAPI(title="Labgrader", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="Labgrader", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Autograding of machine-learning lab notebooks in sandboxed kernels.")
+    install_api_docs(app)  # Swagger UI from local files, not a CDN
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = factory
@@ -102,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(labs_router.router)
     app.include_router(submissions_router.router)
+    app.include_router(users_router.router)
     app.include_router(dashboard_router)
     app.include_router(metrics_router)
     return app
