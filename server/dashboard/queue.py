@@ -98,7 +98,8 @@ def job_progress(session: Session, job_id: int | None, slots: int, run_median_s:
     if job.status == JobStatus.RUNNING.value:
         started = job.started_at or now
         elapsed = (now - started).total_seconds()
-        remaining = None if run_median_s is None else max(run_median_s - elapsed, 0.0)
+        # past the usual run time an estimate would only say "0 s": say nothing rather than something wrong
+        remaining = None if run_median_s is None or elapsed >= run_median_s else run_median_s - elapsed
         return JobProgress(job.status, job.queue, None, elapsed, remaining)
     ahead_query = select(func.count()).where(GradingJob.status == JobStatus.QUEUED.value,
                                             (GradingJob.created_at < job.created_at)
