@@ -16,7 +16,7 @@ from server.dashboard.standing import lab_standing
 from server.errors import InvalidInput, NotFound
 from server.exports.formats import ExportFormat, UnknownFormat, render_export
 from server.exports.gradebook import GradebookRow, build_gradebook
-from server.grading.models import ArtifactKind, JobQueue, JobStatus
+from server.jobs.models import ArtifactKind, JobQueue, JobStatus
 from server.labs.service import get_spec, list_specs
 from server.submissions import service as submissions
 

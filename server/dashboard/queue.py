@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.db import db_now
-from server.grading.models import GradingJob, JobQueue, JobStatus
+from server.jobs.models import GradingJob, JobQueue, JobStatus
 
 RECENT_JOBS = 200  # the times of the last this many finished jobs make the medians
 

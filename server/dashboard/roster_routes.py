@@ -15,7 +15,7 @@ from server.dashboard import service
 from server.dashboard.access import DbSession, InstructorViewer, PageRoute, checked_form
 from server.dashboard.rendering import page
 from server.errors import Conflict, InvalidInput, NotFound
-from server.users.lifecycle import RosterAction, delete_user, recent_audit, reset_token, revoke_token, set_disabled
+from server.roster.lifecycle import RosterAction, delete_user, recent_audit, reset_token, revoke_token, set_disabled
 from server.users.service import IssuedToken, create_user, import_roster
 
 router = APIRouter(prefix="/dashboard/roster", route_class=PageRoute, include_in_schema=False)

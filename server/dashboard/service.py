@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grader.spec import LabSpec
+from grader import LabSpec
 from server.errors import InvalidInput
 from server.exports.gradebook import CheckFailures, Gradebook, build_gradebook
-from server.grading.models import Artifact, ArtifactKind, GradingJob, JobStatus
+from server.jobs.models import Artifact, ArtifactKind, GradingJob, JobStatus
 from server.labs.service import list_specs
 from server.submissions.models import Submission
 from server.users.models import User

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from grader.spec import LabSpec
+from grader import LabSpec
 from server.db import db_now
 from server.exports.gradebook import Standing, student_standing
 from server.exports.policy import NewSubmissionEffect, new_submission_effect, parse_deadline

@@ -18,7 +18,7 @@ from server.dashboard.queue import job_progress
 from server.dashboard.rendering import artifact_response, page, secured
 from server.dashboard.standing import lab_standing, lab_standings
 from server.errors import InvalidInput, PayloadTooLarge, RateLimited
-from server.grading.models import ArtifactKind
+from server.jobs.models import ArtifactKind
 from server.labs.service import get_spec, list_specs
 from server.submissions import service as submissions
 

@@ -13,9 +13,9 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from grader.spec import LabSpec
+from grader import LabSpec
 from server.exports.policy import Attempt, CountedAttempt, assess, counted_attempt, parse_deadline
-from server.grading.models import CheckResultRow, JobStatus
+from server.jobs.models import CheckResultRow, JobStatus
 from server.labs.service import get_spec
 from server.submissions.models import Submission
 from server.users.models import Role, User

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from server.db import db_now
 from server.errors import Conflict, NotFound
-from server.grading.models import GradingJob
+from server.jobs.models import GradingJob
 from server.submissions.models import Submission
 from server.users.models import AuditEvent, User
 from server.users.service import TOKEN_PREFIX, IssuedToken, hash_token

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from grader.evaluation_request import role_of, slot_architectures
-from grader.harness_output import HarnessOutput
-from grader.scoring import PREPROCESSING_WORDS, finite_curve
+from grader.evaluation.harness_output import HarnessOutput
+from grader.evaluation.request import role_of, slot_architectures
+from grader.scoring.scorers import PREPROCESSING_WORDS, finite_curve
 from grader.spec import LabSpec
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from server.auth import Instructor, SessionDep
-from server.users import lifecycle
+from server.roster import lifecycle
 from server.users.models import User
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])

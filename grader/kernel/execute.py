@@ -21,7 +21,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from grader.errors import InfrastructureError
-from grader.report import CellError
+from grader.scoring.report import CellError
 
 logger = logging.getLogger(__name__)
 

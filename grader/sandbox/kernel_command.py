@@ -1,4 +1,4 @@
-"""The command line and environment that start one sandboxed IPython kernel (see `grader.sandbox` for the layers)."""
+"""The command line and environment that start one sandboxed IPython kernel (layers: `grader.sandbox.isolation`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import sys
 from functools import cache
 from pathlib import Path
 
-from grader.cgroups import JobCgroup
-from grader.jobdir import JobDirs
-from grader.sandbox import Isolation, IsolationMode, MemoryLimitMechanism, SandboxConfig, SandboxLimits
+from grader.sandbox.cgroups import JobCgroup
+from grader.sandbox.isolation import Isolation, IsolationMode, MemoryLimitMechanism, SandboxConfig, SandboxLimits
+from grader.sandbox.jobdir import JobDirs
 
 SANDBOX_USER = "student"
 IDENTITY_FILES = ("passwd", "group", "hosts", "nsswitch.conf")
