@@ -23,34 +23,36 @@ from sqlalchemy import insert
 
 from bench import common
 from bench.common import BENCH_ROOT, REPO, fresh_dir, labgrader, labgrader_env, table, timed
-from grader.stored_outputs import STORED_FORMAT, ScoringInputs, pack
+from grader.scoring.stored import STORED_EVALUATION_FORMAT, StoredEvaluation, pack_evaluation
 
 DEFAULT_NOTEBOOK = REPO / "lab_tasks" / "frameworks" / "solutions" / "solution_pytorch.ipynb"
 
 
-def grade_once(notebook: Path) -> tuple[float, ScoringInputs, str]:
+def grade_once(notebook: Path) -> tuple[float, StoredEvaluation, str]:
     """Grade the notebook in the bench's sandbox and data; returns (seconds, its scoring inputs, its report JSON)."""
     from grader.datasets import LabData, prepare_labs
-    from grader.notebook import parse_notebook
-    from grader.pipeline import GradingContext, grade_notebook
+    from grader.kernel.notebook import parse_notebook
+    from grader.kernel.pipeline import GradingContext, grade_notebook
     from grader.spec import discover_labs
+    from lab_tasks import LABS_DIR, data_module
     from server.settings import Settings
 
     os.environ.update({k: v for k, v in labgrader_env().items() if k.startswith("LABGRADER_")})
     settings = Settings()
-    spec = discover_labs()["frameworks"]
-    prepare_labs(settings.data_dir.resolve(), ["frameworks"])
+    spec = discover_labs(LABS_DIR)["frameworks"]
+    prepare_labs(settings.data_dir.resolve(), ["frameworks"], data_module)
     ctx = GradingContext(spec=spec, lab_data=LabData(settings.data_dir.resolve(), "frameworks"),
-                         jobs_root=settings.jobs_root, sandbox=settings.sandbox_config())
+                         jobs_root=settings.jobs_root, sandbox=settings.sandbox_config(spec.environment),
+                         environment=spec.environment)
     nb = parse_notebook(notebook.read_bytes(), 50 * 1024 * 1024)
     started = time.perf_counter()
     outcome = asyncio.run(grade_notebook(nb, ctx))
     seconds = time.perf_counter() - started
-    assert outcome.scoring_inputs is not None
-    return seconds, outcome.scoring_inputs, outcome.report.model_dump_json()
+    assert outcome.stored_evaluation is not None
+    return seconds, outcome.stored_evaluation, outcome.report.model_dump_json()
 
 
-def _perturbed(inputs: ScoringInputs, rng: random.Random) -> ScoringInputs:
+def _perturbed(inputs: StoredEvaluation, rng: random.Random) -> StoredEvaluation:
     """The same run with a few predictions changed, as another student's notebook would differ."""
     output = inputs.output
     if output is None:
@@ -64,11 +66,12 @@ def _perturbed(inputs: ScoringInputs, rng: random.Random) -> ScoringInputs:
     return inputs.model_copy(update={"output": output.model_copy(update={"models": models})})
 
 
-def seed(url: str, submissions: int, inputs: ScoringInputs, report_json: str, students: int = 200) -> int:
+def seed(url: str, submissions: int, inputs: StoredEvaluation, report_json: str, students: int = 200) -> int:
     """N graded submissions with jobs, check results and stored outputs; returns the total stored bytes."""
-    from grader.report import GradingReport
+    from grader.scoring.report import GradingReport
+    from lab_tasks import LABS_DIR
     from server.db import make_engine, make_session_factory, transaction
-    from server.grading.models import CheckResultRow, GradingJob, JobStatus
+    from server.jobs.models import CheckResultRow, GradingJob, JobStatus
     from server.labs.service import sync_labs
     from server.migrate import upgrade
     from server.rescore.models import StoredOutput
@@ -84,7 +87,7 @@ def seed(url: str, submissions: int, inputs: ScoringInputs, report_json: str, st
     rng = random.Random(11)
     stored_bytes = 0
     with transaction(factory) as session:
-        sync_labs(session, None)
+        sync_labs(session, LABS_DIR)
         for i in range(students):
             create_user(session, f"student{i:03d}", "student")
     with transaction(factory) as session:
@@ -105,10 +108,10 @@ def seed(url: str, submissions: int, inputs: ScoringInputs, report_json: str, st
                 session.execute(insert(CheckResultRow), [
                     values | {"submission_id": submission.id, "job_id": job.id, "position": p}
                     for p, values in enumerate(check_row_values(report))])
-                packed = pack(_perturbed(inputs, rng))
+                packed = pack_evaluation(_perturbed(inputs, rng))
                 assert packed is not None
                 stored_bytes += len(packed)
-                session.add(StoredOutput(submission_id=submission.id, job_id=job.id, format=STORED_FORMAT,
+                session.add(StoredOutput(submission_id=submission.id, job_id=job.id, format=STORED_EVALUATION_FORMAT,
                                          size_bytes=len(packed), content=packed))
     engine.dispose()
     return stored_bytes

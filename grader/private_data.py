@@ -92,7 +92,7 @@ def _stratified_split(y: NDArray[Any], hidden_fraction: float) -> tuple[NDArray[
     return visible_rows, hidden_rows
 
 
-def import_private(lab: LabData, dataset: str, source: Path, *, label: str | None = None,
+def import_private_data(lab: LabData, dataset: str, source: Path, *, label: str | None = None,
                    hidden_fraction: float = 0.2) -> str:
     """Write the visible and hidden splits of `dataset` for `lab` from `source`; returns a one-line summary."""
     if not source.is_file():

@@ -26,6 +26,7 @@ MEANINGS = {
     "needs_gpu": "grade it only on workers with a GPU (the `live-gpu` / `regrade-gpu` queues)",
     "frameworks": "the frameworks the lab is about (shown; the kernel environment has both)",
     "starter": "the starter notebook in the lab's folder, handed to students",
+    "environment": "the student environment the notebooks run in (`labgrader kernels list`; built by `kernels build`)",
     "limits": "how long a notebook may run",
     "submission": "deadline, late penalty and which submission counts",
     "checks": "what is measured and how it scores; at least one",

@@ -10,14 +10,11 @@ from pathlib import Path
 from server.settings import Settings
 
 
-def import_private_data(args: argparse.Namespace, settings: Settings) -> int:
+def import_lab_data(args: argparse.Namespace, settings: Settings) -> int:
     """`datasets import --lab LAB --dataset ID FILE`: an instructor's evaluation data for one of a lab's datasets."""
-    from grader.datasets import DatasetError, LabData
-    from grader.errors import SpecInvalid
-    from grader.private_data import import_private
-    from grader.spec import labs_root, load_spec
+    from grader import DatasetError, LabData, SpecInvalid, import_private_data, load_spec
 
-    toml = (settings.labs_dir or labs_root()) / args.lab / "lab.toml"
+    toml = settings.labs_dir / args.lab / "lab.toml"
     try:
         spec = load_spec(toml) if toml.is_file() else None
     except SpecInvalid as exc:
@@ -31,7 +28,7 @@ def import_private_data(args: argparse.Namespace, settings: Settings) -> int:
               f"{', '.join(sorted(spec.datasets())) or 'none'}", file=sys.stderr)
         return 2
     try:
-        print(import_private(LabData(settings.data_dir.resolve(), args.lab), args.dataset, Path(args.path),
+        print(import_private_data(LabData(settings.data_dir.resolve(), args.lab), args.dataset, Path(args.path),
                              label=args.label, hidden_fraction=args.hidden_fraction))
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -40,7 +37,7 @@ def import_private_data(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from grader.datasets import DatasetError
+    from grader import DatasetError
     from lab_tasks.frameworks import data
 
     if args.datasets_command == "import" and (args.lab or args.dataset):
@@ -48,7 +45,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print("error: give both --lab and --dataset (or neither, to import MNIST for the frameworks lab)",
                   file=sys.stderr)
             return 2
-        return import_private_data(args, settings)
+        return import_lab_data(args, settings)
     data_dir = settings.data_dir.resolve()
     try:
         if args.datasets_command == "import":

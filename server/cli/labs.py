@@ -19,25 +19,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return list_labs(settings, as_json=args.json)
     if args.labs_command == "validate":
         return validate(Path(args.path))
-    return new_lab(args.name, Path(args.dir) if args.dir else (settings.labs_dir or Path.cwd()))
-
-
-def _labs_dir(settings: Settings) -> Path:
-    from grader.spec import labs_root
-
-    return settings.labs_dir or labs_root()
+    return new_lab(args.name, Path(args.dir) if args.dir else settings.labs_dir)
 
 
 def list_labs(settings: Settings, *, as_json: bool) -> int:
     """One line per lab folder under the labs directory: checks, points, data installed here, or what is wrong."""
-    from grader.datasets import LabData
-    from grader.spec import load_spec
-    from grader.spec_problems import spec_problems
+    from grader import LabData, find_spec_problems, load_spec
 
-    root = _labs_dir(settings)
+    root = settings.labs_dir
     rows = []
     for toml in sorted(root.glob("*/lab.toml")):
-        problems = spec_problems(toml.parent)
+        problems = find_spec_problems(toml.parent)
         if problems:
             rows.append({"id": toml.parent.name, "valid": False, "path": str(toml.parent),
                          "problem": f"{problems[0]} ({len(problems)} problem(s): labgrader labs validate "
@@ -68,10 +60,9 @@ def list_labs(settings: Settings, *, as_json: bool) -> int:
 
 def validate(path: Path) -> int:
     """Print every problem as `FILE:LINE: KEY: MESSAGE`; exit 1 when there is any."""
-    from grader.spec import load_spec
-    from grader.spec_problems import spec_problems
+    from grader import find_spec_problems, load_spec
 
-    problems = spec_problems(path)
+    problems = find_spec_problems(path)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

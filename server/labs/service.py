@@ -8,8 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grader.errors import SpecInvalid
-from grader.spec import LabSpec, discover_labs, labs_root, load_spec
+from grader import LabSpec, SpecInvalid, discover_labs, load_spec
 from server.errors import InvalidInput, NotFound
 from server.labs.models import Lab
 
@@ -24,7 +23,7 @@ def _store_spec(session: Session, spec: LabSpec) -> None:
         lab.title, lab.spec_json, lab.spec_hash, lab.active = spec.title, spec_json, digest, True
 
 
-def sync_labs(session: Session, labs_dir: Path | None) -> list[str]:
+def sync_labs(session: Session, labs_dir: Path) -> list[str]:
     """Insert or update every lab found on disk; labs no longer on disk stay (their submissions need them)."""
     specs = discover_labs(labs_dir)
     for spec in specs.values():
@@ -32,11 +31,11 @@ def sync_labs(session: Session, labs_dir: Path | None) -> list[str]:
     return sorted(specs)
 
 
-def reload_spec(session: Session, labs_dir: Path | None, lab_id: str) -> LabSpec:
+def reload_spec(session: Session, labs_dir: Path, lab_id: str) -> LabSpec:
     """Read a known lab's lab.toml again (an instructor edited it) and store it; a lab no longer on disk keeps
     the spec stored when it was last loaded."""
     stored = get_spec(session, lab_id)
-    path = (labs_dir or labs_root()) / lab_id / "lab.toml"
+    path = labs_dir / lab_id / "lab.toml"
     if not path.is_file():
         return stored
     try:

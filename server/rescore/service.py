@@ -14,19 +14,19 @@ from typing import cast
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from grader.datasets import missing_datasets
-from grader.report import GradingReport
-from grader.spec import LabSpec
-from grader.stored_outputs import (
+from grader import (
     EvaluationPlan,
+    GradingReport,
+    LabSpec,
     MemoisedLabData,
     StoredOutputUnreadable,
     evaluation_plan,
-    rescore,
-    unpack,
+    missing_datasets,
+    rescore_report,
+    unpack_evaluation,
 )
 from server.db import db_now
-from server.grading.models import CheckResultRow, GradingJob, JobStatus
+from server.jobs.models import CheckResultRow, GradingJob, JobStatus
 from server.labs.service import reload_spec
 from server.rescore.models import StoredOutput
 from server.submissions.models import Submission
@@ -58,7 +58,7 @@ def check_row_values(report: GradingReport) -> list[dict[str, object]]:
             | {"check_id": c.id} for c in report.checks]
 
 
-def store_scoring_inputs(session: Session, submission_id: int, job_id: int, packed: tuple[str, bytes] | None) -> None:
+def store_evaluation(session: Session, submission_id: int, job_id: int, packed: tuple[str, bytes] | None) -> None:
     """Keep the latest job's scoring inputs (or none: that submission then needs a regrade to be rescored)."""
     session.execute(delete(StoredOutput).where(StoredOutput.submission_id == submission_id))
     if packed is not None:
@@ -67,7 +67,7 @@ def store_scoring_inputs(session: Session, submission_id: int, job_id: int, pack
                                  content=content))
 
 
-def rescore_lab(session: Session, lab_id: str, labs_dir: Path | None, data_dir: Path) -> RescoreSummary:
+def rescore_lab(session: Session, lab_id: str, labs_dir: Path, data_dir: Path) -> RescoreSummary:
     """Reload the lab's spec from its lab.toml, then rescore every graded submission from its stored inputs."""
     started = time.monotonic()
     spec = reload_spec(session, labs_dir, lab_id)
@@ -106,7 +106,7 @@ def _rescore_batch(session: Session, spec: LabSpec, lab: MemoisedLabData, plan: 
             summary.not_rescored[NOT_STORED].append(submission_id)
             continue
         try:
-            inputs = unpack(content)
+            inputs = unpack_evaluation(content)
         except StoredOutputUnreadable as exc:
             summary.not_rescored[str(exc)].append(submission_id)
             continue
@@ -119,7 +119,7 @@ def _rescore_batch(session: Session, spec: LabSpec, lab: MemoisedLabData, plan: 
             summary.not_rescored[why].append(submission_id)
             continue
         previous = GradingReport.model_validate_json(report_json)
-        report = rescore(spec, previous, inputs, lab)
+        report = rescore_report(spec, previous, inputs, lab)
         written.append((submission_id, job_id, report, report.checks != previous.checks))
     _write(session, written, summary)
 

@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 
 from grader.datasets import LabData
-from grader.harness_output import HarnessOutput, HistoryOutput
-from grader.report import CellError
-from grader.spec import LabSpec
-from grader.stored_outputs import (
-    MAX_STORED_BYTES,
-    ScoringInputs,
+from grader.evaluation.result import EvaluationResult, HistoryResult
+from grader.scoring.report import CellError
+from grader.scoring.stored import (
+    MAX_STORED_EVALUATION_BYTES,
+    StoredEvaluation,
     StoredOutputUnreadable,
     evaluation_plan,
-    pack,
-    rescore,
+    pack_evaluation,
+    rescore_report,
     score_report,
-    unpack,
+    unpack_evaluation,
 )
+from grader.spec import LabSpec
 from tests.grader.test_scoring import GAP, HIDDEN_Y, MULTI, SINGLE, STOP, TRAIN_Y, multi
 
 SPEC = LabSpec(id="frameworks", title="t", checks=(SINGLE, MULTI, GAP, STOP))
@@ -37,22 +37,22 @@ def lab(tmp_path: Path) -> LabData:
     return lab
 
 
-def inputs_for(spec: LabSpec, lab: LabData, hidden_wrong: int = 1) -> ScoringInputs:
-    history = HistoryOutput(name="mnist_multi_history", found=True, via="contract", source="`h`",
+def inputs_for(spec: LabSpec, lab: LabData, hidden_wrong: int = 1) -> StoredEvaluation:
+    history = HistoryResult(name="mnist_multi_history", found=True, via="contract", source="`h`",
                             loss=[1.0, 0.5, 0.4], val_loss=[1.0, 0.6, 0.7])
-    output = HarnessOutput(nonce="n", models=[multi(hidden_wrong, 0)], histories=[history])
-    return ScoringInputs(plan=evaluation_plan(spec, lab), output=output)
+    output = EvaluationResult(models=[multi(hidden_wrong, 0)], histories=[history])
+    return StoredEvaluation(plan=evaluation_plan(spec, lab), output=output)
 
 
 def test_pack_and_unpack_give_back_the_same_inputs_and_the_same_report(lab: LabData) -> None:
     inputs = inputs_for(SPEC, lab)
-    packed = pack(inputs)
+    packed = pack_evaluation(inputs)
     assert packed is not None
-    assert unpack(packed) == inputs
+    assert unpack_evaluation(packed) == inputs
     errors = (CellError(cell_index=2, ename="ValueError", evalue="bad"),)
     first = score_report(SPEC, inputs, lab, cell_errors=errors, execution_note="", device="cpu", isolation="bwrap",
                          timings_s={"execute": 1.0})
-    again = rescore(SPEC, first, unpack(packed), lab)
+    again = rescore_report(SPEC, first, unpack_evaluation(packed), lab)
     assert again == first
     assert [c.score for c in first.checks] == [0.0, 30.0, 15.0, 15.0]
 
@@ -63,7 +63,7 @@ def test_a_changed_threshold_and_point_value_are_applied(lab: LabData) -> None:
     stricter = SPEC.model_copy(update={"checks": (SINGLE, MULTI.model_copy(update={
         "points": 60, "full_credit_at": 0.99, "no_credit_at": 0.91}), GAP, STOP)})
     assert inputs.cannot_answer(evaluation_plan(stricter, lab)) == ""
-    multi_check = rescore(stricter, first, inputs, lab).checks[1]
+    multi_check = rescore_report(stricter, first, inputs, lab).checks[1]
     assert (multi_check.score, multi_check.max_score, multi_check.passed) == (30.0, 60, False)
     assert "(full credit at 0.99, none at or below 0.91)" in multi_check.message
 
@@ -94,18 +94,18 @@ def test_rewriting_the_same_arrays_keeps_the_data_digest(lab: LabData) -> None:
 
 def test_corrupt_oversized_and_outdated_stored_forms_are_refused(lab: LabData) -> None:
     with pytest.raises(StoredOutputUnreadable, match=r"^the stored evaluation output is corrupt: "):
-        unpack(b"not zlib")
+        unpack_evaluation(b"not zlib")
     with pytest.raises(StoredOutputUnreadable, match=r"over its limit$"):
-        unpack(b"x" * (MAX_STORED_BYTES + 1))
+        unpack_evaluation(b"x" * (MAX_STORED_EVALUATION_BYTES + 1))
     with pytest.raises(StoredOutputUnreadable, match=r"^the stored evaluation output unpacks past its limit$"):
-        unpack(zlib.compress(b" " * (40 * 1024 * 1024)))
+        unpack_evaluation(zlib.compress(b" " * (40 * 1024 * 1024)))
     with pytest.raises(StoredOutputUnreadable, match=r"^the stored evaluation output is in a format this grader no "
                                                      r"longer reads \(1 field\(s\) differ\)$"):
-        unpack(zlib.compress(b'{"format": "scoring-inputs/0", "plan": {}}'))
+        unpack_evaluation(zlib.compress(b'{"format": "stored-evaluation/0", "plan": {}}'))
 
 
 def test_an_output_too_large_to_keep_is_not_packed(lab: LabData) -> None:
     noise = np.random.default_rng(0).integers(0, 2**31 - 1, 190_000).tolist()
     big = [multi(0, 0).model_copy(update={"name": f"m{i}", "predictions": noise}) for i in range(4)]
-    inputs = ScoringInputs(plan=evaluation_plan(SPEC, lab), output=HarnessOutput(nonce="n", models=big))
-    assert pack(inputs) is None
+    inputs = StoredEvaluation(plan=evaluation_plan(SPEC, lab), output=EvaluationResult(models=big))
+    assert pack_evaluation(inputs) is None

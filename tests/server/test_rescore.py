@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from grader.scoring import partial_credit
+from grader.scoring.scorers import partial_credit
 from tests.conftest import IRIS_CODE, REPO, LiveServer, make_server, notebook_bytes
 
 SMALL_MNIST = REPO / "lab_tasks" / "frameworks" / "testdata" / "mnist-small.npz"
