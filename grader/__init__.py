@@ -19,17 +19,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from grader.datasets import DatasetError as DatasetError
     from grader.datasets import LabData as LabData
     from grader.datasets import prepare_labs as prepare_labs
     from grader.datasets import sha256_of as sha256_of
     from grader.datasets import warn_missing_datasets as warn_missing_datasets
+    from grader.errors import DatasetError as DatasetError
     from grader.errors import GraderError as GraderError
     from grader.errors import HarnessOutputInvalid as HarnessOutputInvalid
     from grader.errors import InfrastructureError as InfrastructureError
+    from grader.errors import NoFreeUid as NoFreeUid
     from grader.errors import NotebookInvalid as NotebookInvalid
     from grader.errors import SandboxUnavailable as SandboxUnavailable
     from grader.errors import SpecInvalid as SpecInvalid
+    from grader.errors import WorkerConfigError as WorkerConfigError
     from grader.kernel.notebook import check_upload as check_upload
     from grader.kernel.notebook import parse_notebook as parse_notebook
     from grader.kernel.pipeline import GradingContext as GradingContext
@@ -57,10 +59,11 @@ if TYPE_CHECKING:
 
 # public name -> the module that defines it (tests/test_import_arrows.py checks this agrees with the block above)
 _EXPORTS: dict[str, str] = {
-    "DatasetError": "grader.datasets", "LabData": "grader.datasets", "prepare_labs": "grader.datasets",
+    "DatasetError": "grader.errors", "LabData": "grader.datasets", "prepare_labs": "grader.datasets",
     "sha256_of": "grader.datasets", "warn_missing_datasets": "grader.datasets",
     "GraderError": "grader.errors", "HarnessOutputInvalid": "grader.errors", "InfrastructureError": "grader.errors",
     "NotebookInvalid": "grader.errors", "SandboxUnavailable": "grader.errors", "SpecInvalid": "grader.errors",
+    "NoFreeUid": "grader.errors", "WorkerConfigError": "grader.errors",
     "check_upload": "grader.kernel.notebook", "parse_notebook": "grader.kernel.notebook",
     "GradingContext": "grader.kernel.pipeline", "GradingOutcome": "grader.kernel.pipeline",
     "grade_notebook": "grader.kernel.pipeline", "sweep_abandoned_jobs": "grader.kernel.pipeline",

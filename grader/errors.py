@@ -1,12 +1,18 @@
-"""Errors raised by the grader.
+"""Errors raised by the grader: one tree, so a caller can catch a family or all of them.
 
     GraderError
      ├── NotebookInvalid       the upload is not a gradable notebook (the message says why)
      ├── SpecInvalid           a lab spec does not validate against the schema
+     ├── DatasetError          a lab's data is missing, malformed or failed its checksum
+     ├── WorkerConfigError     a worker's slots or queues make no sense (also a ValueError; the message names the
+     │                         option to fix)
      ├── SandboxUnavailable    the host cannot isolate student code and unsandboxed runs are not allowed
      ├── HarnessOutputInvalid  what came back from the sandbox is missing, oversized or malformed
-     ├── DatasetError          a lab's data is missing, malformed or failed its checksum (grader.datasets)
      └── InfrastructureError   the grader itself failed (kernel would not start, disk full): retry the job
+          └── NoFreeUid        every sandbox uid is held by another job on this host
+
+Third-party errors are mapped at the boundary (`raise InfrastructureError(...) from exc`); messages are written for
+the person who can act on them, and never carry hidden data.
 """
 
 
@@ -22,6 +28,14 @@ class SpecInvalid(GraderError):
     """A lab spec failed validation."""
 
 
+class DatasetError(GraderError):
+    """A dataset could not be downloaded, imported or prepared (the message says what to do)."""
+
+
+class WorkerConfigError(GraderError, ValueError):
+    """The worker's slots or queues make no sense (the message says which option to fix)."""
+
+
 class SandboxUnavailable(GraderError):
     """Student code must not run: no isolation and no explicit permission to run without it."""
 
@@ -32,3 +46,7 @@ class HarnessOutputInvalid(GraderError):
 
 class InfrastructureError(GraderError):
     """A failure of the grading machinery, not of the student's notebook."""
+
+
+class NoFreeUid(InfrastructureError):
+    """Every sandbox uid in the range is held by another job on this host."""

@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from lab_tasks import LABS_DIR
 
 if TYPE_CHECKING:
-    from grader import SandboxConfig
+    from grader import GradingContext, LabSpec, SandboxConfig
 
 DEFAULT_SECRET_KEY = "insecure-development-key"  # noqa: S105 (refused in production)
 
@@ -91,6 +91,18 @@ class Settings(BaseSettings):
         )
         return SandboxConfig(limits=limits, uid_base=self.sandbox_uid_base,
                              allow_unsandboxed=self.allow_unsandboxed, kernel_python=self.kernel_python)
+
+    def grading_context(self, spec: LabSpec) -> GradingContext:
+        """What the grader needs besides the notebook to grade one for `spec`, from these settings (the worker's
+        slot adds its own environment and devices)."""
+        from grader import GradingContext, LabData
+
+        return GradingContext(
+            spec=spec, lab_data=LabData(self.data_dir.resolve(), spec.id), jobs_root=self.jobs_root,
+            sandbox=self.sandbox_config(), output_limit_bytes=self.output_limit_kb * 1024,
+            harness_timeout_s=self.harness_timeout_s, cell_timeout_s=self.cell_timeout_s,
+            notebook_timeout_s=self.notebook_timeout_s,
+        )
 
     @property
     def max_upload_bytes(self) -> int:
