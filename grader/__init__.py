@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from grader.kernel.slot import Slot as Slot
     from grader.kernel.warm_pool import WarmKernelPool as WarmKernelPool
     from grader.kernel.warm_pool import lab_frameworks as lab_frameworks
+    from grader.sandbox.isolation import DEFAULT_UID_BASE as DEFAULT_UID_BASE
     from grader.sandbox.isolation import Isolation as Isolation
     from grader.sandbox.isolation import SandboxConfig as SandboxConfig
     from grader.sandbox.isolation import SandboxLimits as SandboxLimits
@@ -59,18 +60,19 @@ if TYPE_CHECKING:
 
 # public name -> the module that defines it (tests/test_import_arrows.py checks this agrees with the block above)
 _EXPORTS: dict[str, str] = {
-    "DatasetError": "grader.errors", "LabData": "grader.datasets", "prepare_labs": "grader.datasets",
-    "sha256_of": "grader.datasets", "warn_missing_datasets": "grader.datasets",
-    "GraderError": "grader.errors", "HarnessOutputInvalid": "grader.errors", "InfrastructureError": "grader.errors",
-    "NotebookInvalid": "grader.errors", "SandboxUnavailable": "grader.errors", "SpecInvalid": "grader.errors",
-    "NoFreeUid": "grader.errors", "WorkerConfigError": "grader.errors",
+    "LabData": "grader.datasets", "prepare_labs": "grader.datasets", "sha256_of": "grader.datasets",
+    "warn_missing_datasets": "grader.datasets",
+    "DatasetError": "grader.errors", "GraderError": "grader.errors", "HarnessOutputInvalid": "grader.errors",
+    "InfrastructureError": "grader.errors", "NoFreeUid": "grader.errors", "NotebookInvalid": "grader.errors",
+    "SandboxUnavailable": "grader.errors", "SpecInvalid": "grader.errors", "WorkerConfigError": "grader.errors",
     "check_upload": "grader.kernel.notebook", "parse_notebook": "grader.kernel.notebook",
     "GradingContext": "grader.kernel.pipeline", "GradingOutcome": "grader.kernel.pipeline",
     "grade_notebook": "grader.kernel.pipeline", "sweep_abandoned_jobs": "grader.kernel.pipeline",
     "KernelSlot": "grader.kernel.slot", "Slot": "grader.kernel.slot",
     "WarmKernelPool": "grader.kernel.warm_pool", "lab_frameworks": "grader.kernel.warm_pool",
-    "Isolation": "grader.sandbox.isolation", "SandboxConfig": "grader.sandbox.isolation",
-    "SandboxLimits": "grader.sandbox.isolation", "probe_isolation": "grader.sandbox.isolation",
+    "DEFAULT_UID_BASE": "grader.sandbox.isolation", "Isolation": "grader.sandbox.isolation",
+    "SandboxConfig": "grader.sandbox.isolation", "SandboxLimits": "grader.sandbox.isolation",
+    "probe_isolation": "grader.sandbox.isolation",
     "CellError": "grader.scoring.report", "CheckResult": "grader.scoring.report",
     "GradingReport": "grader.scoring.report",
     "AccuracyCheck": "grader.spec", "EarlyStoppingCheck": "grader.spec", "LabSpec": "grader.spec",

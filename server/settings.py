@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from grader import DEFAULT_UID_BASE, SandboxLimits
 from lab_tasks import LABS_DIR
 
 if TYPE_CHECKING:
@@ -28,8 +29,10 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LABGRADER_", extra="ignore")
+class Settings(BaseSettings, SandboxLimits):
+    """Every setting of the service, defined once; the sandbox limits come from `grader.SandboxLimits`."""
+
+    model_config = SettingsConfigDict(env_prefix="LABGRADER_", extra="ignore", frozen=False)
 
     environment: Environment = Environment.DEVELOPMENT
     database_url: str = "sqlite:///./labgrader.db"
@@ -55,19 +58,10 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(default=20, gt=0)
     submissions_per_hour: int = Field(default=10, ge=0)
 
-    # sandbox
+    # sandbox (its per-job limits are the fields of `SandboxLimits`, inherited)
     allow_unsandboxed: bool = False
     kernel_python: str = sys.executable
-    sandbox_uid_base: int = Field(default=61000, ge=1000)
-    memory_limit_mb: int = Field(default=6144, ge=256)
-    max_processes: int = Field(default=512, ge=16)
-    file_size_limit_mb: int = Field(default=512, ge=1)
-    open_files: int = Field(default=1024, ge=64)
-    cpu_time_s: int = Field(default=3600, ge=10)
-    work_dir_limit_mb: int = Field(default=2048, ge=16)
-    tmp_limit_mb: int = Field(default=256, ge=1)
-    shm_limit_mb: int = Field(default=64, ge=1)
-    cpu_cores: float = Field(default=0, ge=0)  # 0: no CPU-share cap per job
+    sandbox_uid_base: int = Field(default=DEFAULT_UID_BASE, ge=1000)
     output_limit_kb: int = Field(default=2048, ge=16)
     cell_timeout_s: float | None = None
     notebook_timeout_s: float | None = None
@@ -81,15 +75,9 @@ class Settings(BaseSettings):
 
     def sandbox_config(self) -> SandboxConfig:
         """The grader's sandbox configuration from these settings."""
-        from grader import SandboxConfig, SandboxLimits
+        from grader import SandboxConfig
 
-        limits = SandboxLimits(
-            memory_limit_mb=self.memory_limit_mb, max_processes=self.max_processes,
-            file_size_limit_mb=self.file_size_limit_mb, open_files=self.open_files, cpu_time_s=self.cpu_time_s,
-            work_dir_limit_mb=self.work_dir_limit_mb, tmp_limit_mb=self.tmp_limit_mb, shm_limit_mb=self.shm_limit_mb,
-            cpu_cores=self.cpu_cores,
-        )
-        return SandboxConfig(limits=limits, uid_base=self.sandbox_uid_base,
+        return SandboxConfig(limits=self.limits(), uid_base=self.sandbox_uid_base,
                              allow_unsandboxed=self.allow_unsandboxed, kernel_python=self.kernel_python)
 
     def grading_context(self, spec: LabSpec) -> GradingContext:
