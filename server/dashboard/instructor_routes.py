@@ -14,6 +14,7 @@ from server.dashboard.rendering import artifact_response, page, secured
 from server.errors import InvalidInput
 from server.exports.formats import ExportFormat, UnknownFormat, render_export
 from server.exports.gradebook import build_gradebook
+from server.jobs.dispatch import DispatcherDep
 from server.jobs.models import ArtifactKind, JobQueue, JobStatus
 from server.labs.service import get_spec, list_specs
 from server.submissions import service as submissions
@@ -44,12 +45,13 @@ def lab_progress(lab_id: str, viewer: InstructorViewer, db: DbSession) -> Respon
 
 
 @router.post("/labs/{lab_id}/regrade")
-async def regrade_lab(request: Request, lab_id: str, viewer: InstructorViewer, db: DbSession) -> Response:
+async def regrade_lab(request: Request, lab_id: str, viewer: InstructorViewer, db: DbSession,
+                      dispatcher: DispatcherDep) -> Response:
     await checked_form(request, viewer)
     found = submissions.lab_submissions(db, lab_id)
     ids = submissions.regrade(db, found, JobQueue.REGRADE)
     db.commit()
-    request.app.state.dispatcher.submitted([s.current_job_id for s in found], JobQueue.REGRADE)
+    dispatcher.submitted([s.current_job_id for s in found], JobQueue.REGRADE)
     return RedirectResponse(f"/dashboard/labs/{lab_id}?regraded={len(ids)}", status_code=303)
 
 
@@ -81,12 +83,13 @@ def submission_page(submission_id: int, viewer: InstructorViewer, db: DbSession)
 
 
 @router.post("/submissions/{submission_id}/regrade")
-async def regrade_one(request: Request, submission_id: int, viewer: InstructorViewer, db: DbSession) -> Response:
+async def regrade_one(request: Request, submission_id: int, viewer: InstructorViewer, db: DbSession,
+                      dispatcher: DispatcherDep) -> Response:
     await checked_form(request, viewer)
     submission = submissions.visible_submission(db, viewer.user, submission_id)
     submissions.regrade(db, [submission], JobQueue.REGRADE)
     db.commit()
-    request.app.state.dispatcher.submitted([submission.current_job_id], JobQueue.REGRADE)
+    dispatcher.submitted([submission.current_job_id], JobQueue.REGRADE)
     return RedirectResponse(f"/dashboard/submissions/{submission_id}", status_code=303)
 
 

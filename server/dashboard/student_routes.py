@@ -15,7 +15,9 @@ from server.dashboard.access import AnyViewer, DbSession, PageRoute, checked_for
 from server.dashboard.notebook_view import notebook_view
 from server.dashboard.query_params import parse_submission_query, whole_number
 from server.dashboard.rendering import artifact_response, page, secured
+from server.dependencies import SettingsDep
 from server.errors import InvalidInput, PayloadTooLarge
+from server.jobs.dispatch import DispatcherDep
 from server.jobs.models import ArtifactKind
 from server.labs.service import list_specs
 from server.submissions import service as submissions
@@ -31,9 +33,9 @@ def my_page(request: Request, viewer: AnyViewer, db: DbSession) -> Response:
 
 
 @router.post("/me/submissions")
-async def upload(request: Request, viewer: AnyViewer, db: DbSession) -> Response:
+async def upload(request: Request, viewer: AnyViewer, db: DbSession, settings: SettingsDep,
+                 dispatcher: DispatcherDep) -> Response:
     form = await checked_form(request, viewer)
-    settings = request.app.state.settings
     notebook, lab_id = form.get("notebook"), form.get("lab_id")
     if not isinstance(lab_id, str) or not lab_id:
         raise InvalidInput("choose the lab this notebook is for")
@@ -45,7 +47,7 @@ async def upload(request: Request, viewer: AnyViewer, db: DbSession) -> Response
     submission = submissions.create_submission(db, viewer.user, lab_id, data, notebook.filename,
                                                settings.max_upload_bytes, settings.submissions_per_hour)
     db.commit()
-    request.app.state.dispatcher.submitted([submission.current_job_id])
+    dispatcher.submitted([submission.current_job_id])
     return RedirectResponse(f"/me?uploaded={submission.id}", status_code=303)
 
 

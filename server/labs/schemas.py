@@ -9,7 +9,9 @@ from pydantic import BaseModel
 from grader import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
 
 
-class CheckOut(BaseModel):
+class LabCheckOut(BaseModel):
+    """A check as the lab declares it: its kind, points and thresholds."""
+
     id: str
     title: str
     kind: str
@@ -23,7 +25,7 @@ class LabOut(BaseModel):
     summary: str
     needs_gpu: bool
     max_score: float
-    checks: list[CheckOut]
+    checks: list[LabCheckOut]
 
     @classmethod
     def from_spec(cls, spec: LabSpec) -> LabOut:
@@ -34,7 +36,7 @@ class LabOut(BaseModel):
                 thresholds = {"full_credit_at": check.full_credit_at, "no_credit_at": check.no_credit_at}
             elif isinstance(check, EarlyStoppingCheck):
                 thresholds = {"patience": check.patience}
-            checks.append(CheckOut(id=check.id, title=check.title, kind=check.kind, points=check.points,
+            checks.append(LabCheckOut(id=check.id, title=check.title, kind=check.kind, points=check.points,
                                    thresholds=thresholds))
         return cls(id=spec.id, title=spec.title, summary=spec.summary, needs_gpu=spec.needs_gpu,
                    max_score=spec.max_score, checks=checks)
