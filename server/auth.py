@@ -38,6 +38,8 @@ def current_user(request: Request, session: SessionDep) -> User:
     if user is None:
         get_auth_throttle(request).wrong_token(request)
         raise NotAuthenticated("the token is not valid")
+    if user.disabled_at is not None:
+        raise Forbidden("this account is disabled: ask your instructor")
     return user
 
 

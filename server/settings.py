@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +13,7 @@ from grader import DEFAULT_UID_BASE, SandboxLimits
 from lab_tasks import LABS_DIR
 
 if TYPE_CHECKING:
-    from grader import GradingContext, LabSpec, SandboxConfig
+    from grader import GradingContext, LabSpec, SandboxConfig, StudentEnvironment
 
 DEFAULT_SECRET_KEY = "insecure-development-key"  # noqa: S105 (refused in production)
 
@@ -60,7 +59,9 @@ class Settings(BaseSettings, SandboxLimits):
 
     # sandbox (its per-job limits are the fields of `SandboxLimits`, inherited)
     allow_unsandboxed: bool = False
-    kernel_python: str = sys.executable
+    # the `default` student environment's interpreter, overriding its built venv (development; tests)
+    kernel_python: str | None = None
+    kernels_dir: Path | None = None  # where `labgrader kernels build` puts the venvs (default DATA_DIR/kernels)
     sandbox_uid_base: int = Field(default=DEFAULT_UID_BASE, ge=1000)
     output_limit_kb: int = Field(default=2048, ge=16)
     cell_timeout_s: float | None = None
@@ -73,12 +74,23 @@ class Settings(BaseSettings, SandboxLimits):
             raise ValueError("LABGRADER_SECRET_KEY must be set to a random value in production")
         return self
 
-    def sandbox_config(self) -> SandboxConfig:
-        """The grader's sandbox configuration from these settings."""
+    @property
+    def kernels_root(self) -> Path:
+        return (self.kernels_dir or self.data_dir / "kernels").resolve()
+
+    def student_environment(self, name: str = "default") -> StudentEnvironment:
+        """Where the kernels of environment `name` run (EnvironmentUnavailable when it is not built)."""
+        from grader import resolve_environment
+
+        return resolve_environment(name, self.kernels_root, self.kernel_python)
+
+    def sandbox_config(self, environment: str = "default") -> SandboxConfig:
+        """The grader's sandbox configuration from these settings, for kernels of the student `environment`."""
         from grader import SandboxConfig
 
         return SandboxConfig(limits=self.limits(), uid_base=self.sandbox_uid_base,
-                             allow_unsandboxed=self.allow_unsandboxed, kernel_python=self.kernel_python)
+                             allow_unsandboxed=self.allow_unsandboxed,
+                             kernel_python=self.student_environment(environment).python)
 
     def grading_context(self, spec: LabSpec) -> GradingContext:
         """What the grader needs besides the notebook to grade one for `spec`, from these settings (the worker's
@@ -87,7 +99,8 @@ class Settings(BaseSettings, SandboxLimits):
 
         return GradingContext(
             spec=spec, lab_data=LabData(self.data_dir.resolve(), spec.id), jobs_root=self.jobs_root,
-            sandbox=self.sandbox_config(), output_limit_bytes=self.output_limit_kb * 1024,
+            sandbox=self.sandbox_config(spec.environment), environment=spec.environment,
+            output_limit_bytes=self.output_limit_kb * 1024,
             harness_timeout_s=self.harness_timeout_s, cell_timeout_s=self.cell_timeout_s,
             notebook_timeout_s=self.notebook_timeout_s,
         )
