@@ -16,7 +16,7 @@ from grader.evaluation.evaluator import DatasetInputs, HistoryRequest, SlotReque
 from grader.evaluation.harness_output import HarnessExport, read_harness_output
 from grader.evaluation.in_kernel import source
 from grader.evaluation.network import build_network
-from grader.evaluation.preprocessing import match_student
+from grader.evaluation.preprocessing import match_student, named_preprocessings
 from grader.evaluation.result import EvaluationResult
 
 RNG = np.random.default_rng(0)
@@ -219,22 +219,23 @@ def test_keras_networks_are_evaluated_from_their_layers(harness: dict[str, Any],
 def test_a_students_preprocessing_is_named_from_visible_rows_only() -> None:
     x = IMAGES[:64]
     flat = x.reshape(64, -1).astype(np.float64)
-    scaled, why = match_student("preprocess_mnist", x, flat / 255.0, IMAGES)
+    named = named_preprocessings(IMAGES)
+    scaled, why = match_student("preprocess_mnist", x, flat / 255.0, named)
     assert (scaled and scaled.name, why) == ("scaled_255", "")
-    mean_std, _ = match_student("preprocess_mnist", x, (flat / 255 - 0.1307) / 0.3081, IMAGES)
+    mean_std, _ = match_student("preprocess_mnist", x, (flat / 255 - 0.1307) / 0.3081, named)
     assert mean_std is not None and mean_std.name == "scale_shift"
     assert mean_std.words == "inputs scaled by 0.01273 and shifted by -0.4242 (what `preprocess_mnist` computes)"
     own = (flat - flat.mean(axis=0)) / (flat.std(axis=0) + 1e-3)
-    per_feature, _ = match_student("preprocess_mnist", x, own, IMAGES)
+    per_feature, _ = match_student("preprocess_mnist", x, own, named)
     assert per_feature is not None and per_feature.name == "per_feature_scale_shift"
-    norm, _ = match_student("preprocess_mnist", x, flat / np.linalg.norm(flat, axis=1, keepdims=True), IMAGES)
+    norm, _ = match_student("preprocess_mnist", x, flat / np.linalg.norm(flat, axis=1, keepdims=True), named)
     assert norm is not None and norm.name == "l2_rows"
     one_hot = np.eye(10)[LABELS[:64]]
-    assert match_student("preprocess_mnist", x, one_hot, IMAGES) == (None, (
+    assert match_student("preprocess_mnist", x, one_hot, named) == (None, (
         "`preprocess_mnist` turns each input of 784 values into 10, so it is not a preprocessing the grader can "
         "apply"))
     squared = flat ** 2
-    assert match_student("preprocess_mnist", x, squared, IMAGES)[1] == (
+    assert match_student("preprocess_mnist", x, squared, named)[1] == (
         "`preprocess_mnist` computes something other than a scaling of its inputs, so the grader cannot apply it to "
         "hidden data")
 
