@@ -300,3 +300,27 @@ def test_histories_are_found_by_shape(harness: dict[str, Any]) -> None:
                  "config": {"loss": "cross-entropy"}, "torch": torch}
     found = harness["collect_histories"](namespace)
     assert [(label, curves) for label, _, curves in found] == [("`hist`", ([1.0, 0.5], [1.1, pytest.approx(0.7)]))]
+
+
+def test_the_evaluator_process_computes_what_the_library_does(harness: dict[str, Any], tmp_path: Path) -> None:
+    from grader.evaluation.runner import run_evaluator
+
+    torch.manual_seed(0)
+    exported = export(harness, tmp_path, {"mnist_single_model": nn.Linear(784, 10),
+                                          "preprocess_mnist": lambda x: x.reshape(len(x), -1) / 255.0},
+                      slots=("mnist_single_model",))
+    paths = {}
+    for name, array in (("hidden_x", IMAGES[:100]), ("sample_x", IMAGES), ("sample_y", LABELS)):
+        np.save(tmp_path / f"{name}.npy", array)
+        paths[name] = str(tmp_path / f"{name}.npy")
+    job = {"nonce": "n" * 32, "export": str(tmp_path / "out.json"), "datasets": {"mnist": paths},
+           "slots": [{"name": "mnist_single_model", "dataset": "mnist", "architecture": "single_dense"}],
+           "histories": [], "result": str(tmp_path / "result.json")}
+    result, problem = run_evaluator(job, tmp_path)
+    here = grade(exported, ("mnist_single_model", "single_dense")).models[0]
+    assert result is not None and problem == ""
+    # one math thread there, several here: sums in another order, the same classes
+    assert result.models[0].model_copy(update={"train_loss": None}) == here.model_copy(update={"train_loss": None})
+    assert result.models[0].train_loss == pytest.approx(here.train_loss, rel=1e-5)
+    refused, why = run_evaluator({**job, "nonce": "m" * 32}, tmp_path)
+    assert (refused, why) == (None, "the evaluation output was not written by this run's evaluation")
