@@ -185,9 +185,16 @@ def test_an_export_whose_bytes_do_not_match_its_shapes_is_refused(harness: dict[
 
 def test_keras_networks_are_evaluated_from_their_layers(harness: dict[str, Any], tmp_path: Path) -> None:
     keras = pytest.importorskip("keras")
+    tf = pytest.importorskip("tensorflow")
     keras.utils.set_random_seed(0)
+
+    def relu(x: Any) -> Any:  # named like an activation, computes nothing
+        return x
+
+    lookalike = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10, activation=relu)])
     sequential = keras.Sequential([keras.Input((28, 28)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
-                                   keras.layers.Dense(32, activation="relu"), keras.layers.Dropout(0.2),
+                                   keras.layers.Dense(32, activation=tf.nn.relu), keras.layers.Dropout(0.2),
+                                   keras.layers.Dense(16, activation="gelu"),
                                    keras.layers.BatchNormalization(), keras.layers.Dense(10, activation="softmax")])
     inputs = keras.Input((28, 28, 1))
     hidden = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
@@ -205,12 +212,14 @@ def test_keras_networks_are_evaluated_from_their_layers(harness: dict[str, Any],
 
     subclassed = Subclassed()
     subclassed(np.zeros((1, 784), np.float32))
-    exported = export(harness, tmp_path, {"seq": sequential, "fun": functional, "sub": subclassed})
+    exported = export(harness, tmp_path, {"seq": sequential, "fun": functional, "sub": subclassed,
+                                          "lookalike": lookalike})
     for label, model, shape in (("`seq`", sequential, (100, 28, 28)), ("`fun`", functional, (100, 28, 28, 1))):
         network = build_network(exported, network_of(exported, label))
         x = IMAGES[:100].reshape(shape).astype(np.float32)
         expected = np.asarray(model(x, training=False)).argmax(1)
         assert (network.scores(x).argmax(1) == expected).all(), label
+    assert network_of(exported, "`lookalike`").error == "the activation `relu` is not one the grader evaluates"
     assert network_of(exported, "`sub`").error == (
         "a subclassed Keras model (Subclassed) whose call() the grader cannot read; build it with keras.Sequential "
         "or the functional API")
