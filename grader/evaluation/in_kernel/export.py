@@ -223,8 +223,10 @@ def _torch_function_op(node: Any, root: Any, arrays: Arrays, dtype: Any) -> dict
         return None
     if name in ("softmax", "log_softmax"):
         axis = _argument(node, 1, "dim", None)
+        if axis is None:
+            axis = 1  # PyTorch's implicit dim for (batch, classes)
         if not isinstance(axis, int):
-            raise NotExportable(f"a {name} without an explicit integer `dim`")
+            raise NotExportable(f"a {name} over a `dim` computed at run time")
         return {"op": name, "axis": axis}
     if name == "leaky_relu":
         return {"op": "leaky_relu", "slope": float(_argument(node, 1, "negative_slope", 0.01))}
