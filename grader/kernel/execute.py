@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 import os
@@ -20,7 +21,8 @@ from nbclient.exceptions import CellControlSignal, CellTimeoutError, DeadKernelE
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from grader.errors import InfrastructureError
+from grader.errors import InfrastructureError, KernelStartFailed
+from grader.kernel.stderr_tail import StderrTail
 from grader.scoring.report import CellError
 
 logger = logging.getLogger(__name__)
@@ -196,18 +198,23 @@ async def execute_notebook(
         kernel_client.allow_stdin = False
     result = ExecutionResult(notebook=nb)
     started = time.monotonic()
+    stderr = StderrTail()  # why a kernel that dies at start died (its stderr, bounded)
     try:
         async with client.async_setup_kernel(env=env, cwd=str(work), stdout=subprocess.DEVNULL,
-                                             stderr=subprocess.DEVNULL):
+                                             stderr=stderr.write_fd):
+            stderr.close_writer()
             result.timings_s["kernel_start"] = time.monotonic() - started
             await _run_cells(client, nb, setup_code, limits, result, harness, death_reason)
     except DeadKernelError:
         result.note = result.note or f"the kernel died before the notebook finished ({_why(death_reason)})"
     except RuntimeError as exc:
         if "Kernel didn't respond" in str(exc) or "Kernel died before replying" in str(exc):
-            raise InfrastructureError(f"the sandboxed kernel did not start: {exc}") from exc
+            tail = await asyncio.to_thread(stderr.text)
+            atexit.unregister(client._cleanup_kernel)  # nbclient leaves it registered for a manager it dropped
+            raise KernelStartFailed(f"the sandboxed kernel did not start: {exc}", tail) from exc
         raise
     finally:
+        stderr.close_writer()
         result.timings_s["total"] = time.monotonic() - started
     return result
 
