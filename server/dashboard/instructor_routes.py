@@ -1,9 +1,11 @@
-"""Instructor pages under /dashboard: labs overview, one lab (regrade, progress, exports), submissions, detail."""
+"""Instructor pages under /dashboard: labs overview, one lab (rescore, regrade, progress, exports), submissions,
+detail."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from server.dashboard import service
 from server.dashboard.access import DbSession, InstructorViewer, PageRoute, checked_form
@@ -20,6 +22,7 @@ from server.exports.gradebook import GradebookRow, build_gradebook
 from server.jobs.dispatch import DispatcherDep
 from server.jobs.models import ArtifactKind, JobQueue, JobStatus
 from server.labs.service import get_spec, list_specs
+from server.rescore import service as rescore
 from server.submissions import service as submissions
 
 router = APIRouter(prefix="/dashboard", route_class=PageRoute, include_in_schema=False)
@@ -49,7 +52,7 @@ def lab_page(lab_id: str, viewer: InstructorViewer, db: DbSession, regraded: int
     stats = service.lab_stats(db, get_spec(db, lab_id))
     plot = histogram_svg(stats.histogram, stats.spec.max_score, f"Students per score band in {stats.spec.title}")
     return page("lab.html", viewer=viewer, stats=stats, plot=plot, regraded=regraded, formats=list(ExportFormat),
-                scopes=list(submissions.RegradeScope))
+                scopes=list(submissions.RegradeScope), rescored=None)
 
 
 @router.get("/labs/{lab_id}/checks/{check_id}")
@@ -91,6 +94,17 @@ async def regrade_lab(request: Request, lab_id: str, viewer: InstructorViewer, d
     db.commit()
     dispatcher.submitted([s.current_job_id for s in found], JobQueue.REGRADE)
     return RedirectResponse(f"/dashboard/labs/{lab_id}?regraded={len(ids)}", status_code=303)
+
+
+@router.post("/labs/{lab_id}/rescore")
+async def rescore_lab(request: Request, lab_id: str, viewer: InstructorViewer, db: DbSession) -> Response:
+    await checked_form(request, viewer)
+    settings = request.app.state.settings
+    summary = await run_in_threadpool(rescore.rescore_lab, db, lab_id, settings.labs_dir, settings.data_dir.resolve())
+    stats = service.lab_stats(db, get_spec(db, lab_id))
+    plot = histogram_svg(stats.histogram, stats.spec.max_score, f"Students per score band in {stats.spec.title}")
+    return page("lab.html", viewer=viewer, stats=stats, plot=plot, regraded=None, formats=list(ExportFormat),
+                scopes=list(submissions.RegradeScope), rescored=summary)
 
 
 @router.get("/labs/{lab_id}/export")

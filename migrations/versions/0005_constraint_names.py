@@ -6,8 +6,8 @@ table>`, `uq_<table>_<columns>`; downgrade gives back PostgreSQL's names, or no 
 database is covered, whichever migration created it. On SQLite a constraint is renamed by rebuilding its table (rows
 kept, foreign-key enforcement paused meanwhile so no cascade fires).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-30 21:00:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
