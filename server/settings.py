@@ -56,6 +56,7 @@ class Settings(BaseSettings, SandboxLimits):
     # uploads
     max_upload_mb: float = Field(default=20, gt=0)
     submissions_per_hour: int = Field(default=10, ge=0)
+    cookie_secure: bool | None = None  # page cookies `Secure` (None: only in production)
 
     # sandbox (its per-job limits are the fields of `SandboxLimits`, inherited)
     allow_unsandboxed: bool = False
