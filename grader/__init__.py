@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from grader.kernel.environments import environment_definitions as environment_definitions
     from grader.kernel.environments import read_environment_marker as read_environment_marker
     from grader.kernel.environments import resolve_environment as resolve_environment
+    from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S as DEFAULT_HARNESS_TIMEOUT_S
+    from grader.kernel.limits import DEFAULT_OUTPUT_LIMIT_KB as DEFAULT_OUTPUT_LIMIT_KB
     from grader.kernel.notebook import check_upload as check_upload
     from grader.kernel.notebook import parse_notebook as parse_notebook
     from grader.kernel.pipeline import GradingContext as GradingContext
@@ -101,6 +103,7 @@ _EXPORTS: dict[str, str] = {
     "StudentEnvironment": "grader.kernel.environments", "build_environment": "grader.kernel.environments",
     "check_environment": "grader.kernel.environments", "environment_definitions": "grader.kernel.environments",
     "read_environment_marker": "grader.kernel.environments", "resolve_environment": "grader.kernel.environments",
+    "DEFAULT_HARNESS_TIMEOUT_S": "grader.kernel.limits", "DEFAULT_OUTPUT_LIMIT_KB": "grader.kernel.limits",
     "check_upload": "grader.kernel.notebook", "parse_notebook": "grader.kernel.notebook",
     "GradingContext": "grader.kernel.pipeline", "GradingOutcome": "grader.kernel.pipeline",
     "grade_notebook": "grader.kernel.pipeline", "sweep_abandoned_jobs": "grader.kernel.pipeline",
