@@ -109,7 +109,8 @@ def row_counts(url: str) -> dict[str, int]:
 
 def test_constraint_names_follow_the_convention_up_and_down_with_rows_kept(database_url: str) -> None:
     """The constraint-names migration renames the names a database chose itself (PostgreSQL's `users_pkey`, SQLite's
-    none) to the models' convention and back; no row is lost on the way (on SQLite the tables are rebuilt, cascades must not fire)."""
+    none) to the models' convention and back; no row is lost on the way (on SQLite the tables are rebuilt, cascades
+    must not fire)."""
     config = alembic_config(database_url)
     script = ScriptDirectory.from_config(config)
     migration = next(r for r in script.walk_revisions() if (r.doc or "").startswith("constraint names"))
