@@ -22,6 +22,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from grader.errors import InfrastructureError, KernelStartFailed
+from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB
 from grader.kernel.stderr_tail import StderrTail
 from grader.scoring.report import CellError
 
@@ -35,8 +36,8 @@ TRUNCATION_NOTE = "\n[labgrader: output truncated; the notebook printed more tha
 class RunLimits:
     cell_timeout_s: float
     notebook_timeout_s: float
-    harness_timeout_s: float = 300
-    output_limit_bytes: int = 2 * 1024 * 1024
+    harness_timeout_s: float = DEFAULT_HARNESS_TIMEOUT_S
+    output_limit_bytes: int = DEFAULT_OUTPUT_LIMIT_KB * 1024
     startup_timeout_s: float = 60
 
 
