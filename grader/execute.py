@@ -15,12 +15,14 @@ from typing import Any
 
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.session import Session
 from nbclient import NotebookClient
 from nbclient.exceptions import CellControlSignal, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from grader.errors import InfrastructureError
+from grader.kernel_channel import GuardedSocketsMixin, KernelProtocolViolation, SandboxKernelClient, StrictSession
 from grader.report import CellError
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class ExecutionResult:
     harness_output: Path | None = None
     harness_error: str = ""
     timings_s: dict[str, float] = field(default_factory=dict)
+    protocol_violation: bool = False
 
 
 class CappedNotebookClient(NotebookClient):
@@ -107,10 +110,36 @@ class CappedNotebookClient(NotebookClient):
         return await super()._async_handle_timeout(timeout, cell)
 
 
-class SandboxKernelManager(AsyncKernelManager):
-    """Hands the connection file (it holds this kernel's message key) to the sandbox uid that must read it."""
+class SandboxKernelManager(GuardedSocketsMixin, AsyncKernelManager):  # type: ignore[misc]
+    """Hands the connection file (it holds this kernel's message key) to the sandbox uid that must read it; its
+    client and its own control socket treat the kernel as untrusted (`grader.kernel_channel`)."""
 
     sandbox_uid: int | None = None
+
+    def _session_default(self) -> Session:
+        return StrictSession(parent=self)
+
+    def _client_factory_default(self) -> type[SandboxKernelClient]:
+        return SandboxKernelClient
+
+    def client(self, **kwargs: Any) -> SandboxKernelClient:  # type: ignore[override]
+        kc = super().client(**kwargs)
+        assert isinstance(kc, SandboxKernelClient)
+        kc.kernel_alive = self.is_alive
+        kc.sockets_ready = self._connect_control_when_bound
+        return kc
+
+    def _connect_control_socket(self) -> None:
+        """Not at start (the kernel has not bound its sockets yet): the client connects it once they exist."""
+        if self._control_socket is None and self._control_bound:
+            super()._connect_control_socket()
+
+    _control_bound = False
+
+    def _connect_control_when_bound(self) -> None:
+        """Before any student code runs: the socket the grader sends interrupts on, connected once."""
+        self._control_bound = True
+        self._connect_control_socket()
 
     def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)
@@ -196,11 +225,20 @@ async def execute_notebook(
         kernel_client.allow_stdin = False
     result = ExecutionResult(notebook=nb)
     started = time.monotonic()
+    phase = ["the set-up"]  # what ran when the kernel broke the protocol
     try:
         async with client.async_setup_kernel(env=env, cwd=str(work), stdout=subprocess.DEVNULL,
                                              stderr=subprocess.DEVNULL):
             result.timings_s["kernel_start"] = time.monotonic() - started
-            await _run_cells(client, nb, setup_code, limits, result, harness, death_reason)
+            try:
+                await _run_cells(client, nb, setup_code, limits, result, harness, death_reason, phase)
+            except KernelProtocolViolation as violation:
+                # graded, never retried: the notebook's own code sent it; the kernel is stopped on the way out
+                result.protocol_violation = True
+                result.note = (f"the notebook sent the grader {violation.what} during {phase[0]}; the kernel was "
+                               "stopped there, so the cells after it and the evaluation did not run")
+                result.harness_error = result.note
+                result.harness_output = None
     except DeadKernelError:
         result.note = result.note or f"the kernel died before the notebook finished ({_why(death_reason)})"
     except RuntimeError as exc:
@@ -239,7 +277,8 @@ async def _kernel_responds(client: CappedNotebookClient) -> bool:
 
 
 async def _run_cells(client: CappedNotebookClient, nb: NotebookNode, setup_code: str, limits: RunLimits,
-                     result: ExecutionResult, harness: HarnessStep | None, death_reason: DeathReason) -> None:
+                     result: ExecutionResult, harness: HarnessStep | None, death_reason: DeathReason,
+                     phase: list[str]) -> None:
     loop = asyncio.get_running_loop()
     setup_cell = await _run_private_cell(client, setup_code)
     setup_errors = _cell_errors(setup_cell, -1)
@@ -257,6 +296,7 @@ async def _run_cells(client: CappedNotebookClient, nb: NotebookNode, setup_code:
                            f"cell {index + 1} and later did not run")
             kernel_usable = False
             break
+        phase[0] = f"cell {index + 1}"
         try:
             await asyncio.wait_for(client.async_execute_cell(cell, index), timeout=remaining)
         except (TimeoutError, CellTimeoutError):
@@ -293,6 +333,7 @@ async def _run_cells(client: CappedNotebookClient, nb: NotebookNode, setup_code:
         result.harness_error = result.note
         return
     harness_started = time.monotonic()
+    phase[0] = "the evaluation"
     code, output_path = await harness()
     harness_cell = new_code_cell(code)
     try:

@@ -198,9 +198,16 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: sandbox.Is
         )
         output, harness_problem = _extract(result, dirs.host)
         report = _report(ctx, result, output, harness_problem, isolation, prepare_s)
-        return GradingOutcome(report=report, executed_notebook=nbformat.writes(nb).encode())  # type: ignore[no-untyped-call]
+        return GradingOutcome(report=report, executed_notebook=notebook_bytes(nb))
     finally:
         job.end()
+
+
+def notebook_bytes(nb: NotebookNode) -> bytes:
+    """The executed notebook as UTF-8; text the kernel sent that UTF-8 cannot hold (a lone surrogate that got past the
+    message checks) becomes U+FFFD instead of failing the job."""
+    text: str = nbformat.writes(nb)  # type: ignore[no-untyped-call]
+    return text.encode("utf-8", errors="replace")
 
 
 def _end_job(cgroup: JobCgroup, uid: int | None) -> None:

@@ -192,7 +192,7 @@ async def start_warm_kernel(config: sandbox.SandboxConfig, jobs_root: Path, slot
         await km.start_kernel(env=job.env, cwd=str(job.dirs.work), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
         kc = warm.kernel_client = km.client()  # after the start: the client reads the connection file's ports
-        kc.start_channels()
+        await kc.start_channels(timeout_s=startup_timeout_s)
         await kc.wait_for_ready(timeout=startup_timeout_s)
         await _run_private(km, kc, source("startup.py"), startup_timeout_s)
         modules = [m for name in frameworks for m in FRAMEWORK_MODULES.get(name, (name,))]

@@ -64,6 +64,20 @@ class HostileCase:
 
 
 DIED = "the kernel died while running cell {cell} ({why})"
+VIOLATION = ("the notebook sent the grader {what} during cell {cell}; the kernel was stopped there, so the cells "
+             "after it and the evaluation did not run")
+MALFORMED = "a malformed message ({why})"
+BROKE = "a message over the 8 MB limit, or broke its {channel} connection"
+# a signed message built by hand from the kernel's own session: (what the content frame holds, how often it is sent)
+SIGNED = """
+k = get_ipython().kernel
+s = k.session
+def send_signed(content: bytes, times: int = 1) -> None:
+    msg = s.msg('stream', {}, parent=k.get_parent())
+    parts = [s.pack(msg['header']), s.pack(msg['parent_header']), s.pack(msg['metadata']), content]
+    for _ in range(times):
+        k.iopub_socket.send_multipart([b'<IDS|MSG>', s.sign(parts), *parts])
+"""
 KILLED = "memory or process limit reached, or the process was killed"
 STUCK = (f"cell {{cell}} ran longer than {SHORT_CELL_TIMEOUT_S} s and did not stop when interrupted; "
          "the cells after it did not run")
@@ -134,11 +148,12 @@ CASES: list[HostileCase] = [
         Expected(stdout={1: "after the flood\n"}),
     ),
     HostileCase(
-        "huge_image", "a 50 MB image output",
+        "huge_image", "a 50 MB image output (one message over the socket's 8 MB frame cap)",
         ("import base64, os\nfrom IPython.display import display\n"
          "payload = base64.b64encode(os.urandom(38 * 2**20)).decode()\n"
          "display({'image/png': payload}, raw=True)\nprint(len(payload) // 2**20, 'MB of base64')",),
-        Expected(stdout={0: "50 MB of base64\n"}),
+        # one 50 MB frame: over the socket's 8 MB cap, ZeroMQ drops the connection before the grader reads it
+        Expected(note=VIOLATION.format(what=BROKE.format(channel="iopub"), cell=1), stdout={0: ""}),
     ),
     HostileCase(
         "service_port", "connecting to a real listener on the host's 127.0.0.1 (the service's own port)",
@@ -392,5 +407,48 @@ CASES: list[HostileCase] = [
         Expected(stdout={0: "@UID@ @UID@ @UID@ []\n"
                             "0000000000000000 0000000000000000 0000000000000000 0000000000000000 1\n"
                             "setuid(0): PermissionError EPERM\n['lo'] sandbox\nprocesses seen: ['bwrap', 'python']\n"}),
+    ),
+    HostileCase(
+        "garbage_frame", "one frame of garbage on the kernel's iopub socket (no key needed)",
+        ("print('first')",
+         "get_ipython().kernel.iopub_socket.send_multipart([b'garbage'])\nimport time; time.sleep(2)\nprint('x')",
+         TRAIN_IRIS),
+        Expected(note=VIOLATION.format(what=MALFORMED.format(why="not a Jupyter message"), cell=2),
+                 stdout={0: "first\n", 1: ""}),
+    ),
+    HostileCase(
+        "duplicate_signature", "a correctly signed message sent twice (a replay)",
+        (SIGNED + "send_signed(b'{\"name\": \"stdout\", \"text\": \"x\"}', times=2)\nimport time; time.sleep(2)",
+         TRAIN_IRIS),
+        Expected(note=VIOLATION.format(what=MALFORMED.format(why="a signed message sent twice"), cell=1)),
+    ),
+    HostileCase(
+        "lone_surrogate", "a signed message whose text holds a lone surrogate (no UTF-8 encoding exists)",
+        (SIGNED + "send_signed(b'{\"name\": \"stdout\", \"text\": \"\\\\ud800\"}')\nimport time; time.sleep(2)",
+         TRAIN_IRIS),
+        Expected(note=VIOLATION.format(what=MALFORMED.format(why="text that is not valid UTF-8"), cell=1)),
+    ),
+    HostileCase(
+        "nan_in_message", "a signed message holding NaN (not JSON)",
+        (SIGNED + "send_signed(b'{\"name\": \"stdout\", \"text\": NaN}')\nimport time; time.sleep(2)",
+         TRAIN_IRIS),
+        Expected(note=VIOLATION.format(what=MALFORMED.format(why="not valid JSON"), cell=1)),
+    ),
+    HostileCase(
+        "amplifying_message", "a 60 MB signed message of `[],[],...` (26x larger once decoded into Python lists)",
+        ("k = get_ipython().kernel\nk.session.send(k.iopub_socket, 'display_data', "
+         "{'data': {'text/plain': 'x'}, 'metadata': {}, 'x': eval('[' + '[],' * 20_000_000 + ']')}, "
+         "parent=k.get_parent())\nimport time; time.sleep(3)", TRAIN_IRIS),
+        Expected(note=VIOLATION.format(what=BROKE.format(channel="iopub"), cell=1)),
+    ),
+    HostileCase(
+        "kernel_socket_link",
+        "its kernel's socket paths swapped for links to a host Unix socket, then one closed so the grader reconnects",
+        ("import json, os, time\ninfo = json.load(open('.kernel/connection.json'))\n"
+         "for ch in ('shell', 'iopub', 'stdin', 'control', 'hb'):\n"
+         "    path = f\"{info['ip']}-{info[ch + '_port']}\"\n"
+         "    os.rename(path, path + '.moved'); os.symlink('@HOST_SOCKET@', path)\n"
+         "get_ipython().kernel.stdin_socket.close(linger=0)\ntime.sleep(3)\nprint('swapped')", TRAIN_IRIS),
+        Expected(note=VIOLATION.format(what=BROKE.format(channel="stdin"), cell=1)),
     ),
 ]

@@ -55,7 +55,8 @@ class _Warnings(logging.Handler):
 def _fill(source: str, files: ServiceFiles, listener: Listener, uid: int) -> str:
     return (source.replace("@UID@", str(uid)).replace("@PORT@", str(listener.port))
             .replace("@DATA_DIR@", str(files.data_dir)).replace("@DB_FILE@", str(files.db_file))
-            .replace("@DECOY@", str(files.decoy)).replace("@JOBS_ROOT@", str(files.jobs_root)))
+            .replace("@DECOY@", str(files.decoy)).replace("@JOBS_ROOT@", str(files.jobs_root))
+            .replace("@HOST_SOCKET@", listener.unix_path))
 
 
 def _stdout(cell: NotebookNode) -> str:
@@ -177,3 +178,4 @@ def test_nothing_of_the_suite_is_left(suite: dict[str, CaseRun], hostile_context
     for slot in SLOTS:
         assert reaper.processes_owned_by(slot_uid(hostile_context.sandbox, slot)) == []
     assert listener.accepted == []
+    assert listener.unix_accepted == []  # the grader never connected where a notebook pointed its kernel sockets
