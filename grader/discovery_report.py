@@ -6,6 +6,7 @@ from grader.evaluation_request import role_of, slot_architectures
 from grader.harness_output import HarnessOutput
 from grader.scoring import PREPROCESSING_WORDS, finite_curve
 from grader.spec import LabSpec
+from grader.student_text import INSTRUCTOR_TEXT_CHARS, printable
 
 
 def discovery_lines(spec: LabSpec, output: HarnessOutput | None) -> list[str]:
@@ -16,6 +17,8 @@ def discovery_lines(spec: LabSpec, output: HarnessOutput | None) -> list[str]:
     for name, (dataset, architecture) in slot_architectures(spec).items():
         role = role_of(architecture, dataset)
         entry = output.model(name)
+        if entry is not None and entry.error:  # instructors only: the raw text, truncated and printable
+            lines.append(f"{role}: the evaluation reported: {printable(entry.error, INSTRUCTOR_TEXT_CHARS)}")
         if entry is None or not entry.found:
             lines.append(f"{role}: none found (no `{name}`, and no matching network among the notebook's variables)")
             continue
@@ -26,6 +29,9 @@ def discovery_lines(spec: LabSpec, output: HarnessOutput | None) -> list[str]:
             line += f", {PREPROCESSING_WORDS[entry.preprocessing]}"
         lines.append(line)
     for history in output.histories:
+        if history.error:
+            lines.append(f"training history `{history.name}`: the evaluation reported: "
+                         f"{printable(history.error, INSTRUCTOR_TEXT_CHARS)}")
         if not history.found:
             lines.append(f"training history `{history.name}`: none found")
             continue

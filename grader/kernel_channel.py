@@ -2,8 +2,10 @@
 
 Student code runs in the kernel, which holds the message key, so it can send any bytes on any channel. This module:
 
-- caps every frame at the socket (`ZMQ_MAXMSGSIZE`: a larger frame makes ZeroMQ drop the connection) and keeps the
-  receive queues short (`ZMQ_RCVHWM`), so a flood waits in the kernel's own (memory-limited) queues;
+- caps every frame at the socket (`ZMQ_MAXMSGSIZE`, 256 MB: a larger frame makes ZeroMQ drop the connection), never
+  decodes an output whose content is over 8 MB (it becomes a note in the cell: a 100 MB print flushed at once is
+  not an attack, and the output budget could not keep it anyway), and keeps the receive queues short (`ZMQ_RCVHWM`),
+  so a flood waits in the kernel's own (memory-limited) queues;
 - connects each socket once, after the kernel bound it and before any student code ran, never reconnects
   (`ZMQ_RECONNECT_IVL = -1`) and never starts the heartbeat channel (it reconnects by path): the `ipc://` paths lie in
   the sandbox's writable work directory, and a re-resolved path could lead the grader to any socket on the host;
@@ -25,6 +27,7 @@ import re
 import stat
 import time
 from collections.abc import Callable
+from hmac import compare_digest
 from queue import Empty
 from typing import Any
 
@@ -36,8 +39,12 @@ from jupyter_client.session import Session
 from traitlets import Type
 from zmq.utils.monitor import parse_monitor_message
 
-MAX_FRAME_BYTES = 8 * 1024 * 1024  # per frame; the notebook's whole output budget is 2 MB by default
-RECEIVE_QUEUE_MESSAGES = 16
+MAX_FRAME_BYTES = 256 * 1024 * 1024  # at the socket: a larger frame makes ZeroMQ drop the connection
+DECODE_FRAME_BYTES = 8 * 1024 * 1024  # larger content is never decoded (the whole output budget is 2 MB by default)
+RECEIVE_QUEUE_MESSAGES = {"iopub": 64}  # other channels: 16
+OUTPUT_TYPES = frozenset({"stream", "display_data", "update_display_data", "execute_result", "error"})
+DROPPED_NOTE = ("\n[labgrader: an output message of {mb:.0f} MB was dropped unread; messages over "
+                f"{DECODE_FRAME_BYTES // 2**20} MB are not kept]\n")
 DISCONNECT_GRACE_S = 2.0  # a kernel that died closes its sockets a moment before its process is reaped
 SOCKET_WAIT_POLL_S = 0.02
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
@@ -112,7 +119,10 @@ class StrictSession(Session):
         try:
             if self.auth is None:
                 raise ValueError("Unsigned Message")  # the grader always gives its kernels a key
-            message = super().deserialize(msg_list, content=content, copy=copy)
+            if len(msg_list) >= 5 and any(len(part) > DECODE_FRAME_BYTES for part in msg_list[1:5]):
+                message = self._oversized(msg_list)
+            else:
+                message = super().deserialize(msg_list, content=content, copy=copy)
             for part in _PARTS:
                 if not isinstance(message.get(part), dict):
                     raise TypeError(f"{part} is not an object")
@@ -127,10 +137,30 @@ class StrictSession(Session):
         message["buffers"] = []  # binary side frames: nothing the grader keeps reads them
         return message
 
+    def _oversized(self, msg_list: list[bytes]) -> dict[str, Any]:
+        """A signed output message whose content is too large to decode: a stderr note in its place. Its small
+        parts are checked and decoded as usual; anything else this large is a protocol violation."""
+        signature = msg_list[0]
+        if signature in self.digest_history:
+            raise ValueError("Duplicate Signature")
+        if not compare_digest(signature, self.sign(msg_list[1:5])):
+            raise ValueError("Invalid Signature")
+        self._add_digest(signature)
+        if any(len(part) > DECODE_FRAME_BYTES for part in msg_list[1:4]):
+            raise TypeError("an oversized header")
+        header, parent, metadata = (self.unpack(part) for part in msg_list[1:4])
+        if not isinstance(header, dict) or header.get("msg_type") not in OUTPUT_TYPES:
+            raise TypeError("an oversized message that is not an output")
+        header = dict(header, msg_type="stream")
+        note = DROPPED_NOTE.format(mb=len(msg_list[4]) / 2**20)
+        return {"header": header, "msg_id": str(header.get("msg_id", "")), "msg_type": "stream",
+                "parent_header": parent, "metadata": metadata, "content": {"name": "stderr", "text": note},
+                "buffers": []}
 
-def _socket_options(sock: zmq.Socket[Any]) -> None:
+
+def _socket_options(sock: zmq.Socket[Any], channel: str) -> None:
     sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
-    sock.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE_MESSAGES)
+    sock.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE_MESSAGES.get(channel, 16))
     sock.setsockopt(zmq.RECONNECT_IVL, -1)  # connect once: never re-resolve the ipc path
 
 
@@ -193,7 +223,7 @@ class GuardedSocketsMixin:
         url: str = self._make_url(channel)  # type: ignore[attr-defined]
         sock = self.context.socket(channel_socket_types[channel])  # type: ignore[attr-defined]
         sock.linger = 1000
-        _socket_options(sock)
+        _socket_options(sock, channel)
         if identity:
             sock.identity = identity
         path = ipc_path(url)
@@ -217,7 +247,7 @@ class SandboxKernelClient(GuardedSocketsMixin, AsyncKernelClient):
     control_channel_class = Type(GuardedChannel)  # type: ignore[assignment]
 
     kernel_alive: Callable[[], Any] | None = None  # async () -> bool, cheap; set by the kernel manager
-    confirm_alive: Callable[[], Any] | None = None  # async () -> bool, after a disconnect: asks whoever sees the process
+    confirm_alive: Callable[[], Any] | None = None  # async () -> bool: asks whoever sees the process
     sockets_ready: Callable[[], None] | None = None  # the manager connects its own control socket then
 
     def __init__(self, **kwargs: Any) -> None:

@@ -108,6 +108,7 @@ class PreparedJob:
     uid: int | None
     env: dict[str, str]
     kernel_dirs: Path
+    driver_argv: tuple[str, ...] = ()  # the job's kernel driver (`grader.kernel_driver`)
 
     def end(self) -> None:
         """End every process of the job, then remove its cgroups and directories."""
@@ -147,7 +148,8 @@ def prepare_job(config: sandbox.SandboxConfig, isolation: sandbox.Isolation, job
         _make_work_owned(dirs.work, uid)
         (dirs.work / "data").mkdir(mode=0o755)  # root-owned; must exist when the kernel starts (it joins sys.path)
         argv = kernel_command.kernel_argv(config, isolation, dirs, uid or os.getuid(), job.env, cgroup, devices)
-        return dataclasses.replace(job, kernel_dirs=write_kernelspec(dirs.host, argv))
+        driver = kernel_command.driver_argv(config, isolation, dirs, uid or os.getuid(), cgroup)
+        return dataclasses.replace(job, kernel_dirs=write_kernelspec(dirs.host, argv), driver_argv=tuple(driver))
     except BaseException:
         job.end()
         raise
@@ -192,9 +194,9 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: sandbox.Is
         result = await execute_notebook(
             nb, work=dirs.work, kernel_dirs=job.kernel_dirs, env=job.env, limits=limits,
             setup_code=warm.setup_code if warm is not None else source("startup.py"), harness=harness,
-            sandbox_uid=uid, death_reason=cgroup.death_reason,
+            sandbox_uid=uid, death_reason=cgroup.death_reason, driver_argv=list(job.driver_argv),
             kernel_manager=warm.kernel_manager if warm is not None else None,
-            kernel_client=warm.kernel_client if warm is not None else None,
+            driver=warm.take_driver() if warm is not None else None,
         )
         output, harness_problem = _extract(result, dirs.host)
         report = _report(ctx, result, output, harness_problem, isolation, prepare_s)

@@ -14,6 +14,7 @@ from grader.evaluation_request import DATASET_NAMES, role_of, slot_architectures
 from grader.harness_output import HarnessOutput, HistoryOutput, ModelOutput, read_harness_output
 from grader.report import CellError, CheckResult
 from grader.spec import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
+from grader.student_text import evaluation_problem, printable
 
 __all__ = ["HarnessOutput", "execution_context", "partial_credit", "read_harness_output", "score_checks"]
 
@@ -59,8 +60,8 @@ def _verdict(score: float, points: float, passed: bool) -> str:
 
 def _why_missing(name: str, role: str, entry: ModelOutput | None, context: str) -> str:
     if entry is not None and entry.error:
-        where = entry.source or f"`{name}`"
-        message = f"{where} could not be evaluated: {entry.error}"
+        where = printable(entry.source, 80) if entry.source else f"`{name}`"
+        message = f"{where} could not be evaluated: {evaluation_problem(entry.error)}"
     else:
         message = (f"no trained model named `{name}` was found after the notebook ran, and no {role} turned up among "
                    f"its variables; train the network and assign it to `{name}`")
@@ -187,7 +188,7 @@ def score_early_stopping(check: EarlyStoppingCheck, output: HarnessOutput | None
     """
     entry = output.history(check.history) if output else None
     if entry is None or not entry.found:
-        why = f"`{check.history}` could not be read: {entry.error}" if entry and entry.error else (
+        why = f"`{check.history}` could not be read: {evaluation_problem(entry.error)}" if entry and entry.error else (
             f"no per-epoch training history was found: assign `{check.history} = model.fit(..., "
             f"validation_data=...)` (Keras) or a dict {{'loss': [...], 'val_loss': [...]}} filled once per epoch "
             "(PyTorch), so the grader can see where validation loss was lowest")

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from server.cli.render import terminal_safe
 from server.db import make_engine, make_session_factory, transaction
 from server.exports.formats import ExportFormat, UnknownFormat, render_export
 from server.exports.gradebook import build_gradebook
@@ -28,5 +29,5 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
         Path(args.output).write_text(body, encoding="utf-8")
         print(f"wrote {args.output} ({name})", file=sys.stderr)
     else:
-        sys.stdout.write(body)
+        sys.stdout.write(terminal_safe(body, keep="\r\n\t"))  # names and notes come from people and notebooks
     return 0
