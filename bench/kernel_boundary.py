@@ -29,9 +29,10 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from bench.common import BENCH_ROOT, BENCH_UID_BASE
 from grader.datasets import LabData
-from grader.pipeline import GradingContext, grade_notebook
-from grader.sandbox import SandboxConfig, SandboxLimits
+from grader.kernel.pipeline import GradingContext, grade_notebook
+from grader.sandbox.isolation import SandboxConfig, SandboxLimits
 from grader.spec import discover_labs
+from lab_tasks import LABS_DIR
 
 HONEST = "print(sum(range(10)))"
 FLOOD = """
@@ -49,10 +50,13 @@ print('sent', sent)
 AMPLIFY = """
 import time
 k = get_ipython().kernel
-parent = k.get_parent()
-text = '[' + '[],' * {count} + '[]]'
+s = k.session
+msg = s.msg('display_data', {{}}, parent=k.get_parent())
+content = b'{{"data": {{"text/plain": "x"}}, "metadata": {{}}, "pad": [' + b'[],' * {count} + b'[]]}}'
 for _ in range({messages}):
-    k.session.send(k.iopub_socket, 'display_data', {{'data': {{'text/plain': 'x'}}, 'metadata': {{}}, 'pad': __import__('json').loads(text)}}, parent=parent)
+    msg['header']['msg_id'] = s.msg_id  # a fresh id and so a fresh signature each time
+    parts = [s.pack(msg['header']), s.pack(msg['parent_header']), s.pack(msg['metadata']), content]
+    k.iopub_socket.send_multipart([b'<IDS|MSG>', s.sign(parts), *parts])
 time.sleep(2)
 print('sent')
 """
@@ -93,7 +97,7 @@ def _context(flood_s: float) -> GradingContext:
         from lab_tasks.frameworks import data as prepare
 
         prepare.prepare_iris(lab)
-    spec = discover_labs()["frameworks"]
+    spec = discover_labs(LABS_DIR)["frameworks"]
     spec = spec.model_copy(update={"checks": tuple(c for c in spec.checks if c.id == "iris_accuracy")})
     limits = SandboxLimits(memory_limit_mb=4096, max_processes=128, cpu_cores=1.0)
     return GradingContext(spec=spec, lab_data=lab, jobs_root=BENCH_ROOT / "boundary-jobs",
@@ -127,9 +131,9 @@ def main() -> None:
     parser.add_argument("--flood-s", type=float, default=40)
     args = parser.parse_args()
     ctx = _context(args.flood_s)
-    import grader.execute
+    import grader.kernel.execute
 
-    print(f"grader from {Path(grader.execute.__file__).resolve().parent}")
+    print(f"grader from {Path(grader.kernel.execute.__file__).resolve().parent}")
     alone = asyncio.run(_neighbours(ctx, args.neighbours))
     beside, flood_note = asyncio.run(_beside_flood(ctx, args.neighbours, args.flood_s))
     start_alone = statistics.median(r[0] for r in alone)

@@ -139,14 +139,6 @@ def load_spec(path: Path) -> LabSpec:
     return spec
 
 
-def labs_root() -> Path:
-    """The folder of bundled labs (`lab_tasks/`)."""
-    import lab_tasks
-
-    return Path(lab_tasks.__file__).resolve().parent
-
-
-def discover_labs(root: Path | None = None) -> dict[str, LabSpec]:
-    """Every `lab_tasks/<id>/lab.toml` under root, validated."""
-    base = root or labs_root()
-    return {spec.id: spec for spec in (load_spec(p) for p in sorted(base.glob("*/lab.toml")))}
+def discover_labs(root: Path) -> dict[str, LabSpec]:
+    """Every `<root>/<id>/lab.toml`, validated (the service's labs folder comes from its settings)."""
+    return {spec.id: spec for spec in (load_spec(p) for p in sorted(root.glob("*/lab.toml")))}

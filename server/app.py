@@ -12,14 +12,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import inspect, text
 
-from grader.datasets import prepare_labs, warn_missing_datasets
-from grader.sandbox import probe_isolation
+import lab_tasks
+from grader import prepare_labs, probe_isolation, warn_missing_datasets
 from server.body_limit import FORM_SLACK_BYTES, BodySizeLimit
 from server.dashboard.routes import router as dashboard_router
 from server.db import make_engine, make_session_factory, transaction
-from server.dispatch import Dispatcher, EmbeddedDispatcher
 from server.errors import install_error_handlers
-from server.executor import EmbeddedExecutor
+from server.jobs.dispatch import Dispatcher, EmbeddedDispatcher
+from server.jobs.executor import EmbeddedExecutor
 from server.labs import router as labs_router
 from server.labs.service import list_specs, sync_labs
 from server.metrics import router as metrics_router
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError("the database has no schema: run `labgrader db upgrade` first")
         with transaction(factory) as session:
             lab_ids = sync_labs(session, settings.labs_dir)
-        prepare_labs(settings.data_dir.resolve(), lab_ids)
+        prepare_labs(settings.data_dir.resolve(), lab_ids, lab_tasks.data_module)
         with factory() as session:
             warn_missing_datasets(settings.data_dir.resolve(),
                                   {spec.id: spec.datasets() for spec in list_specs(session)}, log)
@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 log.error("not starting the executor: %s", isolation.detail)
             app.state.dispatcher = EmbeddedDispatcher(executor)
         else:
-            from server.celery_dispatch import CeleryDispatcher
+            from server.jobs.celery_publisher import CeleryDispatcher
 
             app.state.dispatcher = CeleryDispatcher(settings)
         try:

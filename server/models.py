@@ -1,6 +1,6 @@
 """Every table, imported in one place so Alembic and the app see the whole schema."""
 
-from server.grading.models import Artifact, CheckResultRow, GradingJob
+from server.jobs.models import Artifact, CheckResultRow, GradingJob
 from server.labs.models import Lab
 from server.submissions.models import Submission
 from server.users.models import User

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lab_tasks import LABS_DIR
+
 if TYPE_CHECKING:
-    from grader.sandbox import SandboxConfig
+    from grader import SandboxConfig
 
 DEFAULT_SECRET_KEY = "insecure-development-key"  # noqa: S105 (refused in production)
 
@@ -36,7 +38,7 @@ class Settings(BaseSettings):
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
     secret_key: str = DEFAULT_SECRET_KEY
     metrics_token: str = ""  # a bearer token for Prometheus; instructors' API tokens work on /metrics too
-    labs_dir: Path | None = None
+    labs_dir: Path = LABS_DIR
     # job directories hold the kernel's Unix sockets, whose paths may not exceed 107 bytes: keep this short
     jobs_dir: Path = Path("/var/tmp/labgrader-jobs")
 
@@ -79,7 +81,7 @@ class Settings(BaseSettings):
 
     def sandbox_config(self) -> SandboxConfig:
         """The grader's sandbox configuration from these settings."""
-        from grader.sandbox import SandboxConfig, SandboxLimits
+        from grader import SandboxConfig, SandboxLimits
 
         limits = SandboxLimits(
             memory_limit_mb=self.memory_limit_mb, max_processes=self.max_processes,

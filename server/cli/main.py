@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+import lab_tasks
 from server.settings import Settings
 
 
@@ -33,10 +34,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from sqlalchemy import select
 
-    from grader.celery_app import WorkerConfigError, check_queues, default_queues, plan_slots, run_worker
-    from grader.datasets import prepare_labs, warn_missing_datasets
-    from grader.sandbox import probe_isolation
+    from grader import prepare_labs, probe_isolation, warn_missing_datasets
     from server.db import make_engine, make_session_factory
+    from server.jobs.celery_worker import WorkerConfigError, check_queues, default_queues, plan_slots, run_worker
     from server.labs.models import Lab
     from server.labs.service import list_specs
 
@@ -58,7 +58,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     with factory() as session:
         lab_ids = sorted(session.scalars(select(Lab.id)))
     try:
-        prepare_labs(settings.data_dir.resolve(), lab_ids)
+        prepare_labs(settings.data_dir.resolve(), lab_ids, lab_tasks.data_module)
     except Exception as exc:  # a lab whose data is missing fails its jobs with the reason; the others still run
         logging.getLogger("labgrader.worker").error("preparing lab data failed: %s", exc)
     with factory() as session:
@@ -118,11 +118,16 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from grader.datasets import LabData, prepare_labs
-    from grader.errors import NotebookInvalid, SandboxUnavailable
-    from grader.notebook import parse_notebook
-    from grader.pipeline import GradingContext, grade_notebook
-    from grader.spec import discover_labs
+    from grader import (
+        GradingContext,
+        LabData,
+        NotebookInvalid,
+        SandboxUnavailable,
+        discover_labs,
+        grade_notebook,
+        parse_notebook,
+        prepare_labs,
+    )
     from server.cli.render import format_report
 
     settings = _settings()
@@ -139,7 +144,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     except NotebookInvalid as exc:
         print(f"error: {path.name}: {exc}", file=sys.stderr)
         return 2
-    prepare_labs(settings.data_dir.resolve(), [args.lab])
+    prepare_labs(settings.data_dir.resolve(), [args.lab], lab_tasks.data_module)
     spec = labs[args.lab]
     ctx = GradingContext(
         spec=spec, lab_data=LabData(settings.data_dir.resolve(), spec.id), jobs_root=settings.jobs_root,

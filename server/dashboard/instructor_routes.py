@@ -14,7 +14,7 @@ from server.dashboard.rendering import artifact_response, page, secured
 from server.errors import InvalidInput
 from server.exports.formats import ExportFormat, UnknownFormat, render_export
 from server.exports.gradebook import build_gradebook
-from server.grading.models import ArtifactKind, JobQueue, JobStatus
+from server.jobs.models import ArtifactKind, JobQueue, JobStatus
 from server.labs.service import get_spec, list_specs
 from server.submissions import service as submissions
 

@@ -11,7 +11,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy.orm import Session
 
 from server.dashboard.notebook_view import capped_text
-from server.grading.models import Artifact, ArtifactKind
+from server.jobs.models import Artifact, ArtifactKind
 from server.submissions import service as submissions
 from server.users.models import User
 

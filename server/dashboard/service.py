@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import Integer, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from grader.spec import LabSpec
+from grader import LabSpec
 from server.errors import InvalidInput
-from server.grading.models import Artifact, ArtifactKind, CheckResultRow, GradingJob, JobStatus
+from server.jobs.models import Artifact, ArtifactKind, CheckResultRow, GradingJob, JobStatus
 from server.labs.service import list_specs
 from server.submissions.models import Submission
 from server.users.models import User

@@ -16,7 +16,7 @@ from server.dashboard.notebook_view import notebook_view
 from server.dashboard.query_params import parse_submission_query, whole_number
 from server.dashboard.rendering import artifact_response, page, secured
 from server.errors import InvalidInput, PayloadTooLarge
-from server.grading.models import ArtifactKind
+from server.jobs.models import ArtifactKind
 from server.labs.service import list_specs
 from server.submissions import service as submissions
 

@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grader.spec import LabSpec
+from grader import LabSpec
 from server.exports.policy import Attempt, CountedAttempt, counted_attempt
-from server.grading.models import CheckResultRow
+from server.jobs.models import CheckResultRow
 from server.labs.service import get_spec
 from server.submissions.models import Submission
 from server.users.models import Role, User

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from grader.spec import LateSubmission
+from grader import LateSubmission
 from server.errors import InvalidInput
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from grader.spec import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
+from grader import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
 
 
 class CheckOut(BaseModel):

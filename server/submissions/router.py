@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from server.auth import CurrentUser, Instructor, SessionDep
 from server.errors import PayloadTooLarge
-from server.grading.models import ArtifactKind, JobQueue
+from server.jobs.models import ArtifactKind, JobQueue
 from server.submissions import service
 from server.submissions.schemas import RegradeOut, SubmissionList, SubmissionOut
 

@@ -8,12 +8,11 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grader.errors import NotebookInvalid
-from grader.notebook import check_upload
+from grader import NotebookInvalid, check_upload
 from server.db import db_now
 from server.errors import InvalidInput, NotFound, PayloadTooLarge, RateLimited
-from server.grading import ledger
-from server.grading.models import Artifact, ArtifactKind, CheckResultRow, GradingJob, JobQueue, JobStatus
+from server.jobs import ledger
+from server.jobs.models import Artifact, ArtifactKind, CheckResultRow, GradingJob, JobQueue, JobStatus
 from server.labs.service import get_spec
 from server.submissions.models import Submission
 from server.submissions.schemas import CheckOut, SubmissionOut

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from grader.spec import labs_root
+from lab_tasks import LABS_DIR
 from tests.browser.conftest import log_in, shoot
 from tests.browser.notebooks import iris_with_history
 from tests.conftest import LiveServer, make_server
@@ -24,7 +24,7 @@ def lab_server(tmp_path: Path) -> Iterator[tuple[LiveServer, Path]]:
     labs = tmp_path / "labs"
     (labs / "frameworks").mkdir(parents=True)
     toml = labs / "frameworks" / "lab.toml"
-    shutil.copy(labs_root() / "frameworks" / "lab.toml", toml)
+    shutil.copy(LABS_DIR / "frameworks" / "lab.toml", toml)
     server = make_server(tmp_path, LABGRADER_LABS_DIR=str(labs))
     server.start()
     yield server, toml

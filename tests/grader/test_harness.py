@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from grader.in_kernel import source
+from grader.evaluation.in_kernel import source
 
 
 @pytest.fixture(scope="module")

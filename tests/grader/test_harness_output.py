@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.harness_output import HarnessOutputInvalid, read_harness_output
+from grader.evaluation.harness_output import HarnessOutputInvalid, read_harness_output
 
 NONCE = "a" * 32
 

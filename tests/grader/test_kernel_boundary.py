@@ -11,13 +11,13 @@ import struct
 import pytest
 from jupyter_client.session import Session
 
-from grader import seccomp
-from grader.kernel_channel import KernelProtocolViolation, ProtocolGuard, StrictSession
-from grader.kernel_driver import FrameTooLarge, encode_frame, read_frame
-from grader.pipeline import GradingOutcome
-from grader.plots import learning_curve_artifacts
-from grader.report import CellError, CheckResult, GradingReport
-from grader.student_text import evaluation_problem, exception_name, printable
+from grader.kernel.channel import KernelProtocolViolation, ProtocolGuard, StrictSession
+from grader.kernel.driver import FrameTooLarge, encode_frame, read_frame
+from grader.kernel.pipeline import GradingOutcome
+from grader.sandbox import seccomp
+from grader.scoring.plots import learning_curve_artifacts
+from grader.scoring.report import CellError, CheckResult, GradingReport
+from grader.scoring.student_text import evaluation_problem, exception_name, printable
 from server.cli.render import format_report, terminal_safe
 
 KEY = b"0123456789abcdef"
@@ -145,3 +145,9 @@ def test_an_output_too_large_to_decode_becomes_a_note() -> None:
              content]
     with pytest.raises(KernelProtocolViolation, match="not a Jupyter message"):
         receiver.deserialize([sender.sign(parts), *parts])
+
+
+def test_an_export_to_the_terminal_keeps_its_rows_but_no_escape_sequences() -> None:
+    from server.exports.cli import _terminal_safe
+
+    assert _terminal_safe("name,score\r\n\x1b]0;pwned\x07alice\u202e,1\r\n") == "name,score\r\n]0;pwnedalice,1\r\n"

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from grader.datasets import LabData
-from grader.harness_output import ArchitectureFacts, HarnessOutput, HistoryOutput, ModelOutput
-from grader.scoring import partial_credit, score_accuracy, score_checks, score_early_stopping, score_gap
+from grader.evaluation.harness_output import ArchitectureFacts, HarnessOutput, HistoryOutput, ModelOutput
+from grader.scoring.scorers import partial_credit, score_accuracy, score_checks, score_early_stopping, score_gap
 from grader.spec import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
 
 HIDDEN_Y = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9] * 10)  # 100 hidden labels

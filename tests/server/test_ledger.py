@@ -11,9 +11,10 @@ import psycopg
 import pytest
 from sqlalchemy import select
 
+from lab_tasks import LABS_DIR
 from server.db import make_engine, make_session_factory, transaction
-from server.grading import ledger
-from server.grading.models import CheckResultRow, GradingJob, JobQueue, JobStatus
+from server.jobs import ledger
+from server.jobs.models import CheckResultRow, GradingJob, JobQueue, JobStatus
 from server.labs.service import sync_labs
 from server.migrate import upgrade
 from server.submissions.models import Submission
@@ -45,7 +46,7 @@ def factory(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-
     engine = make_engine(url)
     factory = make_session_factory(engine)
     with transaction(factory) as session:
-        sync_labs(session, None)
+        sync_labs(session, LABS_DIR)
     yield factory
     engine.dispose()
     for _ in urls:  # runs the generator's cleanup
@@ -159,7 +160,7 @@ def test_jobs_of_a_dead_local_process_are_requeued_at_once(factory) -> None:  # 
     import os
     import socket
 
-    from server.executor import owner_is_dead
+    from server.jobs.executor import owner_is_dead
 
     dead_pid = max(int(p) for p in os.listdir("/proc") if p.isdigit()) + 100000
     host = socket.gethostname()

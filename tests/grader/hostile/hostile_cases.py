@@ -491,4 +491,11 @@ CASES: list[HostileCase] = [
                             "perf_event_open: EPERM\nuserfaultfd: EPERM\nptrace: EPERM\nunshare -Ur: 1\n"
                             "threads and processes: 0\n"}),
     ),
+    HostileCase(
+        "notebook_time_limit", "cells that each stay under the cell limit but together pass the notebook's",
+        ("import time\ntime.sleep(6)\nprint('one')", "time.sleep(6)\nprint('two')", "print('three')"),
+        # nbclient reports the cancelled cell as a dead kernel: the grader tells the two apart
+        Expected(note="the notebook ran longer than its 10 s limit in cell 2", stdout={0: "one\n", 2: ""}),
+        notebook_timeout_s=10,
+    ),
 ]

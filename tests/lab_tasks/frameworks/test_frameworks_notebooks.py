@@ -14,8 +14,8 @@ import nbformat
 import pytest
 
 from grader.datasets import LabData
-from grader.pipeline import GradingOutcome
-from grader.plots import LEARNING_CURVE
+from grader.kernel.pipeline import GradingOutcome
+from grader.scoring.plots import LEARNING_CURVE
 from grader.spec import LabSpec
 from tests.lab_tasks.frameworks import notebook_cells as cells
 from tests.lab_tasks.frameworks.conftest import Grade, notebook

@@ -11,8 +11,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from grader.spec import LabSpec, LateSubmission, discover_labs
+from lab_tasks import LABS_DIR
 from server.db import SessionFactory, make_engine, make_session_factory, transaction
-from server.grading.models import CheckResultRow, GradingJob, JobStatus
+from server.jobs.models import CheckResultRow, GradingJob, JobStatus
 from server.labs.models import Lab
 from server.labs.service import sync_labs
 from server.migrate import upgrade
@@ -29,13 +30,13 @@ def migrated_factory(db_path: Path) -> SessionFactory:
     upgrade(url)
     factory = make_session_factory(make_engine(url))
     with transaction(factory) as session:
-        sync_labs(session, None)
+        sync_labs(session, LABS_DIR)
     return factory
 
 
 def set_submission_rules(session: Session, rules: LateSubmission, lab_id: str = LAB) -> LabSpec:
     """Change a lab's deadline / penalty / counting rule in the database, as a changed lab.toml would."""
-    spec = discover_labs()[lab_id].model_copy(update={"submission": rules})
+    spec = discover_labs(LABS_DIR)[lab_id].model_copy(update={"submission": rules})
     lab = session.get(Lab, lab_id)
     assert lab is not None
     lab.spec_json = spec.model_dump_json()
@@ -54,7 +55,7 @@ def user_id(session: Session, name: str, role: str = "student") -> int:
 def graded_submission(session: Session, student: str, created_at: datetime, check_scores: Sequence[float],
                       lab_id: str = LAB, status: JobStatus = JobStatus.GRADED) -> int:
     """A submission with a finished job and one check result per check of the lab (score given per check)."""
-    spec = discover_labs()[lab_id]
+    spec = discover_labs(LABS_DIR)[lab_id]
     sid = user_id(session, student)
     score = round(sum(check_scores), 4) if status is JobStatus.GRADED else None
     submission = Submission(lab_id=lab_id, student_id=sid, status=status.value, score=score,
@@ -79,7 +80,7 @@ def graded_submission(session: Session, student: str, created_at: datetime, chec
 
 def bulk_submissions(session: Session, count: int, students: int, start: datetime, lab_id: str = LAB) -> None:
     """`count` graded submissions spread over `students` students, with check rows, in a few bulk inserts."""
-    spec = discover_labs()[lab_id]
+    spec = discover_labs(LABS_DIR)[lab_id]
     ids = [user_id(session, f"student{i:04d}") for i in range(students)]
     first_id = (session.scalar(select(Submission.id).order_by(Submission.id.desc()).limit(1)) or 0) + 1
     submissions, jobs, checks = [], [], []

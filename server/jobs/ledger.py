@@ -14,7 +14,7 @@ from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from server.db import SessionFactory, db_now, transaction
-from server.grading.models import Artifact, ArtifactKind, CheckResultRow, GradingJob, JobQueue, JobStatus
+from server.jobs.models import Artifact, ArtifactKind, CheckResultRow, GradingJob, JobQueue, JobStatus
 from server.submissions.models import Submission
 
 

@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from grader.pipeline import sweep_abandoned_jobs
-from grader.worker import JobRunner, RunOutcome, Slot, database_unreachable, new_owner_id
-from server.celery_dispatch import (
+from grader import Slot, sweep_abandoned_jobs
+from server.db import SessionFactory
+from server.jobs import ledger
+from server.jobs.celery_publisher import (
     BROKER_QUEUES,
     CPU_QUEUES,
     GPU_QUEUES,
@@ -38,9 +39,8 @@ from server.celery_dispatch import (
     publish,
     route_jobs,
 )
-from server.db import SessionFactory
-from server.grading import ledger
-from server.grading.models import JobQueue
+from server.jobs.models import JobQueue
+from server.jobs.runner import JobRunner, RunOutcome, database_unreachable, new_owner_id
 from server.labs.models import Lab
 from server.settings import Settings
 

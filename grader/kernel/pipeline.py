@@ -11,28 +11,33 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import nbformat
 from nbformat import NotebookNode
 
-from grader import jobdir, kernel_command, reaper, sandbox
-from grader.cgroups import JobCgroup
 from grader.datasets import LabData
-from grader.discovery_report import discovery_lines
 from grader.errors import HarnessOutputInvalid
-from grader.evaluation_request import build_request
-from grader.execute import ExecutionResult, RunLimits, execute_notebook, write_kernelspec
-from grader.harness_output import MAX_HARNESS_OUTPUT_BYTES
-from grader.in_kernel import source
-from grader.jobdir import JobDirs, take_untrusted_file
-from grader.report import GradingReport
-from grader.scoring import HarnessOutput, execution_context, history_of, read_harness_output, score_checks
+from grader.evaluation.harness_output import MAX_HARNESS_OUTPUT_BYTES
+from grader.evaluation.in_kernel import source
+from grader.evaluation.request import build_request
+from grader.kernel.execute import (
+    ExecutionResult,
+    KernelDriver,
+    RunLimits,
+    SandboxKernelManager,
+    execute_notebook,
+    write_kernelspec,
+)
+from grader.sandbox import jobdir, kernel_command, reaper
+from grader.sandbox.cgroups import JobCgroup
+from grader.sandbox.isolation import Isolation, IsolationMode, SandboxConfig, job_cgroup, require_isolation
+from grader.sandbox.jobdir import JobDirs, take_untrusted_file
+from grader.sandbox.uid_lease import lease_uid
+from grader.scoring.discovery_report import discovery_lines
+from grader.scoring.report import GradingReport
+from grader.scoring.scorers import HarnessOutput, execution_context, history_of, read_harness_output, score_checks
 from grader.spec import LabSpec
-from grader.uid_lease import lease_uid
-
-if TYPE_CHECKING:
-    from grader.warm_pool import WarmKernel
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +49,7 @@ class GradingContext:
     spec: LabSpec
     lab_data: LabData
     jobs_root: Path
-    sandbox: sandbox.SandboxConfig
+    sandbox: SandboxConfig
     slot: int = 0
     output_limit_bytes: int = 2 * 1024 * 1024
     harness_timeout_s: float = 300
@@ -66,7 +71,7 @@ class GradingOutcome:
     def __post_init__(self) -> None:
         # drawn here so every way of building an outcome carries the plot of the report's history
         if not self.artifacts and self.report.history:
-            from grader.plots import learning_curve_artifacts  # matplotlib: ~1 s to import, only when drawn
+            from grader.scoring.plots import learning_curve_artifacts  # matplotlib: ~1 s to import, only when drawn
 
             object.__setattr__(self, "artifacts", learning_curve_artifacts(self.report.history))
 
@@ -108,7 +113,7 @@ class PreparedJob:
     uid: int | None
     env: dict[str, str]
     kernel_dirs: Path
-    driver_argv: tuple[str, ...] = ()  # the job's kernel driver (`grader.kernel_driver`)
+    driver_argv: tuple[str, ...] = ()  # the job's kernel driver (`grader.kernel.driver`)
 
     def end(self) -> None:
         """End every process of the job, then remove its cgroups and directories."""
@@ -118,7 +123,18 @@ class PreparedJob:
             self.dirs.remove()
 
 
-def sweep_abandoned_jobs(config: sandbox.SandboxConfig, jobs_root: Path) -> int:
+class StartedKernel(Protocol):
+    """A kernel started ahead for exactly one job (`grader.kernel.warm_pool.WarmKernel`); no student code ran in it."""
+
+    job: PreparedJob
+    kernel_manager: SandboxKernelManager
+    setup_code: str
+
+    def take_driver(self) -> KernelDriver | None:
+        """Its connected kernel driver, handed to the job (which closes it)."""
+
+
+def sweep_abandoned_jobs(config: SandboxConfig, jobs_root: Path) -> int:
     """End and remove what crashed graders left on this host: job directories no live process owns, their tmpfs
     mounts and their cgroups (with any process still in them). Run when an executor or worker starts."""
     abandoned = jobdir.abandoned_jobs(jobs_root)
@@ -135,12 +151,12 @@ def sweep_abandoned_jobs(config: sandbox.SandboxConfig, jobs_root: Path) -> int:
     return len(abandoned)
 
 
-def prepare_job(config: sandbox.SandboxConfig, isolation: sandbox.Isolation, jobs_root: Path, uid: int | None,
+def prepare_job(config: SandboxConfig, isolation: Isolation, jobs_root: Path, uid: int | None,
                 extra_env: dict[str, str], devices: tuple[str, ...]) -> PreparedJob:
     """The job dir, cgroups and kernelspec of one kernel; the same steps for a cold and a warm kernel."""
     job_key = f"job-{secrets.token_hex(8)}"
     dirs = JobDirs.create(jobs_root, job_key, uid, config.limits.work_dir_limit_mb)
-    cgroup = sandbox.job_cgroup(config, isolation, job_key)
+    cgroup = job_cgroup(config, isolation, job_key)
     job = PreparedJob(dirs, cgroup, uid, kernel_command.kernel_environment(dirs.work, extra_env, config.kernel_python),
                       dirs.host)
     try:
@@ -155,22 +171,22 @@ def prepare_job(config: sandbox.SandboxConfig, isolation: sandbox.Isolation, job
         raise
 
 
-async def grade_notebook(nb: NotebookNode, ctx: GradingContext, warm: WarmKernel | None = None) -> GradingOutcome:
+async def grade_notebook(nb: NotebookNode, ctx: GradingContext, warm: StartedKernel | None = None) -> GradingOutcome:
     """Run one notebook in a fresh sandbox and score it; the job's processes, cgroups and directory end with it.
 
-    `warm`: a kernel started ahead for this one job by `grader.warm_pool` (ended with the job like a cold one).
+    `warm`: a kernel started ahead for this one job by `grader.kernel.warm_pool` (ended with the job like a cold one).
     """
-    isolation = sandbox.require_isolation(ctx.sandbox)
+    isolation = require_isolation(ctx.sandbox)
     if warm is not None:
         return await _grade_as(nb, ctx, isolation, warm.job.uid, warm)
-    if isolation.mode is not sandbox.IsolationMode.BUBBLEWRAP:
+    if isolation.mode is not IsolationMode.BUBBLEWRAP:
         return await _grade_as(nb, ctx, isolation, None)
     with lease_uid(ctx.sandbox.uid_base, ctx.slot) as uid:
         return await _grade_as(nb, ctx, isolation, uid)
 
 
-async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: sandbox.Isolation,
-                    uid: int | None, warm: WarmKernel | None = None) -> GradingOutcome:
+async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
+                    uid: int | None, warm: StartedKernel | None = None) -> GradingOutcome:
     started = time.monotonic()
     job = warm.job if warm is not None else prepare_job(
         ctx.sandbox, isolation, ctx.jobs_root, uid, ctx.extra_env, ctx.devices)
@@ -234,7 +250,7 @@ def _extract(result: ExecutionResult, host: Path) -> tuple[HarnessOutput | None,
 
 
 def _report(ctx: GradingContext, result: ExecutionResult, output: HarnessOutput | None, harness_problem: str,
-            isolation: sandbox.Isolation, prepare_s: float) -> GradingReport:
+            isolation: Isolation, prepare_s: float) -> GradingReport:
     context = execution_context(result.cell_errors, result.note or harness_problem)
     checks = score_checks(ctx.spec, output, ctx.lab_data, context)
     timings = {"prepare": round(prepare_s, 3), **{k: round(v, 3) for k, v in result.timings_s.items()}}

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db import SessionFactory, make_engine, make_session_factory
-from server.grading.models import GradingJob, JobQueue
+from server.jobs.models import GradingJob, JobQueue
 from server.labs.service import list_specs
 from server.settings import Settings
 from server.submissions.models import Submission

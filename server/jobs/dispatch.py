@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from server.executor import EmbeddedExecutor
-from server.grading.models import JobQueue
+from server.jobs.executor import EmbeddedExecutor
+from server.jobs.models import JobQueue
 
 
 class Dispatcher(Protocol):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from grader.evaluation_request import role_of, slot_architectures
-from grader.harness_output import HarnessOutput
-from grader.scoring import PREPROCESSING_WORDS, finite_curve
+from grader.evaluation.harness_output import HarnessOutput
+from grader.evaluation.request import role_of, slot_architectures
+from grader.scoring.scorers import PREPROCESSING_WORDS, finite_curve
+from grader.scoring.student_text import INSTRUCTOR_TEXT_CHARS, printable
 from grader.spec import LabSpec
-from grader.student_text import INSTRUCTOR_TEXT_CHARS, printable
 
 
 def discovery_lines(spec: LabSpec, output: HarnessOutput | None) -> list[str]:

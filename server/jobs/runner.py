@@ -20,15 +20,23 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from grader.datasets import LabData
-from grader.errors import GraderError, InfrastructureError, NotebookInvalid
-from grader.notebook import parse_notebook
-from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
-from grader.report import CheckResult, GradingReport
-from grader.warm_pool import WarmKernelPool
+from grader import (
+    CheckResult,
+    GraderError,
+    GradingContext,
+    GradingOutcome,
+    GradingReport,
+    InfrastructureError,
+    LabData,
+    NotebookInvalid,
+    Slot,
+    WarmKernelPool,
+    grade_notebook,
+    parse_notebook,
+)
 from server.db import SessionFactory
-from server.grading import ledger
-from server.grading.models import Artifact, ArtifactKind, JobQueue
+from server.jobs import ledger
+from server.jobs.models import Artifact, ArtifactKind, JobQueue
 from server.labs.service import get_spec
 from server.settings import Settings
 
@@ -52,33 +60,6 @@ class RunOutcome(StrEnum):
     DISCARDED = "discarded"  # graded, but the lease was gone: another attempt owns the job
     FAILED = "failed"  # an infrastructure failure: re-queued or, after max_attempts, `error`
     LOST_LEASE = "lost lease"  # stopped mid-run because this worker could no longer hold the job
-
-
-@dataclass(frozen=True)
-class Slot:
-    """One concurrent job position: its index picks the sandbox uid; GPU slots carry their device."""
-
-    index: int
-    gpu: str | None = None
-    gpu_memory_fraction: float = 1.0
-
-    @property
-    def device_label(self) -> str:
-        return f"cuda:{self.gpu}" if self.gpu is not None else "cpu"
-
-    def environment(self) -> dict[str, str]:
-        if self.gpu is None:
-            return {"CUDA_VISIBLE_DEVICES": ""}
-        # PCI order matches the /dev/nvidiaN node the sandbox mounts for this slot
-        return {"CUDA_VISIBLE_DEVICES": self.gpu, "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
-                "TF_FORCE_GPU_ALLOW_GROWTH": "true",
-                "LABGRADER_TORCH_MEMORY_FRACTION": f"{self.gpu_memory_fraction:.3f}"}
-
-    def devices(self) -> tuple[str, ...]:
-        if self.gpu is None:
-            return ()
-        names = [f"/dev/nvidia{self.gpu}", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]
-        return tuple(n for n in names if os.path.exists(n))
 
 
 def outcome_to_result(outcome: GradingOutcome) -> ledger.GradedResult:
@@ -108,7 +89,7 @@ class JobRunner:
     factory: SessionFactory
     owner: str = field(default_factory=new_owner_id)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
-    kernels: WarmKernelPool | None = None  # warm kernels, each used for one job (grader.warm_pool)
+    kernels: WarmKernelPool | None = None  # warm kernels, each used for one job (grader.kernel.warm_pool)
 
     async def run_next(self, slot: Slot, queues: tuple[JobQueue, ...] = (JobQueue.LIVE, JobQueue.REGRADE)) -> bool:
         """Claim and grade one job; False when the queues are empty."""
@@ -207,11 +188,15 @@ class JobRunner:
         )
         return notebook, ctx
 
-    def job_environment(self, slot: Slot) -> dict[str, str]:
-        """What a job's kernel on `slot` gets in its environment: the slot's devices and its share of the cores
-        (warm kernels are started with exactly this, see `grader.warm_pool`)."""
+    def job_slot(self, slot: Slot) -> Slot:
+        """`slot` as its jobs' kernels get it: with its share of the cores (warm kernels are started with exactly
+        this, see `grader.kernel.warm_pool`)."""
         threads = max(1, (os.cpu_count() or 1) // max(1, self.settings.jobs))
-        return slot.environment() | {"LABGRADER_CPU_THREADS": str(threads)}
+        return dataclasses.replace(slot, cpu_threads=threads)
+
+    def job_environment(self, slot: Slot) -> dict[str, str]:
+        """What a job's kernel on `slot` gets in its environment: the slot's devices and its share of the cores."""
+        return self.job_slot(slot).environment()
 
     async def _grade(self, claim: ledger.Claim, slot: Slot) -> GradingOutcome:
         notebook, ctx = await asyncio.to_thread(self._load, claim)

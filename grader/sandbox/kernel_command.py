@@ -1,4 +1,4 @@
-"""The command line and environment that start one sandboxed IPython kernel (see `grader.sandbox` for the layers)."""
+"""The command line and environment that start one sandboxed IPython kernel (layers: `grader.sandbox.isolation`)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import sys
 from functools import cache
 from pathlib import Path
 
-from grader import seccomp
-from grader.cgroups import JobCgroup
-from grader.jobdir import JobDirs
-from grader.sandbox import Isolation, IsolationMode, MemoryLimitMechanism, SandboxConfig, SandboxLimits
+from grader.sandbox import seccomp
+from grader.sandbox.cgroups import JobCgroup
+from grader.sandbox.isolation import Isolation, IsolationMode, MemoryLimitMechanism, SandboxConfig, SandboxLimits
+from grader.sandbox.jobdir import JobDirs
 
 SANDBOX_USER = "student"
 IDENTITY_FILES = ("passwd", "group", "hosts", "nsswitch.conf")
@@ -176,12 +176,12 @@ DRIVER_OPEN_FILES = 256
 
 
 def driver_argv(config: SandboxConfig, isolation: Isolation, dirs: JobDirs, uid: int, cgroup: JobCgroup) -> list[str]:
-    """The command line of the job's kernel driver (`grader.kernel_driver`): the service's Python running this
+    """The command line of the job's kernel driver (`grader.kernel.driver`): the service's Python running this
     package, as the job's uid, in the job's cgroups, in a sandbox of its own with no network and, of the host, only
     the system libraries, the service's Python, this package and the kernel's socket directory (read-only, bound
     from the descriptor `{kernel_dir_fd}` the root opened before any student code ran)."""
-    package = Path(__file__).resolve().parent
-    driver = [sys.executable, "-m", "grader.kernel_driver"]
+    package = Path(__file__).resolve().parents[1]  # the `grader` package (this file is grader/sandbox/...)
+    driver = [sys.executable, "-m", "grader.kernel.driver"]
     limit_address_space = isolation.memory is MemoryLimitMechanism.ADDRESS_SPACE
     limits = dataclasses.replace(config.limits, open_files=min(config.limits.open_files, DRIVER_OPEN_FILES),
                                  file_size_limit_mb=1)

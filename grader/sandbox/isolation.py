@@ -1,10 +1,10 @@
 """What isolation this host gives student code, and the refusal to run it without isolation (fail closed).
 
-The kernel process tree (built by `grader.kernel_command`) is: sh (enters the job's cgroups, then execs) -> bwrap
-(own network, pid, ipc and uts namespaces; a root filesystem holding only the system libraries, the kernel's Python,
-size-capped tmpfs /tmp and /dev/shm, and the job's work directory) -> prlimit -> setpriv (drop to the slot's uid, no
-capabilities, no_new_privs) -> python -m ipykernel_launcher. Ending bwrap ends the pid namespace and with it every
-process the student started; the job's cgroups and a sweep of the slot uid's processes make sure of it.
+The kernel process tree (built by `grader.sandbox.kernel_command`) is: sh (enters the job's cgroups, then execs) ->
+bwrap (own network, pid, ipc and uts namespaces; a root filesystem holding only the system libraries, the kernel's
+Python, size-capped tmpfs /tmp and /dev/shm, and the job's work directory) -> prlimit -> setpriv (drop to the slot's
+uid, no capabilities, no_new_privs) -> python -m ipykernel_launcher. Ending bwrap ends the pid namespace and with it
+every process the student started; the job's cgroups and a sweep of the slot uid's processes make sure of it.
 Without bubblewrap, student code runs only if `allow_unsandboxed` says so (development).
 """
 
@@ -19,8 +19,8 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
-from grader import cgroups, jobdir, seccomp
 from grader.errors import SandboxUnavailable
+from grader.sandbox import cgroups, jobdir, seccomp
 
 
 class IsolationMode(StrEnum):
@@ -80,7 +80,7 @@ class Isolation:
     cgroups: cgroups.CgroupSupport = field(default_factory=lambda: cgroups.CgroupSupport(False, False, False, False))
     work_tmpfs: bool = False
     bwrap_version: str = ""
-    seccomp: bool = False  # the kernel and the driver run under `grader.seccomp`'s filter
+    seccomp: bool = False  # the kernel and the driver run under `grader.sandbox.seccomp`'s filter
 
     @property
     def runs_student_code(self) -> bool:

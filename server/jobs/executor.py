@@ -18,7 +18,8 @@ from server.db import SessionFactory
 from server.settings import Settings
 
 if TYPE_CHECKING:  # grader is imported lazily: the API process may run without the kernel libraries loaded
-    from grader.worker import JobRunner, Slot
+    from grader import Slot
+    from server.jobs.runner import JobRunner
 
 log = logging.getLogger("labgrader.executor")
 
@@ -77,9 +78,8 @@ class EmbeddedExecutor:
             self._loop.close()
 
     async def _main(self, ready: threading.Event) -> None:
-        from grader.pipeline import sweep_abandoned_jobs
-        from grader.warm_pool import PoolSlot, WarmKernelPool, lab_frameworks
-        from grader.worker import JobRunner, Slot, new_owner_id
+        from grader import Slot, WarmKernelPool, lab_frameworks, sweep_abandoned_jobs
+        from server.jobs.runner import JobRunner, new_owner_id
 
         self._wake, self._stop = asyncio.Event(), asyncio.Event()
         await asyncio.to_thread(sweep_abandoned_jobs, self.settings.sandbox_config(), self.settings.jobs_root)
@@ -87,10 +87,10 @@ class EmbeddedExecutor:
         runner = JobRunner(self.settings, self.factory, owner=new_owner_id("embedded"))
         kernels = None
         if self.settings.warm_kernels > 0:
-            from grader.spec import discover_labs
+            from grader import discover_labs
 
             frameworks = lab_frameworks(list(discover_labs(self.settings.labs_dir).values()))
-            pool_slots = [PoolSlot(s.index, runner.job_environment(s), s.devices()) for s in slots]
+            pool_slots = [runner.job_slot(s) for s in slots]
             kernels = runner.kernels = WarmKernelPool(
                 self.settings.sandbox_config(), self.settings.jobs_root, pool_slots,
                 frameworks if self.settings.warm_kernels_import_frameworks else (), size=self.settings.warm_kernels)
@@ -124,7 +124,7 @@ class EmbeddedExecutor:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval_s)
 
     async def _reaper(self, me: str) -> None:
-        from server.grading import ledger
+        from server.jobs import ledger
 
         dead = [o for o in await asyncio.to_thread(ledger.running_owners, self.factory) if owner_is_dead(o, me)]
         if dead:

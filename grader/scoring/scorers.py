@@ -10,11 +10,11 @@ import math
 import numpy as np
 
 from grader.datasets import LabData
-from grader.evaluation_request import DATASET_NAMES, role_of, slot_architectures
-from grader.harness_output import HarnessOutput, HistoryOutput, ModelOutput, read_harness_output
-from grader.report import CellError, CheckResult
+from grader.evaluation.harness_output import HarnessOutput, HistoryOutput, ModelOutput, read_harness_output
+from grader.evaluation.request import DATASET_NAMES, role_of, slot_architectures
+from grader.scoring.report import CellError, CheckResult
+from grader.scoring.student_text import evaluation_problem, printable
 from grader.spec import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
-from grader.student_text import evaluation_problem, printable
 
 __all__ = ["HarnessOutput", "execution_context", "partial_credit", "read_harness_output", "score_checks"]
 

@@ -24,16 +24,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from nbformat import NotebookNode
 
-from grader import sandbox
 from grader.errors import InfrastructureError
-from grader.execute import KernelDriver, SandboxKernelManager, sandbox_kernel_manager, start_driver, start_kernel
-from grader.in_kernel import source
-from grader.pipeline import GradingContext, GradingOutcome, PreparedJob, grade_notebook, prepare_job
-from grader.uid_lease import lease_uid
+from grader.evaluation.in_kernel import source
+from grader.kernel.execute import KernelDriver, SandboxKernelManager, sandbox_kernel_manager, start_driver, start_kernel
+from grader.kernel.pipeline import GradingContext, GradingOutcome, PreparedJob, grade_notebook, prepare_job
+from grader.kernel.slot import KernelSlot
+from grader.sandbox.isolation import IsolationMode, SandboxConfig, require_isolation
+from grader.sandbox.uid_lease import lease_uid
 
 log = logging.getLogger("labgrader.warm_pool")
 
@@ -69,32 +70,6 @@ def _preload_code(modules: Sequence[str]) -> str:
     )
 
 
-class SlotLike(Protocol):
-    """A worker slot (`grader.worker.Slot`): its index, its environment and its device files."""
-
-    @property
-    def index(self) -> int: ...
-
-    def environment(self) -> dict[str, str]: ...
-
-    def devices(self) -> tuple[str, ...]: ...
-
-
-@dataclass(frozen=True)
-class PoolSlot:
-    """A slot as the pool sees it: the exact environment and device files its jobs' kernels get."""
-
-    index: int
-    env: dict[str, str]
-    device_files: tuple[str, ...] = ()
-
-    def environment(self) -> dict[str, str]:
-        return dict(self.env)
-
-    def devices(self) -> tuple[str, ...]:
-        return self.device_files
-
-
 @dataclass
 class WarmKernel:
     """A started, set-up kernel in its own prepared job; no student code has run in it."""
@@ -105,7 +80,7 @@ class WarmKernel:
     slot: int
     extra_env: dict[str, str]
     devices: tuple[str, ...]
-    config: sandbox.SandboxConfig
+    config: SandboxConfig
     jobs_root: Path
     frameworks: tuple[str, ...]
     ready_s: float
@@ -164,14 +139,14 @@ async def _run_private(driver: KernelDriver, code: str, timeout_s: float) -> Non
         raise InfrastructureError(f"a warm kernel's set-up failed: {error}")
 
 
-async def start_warm_kernel(config: sandbox.SandboxConfig, jobs_root: Path, slot: SlotLike,
+async def start_warm_kernel(config: SandboxConfig, jobs_root: Path, slot: KernelSlot,
                             frameworks: Sequence[str] = (), startup_timeout_s: float = 120) -> WarmKernel:
     """Prepare a job exactly as a cold one, start its kernel, run the set-up cell and import `frameworks`."""
     started = time.monotonic()
-    isolation = sandbox.require_isolation(config)
+    isolation = require_isolation(config)
     lease = contextlib.ExitStack()
     uid: int | None = None
-    if isolation.mode is sandbox.IsolationMode.BUBBLEWRAP:
+    if isolation.mode is IsolationMode.BUBBLEWRAP:
         uid = lease.enter_context(lease_uid(config.uid_base, UID_OFFSET + slot.index))
     env, devices = slot.environment(), slot.devices()
     try:
@@ -223,7 +198,7 @@ class WarmKernelPool:
     `grade()` per job, `close()` at shutdown.
     """
 
-    def __init__(self, config: sandbox.SandboxConfig, jobs_root: Path, slots: Sequence[SlotLike],
+    def __init__(self, config: SandboxConfig, jobs_root: Path, slots: Sequence[KernelSlot],
                  frameworks: Sequence[str] = (), size: int | None = None, reserve_mb: float | None = None,
                  idle_grace_s: float = 2.0) -> None:
         self.config = config

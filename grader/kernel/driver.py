@@ -2,12 +2,12 @@
 
 It runs per job as the job's unprivileged uid, inside the job's cgroups (memory, pids, CPU share) and its own
 bubblewrap sandbox (no network, nothing of the host but the system libraries, the service's Python and this package,
-and the kernel's socket directory, read-only) - see `grader.kernel_command.driver_argv`. The root worker never
+and the kernel's socket directory, read-only) - see `grader.sandbox.kernel_command.driver_argv`. The root worker never
 connects to the kernel: it starts the kernel and this driver, and exchanges small length-prefixed JSON frames with
-the driver over its stdin and stdout. Whatever the kernel sends is decoded here (`grader.kernel_channel`), so a
+the driver over its stdin and stdout. Whatever the kernel sends is decoded here (`grader.kernel.channel`), so a
 message that decodes to 26 times its size, a flood, or a busy output loop costs the job's memory and CPU, not the
 worker's, and cannot slow another job's event loop. What comes back to the root is bounded and validated there
-(`grader.execute.DriverResult`): the outputs of each code cell, a note, and timings.
+(`grader.kernel.execute`): the outputs of each code cell, a note, and timings.
 
 Protocol (root -> driver, one request at a time; driver -> root, one reply each, plus events):
 
@@ -41,7 +41,7 @@ from nbclient.exceptions import CellControlSignal, CellTimeoutError, DeadKernelE
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from grader.kernel_channel import (
+from grader.kernel.channel import (
     GuardedSocketsMixin,
     KernelProtocolViolation,
     SandboxKernelClient,
@@ -335,7 +335,13 @@ async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: Noteb
             kernel_usable = False
             break
         except DeadKernelError:
-            outcome.note = f"the kernel died while running cell {index + 1} ({_why(state)})"
+            # nbclient turns the cancellation by `wait_for` into DeadKernelError: a live kernel past the deadline
+            # ran out of time
+            if state.km.dead_reason is None and loop.time() >= deadline:
+                outcome.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit "
+                                f"in cell {index + 1}")
+            else:
+                outcome.note = f"the kernel died while running cell {index + 1} ({_why(state)})"
             kernel_usable = False
             break
         if id(cell) in client.timed_out_cells:
@@ -362,13 +368,17 @@ async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: Noteb
     if code is None:
         return
     harness_cell = new_code_cell(code)
+    harness_deadline = loop.time() + limits.harness_timeout_s
     try:
         await asyncio.wait_for(run_private_cell(client, code, harness_cell), timeout=limits.harness_timeout_s)
     except (TimeoutError, CellTimeoutError):
         outcome.harness_error = f"evaluating the models took longer than {limits.harness_timeout_s:.0f} s"
         return
     except DeadKernelError:
-        outcome.harness_error = f"the kernel died while the models were evaluated ({_why(state)})"
+        if state.km.dead_reason is None and loop.time() >= harness_deadline:  # the cancelled wait (see above)
+            outcome.harness_error = f"evaluating the models took longer than {limits.harness_timeout_s:.0f} s"
+        else:
+            outcome.harness_error = f"the kernel died while the models were evaluated ({_why(state)})"
         return
     finally:
         outcome.timings_s["harness"] = time.monotonic() - harness_started

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from grader.student_text import exception_name, printable
+from grader.scoring.student_text import exception_name, printable
 
 
 class CheckResult(BaseModel):

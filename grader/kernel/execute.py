@@ -1,7 +1,7 @@
 """Run a notebook's code cells in a sandboxed kernel, then the harness in the same kernel.
 
 The root side: it starts the kernel's process (the sandbox argv of `grader.kernel_command`) and the job's kernel
-driver (`grader.kernel_driver`: the job's unprivileged uid, the job's cgroups, its own sandbox), and never connects
+driver (`grader.kernel.driver`: the job's unprivileged uid, the job's cgroups, its own sandbox), and never connects
 to the kernel itself. The driver runs nbclient against the kernel and sends back, over a pipe, small frames: which
 cell runs, a request for the harness code, and at the end each code cell's outputs and a note. The root checks every
 frame (size first, then JSON, then the notebook schema) as untrusted input, because the driver handles what student
@@ -30,8 +30,8 @@ from jupyter_client.manager import AsyncKernelManager
 from nbformat import NotebookNode
 
 from grader.errors import InfrastructureError
-from grader.kernel_driver import CONNECTION_KEYS, DEFAULT_DEATH_REASON, FrameTooLarge, encode_frame, read_frame
-from grader.report import CellError
+from grader.kernel.driver import CONNECTION_KEYS, DEFAULT_DEATH_REASON, FrameTooLarge, encode_frame, read_frame
+from grader.scoring.report import CellError
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class DriverEnded(Exception):
 
 
 class KernelDriver:
-    """The root's handle on one job's driver process (see `grader.kernel_driver` for the protocol)."""
+    """The root's handle on one job's driver process (see `grader.kernel.driver` for the protocol)."""
 
     def __init__(self, process: asyncio.subprocess.Process, km: SandboxKernelManager) -> None:
         self.process = process
