@@ -5,7 +5,8 @@ the modules behind them. The rooms behind the door, each importing only downward
 
     grader.kernel      run a notebook: upload checks, nbclient in a sandboxed kernel, warm kernels, the pipeline
     grader.scoring     trusted scorers, the report, its plots and discovery lines
-    grader.evaluation  the in-kernel exporter (`in_kernel/`, read as text, never imported) and what comes back
+    grader.evaluation  the in-kernel exporter (`in_kernel/`, read as text, never imported), what comes back, and
+                       the clean evaluator that computes every prediction from it (EvaluationResult)
     grader.sandbox     isolation probe, cgroups, uid leases, job directories, the kernel's argv, process reaper
     grader.spec, grader.datasets, grader.errors   the lab-spec schema, a lab's data, the exception tree
 
@@ -24,12 +25,23 @@ if TYPE_CHECKING:
     from grader.datasets import prepare_labs as prepare_labs
     from grader.datasets import sha256_of as sha256_of
     from grader.datasets import warn_missing_datasets as warn_missing_datasets
+    from grader.errors import EnvironmentUnavailable as EnvironmentUnavailable
     from grader.errors import GraderError as GraderError
     from grader.errors import HarnessOutputInvalid as HarnessOutputInvalid
     from grader.errors import InfrastructureError as InfrastructureError
+    from grader.errors import KernelStartFailed as KernelStartFailed
     from grader.errors import NotebookInvalid as NotebookInvalid
     from grader.errors import SandboxUnavailable as SandboxUnavailable
     from grader.errors import SpecInvalid as SpecInvalid
+    from grader.evaluation.result import EvaluationResult as EvaluationResult
+    from grader.kernel.environments import DEFAULT_ENVIRONMENT as DEFAULT_ENVIRONMENT
+    from grader.kernel.environments import EnvironmentStatus as EnvironmentStatus
+    from grader.kernel.environments import StudentEnvironment as StudentEnvironment
+    from grader.kernel.environments import build_environment as build_environment
+    from grader.kernel.environments import check_environment as check_environment
+    from grader.kernel.environments import environment_definitions as environment_definitions
+    from grader.kernel.environments import read_environment_marker as read_environment_marker
+    from grader.kernel.environments import resolve_environment as resolve_environment
     from grader.kernel.notebook import check_upload as check_upload
     from grader.kernel.notebook import parse_notebook as parse_notebook
     from grader.kernel.pipeline import GradingContext as GradingContext
@@ -61,6 +73,12 @@ _EXPORTS: dict[str, str] = {
     "sha256_of": "grader.datasets", "warn_missing_datasets": "grader.datasets",
     "GraderError": "grader.errors", "HarnessOutputInvalid": "grader.errors", "InfrastructureError": "grader.errors",
     "NotebookInvalid": "grader.errors", "SandboxUnavailable": "grader.errors", "SpecInvalid": "grader.errors",
+    "EnvironmentUnavailable": "grader.errors", "KernelStartFailed": "grader.errors",
+    "DEFAULT_ENVIRONMENT": "grader.kernel.environments", "EnvironmentStatus": "grader.kernel.environments",
+    "StudentEnvironment": "grader.kernel.environments", "build_environment": "grader.kernel.environments",
+    "check_environment": "grader.kernel.environments", "environment_definitions": "grader.kernel.environments",
+    "read_environment_marker": "grader.kernel.environments", "resolve_environment": "grader.kernel.environments",
+    "EvaluationResult": "grader.evaluation.result",
     "check_upload": "grader.kernel.notebook", "parse_notebook": "grader.kernel.notebook",
     "GradingContext": "grader.kernel.pipeline", "GradingOutcome": "grader.kernel.pipeline",
     "grade_notebook": "grader.kernel.pipeline", "sweep_abandoned_jobs": "grader.kernel.pipeline",

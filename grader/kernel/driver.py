@@ -41,6 +41,7 @@ from nbclient.exceptions import CellControlSignal, CellTimeoutError, DeadKernelE
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
+from grader.scoring.student_text import BUILTIN_EXCEPTIONS
 from grader.kernel.channel import (
     GuardedSocketsMixin,
     KernelProtocolViolation,
@@ -384,8 +385,9 @@ async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: Noteb
         outcome.timings_s["harness"] = time.monotonic() - harness_started
     errors = cell_errors(harness_cell)
     if errors:
-        outcome.harness_error = (f"the evaluation code could not run in this kernel: {errors[0].ename}: "
-                                 f"{errors[0].evalue[:200]}")
+        # the class only if it is a built-in one, never the message: grader-written words for the student
+        name = errors[0].ename if errors[0].ename in BUILTIN_EXCEPTIONS else "an exception"
+        outcome.harness_error = f"the evaluation code could not run in this kernel (it raised {name})"
     outcome.harness_ran = True
 
 

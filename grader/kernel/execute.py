@@ -29,8 +29,9 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbformat import NotebookNode
 
-from grader.errors import InfrastructureError
+from grader.errors import InfrastructureError, KernelStartFailed
 from grader.kernel.driver import CONNECTION_KEYS, DEFAULT_DEATH_REASON, FrameTooLarge, encode_frame, read_frame
+from grader.kernel.stderr_tail import StderrTail
 from grader.scoring.report import CellError
 
 logger = logging.getLogger(__name__)
@@ -125,9 +126,11 @@ def sandbox_kernel_manager(work: Path, kernel_dirs: Path, sandbox_uid: int | Non
     return km
 
 
-async def start_kernel(km: SandboxKernelManager, env: dict[str, str], work: Path) -> None:
+async def start_kernel(km: SandboxKernelManager, env: dict[str, str], work: Path,
+                       stderr: int = subprocess.DEVNULL) -> None:
+    """Start the kernel's process (`stderr`: where its stderr goes, e.g. a `StderrTail`'s pipe)."""
     try:
-        await km.start_kernel(env=env, cwd=str(work), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        await km.start_kernel(env=env, cwd=str(work), stdout=subprocess.DEVNULL, stderr=stderr)
     except (OSError, RuntimeError) as exc:
         raise InfrastructureError(f"the sandboxed kernel did not start: {exc}") from exc
 
@@ -334,15 +337,21 @@ async def execute_notebook(
     km = kernel_manager or sandbox_kernel_manager(work, kernel_dirs, sandbox_uid)
     result = ExecutionResult(notebook=nb)
     started = time.monotonic()
+    stderr = StderrTail()  # why a kernel that dies at start died (its stderr, bounded)
     try:
-        if kernel_manager is None:
-            await start_kernel(km, env, work)
-        if driver is None:
-            driver = await start_driver(driver_argv, km, work, limits.startup_timeout_s, death_reason)
+        try:
+            if kernel_manager is None:
+                await start_kernel(km, env, work, stderr.write_fd)
+            stderr.close_writer()
+            if driver is None:
+                driver = await start_driver(driver_argv, km, work, limits.startup_timeout_s, death_reason)
+        except InfrastructureError as exc:
+            raise KernelStartFailed(str(exc), await asyncio.to_thread(stderr.text)) from exc
         driver.death_reason = death_reason
         result.timings_s["kernel_start"] = time.monotonic() - started
         await _drive(driver, nb, setup_code, limits, result, harness, death_reason)
     finally:
+        stderr.close_writer()
         if driver is not None:
             await driver.close()
         with contextlib.suppress(Exception):

@@ -10,29 +10,54 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from grader.errors import EnvironmentUnavailable
 from grader.sandbox import seccomp
 from grader.sandbox.cgroups import JobCgroup
 from grader.sandbox.isolation import Isolation, IsolationMode, MemoryLimitMechanism, SandboxConfig, SandboxLimits
 from grader.sandbox.jobdir import JobDirs
 
 SANDBOX_USER = "student"
+# what the sandbox mounts its own things over (tmpfs, devices, proc): an interpreter under these is invisible there
+HIDDEN_BY_SANDBOX = ("/tmp", "/dev", "/proc", "/sys")
 IDENTITY_FILES = ("passwd", "group", "hosts", "nsswitch.conf")
 SECCOMP_FILE = "seccomp.bpf"
 SECCOMP_FD = 3  # the launcher opens the filter there for bwrap's --seccomp
 
 
 def _python_prefixes(python: str) -> tuple[str, ...]:
-    out = subprocess.run(
-        [python, "-c", "import sys; print(sys.prefix); print(sys.base_prefix)"],
-        capture_output=True, text=True, check=True, timeout=30,
-    ).stdout.split()
-    return tuple(dict.fromkeys(os.path.realpath(p) for p in out))
+    try:
+        proc = subprocess.run([python, "-c", "import sys; print(sys.prefix); print(sys.base_prefix)"],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise EnvironmentUnavailable(f"the kernel's interpreter {python} does not run: {exc}") from exc
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])[-400:]
+        raise EnvironmentUnavailable(f"the kernel's interpreter {python} does not run: {tail or proc.returncode}")
+    return tuple(dict.fromkeys(os.path.realpath(p) for p in proc.stdout.split()))
+
+
+def venv_root(python: str) -> str | None:
+    """The venv an interpreter path belongs to: where its `pyvenv.cfg` lies (next to it or one level up, as Python
+    itself looks), without resolving links: every venv's `python` links to the same base binary."""
+    here = Path(os.path.abspath(python)).parent
+    for candidate in (here, here.parent):
+        if (candidate / "pyvenv.cfg").is_file():
+            return str(candidate)
+    return None
+
+
+def _is_this_interpreter(python: str) -> bool:
+    """Whether `python` starts the service's own environment (same venv, or the same non-venv interpreter)."""
+    mine, theirs = venv_root(sys.executable), venv_root(python)
+    if mine is not None or theirs is not None:
+        return mine is not None and theirs is not None and os.path.samefile(mine, theirs)
+    return os.path.realpath(python) == os.path.realpath(sys.executable)
 
 
 @cache
 def kernel_python_prefixes(python: str) -> tuple[str, ...]:
     """The directories the kernel's interpreter needs readable: its venv and the base installation."""
-    if os.path.realpath(python) == os.path.realpath(sys.executable):
+    if _is_this_interpreter(python):
         return tuple(dict.fromkeys(os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)))
     return _python_prefixes(python)
 
@@ -47,7 +72,7 @@ def kernel_environment(work: Path, extra: dict[str, str], python: str = sys.exec
         "LOGNAME": SANDBOX_USER,
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
-        "MPLBACKEND": "Agg",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",  # plt.show() and figures left open both show
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -59,6 +84,19 @@ def kernel_environment(work: Path, extra: dict[str, str], python: str = sys.exec
     }
     env.update(extra)
     return env
+
+
+def hidden_path_problem(path: str, jobs_root: Path | None = None) -> str | None:
+    """Why the sandbox would not see `path` (None: it would)."""
+    real = os.path.realpath(path)
+    hidden = [*HIDDEN_BY_SANDBOX, *([os.path.realpath(jobs_root)] if jobs_root else [])]
+    for top in hidden:
+        if real == top or real.startswith(top.rstrip("/") + "/"):
+            why = ("which the sandbox replaces with its own empty tmpfs" if top == "/tmp"
+                   else "which the sandbox mounts its own filesystem over")
+            return f"{real} lies under {top}, {why}: build the environment elsewhere (`labgrader kernels build` " \
+                   "puts it under the data directory)"
+    return None
 
 
 def _identity_files(host: Path, uid: int) -> None:
@@ -114,6 +152,9 @@ def _filesystem(config: SandboxConfig, dirs: JobDirs, devices: tuple[str, ...]) 
             argv += ["--ro-bind", optional, optional]
     made: set[str] = {"/", "/usr", "/etc", "/proc", "/dev", "/tmp"}
     for prefix in kernel_python_prefixes(config.kernel_python):
+        if problem := hidden_path_problem(prefix, dirs.root.parent):
+            raise EnvironmentUnavailable(f"the kernel's interpreter {config.kernel_python} cannot run in the sandbox: "
+                                         f"{problem}")
         argv += [*_parents(prefix, made), "--ro-bind", prefix, prefix]
     for device in devices:
         argv += ["--dev-bind", device, device]
@@ -146,9 +187,11 @@ def seccomp_args(isolation: Isolation, dirs: JobDirs) -> tuple[Path | None, list
 
 
 def kernel_argv(config: SandboxConfig, isolation: Isolation, dirs: JobDirs, uid: int, env: dict[str, str],
-                cgroup: JobCgroup, devices: tuple[str, ...] = ()) -> list[str]:
-    """The command line that starts one sandboxed IPython kernel; `{connection_file}` is filled by jupyter_client."""
-    kernel = [config.kernel_python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+                cgroup: JobCgroup, devices: tuple[str, ...] = (), command: list[str] | None = None) -> list[str]:
+    """The command line that starts one sandboxed IPython kernel; `{connection_file}` is filled by jupyter_client.
+
+    `command`: run this instead of the kernel, in the same sandbox (the start-up check of an environment)."""
+    kernel = command or [config.kernel_python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     limit_address_space = isolation.memory is MemoryLimitMechanism.ADDRESS_SPACE
     rlimits = rlimit_args(config.tools.prlimit, config.limits, limit_address_space)
     if isolation.mode is IsolationMode.NONE:

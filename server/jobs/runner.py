@@ -182,7 +182,8 @@ class JobRunner:
             raise InfrastructureError(f"submission {claim.submission_id} has no stored notebook")
         ctx = GradingContext(
             spec=spec, lab_data=LabData(self.settings.data_dir.resolve(), spec.id),
-            jobs_root=self.settings.jobs_root, sandbox=self.settings.sandbox_config(),
+            jobs_root=self.settings.jobs_root, sandbox=self.settings.sandbox_config(spec.environment),
+            environment=spec.environment,
             output_limit_bytes=self.settings.output_limit_kb * 1024, harness_timeout_s=self.settings.harness_timeout_s,
             cell_timeout_s=self.settings.cell_timeout_s, notebook_timeout_s=self.settings.notebook_timeout_s,
         )
