@@ -41,13 +41,13 @@ from nbclient.exceptions import CellControlSignal, CellTimeoutError, DeadKernelE
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from grader.scoring.student_text import BUILTIN_EXCEPTIONS
 from grader.kernel.channel import (
     GuardedSocketsMixin,
     KernelProtocolViolation,
     SandboxKernelClient,
     StrictSession,
 )
+from grader.scoring.student_text import BUILTIN_EXCEPTIONS
 
 logger = logging.getLogger(__name__)
 
