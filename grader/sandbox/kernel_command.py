@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shlex
 import subprocess
@@ -226,8 +225,8 @@ def driver_argv(config: SandboxConfig, isolation: Isolation, dirs: JobDirs, uid:
     package = Path(__file__).resolve().parents[1]  # the `grader` package (this file is grader/sandbox/...)
     driver = [sys.executable, "-m", "grader.kernel.driver"]
     limit_address_space = isolation.memory is MemoryLimitMechanism.ADDRESS_SPACE
-    limits = dataclasses.replace(config.limits, open_files=min(config.limits.open_files, DRIVER_OPEN_FILES),
-                                 file_size_limit_mb=1)
+    limits = config.limits.model_copy(update={"open_files": min(config.limits.open_files, DRIVER_OPEN_FILES),
+                                              "file_size_limit_mb": 1})
     rlimits = rlimit_args(config.tools.prlimit, limits, limit_address_space)
     if isolation.mode is IsolationMode.NONE:
         env = ["/usr/bin/env", "-i", f"PYTHONPATH={package.parent}", "PATH=/usr/bin:/bin", "LANG=C.UTF-8",
