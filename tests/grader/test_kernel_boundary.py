@@ -10,6 +10,7 @@ import struct
 
 import pytest
 from jupyter_client.session import Session
+from nbformat import NotebookNode, ValidationError
 
 from grader.kernel.channel import KernelProtocolViolation, ProtocolGuard, StrictSession
 from grader.kernel.driver import FrameTooLarge, encode_frame, read_frame
@@ -146,3 +147,27 @@ def test_an_export_to_the_terminal_keeps_its_rows_but_no_escape_sequences() -> N
     from server.exports.cli import _terminal_safe
 
     assert _terminal_safe("name,score\r\n\x1b]0;pwned\x07alice\u202e,1\r\n") == "name,score\r\n]0;pwnedalice,1\r\n"
+
+
+def test_the_root_takes_only_well_formed_outputs_from_the_driver() -> None:
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    from grader.kernel.execute import _apply_outputs, bounded_text
+
+    def notebook() -> NotebookNode:
+        return new_notebook(cells=[new_code_cell("print(1)"), new_markdown_cell("x"), new_code_cell("2")])
+
+    good = [{"index": 0, "outputs": [{"output_type": "stream", "name": "stdout", "text": "1\n"}],
+             "execution_count": 1}, {"index": 2, "outputs": [], "execution_count": 2}]
+    nb = notebook()
+    assert _apply_outputs(nb, good) == [0, 2]
+    assert nb.cells[0].outputs[0]["text"] == "1\n" and nb.cells[0].source == "print(1)"
+    for bad in ([good[1], good[0]],  # out of order
+                [{"index": 1, "outputs": [], "execution_count": None}],  # a markdown cell
+                [{"index": 9, "outputs": [], "execution_count": None}],
+                [{"index": 0, "outputs": [{"output_type": "stream"}], "execution_count": 1}],  # not nbformat
+                [{"index": 0, "outputs": "x", "execution_count": 1}], "cells"):
+        with pytest.raises((ValueError, ValidationError)):
+            _apply_outputs(notebook(), bad)
+    assert bounded_text("ok\x1b[2J\u202e\nline", 100) == "ok[2J\nline"
+    assert bounded_text(7) == ""
