@@ -129,13 +129,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--neighbours", type=int, default=4)
     parser.add_argument("--flood-s", type=float, default=40)
+    parser.add_argument("--memory-only", action="store_true", help="skip the neighbour measurement")
     args = parser.parse_args()
     ctx = _context(args.flood_s)
     import grader.kernel.execute
 
     print(f"grader from {Path(grader.kernel.execute.__file__).resolve().parent}")
-    alone = asyncio.run(_neighbours(ctx, args.neighbours))
-    beside, flood_note = asyncio.run(_beside_flood(ctx, args.neighbours, args.flood_s))
+    if not args.memory_only:
+        _neighbour_table(ctx, args.neighbours, args.flood_s)
+    for label, code in (("ten 7.5 MB messages of `[],`", AMPLIFY.format(count=2_500_000, messages=10)),
+                        ("one 60 MB message of `[],`", AMPLIFY.format(count=20_000_000, messages=1))):
+        with Peak() as peak:
+            _, seconds, note = asyncio.run(_grade(code, ctx, 0))
+        print(f"| grading process memory above its start, {label} | {peak.above_mb:.0f} MB | {seconds:.1f} s | "
+              f"{note or 'no note'} |")
+
+
+def _neighbour_table(ctx: GradingContext, neighbours: int, flood_s: float) -> None:
+    alone = asyncio.run(_neighbours(ctx, neighbours))
+    beside, flood_note = asyncio.run(_beside_flood(ctx, neighbours, flood_s))
     start_alone = statistics.median(r[0] for r in alone)
     start_beside = statistics.median(r[0] for r in beside)
     total_alone = statistics.median(r[1] for r in alone)
@@ -145,12 +157,6 @@ def main() -> None:
     print(f"| neighbour's whole job, alone | {total_alone:.2f} s | 1.00 |")
     print(f"| neighbour's whole job, beside the flood | {total_beside:.2f} s | {total_beside / total_alone:.2f} |")
     print(f"(the flooding job's note: {flood_note or 'none'})")
-    for label, code in (("ten 7.5 MB messages of `[],`", AMPLIFY.format(count=2_500_000, messages=10)),
-                        ("one 60 MB message of `[],`", AMPLIFY.format(count=20_000_000, messages=1))):
-        with Peak() as peak:
-            _, seconds, note = asyncio.run(_grade(code, ctx, 0))
-        print(f"| grading process memory above its start, {label} | {peak.above_mb:.0f} MB | {seconds:.1f} s | "
-              f"{note or 'no note'} |")
 
 
 if __name__ == "__main__":
