@@ -31,6 +31,7 @@ from nbformat import NotebookNode
 
 from grader.errors import InfrastructureError, KernelStartFailed
 from grader.kernel.driver import CONNECTION_KEYS, DEFAULT_DEATH_REASON, FrameTooLarge, encode_frame, read_frame
+from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB
 from grader.kernel.stderr_tail import StderrTail
 from grader.scoring.report import CellError
 
@@ -47,8 +48,8 @@ STDERR_TAIL_BYTES = 4096
 class RunLimits:
     cell_timeout_s: float
     notebook_timeout_s: float
-    harness_timeout_s: float = 300
-    output_limit_bytes: int = 2 * 1024 * 1024
+    harness_timeout_s: float = DEFAULT_HARNESS_TIMEOUT_S
+    output_limit_bytes: int = DEFAULT_OUTPUT_LIMIT_KB * 1024
     startup_timeout_s: float = 60
 
 

@@ -33,6 +33,7 @@ from grader.kernel.execute import (
     execute_notebook,
     write_kernelspec,
 )
+from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB
 from grader.sandbox import jobdir, kernel_command, reaper
 from grader.sandbox.cgroups import JobCgroup
 from grader.sandbox.isolation import Isolation, IsolationMode, SandboxConfig, job_cgroup, require_isolation
@@ -54,8 +55,8 @@ class GradingContext:
     jobs_root: Path
     sandbox: SandboxConfig
     slot: int = 0
-    output_limit_bytes: int = 2 * 1024 * 1024
-    harness_timeout_s: float = 300
+    output_limit_bytes: int = DEFAULT_OUTPUT_LIMIT_KB * 1024
+    harness_timeout_s: float = DEFAULT_HARNESS_TIMEOUT_S
     extra_env: dict[str, str] = field(default_factory=dict)
     devices: tuple[str, ...] = ()
     device_label: str = "cpu"
