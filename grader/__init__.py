@@ -23,20 +23,22 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from grader.datasets import DatasetError as DatasetError
     from grader.datasets import LabData as LabData
     from grader.datasets import missing_datasets as missing_datasets
     from grader.datasets import prepare_labs as prepare_labs
     from grader.datasets import sha256_of as sha256_of
     from grader.datasets import warn_missing_datasets as warn_missing_datasets
+    from grader.errors import DatasetError as DatasetError
     from grader.errors import EnvironmentUnavailable as EnvironmentUnavailable
     from grader.errors import GraderError as GraderError
     from grader.errors import HarnessOutputInvalid as HarnessOutputInvalid
     from grader.errors import InfrastructureError as InfrastructureError
     from grader.errors import KernelStartFailed as KernelStartFailed
+    from grader.errors import NoFreeUid as NoFreeUid
     from grader.errors import NotebookInvalid as NotebookInvalid
     from grader.errors import SandboxUnavailable as SandboxUnavailable
     from grader.errors import SpecInvalid as SpecInvalid
+    from grader.errors import WorkerConfigError as WorkerConfigError
     from grader.evaluation.result import EvaluationResult as EvaluationResult
     from grader.kernel.environments import DEFAULT_ENVIRONMENT as DEFAULT_ENVIRONMENT
     from grader.kernel.environments import EnvironmentStatus as EnvironmentStatus
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from grader.kernel.warm_pool import WarmKernelPool as WarmKernelPool
     from grader.kernel.warm_pool import lab_frameworks as lab_frameworks
     from grader.private_data import import_private_data as import_private_data
+    from grader.sandbox.isolation import DEFAULT_UID_BASE as DEFAULT_UID_BASE
     from grader.sandbox.isolation import Isolation as Isolation
     from grader.sandbox.isolation import SandboxConfig as SandboxConfig
     from grader.sandbox.isolation import SandboxLimits as SandboxLimits
@@ -86,24 +89,26 @@ if TYPE_CHECKING:
 
 # public name -> the module that defines it (tests/test_import_arrows.py checks this agrees with the block above)
 _EXPORTS: dict[str, str] = {
-    "DatasetError": "grader.datasets", "LabData": "grader.datasets", "prepare_labs": "grader.datasets",
+    "LabData": "grader.datasets", "prepare_labs": "grader.datasets", "sha256_of": "grader.datasets",
+    "warn_missing_datasets": "grader.datasets",
+    "DatasetError": "grader.errors", "EnvironmentUnavailable": "grader.errors", "GraderError": "grader.errors",
+    "HarnessOutputInvalid": "grader.errors", "InfrastructureError": "grader.errors",
+    "KernelStartFailed": "grader.errors", "NoFreeUid": "grader.errors", "NotebookInvalid": "grader.errors",
+    "SandboxUnavailable": "grader.errors", "SpecInvalid": "grader.errors", "WorkerConfigError": "grader.errors",
+    "EvaluationResult": "grader.evaluation.result",
     "missing_datasets": "grader.datasets", "import_private_data": "grader.private_data",
-    "sha256_of": "grader.datasets", "warn_missing_datasets": "grader.datasets",
-    "GraderError": "grader.errors", "HarnessOutputInvalid": "grader.errors", "InfrastructureError": "grader.errors",
-    "NotebookInvalid": "grader.errors", "SandboxUnavailable": "grader.errors", "SpecInvalid": "grader.errors",
-    "EnvironmentUnavailable": "grader.errors", "KernelStartFailed": "grader.errors",
     "DEFAULT_ENVIRONMENT": "grader.kernel.environments", "EnvironmentStatus": "grader.kernel.environments",
     "StudentEnvironment": "grader.kernel.environments", "build_environment": "grader.kernel.environments",
     "check_environment": "grader.kernel.environments", "environment_definitions": "grader.kernel.environments",
     "read_environment_marker": "grader.kernel.environments", "resolve_environment": "grader.kernel.environments",
-    "EvaluationResult": "grader.evaluation.result",
     "check_upload": "grader.kernel.notebook", "parse_notebook": "grader.kernel.notebook",
     "GradingContext": "grader.kernel.pipeline", "GradingOutcome": "grader.kernel.pipeline",
     "grade_notebook": "grader.kernel.pipeline", "sweep_abandoned_jobs": "grader.kernel.pipeline",
     "KernelSlot": "grader.kernel.slot", "Slot": "grader.kernel.slot",
     "WarmKernelPool": "grader.kernel.warm_pool", "lab_frameworks": "grader.kernel.warm_pool",
-    "Isolation": "grader.sandbox.isolation", "SandboxConfig": "grader.sandbox.isolation",
-    "SandboxLimits": "grader.sandbox.isolation", "probe_isolation": "grader.sandbox.isolation",
+    "DEFAULT_UID_BASE": "grader.sandbox.isolation", "Isolation": "grader.sandbox.isolation",
+    "SandboxConfig": "grader.sandbox.isolation", "SandboxLimits": "grader.sandbox.isolation",
+    "probe_isolation": "grader.sandbox.isolation",
     "CellError": "grader.scoring.report", "CheckResult": "grader.scoring.report",
     "GradingReport": "grader.scoring.report",
     "MAX_STORED_EVALUATION_BYTES": "grader.scoring.stored", "STORED_EVALUATION_FORMAT": "grader.scoring.stored",

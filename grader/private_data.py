@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from grader.datasets import DatasetError, LabData, sha256_of
+from grader.datasets import LabData, sha256_of
+from grader.errors import DatasetError
 
 SPLIT_SEED = 20241130
 MAX_ROWS = 5_000_000

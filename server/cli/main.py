@@ -44,11 +44,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from sqlalchemy import select
 
-    from grader import prepare_labs, probe_isolation, warn_missing_datasets
+    from grader import WorkerConfigError, prepare_labs, probe_isolation, warn_missing_datasets
     from server.cli.kernels import refuse_on_failure
     from server.db import make_engine, make_session_factory
     from server.environments import check_environments
-    from server.jobs.celery_worker import WorkerConfigError, check_queues, default_queues, plan_slots, run_worker
+    from server.jobs.celery_worker import check_queues, default_queues, plan_slots, run_worker
     from server.labs.models import Lab
     from server.labs.service import list_specs
 
@@ -176,9 +176,7 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
 def cmd_grade(args: argparse.Namespace) -> int:
     from grader import (
         EnvironmentUnavailable,
-        GradingContext,
         InfrastructureError,
-        LabData,
         NotebookInvalid,
         SandboxUnavailable,
         discover_labs,
@@ -205,13 +203,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     prepare_labs(settings.data_dir.resolve(), [args.lab], lab_tasks.data_module)
     spec = labs[args.lab]
     try:
-        ctx = GradingContext(
-            spec=spec, lab_data=LabData(settings.data_dir.resolve(), spec.id), jobs_root=settings.jobs_root,
-            sandbox=settings.sandbox_config(spec.environment), environment=spec.environment,
-            output_limit_bytes=settings.output_limit_kb * 1024,
-            harness_timeout_s=settings.harness_timeout_s, cell_timeout_s=settings.cell_timeout_s,
-            notebook_timeout_s=settings.notebook_timeout_s,
-        )
+        ctx = settings.grading_context(spec)
         outcome = asyncio.run(grade_notebook(nb, ctx))
     except SandboxUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -15,9 +15,11 @@ from server.dashboard.query_params import parse_submission_query, query_string
 from server.dashboard.queue import job_progress, queue_stats
 from server.dashboard.rendering import artifact_response, page, secured
 from server.dashboard.standing import lab_standing
+from server.dependencies import get_settings
 from server.errors import InvalidInput, NotFound
 from server.exports.formats import ExportFormat, UnknownFormat, render_export
 from server.exports.gradebook import GradebookRow, build_gradebook
+from server.jobs.dispatch import DispatcherDep
 from server.jobs.models import ArtifactKind, JobQueue, JobStatus
 from server.labs.service import get_spec, list_specs
 from server.rescore import service as rescore
@@ -83,13 +85,14 @@ def confirm_regrade(lab_id: str, viewer: InstructorViewer, db: DbSession, scope:
 
 
 @router.post("/labs/{lab_id}/regrade")
-async def regrade_lab(request: Request, lab_id: str, viewer: InstructorViewer, db: DbSession) -> Response:
+async def regrade_lab(request: Request, lab_id: str, viewer: InstructorViewer, db: DbSession,
+                      dispatcher: DispatcherDep) -> Response:
     form = await checked_form(request, viewer)
     scope = form.get("scope")
     found = submissions.lab_submissions(db, lab_id, submissions.parse_scope(scope if isinstance(scope, str) else ""))
     ids = submissions.regrade(db, found, JobQueue.REGRADE)
     db.commit()
-    request.app.state.dispatcher.submitted([s.current_job_id for s in found], JobQueue.REGRADE)
+    dispatcher.submitted([s.current_job_id for s in found], JobQueue.REGRADE)
     return RedirectResponse(f"/dashboard/labs/{lab_id}?regraded={len(ids)}", status_code=303)
 
 
@@ -133,16 +136,17 @@ def submission_page(request: Request, submission_id: int, viewer: InstructorView
     return page("submission.html", viewer=viewer, detail=detail, out=submissions.to_out(db, submission), spec=spec,
                 notebook=notebook_view(detail.executed_notebook), base="/dashboard",
                 standing=lab_standing(db, spec, submission.student_id),
-                progress=job_progress(db, submission.current_job_id, request.app.state.settings.jobs))
+                progress=job_progress(db, submission.current_job_id, get_settings(request).jobs))
 
 
 @router.post("/submissions/{submission_id}/regrade")
-async def regrade_one(request: Request, submission_id: int, viewer: InstructorViewer, db: DbSession) -> Response:
+async def regrade_one(request: Request, submission_id: int, viewer: InstructorViewer, db: DbSession,
+                      dispatcher: DispatcherDep) -> Response:
     await checked_form(request, viewer)
     submission = submissions.visible_submission(db, viewer.user, submission_id)
     submissions.regrade(db, [submission], JobQueue.REGRADE)
     db.commit()
-    request.app.state.dispatcher.submitted([submission.current_job_id], JobQueue.REGRADE)
+    dispatcher.submitted([submission.current_job_id], JobQueue.REGRADE)
     return RedirectResponse(f"/dashboard/submissions/{submission_id}", status_code=303)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import os
 import socket
@@ -18,7 +19,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from grader import (
     MAX_STORED_EVALUATION_BYTES,
@@ -29,7 +30,6 @@ from grader import (
     GradingOutcome,
     GradingReport,
     InfrastructureError,
-    LabData,
     NotebookInvalid,
     Slot,
     WarmKernelPool,
@@ -40,17 +40,13 @@ from grader import (
 from server.db import SessionFactory
 from server.jobs import ledger
 from server.jobs.models import Artifact, ArtifactKind, JobQueue
+from server.jobs.outage import database_unreachable, retry_during_outage_async
 from server.labs.service import get_spec
 from server.rescore.service import check_row_values
 from server.settings import Settings
 
 log = logging.getLogger("labgrader.worker")
 T = TypeVar("T")
-
-
-def database_unreachable(exc: DBAPIError) -> bool:
-    """A lost or refused connection (a restart, a network blip), as opposed to a bug in a query."""
-    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
 
 
 def new_owner_id(label: str = "worker") -> str:
@@ -169,17 +165,7 @@ class JobRunner:
     async def _retrying(self, write: Callable[..., T], *args: object) -> T:
         """Run a ledger write, retrying while the database is unreachable (a restart) for up to two leases;
         after that the lease has expired anyway and the reaper gives the job to another worker."""
-        deadline = time.monotonic() + max(2 * self.settings.lease_s, 30)
-        delay_s = 0.5
-        while True:
-            try:
-                return await asyncio.to_thread(write, *args)
-            except DBAPIError as exc:
-                if not database_unreachable(exc) or time.monotonic() > deadline:
-                    raise
-                log.warning("the database did not answer (%s); retrying in %.1f s", type(exc).__name__, delay_s)
-                await asyncio.sleep(delay_s)
-                delay_s = min(delay_s * 2, 5)
+        return await retry_during_outage_async(functools.partial(write, *args), max(2 * self.settings.lease_s, 30))
 
     def _load(self, claim: ledger.Claim) -> tuple[bytes, GradingContext]:
         with self.factory() as session:
@@ -189,14 +175,7 @@ class JobRunner:
                 Artifact.kind == ArtifactKind.SUBMITTED_NOTEBOOK.value))
         if notebook is None:
             raise InfrastructureError(f"submission {claim.submission_id} has no stored notebook")
-        ctx = GradingContext(
-            spec=spec, lab_data=LabData(self.settings.data_dir.resolve(), spec.id),
-            jobs_root=self.settings.jobs_root, sandbox=self.settings.sandbox_config(spec.environment),
-            environment=spec.environment,
-            output_limit_bytes=self.settings.output_limit_kb * 1024, harness_timeout_s=self.settings.harness_timeout_s,
-            cell_timeout_s=self.settings.cell_timeout_s, notebook_timeout_s=self.settings.notebook_timeout_s,
-        )
-        return notebook, ctx
+        return notebook, self.settings.grading_context(spec)
 
     def job_slot(self, slot: Slot) -> Slot:
         """`slot` as its jobs' kernels get it: with its share of the cores (warm kernels are started with exactly
