@@ -2,6 +2,8 @@
 
     GraderError
      ├── NotebookInvalid       the upload is not a gradable notebook (the message says why)
+ ├── AttachmentsInvalid    files submitted with a notebook were refused (grader.attachments says which and why)
+ │    └── AttachmentsTooLarge  more files or more bytes than the limits
      ├── SpecInvalid           a lab spec does not validate against the schema
      ├── SandboxUnavailable    the host cannot isolate student code and unsandboxed runs are not allowed
      ├── HarnessOutputInvalid  what came back from the sandbox is missing, oversized or malformed
@@ -16,6 +18,14 @@ class GraderError(Exception):
 
 class NotebookInvalid(GraderError):
     """The uploaded file is not a notebook we can grade."""
+
+
+class AttachmentsInvalid(GraderError):
+    """A file submitted with the notebook cannot be placed beside it (unsafe name, link, over a limit)."""
+
+
+class AttachmentsTooLarge(AttachmentsInvalid):
+    """The files submitted with the notebook are more, or larger, than the limits allow."""
 
 
 class SpecInvalid(GraderError):

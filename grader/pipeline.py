@@ -17,6 +17,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from grader import jobdir, kernel_command, reaper, sandbox
+from grader.attachments import SubmittedFile, place_files
 from grader.cgroups import JobCgroup
 from grader.datasets import LabData
 from grader.discovery_report import discovery_lines
@@ -53,6 +54,7 @@ class GradingContext:
     device_label: str = "cpu"
     cell_timeout_s: float | None = None
     notebook_timeout_s: float | None = None
+    files: tuple[SubmittedFile, ...] = ()  # submitted with the notebook; placed in the kernel's working directory
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: sandbox.Is
     dirs, cgroup = job.dirs, job.cgroup
     try:
         ctx.lab_data.copy_visible_into(dirs.work / "data")
+        place_files(ctx.files, dirs.work, uid)  # before any student code runs: nothing there can be a link yet
         limits = RunLimits(
             cell_timeout_s=ctx.cell_timeout_s or ctx.spec.limits.cell_timeout_s,
             notebook_timeout_s=ctx.notebook_timeout_s or ctx.spec.limits.notebook_timeout_s,

@@ -20,6 +20,7 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from grader.attachments import FileLimits, unbundle
 from grader.datasets import LabData
 from grader.errors import GraderError, InfrastructureError, NotebookInvalid
 from grader.notebook import parse_notebook
@@ -197,6 +198,9 @@ class JobRunner:
             notebook = session.scalar(select(Artifact.content).where(
                 Artifact.submission_id == claim.submission_id,
                 Artifact.kind == ArtifactKind.SUBMITTED_NOTEBOOK.value))
+            stored_files = session.scalar(select(Artifact.content).where(
+                Artifact.submission_id == claim.submission_id,
+                Artifact.kind == ArtifactKind.SUBMITTED_FILES.value))
         if notebook is None:
             raise InfrastructureError(f"submission {claim.submission_id} has no stored notebook")
         ctx = GradingContext(
@@ -204,6 +208,8 @@ class JobRunner:
             jobs_root=self.settings.jobs_root, sandbox=self.settings.sandbox_config(),
             output_limit_bytes=self.settings.output_limit_kb * 1024, harness_timeout_s=self.settings.harness_timeout_s,
             cell_timeout_s=self.settings.cell_timeout_s, notebook_timeout_s=self.settings.notebook_timeout_s,
+            # checked on upload; a bundle stored under older, looser limits is read with no limit of its own
+            files=unbundle(stored_files, FileLimits(max_files=10**6, max_total_bytes=2**62)) if stored_files else (),
         )
         return notebook, ctx
 

@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from grader.attachments import FileLimits
     from grader.sandbox import SandboxConfig
 
 DEFAULT_SECRET_KEY = "insecure-development-key"  # noqa: S105 (refused in production)
@@ -51,6 +52,9 @@ class Settings(BaseSettings):
 
     # uploads
     max_upload_mb: float = Field(default=20, gt=0)
+    # files submitted with a notebook (`submit NB --with FILE...`): how many, and their total size unpacked
+    max_files: int = Field(default=50, ge=0, le=1000)
+    max_files_mb: float = Field(default=20, ge=0)
     submissions_per_hour: int = Field(default=10, ge=0)
 
     # sandbox
@@ -93,6 +97,16 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_files_bytes(self) -> int:
+        return int(self.max_files_mb * 1024 * 1024)
+
+    def file_limits(self) -> FileLimits:
+        """The limits on files submitted with a notebook."""
+        from grader.attachments import FileLimits
+
+        return FileLimits(max_files=self.max_files, max_total_bytes=self.max_files_bytes)
 
     @property
     def jobs_root(self) -> Path:

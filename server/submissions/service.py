@@ -8,7 +8,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grader.errors import NotebookInvalid
+from grader.attachments import BUNDLE_CONTENT_TYPE, FileLimits, SubmittedFile, bundle, collect_files
+from grader.errors import AttachmentsInvalid, AttachmentsTooLarge, NotebookInvalid
 from grader.notebook import check_upload
 from server.db import db_now
 from server.errors import InvalidInput, NotFound, PayloadTooLarge, RateLimited
@@ -38,8 +39,18 @@ def _check_rate(session: Session, student: User, lab_id: str, per_hour: int) -> 
                           f"the limit is {per_hour} per hour: try again in {max(retry, 1)} s", max(retry, 1))
 
 
+def submitted_files(uploads: Sequence[tuple[str, bytes]], limits: FileLimits) -> tuple[SubmittedFile, ...]:
+    """The files uploaded beside a notebook, checked (names, links, limits; a .zip unpacked); refusals say why."""
+    try:
+        return collect_files(uploads, limits)
+    except AttachmentsTooLarge as exc:
+        raise PayloadTooLarge(str(exc)) from exc
+    except AttachmentsInvalid as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
 def create_submission(session: Session, student: User, lab_id: str, data: bytes, filename: str,
-                      max_bytes: int, per_hour: int) -> Submission:
+                      max_bytes: int, per_hour: int, files: Sequence[SubmittedFile] = ()) -> Submission:
     """Validate and store an upload with its queued grading job, in one transaction; nothing is kept on refusal."""
     spec = get_spec(session, lab_id)
     if len(data) > max_bytes:
@@ -56,6 +67,9 @@ def create_submission(session: Session, student: User, lab_id: str, data: bytes,
     session.flush()
     session.add(Artifact(submission_id=submission.id, kind=ArtifactKind.SUBMITTED_NOTEBOOK.value,
                          content_type="application/x-ipynb+json", content=data))
+    if files:
+        session.add(Artifact(submission_id=submission.id, kind=ArtifactKind.SUBMITTED_FILES.value,
+                             content_type=BUNDLE_CONTENT_TYPE, content=bundle(files)))
     ledger.enqueue(session, submission, JobQueue.LIVE)
     return submission
 
