@@ -129,6 +129,9 @@ def compare(entries: list[Entry], reports: dict[str, dict[str, object]], gpu: bo
         listed = report.get("checks")
         checks = {str(c["id"]): c for c in listed} if isinstance(listed, list) else {}
         row = [entry.name]
+        if "error" in report:
+            last = [line for line in str(report["error"]).splitlines() if line.strip()][-1:] or ["?"]
+            notes.append(f"{entry.name}: no report: {last[0][:300]}")
         for check_id in check_ids:
             expected = entry.checks.get(check_id)
             got = checks.get(check_id)
@@ -138,7 +141,6 @@ def compare(entries: list[Entry], reports: dict[str, dict[str, object]], gpu: bo
             if got is None:
                 row.append(f"{_short(expected.outcome)}/?")
                 tally.excluded += 1
-                notes.append(f"{entry.name} {check_id}: no report ({str(report.get('error', ''))[:300]})")
                 continue
             outcome = grader_outcome(got)
             if (expected.needs == "gpu" and not gpu) or NOT_MEASURED in str(got.get("message", "")):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import json
 import logging
 import os
@@ -21,7 +23,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from grader.errors import InfrastructureError
-from grader.report import CellError
+from grader.report import CellError, Cutoff
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class ExecutionResult:
     notebook: NotebookNode
     cell_errors: list[CellError] = field(default_factory=list)
     note: str = ""
+    cutoff: Cutoff | None = None
     harness_output: Path | None = None
     harness_error: str = ""
     timings_s: dict[str, float] = field(default_factory=dict)
@@ -224,6 +227,28 @@ async def _run_private_cell(client: CappedNotebookClient, code: str,
         client.nb = student_nb
 
 
+def _replace_error(cell: NotebookNode, error: CellError) -> None:
+    """The cell's error output replaced by the grader's words (a KeyboardInterrupt traceback says nothing useful)."""
+    cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"] + [
+        new_output("error", ename=error.ename, evalue=error.evalue, traceback=[])]
+
+
+async def _interrupt_and_wait(client: CappedNotebookClient, running: asyncio.Future[Any]) -> bool:
+    """Interrupt the kernel and let the running cell end; False when it does not end within the grace period."""
+    with contextlib.suppress(Exception):
+        interrupting = client.km.interrupt_kernel() if client.km is not None else None
+        if inspect.isawaitable(interrupting):
+            await interrupting
+    done, _ = await asyncio.wait({running}, timeout=RESPONSE_GRACE_S * 2)
+    if not done:
+        running.cancel()
+        return False
+    with contextlib.suppress(CellTimeoutError, CellControlSignal):
+        if running.exception() is not None and isinstance(running.exception(), DeadKernelError):
+            return False
+    return await _kernel_responds(client)
+
+
 ALIVE_MARKER = "labgrader-kernel-responds"
 RESPONSE_GRACE_S = 5.0
 
@@ -252,18 +277,39 @@ async def _run_cells(client: CappedNotebookClient, nb: NotebookNode, setup_code:
         if cell.cell_type != "code":
             continue
         remaining = deadline - loop.time()
-        if remaining <= 0:
-            result.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit; "
-                           f"cell {index + 1} and later did not run")
-            kernel_usable = False
+        if remaining <= 0:  # between cells: the kernel is idle, and what it trained so far is graded
+            result.cutoff = Cutoff(limit="notebook", cell_number=index + 1, ran_s=0.0, started_after_s=round(
+                time.monotonic() - cells_started, 1), cell_timeout_s=limits.cell_timeout_s,
+                notebook_timeout_s=limits.notebook_timeout_s, interrupted=False)
+            result.note = result.cutoff.describe()
             break
+        cell_started = time.monotonic()
+        running = asyncio.ensure_future(client.async_execute_cell(cell, index))
         try:
-            await asyncio.wait_for(client.async_execute_cell(cell, index), timeout=remaining)
-        except (TimeoutError, CellTimeoutError):
-            result.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit "
-                           f"in cell {index + 1}")
-            kernel_usable = False
-            break
+            done, _ = await asyncio.wait({running}, timeout=remaining)
+            if done:
+                running.result()  # the cell's own errors: its timeout (interrupted), a dead kernel
+            else:
+                # the notebook's time ran out inside this cell: interrupt it, let it end, grade what it trained
+                result.cutoff = Cutoff(limit="notebook", cell_number=index + 1,
+                                       ran_s=round(time.monotonic() - cell_started, 1),
+                                       started_after_s=round(cell_started - cells_started, 1),
+                                       cell_timeout_s=limits.cell_timeout_s,
+                                       notebook_timeout_s=limits.notebook_timeout_s)
+                if await _interrupt_and_wait(client, running):
+                    result.note = result.cutoff.describe()
+                    _replace_error(cell, CellError(
+                        cell_index=index, ename="NotebookTimeout",
+                        evalue=f"the notebook ran longer than {limits.notebook_timeout_s:.0f} s; this cell was "
+                               "interrupted"))
+                    result.cell_errors.extend(_cell_errors(cell, index))
+                else:
+                    result.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit in cell "
+                                   f"{index + 1}, which did not stop when interrupted; no network could be evaluated")
+                    kernel_usable = False
+                break
+        except CellTimeoutError:
+            pass  # recorded below, from the cell's outputs
         except DeadKernelError:
             result.note = f"the kernel died while running cell {index + 1} ({_why(death_reason)})"
             result.cell_errors.extend(_cell_errors(cell, index))
@@ -273,17 +319,19 @@ async def _run_cells(client: CappedNotebookClient, nb: NotebookNode, setup_code:
         if id(cell) in client.timed_out_cells:
             errors = [CellError(cell_index=index, ename="CellTimeout",
                                 evalue=f"the cell ran longer than {limits.cell_timeout_s:.0f} s and was interrupted")]
-            cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"] + [
-                new_output("error", ename=errors[0].ename, evalue=errors[0].evalue, traceback=[])
-            ]
+            _replace_error(cell, errors[0])
             result.cell_errors.extend(errors)
             if not await _kernel_responds(client):
                 result.note = (f"cell {index + 1} ran longer than {limits.cell_timeout_s:.0f} s and did not stop "
                                "when interrupted; the cells after it did not run")
                 kernel_usable = False
                 break
-            result.note = result.note or (
-                f"cell {index + 1} ran longer than {limits.cell_timeout_s:.0f} s and was interrupted")
+            if result.cutoff is None:
+                result.cutoff = Cutoff(limit="cell", cell_number=index + 1, ran_s=limits.cell_timeout_s,
+                                       started_after_s=round(cell_started - cells_started, 1),
+                                       cell_timeout_s=limits.cell_timeout_s,
+                                       notebook_timeout_s=limits.notebook_timeout_s)
+                result.note = result.note or result.cutoff.describe()
             continue
         result.cell_errors.extend(errors)
     result.timings_s["cells"] = time.monotonic() - cells_started

@@ -64,6 +64,8 @@ class ModelOutput(_Untrusted):
     # class indices: bounded so that no forged value overflows the scorer's int64 arrays
     predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
     train_predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
+    considered: int | None = Field(default=None, ge=1, le=1000)  # networks of this role that discovery compared
+    train_accuracy: float | None = Field(default=None, ge=0, le=1)  # on the visible training sample: why it won
 
 
 class HistoryOutput(_Untrusted):
@@ -74,6 +76,8 @@ class HistoryOutput(_Untrusted):
     source: Label | None = None
     loss: list[float | None] = Field(default_factory=list, max_length=MAX_EPOCHS)
     val_loss: list[float | None] = Field(default_factory=list, max_length=MAX_EPOCHS)
+    shape: str | None = Field(default=None, max_length=80)  # "a Keras History", "two lists of per-epoch losses"
+    linked: bool = False  # the history says which network it trained (a Keras History's model, a Lightning module)
 
 
 class HarnessOutput(_Untrusted):

@@ -28,7 +28,14 @@ from grader.harness_output import MAX_HARNESS_OUTPUT_BYTES
 from grader.in_kernel import source
 from grader.jobdir import JobDirs, take_untrusted_file
 from grader.report import GradingReport
-from grader.scoring import HarnessOutput, execution_context, history_of, read_harness_output, score_checks
+from grader.scoring import (
+    HarnessOutput,
+    execution_context,
+    history_of,
+    read_harness_output,
+    score_checks,
+    with_dataset_note,
+)
 from grader.spec import LabSpec
 from grader.uid_lease import lease_uid
 
@@ -82,7 +89,7 @@ def _harness_step(ctx: GradingContext, work: Path, evaluation: Path) -> tuple[st
     request = private / "request.json"
     request.write_text(json.dumps(build_request(ctx.spec, ctx.lab_data, private, nonce, output)))
     os.chmod(request, 0o444)
-    harness_source = source("model_facts.py") + "\n" + source("harness.py")
+    harness_source = "\n".join(source(name) for name in ("model_facts.py", "histories.py", "harness.py"))
     code = (
         "def __labgrader_harness():\n"
         "    namespace = {'__name__': 'labgrader_harness'}\n"
@@ -227,16 +234,27 @@ def _extract(result: ExecutionResult, host: Path) -> tuple[HarnessOutput | None,
         return None, result.harness_error or str(exc)
 
 
+def cell_numbers(nb: NotebookNode) -> dict[int, int]:
+    """Execution count -> the cell's number in the notebook (1-based, markdown cells counted), as reports name cells."""
+    numbers = {}
+    for index, cell in enumerate(nb.cells):
+        count = cell.get("execution_count")
+        if cell.get("cell_type") == "code" and isinstance(count, int):
+            numbers[count] = index + 1
+    return numbers
+
+
 def _report(ctx: GradingContext, result: ExecutionResult, output: HarnessOutput | None, harness_problem: str,
             isolation: sandbox.Isolation, prepare_s: float) -> GradingReport:
     context = execution_context(result.cell_errors, result.note or harness_problem)
-    checks = score_checks(ctx.spec, output, ctx.lab_data, context)
+    checks = with_dataset_note(score_checks(ctx.spec, output, ctx.lab_data, context), result.cell_errors)
     timings = {"prepare": round(prepare_s, 3), **{k: round(v, 3) for k, v in result.timings_s.items()}}
     histories = {h.name: history_of(h) for h in (output.histories if output else []) if h.found}
     return GradingReport(
         lab_id=ctx.spec.id, checks=tuple(checks), cell_errors=tuple(result.cell_errors),
         execution_note=result.note or harness_problem, device=ctx.device_label, isolation=isolation.detail,
-        timings_s=timings, discovery=tuple(discovery_lines(ctx.spec, output)), history=histories,
+        timings_s=timings, discovery=tuple(discovery_lines(ctx.spec, output, cell_numbers(result.notebook))),
+        history=histories, cutoff=result.cutoff,
     )
 
 

@@ -11,13 +11,10 @@ import sys
 import numpy as np
 
 MAX_OUTPUT_BYTES = 8 * 1024 * 1024
-MAX_CANDIDATES = 16
+MAX_CANDIDATES = 24
 TIE_MARGIN = 0.01  # accuracy on the training sample
-MAX_EPOCHS = 1000
 SKIP_NAMES = {"In", "Out", "exit", "quit", "get_ipython"}
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
-LOSS_KEYS = ("loss", "train_loss", "training_loss")
-VAL_LOSS_KEYS = ("val_loss", "validation_loss", "valid_loss", "test_loss")
 
 
 # ---------------------------------------------------------------- finding models and histories
@@ -58,54 +55,24 @@ def collect_models(user_ns):
     return found
 
 
-def _numbers(values):
-    out = []
-    for value in list(values)[:MAX_EPOCHS]:
-        try:
-            number = float(value.item() if hasattr(value, "item") else value)
-        except Exception:
-            return None
-        out.append(number if math.isfinite(number) else None)
-    return out
-
-
-def history_curves(value):
-    """(loss, val_loss) from a Keras History or a dict of per-epoch lists; None when the value is not a history."""
-    if isinstance(value, dict):
-        record = value
-    elif type(value).__name__ == "History" and type(value).__module__.startswith(("keras", "tf_keras")):
-        record = getattr(value, "history", None)
-    else:
-        return None  # never getattr() arbitrary objects: lazy modules import things on attribute access
-    if not isinstance(record, dict):
-        return None
-    loss_key = next((k for k in LOSS_KEYS if k in record), None)
-    if loss_key is None:
-        return None
-    try:
-        loss = _numbers(record[loss_key])
-        val_key = next((k for k in VAL_LOSS_KEYS if k in record), None)
-        val_loss = _numbers(record[val_key]) if val_key else []
-    except TypeError:
-        return None
-    if loss is None or val_loss is None or not loss:
-        return None
-    return loss, val_loss
-
-
 def collect_histories(user_ns):
+    """[(label, value, (loss, val_loss, shape))]: histories in the namespace, paired lists, then the after-cell notes."""
     seen, found = set(), []
     for name, value in namespace_items(user_ns):
         if id(value) in seen or isinstance(value, type):
             continue
-        curves = history_curves(value)
+        curves = history_curves(value, name)
         if curves is not None:
             seen.add(id(value))
             found.append((_short(f"`{name}`"), value, curves))
+    for label, value, curves in paired_lists(user_ns):
+        if id(value) not in seen:
+            seen.add(id(value))
+            found.append((_short(label), value, curves))
     stash = sys.modules.get("_labgrader_seen")
     for name, cell, value in list(getattr(stash, "histories", [])):
         if id(value) not in seen:
-            curves = history_curves(value)
+            curves = history_curves(value, name)
             if curves is not None:
                 seen.add(id(value))
                 found.append((_short(f"`{name}` as it was after In [{cell}]"), value, curves))
@@ -292,8 +259,13 @@ def pick_by_discovery(slot, candidates, taken, user_ns, data, fallback):
         if dataset_of(facts) == slot["dataset"] and (fallback or architecture_fits(facts, slot["architecture"])):
             pool.append((label, model))
     evaluated = [evaluate_candidate(label, model, slot, user_ns, data) for label, model in pool[:MAX_CANDIDATES]]
-    evaluated = [e for e in evaluated if e["best"] is not None]
-    return max(evaluated, key=lambda e: e["best"][2]) if evaluated else None
+    runnable = [e for e in evaluated if e["best"] is not None]
+    if not runnable:
+        return None
+    # the most accurate on the visible training sample; the first found (the final binding) wins a tie
+    chosen = max(runnable, key=lambda e: e["best"][2])
+    chosen["considered"] = len(pool)
+    return chosen
 
 
 def evaluate_slot(slot, user_ns, candidates, taken, data, fallback=False):
@@ -313,11 +285,12 @@ def evaluate_slot(slot, user_ns, candidates, taken, data, fallback=False):
             return entry
     taken.add(id(chosen["model"]))
     entry.update(found=True, source=chosen["label"], framework=chosen["framework"], facts=chosen["facts"],
-                 preprocessing_tried=chosen["tried"])
+                 preprocessing_tried=chosen["tried"], considered=chosen.get("considered"))
     if chosen["best"] is None:
         entry["error"] = f"the model could not be run on {slot['dataset']} inputs: {chosen['problem']}"
         return entry
     entry["preprocessing"] = chosen["best"][0]
+    entry["train_accuracy"] = round(float(chosen["best"][2]), 4)
     entry["train_predictions"] = [int(p) for p in chosen["best"][4]]
     try:
         predictions = predict_with(chosen["model"], chosen["framework"], chosen["best"], _load(slot["inputs"]))
@@ -329,26 +302,46 @@ def evaluate_slot(slot, user_ns, candidates, taken, data, fallback=False):
     return entry
 
 
+def _history_model(value):
+    """The network a history belongs to, where it says: a Keras History's model, or the Lightning module itself."""
+    if framework_of(value) is not None:
+        return value
+    if _is_keras_history(value):
+        model = value.__dict__.get("model") or value.__dict__.get("_model")
+        return model if framework_of(model) is not None else None
+    return None
+
+
 def evaluate_history(request, entries, user_ns):
     entry = {"name": request["name"], "found": False, "via": None, "source": None, "error": None}
     contract = user_ns.get(request["name"])
     if contract is not None:
-        curves = history_curves(contract)
+        curves = history_curves(contract, request["name"])
         if curves is None:
             entry["error"] = (f"`{request['name']}` is a {type(contract).__name__}; it needs per-epoch `loss` "
                               "and `val_loss` lists (a Keras History or a dict)")
             return entry
         entry.update(found=True, via="contract", source=f"`{request['name']}`", loss=curves[0],
-                     val_loss=curves[1])
+                     val_loss=curves[1], shape=curves[2])
         return entry
     found = collect_histories(user_ns)
-    if not found:
+    slot = next((e for e in entries if e["name"] == request.get("model")), None)
+    model = slot.get("_model") if slot else None
+    wanted = request.get("dataset") or (slot or {}).get("dataset")
+    usable, linked = [], []
+    for label, value, curves in found:
+        owner = _history_model(value)
+        if owner is not None and model is not None and owner is model:
+            linked.append((label, value, curves))
+        elif owner is not None and wanted and dataset_of(architecture_facts(owner, framework_of(owner))) != wanted:
+            continue  # the history of a network for another dataset (an Iris model's fit) says nothing here
+        usable.append((label, value, curves))
+    if not usable:
         return entry
-    model = next((e.get("_model") for e in entries if e["name"] == request.get("model")), None)
-    linked = [h for h in found if model is not None and getattr(h[1], "model", None) is model]
-    with_validation = [h for h in found if h[2][1]]
-    label, _, curves = (linked or with_validation or found)[-1]
-    entry.update(found=True, via="discovery", source=label, loss=curves[0], val_loss=curves[1])
+    with_validation = [h for h in usable if h[2][1]]
+    label, _, curves = (linked or with_validation or usable)[-1]
+    entry.update(found=True, via="discovery", source=label, loss=curves[0], val_loss=curves[1], shape=curves[2],
+                 linked=bool(linked))
     return entry
 
 
@@ -374,9 +367,11 @@ def run(request_path, user_ns):
                                          "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
     entries = list(entries.values())
     histories = []
+    datasets = {slot["name"]: slot["dataset"] for slot in request["slots"]}
     for wanted in request.get("histories", []):
         try:
-            histories.append(evaluate_history(wanted, entries, user_ns))
+            histories.append(evaluate_history(dict(wanted, dataset=datasets.get(wanted.get("model"))), entries,
+                                              user_ns))
         except Exception as exc:
             histories.append({"name": wanted["name"], "found": False,
                               "error": f"{type(exc).__name__}: {str(exc)[:300]}"})

@@ -32,6 +32,7 @@ class GradebookRow:
     student: str
     counted: CountedAttempt | None
     checks: tuple[CheckScore, ...]
+    note: str = ""  # how the counted run ended when not normally: training cut off by a limit, a cell that raised
 
     @property
     def score(self) -> float | None:
@@ -59,12 +60,14 @@ def build_gradebook(session: Session, lab_id: str) -> Gradebook:
     """
     spec = get_spec(session, lab_id)
     graded = session.execute(
-        select(Submission.id, Submission.student_id, Submission.created_at, Submission.score)
+        select(Submission.id, Submission.student_id, Submission.created_at, Submission.score, Submission.note)
         .where(Submission.lab_id == lab_id, Submission.score.is_not(None))
     ).tuples().all()
     attempts: dict[int, list[Attempt]] = defaultdict(list)
-    for submission_id, student_id, created_at, score in graded:
+    notes: dict[int, str] = {}
+    for submission_id, student_id, created_at, score, note in graded:
         attempts[student_id].append(Attempt(submission_id, created_at, float(score or 0.0)))
+        notes[submission_id] = note or ""
     people = session.execute(
         select(User.id, User.name).where((User.role == Role.STUDENT.value) | User.id.in_(list(attempts)))
         .order_by(User.name)
@@ -79,5 +82,6 @@ def build_gradebook(session: Session, lab_id: str) -> Gradebook:
     rows = []
     for uid, name in people:
         found = counted[uid]
-        rows.append(GradebookRow(name, found, tuple(checks[found.attempt.submission_id]) if found else ()))
+        rows.append(GradebookRow(name, found, tuple(checks[found.attempt.submission_id]) if found else (),
+                                 notes.get(found.attempt.submission_id, "") if found else ""))
     return Gradebook(spec, tuple(rows))

@@ -17,7 +17,8 @@ from grader.in_kernel import source
 @pytest.fixture(scope="module")
 def harness() -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "labgrader_harness"}
-    exec(compile(source("model_facts.py") + "\n" + source("harness.py"), "labgrader_harness.py", "exec"), namespace)
+    code = "\n".join(source(name) for name in ("model_facts.py", "histories.py", "harness.py"))
+    exec(compile(code, "labgrader_harness.py", "exec"), namespace)
     return namespace
 
 
@@ -146,7 +147,53 @@ def test_histories_are_found_by_shape(harness: dict[str, Any]) -> None:
     namespace = {"hist": {"train_loss": [1.0, 0.5], "val_loss": [1.1, np.float32(0.7)], "train_acc": [0.5, 0.8]},
                  "config": {"loss": "cross-entropy"}, "torch": torch}
     found = harness["collect_histories"](namespace)
-    assert [(label, curves) for label, _, curves in found] == [("`hist`", ([1.0, 0.5], [1.1, pytest.approx(0.7)]))]
+    assert [(label, curves) for label, _, curves in found] == [
+        ("`hist`", ([1.0, 0.5], [1.1, pytest.approx(0.7)], "a dict of per-epoch lists"))]
+
+
+def test_paired_lists_are_histories_when_their_names_and_lengths_match(harness: dict[str, Any]) -> None:
+    namespace = {
+        "train_loss3": [0.9, 0.5, 0.3], "val_loss3": [np.float64(1.0), 0.6, 0.5],  # a pair (tvboelens' names)
+        "losses_train": [1.0, 0.8], "losses_val": [1.1, 0.9],  # the words after the noun
+        "train_loss1": [0.9] * 600, "val_loss1": [1.0] * 101,  # per-batch and per-epoch values: lengths differ
+        "val_loss_only": [1.0, 0.9],  # no training partner
+        "interval_loss": [1.0], "train_acc": [0.5, 0.6], "val_acc": [0.4, 0.5],  # 'val' inside a word; accuracies
+    }
+    found = harness["collect_histories"](namespace)
+    assert [(label, curves) for label, _, curves in found] == [
+        ("`train_loss3` and `val_loss3`", ([0.9, 0.5, 0.3], [1.0, 0.6, 0.5], "two lists of per-epoch losses")),
+        ("`losses_train` and `losses_val`", ([1.0, 0.8], [1.1, 0.9], "two lists of per-epoch losses")),
+    ]
+
+
+def test_rows_of_loss_and_validation_loss_or_accuracy(harness: dict[str, Any]) -> None:
+    namespace = {"epochs": [(0.9, 1.0), (0.5, 0.7)], "loss_acc": [[torch.tensor(0.9), 0.9], [torch.tensor(0.4), 0.8]],
+                 "epoch_data": [[2.3, 0.41], [0.6, 0.83]],  # [loss, val_acc]: its values say accuracy
+                 "matrix": [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]], "names": [("a", "b"), ("c", "d")]}
+    found = harness["collect_histories"](namespace)
+    assert [(label, curves) for label, _, curves in found] == [
+        ("`epochs`", ([0.9, 0.5], [1.0, 0.7], "rows of [loss, validation loss]")),
+        ("`loss_acc`", ([pytest.approx(0.9), pytest.approx(0.4)], [], "rows of [loss, accuracy]")),
+        ("`epoch_data`", ([2.3, 0.6], [], "rows of [loss, accuracy]")),
+    ]
+
+
+class Logged(nn.Module):
+    """What the start-up code leaves on a LightningModule whose steps call self.log()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+        self._labgrader_logged = {"train_loss": {0: [3.0, 3], 1: [1.5, 3]}, "val_loss": {0: [2.4, 2], 1: [1.0, 2]},
+                                  "val_acc": {0: [1.0, 2]}}
+
+
+def test_a_lightning_modules_logged_metrics_are_its_history(harness: dict[str, Any]) -> None:
+    module = Logged()
+    found = harness["collect_histories"]({"net": module})
+    assert [(label, curves) for label, _, curves in found] == [
+        ("`net`", ([1.0, 0.5], [1.2, 0.5], "the metrics its LightningModule logged"))]
+    assert harness["_history_model"](module) is module
 
 
 def test_run_writes_predictions_facts_and_histories(harness: dict[str, Any], tmp_path: Path) -> None:
@@ -168,5 +215,26 @@ def test_run_writes_predictions_facts_and_histories(harness: dict[str, Any], tmp
     assert (model["found"], model["via"], model["source"]) == (True, "discovery", "`net`")
     assert len(model["predictions"]) == 10
     assert len(model["train_predictions"]) == 40
+    assert (model["considered"], model["train_accuracy"]) == (1, pytest.approx(model["train_accuracy"]))
     assert result["histories"] == [{"name": "mnist_multi_history", "found": True, "via": "discovery",
-                                    "source": "`hist`", "error": None, "loss": [2.0, None], "val_loss": []}]
+                                    "source": "`hist`", "error": None, "loss": [2.0, None], "val_loss": [],
+                                    "shape": "a dict of per-epoch lists", "linked": False}]
+
+
+def test_a_history_of_a_network_for_another_dataset_is_not_used(harness: dict[str, Any], tmp_path: Path) -> None:
+    iris_module = Logged()
+    iris_module.fc = nn.Linear(4, 3)  # an Iris network that logged its losses
+    x = np.random.default_rng(1).random((20, 784)).astype(np.float32)
+    for name, array in (("in", x[:5]), ("tx", x), ("ty", (x[:, 0] > 0.5).astype(np.int64))):
+        np.save(tmp_path / f"{name}.npy", array)
+    request = {"nonce": "n", "output": str(tmp_path / "out.json"),
+               "slots": [{"name": "mnist_multi_model", "dataset": "mnist", "architecture": "multi_dense",
+                          "inputs": str(tmp_path / "in.npy"), "train_x": str(tmp_path / "tx.npy"),
+                          "train_y": str(tmp_path / "ty.npy")}],
+               "histories": [{"name": "mnist_multi_history", "model": "mnist_multi_model"}]}
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    harness["run"](str(tmp_path / "request.json"), {"iris_net": iris_module, "curves": {"loss": [1.0, 0.5]}})
+    histories = json.loads((tmp_path / "out.json").read_text())["histories"]
+    assert (histories[0]["found"], histories[0]["source"]) == (True, "`curves`")
+    harness["run"](str(tmp_path / "request.json"), {"iris_net": iris_module})
+    assert json.loads((tmp_path / "out.json").read_text())["histories"][0]["found"] is False

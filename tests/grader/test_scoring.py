@@ -10,7 +10,15 @@ import pytest
 
 from grader.datasets import LabData
 from grader.harness_output import ArchitectureFacts, HarnessOutput, HistoryOutput, ModelOutput
-from grader.scoring import partial_credit, score_accuracy, score_checks, score_early_stopping, score_gap
+from grader.report import CellError, CheckResult
+from grader.scoring import (
+    partial_credit,
+    score_accuracy,
+    score_checks,
+    score_early_stopping,
+    score_gap,
+    with_dataset_note,
+)
 from grader.spec import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
 
 HIDDEN_Y = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9] * 10)  # 100 hidden labels
@@ -226,3 +234,20 @@ def test_score_checks_scores_every_kind_in_spec_order(lab: LabData) -> None:
     spec = LabSpec(id="frameworks", title="t", checks=(SINGLE, MULTI, GAP, STOP))
     results = score_checks(spec, output(multi(2, 0), histories=(history([0.3, 0.2]),)), lab, "")
     assert [(r.id, r.passed) for r in results] == [("single", False), ("multi", True), ("gap", True), ("stop", True)]
+
+
+def test_checks_short_of_full_credit_name_the_dataset_the_notebook_asked_for() -> None:
+    error = CellError(cell_index=24, ename="DatasetNotServed",
+                      evalue="torchvision.datasets.FashionMNIST is not served here: the grader has no network and "
+                             "provides only this lab's data")
+    passed = CheckResult(id="iris_accuracy", title="Iris", passed=True, score=20, max_score=20, message="fine")
+    failed = CheckResult(id="mnist_multi_layer_accuracy", title="MNIST", passed=False, score=0, max_score=30,
+                         message="`mnist_net` reached accuracy 0.098 on 5000 hidden MNIST samples: no credit")
+    out = with_dataset_note([passed, failed], [error])
+    assert out[0] == passed
+    assert out[1].message == (
+        "`mnist_net` reached accuracy 0.098 on 5000 hidden MNIST samples: no credit; cell 25 tried to load "
+        "torchvision.datasets.FashionMNIST, which the grader cannot download: the sandbox has no network and only the "
+        "lab's data is served, so the networks of this lab must be trained on it")
+    assert with_dataset_note(out, [error]) == out  # said once
+    assert with_dataset_note([failed], []) == [failed]
