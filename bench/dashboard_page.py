@@ -22,8 +22,9 @@ from sqlalchemy import insert
 from bench import common
 from bench.common import BENCH_ROOT, median, table
 from bench.servers import add_user, free_port, labgrader_serve, prepare_server, server_env
+from lab_tasks import LABS_DIR
 from server.db import make_engine, make_session_factory, transaction
-from server.grading.models import CheckResultRow, GradingJob, JobStatus
+from server.jobs.models import CheckResultRow, GradingJob, JobStatus
 from server.labs.service import sync_labs
 from server.submissions.models import Submission
 from server.users.models import User
@@ -47,7 +48,7 @@ def seed(url: str, submissions: int, students: int = 200) -> None:
     factory = make_session_factory(engine)
     rng = random.Random(7)
     with transaction(factory) as session:
-        sync_labs(session, None)
+        sync_labs(session, LABS_DIR)
         for i in range(students):
             create_user(session, f"student{i:03d}", "student")
     with transaction(factory) as session:

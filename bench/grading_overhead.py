@@ -4,8 +4,9 @@
 
 For each notebook the three ways run interleaved (grade, nbconvert, script, grade, ...) so a noisy neighbour hits
 them alike; the table shows medians. The baselines run the same code the sandboxed kernel runs: the grader's set-up
-cell (`grader/in_kernel/startup.py`: seeds, `./data` on `sys.path`, offline MNIST for Keras) and then the student's
-cells, in a directory holding the same visible data; only the sandbox, the harness and the scoring are missing.
+cell (`grader/evaluation/in_kernel/startup.py`: seeds, `./data` on `sys.path`, offline MNIST for Keras) and then
+the student's cells, in a directory holding the same visible data; only the sandbox, the harness and the scoring are
+missing.
 Peak memory is the largest VmHWM of the kernel process (the script's own process), sampled every 0.1 s.
 """
 
@@ -22,8 +23,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from bench import common
 from bench.common import BENCH_ROOT, PYTHON, REPO, Run, fresh_dir, labgrader, labgrader_env, median, table, timed
-from grader.in_kernel import source
-from grader.kernel_command import kernel_environment
+from grader.evaluation.in_kernel import source
+from grader.sandbox.kernel_command import kernel_environment
 
 JUPYTER = str(Path(PYTHON).parent / "jupyter")
 SOLUTIONS = REPO / "lab_tasks" / "frameworks" / "solutions"

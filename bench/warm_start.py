@@ -1,4 +1,4 @@
-"""What warm kernels save: the cost of starting a submission with and without `grader.warm_pool`, against nbconvert.
+"""What warm kernels save: starting a submission with and without `grader.kernel.warm_pool`, against nbconvert.
 
     .venv/bin/python -m bench.warm_start [--runs 5]
 
@@ -26,10 +26,11 @@ from nbformat.v4 import new_code_cell, new_notebook
 from bench import common
 from bench.common import BENCH_ROOT, BENCH_UID_BASE, PYTHON, median, table, timed
 from grader.datasets import LabData
-from grader.pipeline import GradingContext, grade_notebook
-from grader.sandbox import SandboxConfig
+from grader.kernel.pipeline import GradingContext, grade_notebook
+from grader.kernel.warm_pool import WarmKernelPool
+from grader.sandbox.isolation import SandboxConfig
 from grader.spec import discover_labs
-from grader.warm_pool import WarmKernelPool
+from lab_tasks import LABS_DIR
 
 NOTEBOOKS = {
     "trivial": "x = sum(range(10))\nprint(x)",
@@ -114,7 +115,7 @@ async def _measure(ctx: GradingContext, code: str, runs: int, frameworks: tuple[
 
 async def _main(args: argparse.Namespace) -> None:
     common.ensure_lab_data()
-    spec = discover_labs()["frameworks"]
+    spec = discover_labs(LABS_DIR)["frameworks"]
     config = SandboxConfig(uid_base=BENCH_UID_BASE)
     ctx = GradingContext(spec=spec, lab_data=LabData(BENCH_ROOT / "data", spec.id), jobs_root=BENCH_ROOT / "jobs",
                          sandbox=config, extra_env=BenchSlot().environment())

@@ -8,10 +8,10 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -109,11 +109,12 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def prepare_labs(data_dir: Path, lab_ids: list[str]) -> None:
-    """Derive each lab's visible/hidden splits from the sources present, once per data dir."""
+def prepare_labs(data_dir: Path, lab_ids: list[str], data_module: Callable[[str], ModuleType | None]) -> None:
+    """Derive each lab's visible/hidden splits from the sources present, once per data dir; `data_module` finds a
+    lab's data-preparation module (`lab_tasks.data_module` for the bundled labs)."""
     for lab_id in lab_ids:
         lab = LabData(data_dir, lab_id)
-        module = lab_data_module(lab_id)
+        module = data_module(lab_id)
         if module is not None and not (lab.root / "provenance.json").exists():
             module.prepare(lab)
 
@@ -132,10 +133,3 @@ def warn_missing_datasets(data_dir: Path, needs: dict[str, set[str]], log: loggi
                         "`labgrader datasets import PATH` (or `datasets fetch`) and a regrade", lab_id,
                         " or ".join(missing), data_dir)
 
-
-def lab_data_module(lab_id: str) -> ModuleType | None:
-    """The lab's data-preparation module (`lab_tasks/<lab>/data.py`), if it has one."""
-    try:
-        return importlib.import_module(f"lab_tasks.{lab_id}.data")
-    except ModuleNotFoundError:
-        return None

@@ -2,13 +2,15 @@
 
     GraderError
      ├── NotebookInvalid       the upload is not a gradable notebook (the message says why)
- ├── AttachmentsInvalid    files submitted with a notebook were refused (grader.attachments says which and why)
+ ├── AttachmentsInvalid    files submitted with a notebook were refused (grader.kernel.attachments says which and why)
  │    └── AttachmentsTooLarge  more files or more bytes than the limits
      ├── SpecInvalid           a lab spec does not validate against the schema
      ├── SandboxUnavailable    the host cannot isolate student code and unsandboxed runs are not allowed
      ├── HarnessOutputInvalid  what came back from the sandbox is missing, oversized or malformed
      ├── DatasetError          a lab's data is missing, malformed or failed its checksum (grader.datasets)
+     ├── EnvironmentUnavailable  a student environment is unknown, not built, or hidden from the sandbox
      └── InfrastructureError   the grader itself failed (kernel would not start, disk full): retry the job
+          └── KernelStartFailed  the sandboxed kernel died before it answered (the message holds its stderr)
 """
 
 
@@ -42,3 +44,15 @@ class HarnessOutputInvalid(GraderError):
 
 class InfrastructureError(GraderError):
     """A failure of the grading machinery, not of the student's notebook."""
+
+
+class EnvironmentUnavailable(GraderError):
+    """A student environment cannot run kernels here (unknown, not built, or where the sandbox cannot see it)."""
+
+
+class KernelStartFailed(InfrastructureError):
+    """The sandboxed kernel did not start; `stderr_tail` is the end of what it printed."""
+
+    def __init__(self, message: str, stderr_tail: str = "") -> None:
+        super().__init__(message)
+        self.stderr_tail = stderr_tail

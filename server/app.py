@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,17 +12,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import inspect, text
 
-from grader.datasets import prepare_labs, warn_missing_datasets
-from grader.sandbox import probe_isolation
+import lab_tasks
+from grader import EnvironmentStatus, prepare_labs, probe_isolation, warn_missing_datasets
+from server.api_docs import install_api_docs
 from server.body_limit import FORM_SLACK_BYTES, BodySizeLimit
 from server.dashboard.routes import router as dashboard_router
 from server.db import make_engine, make_session_factory, transaction
-from server.dispatch import Dispatcher, EmbeddedDispatcher
+from server.environments import unchecked_environments
 from server.errors import install_error_handlers
-from server.executor import EmbeddedExecutor
+from server.jobs.dispatch import Dispatcher, EmbeddedDispatcher
+from server.jobs.executor import EmbeddedExecutor
 from server.labs import router as labs_router
 from server.labs.service import list_specs, sync_labs
 from server.metrics import router as metrics_router
+from server.roster import router as roster_router
 from server.settings import QueueKind, Settings
 from server.submissions import router as submissions_router
 from server.throttle import AuthThrottle
@@ -30,7 +33,8 @@ from server.throttle import AuthThrottle
 log = logging.getLogger("labgrader.app")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, environments: Sequence[EnvironmentStatus] = ()) -> FastAPI:
+    """`environments`: the student environments as `serve` checked them in the sandbox before starting."""
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
@@ -41,10 +45,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError("the database has no schema: run `labgrader db upgrade` first")
         with transaction(factory) as session:
             lab_ids = sync_labs(session, settings.labs_dir)
-        prepare_labs(settings.data_dir.resolve(), lab_ids)
+        prepare_labs(settings.data_dir.resolve(), lab_ids, lab_tasks.data_module)
         with factory() as session:
             warn_missing_datasets(settings.data_dir.resolve(),
                                   {spec.id: spec.datasets() for spec in list_specs(session)}, log)
+        with factory() as session:
+            app.state.environments = list(environments) or unchecked_environments(settings, list_specs(session))
         executor = None
         isolation = probe_isolation(settings.sandbox_config())
         app.state.isolation = isolation
@@ -56,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 log.error("not starting the executor: %s", isolation.detail)
             app.state.dispatcher = EmbeddedDispatcher(executor)
         else:
-            from server.celery_dispatch import CeleryDispatcher
+            from server.jobs.celery_publisher import CeleryDispatcher
 
             app.state.dispatcher = CeleryDispatcher(settings)
         try:
@@ -66,8 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 executor.stop()
             engine.dispose()
 
-    app = FastAPI(title="Labgrader", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="Labgrader", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Autograding of machine-learning lab notebooks in sandboxed kernels.")
+    install_api_docs(app)  # Swagger UI from local files, not a CDN
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = factory
@@ -98,11 +105,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "database": database,
             "queue": dispatcher.describe() if dispatcher else settings.queue.value,
             "sandbox": isolation.detail if isolation else "unknown",
+            "environments": {e.name: e.as_json() for e in getattr(request.app.state, "environments", [])},
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
     app.include_router(labs_router.router)
     app.include_router(submissions_router.router)
+    app.include_router(roster_router.router)
     app.include_router(dashboard_router)
     app.include_router(metrics_router)
     return app

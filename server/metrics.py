@@ -20,10 +20,10 @@ from sqlalchemy import ColumnElement, Float, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from server.auth import bearer_token, current_user
-from server.celery_dispatch import BROKER_QUEUES, broker_queue, gpu_lab_ids
 from server.db import db_now
 from server.errors import Forbidden
-from server.grading.models import GradingJob, JobStatus
+from server.jobs.celery_publisher import BROKER_QUEUES, broker_queue, gpu_lab_ids
+from server.jobs.models import GradingJob, JobStatus
 from server.submissions.models import Submission
 
 router = APIRouter(tags=["metrics"])

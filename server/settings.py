@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,9 +9,10 @@ from typing import TYPE_CHECKING
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lab_tasks import LABS_DIR
+
 if TYPE_CHECKING:
-    from grader.attachments import FileLimits
-    from grader.sandbox import SandboxConfig
+    from grader import FileLimits, SandboxConfig, StudentEnvironment
 
 DEFAULT_SECRET_KEY = "insecure-development-key"  # noqa: S105 (refused in production)
 
@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
     secret_key: str = DEFAULT_SECRET_KEY
     metrics_token: str = ""  # a bearer token for Prometheus; instructors' API tokens work on /metrics too
-    labs_dir: Path | None = None
+    labs_dir: Path = LABS_DIR
     # job directories hold the kernel's Unix sockets, whose paths may not exceed 107 bytes: keep this short
     jobs_dir: Path = Path("/var/tmp/labgrader-jobs")
 
@@ -59,7 +59,9 @@ class Settings(BaseSettings):
 
     # sandbox
     allow_unsandboxed: bool = False
-    kernel_python: str = sys.executable
+    # the `default` student environment's interpreter, overriding its built venv (development; tests)
+    kernel_python: str | None = None
+    kernels_dir: Path | None = None  # where `labgrader kernels build` puts the venvs (default DATA_DIR/kernels)
     sandbox_uid_base: int = Field(default=61000, ge=1000)
     memory_limit_mb: int = Field(default=6144, ge=256)
     max_processes: int = Field(default=512, ge=16)
@@ -81,9 +83,19 @@ class Settings(BaseSettings):
             raise ValueError("LABGRADER_SECRET_KEY must be set to a random value in production")
         return self
 
-    def sandbox_config(self) -> SandboxConfig:
-        """The grader's sandbox configuration from these settings."""
-        from grader.sandbox import SandboxConfig, SandboxLimits
+    @property
+    def kernels_root(self) -> Path:
+        return (self.kernels_dir or self.data_dir / "kernels").resolve()
+
+    def student_environment(self, name: str = "default") -> StudentEnvironment:
+        """Where the kernels of environment `name` run (EnvironmentUnavailable when it is not built)."""
+        from grader import resolve_environment
+
+        return resolve_environment(name, self.kernels_root, self.kernel_python)
+
+    def sandbox_config(self, environment: str = "default") -> SandboxConfig:
+        """The grader's sandbox configuration from these settings, for kernels of the student `environment`."""
+        from grader import SandboxConfig, SandboxLimits
 
         limits = SandboxLimits(
             memory_limit_mb=self.memory_limit_mb, max_processes=self.max_processes,
@@ -92,7 +104,8 @@ class Settings(BaseSettings):
             cpu_cores=self.cpu_cores,
         )
         return SandboxConfig(limits=limits, uid_base=self.sandbox_uid_base,
-                             allow_unsandboxed=self.allow_unsandboxed, kernel_python=self.kernel_python)
+                             allow_unsandboxed=self.allow_unsandboxed,
+                             kernel_python=self.student_environment(environment).python)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -104,7 +117,7 @@ class Settings(BaseSettings):
 
     def file_limits(self) -> FileLimits:
         """The limits on files submitted with a notebook."""
-        from grader.attachments import FileLimits
+        from grader import FileLimits
 
         return FileLimits(max_files=self.max_files, max_total_bytes=self.max_files_bytes)
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.datasets import DatasetError, LabData, sha256_of
+from grader import DatasetError, LabData, sha256_of
 
 LAB_ID = "frameworks"
 IRIS_SEED = 20240901

@@ -10,7 +10,7 @@ from server.settings import Settings
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from grader.datasets import DatasetError
+    from grader import DatasetError
     from lab_tasks.frameworks import data
 
     data_dir = settings.data_dir.resolve()

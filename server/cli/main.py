@@ -1,4 +1,4 @@
-"""`labgrader`: serve, worker, users, roster, grade, submit, export, datasets, db."""
+"""`labgrader`: serve, worker, users, roster, grade, submit, export, datasets, kernels, db."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import lab_tasks
+from server.cli import kernels
 from server.settings import Settings
 
 if TYPE_CHECKING:
-    from grader.attachments import FileLimits, SubmittedFile
+    from grader import FileLimits, SubmittedFile
 
 
 def _settings(**overrides: object) -> Settings:
@@ -23,12 +25,21 @@ def _settings(**overrides: object) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from grader import discover_labs, probe_isolation
     from server.app import create_app
+    from server.cli.kernels import refuse_on_failure
+    from server.environments import check_environments
     from server.migrate import upgrade
 
     settings = _settings(jobs=args.jobs)
     upgrade(settings.database_url)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info", access_log=False)
+    environments = []
+    if probe_isolation(settings.sandbox_config()).runs_student_code:  # else /healthz says why nothing is graded
+        environments = check_environments(settings, list(discover_labs(settings.labs_dir).values()))
+        if refuse_on_failure(environments, "serve"):
+            return 3
+    uvicorn.run(create_app(settings, environments=environments), host=args.host, port=args.port, log_level="info",
+                access_log=False)
     return 0
 
 
@@ -37,10 +48,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from sqlalchemy import select
 
-    from grader.celery_app import WorkerConfigError, check_queues, default_queues, plan_slots, run_worker
-    from grader.datasets import prepare_labs, warn_missing_datasets
-    from grader.sandbox import probe_isolation
+    from grader import prepare_labs, probe_isolation, warn_missing_datasets
+    from server.cli.kernels import refuse_on_failure
     from server.db import make_engine, make_session_factory
+    from server.environments import check_environments
+    from server.jobs.celery_worker import WorkerConfigError, check_queues, default_queues, plan_slots, run_worker
     from server.labs.models import Lab
     from server.labs.service import list_specs
 
@@ -61,8 +73,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     factory = make_session_factory(engine)
     with factory() as session:
         lab_ids = sorted(session.scalars(select(Lab.id)))
+        specs = list_specs(session)
+    if refuse_on_failure(check_environments(settings, specs), "worker"):
+        engine.dispose()
+        return 3
     try:
-        prepare_labs(settings.data_dir.resolve(), lab_ids)
+        prepare_labs(settings.data_dir.resolve(), lab_ids, lab_tasks.data_module)
     except Exception as exc:  # a lab whose data is missing fails its jobs with the reason; the others still run
         logging.getLogger("labgrader.worker").error("preparing lab data failed: %s", exc)
     with factory() as session:
@@ -103,6 +119,46 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users_lifecycle(args: argparse.Namespace) -> int:
+    """`users reset-token|revoke|disable|enable|delete NAME`: audited with the operator's login as the actor."""
+    import getpass
+
+    from server.db import make_engine, make_session_factory, transaction
+    from server.migrate import upgrade
+    from server.roster import lifecycle
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    actor = f"cli:{getpass.getuser()}"
+    action = lifecycle.RosterAction(args.users_command)
+    if action is lifecycle.RosterAction.DELETE and not args.yes:
+        print(f"error: deleting {args.name} removes all their submissions too; repeat with --yes to confirm",
+              file=sys.stderr)
+        return 2
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            if action is lifecycle.RosterAction.RESET_TOKEN:
+                issued = lifecycle.reset_token(session, args.name, actor)
+                if args.json:
+                    print(json.dumps({"name": issued.name, "role": issued.role, "token": issued.token}))
+                else:
+                    print(f"New API token for {issued.name} (shown once; the old one no longer works):\n"
+                          f"{issued.token}")
+            elif action is lifecycle.RosterAction.REVOKE:
+                lifecycle.revoke_token(session, args.name, actor)
+                print(f"{args.name}'s token is revoked; `labgrader users reset-token {args.name}` issues a new one")
+            elif action in (lifecycle.RosterAction.DISABLE, lifecycle.RosterAction.ENABLE):
+                lifecycle.set_disabled(session, args.name, actor, action is lifecycle.RosterAction.DISABLE)
+                print(f"{args.name} is {'disabled' if action is lifecycle.RosterAction.DISABLE else 'enabled'}")
+            else:
+                count = lifecycle.delete_user(session, args.name, actor)
+                print(f"deleted {args.name} and their {count} submission(s)")
+    finally:
+        engine.dispose()
+    return 0
+
+
 def cmd_roster_import(args: argparse.Namespace) -> int:
     from server.db import make_engine, make_session_factory, transaction
     from server.migrate import upgrade
@@ -123,7 +179,7 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
 
 def read_files(paths: list[str], limits: FileLimits) -> tuple[SubmittedFile, ...]:
     """The files named by `--with`, read and checked as the server checks them (a .zip is unpacked)."""
-    from grader.attachments import collect_files
+    from grader import collect_files
 
     uploads = []
     for name in paths:
@@ -137,11 +193,19 @@ def read_files(paths: list[str], limits: FileLimits) -> tuple[SubmittedFile, ...
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from grader.datasets import LabData, prepare_labs
-    from grader.errors import AttachmentsInvalid, NotebookInvalid, SandboxUnavailable
-    from grader.notebook import parse_notebook
-    from grader.pipeline import GradingContext, grade_notebook
-    from grader.spec import discover_labs
+    from grader import (
+        AttachmentsInvalid,
+        EnvironmentUnavailable,
+        GradingContext,
+        InfrastructureError,
+        LabData,
+        NotebookInvalid,
+        SandboxUnavailable,
+        discover_labs,
+        grade_notebook,
+        parse_notebook,
+        prepare_labs,
+    )
     from server.cli.render import format_report
 
     settings = _settings()
@@ -163,19 +227,23 @@ def cmd_grade(args: argparse.Namespace) -> int:
     except (OSError, AttachmentsInvalid) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    prepare_labs(settings.data_dir.resolve(), [args.lab])
+    prepare_labs(settings.data_dir.resolve(), [args.lab], lab_tasks.data_module)
     spec = labs[args.lab]
-    ctx = GradingContext(
-        spec=spec, lab_data=LabData(settings.data_dir.resolve(), spec.id), jobs_root=settings.jobs_root,
-        sandbox=settings.sandbox_config(), output_limit_bytes=settings.output_limit_kb * 1024,
-        harness_timeout_s=settings.harness_timeout_s, cell_timeout_s=settings.cell_timeout_s,
-        notebook_timeout_s=settings.notebook_timeout_s, files=files,
-    )
     try:
+        ctx = GradingContext(
+            spec=spec, lab_data=LabData(settings.data_dir.resolve(), spec.id), jobs_root=settings.jobs_root,
+            sandbox=settings.sandbox_config(spec.environment), environment=spec.environment,
+            output_limit_bytes=settings.output_limit_kb * 1024,
+            harness_timeout_s=settings.harness_timeout_s, cell_timeout_s=settings.cell_timeout_s,
+            notebook_timeout_s=settings.notebook_timeout_s, files=files,
+        )
         outcome = asyncio.run(grade_notebook(nb, ctx))
     except SandboxUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except (EnvironmentUnavailable, InfrastructureError) as exc:  # the kernel did not start: its stderr says why
+        print(f"error: {exc}", file=sys.stderr)
+        return 4
     report = outcome.report
     if args.json:
         checks = [c.model_dump(include={"id", "title", "passed", "score", "max_score", "message"})
@@ -250,6 +318,18 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", choices=["student", "instructor"], required=True)
     add.add_argument("--json", action="store_true")
     add.set_defaults(func=cmd_users_add)
+    for name, text in [("reset-token", "issue a new API token (shown once); the old one stops working"),
+                       ("revoke", "make the user's token stop working now"),
+                       ("disable", "the user can no longer log in or call the API (their grades stay)"),
+                       ("enable", "undo disable"),
+                       ("delete", "remove the user and all their submissions")]:
+        life = users.add_parser(name, help=text)
+        life.add_argument("name")
+        if name == "reset-token":
+            life.add_argument("--json", action="store_true")
+        if name == "delete":
+            life.add_argument("--yes", action="store_true", help="confirm: their submissions are deleted too")
+        life.set_defaults(func=cmd_users_lifecycle)
 
     roster = sub.add_parser("roster", help="many users at once").add_subparsers(dest="roster_command", required=True)
     imp = roster.add_parser("import", help="create users from a CSV with columns name,role")
@@ -289,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     dimp.add_argument("path")
     dimp.set_defaults(func=cmd_datasets)
     dsub.add_parser("status", help="what is prepared, with checksums").set_defaults(func=cmd_datasets)
+    kernels.add_parser(sub)
     return parser
 
 

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from server.dashboard.service import SortKey, SubmissionQuery
 from server.errors import InvalidInput
-from server.grading.models import JobStatus
+from server.jobs.models import JobStatus
 
 E = TypeVar("E", SortKey, JobStatus)
 

@@ -8,12 +8,12 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grader.spec import LabSpec, discover_labs
+from grader import LabSpec, discover_labs
 from server.errors import NotFound
 from server.labs.models import Lab
 
 
-def sync_labs(session: Session, labs_dir: Path | None) -> list[str]:
+def sync_labs(session: Session, labs_dir: Path) -> list[str]:
     """Insert or update every lab found on disk; labs no longer on disk stay (their submissions need them)."""
     specs = discover_labs(labs_dir)
     for spec in specs.values():

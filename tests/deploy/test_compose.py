@@ -172,8 +172,8 @@ def test_a_missing_secret_stops_compose_and_names_it(compose: Compose, variable:
 
 @pytest.mark.parametrize("service", ["api", "worker", "worker-cpu"])
 def test_each_command_is_one_the_labgrader_cli_accepts(compose: Compose, service: str) -> None:
-    from grader.celery_app import check_queues, plan_slots
     from server.cli.main import build_parser
+    from server.jobs.celery_worker import check_queues, plan_slots
 
     command = compose.config({}, "--profile", "cpu")["services"][service]["command"]
     args = build_parser().parse_args(command)

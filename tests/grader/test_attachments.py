@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.attachments import FileLimits, SubmittedFile, bundle, collect_files, place_files, safe_path, unbundle
+from grader.kernel.attachments import FileLimits, SubmittedFile, bundle, collect_files, place_files, safe_path, unbundle
 from grader.errors import AttachmentsInvalid, AttachmentsTooLarge
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.kernel_command import kernel_environment
+from grader.sandbox.kernel_command import kernel_environment
 
 
 def test_the_kernel_path_starts_at_the_kernel_interpreter_not_the_service(tmp_path: Path,

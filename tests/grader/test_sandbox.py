@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader import cgroups, jobdir, kernel_command, reaper
 from grader.datasets import LabData
 from grader.errors import SandboxUnavailable
-from grader.pipeline import GradingContext, grade_notebook
-from grader.sandbox import (
+from grader.kernel.pipeline import GradingContext, grade_notebook
+from grader.sandbox import cgroups, jobdir, kernel_command, reaper
+from grader.sandbox.isolation import (
     Isolation,
     IsolationMode,
     MemoryLimitMechanism,
@@ -27,6 +27,7 @@ from grader.sandbox import (
     require_isolation,
 )
 from grader.spec import discover_labs
+from lab_tasks import LABS_DIR
 from lab_tasks.frameworks import data
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs a root worker")
@@ -54,7 +55,7 @@ def test_development_setting_runs_unsandboxed_and_says_so() -> None:
 
 
 async def test_grading_is_refused_before_any_job_directory_exists(tmp_path: Path) -> None:
-    spec = discover_labs()["frameworks"]
+    spec = discover_labs(LABS_DIR)["frameworks"]
     ctx = GradingContext(spec=spec, lab_data=LabData(tmp_path / "data", "frameworks"), jobs_root=tmp_path / "jobs",
                          sandbox=SandboxConfig(tools=SandboxTools(prlimit="/nonexistent/prlimit")))
     with pytest.raises(SandboxUnavailable):
@@ -199,7 +200,7 @@ async def test_memory_bomb_under_the_address_space_fallback(tmp_path: Path) -> N
     """Without cgroups the report says the address-space rlimit holds memory, and a bomb meets MemoryError."""
     lab = LabData(tmp_path / "data", "frameworks")
     data.prepare_iris(lab)
-    spec = discover_labs()["frameworks"]
+    spec = discover_labs(LABS_DIR)["frameworks"]
     spec = spec.model_copy(update={"checks": tuple(c for c in spec.checks if c.id == "iris_accuracy")})
     config = SandboxConfig(limits=SandboxLimits(memory_limit_mb=1024), cgroup_root=tmp_path / "no-cgroups")
     ctx = GradingContext(spec=spec, lab_data=lab, jobs_root=tmp_path / "jobs", sandbox=config, slot=11,

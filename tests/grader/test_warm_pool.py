@@ -11,12 +11,13 @@ import pytest
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader import reaper
 from grader.datasets import LabData
-from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
-from grader.sandbox import SandboxConfig, SandboxLimits
+from grader.kernel.pipeline import GradingContext, GradingOutcome, grade_notebook
+from grader.kernel.warm_pool import UID_OFFSET, WarmKernelPool, lab_frameworks, start_warm_kernel
+from grader.sandbox import reaper
+from grader.sandbox.isolation import SandboxConfig, SandboxLimits
 from grader.spec import discover_labs
-from grader.warm_pool import UID_OFFSET, WarmKernelPool, lab_frameworks, start_warm_kernel
+from lab_tasks import LABS_DIR
 from lab_tasks.frameworks import data
 from tests.conftest import make_server, notebook_bytes
 
@@ -64,7 +65,7 @@ def lab_data(tmp_path_factory: pytest.TempPathFactory) -> LabData:
 
 @pytest.fixture
 def ctx(lab_data: LabData, tmp_path_factory: pytest.TempPathFactory) -> GradingContext:
-    spec = discover_labs()["frameworks"]
+    spec = discover_labs(LABS_DIR)["frameworks"]
     return GradingContext(spec=spec, lab_data=lab_data, jobs_root=tmp_path_factory.mktemp("jobs"), sandbox=CONFIG,
                           extra_env=Slot(0).environment(), cell_timeout_s=120, notebook_timeout_s=300)
 
@@ -137,7 +138,7 @@ async def test_each_warm_kernel_serves_one_submission_and_is_destroyed_with_it(c
 
 async def test_the_labs_frameworks_are_imported_ahead_without_entering_the_notebooks_namespace(
         ctx: GradingContext) -> None:
-    spec = discover_labs()["frameworks"]
+    spec = discover_labs(LABS_DIR)["frameworks"]
     assert lab_frameworks([spec]) == tuple(spec.frameworks)
     kernels = WarmKernelPool(CONFIG, ctx.jobs_root, [Slot(0)], frameworks=("torch",), reserve_mb=0, idle_grace_s=0)
     kernels.start()

@@ -22,9 +22,9 @@ import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import Engine
 
-from grader import reaper
-from server.celery_dispatch import BROKER_QUEUES
-from server.grading.models import GradingJob
+from grader.sandbox import reaper
+from server.jobs.celery_publisher import BROKER_QUEUES
+from server.jobs.models import GradingJob
 from server.submissions.models import Submission
 from tests.conftest import LABGRADER, LiveServer, free_port, notebook_bytes, server_env
 

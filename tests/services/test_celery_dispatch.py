@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import create_engine, delete, select
 from sqlalchemy.orm import sessionmaker
 
-from server.celery_dispatch import make_celery, publish
-from server.grading.models import Artifact
+from server.jobs.celery_publisher import make_celery, publish
+from server.jobs.models import Artifact
 from server.settings import Settings
 from server.submissions.service import create_submission
 from server.users.models import User

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from server.db import SessionFactory, make_engine, make_session_factory, transaction
-from server.grading import ledger
-from server.grading.models import JobQueue
+from server.jobs import ledger
+from server.jobs.models import JobQueue
 from server.labs.service import sync_labs
 from server.migrate import upgrade
 from server.submissions.models import Submission

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import create_engine, update
 
-from server.grading.models import GradingJob
+from server.jobs.models import GradingJob
 from server.metrics import failure_reason
 from tests.conftest import LiveServer, make_server, notebook_bytes
 from tests.services.conftest import LABS

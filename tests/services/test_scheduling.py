@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import sessionmaker
 
-from server.grading.models import GradingJob, JobQueue, JobStatus
+from server.jobs.models import GradingJob, JobQueue, JobStatus
 from server.submissions.models import Submission
 from server.submissions.service import create_submission
 from server.users.models import User

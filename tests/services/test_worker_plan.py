@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from grader.celery_app import WorkerConfigError, check_queues, default_queues, plan_slots
-from server.celery_dispatch import broker_queue, ledger_queue
-from server.grading.models import JobQueue
+from server.jobs.celery_publisher import broker_queue, ledger_queue
+from server.jobs.celery_worker import WorkerConfigError, check_queues, default_queues, plan_slots
+from server.jobs.models import JobQueue
 
 
 def test_two_gpus_with_two_jobs_each_give_four_slots_with_their_device_and_memory_share() -> None:

@@ -12,9 +12,10 @@ import pytest
 from hostile_env import CELL_TIMEOUT_S, NOTEBOOK_TIMEOUT_S, SECRET, Listener, ServiceFiles
 
 from grader.datasets import LabData
-from grader.pipeline import GradingContext
-from grader.sandbox import SandboxConfig, SandboxLimits
+from grader.kernel.pipeline import GradingContext
+from grader.sandbox.isolation import SandboxConfig, SandboxLimits
 from grader.spec import discover_labs
+from lab_tasks import LABS_DIR
 from lab_tasks.frameworks import data
 
 SUITE_LIMITS = SandboxLimits(
@@ -83,7 +84,7 @@ def listener() -> Iterator[Listener]:
 @pytest.fixture(scope="session")
 def hostile_context(service_files: ServiceFiles, secret_in_environment: str) -> GradingContext:
     """The frameworks lab restricted to its Iris check, with small limits so the suite stays fast."""
-    spec = discover_labs()["frameworks"]
+    spec = discover_labs(LABS_DIR)["frameworks"]
     iris_only = spec.model_copy(update={"checks": tuple(c for c in spec.checks if c.id == "iris_accuracy")})
     return GradingContext(
         spec=iris_only, lab_data=LabData(service_files.data_dir, "frameworks"), jobs_root=service_files.jobs_root,

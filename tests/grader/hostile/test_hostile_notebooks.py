@@ -23,9 +23,9 @@ from hostile_env import SECRET, Listener, ServiceFiles
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader import reaper
-from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
-from grader.sandbox import slot_uid
+from grader.kernel.pipeline import GradingContext, GradingOutcome, grade_notebook
+from grader.sandbox import reaper
+from grader.sandbox.isolation import slot_uid
 
 TIMINGS_FILE = Path(__file__).resolve().parents[3] / "test-artifacts" / "hostile_timings.json"
 SLOTS = (7, 8, 9)
@@ -100,7 +100,7 @@ def suite(hostile_context: GradingContext, service_files: ServiceFiles, listener
         dict[str, CaseRun]]:
     """Grade every hostile case once (three at a time), then an honest notebook after all of them."""
     warnings = _Warnings()
-    logger = logging.getLogger("grader.pipeline")
+    logger = logging.getLogger("grader.kernel.pipeline")
     logger.addHandler(warnings)
     started = time.monotonic()
     try:

@@ -12,9 +12,10 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.datasets import LabData
-from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
-from grader.sandbox import SandboxConfig
+from grader.kernel.pipeline import GradingContext, GradingOutcome, grade_notebook
+from grader.sandbox.isolation import SandboxConfig
 from grader.spec import AccuracyCheck, LabSpec, OverfittingGapCheck, discover_labs
+from lab_tasks import LABS_DIR
 from lab_tasks.frameworks import data
 
 SMALL_MNIST = Path(data.__file__).resolve().parent / "testdata" / "mnist-small.npz"
@@ -33,7 +34,7 @@ Grade = Callable[..., Coroutine[Any, Any, GradingOutcome]]
 
 @pytest.fixture(scope="session")
 def lab_spec() -> LabSpec:
-    return discover_labs()["frameworks"]
+    return discover_labs(LABS_DIR)["frameworks"]
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,10 @@ from pathlib import Path
 import nbformat
 
 from grader.datasets import LabData
-from grader.pipeline import GradingContext, grade_notebook
-from grader.sandbox import SandboxConfig
+from grader.kernel.pipeline import GradingContext, grade_notebook
+from grader.sandbox.isolation import SandboxConfig
 from grader.spec import discover_labs
+from lab_tasks import LABS_DIR
 from lab_tasks.frameworks import data
 
 SOLUTIONS = Path(data.__file__).resolve().parent / "solutions"
@@ -29,7 +30,7 @@ async def main() -> None:
     parser.add_argument("--mnist", type=Path, required=True)
     parser.add_argument("--solutions", nargs="*", default=["solution_pytorch.ipynb", "solution_keras.ipynb"])
     args = parser.parse_args()
-    spec = discover_labs()["frameworks"]
+    spec = discover_labs(LABS_DIR)["frameworks"]
     with tempfile.TemporaryDirectory() as root:
         data.import_source(Path(root) / "data", args.mnist)
         lab = LabData(Path(root) / "data", "frameworks")

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 from grader.datasets import LabData
-from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
-from grader.sandbox import SandboxConfig
+from grader.kernel.pipeline import GradingContext, GradingOutcome, grade_notebook
+from grader.sandbox.isolation import SandboxConfig
 from grader.spec import LabSpec
 from tests.lab_tasks.frameworks import corpus_cells as cells
 from tests.lab_tasks.frameworks.conftest import notebook

@@ -29,9 +29,10 @@ ROW_ID = re.compile(r'<tr data-submission-id="(\d+)"')
 def crowded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
     server = make_server(tmp_path_factory.mktemp("scale"))
     with transaction(server_factory(server.workdir / "labgrader.db")) as session:
+        from lab_tasks import LABS_DIR
         from server.labs.service import sync_labs
 
-        sync_labs(session, None)
+        sync_labs(session, LABS_DIR)
         bulk_submissions(session, SUBMISSIONS, STUDENTS, datetime(2026, 9, 1))
     server.start()
     token = server.add_user("prof", "instructor")

@@ -15,7 +15,7 @@ from grader.spec import LateSubmission
 from server.db import SessionFactory, transaction
 from server.exports.formats import ExportFormat, UnknownFormat, render_export
 from server.exports.gradebook import build_gradebook
-from server.grading.models import JobStatus
+from server.jobs.models import JobStatus
 from server.submissions.models import Submission
 from tests.server.dashboard.seed import graded_submission, migrated_factory, set_submission_rules, user_id
 

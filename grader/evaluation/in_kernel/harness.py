@@ -1,0 +1,211 @@
+# The evaluation harness: runs in the student's kernel after the last student cell. It only EXPORTS: each candidate
+# network (contract names first, then discovery over the namespace and the models seen after each cell) as a chain of
+# standard operations with its weights, the student's preprocess_<dataset> applied to a sample of VISIBLE training
+# inputs (so the grader can name it), and the training histories it finds. It never sees hidden inputs or any label;
+# the grader computes every prediction outside the kernel from the export, which it treats as untrusted input.
+# Entry point: `run(request_path, user_ns)`. The functions of export.py and histories.py are defined before this file
+# runs.
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # defined by export.py and histories.py, which run first in the same namespace
+    from grader.evaluation.in_kernel.export import Arrays, NotExportable, export_network, framework_of
+    from grader.evaluation.in_kernel.histories import Curves, history_curves, history_owner, paired_lists
+
+MAX_CANDIDATES = 16
+MAX_HISTORIES = 16
+PREPROCESS_ROWS = 512
+SKIP_NAMES = {"In", "Out", "exit", "quit", "get_ipython"}
+
+
+# ---------------------------------------------------------------- finding models and histories
+
+def _children(name: str, value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, item in list(value.items())[:200]:
+            yield f"{name}[{key!r}]", item
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(list(value)[:200]):
+            yield f"{name}[{index}]", item
+
+
+def _short(label: str, limit: int = 150) -> str:
+    # labels travel back to the host, whose schema caps them; a long dict key must not void the whole output
+    return label if len(label) <= limit else label[:limit - 3] + "..."
+
+
+def namespace_items(user_ns: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    for name, value in list(user_ns.items()):
+        if name.startswith("_") or name in SKIP_NAMES:
+            continue
+        yield name, value
+        yield from _children(name, value)
+
+
+def collect_models(user_ns: dict[str, Any]) -> list[tuple[str, Any]]:
+    seen: set[int] = set()
+    found: list[tuple[str, Any]] = []
+    for name, value in namespace_items(user_ns):
+        if id(value) not in seen and framework_of(value) is not None:
+            seen.add(id(value))
+            found.append((_short(f"`{name}`"), value))
+    stash = sys.modules.get("_labgrader_seen")
+    for name, cell, value in list(getattr(stash, "models", [])):
+        if id(value) not in seen and framework_of(value) is not None:
+            seen.add(id(value))
+            found.append((_short(f"`{name}` as it was after In [{cell}]"), value))
+    return found
+
+
+def collect_histories(user_ns: dict[str, Any]) -> list[tuple[str, Any, Curves]]:
+    """[(label, value, (loss, val_loss, shape))]: the namespace's histories, paired lists, then the after-cell notes."""
+    seen: set[int] = set()
+    found: list[tuple[str, Any, Curves]] = []
+    for name, value in namespace_items(user_ns):
+        if id(value) in seen or isinstance(value, type):
+            continue
+        curves = history_curves(value, name)
+        if curves is not None:
+            seen.add(id(value))
+            found.append((_short(f"`{name}`"), value, curves))
+    for label, value, curves in paired_lists(user_ns):
+        if id(value) not in seen:
+            seen.add(id(value))
+            found.append((_short(label), value, curves))
+    stash = sys.modules.get("_labgrader_seen")
+    for name, cell, value in list(getattr(stash, "histories", [])):
+        if id(value) not in seen:
+            curves = history_curves(value, name)
+            if curves is not None:
+                seen.add(id(value))
+                found.append((_short(f"`{name}` as it was after In [{cell}]"), value, curves))
+    return found
+
+
+# ---------------------------------------------------------------- exporting
+
+def _export_one(index: int, label: str, model: Any, arrays: Arrays) -> dict[str, Any]:
+    framework = framework_of(model)
+    entry = {"id": index, "label": label, "framework": framework, "ops": [], "dtype": "float32", "device": "cpu",
+             "error": None}
+    saved_items, saved_budget = dict(arrays.items), arrays.budget
+    try:
+        if framework is None:
+            raise NotExportable("not a torch.nn.Module or keras.Model")
+        entry.update(export_network(model, framework, arrays))
+    except NotExportable as exc:
+        arrays.items, arrays.budget = saved_items, saved_budget
+        entry["error"] = str(exc)[:500]
+    except Exception as exc:  # a network whose attributes raise: its export failed, say how
+        arrays.items, arrays.budget = saved_items, saved_budget
+        entry["error"] = f"exporting it raised {type(exc).__name__}: {str(exc)[:300]}"
+    return entry
+
+
+def export_networks(request: dict[str, Any], user_ns: dict[str, Any],
+                    arrays: Arrays) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[int, int]]:
+    """(networks, slots, id(model) -> network id): contract models first, then the discovered ones."""
+    slots: list[dict[str, Any]] = []
+    ordered: list[tuple[str, Any]] = []
+    seen: dict[int, int] = {}
+    for slot in request["slots"]:
+        contract = user_ns.get(slot["name"])
+        entry = {"name": slot["name"], "network": None, "error": None}
+        if contract is not None and framework_of(contract) is None:
+            entry["error"] = (f"`{slot['name']}` is a {type(contract).__name__[:60]}, not a trained torch.nn.Module "
+                              "or keras.Model")
+        elif contract is not None:
+            if id(contract) not in seen:
+                seen[id(contract)] = len(ordered)
+                ordered.append((f"`{slot['name']}`", contract))
+            entry["network"] = seen[id(contract)]
+        slots.append(entry)
+    for label, model in collect_models(user_ns):
+        if id(model) not in seen and len(ordered) < MAX_CANDIDATES:
+            seen[id(model)] = len(ordered)
+            ordered.append((label, model))
+    networks = [_export_one(index, label, model, arrays) for index, (label, model) in enumerate(ordered)]
+    return networks, slots, seen
+
+
+def _as_array(value: Any) -> Any:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    elif hasattr(value, "numpy") and not isinstance(value, np.ndarray):
+        value = value.numpy()
+    return np.asarray(value)
+
+
+def export_preprocessing(request: dict[str, Any], user_ns: dict[str, Any], arrays: Arrays) -> list[dict[str, Any]]:
+    """The student's preprocess_<dataset> on visible training inputs only: the grader names what it computes."""
+    found = []
+    for dataset, path in sorted(request["samples"].items()):
+        function = user_ns.get(f"preprocess_{dataset}")
+        if not callable(function):
+            continue
+        entry = {"dataset": dataset, "function": f"preprocess_{dataset}", "output": None, "error": None}
+        try:
+            sample = np.load(path, allow_pickle=False)[:PREPROCESS_ROWS]
+            out = _as_array(function(sample.copy()))
+            if out.dtype.kind not in "fiub" or out.ndim < 1 or len(out) != len(sample):
+                raise ValueError(f"it returned {out.dtype} of shape {out.shape} for {len(sample)} inputs")
+            entry["output"] = arrays.add(out.astype(np.float32))  # enough to name a preprocessing, half the bytes
+        except Exception as exc:
+            entry["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+        found.append(entry)
+    return found
+
+
+def export_histories(request: dict[str, Any], user_ns: dict[str, Any],
+                     network_ids: dict[int, int]) -> list[dict[str, Any]]:
+    """Contract histories, or every history discovery finds (the grader picks the one of the chosen network)."""
+    out = []
+    discovered = None
+    for wanted in request.get("histories", []):
+        contract = user_ns.get(wanted["name"])
+        if contract is not None:
+            curves = history_curves(contract, wanted["name"])
+            entry = {"name": wanted["name"], "found": curves is not None, "via": "contract",
+                     "source": f"`{wanted['name']}`", "error": None, "network": None}
+            if curves is None:
+                entry["error"] = (f"`{wanted['name']}` is a {type(contract).__name__[:60]}; it needs per-epoch `loss` "
+                                  "and `val_loss` lists (a Keras History or a dict)")
+            else:
+                entry.update(loss=curves[0], val_loss=curves[1], shape=curves[2],
+                             network=network_ids.get(id(history_owner(contract))))
+            out.append(entry)
+            continue
+        if discovered is None:
+            discovered = collect_histories(user_ns)[-MAX_HISTORIES:]
+        for label, value, curves in discovered:
+            owner = history_owner(value)
+            out.append({"name": wanted["name"], "found": True, "via": "discovery", "source": label, "error": None,
+                        "loss": curves[0], "val_loss": curves[1], "shape": curves[2],
+                        "network": network_ids.get(id(owner)) if owner is not None else None})
+    return out
+
+
+def run(request_path: str, user_ns: dict[str, Any]) -> None:
+    with open(request_path) as fh:
+        request = json.load(fh)
+    arrays = Arrays()
+    networks, slots, network_ids = export_networks(request, user_ns, arrays)
+    preprocessed = export_preprocessing(request, user_ns, arrays)
+    histories = []
+    try:
+        histories = export_histories(request, user_ns, network_ids)
+    except Exception as exc:
+        histories = [{"name": w["name"], "found": False, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+                     for w in request.get("histories", [])]
+    result = {"nonce": request["nonce"], "networks": networks, "slots": slots, "preprocessed": preprocessed,
+              "histories": histories, "arrays": arrays.items}
+    data = json.dumps(result).encode()
+    tmp = request["output"] + ".tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, request["output"])

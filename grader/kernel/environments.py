@@ -1,0 +1,249 @@
+"""Student environments: a requirements file per environment, built into its own venv, checked inside the sandbox.
+
+    lab_tasks/environments/NAME.txt       the bundled definitions (`default`: what the curriculum imports)
+    LABS_DIR/environments/NAME.txt        a course's own (found first when LABGRADER_LABS_DIR is set)
+    KERNELS_DIR/NAME/                     the venv `labgrader kernels build NAME` makes (KERNELS_DIR defaults to
+                                          DATA_DIR/kernels); bin/python runs the kernel
+    KERNELS_DIR/NAME/labgrader-environment.json   written last by the build: its versions and what it was built from
+
+A lab names its environment in `lab.toml` (`environment = "default"`). The worker image runs the same build command
+on the same file. Where `default` is not built, the service's own interpreter runs student kernels (a development
+install has the frameworks there) and `/healthz` and `labgrader kernels list` say so; the start-up check refuses
+an environment that lacks what a lab declares in `frameworks`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.datasets import sha256_of
+from grader.errors import EnvironmentUnavailable
+from grader.sandbox.isolation import Isolation, IsolationMode, SandboxConfig
+from grader.sandbox.kernel_command import hidden_path_problem
+
+DEFAULT_ENVIRONMENT = "default"
+MARKER = "labgrader-environment.json"
+ENVIRONMENTS_FOLDER = "environments"
+REPORTED = ("ipykernel", "numpy", "torch", "torchvision", "lightning", "pytorch-lightning", "tensorflow", "keras",
+            "scikit-learn", "pandas", "matplotlib", "seaborn")
+STDERR_TAIL_CHARS = 600
+
+VERSIONS_CODE = (
+    "import json, sys\nfrom importlib import metadata\nout = {'python': sys.version.split()[0]}\n"
+    "for name in %r:\n    try:\n        out[name] = metadata.version(name)\n"
+    "    except metadata.PackageNotFoundError:\n        pass\nprint(json.dumps(out))\n"
+)
+
+
+def versions_code() -> str:
+    return VERSIONS_CODE % (REPORTED,)
+
+
+def probe_code(frameworks: Sequence[str]) -> str:
+    """Run inside the sandbox: the kernel's own imports, the lab's frameworks present, versions on stdout."""
+    return (
+        "import importlib.util, sys\nimport ipykernel.kernelapp\n"
+        f"missing = [m for m in {tuple(frameworks)!r} if importlib.util.find_spec(m) is None]\n"
+        "if missing:\n    print('missing: ' + ', '.join(missing), file=sys.stderr)\n    sys.exit(3)\n"
+        + versions_code()
+    )
+
+
+@dataclass(frozen=True)
+class StudentEnvironment:
+    """Where one named environment's kernel interpreter is, and why that one."""
+
+    name: str
+    python: str
+    venv: Path | None  # the built venv; None when another interpreter stands in for it
+    source: str  # "built", "LABGRADER_KERNEL_PYTHON", or why the service's own interpreter runs it
+
+    def label(self) -> str:
+        return f"the student environment `{self.name}` ({self.python})"
+
+
+@dataclass(frozen=True)
+class EnvironmentStatus:
+    """One environment as `/healthz`, `kernels list` and the start-up check show it."""
+
+    name: str
+    python: str
+    source: str
+    ok: bool
+    detail: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"python": self.python, "source": self.source, "status": "ok" if self.ok else self.detail,
+                "versions": self.versions}
+
+
+def environment_definitions(labs_dir: Path | None, bundled: Path) -> dict[str, Path]:
+    """Every environment definition by name; a course's own (under LABS_DIR) shadows a bundled one."""
+    found: dict[str, Path] = {}
+    for folder in (bundled / ENVIRONMENTS_FOLDER, *([labs_dir / ENVIRONMENTS_FOLDER] if labs_dir else [])):
+        for path in sorted(folder.glob("*.txt")):
+            found[path.stem] = path.resolve()
+    return found
+
+
+def requirements_file(name: str, labs_dir: Path | None, bundled: Path) -> Path:
+    files = environment_definitions(labs_dir, bundled)
+    if name not in files:
+        raise EnvironmentUnavailable(
+            f"no student environment `{name}`: there is no {ENVIRONMENTS_FOLDER}/{name}.txt; "
+            f"known: {', '.join(sorted(files)) or 'none'}")
+    return files[name]
+
+
+def read_environment_marker(venv: Path) -> dict[str, Any] | None:
+    try:
+        marker = json.loads((venv / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def resolve_environment(name: str, kernels_dir: Path, kernel_python: str | None) -> StudentEnvironment:
+    """The interpreter that runs `name`'s kernels: LABGRADER_KERNEL_PYTHON (for `default`), the built venv, or, for
+    an unbuilt `default`, the service's own interpreter; an unbuilt other environment is refused."""
+    if name == DEFAULT_ENVIRONMENT and kernel_python:
+        return StudentEnvironment(name, kernel_python, None, "LABGRADER_KERNEL_PYTHON")
+    venv = kernels_dir / name
+    if read_environment_marker(venv) is not None:
+        return StudentEnvironment(name, str(venv / "bin" / "python"), venv, "built")
+    if name == DEFAULT_ENVIRONMENT:
+        return StudentEnvironment(name, sys.executable, None,
+                                  f"not built (the service's own interpreter runs it; `labgrader kernels build` "
+                                  f"builds it in {venv})")
+    raise EnvironmentUnavailable(
+        f"the student environment `{name}` is not built in {venv}: run `labgrader kernels build {name}`")
+
+
+def _tail(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if any(line.startswith("Traceback (most recent call last)") for line in lines):
+        lines = lines[-1:]  # a Python traceback: its last line names the exception
+    tail = " | ".join(lines[-4:])
+    return tail if len(tail) <= STDERR_TAIL_CHARS else "..." + tail[-STDERR_TAIL_CHARS:]
+
+
+def start_failure(name: str, python: str, stderr: str) -> str:
+    """The one line that says why a kernel of environment `name` did not start."""
+    return (f"the student environment `{name}` ({python}) did not start inside the sandbox: "
+            f"{_tail(stderr) or 'it printed nothing'}")
+
+
+def check_environment(env: StudentEnvironment, config: SandboxConfig, isolation: Isolation, jobs_root: Path,
+                     frameworks: Sequence[str] = (), timeout_s: float = 180) -> EnvironmentStatus:
+    """Start `env`'s interpreter exactly as a kernel starts (same sandbox, uid, limits), import the kernel and find
+    the lab's frameworks; the versions it reports, or the reason it failed."""
+    from grader.kernel.pipeline import prepare_job
+    from grader.sandbox import kernel_command
+    from grader.sandbox.uid_lease import lease_uid
+
+    def failed(detail: str) -> EnvironmentStatus:
+        return EnvironmentStatus(env.name, env.python, env.source, False, detail)
+
+    problem = hidden_path_problem(env.python, jobs_root)
+    if problem:
+        return failed(f"{env.label()} cannot run in the sandbox: {problem}")
+    if not os.access(env.python, os.X_OK):
+        return failed(f"{env.label()} does not exist or is not executable")
+    config = _with_python(config, env.python)
+    command = [env.python, "-c", probe_code(frameworks)]
+    with contextlib.ExitStack() as stack:
+        uid: int | None = None
+        if isolation.mode is IsolationMode.BUBBLEWRAP:
+            uid = stack.enter_context(lease_uid(config.uid_base, 0))
+        try:
+            job = prepare_job(config, isolation, jobs_root, uid, {}, ())
+        except EnvironmentUnavailable as exc:
+            return failed(str(exc))
+        stack.callback(job.end)
+        argv = kernel_command.kernel_argv(config, isolation, job.dirs, uid or os.getuid(), job.env, job.cgroup,
+                                          command=command)
+        env_vars = job.env if isolation.mode is IsolationMode.NONE else {}
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, env=env_vars,
+                                  cwd=str(job.dirs.work))
+        except subprocess.TimeoutExpired:
+            return failed(f"{env.label()} did not start inside the sandbox within {timeout_s:.0f} s")
+    if proc.returncode != 0:
+        missing = [line for line in proc.stderr.splitlines() if line.startswith("missing: ")]
+        if missing:
+            return failed(f"{env.label()} lacks {missing[-1].removeprefix('missing: ')}, which the labs import: "
+                          f"run `labgrader kernels build {env.name}`")
+        return failed(start_failure(env.name, env.python, proc.stderr))
+    try:
+        versions = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return failed(start_failure(env.name, env.python, proc.stderr + proc.stdout))
+    return EnvironmentStatus(env.name, env.python, env.source, True, "", {str(k): str(v) for k, v in versions.items()})
+
+
+def _with_python(config: SandboxConfig, python: str) -> SandboxConfig:
+    import dataclasses
+
+    return dataclasses.replace(config, kernel_python=python)
+
+
+def directory_size_mb(path: Path) -> float:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return round(total / 1024 / 1024, 1)
+
+
+def build_environment(name: str, requirements: Path, kernels_dir: Path, base_python: str, *,
+                      use_pip_config: bool = False, clean: bool = False) -> dict[str, Any]:
+    """Build (or bring up to date) the venv of `name` from `requirements`; returns what the marker records.
+
+    pip runs isolated from this machine's pip configuration unless `use_pip_config` (a mirror, a proxy): the same
+    file then gives the same environment on every machine, as in the worker image."""
+    venv = kernels_dir / name
+    problem = hidden_path_problem(str(venv))
+    if problem:
+        raise EnvironmentUnavailable(f"cannot build `{name}` there: {problem}")
+    run = subprocess.run
+    started = time.monotonic()
+    if clean and venv.exists():
+        shutil.rmtree(venv)
+    with contextlib.suppress(FileNotFoundError):
+        (venv / MARKER).unlink()  # a half-updated venv is not "built" until the marker is written again
+    kernels_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(kernels_dir, 0o755)  # noqa: S103 - the sandbox uids read the venvs below it
+    if not (venv / "bin" / "python").exists():
+        run([base_python, "-m", "venv", str(venv)], check=True, stdout=sys.stderr)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
+    if not use_pip_config:
+        pip.append("--isolated")
+    run([*pip, "-r", str(requirements)], check=True, stdout=sys.stderr)  # stdout: the summary only
+    run(["chmod", "-R", "a+rX,go-w", str(venv)], check=True)  # read by the sandbox uids, written by none
+    versions = json.loads(run([str(venv / "bin" / "python"), "-c", versions_code()], check=True,
+                              capture_output=True, text=True).stdout)
+    if "ipykernel" not in versions:
+        raise EnvironmentUnavailable(f"{requirements} does not install ipykernel, which runs the kernel")
+    marker = {
+        "name": name, "requirements": str(requirements), "requirements_sha256": sha256_of(requirements),
+        "base_python": base_python, "versions": versions,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "build_s": round(time.monotonic() - started, 1), "size_mb": directory_size_mb(venv),
+    }
+    tmp = venv / (MARKER + ".tmp")
+    tmp.write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, venv / MARKER)
+    return marker

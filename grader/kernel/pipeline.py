@@ -1,0 +1,279 @@
+"""One grading run as an ordered list of steps: validate -> prepare job dir -> execute -> harness -> score -> report."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import nbformat
+from nbformat import NotebookNode
+
+from grader.datasets import LabData
+from grader.errors import KernelStartFailed
+from grader.evaluation.harness_output import MAX_HARNESS_OUTPUT_BYTES
+from grader.evaluation.in_kernel import source
+from grader.evaluation.request import build_evaluation_job, build_request
+from grader.evaluation.result import EvaluationResult
+from grader.evaluation.runner import run_evaluator
+from grader.kernel.attachments import SubmittedFile, place_files
+from grader.kernel.environments import start_failure
+from grader.kernel.execute import (
+    ExecutionResult,
+    RunLimits,
+    SandboxKernelManager,
+    execute_notebook,
+    write_kernelspec,
+)
+from grader.sandbox import jobdir, kernel_command, reaper
+from grader.sandbox.cgroups import JobCgroup
+from grader.sandbox.isolation import Isolation, IsolationMode, SandboxConfig, job_cgroup, require_isolation
+from grader.sandbox.jobdir import JobDirs, take_untrusted_file
+from grader.sandbox.uid_lease import lease_uid
+from grader.scoring.discovery_report import discovery_lines
+from grader.scoring.report import GradingReport
+from grader.scoring.scorers import execution_context, history_of, score_checks, with_dataset_note
+from grader.spec import LabSpec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GradingContext:
+    """Everything a run needs besides the notebook; built by the worker or the `grade` command."""
+
+    spec: LabSpec
+    lab_data: LabData
+    jobs_root: Path
+    sandbox: SandboxConfig
+    slot: int = 0
+    output_limit_bytes: int = 2 * 1024 * 1024
+    harness_timeout_s: float = 300
+    extra_env: dict[str, str] = field(default_factory=dict)
+    devices: tuple[str, ...] = ()
+    device_label: str = "cpu"
+    cell_timeout_s: float | None = None
+    notebook_timeout_s: float | None = None
+    environment: str = "default"  # the student environment's name, for messages (`sandbox` holds its interpreter)
+    files: tuple[SubmittedFile, ...] = ()  # submitted with the notebook; placed in the kernel's working directory
+
+
+@dataclass(frozen=True)
+class GradingOutcome:
+    """The report, the executed notebook and files drawn from the report (`learning_curve.png`)."""
+
+    report: GradingReport
+    executed_notebook: bytes
+    artifacts: dict[str, bytes] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # drawn here so every way of building an outcome carries the plot of the report's history
+        if not self.artifacts and self.report.history:
+            from grader.scoring.plots import learning_curve_artifacts  # matplotlib: ~1 s to import, only when drawn
+
+            object.__setattr__(self, "artifacts", learning_curve_artifacts(self.report.history))
+
+
+def _harness_step(ctx: GradingContext, work: Path, evaluation: Path) -> tuple[str, Path]:
+    """Copy a visible sample in (no hidden input, no label) and return the harness cell's code and its output path."""
+    nonce = secrets.token_hex(16)
+    private = evaluation / nonce  # root-owned and read-only in the sandbox: no student thread can swap it
+    private.mkdir(mode=0o755)
+    output = work / f".labgrader-output-{nonce}.json"
+    request = private / "request.json"
+    request.write_text(json.dumps(build_request(ctx.spec, ctx.lab_data, private, nonce, output)))
+    os.chmod(request, 0o444)
+    harness_source = "\n".join(source(name) for name in ("export.py", "histories.py", "harness.py"))
+    code = (
+        "def __labgrader_harness():\n"
+        "    namespace = {'__name__': 'labgrader_harness'}\n"
+        f"    exec(compile({harness_source!r}, 'labgrader_harness.py', 'exec'), namespace)\n"
+        f"    namespace['run']({str(request)!r}, globals())\n"
+        "__labgrader_harness()\n"
+        "del __labgrader_harness\n"
+    )
+    return code, output
+
+
+def _make_work_owned(path: Path, uid: int | None) -> None:
+    if uid is None:
+        return
+    for item in [path, *path.rglob("*")]:
+        os.chown(item, uid, uid, follow_symlinks=False)
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    """A job's sandbox before its kernel starts: directories, cgroups, uid, kernel environment and kernelspec."""
+
+    dirs: JobDirs
+    cgroup: JobCgroup
+    uid: int | None
+    env: dict[str, str]
+    kernel_dirs: Path
+
+    def end(self) -> None:
+        """End every process of the job, then remove its cgroups and directories."""
+        try:
+            _end_job(self.cgroup, self.uid)
+        finally:
+            self.dirs.remove()
+
+
+class StartedKernel(Protocol):
+    """A kernel started ahead for exactly one job (`grader.kernel.warm_pool.WarmKernel`); no student code ran in it."""
+
+    job: PreparedJob
+    kernel_manager: SandboxKernelManager
+    kernel_client: Any
+    setup_code: str
+
+
+def sweep_abandoned_jobs(config: SandboxConfig, jobs_root: Path) -> int:
+    """End and remove what crashed graders left on this host: job directories no live process owns, their tmpfs
+    mounts and their cgroups (with any process still in them). Run when an executor or worker starts."""
+    abandoned = jobdir.abandoned_jobs(jobs_root)
+    for root in abandoned:
+        memory, pids, cpu = (group if (group := config.cgroup_root / c / config.cgroup_parent / root.name).is_dir()
+                             else None for c in ("memory", "pids", "cpu"))
+        if memory or pids or cpu:
+            with contextlib.suppress(OSError):
+                JobCgroup(memory=memory, pids=pids, cpu=cpu, memory_limit_mb=0, max_processes=0).remove()
+        jobdir.remove_job_dir(root)
+    if abandoned:
+        logger.warning("removed %d job director%s that crashed graders left in %s", len(abandoned),
+                       "y" if len(abandoned) == 1 else "ies", jobs_root)
+    return len(abandoned)
+
+
+def prepare_job(config: SandboxConfig, isolation: Isolation, jobs_root: Path, uid: int | None,
+                extra_env: dict[str, str], devices: tuple[str, ...]) -> PreparedJob:
+    """The job dir, cgroups and kernelspec of one kernel; the same steps for a cold and a warm kernel."""
+    job_key = f"job-{secrets.token_hex(8)}"
+    dirs = JobDirs.create(jobs_root, job_key, uid, config.limits.work_dir_limit_mb)
+    cgroup = job_cgroup(config, isolation, job_key)
+    job = PreparedJob(dirs, cgroup, uid, kernel_command.kernel_environment(dirs.work, extra_env, config.kernel_python),
+                      dirs.host)
+    try:
+        (dirs.work / ".tmp").mkdir()
+        _make_work_owned(dirs.work, uid)
+        (dirs.work / "data").mkdir(mode=0o755)  # root-owned; must exist when the kernel starts (it joins sys.path)
+        argv = kernel_command.kernel_argv(config, isolation, dirs, uid or os.getuid(), job.env, cgroup, devices)
+        return dataclasses.replace(job, kernel_dirs=write_kernelspec(dirs.host, argv))
+    except BaseException:
+        job.end()
+        raise
+
+
+async def grade_notebook(nb: NotebookNode, ctx: GradingContext, warm: StartedKernel | None = None) -> GradingOutcome:
+    """Run one notebook in a fresh sandbox and score it; the job's processes, cgroups and directory end with it.
+
+    `warm`: a kernel started ahead for this one job by `grader.kernel.warm_pool` (ended with the job like a cold one).
+    """
+    isolation = require_isolation(ctx.sandbox)
+    if warm is not None:
+        return await _grade_as(nb, ctx, isolation, warm.job.uid, warm)
+    if isolation.mode is not IsolationMode.BUBBLEWRAP:
+        return await _grade_as(nb, ctx, isolation, None)
+    with lease_uid(ctx.sandbox.uid_base, ctx.slot) as uid:
+        return await _grade_as(nb, ctx, isolation, uid)
+
+
+async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
+                    uid: int | None, warm: StartedKernel | None = None) -> GradingOutcome:
+    started = time.monotonic()
+    job = warm.job if warm is not None else prepare_job(
+        ctx.sandbox, isolation, ctx.jobs_root, uid, ctx.extra_env, ctx.devices)
+    dirs, cgroup = job.dirs, job.cgroup
+    try:
+        ctx.lab_data.copy_visible_into(dirs.work / "data")
+        place_files(ctx.files, dirs.work, uid)  # before any student code runs: nothing there can be a link yet
+        limits = RunLimits(
+            cell_timeout_s=ctx.cell_timeout_s or ctx.spec.limits.cell_timeout_s,
+            notebook_timeout_s=ctx.notebook_timeout_s or ctx.spec.limits.notebook_timeout_s,
+            harness_timeout_s=ctx.harness_timeout_s, output_limit_bytes=ctx.output_limit_bytes,
+        )
+        prepare_s = time.monotonic() - started
+
+        async def harness() -> tuple[str, Path]:
+            for stale in dirs.work.glob(".labgrader-output-*"):
+                # planted by the notebook (a file, a link, even a directory): never a reason to fail the job
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+            return _harness_step(ctx, dirs.work, dirs.evaluation)
+
+        try:
+            result = await execute_notebook(
+                nb, work=dirs.work, kernel_dirs=job.kernel_dirs, env=job.env, limits=limits,
+                setup_code=warm.setup_code if warm is not None else source("startup.py"), harness=harness,
+                sandbox_uid=uid, death_reason=cgroup.death_reason,
+                kernel_manager=warm.kernel_manager if warm is not None else None,
+                kernel_client=warm.kernel_client if warm is not None else None,
+            )
+        except KernelStartFailed as exc:
+            line = start_failure(ctx.environment, ctx.sandbox.kernel_python, exc.stderr_tail or str(exc))
+            raise KernelStartFailed(line, exc.stderr_tail) from exc
+        output, harness_problem = await asyncio.to_thread(_evaluate, ctx, result, dirs.host)
+        report = _report(ctx, result, output, harness_problem, isolation, prepare_s)
+        return GradingOutcome(report=report, executed_notebook=nbformat.writes(nb).encode())  # type: ignore[no-untyped-call]
+    finally:
+        job.end()
+
+
+def _end_job(cgroup: JobCgroup, uid: int | None) -> None:
+    """End every process of the job: its cgroups, then anything still running as the slot's uid (should be none)."""
+    cgroup.remove()
+    if uid is not None and (stragglers := reaper.kill_processes_owned_by(uid)):
+        logger.warning("killed %d process(es) of uid %d that outlived their job's namespaces", stragglers, uid)
+
+
+def _evaluate(ctx: GradingContext, result: ExecutionResult, host: Path) -> tuple[EvaluationResult | None, str]:
+    """Take the kernel's export (untrusted) out of the sandbox and have the clean evaluator compute predictions."""
+    if result.harness_output is None:
+        return None, result.harness_error
+    nonce = result.harness_output.name.removeprefix(".labgrader-output-").removesuffix(".json")
+    trusted_copy = host / "harness-output.json"
+    refused = take_untrusted_file(result.harness_output, trusted_copy, MAX_HARNESS_OUTPUT_BYTES)
+    if refused:
+        return None, result.harness_error or refused
+    started = time.monotonic()
+    job = build_evaluation_job(ctx.spec, ctx.lab_data, host, trusted_copy, nonce)
+    output, problem = run_evaluator(job, host)
+    result.timings_s["evaluate"] = time.monotonic() - started
+    if output is None:
+        return None, result.harness_error or problem
+    return output, ""
+
+
+def cell_numbers(nb: NotebookNode) -> dict[int, int]:
+    """Execution count -> the cell's number in the notebook (1-based, markdown cells counted), as reports name cells."""
+    numbers = {}
+    for index, cell in enumerate(nb.cells):
+        count = cell.get("execution_count")
+        if cell.get("cell_type") == "code" and isinstance(count, int):
+            numbers[count] = index + 1
+    return numbers
+
+
+def _report(ctx: GradingContext, result: ExecutionResult, output: EvaluationResult | None, harness_problem: str,
+            isolation: Isolation, prepare_s: float) -> GradingReport:
+    context = execution_context(result.cell_errors, result.note or harness_problem)
+    checks = with_dataset_note(score_checks(ctx.spec, output, ctx.lab_data, context), result.cell_errors)
+    timings = {"prepare": round(prepare_s, 3), **{k: round(v, 3) for k, v in result.timings_s.items()}}
+    histories = {h.name: history_of(h) for h in (output.histories if output else []) if h.found}
+    return GradingReport(
+        lab_id=ctx.spec.id, checks=tuple(checks), cell_errors=tuple(result.cell_errors),
+        execution_note=result.note or harness_problem, device=ctx.device_label, isolation=isolation.detail,
+        timings_s=timings, discovery=tuple(discovery_lines(ctx.spec, output, cell_numbers(result.notebook))),
+        history=histories, cutoff=result.cutoff,
+    )
+
+

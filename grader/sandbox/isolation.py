@@ -1,0 +1,181 @@
+"""What isolation this host gives student code, and the refusal to run it without isolation (fail closed).
+
+The kernel process tree (built by `grader.sandbox.kernel_command`) is: sh (enters the job's cgroups, then execs) ->
+bwrap (own network, pid, ipc and uts namespaces; a root filesystem holding only the system libraries, the kernel's
+Python, size-capped tmpfs /tmp and /dev/shm, and the job's work directory) -> prlimit -> setpriv (drop to the slot's
+uid, no capabilities, no_new_privs) -> python -m ipykernel_launcher. Ending bwrap ends the pid namespace and with it
+every process the student started; the job's cgroups and a sweep of the slot uid's processes make sure of it.
+Without bubblewrap, student code runs only if `allow_unsandboxed` says so (development).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+
+from grader.errors import SandboxUnavailable
+from grader.sandbox import cgroups, jobdir
+
+
+class IsolationMode(StrEnum):
+    BUBBLEWRAP = "bubblewrap"
+    NONE = "none"
+
+
+class MemoryLimitMechanism(StrEnum):
+    CGROUP = "cgroup v1 memory controller (memory+swap)"
+    CGROUP_NO_SWAP = "cgroup v1 memory controller (no swap accounting)"
+    ADDRESS_SPACE = "address-space rlimit"
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Per-job resource limits; each name carries its unit."""
+
+    memory_limit_mb: int = 6144
+    max_processes: int = 512
+    file_size_limit_mb: int = 512
+    open_files: int = 1024
+    cpu_time_s: int = 3600
+    work_dir_limit_mb: int = 2048
+    tmp_limit_mb: int = 256
+    shm_limit_mb: int = 64
+    cpu_cores: float = 0  # 0: no CPU-share cap (CPU time is still limited by cpu_time_s)
+
+
+@dataclass(frozen=True)
+class SandboxTools:
+    """Paths of the programs the sandbox is built from (a missing one means no isolation)."""
+
+    bwrap: str = "/usr/bin/bwrap"
+    setpriv: str = "/usr/bin/setpriv"
+    prlimit: str = "/usr/bin/prlimit"
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
+    uid_base: int = 61000
+    allow_unsandboxed: bool = False
+    kernel_python: str = sys.executable
+    tools: SandboxTools = field(default_factory=SandboxTools)
+    cgroup_root: Path = cgroups.DEFAULT_ROOT
+    cgroup_parent: str = cgroups.PARENT  # one per worker installation; jobs are groups below it
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What this host enforces; `/healthz` and every report show `detail`."""
+
+    mode: IsolationMode
+    detail: str
+    allowed: bool
+    memory: MemoryLimitMechanism = MemoryLimitMechanism.ADDRESS_SPACE
+    cgroups: cgroups.CgroupSupport = field(default_factory=lambda: cgroups.CgroupSupport(False, False, False, False))
+    work_tmpfs: bool = False
+    bwrap_version: str = ""
+
+    @property
+    def runs_student_code(self) -> bool:
+        return self.allowed
+
+
+def _bwrap_problem(tools: SandboxTools) -> str | None:
+    if os.geteuid() != 0:
+        return "the worker does not run as root, so it cannot switch student code to an unprivileged uid"
+    for tool in (tools.bwrap, tools.setpriv, tools.prlimit):
+        if not os.access(tool, os.X_OK):
+            return f"{tool} is not installed"
+    try:
+        proc = subprocess.run(
+            [tools.bwrap, "--unshare-net", "--unshare-pid", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin",
+             "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc", "/proc",
+             "--dev", "/dev", "--", tools.setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+             "--no-new-privs", "/bin/true"],
+            capture_output=True, text=True, timeout=20,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap failed to start: {exc}"
+    if proc.returncode != 0:
+        return f"bubblewrap cannot create namespaces here: {proc.stderr.strip()[:200]}"
+    return None
+
+
+def _bwrap_version(bwrap: str) -> str:
+    try:
+        return subprocess.run([bwrap, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except OSError:
+        return ""
+
+
+def _tmpfs_works() -> bool:
+    with tempfile.TemporaryDirectory(prefix="labgrader-probe-") as probe:
+        if not jobdir.mount_tmpfs(Path(probe), 1, None):
+            return False
+        jobdir.unmount(Path(probe))
+        return True
+
+
+def _memory_mechanism(support: cgroups.CgroupSupport) -> MemoryLimitMechanism:
+    if not support.memory:
+        return MemoryLimitMechanism.ADDRESS_SPACE
+    return MemoryLimitMechanism.CGROUP if support.memory_swap else MemoryLimitMechanism.CGROUP_NO_SWAP
+
+
+def _describe(config: SandboxConfig, version: str, memory: MemoryLimitMechanism,
+              support: cgroups.CgroupSupport, work_tmpfs: bool) -> str:
+    limits = config.limits
+    pids = "cgroup v1 pids + RLIMIT_NPROC" if support.pids else "RLIMIT_NPROC"
+    work = f"{limits.work_dir_limit_mb} MB tmpfs" if work_tmpfs else "host directory (file-size rlimit only)"
+    cpu = f"; CPU share {limits.cpu_cores:g} cores by cgroup v1 cpu" if support.cpu and limits.cpu_cores > 0 else ""
+    return (
+        f"{version or 'bubblewrap'}: own network, pid, ipc and uts namespaces; unprivileged uid per slot, "
+        f"no capabilities, no_new_privs; memory {limits.memory_limit_mb} MB by {memory}; "
+        f"processes {limits.max_processes} by {pids}; rlimits on file size ({limits.file_size_limit_mb} MB), "
+        f"open files ({limits.open_files}) and CPU ({limits.cpu_time_s} s); work dir {work}; "
+        f"/tmp {limits.tmp_limit_mb} MB and /dev/shm {limits.shm_limit_mb} MB tmpfs{cpu}"
+    )
+
+
+@cache
+def probe_isolation(config: SandboxConfig) -> Isolation:
+    """Find out once per configuration what isolation this host provides (what `/healthz` should report)."""
+    problem = _bwrap_problem(config.tools)
+    if problem is not None:
+        if config.allow_unsandboxed:
+            return Isolation(IsolationMode.NONE, f"unsandboxed (development setting): {problem}", allowed=True)
+        return Isolation(IsolationMode.NONE, f"refusing to run student code: {problem}", allowed=False)
+    support = cgroups.probe_cgroups(config.cgroup_root, config.cgroup_parent)
+    memory = _memory_mechanism(support)
+    version = _bwrap_version(config.tools.bwrap)
+    work_tmpfs = _tmpfs_works()
+    return Isolation(IsolationMode.BUBBLEWRAP, _describe(config, version, memory, support, work_tmpfs),
+                     allowed=True, memory=memory, cgroups=support, work_tmpfs=work_tmpfs, bwrap_version=version)
+
+
+def require_isolation(config: SandboxConfig) -> Isolation:
+    """The isolation in force, or SandboxUnavailable when student code must not run on this host."""
+    isolation = probe_isolation(config)
+    if not isolation.runs_student_code:
+        raise SandboxUnavailable(
+            f"{isolation.detail}. Install bubblewrap and run the worker as root, or set "
+            "LABGRADER_ALLOW_UNSANDBOXED=true on a development machine"
+        )
+    return isolation
+
+
+def slot_uid(config: SandboxConfig, slot: int) -> int:
+    return config.uid_base + slot
+
+
+def job_cgroup(config: SandboxConfig, isolation: Isolation, job_key: str) -> cgroups.JobCgroup:
+    """The job's cgroups (possibly none of them, where the host has no writable controllers)."""
+    limits = config.limits
+    return cgroups.JobCgroup.create(isolation.cgroups, job_key, limits.memory_limit_mb, limits.max_processes,
+                                    limits.cpu_cores, config.cgroup_root, config.cgroup_parent)

@@ -1,0 +1,184 @@
+"""The command line and environment that start one sandboxed IPython kernel (layers: `grader.sandbox.isolation`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+from grader.errors import EnvironmentUnavailable
+from grader.sandbox.cgroups import JobCgroup
+from grader.sandbox.isolation import Isolation, IsolationMode, MemoryLimitMechanism, SandboxConfig, SandboxLimits
+from grader.sandbox.jobdir import JobDirs
+
+SANDBOX_USER = "student"
+# what the sandbox mounts its own things over (tmpfs, devices, proc): an interpreter under these is invisible there
+HIDDEN_BY_SANDBOX = ("/tmp", "/dev", "/proc", "/sys")
+IDENTITY_FILES = ("passwd", "group", "hosts", "nsswitch.conf")
+
+
+def _python_prefixes(python: str) -> tuple[str, ...]:
+    try:
+        proc = subprocess.run([python, "-c", "import sys; print(sys.prefix); print(sys.base_prefix)"],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise EnvironmentUnavailable(f"the kernel's interpreter {python} does not run: {exc}") from exc
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])[-400:]
+        raise EnvironmentUnavailable(f"the kernel's interpreter {python} does not run: {tail or proc.returncode}")
+    return tuple(dict.fromkeys(os.path.realpath(p) for p in proc.stdout.split()))
+
+
+def venv_root(python: str) -> str | None:
+    """The venv an interpreter path belongs to: where its `pyvenv.cfg` lies (next to it or one level up, as Python
+    itself looks), without resolving links: every venv's `python` links to the same base binary."""
+    here = Path(os.path.abspath(python)).parent
+    for candidate in (here, here.parent):
+        if (candidate / "pyvenv.cfg").is_file():
+            return str(candidate)
+    return None
+
+
+def _is_this_interpreter(python: str) -> bool:
+    """Whether `python` starts the service's own environment (same venv, or the same non-venv interpreter)."""
+    mine, theirs = venv_root(sys.executable), venv_root(python)
+    if mine is not None or theirs is not None:
+        return mine is not None and theirs is not None and os.path.samefile(mine, theirs)
+    return os.path.realpath(python) == os.path.realpath(sys.executable)
+
+
+@cache
+def kernel_python_prefixes(python: str) -> tuple[str, ...]:
+    """The directories the kernel's interpreter needs readable: its venv and the base installation."""
+    if _is_this_interpreter(python):
+        return tuple(dict.fromkeys(os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)))
+    return _python_prefixes(python)
+
+
+def kernel_environment(work: Path, extra: dict[str, str], python: str = sys.executable) -> dict[str, str]:
+    """The kernel's entire environment: nothing of the service's (no database URL, broker URL or tokens)."""
+    python_bin = str(Path(python).parent)  # the kernel's venv: `python`, `pip` and `!jupyter` resolve inside it
+    env = {
+        "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(work),
+        "USER": SANDBOX_USER,
+        "LOGNAME": SANDBOX_USER,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",  # plt.show() and figures left open both show
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "TF_DETERMINISTIC_OPS": "1",
+        "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
+        "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+        "CUDA_VISIBLE_DEVICES": "",
+        "TMPDIR": str(work / ".tmp"),
+    }
+    env.update(extra)
+    return env
+
+
+def hidden_path_problem(path: str, jobs_root: Path | None = None) -> str | None:
+    """Why the sandbox would not see `path` (None: it would)."""
+    real = os.path.realpath(path)
+    hidden = [*HIDDEN_BY_SANDBOX, *([os.path.realpath(jobs_root)] if jobs_root else [])]
+    for top in hidden:
+        if real == top or real.startswith(top.rstrip("/") + "/"):
+            why = ("which the sandbox replaces with its own empty tmpfs" if top == "/tmp"
+                   else "which the sandbox mounts its own filesystem over")
+            return f"{real} lies under {top}, {why}: build the environment elsewhere (`labgrader kernels build` " \
+                   "puts it under the data directory)"
+    return None
+
+
+def _identity_files(host: Path, uid: int) -> None:
+    (host / "passwd").write_text(
+        f"root:x:0:0:root:/root:/usr/sbin/nologin\n{SANDBOX_USER}:x:{uid}:{uid}::/nonexistent:/bin/sh\n")
+    (host / "group").write_text(f"root:x:0:\n{SANDBOX_USER}:x:{uid}:\n")
+    (host / "hosts").write_text("127.0.0.1 localhost\n::1 localhost\n")
+    # names resolve from these files only: there is no DNS server to ask inside the network namespace
+    (host / "nsswitch.conf").write_text("passwd: files\ngroup: files\nhosts: files\n")
+    for name in IDENTITY_FILES:
+        os.chmod(host / name, 0o644)
+
+
+def rlimit_args(prlimit: str, limits: SandboxLimits, limit_address_space: bool) -> list[str]:
+    """prlimit's argv prefix; the address-space limit only where no memory cgroup holds the job."""
+    memory = [f"--as={limits.memory_limit_mb * 1024 * 1024}"] if limit_address_space else []
+    return [
+        prlimit, *memory,
+        f"--nproc={limits.max_processes}",
+        f"--fsize={limits.file_size_limit_mb * 1024 * 1024}",
+        f"--nofile={limits.open_files}",
+        f"--cpu={limits.cpu_time_s}",
+        "--core=0",
+        "--",
+    ]
+
+
+def _parents(path: str, made: set[str]) -> list[str]:
+    """bwrap creates missing mount-point parents as 0700, which the sandbox uid could not cross: make them 0755."""
+    args: list[str] = []
+    for parent in reversed(Path(path).parents):
+        name = str(parent)
+        if name not in made:
+            made.add(name)
+            args += ["--perms", "0755", "--dir", name]
+    return args
+
+
+def _filesystem(config: SandboxConfig, dirs: JobDirs, devices: tuple[str, ...]) -> list[str]:
+    limits = config.limits
+    argv = [
+        "--ro-bind", "/usr", "/usr", "--perms", "0755", "--dir", "/etc",
+        "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+        "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
+        "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache",
+        *[arg for name in IDENTITY_FILES for arg in ("--ro-bind", str(dirs.host / name), f"/etc/{name}")],
+        "--proc", "/proc", "--dev", "/dev",
+        "--size", str(limits.tmp_limit_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp",
+        "--size", str(limits.shm_limit_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/dev/shm",
+    ]
+    for optional in ("/etc/fonts", "/etc/localtime", "/etc/alternatives"):
+        if os.path.exists(optional):
+            argv += ["--ro-bind", optional, optional]
+    made: set[str] = {"/", "/usr", "/etc", "/proc", "/dev", "/tmp"}
+    for prefix in kernel_python_prefixes(config.kernel_python):
+        if problem := hidden_path_problem(prefix, dirs.root.parent):
+            raise EnvironmentUnavailable(f"the kernel's interpreter {config.kernel_python} cannot run in the sandbox: "
+                                         f"{problem}")
+        argv += [*_parents(prefix, made), "--ro-bind", prefix, prefix]
+    for device in devices:
+        argv += ["--dev-bind", device, device]
+    argv += _parents(str(dirs.work), made)
+    argv += ["--ro-bind", str(dirs.evaluation), str(dirs.evaluation)]
+    return [*argv, "--bind", str(dirs.work), str(dirs.work), "--chdir", str(dirs.work)]
+
+
+def kernel_argv(config: SandboxConfig, isolation: Isolation, dirs: JobDirs, uid: int, env: dict[str, str],
+                cgroup: JobCgroup, devices: tuple[str, ...] = (), command: list[str] | None = None) -> list[str]:
+    """The command line that starts one sandboxed IPython kernel; `{connection_file}` is filled by jupyter_client.
+
+    `command`: run this instead of the kernel, in the same sandbox (the start-up check of an environment)."""
+    kernel = command or [config.kernel_python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    limit_address_space = isolation.memory is MemoryLimitMechanism.ADDRESS_SPACE
+    rlimits = rlimit_args(config.tools.prlimit, config.limits, limit_address_space)
+    if isolation.mode is IsolationMode.NONE:
+        return cgroup.enter_command() + rlimits + kernel
+    _identity_files(dirs.host, uid)
+    argv = [
+        *cgroup.enter_command(),
+        config.tools.bwrap, "--die-with-parent", "--new-session",
+        "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        "--hostname", "sandbox", "--clearenv",
+        *_filesystem(config, dirs, devices),
+    ]
+    for key, value in env.items():
+        argv += ["--setenv", key, value]
+    argv += rlimits
+    argv += [config.tools.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+             "--bounding-set=-all", "--inh-caps=-all", "--"]
+    return argv + kernel

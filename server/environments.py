@@ -1,0 +1,58 @@
+"""The student environments the labs use, as the service checks them at start and `/healthz` shows them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from grader import (
+    DEFAULT_ENVIRONMENT,
+    EnvironmentStatus,
+    EnvironmentUnavailable,
+    LabSpec,
+    check_environment,
+    probe_isolation,
+    read_environment_marker,
+)
+from server.settings import Settings
+
+
+def used_environments(specs: Sequence[LabSpec]) -> dict[str, tuple[str, ...]]:
+    """Each environment the labs name (and `default`), with the frameworks those labs import."""
+    used: dict[str, set[str]] = {DEFAULT_ENVIRONMENT: set()}
+    for spec in specs:
+        used.setdefault(spec.environment, set()).update(spec.frameworks)
+    return {name: tuple(sorted(frameworks)) for name, frameworks in sorted(used.items())}
+
+
+def check_environments(settings: Settings, specs: Sequence[LabSpec]) -> list[EnvironmentStatus]:
+    """Start every environment the labs use inside the sandbox (where this host runs student code at all)."""
+    statuses: list[EnvironmentStatus] = []
+    for name, frameworks in used_environments(specs).items():
+        try:
+            env = settings.student_environment(name)
+        except EnvironmentUnavailable as exc:
+            statuses.append(EnvironmentStatus(name, "", "not built", False, str(exc)))
+            continue
+        config = settings.sandbox_config(name)
+        isolation = probe_isolation(config)
+        if not isolation.runs_student_code:
+            statuses.append(EnvironmentStatus(name, env.python, env.source, False,
+                                              f"not checked: {isolation.detail}"))
+            continue
+        statuses.append(check_environment(env, config, isolation, settings.jobs_root, frameworks))
+    return statuses
+
+
+def unchecked_environments(settings: Settings, specs: Sequence[LabSpec]) -> list[EnvironmentStatus]:
+    """What the settings and the built venvs say, without starting anything (an app made without `serve`)."""
+    statuses: list[EnvironmentStatus] = []
+    for name in used_environments(specs):
+        try:
+            env = settings.student_environment(name)
+        except EnvironmentUnavailable as exc:
+            statuses.append(EnvironmentStatus(name, "", "not built", False, str(exc)))
+            continue
+        marker = read_environment_marker(env.venv) if env.venv else None
+        versions = marker.get("versions", {}) if marker else {}
+        statuses.append(EnvironmentStatus(name, env.python, env.source, False, "not checked", dict(versions)))
+    return statuses

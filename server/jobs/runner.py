@@ -1,0 +1,220 @@
+"""The one grader module that touches the database: claim a job, grade it under a renewed lease, write the result.
+
+Both dispatchers use it: the embedded executor inside `labgrader serve` and the Celery task of `labgrader worker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from grader import (
+    CheckResult,
+    FileLimits,
+    GraderError,
+    GradingContext,
+    GradingOutcome,
+    GradingReport,
+    InfrastructureError,
+    LabData,
+    NotebookInvalid,
+    Slot,
+    WarmKernelPool,
+    grade_notebook,
+    parse_notebook,
+    unbundle,
+)
+from server.db import SessionFactory
+from server.jobs import ledger
+from server.jobs.models import Artifact, ArtifactKind, JobQueue
+from server.labs.service import get_spec
+from server.settings import Settings
+
+log = logging.getLogger("labgrader.worker")
+T = TypeVar("T")
+
+
+def database_unreachable(exc: DBAPIError) -> bool:
+    """A lost or refused connection (a restart, a network blip), as opposed to a bug in a query."""
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+
+
+def new_owner_id(label: str = "worker") -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{label}:{uuid.uuid4().hex[:8]}"
+
+
+class RunOutcome(StrEnum):
+    """How one claimed attempt ended, as seen by the worker that ran it."""
+
+    GRADED = "graded"  # the fenced write of the report succeeded
+    DISCARDED = "discarded"  # graded, but the lease was gone: another attempt owns the job
+    FAILED = "failed"  # an infrastructure failure: re-queued or, after max_attempts, `error`
+    LOST_LEASE = "lost lease"  # stopped mid-run because this worker could no longer hold the job
+
+
+def outcome_to_result(outcome: GradingOutcome) -> ledger.GradedResult:
+    report = outcome.report
+    checks = [c.model_dump(include={"title", "passed", "score", "max_score", "message", "measured"})
+              | {"check_id": c.id} for c in report.checks]
+    artifacts = {ArtifactKind.EXECUTED_NOTEBOOK.value: ("application/x-ipynb+json", outcome.executed_notebook)}
+    for name, content in outcome.artifacts.items():
+        if name == "learning_curve.png":
+            artifacts[ArtifactKind.LEARNING_CURVE.value] = ("image/png", content)
+    return ledger.GradedResult(score=report.score, max_score=report.max_score, note=report.execution_note,
+                               report_json=report.model_dump_json(), checks=checks, artifacts=artifacts)
+
+
+def refused_report(lab_id: str, spec_checks: list[tuple[str, str, float]], reason: str) -> GradingReport:
+    """A report for a notebook that cannot run at all (e.g. stored before validation rules tightened)."""
+    checks = tuple(CheckResult(id=i, title=t, passed=False, score=0.0, max_score=p,
+                               message=f"the notebook could not be graded: {reason}") for i, t, p in spec_checks)
+    return GradingReport(lab_id=lab_id, checks=checks, execution_note=reason)
+
+
+@dataclass
+class JobRunner:
+    """Runs claimed jobs; `stop` asks running jobs to give their lease back at the next chance."""
+
+    settings: Settings
+    factory: SessionFactory
+    owner: str = field(default_factory=new_owner_id)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    kernels: WarmKernelPool | None = None  # warm kernels, each used for one job (grader.kernel.warm_pool)
+
+    async def run_next(self, slot: Slot, queues: tuple[JobQueue, ...] = (JobQueue.LIVE, JobQueue.REGRADE)) -> bool:
+        """Claim and grade one job; False when the queues are empty."""
+        claim = await asyncio.to_thread(ledger.claim_next, self.factory, self.owner, self.settings.lease_s, queues)
+        if claim is None:
+            return False
+        await self.run_claim(claim, slot)
+        return True
+
+    async def run_job_id(self, job_id: int, slot: Slot) -> bool:
+        """Grade one named job if it is still queued (a broker message named it); duplicates are no-ops."""
+        claim = await asyncio.to_thread(ledger.claim_job, self.factory, job_id, self.owner, self.settings.lease_s)
+        if claim is None:
+            return False
+        await self.run_claim(claim, slot)
+        return True
+
+    async def run_claim(self, claim: ledger.Claim, slot: Slot) -> RunOutcome:
+        grading = asyncio.create_task(self._grade(claim, slot))
+        lost_lease = False
+        renewed_at = time.monotonic()
+        while not grading.done():
+            done, _ = await asyncio.wait({grading}, timeout=self.settings.lease_s / 3)
+            if done:
+                break
+            renewed = await self._renew(claim)
+            if renewed:
+                renewed_at = time.monotonic()
+            # an unreachable database is not a lost lease until the lease could have expired meanwhile
+            if renewed is False or time.monotonic() - renewed_at > self.settings.lease_s:
+                log.warning("lost the lease on job %s; stopping its kernel", claim.job_id)
+                lost_lease = True
+                grading.cancel()
+        try:
+            outcome = await grading
+        except asyncio.CancelledError:
+            if lost_lease:
+                return RunOutcome.LOST_LEASE
+            await asyncio.to_thread(ledger.release, self.factory, claim)
+            raise
+        except (InfrastructureError, OSError, GraderError) as exc:
+            log.exception("job %s attempt %s failed in the grader", claim.job_id, claim.attempt)
+            await self._retrying(ledger.fail_attempt, self.factory, claim, f"{type(exc).__name__}: {exc}",
+                                 self.settings.max_attempts)
+            return RunOutcome.FAILED
+        except Exception as exc:
+            log.exception("job %s attempt %s crashed", claim.job_id, claim.attempt)
+            await self._retrying(ledger.fail_attempt, self.factory, claim, f"{type(exc).__name__}: {exc}",
+                                 self.settings.max_attempts)
+            return RunOutcome.FAILED
+        written = await self._retrying(ledger.complete, self.factory, claim, outcome_to_result(outcome))
+        if not written:
+            log.warning("job %s attempt %s: lease lost before the result was written; result discarded",
+                        claim.job_id, claim.attempt)
+            return RunOutcome.DISCARDED
+        return RunOutcome.GRADED
+
+    async def _renew(self, claim: ledger.Claim) -> bool | None:
+        """True: renewed; False: another worker holds the job now; None: the database did not answer."""
+        try:
+            return await asyncio.to_thread(ledger.renew, self.factory, claim, self.settings.lease_s)
+        except DBAPIError as exc:
+            if not database_unreachable(exc):
+                raise
+            log.warning("could not renew the lease on job %s: the database did not answer", claim.job_id)
+            return None
+
+    async def _retrying(self, write: Callable[..., T], *args: object) -> T:
+        """Run a ledger write, retrying while the database is unreachable (a restart) for up to two leases;
+        after that the lease has expired anyway and the reaper gives the job to another worker."""
+        deadline = time.monotonic() + max(2 * self.settings.lease_s, 30)
+        delay_s = 0.5
+        while True:
+            try:
+                return await asyncio.to_thread(write, *args)
+            except DBAPIError as exc:
+                if not database_unreachable(exc) or time.monotonic() > deadline:
+                    raise
+                log.warning("the database did not answer (%s); retrying in %.1f s", type(exc).__name__, delay_s)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 5)
+
+    def _load(self, claim: ledger.Claim) -> tuple[bytes, GradingContext]:
+        with self.factory() as session:
+            spec = get_spec(session, claim.lab_id)
+            notebook = session.scalar(select(Artifact.content).where(
+                Artifact.submission_id == claim.submission_id,
+                Artifact.kind == ArtifactKind.SUBMITTED_NOTEBOOK.value))
+            stored_files = session.scalar(select(Artifact.content).where(
+                Artifact.submission_id == claim.submission_id,
+                Artifact.kind == ArtifactKind.SUBMITTED_FILES.value))
+        if notebook is None:
+            raise InfrastructureError(f"submission {claim.submission_id} has no stored notebook")
+        ctx = GradingContext(
+            spec=spec, lab_data=LabData(self.settings.data_dir.resolve(), spec.id),
+            jobs_root=self.settings.jobs_root, sandbox=self.settings.sandbox_config(spec.environment),
+            environment=spec.environment,
+            output_limit_bytes=self.settings.output_limit_kb * 1024, harness_timeout_s=self.settings.harness_timeout_s,
+            cell_timeout_s=self.settings.cell_timeout_s, notebook_timeout_s=self.settings.notebook_timeout_s,
+            # checked on upload; a bundle stored under older, looser limits is read with no limit of its own
+            files=unbundle(stored_files, FileLimits(max_files=10**6, max_total_bytes=2**62)) if stored_files else (),
+        )
+        return notebook, ctx
+
+    def job_slot(self, slot: Slot) -> Slot:
+        """`slot` as its jobs' kernels get it: with its share of the cores (warm kernels are started with exactly
+        this, see `grader.kernel.warm_pool`)."""
+        threads = max(1, (os.cpu_count() or 1) // max(1, self.settings.jobs))
+        return dataclasses.replace(slot, cpu_threads=threads)
+
+    def job_environment(self, slot: Slot) -> dict[str, str]:
+        """What a job's kernel on `slot` gets in its environment: the slot's devices and its share of the cores."""
+        return self.job_slot(slot).environment()
+
+    async def _grade(self, claim: ledger.Claim, slot: Slot) -> GradingOutcome:
+        notebook, ctx = await asyncio.to_thread(self._load, claim)
+        env = self.job_environment(slot)
+        ctx = dataclasses.replace(ctx, slot=slot.index, extra_env=env, devices=slot.devices(),
+                                  device_label=slot.device_label)
+        try:
+            nb = parse_notebook(notebook, max(len(notebook), self.settings.max_upload_bytes))
+        except NotebookInvalid as exc:
+            checks = [(c.id, c.title, c.points) for c in ctx.spec.checks]
+            report = refused_report(ctx.spec.id, checks, str(exc))
+            return GradingOutcome(report=report, executed_notebook=notebook)
+        return await (self.kernels.grade if self.kernels is not None else grade_notebook)(nb, ctx)
