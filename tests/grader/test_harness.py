@@ -292,7 +292,7 @@ def test_models_are_found_in_the_namespace_and_inside_dicts_and_lists(harness: d
     namespace = {"net": net, "models": {"big": other}, "history": [third], "_hidden": nn.Linear(4, 3),
                  "loss_fn": nn.CrossEntropyLoss(), "klass": nn.Linear, "number": 3, "impostor": Impostor()}
     found = harness["collect_models"](namespace)
-    assert [label for label, _ in found] == ["`net`", "`models['big']`", "`history[0]`", "`loss_fn`"]
+    assert [label for label, _ in found] == ["`net`", "`models['big']`", "`history[0]`"]  # no loss module
 
 
 def test_histories_are_found_by_shape(harness: dict[str, Any]) -> None:
@@ -347,3 +347,9 @@ def test_a_lightning_modules_logged_metrics_are_its_history(harness: dict[str, A
         ("`net`", ([1.0, 0.5], [1.2, 0.5], "the metrics its LightningModule logged"))]
     assert harness["history_owner"](module) is module
     assert harness["history_owner"]({"loss": [1.0]}) is None
+
+
+def test_a_loss_module_is_not_a_candidate_network(harness: dict[str, Any]) -> None:
+    net = nn.Sequential(nn.Linear(784, 10))
+    found = harness["collect_models"]({"criterion": nn.CrossEntropyLoss(), "relu": nn.ReLU(), "net": net})
+    assert [(label, model) for label, model in found] == [("`net`", net)]

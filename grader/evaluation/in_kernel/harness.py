@@ -47,16 +47,28 @@ def namespace_items(user_ns: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         yield from _children(name, value)
 
 
+def _trained_network(value: Any) -> bool:
+    """A network that could have been trained: a loss module (nn.CrossEntropyLoss) or an empty container holds no
+    weights and is no candidate for any role."""
+    framework = framework_of(value)
+    if framework != "torch":
+        return framework is not None
+    try:
+        return any(True for _ in value.parameters())
+    except Exception:
+        return False
+
+
 def collect_models(user_ns: dict[str, Any]) -> list[tuple[str, Any]]:
     seen: set[int] = set()
     found: list[tuple[str, Any]] = []
     for name, value in namespace_items(user_ns):
-        if id(value) not in seen and framework_of(value) is not None:
+        if id(value) not in seen and _trained_network(value):
             seen.add(id(value))
             found.append((_short(f"`{name}`"), value))
     stash = sys.modules.get("_labgrader_seen")
     for name, cell, value in list(getattr(stash, "models", [])):
-        if id(value) not in seen and framework_of(value) is not None:
+        if id(value) not in seen and _trained_network(value):
             seen.add(id(value))
             found.append((_short(f"`{name}` as it was after In [{cell}]"), value))
     return found
