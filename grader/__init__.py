@@ -3,7 +3,8 @@
 This module is its front door: the service (`server/`) and the labs (`lab_tasks/`) import only the names below, never
 the modules behind them. The rooms behind the door, each importing only downward:
 
-    grader.kernel      run a notebook: upload checks, nbclient in a sandboxed kernel, warm kernels, the pipeline
+    grader.kernel      run a notebook: upload checks, files submitted with it, nbclient in a sandboxed kernel, warm
+                       kernels, the pipeline
     grader.scoring     trusted scorers, the report, its plots and discovery lines
     grader.evaluation  the in-kernel exporter (`in_kernel/`, read as text, never imported), what comes back, and
                        the clean evaluator that computes every prediction from it (EvaluationResult)
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from grader.datasets import prepare_labs as prepare_labs
     from grader.datasets import sha256_of as sha256_of
     from grader.datasets import warn_missing_datasets as warn_missing_datasets
+    from grader.errors import AttachmentsInvalid as AttachmentsInvalid
+    from grader.errors import AttachmentsTooLarge as AttachmentsTooLarge
     from grader.errors import DatasetError as DatasetError
     from grader.errors import EnvironmentUnavailable as EnvironmentUnavailable
     from grader.errors import GraderError as GraderError
@@ -42,6 +45,12 @@ if TYPE_CHECKING:
     from grader.errors import StoredOutputUnreadable as StoredOutputUnreadable
     from grader.errors import WorkerConfigError as WorkerConfigError
     from grader.evaluation.result import EvaluationResult as EvaluationResult
+    from grader.kernel.attachments import BUNDLE_CONTENT_TYPE as BUNDLE_CONTENT_TYPE
+    from grader.kernel.attachments import FileLimits as FileLimits
+    from grader.kernel.attachments import SubmittedFile as SubmittedFile
+    from grader.kernel.attachments import bundle as bundle
+    from grader.kernel.attachments import collect_files as collect_files
+    from grader.kernel.attachments import unbundle as unbundle
     from grader.kernel.environments import DEFAULT_ENVIRONMENT as DEFAULT_ENVIRONMENT
     from grader.kernel.environments import EnvironmentStatus as EnvironmentStatus
     from grader.kernel.environments import StudentEnvironment as StudentEnvironment
@@ -100,6 +109,10 @@ _EXPORTS: dict[str, str] = {
     "NotebookInvalid": "grader.errors", "SandboxUnavailable": "grader.errors", "SpecInvalid": "grader.errors",
     "StoredOutputUnreadable": "grader.errors", "WorkerConfigError": "grader.errors",
     "EvaluationResult": "grader.evaluation.result",
+    "AttachmentsInvalid": "grader.errors", "AttachmentsTooLarge": "grader.errors",
+    "BUNDLE_CONTENT_TYPE": "grader.kernel.attachments", "FileLimits": "grader.kernel.attachments",
+    "SubmittedFile": "grader.kernel.attachments", "bundle": "grader.kernel.attachments",
+    "collect_files": "grader.kernel.attachments", "unbundle": "grader.kernel.attachments",
     "DEFAULT_ENVIRONMENT": "grader.kernel.environments", "EnvironmentStatus": "grader.kernel.environments",
     "StudentEnvironment": "grader.kernel.environments", "build_environment": "grader.kernel.environments",
     "check_environment": "grader.kernel.environments", "environment_definitions": "grader.kernel.environments",

@@ -2,6 +2,8 @@
 
     GraderError
      ├── NotebookInvalid         the upload is not a gradable notebook (the message says why)
+     ├── AttachmentsInvalid      files submitted with a notebook were refused (grader.kernel.attachments)
+     │    └── AttachmentsTooLarge  more files or more bytes than the limits
      ├── SpecInvalid             a lab spec does not validate against the schema
      ├── DatasetError            a lab's data is missing, malformed or failed its checksum
      ├── EnvironmentUnavailable  a student environment is unknown, not built, or hidden from the sandbox
@@ -26,6 +28,14 @@ class GraderError(Exception):
 
 class NotebookInvalid(GraderError):
     """The uploaded file is not a notebook we can grade."""
+
+
+class AttachmentsInvalid(GraderError):
+    """A file submitted with the notebook cannot be placed beside it (unsafe name, link, over a limit)."""
+
+
+class AttachmentsTooLarge(AttachmentsInvalid):
+    """The files submitted with the notebook are more, or larger, than the limits allow."""
 
 
 class SpecInvalid(GraderError):

@@ -80,7 +80,8 @@ def create_app(settings: Settings | None = None, environments: Sequence[Environm
     app.state.engine = engine
     app.state.session_factory = factory
     app.state.auth_throttle = AuthThrottle()
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes + FORM_SLACK_BYTES)
+    app.add_middleware(BodySizeLimit,
+                       max_bytes=settings.max_upload_bytes + settings.max_files_bytes + FORM_SLACK_BYTES)
     install_error_handlers(app)
 
     @app.exception_handler(RequestValidationError)

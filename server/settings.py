@@ -13,7 +13,7 @@ from grader import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB, DEFAULT_U
 from lab_tasks import LABS_DIR
 
 if TYPE_CHECKING:
-    from grader import GradingContext, LabSpec, SandboxConfig, StudentEnvironment
+    from grader import FileLimits, GradingContext, LabSpec, SandboxConfig, StudentEnvironment
 
 DEFAULT_SECRET_KEY = "insecure-development-key"  # noqa: S105 (refused in production)
 
@@ -55,6 +55,9 @@ class Settings(BaseSettings, SandboxLimits):
 
     # uploads
     max_upload_mb: float = Field(default=20, gt=0)
+    # files submitted with a notebook (`submit NB --with FILE...`): how many, and their total size unpacked
+    max_files: int = Field(default=50, ge=0, le=1000)
+    max_files_mb: float = Field(default=20, ge=0)
     submissions_per_hour: int = Field(default=10, ge=0)
     cookie_secure: bool | None = None  # page cookies `Secure` (None: only in production)
 
@@ -109,6 +112,16 @@ class Settings(BaseSettings, SandboxLimits):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_files_bytes(self) -> int:
+        return int(self.max_files_mb * 1024 * 1024)
+
+    def file_limits(self) -> FileLimits:
+        """The limits on files submitted with a notebook."""
+        from grader import FileLimits
+
+        return FileLimits(max_files=self.max_files, max_total_bytes=self.max_files_bytes)
 
     @property
     def jobs_root(self) -> Path:

@@ -205,14 +205,16 @@ def architecture_fits(facts: ArchitectureFacts, architecture: str) -> bool:
     return True
 
 
-def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, hidden_x: Array) -> ModelResult:
+def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, hidden_x: Array,
+            considered: int | None = None) -> ModelResult:
     network = fit.network
     words = fit.preprocessing.words
     base: dict[str, Any] = {"name": slot.name, "found": True, "via": via, "source": label,
                             "framework": network.source.framework, "facts": network.facts(),
                             "preprocessing": fit.preprocessing.name, "preprocessing_words": words,
                             "train_predictions": [int(p) for p in fit.train_predictions],
-                            "train_loss": fit.train_loss}
+                            "train_loss": fit.train_loss, "considered": considered,
+                            "train_accuracy": round(float(fit.accuracy), 4) if considered else None}
     try:
         prepared = fit.preprocessing(hidden_x).reshape((len(hidden_x), *fit.layout))
         predictions = classes_of(network.scores(prepared))
@@ -255,21 +257,42 @@ def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallb
             label, why = refused[0]
             return ModelResult(name=slot.name, found=False, source=label, error=f"{NOT_FROM_LAYERS}: {why}")
         return None
+    # the best network the student trained for this role: the most accurate on the visible sample (the export lists
+    # the final bindings first, so a name's latest network wins a tie over an earlier snapshot)
     index, best = max(pool, key=lambda item: item[1].accuracy)
     taken.add(index)
     entry = export.network(index)
-    return _result(slot, "discovery", entry.label if entry else "?", best, inputs.hidden_x)
+    return _result(slot, "discovery", entry.label if entry else "?", best, inputs.hidden_x, considered=len(pool))
 
 
-def _choose_history(request: HistoryRequest, found: list[HistoryExport], network: int | None) -> HistoryExport | None:
-    if not found:
-        return None
+def _choose_history(request: HistoryRequest, found: list[HistoryExport], network: int | None,
+                    elsewhere: set[int]) -> HistoryExport | None:
+    """The contract history, else the one of the chosen network, else one with validation loss, else the last found;
+    never one that records a network of another dataset (`elsewhere`: an Iris model's `fit` says nothing of MNIST)."""
     contract = [h for h in found if h.via == "contract"]
     if contract:
         return contract[0]
+    found = [h for h in found if h.network is None or h.network == network or h.network not in elsewhere]
+    if not found:
+        return None
     linked = [h for h in found if network is not None and h.network == network]
     with_validation = [h for h in found if h.val_loss]
     return (linked or with_validation or found)[-1]
+
+
+def _other_dataset_networks(state: _Evaluation, dataset: str | None) -> set[int]:
+    """Exported networks whose input size is not that of `dataset`'s inputs."""
+    inputs = state.data.get(dataset or "")
+    if inputs is None:
+        return set()
+    size = int(np.prod(inputs.sample_x.shape[1:]))
+    other = set()
+    for entry in state.export.networks:
+        network = state.network(entry.id)
+        facts = network.facts() if not isinstance(network, str) else None
+        if facts is not None and facts.input_size is not None and facts.input_size != size and not facts.conv:
+            other.add(entry.id)
+    return other
 
 
 def _cross_check(history: HistoryExport, model: ModelResult | None) -> tuple[bool | None, str]:
@@ -312,9 +335,11 @@ def evaluate(export: HarnessExport | None, slots: list[SlotRequest], histories: 
             entries[slot.name] = result or ModelResult(name=slot.name, found=False)
     chosen = {name: _network_id(export, entry) for name, entry in entries.items()}
     history_results = []
+    datasets = {slot.name: slot.dataset for slot in slots}
     for request in histories:
         history = _choose_history(request, [h for h in export.histories if h.name == request.name],
-                                  chosen.get(request.model or ""))
+                                  chosen.get(request.model or ""),
+                                  _other_dataset_networks(state, datasets.get(request.model or "")))
         if history is None:
             history_results.append(HistoryResult(name=request.name, found=False))
             continue
@@ -322,7 +347,8 @@ def evaluate(export: HarnessExport | None, slots: list[SlotRequest], histories: 
             None, "")
         history_results.append(HistoryResult(
             name=history.name, found=history.found, error=history.error, via=history.via, source=history.source,
-            loss=history.loss, val_loss=history.val_loss, consistent=consistent, cross_check=sentence))
+            loss=history.loss, val_loss=history.val_loss, consistent=consistent, cross_check=sentence,
+            shape=history.shape))
     return EvaluationResult(models=list(entries.values()), histories=history_results)
 
 

@@ -171,7 +171,8 @@ class HistoryExport(_Untrusted):
     source: Label | None = None
     loss: list[float | None] = Field(default_factory=list, max_length=MAX_EPOCHS)
     val_loss: list[float | None] = Field(default_factory=list, max_length=MAX_EPOCHS)
-    network: int | None = None  # the network a Keras History recorded (its `.model`)
+    network: int | None = None  # the network it recorded (a Keras History's `.model`, a Lightning module)
+    shape: str | None = Field(default=None, max_length=80)  # "a Keras History", "two lists of per-epoch losses"
 
 
 class HarnessExport(_Untrusted):

@@ -64,6 +64,8 @@ class ModelResult(_Result):
     predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
     train_predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
     train_loss: float | None = None  # cross-entropy on the visible training sample
+    considered: int | None = Field(default=None, ge=1, le=1000)  # networks of this role that discovery compared
+    train_accuracy: float | None = Field(default=None, ge=0, le=1)  # on the visible training sample: why it won
 
 
 class HistoryResult(_Result):
@@ -77,6 +79,7 @@ class HistoryResult(_Result):
     # the history checked against the exported network: True consistent, False refuted, None could not be checked
     consistent: bool | None = None
     cross_check: str = Field(default="", max_length=600)
+    shape: str | None = Field(default=None, max_length=80)  # "a Keras History", "two lists of per-epoch losses"
 
 
 class EvaluationResult(_Result):

@@ -23,6 +23,7 @@ Protocol (root -> driver, one request at a time; driver -> root, one reply each,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -258,12 +259,14 @@ class RunOutcome:
     protocol_violation: bool = False
     timings_s: dict[str, float] = field(default_factory=dict)
     ran: list[int] = field(default_factory=list)  # indices of the code cells that were executed (or started)
+    # the limit that stopped the notebook, in numbers (the root writes the sentence: grader.scoring.report.Cutoff)
+    cutoff: dict[str, Any] | None = None
 
     def as_frame(self) -> dict[str, Any]:
         return {
             "event": "result", "note": self.note, "harness_ran": self.harness_ran,
             "harness_error": self.harness_error, "protocol_violation": self.protocol_violation,
-            "timings_s": self.timings_s,
+            "timings_s": self.timings_s, "cutoff": self.cutoff,
             "cells": [{"index": i, "outputs": self.nb.cells[i].get("outputs", []),
                        "execution_count": self.nb.cells[i].get("execution_count")} for i in self.ran],
         }
@@ -320,21 +323,41 @@ async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: Noteb
         if cell.cell_type != "code":
             continue
         remaining = deadline - loop.time()
-        if remaining <= 0:
+        if remaining <= 0:  # between cells: the kernel is idle, and what it trained so far is graded
+            outcome.cutoff = {"limit": "notebook", "cell_number": index + 1, "ran_s": 0.0,
+                              "started_after_s": time.monotonic() - cells_started, "interrupted": False}
             outcome.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit; "
                             f"cell {index + 1} and later did not run")
-            kernel_usable = False
             break
         phase[0] = f"cell {index + 1}"
         progress(index)
         outcome.ran.append(index)
+        cell_started = time.monotonic()
+        running = asyncio.ensure_future(client.async_execute_cell(cell, index))
         try:
-            await asyncio.wait_for(client.async_execute_cell(cell, index), timeout=remaining)
+            done, _ = await asyncio.wait({running}, timeout=remaining)
+            if done:
+                running.result()  # the cell's own end: its timeout (interrupted), a dead kernel
+            else:
+                # the notebook's time ran out inside this cell: interrupt it, let it end, grade what it trained
+                outcome.cutoff = {"limit": "notebook", "cell_number": index + 1,
+                                  "ran_s": time.monotonic() - cell_started,
+                                  "started_after_s": cell_started - cells_started, "interrupted": True}
+                outcome.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit "
+                                f"in cell {index + 1}")
+                if await _interrupt_and_wait(client, state, running):
+                    evalue = (f"the notebook ran longer than {limits.notebook_timeout_s:.0f} s; this cell was "
+                              "interrupted")
+                    cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"] + [
+                        new_output("error", ename="NotebookTimeout", evalue=evalue,  # type: ignore[no-untyped-call]
+                                   traceback=[])]
+                else:
+                    outcome.cutoff = None
+                    outcome.note += ", which did not stop when interrupted; no network could be evaluated"
+                    kernel_usable = False
+                break
         except (TimeoutError, CellTimeoutError):
-            outcome.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit "
-                            f"in cell {index + 1}")
-            kernel_usable = False
-            break
+            pass  # a cell over its own limit: recorded below, from the cell's outputs
         except DeadKernelError:
             # nbclient turns the cancellation by `wait_for` into DeadKernelError: a live kernel past the deadline
             # ran out of time
@@ -357,6 +380,9 @@ async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: Noteb
                 break
             outcome.note = outcome.note or (
                 f"cell {index + 1} ran longer than {limits.cell_timeout_s:.0f} s and was interrupted")
+            if outcome.cutoff is None:
+                outcome.cutoff = {"limit": "cell", "cell_number": index + 1, "ran_s": limits.cell_timeout_s,
+                                  "started_after_s": cell_started - cells_started, "interrupted": True}
     outcome.timings_s["cells"] = time.monotonic() - cells_started
     if harness is None:
         return
@@ -389,6 +415,19 @@ async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: Noteb
         name = errors[0].ename if errors[0].ename in BUILTIN_EXCEPTIONS else "an exception"
         outcome.harness_error = f"the evaluation code could not run in this kernel (it raised {name})"
     outcome.harness_ran = True
+
+
+async def _interrupt_and_wait(client: CappedNotebookClient, state: KernelState, running: asyncio.Future[Any]) -> bool:
+    """Interrupt the kernel and let the running cell end; False when it does not end within the grace period."""
+    with contextlib.suppress(Exception):
+        await state.km.interrupt_kernel()
+    done, _ = await asyncio.wait({running}, timeout=RESPONSE_GRACE_S * 2)
+    if not done:
+        running.cancel()
+        return False
+    if not running.cancelled() and isinstance(running.exception(), DeadKernelError):
+        return False
+    return await kernel_responds(client)
 
 
 class SetupFailed(Exception):

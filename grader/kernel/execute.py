@@ -33,7 +33,7 @@ from grader.errors import InfrastructureError, KernelStartFailed
 from grader.kernel.driver import CONNECTION_KEYS, DEFAULT_DEATH_REASON, FrameTooLarge, encode_frame, read_frame
 from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB
 from grader.kernel.stderr_tail import StderrTail
-from grader.scoring.report import CellError
+from grader.scoring.report import CellError, Cutoff
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class ExecutionResult:
     notebook: NotebookNode
     cell_errors: list[CellError] = field(default_factory=list)
     note: str = ""
+    cutoff: Cutoff | None = None
     harness_output: Path | None = None
     harness_error: str = ""
     timings_s: dict[str, float] = field(default_factory=dict)
@@ -407,7 +408,7 @@ async def _drive(driver: KernelDriver, nb: NotebookNode, setup_code: str, limits
         elif kind == "setup_failed":
             raise InfrastructureError(bounded_text(event.get("error"), 400))
         elif kind == "result":
-            _take_result(event, nb, result, output_path)
+            _take_result(event, nb, result, output_path, limits)
             return
         else:
             result.note = f"the grader's connection to the kernel sent something unexpected during {current}"
@@ -415,7 +416,8 @@ async def _drive(driver: KernelDriver, nb: NotebookNode, setup_code: str, limits
             return
 
 
-def _take_result(event: dict[str, Any], nb: NotebookNode, result: ExecutionResult, output_path: Path | None) -> None:
+def _take_result(event: dict[str, Any], nb: NotebookNode, result: ExecutionResult, output_path: Path | None,
+                 limits: RunLimits) -> None:
     try:
         _apply_outputs(nb, event.get("cells"))
     except Exception as exc:  # the notebook schema or a malformed entry: whatever the driver sent is refused
@@ -428,6 +430,9 @@ def _take_result(event: dict[str, Any], nb: NotebookNode, result: ExecutionResul
         result.protocol_violation = True
         return
     result.note = bounded_text(event.get("note"))
+    result.cutoff = _cutoff(event.get("cutoff"), nb, limits)
+    if result.cutoff is not None:
+        result.note = result.cutoff.describe()  # the grader's own sentence, from validated numbers only
     result.harness_error = bounded_text(event.get("harness_error"))
     result.protocol_violation = event.get("protocol_violation") is True
     timings = event.get("timings_s")
@@ -438,3 +443,22 @@ def _take_result(event: dict[str, Any], nb: NotebookNode, result: ExecutionResul
                 result.timings_s[key] = float(value)
     if event.get("harness_ran") is True and output_path is not None:
         result.harness_output = output_path
+
+
+def _cutoff(raw: object, nb: NotebookNode, limits: RunLimits) -> Cutoff | None:
+    """The limit that stopped the notebook, as the driver reported it; None for anything malformed or absurd.
+
+    Only numbers cross: the limits come from the root's own settings, the sentence from `Cutoff.describe`."""
+    if not isinstance(raw, dict) or raw.get("limit") not in ("cell", "notebook"):
+        return None
+    cell_number, ran_s, started_after_s = raw.get("cell_number"), raw.get("ran_s"), raw.get("started_after_s")
+    if not isinstance(cell_number, int) or isinstance(cell_number, bool) or not 1 <= cell_number <= len(nb.cells):
+        return None
+    ceiling = limits.notebook_timeout_s + limits.cell_timeout_s + 60
+    numbers = (ran_s, started_after_s)
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= ceiling for v in numbers):
+        return None
+    return Cutoff(limit=raw["limit"], cell_number=cell_number, ran_s=round(float(ran_s), 1),  # type: ignore[arg-type]
+                  started_after_s=round(float(started_after_s), 1),  # type: ignore[arg-type]
+                  cell_timeout_s=limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
+                  interrupted=raw.get("interrupted") is not False)

@@ -24,6 +24,7 @@ from grader.evaluation.in_kernel import source
 from grader.evaluation.request import build_evaluation_job, build_request
 from grader.evaluation.result import EvaluationResult
 from grader.evaluation.runner import run_evaluator
+from grader.kernel.attachments import SubmittedFile, place_files
 from grader.kernel.environments import start_failure
 from grader.kernel.execute import (
     ExecutionResult,
@@ -63,6 +64,7 @@ class GradingContext:
     cell_timeout_s: float | None = None
     notebook_timeout_s: float | None = None
     environment: str = "default"  # the student environment's name, for messages (`sandbox` holds its interpreter)
+    files: tuple[SubmittedFile, ...] = ()  # submitted with the notebook; placed in the kernel's working directory
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def _harness_step(ctx: GradingContext, work: Path, evaluation: Path) -> tuple[st
     request = private / "request.json"
     request.write_text(json.dumps(build_request(ctx.spec, ctx.lab_data, private, nonce, output)))
     os.chmod(request, 0o444)
-    harness_source = source("export.py") + "\n" + source("harness.py")
+    harness_source = "\n".join(source(name) for name in ("export.py", "histories.py", "harness.py"))
     code = (
         "def __labgrader_harness():\n"
         "    namespace = {'__name__': 'labgrader_harness'}\n"
@@ -199,6 +201,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
     dirs, cgroup = job.dirs, job.cgroup
     try:
         ctx.lab_data.copy_visible_into(dirs.work / "data")
+        place_files(ctx.files, dirs.work, uid)  # before any student code runs: nothing there can be a link yet
         limits = RunLimits(
             cell_timeout_s=ctx.cell_timeout_s or ctx.spec.limits.cell_timeout_s,
             notebook_timeout_s=ctx.notebook_timeout_s or ctx.spec.limits.notebook_timeout_s,
@@ -266,9 +269,20 @@ def _evaluate(ctx: GradingContext, result: ExecutionResult, host: Path) -> tuple
     return output, ""
 
 
+def cell_numbers(nb: NotebookNode) -> dict[int, int]:
+    """Execution count -> the cell's number in the notebook (1-based, markdown cells counted), as reports name cells."""
+    numbers = {}
+    for index, cell in enumerate(nb.cells):
+        count = cell.get("execution_count")
+        if cell.get("cell_type") == "code" and isinstance(count, int):
+            numbers[count] = index + 1
+    return numbers
+
+
 def _report(ctx: GradingContext, result: ExecutionResult, inputs: StoredEvaluation, harness_problem: str,
             isolation: Isolation, prepare_s: float) -> GradingReport:
     timings = {"prepare": round(prepare_s, 3), **{k: round(v, 3) for k, v in result.timings_s.items()}}
     return score_report(ctx.spec, inputs, ctx.lab_data, cell_errors=tuple(result.cell_errors),
                         execution_note=result.note or harness_problem, device=ctx.device_label,
-                        isolation=isolation.detail, timings_s=timings)
+                        isolation=isolation.detail, timings_s=timings, cutoff=result.cutoff,
+                        cell_numbers=cell_numbers(result.notebook))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from grader.scoring.student_text import exception_name, printable
@@ -38,6 +40,37 @@ class CellError(BaseModel):
         return f"cell {self.cell_index + 1} raised {name}: {printable(self.evalue, 200)}"
 
 
+class Cutoff(BaseModel):
+    """A limit that stopped the notebook: the networks are graded as they were trained when it struck."""
+
+    model_config = ConfigDict(frozen=True)
+
+    limit: Literal["cell", "notebook"]
+    cell_number: int  # 1-based, markdown cells counted, as every report names cells
+    ran_s: float  # how long that cell ran before it was stopped (0: the time ran out between cells)
+    started_after_s: float  # seconds of the notebook's time used before that cell started
+    cell_timeout_s: float
+    notebook_timeout_s: float
+    interrupted: bool = True
+
+    def describe(self) -> str:
+        """The sentence the report, the dashboard and the export show."""
+        limits = (f"the lab's limits: {self.cell_timeout_s:.0f} s per cell, {self.notebook_timeout_s:.0f} s for the "
+                  "whole notebook")
+        if self.limit == "cell":
+            what = (f"cell {self.cell_number} ran longer than {self.cell_timeout_s:.0f} s and was interrupted; the "
+                    f"cells after it ran ({limits}). The networks are graded as they were trained when it stopped, "
+                    f"{self.ran_s:.0f} s into that cell")
+        elif self.interrupted:
+            what = (f"the notebook ran longer than its {self.notebook_timeout_s:.0f} s limit in cell "
+                    f"{self.cell_number}, which was interrupted after running {self.ran_s:.0f} s; the cells after it "
+                    f"did not run ({limits}). The networks are graded as they were trained when it stopped")
+        else:
+            what = (f"the notebook ran longer than its {self.notebook_timeout_s:.0f} s limit; cell {self.cell_number} "
+                    f"and later did not run ({limits}). The networks are graded as they were trained until then")
+        return f"{what}; train for fewer epochs or with larger batches to finish within the limits"
+
+
 class GradingReport(BaseModel):
     """Everything the scorer concluded about one notebook run."""
 
@@ -52,6 +85,7 @@ class GradingReport(BaseModel):
     isolation: str = ""
     timings_s: dict[str, float] = Field(default_factory=dict)
     history: dict[str, dict[str, list[float]]] = Field(default_factory=dict)
+    cutoff: Cutoff | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -257,11 +257,38 @@ def score_early_stopping(check: EarlyStoppingCheck, inputs: ScoringInputs) -> Ch
     return _result(check, False, 0.0, message, float(after))
 
 
+NOT_SERVED = "DatasetNotServed"  # raised in the kernel when a loader of another dataset fails (in_kernel/startup.py)
+
+
+def not_served(cell_errors: list[CellError]) -> str:
+    """"cell 25 tried to load torchvision.datasets.FashionMNIST, ..." for a notebook that asked for other data."""
+    error = next((e for e in cell_errors if e.ename == NOT_SERVED), None)
+    if error is None:
+        return ""
+    dataset = error.evalue.split(" is not served here")[0][:100]
+    return (f"cell {error.cell_index + 1} tried to load {dataset}, which the grader cannot download: the sandbox has "
+            "no network and only the lab's data is served, so the networks of this lab must be trained on it")
+
+
+def with_dataset_note(results: list[CheckResult], cell_errors: list[CellError]) -> list[CheckResult]:
+    """Checks short of full credit also say that the notebook asked for another dataset (its network, if found, was
+    never trained on the lab's data), unless their message says so already."""
+    foreign = not_served(cell_errors)
+    if not foreign:
+        return results
+    return [r if r.passed or foreign in r.message else r.model_copy(update={"message": f"{r.message}; {foreign}"})
+            for r in results]
+
+
 def execution_context(cell_errors: list[CellError], note: str) -> str:
     """A student-facing sentence about why the notebook may not have produced its models."""
-    parts = [note] if note else []
-    if cell_errors:
-        parts.append(cell_errors[0].describe())
+    foreign = not_served(cell_errors)
+    parts = [foreign] if foreign else []
+    if note:
+        parts.append(note)
+    others = [e for e in cell_errors if e.ename != NOT_SERVED]
+    if others:
+        parts.append(others[0].describe())
     return "; ".join(parts)
 
 

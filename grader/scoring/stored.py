@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -24,8 +25,8 @@ from grader.errors import StoredOutputUnreadable
 from grader.evaluation.request import role_of, slot_architectures
 from grader.evaluation.result import EvaluationResult
 from grader.scoring.discovery_report import discovery_lines
-from grader.scoring.report import CellError, GradingReport
-from grader.scoring.scorers import execution_context, history_of, score_checks
+from grader.scoring.report import CellError, Cutoff, GradingReport
+from grader.scoring.scorers import execution_context, history_of, score_checks, with_dataset_note
 from grader.spec import EarlyStoppingCheck, LabSpec
 
 STORED_EVALUATION_FORMAT: Literal["stored-evaluation/1"] = "stored-evaluation/1"
@@ -155,23 +156,30 @@ def evaluation_plan(spec: LabSpec, lab: LabData) -> EvaluationPlan:
 
 def score_report(spec: LabSpec, inputs: StoredEvaluation, lab: LabData, *, cell_errors: tuple[CellError, ...] = (),
                  execution_note: str = "", device: str = "cpu", isolation: str = "",
-                 timings_s: dict[str, float] | None = None) -> GradingReport:
-    """The report of one run: its checks scored from `inputs` against the hidden labels, what was found, history."""
+                 timings_s: dict[str, float] | None = None, cutoff: Cutoff | None = None,
+                 cell_numbers: Mapping[int, int] | None = None, discovery: tuple[str, ...] | None = None,
+                 ) -> GradingReport:
+    """The report of one run: its checks scored from `inputs` against the hidden labels, what was found, history.
+
+    `cutoff`: the limit that stopped the run, if one did; `cell_numbers` (execution count -> cell number) lets the
+    discovery lines name the cell a network was taken after; a rescore passes the `discovery` it had."""
     output = inputs.output
     context = execution_context(list(cell_errors), execution_note)
-    checks = score_checks(spec, output, lab, context)
+    checks = with_dataset_note(score_checks(spec, output, lab, context), list(cell_errors))
     histories = {h.name: history_of(h) for h in (output.histories if output else []) if h.found}
     return GradingReport(
         lab_id=spec.id, checks=tuple(checks), cell_errors=cell_errors, execution_note=execution_note,
         device=device, isolation=isolation, timings_s=timings_s or {},
-        discovery=tuple(discovery_lines(spec, output)), history=histories,
+        discovery=discovery if discovery is not None else tuple(discovery_lines(spec, output, cell_numbers)),
+        history=histories, cutoff=cutoff,
     )
 
 
 def rescore_report(spec: LabSpec, previous: GradingReport, inputs: StoredEvaluation, lab: LabData) -> GradingReport:
     """The report `previous` would have been under `spec`, from its stored inputs; no kernel runs."""
     return score_report(spec, inputs, lab, cell_errors=previous.cell_errors, execution_note=previous.execution_note,
-                        device=previous.device, isolation=previous.isolation, timings_s=previous.timings_s)
+                        device=previous.device, isolation=previous.isolation, timings_s=previous.timings_s,
+                        cutoff=previous.cutoff, discovery=previous.discovery or None)
 
 
 def pack_evaluation(inputs: StoredEvaluation) -> bytes | None:

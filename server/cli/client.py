@@ -26,15 +26,20 @@ def _detail(response: httpx.Response) -> str:
 
 
 def submit(notebook: Path, lab: str, server: str, token: str, wait: bool, timeout_s: float = 3600,
-           as_json: bool = False) -> int:
+           as_json: bool = False, files: list[Path] | None = None) -> int:
     if not notebook.is_file():
         raise SubmitError(f"{notebook}: no such file")
+    for attached in files or []:
+        if attached.is_symlink() or not attached.is_file():
+            raise SubmitError(f"{attached}: not a plain file (links and folders are refused; zip a folder)")
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=server.rstrip("/"), headers=headers, timeout=60) as client:
         try:
-            with notebook.open("rb") as fh:
-                response = client.post(f"/api/v1/labs/{lab}/submissions",
-                                       files={"notebook": (notebook.name, fh, "application/x-ipynb+json")})
+            parts = [("notebook", (notebook.name, notebook.read_bytes(), "application/x-ipynb+json"))]
+            parts += [("files", (f.name, f.read_bytes(), "application/octet-stream")) for f in files or []]
+            response = client.post(f"/api/v1/labs/{lab}/submissions", files=parts)
+        except OSError as exc:
+            raise SubmitError(f"cannot read {exc.filename}: {exc.strerror}") from exc
         except httpx.HTTPError as exc:
             raise SubmitError(f"cannot reach {server}: {exc}") from exc
         if response.status_code != 202:

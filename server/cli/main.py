@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import lab_tasks
 from server.cli import kernels
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from grader import FileLimits, SubmittedFile
 
 
 def _settings(**overrides: object) -> Settings:
@@ -173,8 +178,24 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_files(paths: list[str], limits: FileLimits) -> tuple[SubmittedFile, ...]:
+    """The files named by `--with`, read and checked as the server checks them (a .zip is unpacked)."""
+    from grader import collect_files
+
+    uploads = []
+    for name in paths:
+        path = Path(name)
+        if path.is_symlink() or not path.is_file():
+            raise OSError(f"{name}: not a plain file (links and folders are refused; zip a folder)")
+        if path.stat().st_size > limits.max_total_bytes:
+            raise OSError(f"{name}: larger than the {limits.max_total_bytes / 2**20:g} MB limit on submitted files")
+        uploads.append((path.name, path.read_bytes()))
+    return collect_files(uploads, limits)
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     from grader import (
+        AttachmentsInvalid,
         EnvironmentUnavailable,
         InfrastructureError,
         NotebookInvalid,
@@ -200,10 +221,15 @@ def cmd_grade(args: argparse.Namespace) -> int:
     except NotebookInvalid as exc:
         print(f"error: {path.name}: {exc}", file=sys.stderr)
         return 2
+    try:
+        files = read_files(args.with_files or [], settings.file_limits())
+    except (OSError, AttachmentsInvalid) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     prepare_labs(settings.data_dir.resolve(), [args.lab], lab_tasks.data_module)
     spec = labs[args.lab]
     try:
-        ctx = settings.grading_context(spec)
+        ctx = dataclasses.replace(settings.grading_context(spec), files=files)
         outcome = asyncio.run(grade_notebook(nb, ctx))
     except SandboxUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -232,7 +258,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print("error: give your API token with --token or the LABGRADER_TOKEN environment variable", file=sys.stderr)
         return 2
     try:
-        return submit(Path(args.notebook), args.lab, args.server, token, wait=not args.no_wait, as_json=args.json)
+        return submit(Path(args.notebook), args.lab, args.server, token, wait=not args.no_wait, as_json=args.json,
+                      files=[Path(f) for f in args.with_files or []])
     except SubmitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -318,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("notebook")
     grade.add_argument("--lab", required=True)
     grade.add_argument("--json", action="store_true")
+    grade.add_argument("--with", dest="with_files", action="extend", nargs="+", metavar="FILE",
+                       help="files the notebook reads, placed beside it (a .zip is unpacked)")
     grade.set_defaults(func=cmd_grade)
 
     submit = sub.add_parser("submit", help="upload a notebook to a server and wait for its report")
@@ -327,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--token", default=None)
     submit.add_argument("--no-wait", action="store_true")
     submit.add_argument("--json", action="store_true")
+    submit.add_argument("--with", dest="with_files", action="extend", nargs="+", metavar="FILE",
+                        help="files the notebook reads, uploaded with it (a .zip is unpacked by the server)")
     submit.set_defaults(func=cmd_submit)
 
     export = sub.add_parser("export", help="a lab's gradebook as CSV, Canvas CSV or Gradescope results JSON")

@@ -61,8 +61,19 @@ async def upload(request: Request, viewer: AnyViewer, db: DbSession, settings: S
         data = await notebook.read(settings.max_upload_bytes + 1)
         if len(data) > settings.max_upload_bytes:
             raise PayloadTooLarge(f"the notebook is larger than the {settings.max_upload_mb:g} MB limit")
+        uploads, total = [], 0
+        for extra in form.getlist("files"):
+            if not isinstance(extra, UploadFile) or not extra.filename:
+                continue  # the browser sends an empty part when no file was chosen
+            content = await extra.read(settings.max_files_bytes - total + 1)
+            total += len(content)
+            if total > settings.max_files_bytes:
+                raise PayloadTooLarge(f"the files submitted with the notebook are larger than the "
+                                      f"{settings.max_files_mb:g} MB limit")
+            uploads.append((extra.filename, content))
+        files = submissions.submitted_files(uploads, settings.file_limits())
         submission = submissions.create_submission(db, viewer.user, chosen, data, notebook.filename,
-                                                   settings.max_upload_bytes, settings.submissions_per_hour)
+                                                   settings.max_upload_bytes, settings.submissions_per_hour, files)
     except (InvalidInput, PayloadTooLarge, RateLimited) as exc:
         # the form comes back with the message beside it and the lab still chosen (browsers never refill files)
         db.rollback()

@@ -45,12 +45,13 @@ def _iso(row: GradebookRow) -> str:
 
 
 def gradebook_csv(book: Gradebook) -> str:
-    """One row per student: the counted submission, lateness, raw and final score, then each check's points."""
+    """One row per student: the counted submission, lateness, raw and final score, each check's points, and the note
+    on how its run ended when not normally (training cut off by a limit, a cell that raised)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     check_ids = [c.id for c in book.spec.checks]
     writer.writerow(["student", "lab_id", "submission_id", "submitted_at", "days_late", "late_penalty_percent",
-                     "raw_score", "score", "max_score", *check_ids])
+                     "raw_score", "score", "max_score", *check_ids, "note"])
     for row in book.rows:
         counted = row.counted
         by_id = {c.check_id: c.score for c in row.checks}
@@ -59,7 +60,7 @@ def gradebook_csv(book: Gradebook) -> str:
             "" if counted is None else counted.days_late,
             "" if counted is None else _number(round(counted.penalty_fraction * 100, 4)),
             "" if counted is None else _number(counted.attempt.raw_score), _number(row.score),
-            _number(book.max_score), *(_number(by_id.get(i)) for i in check_ids),
+            _number(book.max_score), *(_number(by_id.get(i)) for i in check_ids), row.note,
         ])
     return buffer.getvalue()
 
@@ -88,6 +89,8 @@ def gradescope_results(book: Gradebook) -> str:
         if counted.days_late:
             output += (f" Submitted {counted.days_late} day(s) after the deadline: "
                        f"{counted.penalty_fraction * 100:g}% late penalty.")
+        if row.note:
+            output += f" Note: {row.note}"
         tests = [{"name": c.title, "number": c.check_id, "score": c.score, "max_score": c.max_score,
                   "status": "passed" if c.passed else "failed", "output": c.message, "visibility": "visible"}
                  for c in row.checks]

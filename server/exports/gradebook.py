@@ -41,6 +41,7 @@ class GradebookRow:
     student_id: int = 0
     attempts: int = 0  # every submission of the student for the lab, graded or not
     pending: int = 0  # of those, queued or running
+    note: str = ""  # how the counted run ended when not normally: training cut off by a limit, a cell that raised
 
     @property
     def score(self) -> float | None:
@@ -129,12 +130,14 @@ def build_gradebook(session: Session, lab_id: str) -> Gradebook:
     """
     spec = get_spec(session, lab_id)
     graded = session.execute(
-        select(Submission.id, Submission.student_id, Submission.created_at, Submission.score)
+        select(Submission.id, Submission.student_id, Submission.created_at, Submission.score, Submission.note)
         .where(Submission.lab_id == lab_id, Submission.score.is_not(None))
     ).tuples().all()
     attempts: dict[int, list[Attempt]] = defaultdict(list)
-    for submission_id, student_id, created_at, score in graded:
+    notes: dict[int, str] = {}
+    for submission_id, student_id, created_at, score, note in graded:
         attempts[student_id].append(Attempt(submission_id, created_at, float(score or 0.0)))
+        notes[submission_id] = note or ""
     pending_states = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
     tallies = {sid: (int(n), int(p or 0)) for sid, n, p in session.execute(
         select(Submission.student_id, func.count(),
@@ -156,7 +159,7 @@ def build_gradebook(session: Session, lab_id: str) -> Gradebook:
         found = counted[uid]
         total, pending = tallies.get(uid, (0, 0))
         rows.append(GradebookRow(name, found, tuple(checks[found.attempt.submission_id]) if found else (),
-                                 uid, total, pending))
+                                 uid, total, pending, notes.get(found.attempt.submission_id, "") if found else ""))
     return Gradebook(spec, tuple(rows))
 
 

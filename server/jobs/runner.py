@@ -27,6 +27,7 @@ from grader import (
     MAX_STORED_EVALUATION_BYTES,
     STORED_EVALUATION_FORMAT,
     CheckResult,
+    FileLimits,
     GraderError,
     GradingContext,
     GradingOutcome,
@@ -38,6 +39,7 @@ from grader import (
     grade_notebook,
     pack_evaluation,
     parse_notebook,
+    unbundle,
 )
 from server.db import SessionFactory
 from server.jobs import ledger
@@ -175,9 +177,14 @@ class JobRunner:
             notebook = session.scalar(select(Artifact.content).where(
                 Artifact.submission_id == claim.submission_id,
                 Artifact.kind == ArtifactKind.SUBMITTED_NOTEBOOK.value))
+            stored_files = session.scalar(select(Artifact.content).where(
+                Artifact.submission_id == claim.submission_id,
+                Artifact.kind == ArtifactKind.SUBMITTED_FILES.value))
         if notebook is None:
             raise InfrastructureError(f"submission {claim.submission_id} has no stored notebook")
-        return notebook, self.settings.grading_context(spec)
+        # checked on upload; a bundle stored under older, looser limits is read with no limit of its own
+        files = unbundle(stored_files, FileLimits(max_files=10**6, max_total_bytes=2**62)) if stored_files else ()
+        return notebook, dataclasses.replace(self.settings.grading_context(spec), files=files)
 
     def job_slot(self, slot: Slot) -> Slot:
         """`slot` as its jobs' kernels get it: with its share of the cores (warm kernels are started with exactly

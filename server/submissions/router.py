@@ -23,16 +23,33 @@ SubmissionId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 @router.post("/labs/{lab_id}/submissions", status_code=202, response_model=SubmissionOut)
 def submit(lab_id: str, user: CurrentUser, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep,
-           notebook: Annotated[UploadFile, File(description="the .ipynb file")]) -> SubmissionOut:
+           notebook: Annotated[UploadFile, File(description="the .ipynb file")],
+           files: Annotated[list[UploadFile] | None, File(description="files the notebook reads (a .zip is "
+                                                                      "unpacked); they land beside it")] = None,
+           ) -> SubmissionOut:
     # a plain `def`: validation and the database write block, so they run in the thread pool, not on the event loop
     data = notebook.file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise PayloadTooLarge(f"the notebook is larger than the {settings.max_upload_mb:g} MB limit")
+    uploads = read_uploads(files or [], settings.max_files_bytes, settings.max_files_mb)
+    extra = service.submitted_files(uploads, settings.file_limits())
     submission = service.create_submission(session, user, lab_id, data, notebook.filename or "",
-                                           settings.max_upload_bytes, settings.submissions_per_hour)
+                                           settings.max_upload_bytes, settings.submissions_per_hour, extra)
     session.commit()
     dispatcher.submitted([submission.current_job_id])
     return service.to_out(session, submission)
+
+
+def read_uploads(uploads: list[UploadFile], max_bytes: int, limit_mb: float) -> list[tuple[str, bytes]]:
+    """(name, bytes) of uploaded files, reading no more than `max_bytes` in all."""
+    out, total = [], 0
+    for upload in uploads:
+        content = upload.file.read(max_bytes - total + 1)
+        total += len(content)
+        if total > max_bytes:
+            raise PayloadTooLarge(f"the files submitted with the notebook are larger than the {limit_mb:g} MB limit")
+        out.append((upload.filename or "", content))
+    return out
 
 
 @router.get("/submissions", response_model=SubmissionList)

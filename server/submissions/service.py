@@ -10,7 +10,17 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from grader import NotebookInvalid, check_upload
+from grader import (
+    BUNDLE_CONTENT_TYPE,
+    AttachmentsInvalid,
+    AttachmentsTooLarge,
+    FileLimits,
+    NotebookInvalid,
+    SubmittedFile,
+    bundle,
+    check_upload,
+    collect_files,
+)
 from server.db import db_now
 from server.errors import InvalidInput, NotFound, PayloadTooLarge, RateLimited
 from server.exports.gradebook import build_gradebook
@@ -41,8 +51,18 @@ def _check_rate(session: Session, student: User, lab_id: str, per_hour: int) -> 
                           f"the limit is {per_hour} per hour: try again in {wait}", retry)
 
 
+def submitted_files(uploads: Sequence[tuple[str, bytes]], limits: FileLimits) -> tuple[SubmittedFile, ...]:
+    """The files uploaded beside a notebook, checked (names, links, limits; a .zip unpacked); refusals say why."""
+    try:
+        return collect_files(uploads, limits)
+    except AttachmentsTooLarge as exc:
+        raise PayloadTooLarge(str(exc)) from exc
+    except AttachmentsInvalid as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
 def create_submission(session: Session, student: User, lab_id: str, data: bytes, filename: str,
-                      max_bytes: int, per_hour: int) -> Submission:
+                      max_bytes: int, per_hour: int, files: Sequence[SubmittedFile] = ()) -> Submission:
     """Validate and store an upload with its queued grading job, in one transaction; nothing is kept on refusal."""
     spec = get_spec(session, lab_id)
     if len(data) > max_bytes:
@@ -59,6 +79,9 @@ def create_submission(session: Session, student: User, lab_id: str, data: bytes,
     session.flush()
     session.add(Artifact(submission_id=submission.id, kind=ArtifactKind.SUBMITTED_NOTEBOOK.value,
                          content_type="application/x-ipynb+json", content=data))
+    if files:
+        session.add(Artifact(submission_id=submission.id, kind=ArtifactKind.SUBMITTED_FILES.value,
+                             content_type=BUNDLE_CONTENT_TYPE, content=bundle(files)))
     ledger.enqueue(session, submission, JobQueue.LIVE)
     return submission
 

@@ -27,7 +27,8 @@ LABELS = RNG.integers(0, 10, 300)
 @pytest.fixture(scope="module")
 def harness() -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "labgrader_harness"}
-    exec(compile(source("export.py") + "\n" + source("harness.py"), "labgrader_harness.py", "exec"), namespace)
+    code = "\n".join(source(name) for name in ("export.py", "histories.py", "harness.py"))
+    exec(compile(code, "labgrader_harness.py", "exec"), namespace)
     return namespace
 
 
@@ -301,14 +302,67 @@ def test_models_are_found_in_the_namespace_and_inside_dicts_and_lists(harness: d
     namespace = {"net": net, "models": {"big": other}, "history": [third], "_hidden": nn.Linear(4, 3),
                  "loss_fn": nn.CrossEntropyLoss(), "klass": nn.Linear, "number": 3, "impostor": Impostor()}
     found = harness["collect_models"](namespace)
-    assert [label for label, _ in found] == ["`net`", "`models['big']`", "`history[0]`", "`loss_fn`"]
+    assert [label for label, _ in found] == ["`net`", "`models['big']`", "`history[0]`"]  # no loss module
 
 
 def test_histories_are_found_by_shape(harness: dict[str, Any]) -> None:
     namespace = {"hist": {"train_loss": [1.0, 0.5], "val_loss": [1.1, np.float32(0.7)], "train_acc": [0.5, 0.8]},
                  "config": {"loss": "cross-entropy"}, "torch": torch}
     found = harness["collect_histories"](namespace)
-    assert [(label, curves) for label, _, curves in found] == [("`hist`", ([1.0, 0.5], [1.1, pytest.approx(0.7)]))]
+    assert [(label, curves) for label, _, curves in found] == [
+        ("`hist`", ([1.0, 0.5], [1.1, pytest.approx(0.7)], "a dict of per-epoch lists"))]
+
+
+def test_paired_lists_are_histories_when_their_names_and_lengths_match(harness: dict[str, Any]) -> None:
+    namespace = {
+        "train_loss3": [0.9, 0.5, 0.3], "val_loss3": [np.float64(1.0), 0.6, 0.5],  # a pair (tvboelens' names)
+        "losses_train": [1.0, 0.8], "losses_val": [1.1, 0.9],  # the words after the noun
+        "train_loss1": [0.9] * 600, "val_loss1": [1.0] * 101,  # per-batch and per-epoch values: lengths differ
+        "val_loss_only": [1.0, 0.9],  # no training partner
+        "interval_loss": [1.0], "train_acc": [0.5, 0.6], "val_acc": [0.4, 0.5],  # 'val' inside a word; accuracies
+    }
+    found = harness["collect_histories"](namespace)
+    assert [(label, curves) for label, _, curves in found] == [
+        ("`train_loss3` and `val_loss3`", ([0.9, 0.5, 0.3], [1.0, 0.6, 0.5], "two lists of per-epoch losses")),
+        ("`losses_train` and `losses_val`", ([1.0, 0.8], [1.1, 0.9], "two lists of per-epoch losses")),
+    ]
+
+
+def test_rows_of_loss_and_validation_loss_or_accuracy(harness: dict[str, Any]) -> None:
+    namespace = {"epochs": [(0.9, 1.0), (0.5, 0.7)], "loss_acc": [[torch.tensor(0.9), 0.9], [torch.tensor(0.4), 0.8]],
+                 "epoch_data": [[2.3, 0.41], [0.6, 0.83]],  # [loss, val_acc]: its values say accuracy
+                 "matrix": [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5]], "names": [("a", "b"), ("c", "d")]}
+    found = harness["collect_histories"](namespace)
+    assert [(label, curves) for label, _, curves in found] == [
+        ("`epochs`", ([0.9, 0.5], [1.0, 0.7], "rows of [loss, validation loss]")),
+        ("`loss_acc`", ([pytest.approx(0.9), pytest.approx(0.4)], [], "rows of [loss, accuracy]")),
+        ("`epoch_data`", ([2.3, 0.6], [], "rows of [loss, accuracy]")),
+    ]
+
+
+class Logged(nn.Module):
+    """What the start-up code leaves on a LightningModule whose steps call self.log()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+        self._labgrader_logged = {"train_loss": {0: [3.0, 3], 1: [1.5, 3]}, "val_loss": {0: [2.4, 2], 1: [1.0, 2]},
+                                  "val_acc": {0: [1.0, 2]}}
+
+
+def test_a_lightning_modules_logged_metrics_are_its_history(harness: dict[str, Any]) -> None:
+    module = Logged()
+    found = harness["collect_histories"]({"net": module})
+    assert [(label, curves) for label, _, curves in found] == [
+        ("`net`", ([1.0, 0.5], [1.2, 0.5], "the metrics its LightningModule logged"))]
+    assert harness["history_owner"](module) is module
+    assert harness["history_owner"]({"loss": [1.0]}) is None
+
+
+def test_a_loss_module_is_not_a_candidate_network(harness: dict[str, Any]) -> None:
+    net = nn.Sequential(nn.Linear(784, 10))
+    found = harness["collect_models"]({"criterion": nn.CrossEntropyLoss(), "relu": nn.ReLU(), "net": net})
+    assert [(label, model) for label, model in found] == [("`net`", net)]
 
 
 def test_the_evaluator_process_computes_what_the_library_does(harness: dict[str, Any], tmp_path: Path) -> None:

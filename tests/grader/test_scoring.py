@@ -10,6 +10,7 @@ import pytest
 
 from grader.datasets import LabData
 from grader.evaluation.result import ArchitectureFacts, EvaluationResult, HistoryResult, ModelResult
+from grader.scoring.report import CellError, CheckResult
 from grader.scoring.scorers import (
     ScoringInputs,
     partial_credit,
@@ -17,6 +18,7 @@ from grader.scoring.scorers import (
     score_checks,
     score_early_stopping,
     score_gap,
+    with_dataset_note,
 )
 from grader.spec import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
 
@@ -276,3 +278,20 @@ def test_every_check_kind_of_the_spec_has_a_registered_scorer() -> None:
 
     kinds = {get_args(model.model_fields["kind"].annotation)[0] for model in get_args(get_args(Check)[0])}
     assert kinds == set(SCORERS) == {"accuracy", "overfitting_gap", "early_stopping"}
+
+
+def test_checks_short_of_full_credit_name_the_dataset_the_notebook_asked_for() -> None:
+    error = CellError(cell_index=24, ename="DatasetNotServed",
+                      evalue="torchvision.datasets.FashionMNIST is not served here: the grader has no network and "
+                             "provides only this lab's data")
+    passed = CheckResult(id="iris_accuracy", title="Iris", passed=True, score=20, max_score=20, message="fine")
+    failed = CheckResult(id="mnist_multi_layer_accuracy", title="MNIST", passed=False, score=0, max_score=30,
+                         message="`mnist_net` reached accuracy 0.098 on 5000 hidden MNIST samples: no credit")
+    out = with_dataset_note([passed, failed], [error])
+    assert out[0] == passed
+    assert out[1].message == (
+        "`mnist_net` reached accuracy 0.098 on 5000 hidden MNIST samples: no credit; cell 25 tried to load "
+        "torchvision.datasets.FashionMNIST, which the grader cannot download: the sandbox has no network and only the "
+        "lab's data is served, so the networks of this lab must be trained on it")
+    assert with_dataset_note(out, [error]) == out  # said once
+    assert with_dataset_note([failed], []) == [failed]

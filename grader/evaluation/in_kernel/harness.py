@@ -3,9 +3,9 @@
 # standard operations with its weights, the student's preprocess_<dataset> applied to a sample of VISIBLE training
 # inputs (so the grader can name it), and the training histories it finds. It never sees hidden inputs or any label;
 # the grader computes every prediction outside the kernel from the export, which it treats as untrusted input.
-# Entry point: `run(request_path, user_ns)`. The functions of export.py are defined before this file runs.
+# Entry point: `run(request_path, user_ns)`. The functions of export.py and histories.py are defined before this file
+# runs.
 import json
-import math
 import os
 import sys
 from collections.abc import Iterator
@@ -13,16 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-if TYPE_CHECKING:  # defined by export.py, which runs first in the same namespace
+if TYPE_CHECKING:  # defined by export.py and histories.py, which run first in the same namespace
     from grader.evaluation.in_kernel.export import Arrays, NotExportable, export_network, framework_of
+    from grader.evaluation.in_kernel.histories import Curves, history_curves, history_owner, paired_lists
 
 MAX_CANDIDATES = 16
 MAX_HISTORIES = 16
 PREPROCESS_ROWS = 512
-MAX_EPOCHS = 1000
 SKIP_NAMES = {"In", "Out", "exit", "quit", "get_ipython"}
-LOSS_KEYS = ("loss", "train_loss", "training_loss")
-VAL_LOSS_KEYS = ("val_loss", "validation_loss", "valid_loss", "test_loss")
 
 
 # ---------------------------------------------------------------- finding models and histories
@@ -49,70 +47,52 @@ def namespace_items(user_ns: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         yield from _children(name, value)
 
 
+def _trained_network(value: Any) -> bool:
+    """A network that could have been trained: a loss module (nn.CrossEntropyLoss) or an empty container holds no
+    weights and is no candidate for any role."""
+    framework = framework_of(value)
+    if framework != "torch":
+        return framework is not None
+    try:
+        return any(True for _ in value.parameters())
+    except Exception:
+        return False
+
+
 def collect_models(user_ns: dict[str, Any]) -> list[tuple[str, Any]]:
     seen: set[int] = set()
     found: list[tuple[str, Any]] = []
     for name, value in namespace_items(user_ns):
-        if id(value) not in seen and framework_of(value) is not None:
+        if id(value) not in seen and _trained_network(value):
             seen.add(id(value))
             found.append((_short(f"`{name}`"), value))
     stash = sys.modules.get("_labgrader_seen")
     for name, cell, value in list(getattr(stash, "models", [])):
-        if id(value) not in seen and framework_of(value) is not None:
+        if id(value) not in seen and _trained_network(value):
             seen.add(id(value))
             found.append((_short(f"`{name}` as it was after In [{cell}]"), value))
     return found
 
 
-def _numbers(values: Any) -> list[float | None] | None:
-    out = []
-    for value in list(values)[:MAX_EPOCHS]:
-        try:
-            number = float(value.item() if hasattr(value, "item") else value)
-        except Exception:
-            return None
-        out.append(number if math.isfinite(number) else None)
-    return out
-
-
-def history_curves(value: Any) -> tuple[list[float | None], list[float | None]] | None:
-    """(loss, val_loss) from a Keras History or a dict of per-epoch lists; None when the value is not a history."""
-    record: Any
-    if isinstance(value, dict):
-        record = value
-    elif type(value).__name__ == "History" and type(value).__module__.startswith(("keras", "tf_keras")):
-        record = getattr(value, "history", None)
-    else:
-        return None  # never getattr() arbitrary objects: lazy modules import things on attribute access
-    if not isinstance(record, dict):
-        return None
-    loss_key = next((k for k in LOSS_KEYS if k in record), None)
-    if loss_key is None:
-        return None
-    try:
-        loss = _numbers(record[loss_key])
-        val_key = next((k for k in VAL_LOSS_KEYS if k in record), None)
-        val_loss = _numbers(record[val_key]) if val_key else []
-    except TypeError:
-        return None
-    if loss is None or val_loss is None or not loss:
-        return None
-    return loss, val_loss
-
-
-def collect_histories(user_ns: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    seen, found = set(), []
+def collect_histories(user_ns: dict[str, Any]) -> list[tuple[str, Any, Curves]]:
+    """[(label, value, (loss, val_loss, shape))]: the namespace's histories, paired lists, then the after-cell notes."""
+    seen: set[int] = set()
+    found: list[tuple[str, Any, Curves]] = []
     for name, value in namespace_items(user_ns):
         if id(value) in seen or isinstance(value, type):
             continue
-        curves = history_curves(value)
+        curves = history_curves(value, name)
         if curves is not None:
             seen.add(id(value))
             found.append((_short(f"`{name}`"), value, curves))
+    for label, value, curves in paired_lists(user_ns):
+        if id(value) not in seen:
+            seen.add(id(value))
+            found.append((_short(label), value, curves))
     stash = sys.modules.get("_labgrader_seen")
     for name, cell, value in list(getattr(stash, "histories", [])):
         if id(value) not in seen:
-            curves = history_curves(value)
+            curves = history_curves(value, name)
             if curves is not None:
                 seen.add(id(value))
                 found.append((_short(f"`{name}` as it was after In [{cell}]"), value, curves))
@@ -201,24 +181,24 @@ def export_histories(request: dict[str, Any], user_ns: dict[str, Any],
     for wanted in request.get("histories", []):
         contract = user_ns.get(wanted["name"])
         if contract is not None:
-            curves = history_curves(contract)
+            curves = history_curves(contract, wanted["name"])
             entry = {"name": wanted["name"], "found": curves is not None, "via": "contract",
                      "source": f"`{wanted['name']}`", "error": None, "network": None}
             if curves is None:
                 entry["error"] = (f"`{wanted['name']}` is a {type(contract).__name__[:60]}; it needs per-epoch `loss` "
                                   "and `val_loss` lists (a Keras History or a dict)")
             else:
-                entry.update(loss=curves[0], val_loss=curves[1],
-                             network=network_ids.get(id(getattr(contract, "model", None))))
+                entry.update(loss=curves[0], val_loss=curves[1], shape=curves[2],
+                             network=network_ids.get(id(history_owner(contract))))
             out.append(entry)
             continue
         if discovered is None:
             discovered = collect_histories(user_ns)[-MAX_HISTORIES:]
         for label, value, curves in discovered:
+            owner = history_owner(value)
             out.append({"name": wanted["name"], "found": True, "via": "discovery", "source": label, "error": None,
-                        "loss": curves[0], "val_loss": curves[1],
-                        "network": network_ids.get(id(getattr(value, "model", None)))
-                        if not isinstance(value, dict) else None})
+                        "loss": curves[0], "val_loss": curves[1], "shape": curves[2],
+                        "network": network_ids.get(id(owner)) if owner is not None else None})
     return out
 
 

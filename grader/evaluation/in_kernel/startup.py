@@ -74,8 +74,81 @@ def __labgrader_startup() -> None:
                 continue
             if hasattr(loader_module, "get_file"):
                 loader_module.get_file = local_mnist_get_file(loader_module.get_file)  # type: ignore[attr-defined]
+        refuse_keras(importlib)
 
-    after_import = {"torch": seed_torch, "tensorflow": seed_tensorflow, "keras": redirect_keras}
+    class DatasetNotServed(RuntimeError):
+        """A dataset other than the lab's: the sandbox has no network, so it cannot be downloaded."""
+
+    served_note = "is not served here: the grader has no network and provides only this lab's data"
+
+    def refuse_on_failure(original: Any, shown: str) -> Any:
+        # the loader runs as usual (a copy in the work dir still loads); only its failure gets a message that says why
+        def load(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(*args, **kwargs)
+            except Exception as exc:
+                raise DatasetNotServed(f"{shown} {served_note}") from exc
+
+        return load
+
+    other_torchvision = ("FashionMNIST", "EMNIST", "KMNIST", "QMNIST", "CIFAR10", "CIFAR100", "SVHN", "STL10",
+                         "ImageNet", "CelebA", "Omniglot", "USPS")
+
+    def refuse_torchvision(module: Any) -> None:
+        for name in other_torchvision:
+            cls = getattr(module, name, None)
+            if isinstance(cls, type):
+                target: Any = cls
+                target.__init__ = refuse_on_failure(target.__init__, f"torchvision.datasets.{name}")
+
+    other_keras = ("fashion_mnist", "cifar10", "cifar100", "imdb", "reuters", "boston_housing", "california_housing")
+
+    def refuse_keras(importlib: Any) -> None:
+        for name in other_keras:
+            try:
+                loader_module = importlib.import_module(f"keras.src.datasets.{name}")
+            except ImportError:
+                continue
+            original = getattr(loader_module, "load_data", None)
+            if callable(original):
+                refusing = refuse_on_failure(original, f"keras.datasets.{name}")
+                loader_module.load_data = refusing
+                public: Any = sys.modules.get(f"keras.datasets.{name}")
+                if public is not None and getattr(public, "load_data", None) is not None:
+                    public.load_data = refusing
+
+    def record_lightning(module: Any) -> None:
+        # Lightning keeps only the last value of what a LightningModule logs; the grader needs one per epoch
+        found = getattr(module, "LightningModule", None)
+        if not isinstance(found, type) or getattr(getattr(found, "log", None), "_labgrader", False):
+            return
+        cls: Any = found
+        original = cls.log
+
+        def log(self: Any, name: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                trainer = self.__dict__.get("_trainer")
+                if trainer is not None and not trainer.sanity_checking and isinstance(name, str):
+                    number = float(value.item() if hasattr(value, "item") else value)
+                    logged = self.__dict__.setdefault("_labgrader_logged", {})
+                    if number == number and (name in logged or len(logged) < 20):
+                        per_epoch = logged.setdefault(name, {})
+                        epoch = int(trainer.current_epoch)
+                        if epoch in per_epoch or len(per_epoch) < 1000:
+                            total = per_epoch.setdefault(epoch, [0.0, 0])
+                            total[0] += number
+                            total[1] += 1
+            except Exception:
+                pass
+            return original(self, name, value, *args, **kwargs)
+
+        marked: Any = log
+        marked._labgrader = True
+        cls.log = marked
+
+    after_import = {"torch": seed_torch, "tensorflow": seed_tensorflow, "keras": redirect_keras,
+                    "torchvision.datasets": refuse_torchvision, "lightning.pytorch": record_lightning,
+                    "pytorch_lightning": record_lightning}
     after_import.update(globals().pop("__labgrader_after_import", {}))
 
     class AfterImport(importlib.abc.MetaPathFinder):
@@ -125,8 +198,8 @@ def __labgrader_startup() -> None:
     def is_history(value: Any) -> bool:
         # never getattr() arbitrary objects: lazy modules import things on attribute access
         keras_history = type(value).__name__ == "History" and type(value).__module__.startswith(("keras", "tf_keras"))
-        record = value if isinstance(value, dict) else (value.history if keras_history else None)
-        return (isinstance(record, dict) and any(k in record for k in ("loss", "train_loss", "training_loss"))
+        record = value if isinstance(value, dict) else (value.__dict__.get("history") if keras_history else None)
+        return (isinstance(record, dict) and any("loss" in str(k) for k in list(record)[:50])
                 and isinstance(next(iter(record.values()), None), list))
 
     def remember(cell_number: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hostile_env import SHORT_CELL_TIMEOUT_S
+from hostile_env import NOTEBOOK_TIMEOUT_S, SHORT_CELL_TIMEOUT_S
 
 NO_MODEL = "no trained model named `iris_model` was found after the notebook ran"
 
@@ -99,7 +99,11 @@ CASES: list[HostileCase] = [
     HostileCase(
         "infinite_loop", "`while True: pass` in a cell",
         ("x = 0\nwhile True:\n    x += 1", "print('after the loop')"),
-        Expected(note=f"cell 1 ran longer than {SHORT_CELL_TIMEOUT_S} s and was interrupted",
+        Expected(note=(f"cell 1 ran longer than {SHORT_CELL_TIMEOUT_S} s and was interrupted; the cells after it ran "
+                       f"(the lab's limits: {SHORT_CELL_TIMEOUT_S} s per cell, {NOTEBOOK_TIMEOUT_S} s for the whole "
+                       "notebook). The networks are graded as they were trained when it stopped, "
+                       f"{SHORT_CELL_TIMEOUT_S} s into that cell; train for fewer epochs or with larger batches to "
+                       "finish within the limits"),
                  cell_errors=((0, "CellTimeout"),), stdout={1: "after the loop\n"}),
         cell_timeout_s=SHORT_CELL_TIMEOUT_S,
     ),

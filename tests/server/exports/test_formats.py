@@ -9,12 +9,14 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from grader.spec import LateSubmission
 from server.db import SessionFactory, transaction
 from server.exports.formats import ExportFormat, UnknownFormat, render_export
 from server.exports.gradebook import build_gradebook
 from server.jobs.models import JobStatus
+from server.submissions.models import Submission
 from tests.server.dashboard.seed import graded_submission, migrated_factory, set_submission_rules, user_id
 
 FULL = [20, 20, 30, 15, 15]
@@ -49,10 +51,24 @@ def test_gradebook_csv_has_one_row_per_student_with_lateness_and_check_points(fa
                    "submitted_at": "2026-12-01T09:00:00Z", "days_late": "0", "late_penalty_percent": "0",
                    "raw_score": "40", "score": "40", "max_score": "100", "iris_accuracy": "20",
                    "mnist_single_layer_accuracy": "20", "mnist_multi_layer_accuracy": "0", "overfitting_gap": "0",
-                   "early_stopping": "0"}
+                   "early_stopping": "0", "note": ""}
     assert (bob["submission_id"], bob["days_late"], bob["late_penalty_percent"], bob["raw_score"], bob["score"]) == (
         "4", "2", "20", "100", "80")
     assert cy["score"] == dee["score"] == cy["submission_id"] == ""
+
+
+def test_the_note_of_a_cut_off_run_is_in_the_csv_and_gradescope_output(factory: SessionFactory) -> None:
+    note = ("training was cut off: cell 12 was interrupted after running 300 s, the limit for one cell; the cells "
+            "after it ran (the lab's limits: 300 s per cell, 900 s for the whole notebook). The networks are graded "
+            "as they were trained until then; train for fewer epochs or with larger batches to finish within the "
+            "limits")
+    with transaction(factory) as session:
+        session.execute(update(Submission).where(Submission.id == 4).values(note=note))
+    rows = {r["student"]: r for r in csv.DictReader(io.StringIO(_export(factory, ExportFormat.CSV)))}
+    assert (rows["bob"]["note"], rows["ada"]["note"]) == (note, "")
+    bob = json.loads(_export(factory, ExportFormat.GRADESCOPE))["students"][1]["results"]
+    assert bob["output"] == ("Submission 4, scored 100/100. Submitted 2 day(s) after the deadline: 20% late penalty. "
+                             f"Note: {note}")
 
 
 def test_canvas_csv_has_the_points_possible_row_and_one_assignment_column(factory: SessionFactory) -> None:
