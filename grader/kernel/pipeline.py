@@ -21,6 +21,7 @@ from grader.errors import HarnessOutputInvalid, KernelStartFailed
 from grader.evaluation.harness_output import MAX_HARNESS_OUTPUT_BYTES
 from grader.evaluation.in_kernel import source
 from grader.evaluation.request import build_request
+from grader.kernel.cpu_only import cpu_only_note
 from grader.kernel.environments import start_failure
 from grader.kernel.execute import (
     ExecutionResult,
@@ -245,13 +246,15 @@ def _extract(result: ExecutionResult, host: Path) -> tuple[HarnessOutput | None,
 
 def _report(ctx: GradingContext, result: ExecutionResult, output: HarnessOutput | None, harness_problem: str,
             isolation: Isolation, prepare_s: float) -> GradingReport:
-    context = execution_context(result.cell_errors, result.note or harness_problem)
+    gpu = cpu_only_note(result.cell_errors) if ctx.device_label == "cpu" else ""
+    note = "; ".join(part for part in (result.note or harness_problem, gpu) if part)
+    context = execution_context(result.cell_errors, note)
     checks = score_checks(ctx.spec, output, ctx.lab_data, context)
     timings = {"prepare": round(prepare_s, 3), **{k: round(v, 3) for k, v in result.timings_s.items()}}
     histories = {h.name: history_of(h) for h in (output.histories if output else []) if h.found}
     return GradingReport(
         lab_id=ctx.spec.id, checks=tuple(checks), cell_errors=tuple(result.cell_errors),
-        execution_note=result.note or harness_problem, device=ctx.device_label, isolation=isolation.detail,
+        execution_note=note, device=ctx.device_label, isolation=isolation.detail,
         timings_s=timings, discovery=tuple(discovery_lines(ctx.spec, output)), history=histories,
     )
 
