@@ -12,6 +12,7 @@ NEEDS_A_GPU = re.compile(
     r"No CUDA GPUs are available|not compiled with CUDA enabled|Found no NVIDIA driver|CUDA driver initialization"
     r"|CUDA (driver version is insufficient|error: no CUDA-capable device)|no CUDA-capable device"
     r"|(GPU|CUDA)Accelerator.{0,20}can not run on your system|accelerator is not available"
+    r"|No supported gpu backend found"
     r"|on a CUDA device but torch\.cuda\.is_available\(\) is False|Invalid device ordinal"
     r"|Could not satisfy (explicit )?device specification.{0,80}GPU",
     re.IGNORECASE | re.DOTALL,
