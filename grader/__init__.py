@@ -5,7 +5,8 @@ the modules behind them. The rooms behind the door, each importing only downward
 
     grader.kernel      run a notebook: upload checks, nbclient in a sandboxed kernel, warm kernels, the pipeline
     grader.scoring     trusted scorers, the report, its plots and discovery lines
-    grader.evaluation  the in-kernel exporter (`in_kernel/`, read as text, never imported) and what comes back
+    grader.evaluation  the in-kernel exporter (`in_kernel/`, read as text, never imported), what comes back, and
+                       the clean evaluator that computes every prediction from it (EvaluationResult)
     grader.sandbox     isolation probe, cgroups, uid leases, job directories, the kernel's argv, process reaper
     grader.spec, grader.datasets, grader.errors   the lab-spec schema, a lab's data, the exception tree
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from grader.errors import NotebookInvalid as NotebookInvalid
     from grader.errors import SandboxUnavailable as SandboxUnavailable
     from grader.errors import SpecInvalid as SpecInvalid
+    from grader.evaluation.result import EvaluationResult as EvaluationResult
     from grader.kernel.environments import DEFAULT_ENVIRONMENT as DEFAULT_ENVIRONMENT
     from grader.kernel.environments import EnvironmentStatus as EnvironmentStatus
     from grader.kernel.environments import StudentEnvironment as StudentEnvironment
@@ -76,6 +78,7 @@ _EXPORTS: dict[str, str] = {
     "StudentEnvironment": "grader.kernel.environments", "build_environment": "grader.kernel.environments",
     "check_environment": "grader.kernel.environments", "environment_definitions": "grader.kernel.environments",
     "read_environment_marker": "grader.kernel.environments", "resolve_environment": "grader.kernel.environments",
+    "EvaluationResult": "grader.evaluation.result",
     "check_upload": "grader.kernel.notebook", "parse_notebook": "grader.kernel.notebook",
     "GradingContext": "grader.kernel.pipeline", "GradingOutcome": "grader.kernel.pipeline",
     "grade_notebook": "grader.kernel.pipeline", "sweep_abandoned_jobs": "grader.kernel.pipeline",

@@ -1,10 +1,14 @@
-"""The lab-spec schema: a lab is data (TOML) validated here, never code the service runs."""
+"""The lab-spec schema: a lab is data (TOML) validated here, never code the service runs.
+
+Check kinds form a registry: a kind is its spec model here (one class with `kind`, its thresholds, the model slot or
+history it needs) and its scorer in `grader.scoring` (registered with `@scorer(kind)`). Nothing else names a kind.
+"""
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -22,6 +26,18 @@ class _CheckBase(_Strict):
     title: str = Field(min_length=1, max_length=200)
     points: float = Field(gt=0, le=1000)
 
+    def thresholds(self) -> dict[str, Any]:
+        """The numbers an instructor tunes, as `GET /api/v1/labs` shows them."""
+        return {}
+
+    def model_slot(self) -> tuple[str, str, str] | None:
+        """(contract model name, dataset, required architecture) of the network this check evaluates, if any."""
+        return None
+
+    def history_request(self) -> tuple[str, str | None] | None:
+        """(contract history name, model slot it records) when this check reads a training history."""
+        return None
+
 
 class AccuracyCheck(_CheckBase):
     """Accuracy of a model on a hidden split; linear partial credit between the two thresholds."""
@@ -32,6 +48,12 @@ class AccuracyCheck(_CheckBase):
     architecture: Literal["any", "single_dense", "multi_dense"] = "any"
     full_credit_at: float = Field(ge=0, le=1)
     no_credit_at: float = Field(ge=0, le=1)
+
+    def thresholds(self) -> dict[str, Any]:
+        return {"full_credit_at": self.full_credit_at, "no_credit_at": self.no_credit_at}
+
+    def model_slot(self) -> tuple[str, str, str] | None:
+        return (self.model, self.dataset, self.architecture)
 
     @model_validator(mode="after")
     def _ordered(self) -> AccuracyCheck:
@@ -51,6 +73,12 @@ class OverfittingGapCheck(_CheckBase):
     # An untrained network has no gap at all: the gap earns credit only once the model learned this much
     min_hidden_accuracy: float = Field(default=0.0, ge=0, le=1)
 
+    def thresholds(self) -> dict[str, Any]:
+        return {"full_credit_at": self.full_credit_at, "no_credit_at": self.no_credit_at}
+
+    def model_slot(self) -> tuple[str, str, str] | None:
+        return (self.model, self.dataset, "any")
+
     @model_validator(mode="after")
     def _ordered(self) -> OverfittingGapCheck:
         if self.no_credit_at <= self.full_credit_at:
@@ -66,7 +94,14 @@ class EarlyStoppingCheck(_CheckBase):
     patience: int = Field(ge=0, le=1000)
     model: Identifier | None = None  # the model slot whose training the history records (links a Keras History)
 
+    def thresholds(self) -> dict[str, Any]:
+        return {"patience": self.patience}
 
+    def history_request(self) -> tuple[str, str | None] | None:
+        return (self.history, self.model)
+
+
+# The registry of check kinds' spec models: a new kind is one class above, added here, and its scorer.
 Check = Annotated[AccuracyCheck | OverfittingGapCheck | EarlyStoppingCheck, Field(discriminator="kind")]
 
 
@@ -112,8 +147,8 @@ class LabSpec(_Strict):
         """Contract model names the checks evaluate, mapped to the hidden dataset each is evaluated on."""
         slots: dict[str, str] = {}
         for check in self.checks:
-            if isinstance(check, AccuracyCheck | OverfittingGapCheck):
-                slots.setdefault(check.model, check.dataset)
+            if (slot := check.model_slot()) is not None:
+                slots.setdefault(slot[0], slot[1])
         return slots
 
     def datasets(self) -> set[str]:
@@ -121,7 +156,11 @@ class LabSpec(_Strict):
         return set(self.model_slots().values())
 
     def history_names(self) -> list[str]:
-        return sorted({c.history for c in self.checks if isinstance(c, EarlyStoppingCheck)})
+        return sorted({wanted[0] for c in self.checks if (wanted := c.history_request()) is not None})
+
+    def history_requests(self) -> list[tuple[str, str | None]]:
+        """(history name, model slot) of every check that reads a training history, in check order."""
+        return [wanted for c in self.checks if (wanted := c.history_request()) is not None]
 
 
 def load_spec(path: Path) -> LabSpec:

@@ -14,6 +14,7 @@ from sqlalchemy import inspect, text
 
 import lab_tasks
 from grader import EnvironmentStatus, prepare_labs, probe_isolation, warn_missing_datasets
+from server.api_docs import install_api_docs
 from server.body_limit import FORM_SLACK_BYTES, BodySizeLimit
 from server.dashboard.routes import router as dashboard_router
 from server.db import make_engine, make_session_factory, transaction
@@ -24,6 +25,7 @@ from server.jobs.executor import EmbeddedExecutor
 from server.labs import router as labs_router
 from server.labs.service import list_specs, sync_labs
 from server.metrics import router as metrics_router
+from server.roster import router as roster_router
 from server.settings import QueueKind, Settings
 from server.submissions import router as submissions_router
 from server.throttle import AuthThrottle
@@ -70,8 +72,9 @@ def create_app(settings: Settings | None = None, environments: Sequence[Environm
                 executor.stop()
             engine.dispose()
 
-    app = FastAPI(title="Labgrader", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="Labgrader", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Autograding of machine-learning lab notebooks in sandboxed kernels.")
+    install_api_docs(app)  # Swagger UI from local files, not a CDN
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = factory
@@ -107,6 +110,7 @@ def create_app(settings: Settings | None = None, environments: Sequence[Environm
 
     app.include_router(labs_router.router)
     app.include_router(submissions_router.router)
+    app.include_router(roster_router.router)
     app.include_router(dashboard_router)
     app.include_router(metrics_router)
     return app

@@ -37,6 +37,8 @@ def current_user(request: Request, session: SessionDep) -> User:
     if user is None:
         request.app.state.auth_throttle.wrong_token(request)
         raise NotAuthenticated("the token is not valid")
+    if user.disabled_at is not None:
+        raise Forbidden("this account is disabled: ask your instructor")
     return user
 
 

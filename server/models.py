@@ -3,6 +3,6 @@
 from server.jobs.models import Artifact, CheckResultRow, GradingJob
 from server.labs.models import Lab
 from server.submissions.models import Submission
-from server.users.models import User
+from server.users.models import AuditEvent, User
 
-__all__ = ["Artifact", "CheckResultRow", "GradingJob", "Lab", "Submission", "User"]
+__all__ = ["Artifact", "AuditEvent", "CheckResultRow", "GradingJob", "Lab", "Submission", "User"]

@@ -1,94 +1,195 @@
-"""The schema of what the in-kernel harness writes: untrusted JSON, size-capped, validated field by field."""
+"""The schema of what the in-kernel harness writes: an export of networks, untrusted, size-capped and validated field
+by field before the clean evaluator reads a single weight.
+
+Weights travel as base64 of little-endian float32/float64 bytes whose length must equal the declared shape: nothing
+is unpickled, nothing is executed, and an operation outside `Op` fails validation.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import math
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from grader.errors import HarnessOutputInvalid
 
-MAX_HARNESS_OUTPUT_BYTES = 16 * 1024 * 1024
+MAX_HARNESS_OUTPUT_BYTES = 80 * 1024 * 1024  # the kernel's export budget (48 MB of weights) in base64, plus the JSON
 MAX_EPOCHS = 1000
+MAX_ARRAY_ELEMENTS = 16 * 1024 * 1024
+MAX_OPS = 200
 
 Label = Annotated[str, Field(max_length=200)]
-Preprocessing = Literal["raw", "scaled_255", "mnist_mean_std", "standardised", "min_max",
-                        "preprocess_mnist", "preprocess_iris"]
-
-
-ClassIndex = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+Message = Annotated[str, Field(max_length=2000)]
+ArrayKey = Annotated[str, Field(pattern=r"^a[0-9]{1,6}$")]
+Dim = Annotated[int, Field(ge=0, le=MAX_ARRAY_ELEMENTS)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Untrusted(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class ArchitectureFacts(_Untrusted):
-    """What the harness saw of a network's layers."""
+class ArrayPayload(_Untrusted):
+    dtype: Literal["float32", "float64"]
+    shape: list[Dim] = Field(max_length=6)
+    data: str = Field(max_length=MAX_HARNESS_OUTPUT_BYTES)
 
-    framework: Literal["torch", "keras"]
-    dense_layers: int = Field(ge=0, le=100_000)
-    activations: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list, max_length=20)
-    nonlinear_between: bool = False
-    conv: bool = False
-    recurrent: bool = False
-    parameters: int = Field(default=0, ge=0)
-    unrecognised_parameters: int = Field(default=0, ge=0)  # held outside dense/conv/recurrent/norm layers
-    device: str = Field(default="cpu", max_length=40)
-    input_size: int | None = None
-    output_size: int | None = None
+    @field_validator("shape")
+    @classmethod
+    def _bounded(cls, shape: list[int]) -> list[int]:
+        if math.prod(shape) > MAX_ARRAY_ELEMENTS:
+            raise ValueError(f"an array of more than {MAX_ARRAY_ELEMENTS} elements")
+        return shape
 
-    def describe(self) -> str:
-        """"PyTorch, 3 dense layers, relu, 235,146 parameters, cpu"."""
-        framework = {"torch": "PyTorch", "keras": "Keras"}[self.framework]
-        layers = f"{self.dense_layers} dense layer{'s' if self.dense_layers != 1 else ''}"
-        extra = [x for x, present in (("convolution", self.conv), ("recurrent", self.recurrent)) if present]
-        parts = [framework, layers, *extra]
-        if self.activations:
-            parts.append(", ".join(self.activations))
-        parts += [f"{self.parameters:,} parameters", self.device]
-        return ", ".join(parts)
+    def decode(self) -> np.ndarray[Any, Any]:
+        """The array, read-only; raises ValueError when the bytes do not match the declared shape."""
+        try:
+            raw = base64.b64decode(self.data, validate=True)
+        except binascii.Error as exc:
+            raise ValueError("an array that is not base64") from exc
+        dtype = np.dtype("<f4" if self.dtype == "float32" else "<f8")
+        if len(raw) != math.prod(self.shape) * dtype.itemsize:
+            raise ValueError(f"an array of {len(raw)} bytes declared as {self.dtype} {tuple(self.shape)}")
+        array = np.frombuffer(raw, dtype=dtype).reshape(self.shape)
+        if not np.isfinite(array).all():
+            raise ValueError("an array holding NaN or infinity")
+        return array
 
 
-class ModelOutput(_Untrusted):
-    name: Label
-    found: bool
-    error: str | None = Field(default=None, max_length=2000)
-    via: Literal["contract", "discovery"] | None = None
-    source: Label | None = None
+class Linear(_Untrusted):
+    op: Literal["linear"]
+    weight: ArrayKey
+    bias: ArrayKey | None = None
+
+
+class Conv2d(_Untrusted):
+    op: Literal["conv2d"]
+    layout: Literal["nchw", "nhwc"]
+    weight: ArrayKey
+    bias: ArrayKey | None = None
+    stride: list[Annotated[int, Field(ge=1, le=64)]] = Field(min_length=2, max_length=2)
+    padding: list[Annotated[int, Field(ge=0, le=64)]] = Field(min_length=2, max_length=2)
+
+
+class MaxPool2d(_Untrusted):
+    op: Literal["max_pool2d"]
+    layout: Literal["nchw", "nhwc"]
+    kernel: list[Annotated[int, Field(ge=1, le=64)]] = Field(min_length=2, max_length=2)
+    stride: list[Annotated[int, Field(ge=1, le=64)]] = Field(min_length=2, max_length=2)
+    padding: list[Annotated[int, Field(ge=0, le=32)]] = Field(min_length=2, max_length=2)
+
+
+class BatchNorm(_Untrusted):
+    op: Literal["batch_norm"]
+    axis: Literal[1, -1]
+    eps: Annotated[float, Field(ge=0, le=1)]
+    mean: ArrayKey
+    var: ArrayKey
+    scale: ArrayKey
+    shift: ArrayKey
+
+
+class ScaleShift(_Untrusted):
+    op: Literal["scale_shift"]
+    scale: Finite | ArrayKey
+    shift: Finite | ArrayKey
+
+
+class Activation(_Untrusted):
+    op: Literal["relu", "sigmoid", "tanh", "selu", "silu", "softplus", "flatten"]
+
+
+class Softmax(_Untrusted):
+    op: Literal["softmax", "log_softmax"]
+    axis: Annotated[int, Field(ge=-6, le=6)]
+
+
+class LeakyRelu(_Untrusted):
+    op: Literal["leaky_relu"]
+    slope: Annotated[float, Field(ge=-100, le=100)]
+
+
+class Elu(_Untrusted):
+    op: Literal["elu"]
+    alpha: Annotated[float, Field(ge=-100, le=100)]
+
+
+class Gelu(_Untrusted):
+    op: Literal["gelu"]
+    approximate: Literal["none", "tanh"]
+
+
+class Reshape(_Untrusted):
+    op: Literal["reshape"]
+    shape: list[Annotated[int, Field(ge=-1, le=MAX_ARRAY_ELEMENTS)]] = Field(min_length=1, max_length=5)
+
+
+Op = Annotated[Linear | Conv2d | MaxPool2d | BatchNorm | ScaleShift | Activation | Softmax | LeakyRelu | Elu | Gelu
+               | Reshape, Field(discriminator="op")]
+
+
+class ExportedNetwork(_Untrusted):
+    """One candidate network: its operations in order, or why it could not be exported."""
+
+    id: int = Field(ge=0, le=1000)
+    label: Label
     framework: Literal["torch", "keras"] | None = None
-    facts: ArchitectureFacts | None = None
-    preprocessing: Preprocessing | None = None
-    # class indices: bounded so that no forged value overflows the scorer's int64 arrays
-    predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
-    train_predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
+    dtype: Literal["float32", "float64"] = "float32"
+    ops: list[Op] = Field(default_factory=list, max_length=MAX_OPS)
+    device: str = Field(default="cpu", max_length=40)
+    error: Message | None = None
 
 
-class HistoryOutput(_Untrusted):
+class SlotExport(_Untrusted):
+    """A contract name: the network it holds, or why it holds none."""
+
+    name: Label
+    network: int | None = None
+    error: Message | None = None
+
+
+class PreprocessedSample(_Untrusted):
+    """The student's preprocess_<dataset> applied to the first rows of the visible training sample."""
+
+    dataset: Label
+    function: Label
+    output: ArrayKey | None = None
+    error: Message | None = None
+
+
+class HistoryExport(_Untrusted):
     name: Label
     found: bool
-    error: str | None = Field(default=None, max_length=2000)
+    error: Message | None = None
     via: Literal["contract", "discovery"] | None = None
     source: Label | None = None
     loss: list[float | None] = Field(default_factory=list, max_length=MAX_EPOCHS)
     val_loss: list[float | None] = Field(default_factory=list, max_length=MAX_EPOCHS)
+    network: int | None = None  # the network a Keras History recorded (its `.model`)
 
 
-class HarnessOutput(_Untrusted):
+class HarnessExport(_Untrusted):
     nonce: str = Field(max_length=64)
-    models: list[ModelOutput] = Field(max_length=100)
-    histories: list[HistoryOutput] = Field(default_factory=list, max_length=100)
+    networks: list[ExportedNetwork] = Field(default_factory=list, max_length=64)
+    slots: list[SlotExport] = Field(default_factory=list, max_length=100)
+    preprocessed: list[PreprocessedSample] = Field(default_factory=list, max_length=100)
+    histories: list[HistoryExport] = Field(default_factory=list, max_length=200)
+    arrays: dict[ArrayKey, ArrayPayload] = Field(default_factory=dict, max_length=20_000)
 
-    def model(self, name: str) -> ModelOutput | None:
-        return next((m for m in self.models if m.name == name), None)
+    def network(self, index: int | None) -> ExportedNetwork | None:
+        return next((n for n in self.networks if n.id == index), None) if index is not None else None
 
-    def history(self, name: str) -> HistoryOutput | None:
-        return next((h for h in self.histories if h.name == name), None)
+    def slot(self, name: str) -> SlotExport | None:
+        return next((s for s in self.slots if s.name == name), None)
 
 
-def read_harness_output(path: Path, nonce: str) -> HarnessOutput:
+def read_harness_output(path: Path, nonce: str) -> HarnessExport:
     """Parse the file the kernel wrote; it must be small, valid JSON, match the schema and carry this run's nonce."""
     try:
         size = path.stat().st_size
@@ -97,7 +198,7 @@ def read_harness_output(path: Path, nonce: str) -> HarnessOutput:
     if size > MAX_HARNESS_OUTPUT_BYTES:
         raise HarnessOutputInvalid(f"the evaluation output is {size} bytes, over its {MAX_HARNESS_OUTPUT_BYTES} limit")
     try:
-        output = HarnessOutput.model_validate(json.loads(path.read_bytes()))
+        output = HarnessExport.model_validate(json.loads(path.read_bytes()))
     except (ValueError, RecursionError, ValidationError) as exc:  # RecursionError: JSON nested past the parser's depth
         raise HarnessOutputInvalid(f"the evaluation output is malformed: {str(exc)[:200]}") from exc
     if output.nonce != nonce:

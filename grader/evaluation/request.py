@@ -1,7 +1,9 @@
-"""The request the in-kernel harness reads: which models to find, on which inputs, and which histories.
+"""What each side of an evaluation is given.
 
-Only inputs enter the job directory: hidden inputs without labels, and a sample of the *visible* training set with
-its labels (students have those anyway) for choosing the input preprocessing and measuring training accuracy.
+The kernel's request (`build_request`): which contract names to export, which histories to look for, and a sample of
+*visible* training inputs for the student's preprocess_<dataset> to run on. No hidden input and no label enters the
+job directory. The evaluator's job (`build_evaluation_job`): the hidden inputs (no labels), the same visible sample
+with its public labels, and the export to evaluate; it lives in the host-only part of the job.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from grader.datasets import LabData
-from grader.spec import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
+from grader.spec import LabSpec
 
 DATASET_NAMES = {"mnist": "MNIST", "iris": "Iris"}
 
@@ -29,12 +31,11 @@ def slot_architectures(spec: LabSpec) -> dict[str, tuple[str, str]]:
     """Contract model name -> (dataset, required architecture) for every model a check evaluates."""
     slots: dict[str, tuple[str, str]] = {}
     for check in spec.checks:
-        if isinstance(check, AccuracyCheck):
-            previous = slots.get(check.model)
+        if (slot := check.model_slot()) is not None:
+            name, dataset, architecture = slot
+            previous = slots.get(name)
             if previous is None or previous[1] == "any":
-                slots[check.model] = (check.dataset, check.architecture)
-        elif isinstance(check, OverfittingGapCheck):
-            slots.setdefault(check.model, (check.dataset, "any"))
+                slots[name] = (dataset, architecture)
     return slots
 
 
@@ -46,17 +47,32 @@ def _save(path: Path, array: np.ndarray[Any, Any]) -> str:
 
 
 def build_request(spec: LabSpec, lab: LabData, private: Path, nonce: str, output: Path) -> dict[str, Any]:
-    """Write the inputs into `private` and return the JSON-able request."""
-    slots = []
+    """Write the visible samples into `private` and return the JSON-able request the kernel's harness reads."""
+    slots, samples = [], {}
+    for name, (dataset, _) in slot_architectures(spec).items():
+        if not lab.has_dataset(dataset):
+            continue
+        if dataset not in samples:
+            samples[dataset] = _save(private / f"{dataset}-sample-x.npy", lab.training_sample(dataset).x)
+        slots.append({"name": name, "dataset": dataset})
+    histories = [{"name": name, "model": model} for name, model in spec.history_requests()]
+    return {"nonce": nonce, "slots": slots, "samples": samples, "histories": histories, "output": str(output)}
+
+
+def build_evaluation_job(spec: LabSpec, lab: LabData, host: Path, export: Path, nonce: str) -> dict[str, Any]:
+    """Write the hidden inputs (never labels) and the visible sample into the host-only `host` and return the job."""
+    slots, datasets = [], {}
     for name, (dataset, architecture) in slot_architectures(spec).items():
         if not lab.has_dataset(dataset):
             continue
-        sample = lab.training_sample(dataset)
-        slots.append({
-            "name": name, "dataset": dataset, "architecture": architecture,
-            "inputs": _save(private / f"{dataset}-inputs.npy", lab.hidden_split(dataset).x),
-            "train_x": _save(private / f"{dataset}-train-x.npy", sample.x),
-            "train_y": _save(private / f"{dataset}-train-y.npy", sample.y),
-        })
-    histories = [{"name": c.history, "model": c.model} for c in spec.checks if isinstance(c, EarlyStoppingCheck)]
-    return {"nonce": nonce, "slots": slots, "histories": histories, "output": str(output)}
+        if dataset not in datasets:
+            sample = lab.training_sample(dataset)
+            datasets[dataset] = {
+                "hidden_x": _save(host / f"{dataset}-hidden-x.npy", lab.hidden_split(dataset).x),
+                "sample_x": _save(host / f"{dataset}-sample-x.npy", sample.x),
+                "sample_y": _save(host / f"{dataset}-sample-y.npy", sample.y),
+            }
+        slots.append({"name": name, "dataset": dataset, "architecture": architecture})
+    histories = [{"name": name, "model": model} for name, model in spec.history_requests()]
+    return {"nonce": nonce, "export": str(export), "slots": slots, "histories": histories, "datasets": datasets,
+            "result": str(host / "evaluation-result.json")}

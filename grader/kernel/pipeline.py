@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -17,10 +18,12 @@ import nbformat
 from nbformat import NotebookNode
 
 from grader.datasets import LabData
-from grader.errors import HarnessOutputInvalid, KernelStartFailed
+from grader.errors import KernelStartFailed
 from grader.evaluation.harness_output import MAX_HARNESS_OUTPUT_BYTES
 from grader.evaluation.in_kernel import source
-from grader.evaluation.request import build_request
+from grader.evaluation.request import build_evaluation_job, build_request
+from grader.evaluation.result import EvaluationResult
+from grader.evaluation.runner import run_evaluator
 from grader.kernel.cpu_only import cpu_only_note
 from grader.kernel.environments import start_failure
 from grader.kernel.execute import (
@@ -37,7 +40,7 @@ from grader.sandbox.jobdir import JobDirs, take_untrusted_file
 from grader.sandbox.uid_lease import lease_uid
 from grader.scoring.discovery_report import discovery_lines
 from grader.scoring.report import GradingReport
-from grader.scoring.scorers import HarnessOutput, execution_context, history_of, read_harness_output, score_checks
+from grader.scoring.scorers import execution_context, history_of, score_checks
 from grader.spec import LabSpec
 
 logger = logging.getLogger(__name__)
@@ -79,7 +82,7 @@ class GradingOutcome:
 
 
 def _harness_step(ctx: GradingContext, work: Path, evaluation: Path) -> tuple[str, Path]:
-    """Copy the hidden inputs in (never labels) and return the harness cell's code and its output path."""
+    """Copy a visible sample in (no hidden input, no label) and return the harness cell's code and its output path."""
     nonce = secrets.token_hex(16)
     private = evaluation / nonce  # root-owned and read-only in the sandbox: no student thread can swap it
     private.mkdir(mode=0o755)
@@ -87,7 +90,7 @@ def _harness_step(ctx: GradingContext, work: Path, evaluation: Path) -> tuple[st
     request = private / "request.json"
     request.write_text(json.dumps(build_request(ctx.spec, ctx.lab_data, private, nonce, output)))
     os.chmod(request, 0o444)
-    harness_source = source("model_facts.py") + "\n" + source("harness.py")
+    harness_source = source("export.py") + "\n" + source("harness.py")
     code = (
         "def __labgrader_harness():\n"
         "    namespace = {'__name__': 'labgrader_harness'}\n"
@@ -216,7 +219,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
         except KernelStartFailed as exc:
             line = start_failure(ctx.environment, ctx.sandbox.kernel_python, exc.stderr_tail or str(exc))
             raise KernelStartFailed(line, exc.stderr_tail) from exc
-        output, harness_problem = _extract(result, dirs.host)
+        output, harness_problem = await asyncio.to_thread(_evaluate, ctx, result, dirs.host)
         report = _report(ctx, result, output, harness_problem, isolation, prepare_s)
         return GradingOutcome(report=report, executed_notebook=nbformat.writes(nb).encode())  # type: ignore[no-untyped-call]
     finally:
@@ -230,7 +233,8 @@ def _end_job(cgroup: JobCgroup, uid: int | None) -> None:
         logger.warning("killed %d process(es) of uid %d that outlived their job's namespaces", stragglers, uid)
 
 
-def _extract(result: ExecutionResult, host: Path) -> tuple[HarnessOutput | None, str]:
+def _evaluate(ctx: GradingContext, result: ExecutionResult, host: Path) -> tuple[EvaluationResult | None, str]:
+    """Take the kernel's export (untrusted) out of the sandbox and have the clean evaluator compute predictions."""
     if result.harness_output is None:
         return None, result.harness_error
     nonce = result.harness_output.name.removeprefix(".labgrader-output-").removesuffix(".json")
@@ -238,13 +242,16 @@ def _extract(result: ExecutionResult, host: Path) -> tuple[HarnessOutput | None,
     refused = take_untrusted_file(result.harness_output, trusted_copy, MAX_HARNESS_OUTPUT_BYTES)
     if refused:
         return None, result.harness_error or refused
-    try:
-        return read_harness_output(trusted_copy, nonce), ""
-    except HarnessOutputInvalid as exc:
-        return None, result.harness_error or str(exc)
+    started = time.monotonic()
+    job = build_evaluation_job(ctx.spec, ctx.lab_data, host, trusted_copy, nonce)
+    output, problem = run_evaluator(job, host)
+    result.timings_s["evaluate"] = time.monotonic() - started
+    if output is None:
+        return None, result.harness_error or problem
+    return output, ""
 
 
-def _report(ctx: GradingContext, result: ExecutionResult, output: HarnessOutput | None, harness_problem: str,
+def _report(ctx: GradingContext, result: ExecutionResult, output: EvaluationResult | None, harness_problem: str,
             isolation: Isolation, prepare_s: float) -> GradingReport:
     gpu = cpu_only_note(result.cell_errors) if ctx.device_label == "cpu" else ""
     note = "; ".join(part for part in (result.note or harness_problem, gpu) if part)

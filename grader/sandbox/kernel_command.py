@@ -67,7 +67,7 @@ def kernel_environment(work: Path, extra: dict[str, str], python: str = sys.exec
         "LOGNAME": SANDBOX_USER,
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
-        "MPLBACKEND": "Agg",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",  # plt.show() and figures left open both show
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from grader.evaluation.harness_output import HarnessOutput
 from grader.evaluation.request import role_of, slot_architectures
-from grader.scoring.scorers import PREPROCESSING_WORDS, finite_curve
+from grader.evaluation.result import EvaluationResult
+from grader.scoring.scorers import finite_curve
 from grader.spec import LabSpec
 
 
-def discovery_lines(spec: LabSpec, output: HarnessOutput | None) -> list[str]:
+def discovery_lines(spec: LabSpec, output: EvaluationResult | None) -> list[str]:
     """"multi-layer MNIST model: `net2` (found by discovery; PyTorch, 3 dense layers, ...), inputs scaled /255"."""
     if output is None:
         return []
@@ -22,8 +22,8 @@ def discovery_lines(spec: LabSpec, output: HarnessOutput | None) -> list[str]:
         how = "contract name" if entry.via == "contract" else "found by discovery"
         facts = f"; {entry.facts.describe()}" if entry.facts else ""
         line = f"{role}: {entry.source or '`' + name + '`'} ({how}{facts})"
-        if entry.preprocessing:
-            line += f", {PREPROCESSING_WORDS[entry.preprocessing]}"
+        if entry.preprocessing_words:
+            line += f", {entry.preprocessing_words}"
         lines.append(line)
     for history in output.histories:
         if not history.found:
@@ -32,5 +32,7 @@ def discovery_lines(spec: LabSpec, output: HarnessOutput | None) -> list[str]:
         how = "contract name" if history.via == "contract" else "found by discovery"
         epochs = len(finite_curve(history.loss))
         validation = "with" if finite_curve(history.val_loss) else "without"
-        lines.append(f"training history: {history.source} ({how}), {epochs} epochs {validation} validation loss")
+        checked = f"; {history.cross_check}" if history.cross_check else ""
+        lines.append(f"training history: {history.source} ({how}), {epochs} epochs {validation} validation loss"
+                     f"{checked}")
     return lines

@@ -1,31 +1,26 @@
-"""The trusted scorer: reads the harness output as untrusted input and compares it with hidden labels.
+"""The trusted scorer: compares the predictions the clean evaluator computed (an EvaluationResult) with hidden labels.
 
+Each check kind has one scorer here, registered with `@scorer(kind)` beside its spec model in `grader.spec`.
 Every message says what was measured, against which threshold, and what to do next; none holds hidden data.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from grader.datasets import LabData
-from grader.evaluation.harness_output import HarnessOutput, HistoryOutput, ModelOutput, read_harness_output
+from grader.evaluation.evaluator import NOT_FROM_LAYERS
 from grader.evaluation.request import DATASET_NAMES, role_of, slot_architectures
+from grader.evaluation.result import EvaluationResult, HistoryResult, ModelResult
 from grader.scoring.report import CellError, CheckResult
 from grader.spec import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
 
-__all__ = ["HarnessOutput", "execution_context", "partial_credit", "read_harness_output", "score_checks"]
-
-PREPROCESSING_WORDS = {
-    "raw": "inputs used as they are",
-    "scaled_255": "inputs scaled /255",
-    "mnist_mean_std": "inputs normalised with the MNIST mean/std",
-    "standardised": "inputs standardised per feature",
-    "min_max": "inputs min-max scaled per feature",
-    "preprocess_mnist": "inputs passed through `preprocess_mnist`",
-    "preprocess_iris": "inputs passed through `preprocess_iris`",
-}
+__all__ = ["EvaluationResult", "execution_context", "partial_credit", "score_checks", "scorer"]
 ARCHITECTURE_NEEDS = {
     "single_dense": "a single-layer network: exactly one dense (Linear/Dense) layer from the inputs to the classes, "
                     "no convolution or recurrent layers",
@@ -34,6 +29,28 @@ ARCHITECTURE_NEEDS = {
 }
 
 Scored = AccuracyCheck | OverfittingGapCheck | EarlyStoppingCheck
+
+
+@dataclass(frozen=True)
+class ScoringInputs:
+    """What every scorer may read: the evaluation result, the lab's data (hidden labels), the run's context."""
+
+    spec: LabSpec
+    output: EvaluationResult | None
+    lab: LabData
+    context: str
+
+
+Scorer = Callable[[Any, ScoringInputs], CheckResult]
+SCORERS: dict[str, Scorer] = {}
+
+
+def scorer(kind: str) -> Callable[[Scorer], Scorer]:
+    """Register the scorer of a check kind (the spec model with that `kind` lives in grader.spec)."""
+    def register(function: Scorer) -> Scorer:
+        SCORERS[kind] = function
+        return function
+    return register
 
 
 def partial_credit(value: float, full_at: float, none_at: float, points: float) -> float:
@@ -57,10 +74,11 @@ def _verdict(score: float, points: float, passed: bool) -> str:
     return f"partial credit, {score:g} of {points:g} points" if score > 0 else "no credit"
 
 
-def _why_missing(name: str, role: str, entry: ModelOutput | None, context: str) -> str:
+def _why_missing(name: str, role: str, entry: ModelResult | None, context: str) -> str:
     if entry is not None and entry.error:
         where = entry.source or f"`{name}`"
-        message = f"{where} could not be evaluated: {entry.error}"
+        joined = " " if entry.error.startswith(NOT_FROM_LAYERS) else " could not be evaluated: "
+        message = f"{where}{joined}{entry.error}"
     else:
         message = (f"no trained model named `{name}` was found after the notebook ran, and no {role} turned up among "
                    f"its variables; train the network and assign it to `{name}`")
@@ -77,13 +95,13 @@ def _data_missing(check: AccuracyCheck | OverfittingGapCheck, lab: LabData) -> C
                           "or `labgrader datasets fetch`) and regrade")
 
 
-def _subject(entry: ModelOutput) -> str:
+def _subject(entry: ModelResult) -> str:
     source = entry.source or f"`{entry.name}`"
-    how = PREPROCESSING_WORDS.get(entry.preprocessing or "", "")
+    how = entry.preprocessing_words or ""
     return f"{source} ({how})" if how else source
 
 
-def _architecture_problem(entry: ModelOutput, architecture: str) -> str:
+def _architecture_problem(entry: ModelResult, architecture: str) -> str:
     facts = entry.facts
     if architecture == "any" or facts is None:
         return ""
@@ -103,8 +121,10 @@ def _architecture_problem(entry: ModelOutput, architecture: str) -> str:
     return f"{entry.source or entry.name} {has}; this check needs {ARCHITECTURE_NEEDS[architecture]}"
 
 
-def score_accuracy(check: AccuracyCheck, output: HarnessOutput | None, lab: LabData, context: str) -> CheckResult:
+@scorer("accuracy")
+def score_accuracy(check: AccuracyCheck, inputs: ScoringInputs) -> CheckResult:
     """Hidden accuracy with linear partial credit, for a model whose architecture is the one the check asks for."""
+    output, lab, context = inputs.output, inputs.lab, inputs.context
     missing = _data_missing(check, lab)
     if missing:
         return missing
@@ -135,8 +155,10 @@ def score_accuracy(check: AccuracyCheck, output: HarnessOutput | None, lab: LabD
     return _result(check, passed, score, message, accuracy)
 
 
-def score_gap(check: OverfittingGapCheck, output: HarnessOutput | None, lab: LabData, context: str) -> CheckResult:
+@scorer("overfitting_gap")
+def score_gap(check: OverfittingGapCheck, inputs: ScoringInputs) -> CheckResult:
     """Training accuracy on a visible training sample minus hidden accuracy; smaller is better."""
+    output, lab, context = inputs.output, inputs.lab, inputs.context
     missing = _data_missing(check, lab)
     if missing:
         return missing
@@ -179,12 +201,16 @@ def finite_curve(values: list[float | None]) -> list[float]:
     return out
 
 
-def score_early_stopping(check: EarlyStoppingCheck, output: HarnessOutput | None, context: str,
-                         model_role: str | None = None) -> CheckResult:
+@scorer("early_stopping")
+def score_early_stopping(check: EarlyStoppingCheck, inputs: ScoringInputs) -> CheckResult:
     """Epochs trained after the validation-loss minimum must not exceed the patience.
 
-    With `model_role` (the check's model is one the lab evaluates) the history counts only if that network was found.
+    When the check's model is one the lab evaluates, the history counts only if that network was found, and not when
+    the grader's cross-check shows it does not describe that network.
     """
+    output, context = inputs.output, inputs.context
+    slot = slot_architectures(inputs.spec).get(check.model or "")
+    model_role = role_of(slot[1], slot[0]) if slot and inputs.lab.has_dataset(slot[0]) else None
     entry = output.history(check.history) if output else None
     if entry is None or not entry.found:
         why = f"`{check.history}` could not be read: {entry.error}" if entry and entry.error else (
@@ -194,10 +220,13 @@ def score_early_stopping(check: EarlyStoppingCheck, output: HarnessOutput | None
         return _failed(check, f"{why} ({context})" if context else why)
     source = entry.source or f"`{check.history}`"
     model = output.model(check.model) if output and check.model else None
-    if check.model and model_role and (model is None or not model.found):
+    if check.model and model_role and (model is None or not model.found or model.predictions is None):
         # a history is what the notebook says about its training: without the trained network it is only numbers
         why = _why_missing(check.model, model_role, model, context)
         return _failed(check, f"{source} was found, but the network it should record was not: {why}")
+    if entry.consistent is False:
+        return _failed(check, f"{source}: {entry.cross_check}; record the loss of the network you grade, epoch by "
+                              "epoch")
     val_loss = finite_curve(entry.val_loss)
     if not val_loss:
         return _failed(check, f"{source} holds training loss for {len(entry.loss)} epochs but no validation loss: "
@@ -233,21 +262,12 @@ def execution_context(cell_errors: list[CellError], note: str) -> str:
     return "; ".join(parts)
 
 
-def score_checks(spec: LabSpec, output: HarnessOutput | None, lab: LabData, context: str) -> list[CheckResult]:
-    results: list[CheckResult] = []
-    slots = slot_architectures(spec)
-    for check in spec.checks:
-        if isinstance(check, AccuracyCheck):
-            results.append(score_accuracy(check, output, lab, context))
-        elif isinstance(check, OverfittingGapCheck):
-            results.append(score_gap(check, output, lab, context))
-        else:
-            slot = slots.get(check.model or "")
-            role = role_of(slot[1], slot[0]) if slot and lab.has_dataset(slot[0]) else None
-            results.append(score_early_stopping(check, output, context, role))
-    return results
+def score_checks(spec: LabSpec, output: EvaluationResult | None, lab: LabData, context: str) -> list[CheckResult]:
+    """One result per check, in the spec's order, each from its kind's registered scorer."""
+    inputs = ScoringInputs(spec=spec, output=output, lab=lab, context=context)
+    return [SCORERS[check.kind](check, inputs) for check in spec.checks]
 
 
-def history_of(output: HistoryOutput) -> dict[str, list[float]]:
+def history_of(output: HistoryResult) -> dict[str, list[float]]:
     """The finite part of a history, as the report stores it."""
     return {"loss": finite_curve(output.loss), "val_loss": finite_curve(output.val_loss)}

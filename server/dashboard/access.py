@@ -85,6 +85,8 @@ def current_viewer(request: Request, db: DbSession) -> Viewer:
     user = db.get(User, session.user_id)
     if user is None or not hmac.compare_digest(user.token_hash[: len(session.token_digest)], session.token_digest):
         raise SessionMissing("the session belongs to a token that is no longer valid: log in again")
+    if user.disabled_at is not None:
+        raise SessionMissing("this account is disabled: ask your instructor")
     if session.generation != user.session_generation:
         raise SessionMissing("you logged out of this session: log in again")
     viewer = Viewer(user, session)

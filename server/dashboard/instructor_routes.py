@@ -10,10 +10,12 @@ from server.dashboard.access import DbSession, InstructorViewer, PageRoute, chec
 from server.dashboard.notebook_view import notebook_view
 from server.dashboard.plots import histogram_svg
 from server.dashboard.query_params import parse_submission_query, query_string
+from server.dashboard.queue import job_progress, queue_stats
 from server.dashboard.rendering import artifact_response, page, secured
-from server.errors import InvalidInput
+from server.dashboard.standing import lab_standing
+from server.errors import InvalidInput, NotFound
 from server.exports.formats import ExportFormat, UnknownFormat, render_export
-from server.exports.gradebook import build_gradebook
+from server.exports.gradebook import GradebookRow, build_gradebook
 from server.jobs.models import ArtifactKind, JobQueue, JobStatus
 from server.labs.service import get_spec, list_specs
 from server.submissions import service as submissions
@@ -24,16 +26,40 @@ router = APIRouter(prefix="/dashboard", route_class=PageRoute, include_in_schema
 @router.get("")
 def overview(viewer: InstructorViewer, db: DbSession) -> Response:
     stats = service.all_lab_stats(db)
-    plots = {s.spec.id: histogram_svg(s.histogram, s.spec.max_score, f"Score histogram of {s.spec.id}")
+    plots = {s.spec.id: histogram_svg(s.histogram, s.spec.max_score, f"Students per score band in {s.spec.title}")
              for s in stats}
-    return page("overview.html", viewer=viewer, stats=stats, plots=plots)
+    return page("overview.html", viewer=viewer, stats=stats, plots=plots, queue=queue_stats(db))
+
+
+@router.get("/gradebook")
+def gradebook_page(viewer: InstructorViewer, db: DbSession) -> Response:
+    """Roster x lab: each student's counted score per lab, the same numbers as every lab's export."""
+    books = [build_gradebook(db, spec.id) for spec in list_specs(db)]
+    students: dict[str, dict[str, GradebookRow]] = {}
+    for book in books:
+        for row in book.rows:
+            students.setdefault(row.student, {})[book.spec.id] = row
+    return page("gradebook.html", viewer=viewer, books=books, students=dict(sorted(students.items())))
 
 
 @router.get("/labs/{lab_id}")
 def lab_page(lab_id: str, viewer: InstructorViewer, db: DbSession, regraded: int | None = None) -> Response:
     stats = service.lab_stats(db, get_spec(db, lab_id))
-    plot = histogram_svg(stats.histogram, stats.spec.max_score, f"Score histogram of {lab_id}")
-    return page("lab.html", viewer=viewer, stats=stats, plot=plot, regraded=regraded, formats=list(ExportFormat))
+    plot = histogram_svg(stats.histogram, stats.spec.max_score, f"Students per score band in {stats.spec.title}")
+    return page("lab.html", viewer=viewer, stats=stats, plot=plot, regraded=regraded, formats=list(ExportFormat),
+                scopes=list(submissions.RegradeScope))
+
+
+@router.get("/labs/{lab_id}/checks/{check_id}")
+def check_page(lab_id: str, check_id: str, viewer: InstructorViewer, db: DbSession) -> Response:
+    """The students whose counted submission fails one check, grouped by the message they got."""
+    book = build_gradebook(db, lab_id)
+    check = next((c for c in book.spec.checks if c.id == check_id), None)
+    if check is None:
+        raise NotFound(f"lab {lab_id!r} has no check {check_id!r}")
+    groups = service.failure_groups(book, check_id)
+    failures = next(f for f in book.check_failures() if f.check_id == check_id)
+    return page("check.html", viewer=viewer, book=book, check=check, groups=groups, failures=failures)
 
 
 @router.get("/labs/{lab_id}/progress.json")
@@ -43,10 +69,21 @@ def lab_progress(lab_id: str, viewer: InstructorViewer, db: DbSession) -> Respon
     return secured(JSONResponse({"lab_id": lab_id, "total": sum(counts.values()), **counts}))
 
 
+@router.get("/labs/{lab_id}/regrade")
+def confirm_regrade(lab_id: str, viewer: InstructorViewer, db: DbSession, scope: str = "all") -> Response:
+    """How many jobs a lab regrade would start, and how many queued or running ones it would replace."""
+    chosen = submissions.parse_scope(scope)
+    spec = get_spec(db, lab_id)
+    found = submissions.lab_submissions(db, lab_id, chosen)
+    replaced = sum(s.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value) for s in found)
+    return page("regrade_confirm.html", viewer=viewer, spec=spec, scope=chosen, count=len(found), replaced=replaced)
+
+
 @router.post("/labs/{lab_id}/regrade")
 async def regrade_lab(request: Request, lab_id: str, viewer: InstructorViewer, db: DbSession) -> Response:
-    await checked_form(request, viewer)
-    found = submissions.lab_submissions(db, lab_id)
+    form = await checked_form(request, viewer)
+    scope = form.get("scope")
+    found = submissions.lab_submissions(db, lab_id, submissions.parse_scope(scope if isinstance(scope, str) else ""))
     ids = submissions.regrade(db, found, JobQueue.REGRADE)
     db.commit()
     request.app.state.dispatcher.submitted([s.current_job_id for s in found], JobQueue.REGRADE)
@@ -68,16 +105,21 @@ def export(lab_id: str, viewer: InstructorViewer, db: DbSession, format: str = "
 def submissions_table(request: Request, viewer: InstructorViewer, db: DbSession) -> Response:
     query = parse_submission_query(request.query_params)
     result = service.submissions_page(db, query)
-    return page("submissions.html", viewer=viewer, result=result, query=query, labs=list_specs(db),
-                statuses=list(JobStatus), sort_keys=list(service.SortKey), qs=query_string)
+    labs = list_specs(db)
+    return page("submissions.html", viewer=viewer, result=result, query=result.query, labs=labs,
+                titles={lab.id: lab.title for lab in labs}, statuses=list(service.SUBMISSION_STATUSES),
+                sort_keys=list(service.SortKey), qs=query_string)
 
 
 @router.get("/submissions/{submission_id}")
-def submission_page(submission_id: int, viewer: InstructorViewer, db: DbSession) -> Response:
+def submission_page(request: Request, submission_id: int, viewer: InstructorViewer, db: DbSession) -> Response:
     submission = submissions.visible_submission(db, viewer.user, submission_id)
     detail = service.submission_detail(db, submission)
-    return page("submission.html", viewer=viewer, detail=detail, out=submissions.to_out(db, submission),
-                notebook=notebook_view(detail.executed_notebook), base="/dashboard")
+    spec = get_spec(db, submission.lab_id)
+    return page("submission.html", viewer=viewer, detail=detail, out=submissions.to_out(db, submission), spec=spec,
+                notebook=notebook_view(detail.executed_notebook), base="/dashboard",
+                standing=lab_standing(db, spec, submission.student_id),
+                progress=job_progress(db, submission.current_job_id, request.app.state.settings.jobs))
 
 
 @router.post("/submissions/{submission_id}/regrade")

@@ -62,6 +62,8 @@ def login(request: Request, db: DbSession, token: Annotated[str, Form()] = "",
     if user is None:
         request.app.state.auth_throttle.wrong_token(request)
         return _login_page(request, next, 401, "That token is not valid. Paste the whole token, starting with lg_.")
+    if user.disabled_at is not None:
+        return _login_page(request, next, 403, "This account is disabled. Ask your instructor to enable it.")
     session = new_session(user.id, user.token_hash, generation=user.session_generation)
     response = RedirectResponse(safe_next(next, user.is_instructor), status_code=303)
     response.set_cookie(SESSION_COOKIE, encode_session(session, request.app.state.settings.secret_key),

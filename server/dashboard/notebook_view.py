@@ -1,8 +1,10 @@
 """The executed notebook as plain view data, for templates that escape every string.
 
-Student outputs are hostile: HTML, JavaScript, SVG and every other rich type are dropped (the page says which);
-only `image/png` and `image/jpeg` survive, as `data:` URIs, after their bytes are checked to be what they claim.
-Markdown is shown as its source text, never rendered.
+Student outputs are hostile: JavaScript, SVG and every other rich type are dropped (the page says which);
+`image/png` and `image/jpeg` survive as `data:` URIs after their bytes are checked to be what they claim, and
+`text/html` (pandas tables) survives only through nh3's allow-list sanitiser: table and text tags, no attributes
+but `colspan`/`rowspan`/`align`, no links, images, styles or scripts. Markdown is shown as its source text.
+Long text keeps its head and its tail (an error is usually at the end).
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import nh3
+from markupsafe import Markup
+
 TEXT_LIMIT_CHARS = 20_000
+HTML_LIMIT_CHARS = 200_000
+HTML_TAGS = {"table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "colgroup", "col", "div", "span", "p",
+             "br", "b", "i", "em", "strong", "code", "pre", "small", "sub", "sup", "ul", "ol", "li", "h1", "h2", "h3",
+             "h4", "hr"}
+HTML_ATTRIBUTES = {"th": {"colspan", "rowspan", "align"}, "td": {"colspan", "rowspan", "align"}}
 IMAGE_LIMIT_BYTES = 2 * 1024 * 1024
 CELL_LIMIT = 500
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -23,10 +33,11 @@ IMAGE_MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
 
 @dataclass(frozen=True)
 class OutputView:
-    kind: Literal["stream", "text", "image", "error", "omitted"]
+    kind: Literal["stream", "text", "image", "html", "error", "omitted"]
     text: str = ""
     data_uri: str = ""
     label: str = ""
+    html: Markup = field(default_factory=Markup)
 
 
 @dataclass(frozen=True)
@@ -51,11 +62,22 @@ def _joined(value: Any) -> str:
 
 
 def capped_text(text: str, limit: int = TEXT_LIMIT_CHARS) -> str:
-    """ANSI colour codes removed, and at most `limit` characters."""
+    """ANSI colour codes removed; beyond `limit` characters, the first and the last half of it with a marker."""
     clean = ANSI_ESCAPE.sub("", text)
     if len(clean) <= limit:
         return clean
-    return clean[:limit] + f"\n... ({len(clean) - limit} more characters not shown)"
+    half = limit // 2
+    return (clean[:half] + f"\n... ({len(clean) - 2 * half} characters in the middle not shown; download the "
+            f"notebook for all of it) ...\n" + clean[-half:])
+
+
+def sanitised_html(html: str) -> Markup | None:
+    """Student HTML through nh3's allow-list (tables and text only); None when it is too large to show."""
+    if len(html) > HTML_LIMIT_CHARS:
+        return None
+    cleaned = nh3.clean(html, tags=HTML_TAGS, clean_content_tags={"script", "style"}, attributes=HTML_ATTRIBUTES,
+                        url_schemes=set(), strip_comments=True)
+    return Markup(cleaned)  # noqa: S704 - the output of an allow-list sanitiser
 
 
 def image_data_uri(mime: str, payload: Any) -> str | None:
@@ -83,9 +105,15 @@ def _rich_output(output: dict[str, Any]) -> list[OutputView]:
             uri = image_data_uri(mime, data[mime])
             views.append(OutputView("image", data_uri=uri, label=mime) if uri else
                          OutputView("omitted", label=f"{mime} (not a valid image)"))
+    shown = {"image/png", "image/jpeg", "text/plain"}
+    if not views and "text/html" in data:
+        html = sanitised_html(_joined(data["text/html"]))
+        if html is not None and html.strip():
+            views.append(OutputView("html", html=html, label="text/html"))
+            shown.add("text/html")
     if not views and "text/plain" in data:
         views.append(OutputView("text", text=capped_text(_joined(data["text/plain"]))))
-    dropped = sorted(k for k in data if k not in ("image/png", "image/jpeg", "text/plain"))
+    dropped = sorted(k for k in data if k not in shown)
     if dropped:
         views.append(OutputView("omitted", label=", ".join(str(k)[:80] for k in dropped[:10])))
     return views

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
 from server.dashboard.notebook_view import capped_text
@@ -47,10 +49,61 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
 
 
+def duration(value: float | None) -> str:
+    """Seconds as a person says them: "40 s", "3 min", "1 h 5 min", "2 days 3 h"."""
+    if value is None:
+        return "-"
+    seconds = max(0, round(value))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} days {hours} h" if hours else f"{days} days"
+
+
+def _iso_utc(value: datetime | None) -> str:
+    return "" if value is None else value.replace(microsecond=0).isoformat() + "Z"
+
+
+def local_time(value: datetime | None) -> Markup:
+    """A `<time>` the page script rewrites into the viewer's local time; UTC text until then (and without JS)."""
+    if value is None:
+        return Markup("-")
+    return Markup('<time datetime="{}" data-local>{}</time>').format(_iso_utc(value), _when(value))
+
+
+# grader-written check messages name cells ("cell 8 raised ...") and quote code in backticks
+_CELL_REF = re.compile(r"\b([Cc]ell) (\d{1,4})\b")
+_BACKTICKS = re.compile(r"`([^`\n]{1,300})`")
+
+
+def message_html(text: str) -> Markup:
+    """A check message, escaped, with `code` in code formatting and "cell N" linked to that cell on the page."""
+    escaped = str(escape(text))
+    linked = _CELL_REF.sub(lambda m: f'<a href="#cell-{int(m.group(2))}">{m.group(1)} {int(m.group(2))}</a>',
+                           escaped)
+    return Markup(_BACKTICKS.sub(r"<code>\1</code>", linked))  # noqa: S704 - built from escaped text
+
+
+def score_band(score: float | None, max_score: float | None) -> str:
+    """The badge colour of a score: full marks, most, some, none (a graded 0 is never green)."""
+    if score is None or not max_score:
+        return "none"
+    share = score / max_score
+    return "full" if share >= 0.999 else "high" if share >= 0.7 else "mid" if share >= 0.4 else "low"
+
+
 environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
                           undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 environment.filters.update(plain=lambda v: capped_text(str(v)), when=_when, score=_score, percent=_percent,
-                           seconds=_seconds)
+                           seconds=_seconds, duration=duration, local_time=local_time, message=message_html,
+                           iso=_iso_utc)
+environment.globals.update(score_band=score_band)
 
 
 def secured(response: Response) -> Response:

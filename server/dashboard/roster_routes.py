@@ -1,6 +1,11 @@
-"""The roster page: list users, add one, import a CSV; new tokens are shown once and never again."""
+"""The roster page: list users, add one, import a CSV, reset/revoke a token, disable/enable, delete (audited);
+new tokens are shown once (and offered as a CSV download built in the page) and never again."""
 
 from __future__ import annotations
+
+import csv
+import io
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -9,27 +14,76 @@ from starlette.datastructures import UploadFile
 from server.dashboard import service
 from server.dashboard.access import DbSession, InstructorViewer, PageRoute, checked_form
 from server.dashboard.rendering import page
-from server.errors import InvalidInput
+from server.errors import Conflict, InvalidInput, NotFound
+from server.roster.lifecycle import RosterAction, delete_user, recent_audit, reset_token, revoke_token, set_disabled
 from server.users.service import IssuedToken, create_user, import_roster
 
 router = APIRouter(prefix="/dashboard/roster", route_class=PageRoute, include_in_schema=False)
 ROSTER_LIMIT_BYTES = 1024 * 1024
 
 
-def _issued_page(viewer: InstructorViewer, issued: list[IssuedToken]) -> Response:
-    return page("tokens.html", 201, viewer=viewer, issued=issued)
+def _issued_page(viewer: InstructorViewer, issued: list[IssuedToken], status_code: int = 201) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["name", "role", "token"])
+    writer.writerows([t.name, t.role, t.token] for t in issued)
+    return page("tokens.html", status_code, viewer=viewer, issued=issued,
+                csv_href="data:text/csv;charset=utf-8," + quote(buffer.getvalue()))
+
+
+def _roster(viewer: InstructorViewer, db: DbSession, status_code: int = 200, problem: str = "", done: str = "",
+            form_name: str = "") -> Response:
+    return page("roster.html", status_code, viewer=viewer, people=service.roster(db), audit=recent_audit(db, 20),
+                problem=problem, done=done, form_name=form_name)
 
 
 @router.get("")
 def roster_page(viewer: InstructorViewer, db: DbSession) -> Response:
-    return page("roster.html", viewer=viewer, people=service.roster(db))
+    return _roster(viewer, db)
+
+
+@router.post("/users/{name}/{action}")
+async def user_action(request: Request, name: str, action: str, viewer: InstructorViewer, db: DbSession) -> Response:
+    """One roster action on one user; a reset shows the new token once, the rest come back to the roster."""
+    form = await checked_form(request, viewer)
+    try:
+        chosen = RosterAction(action)
+    except ValueError as exc:
+        raise NotFound(f"no roster action {action!r}") from exc
+    actor = viewer.user.name
+    try:
+        if chosen is RosterAction.RESET_TOKEN:
+            issued = reset_token(db, name, actor)
+            db.commit()
+            return _issued_page(viewer, [issued], 200)
+        if chosen is RosterAction.REVOKE:
+            revoke_token(db, name, actor)
+            done = f"{name}'s token is revoked. Reset it to give them a new one."
+        elif chosen in (RosterAction.DISABLE, RosterAction.ENABLE):
+            set_disabled(db, name, actor, chosen is RosterAction.DISABLE)
+            done = f"{name} is {'disabled' if chosen is RosterAction.DISABLE else 'enabled'}."
+        else:
+            if form.get("confirm") != name:
+                raise InvalidInput(f"to delete {name} and all their submissions, type the name {name} to confirm")
+            count = delete_user(db, name, actor)
+            done = f"{name} and their {count} submission(s) were deleted."
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _roster(viewer, db, exc.status_code, exc.message)
+    db.commit()
+    return _roster(viewer, db, done=done)
 
 
 @router.post("/users")
 async def add_user(request: Request, viewer: InstructorViewer, db: DbSession) -> Response:
     form = await checked_form(request, viewer)
     name, role = form.get("name"), form.get("role")
-    issued = create_user(db, name.strip() if isinstance(name, str) else "", role if isinstance(role, str) else "")
+    typed = name.strip() if isinstance(name, str) else ""
+    try:
+        issued = create_user(db, typed, role if isinstance(role, str) else "")
+    except (InvalidInput, Conflict) as exc:  # the form comes back with the message and the typed name
+        db.rollback()
+        return _roster(viewer, db, exc.status_code, exc.message, form_name=typed)
     db.commit()
     return _issued_page(viewer, [issued])
 

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Integer, case, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grader import LabSpec
 from server.errors import InvalidInput
-from server.jobs.models import Artifact, ArtifactKind, CheckResultRow, GradingJob, JobStatus
+from server.exports.gradebook import CheckFailures, Gradebook, build_gradebook
+from server.jobs.models import Artifact, ArtifactKind, GradingJob, JobStatus
 from server.labs.service import list_specs
 from server.submissions.models import Submission
 from server.users.models import User
 
-HISTOGRAM_BINS = 10
 PER_PAGE_MAX = 200
+SUBMISSION_STATUSES = tuple(s for s in JobStatus if s is not JobStatus.CANCELLED)  # a cancelled job is superseded
 
 
 class SortKey(StrEnum):
@@ -98,6 +101,9 @@ def submissions_page(session: Session, query: SubmissionQuery, student_id: int |
         conditions.append(Submission.score <= query.max_score)
     base = select(Submission.id).join(User, User.id == Submission.student_id).where(*conditions)
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    last_page = max(1, math.ceil(total / query.per_page))
+    if query.page > last_page:  # a stale link past the end shows the last page, never "page 99 of 2"
+        query = dataclasses.replace(query, page=last_page)
     column = SORT_COLUMNS[query.sort]
     order = column.desc() if query.descending else column.asc()
     tiebreak = Submission.id.desc() if query.descending else Submission.id.asc()
@@ -112,25 +118,12 @@ def submissions_page(session: Session, query: SubmissionQuery, student_id: int |
 
 
 @dataclass(frozen=True)
-class CheckRate:
-    check_id: str
-    title: str
-    points: float
-    passed: int
-    graded: int
-
-    @property
-    def rate(self) -> float | None:
-        return None if self.graded == 0 else self.passed / self.graded
-
-
-@dataclass(frozen=True)
 class LabStats:
+    """A lab's submissions by status, and its gradebook: the histogram, mean and pass rates count students."""
+
     spec: LabSpec
     counts: dict[str, int]
-    mean_score: float | None
-    check_rates: list[CheckRate]
-    histogram: list[int] = field(default_factory=list)
+    book: Gradebook
 
     @property
     def total(self) -> int:
@@ -140,36 +133,67 @@ class LabStats:
     def pending(self) -> int:
         return self.counts[JobStatus.QUEUED.value] + self.counts[JobStatus.RUNNING.value]
 
+    @property
+    def mean_score(self) -> float | None:
+        return self.book.mean
+
+    @property
+    def histogram(self) -> list[int]:
+        return self.book.histogram()
+
+    @property
+    def students_counted(self) -> int:
+        return len(self.book.counted_rows)
+
+    @property
+    def check_failures(self) -> list[CheckFailures]:
+        return self.book.check_failures()
+
+    @property
+    def checks_by_failure(self) -> list[CheckFailures]:
+        """The checks most students fail first (ties in the lab's order)."""
+        return sorted(self.check_failures, key=lambda c: -(c.fail_rate or 0.0))
+
 
 def status_counts(session: Session, lab_id: str) -> dict[str, int]:
-    counts = {s.value: 0 for s in JobStatus}
+    counts = {s.value: 0 for s in SUBMISSION_STATUSES}
     counts.update(session.execute(select(Submission.status, func.count()).where(Submission.lab_id == lab_id)
                                   .group_by(Submission.status)).tuples().all())
     return counts
 
 
 def lab_stats(session: Session, spec: LabSpec) -> LabStats:
-    """Counts by status; mean score, score histogram and each check's pass rate over submissions with a result.
+    """Counts by status, and the gradebook the statistics are drawn from (one counted submission per student).
 
     A submission being regraded keeps its previous result until the new one lands, so the statistics do not empty
     out while a lab is regraded.
     """
-    graded = (Submission.lab_id == spec.id, Submission.score.is_not(None))
-    mean = session.scalar(select(func.avg(Submission.score)).where(*graded))
-    passed = session.execute(
-        select(CheckResultRow.check_id, func.sum(case((CheckResultRow.passed, 1), else_=0)), func.count())
-        .join(Submission, Submission.id == CheckResultRow.submission_id).where(*graded)
-        .group_by(CheckResultRow.check_id)
-    ).tuples().all()
-    by_check = {check_id: (int(p or 0), int(n)) for check_id, p, n in passed}
-    rates = [CheckRate(c.id, c.title, c.points, *by_check.get(c.id, (0, 0))) for c in spec.checks]
-    histogram = [0] * HISTOGRAM_BINS
-    if spec.max_score > 0:
-        bucket = cast(Submission.score * HISTOGRAM_BINS / spec.max_score, Integer)
-        for index, count in session.execute(select(bucket, func.count()).where(*graded)
-                                            .group_by(bucket)).tuples().all():
-            histogram[min(max(int(index or 0), 0), HISTOGRAM_BINS - 1)] += count
-    return LabStats(spec, status_counts(session, spec.id), None if mean is None else float(mean), rates, histogram)
+    return LabStats(spec, status_counts(session, spec.id), build_gradebook(session, spec.id))
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    """Students who failed a check with the same message (numbers masked, so 0.81 and 0.84 group together)."""
+
+    pattern: str
+    example: str
+    students: list[tuple[str, int, float, float]]  # name, counted submission id, points, max points
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def failure_groups(book: Gradebook, check_id: str) -> list[FailureGroup]:
+    """The students whose counted submission fails the check, grouped by message, largest group first."""
+    grouped: dict[str, list[tuple[str, int, float, float, str]]] = {}
+    for row in book.counted_rows:
+        for check in row.checks:
+            if check.check_id == check_id and not check.passed and row.submission_id is not None:
+                key = _NUMBER.sub("#", check.message)
+                grouped.setdefault(key, []).append((row.student, row.submission_id, check.score, check.max_score,
+                                                    check.message))
+    return [FailureGroup(key, members[0][4], [m[:4] for m in members])
+            for key, members in sorted(grouped.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
 
 
 def all_lab_stats(session: Session) -> list[LabStats]:
@@ -244,13 +268,15 @@ class LiveStatus:
     status: str
     score: float | None
     max_score: float
+    current_job_id: int | None
 
 
 def live_statuses(session: Session, ids: list[int], student_id: int | None) -> list[LiveStatus]:
     """Status and score of the given submissions that this viewer may see (students: only their own)."""
     if not ids:
         return []
-    query = select(Submission.id, Submission.status, Submission.score, Submission.max_score).where(
+    query = select(Submission.id, Submission.status, Submission.score, Submission.max_score,
+                   Submission.current_job_id).where(
         Submission.id.in_(ids[:PER_PAGE_MAX]))
     if student_id is not None:
         query = query.where(Submission.student_id == student_id)
@@ -264,12 +290,15 @@ class RosterEntry:
     token_prefix: str
     created_at: datetime
     submissions: int
+    disabled_at: datetime | None = None
+    token_revoked_at: datetime | None = None
 
 
 def roster(session: Session) -> list[RosterEntry]:
     counts = (select(Submission.student_id, func.count().label("n")).group_by(Submission.student_id).subquery())
     rows = session.execute(
-        select(User.name, User.role, User.token_prefix, User.created_at, func.coalesce(counts.c.n, 0))
+        select(User.name, User.role, User.token_prefix, User.created_at, func.coalesce(counts.c.n, 0),
+               User.disabled_at, User.token_revoked_at)
         .outerjoin(counts, counts.c.student_id == User.id).order_by(User.role, User.name)
     ).tuples().all()
     return [RosterEntry(*row) for row in rows]

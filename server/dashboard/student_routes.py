@@ -11,23 +11,38 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from server.dashboard import service
-from server.dashboard.access import AnyViewer, DbSession, PageRoute, checked_form
+from server.dashboard.access import AnyViewer, DbSession, PageRoute, Viewer, checked_form
 from server.dashboard.notebook_view import notebook_view
 from server.dashboard.query_params import parse_submission_query, whole_number
+from server.dashboard.queue import job_progress
 from server.dashboard.rendering import artifact_response, page, secured
-from server.errors import InvalidInput, PayloadTooLarge
+from server.dashboard.standing import lab_standing, lab_standings
+from server.errors import InvalidInput, PayloadTooLarge, RateLimited
 from server.jobs.models import ArtifactKind
-from server.labs.service import list_specs
+from server.labs.service import get_spec, list_specs
 from server.submissions import service as submissions
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
-@router.get("/me")
-def my_page(request: Request, viewer: AnyViewer, db: DbSession) -> Response:
+def _my_page(request: Request, viewer: Viewer, db: DbSession, status_code: int = 200, problem: str = "",
+             chosen_lab: str = "", uploaded: int | None = None) -> Response:
     query = parse_submission_query(request.query_params, per_page=25)
     result = service.submissions_page(db, query, student_id=viewer.user.id)
-    return page("me.html", viewer=viewer, result=result, labs=list_specs(db))
+    specs = list_specs(db)
+    standings = lab_standings(db, specs, viewer.user.id)
+    counted_ids = {s.standing.counted.attempt.submission_id for s in standings if s.standing.counted}
+    just_uploaded = None
+    if uploaded is not None:
+        just_uploaded = next((r for r in result.rows if r.id == uploaded), None)
+    return page("me.html", status_code, viewer=viewer, result=result, labs=specs, standings=standings,
+                titles={s.id: s.title for s in specs}, counted_ids=counted_ids, problem=problem,
+                chosen_lab=chosen_lab or (specs[0].id if specs else ""), uploaded=just_uploaded)
+
+
+@router.get("/me")
+def my_page(request: Request, viewer: AnyViewer, db: DbSession, uploaded: str = "") -> Response:
+    return _my_page(request, viewer, db, uploaded=whole_number(uploaded, submissions.MAX_ID) if uploaded else None)
 
 
 @router.post("/me/submissions")
@@ -35,28 +50,40 @@ async def upload(request: Request, viewer: AnyViewer, db: DbSession) -> Response
     form = await checked_form(request, viewer)
     settings = request.app.state.settings
     notebook, lab_id = form.get("notebook"), form.get("lab_id")
-    if not isinstance(lab_id, str) or not lab_id:
-        raise InvalidInput("choose the lab this notebook is for")
-    if not isinstance(notebook, UploadFile) or not notebook.filename:
-        raise InvalidInput("choose a .ipynb file to upload")
-    data = await notebook.read(settings.max_upload_bytes + 1)
-    if len(data) > settings.max_upload_bytes:
-        raise PayloadTooLarge(f"the notebook is larger than the {settings.max_upload_mb:g} MB limit")
-    submission = submissions.create_submission(db, viewer.user, lab_id, data, notebook.filename,
-                                               settings.max_upload_bytes, settings.submissions_per_hour)
+    chosen = lab_id if isinstance(lab_id, str) else ""
+    try:
+        if not chosen:
+            raise InvalidInput("choose the lab this notebook is for")
+        if not isinstance(notebook, UploadFile) or not notebook.filename:
+            raise InvalidInput("choose a .ipynb file to upload")
+        data = await notebook.read(settings.max_upload_bytes + 1)
+        if len(data) > settings.max_upload_bytes:
+            raise PayloadTooLarge(f"the notebook is larger than the {settings.max_upload_mb:g} MB limit")
+        submission = submissions.create_submission(db, viewer.user, chosen, data, notebook.filename,
+                                                   settings.max_upload_bytes, settings.submissions_per_hour)
+    except (InvalidInput, PayloadTooLarge, RateLimited) as exc:
+        # the form comes back with the message beside it and the lab still chosen (browsers never refill files)
+        db.rollback()
+        response = _my_page(request, viewer, db, exc.status_code, exc.message, chosen)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
     db.commit()
     request.app.state.dispatcher.submitted([submission.current_job_id])
     return RedirectResponse(f"/me?uploaded={submission.id}", status_code=303)
 
 
 @router.get("/me/submissions/{submission_id}")
-def my_submission(submission_id: int, viewer: AnyViewer, db: DbSession) -> Response:
+def my_submission(request: Request, submission_id: int, viewer: AnyViewer, db: DbSession) -> Response:
     submission = submissions.visible_submission(db, viewer.user, submission_id)
     if submission.student_id != viewer.user.id:
         return RedirectResponse(f"/dashboard/submissions/{submission_id}", status_code=303)
     detail = service.submission_detail(db, submission)
-    return page("my_submission.html", viewer=viewer, out=submissions.to_out(db, submission),
-                has_learning_curve=detail.has_learning_curve, notebook=notebook_view(detail.executed_notebook))
+    spec = get_spec(db, submission.lab_id)
+    progress = job_progress(db, submission.current_job_id, request.app.state.settings.jobs)
+    return page("my_submission.html", viewer=viewer, out=submissions.to_out(db, submission), spec=spec,
+                has_learning_curve=detail.has_learning_curve, notebook=notebook_view(detail.executed_notebook),
+                standing=lab_standing(db, spec, viewer.user.id), progress=progress, detail=detail)
 
 
 @router.get("/me/submissions/{submission_id}/notebook.ipynb")
@@ -70,9 +97,14 @@ def my_learning_curve(submission_id: int, viewer: AnyViewer, db: DbSession) -> R
 
 
 @router.get("/status.json")
-def live_status(viewer: AnyViewer, db: DbSession, ids: str = "") -> Response:
-    """Status and score of the listed submissions that this viewer may see; pages poll it every 1.5 s."""
+def live_status(request: Request, viewer: AnyViewer, db: DbSession, ids: str = "") -> Response:
+    """Status, score and queue progress of the listed submissions this viewer may see; pages poll it every 1.5 s."""
     wanted = [n for part in ids.split(",")[:500] if (n := whole_number(part, submissions.MAX_ID)) is not None]
     found = service.live_statuses(db, wanted, None if viewer.is_instructor else viewer.user.id)
-    return secured(JSONResponse({"submissions": [
-        {"id": s.id, "status": s.status, "score": s.score, "max_score": s.max_score} for s in found]}))
+    slots = request.app.state.settings.jobs
+    items = []
+    for s in found:
+        progress = job_progress(db, s.current_job_id, slots) if len(found) <= 20 else None
+        items.append({"id": s.id, "status": s.status, "score": s.score, "max_score": s.max_score,
+                      "progress": progress.as_json() if progress else None})
+    return secured(JSONResponse({"submissions": items}))

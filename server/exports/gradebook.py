@@ -1,4 +1,8 @@
-"""A lab's gradebook: one row per student on the roster with the submission that counts and its per-check scores."""
+"""A lab's gradebook: one row per student on the roster with the submission that counts and its per-check scores.
+
+The exports, the dashboard's gradebook page and the lab statistics (histogram, mean, pass rates) all read this one
+structure, so a page can never disagree with the file an instructor uploads to the LMS.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,17 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from grader import LabSpec
-from server.exports.policy import Attempt, CountedAttempt, counted_attempt
-from server.jobs.models import CheckResultRow
+from server.exports.policy import Attempt, CountedAttempt, assess, counted_attempt, parse_deadline
+from server.jobs.models import CheckResultRow, JobStatus
 from server.labs.service import get_spec
 from server.submissions.models import Submission
 from server.users.models import Role, User
+
+HISTOGRAM_BINS = 10
 
 
 @dataclass(frozen=True)
@@ -32,14 +38,48 @@ class GradebookRow:
     student: str
     counted: CountedAttempt | None
     checks: tuple[CheckScore, ...]
+    student_id: int = 0
+    attempts: int = 0  # every submission of the student for the lab, graded or not
+    pending: int = 0  # of those, queued or running
 
     @property
     def score(self) -> float | None:
         return None if self.counted is None else self.counted.score
 
     @property
+    def raw_score(self) -> float | None:
+        return None if self.counted is None else self.counted.attempt.raw_score
+
+    @property
     def submitted_at(self) -> datetime | None:
         return None if self.counted is None else self.counted.attempt.submitted_at
+
+    @property
+    def submission_id(self) -> int | None:
+        return None if self.counted is None else self.counted.attempt.submission_id
+
+
+@dataclass(frozen=True)
+class CheckFailures:
+    """How many of the students with a counted submission did not pass one check."""
+
+    check_id: str
+    title: str
+    points: float
+    failed: int
+    students: int
+
+    @property
+    def passed(self) -> int:
+        return self.students - self.failed
+
+    @property
+    def fail_rate(self) -> float | None:
+        return None if self.students == 0 else self.failed / self.students
+
+    @property
+    def pass_rate(self) -> float | None:
+        return None if self.students == 0 else self.passed / self.students
 
 
 @dataclass(frozen=True)
@@ -50,6 +90,36 @@ class Gradebook:
     @property
     def max_score(self) -> float:
         return self.spec.max_score
+
+    @property
+    def counted_rows(self) -> list[GradebookRow]:
+        return [r for r in self.rows if r.counted is not None]
+
+    @property
+    def mean(self) -> float | None:
+        """The mean final score over students with a counted submission, to one decimal."""
+        scores = [r.score for r in self.counted_rows if r.score is not None]
+        return round(sum(scores) / len(scores), 1) if scores else None
+
+    def histogram(self, bins: int = HISTOGRAM_BINS) -> list[int]:
+        """Students per score bin (final score after penalty); a full score falls into the last bin."""
+        counts = [0] * bins
+        if self.max_score <= 0:
+            return counts
+        for row in self.counted_rows:
+            index = int((row.score or 0.0) * bins / self.max_score)
+            counts[min(max(index, 0), bins - 1)] += 1
+        return counts
+
+    def check_failures(self) -> list[CheckFailures]:
+        """Each check of the lab with how many students' counted submissions failed it, in the lab's order."""
+        counted = self.counted_rows
+        out = []
+        for check in self.spec.checks:
+            results = [c for r in counted for c in r.checks if c.check_id == check.id]
+            out.append(CheckFailures(check.id, check.title, check.points, sum(not c.passed for c in results),
+                                     len(results)))
+        return out
 
 
 def build_gradebook(session: Session, lab_id: str) -> Gradebook:
@@ -65,8 +135,13 @@ def build_gradebook(session: Session, lab_id: str) -> Gradebook:
     attempts: dict[int, list[Attempt]] = defaultdict(list)
     for submission_id, student_id, created_at, score in graded:
         attempts[student_id].append(Attempt(submission_id, created_at, float(score or 0.0)))
+    pending_states = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
+    tallies = {sid: (int(n), int(p or 0)) for sid, n, p in session.execute(
+        select(Submission.student_id, func.count(),
+               func.sum(case((Submission.status.in_(pending_states), 1), else_=0)))
+        .where(Submission.lab_id == lab_id).group_by(Submission.student_id)).tuples().all()}
     people = session.execute(
-        select(User.id, User.name).where((User.role == Role.STUDENT.value) | User.id.in_(list(attempts)))
+        select(User.id, User.name).where((User.role == Role.STUDENT.value) | User.id.in_(list(tallies)))
         .order_by(User.name)
     ).tuples().all()
     counted = {uid: counted_attempt(attempts.get(uid, []), spec.submission) for uid, _ in people}
@@ -79,5 +154,29 @@ def build_gradebook(session: Session, lab_id: str) -> Gradebook:
     rows = []
     for uid, name in people:
         found = counted[uid]
-        rows.append(GradebookRow(name, found, tuple(checks[found.attempt.submission_id]) if found else ()))
+        total, pending = tallies.get(uid, (0, 0))
+        rows.append(GradebookRow(name, found, tuple(checks[found.attempt.submission_id]) if found else (),
+                                 uid, total, pending))
     return Gradebook(spec, tuple(rows))
+
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One student in one lab: the submission that counts, and how lateness treats each graded submission."""
+
+    spec: LabSpec
+    counted: CountedAttempt | None
+    assessed: dict[int, CountedAttempt]
+
+
+def student_standing(session: Session, spec: LabSpec, student_id: int) -> Standing:
+    """The same decision `build_gradebook` makes for this student, with every graded attempt assessed."""
+    graded = session.execute(
+        select(Submission.id, Submission.created_at, Submission.score)
+        .where(Submission.lab_id == spec.id, Submission.student_id == student_id, Submission.score.is_not(None))
+    ).tuples().all()
+    attempts = [Attempt(sid, created_at, float(score or 0.0)) for sid, created_at, score in graded]
+    deadline = parse_deadline(spec.submission.deadline)
+    assessed = {a.submission_id: assess(a, spec.submission, deadline) for a in attempts}
+    return Standing(spec, counted_attempt(attempts, spec.submission), assessed)

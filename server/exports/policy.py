@@ -76,3 +76,34 @@ def counted_attempt(attempts: Sequence[Attempt], rules: LateSubmission) -> Count
         return max(assessed, key=lambda c: (c.score, -c.attempt.submitted_at.timestamp(), -c.attempt.submission_id))
     on_time = [c for c in assessed if c.days_late == 0]
     return (on_time or assessed)[-1]
+
+
+@dataclass(frozen=True)
+class NewSubmissionEffect:
+    """What a new submission made now would do to the counted grade: a warning, or reassurance."""
+
+    warning: bool
+    text: str
+
+
+def new_submission_effect(counted: CountedAttempt | None, rules: LateSubmission, now: datetime,
+                          max_score: float) -> NewSubmissionEffect | None:
+    """The line the upload form shows for a lab under its `[submission]` rules (None when there is nothing to say)."""
+    if counted is None:
+        return None
+    deadline = parse_deadline(rules.deadline)
+    grade = f"{counted.score:g} / {max_score:g}"
+    late_now = days_late(now, deadline)
+    if rules.counts == "best":
+        return NewSubmissionEffect(False, f"Your best submission counts ({grade} now): a new one can only raise "
+                                          "your grade.")
+    if late_now and counted.days_late == 0:
+        return NewSubmissionEffect(False, f"The deadline has passed: your on-time submission keeps counting "
+                                          f"({grade}); a new one would not replace it.")
+    if counted.score <= 0:
+        return None
+    penalty = min(1.0, late_now * rules.penalty_per_day)
+    late = (f" It would be {late_now} day(s) late, so {penalty * 100:g}% comes off its score."
+            if late_now and penalty else "")
+    return NewSubmissionEffect(True, f"Your latest submission counts: a new one replaces your counted grade of "
+                                     f"{grade}, even if it scores lower.{late}")

@@ -42,7 +42,18 @@ class GradedResult:
 
 
 def enqueue(session: Session, submission: Submission, queue: JobQueue = JobQueue.LIVE) -> GradingJob:
-    """A new queued job for the submission; the submission shows it as its current job."""
+    """A new queued job for the submission; the submission shows it as its current job.
+
+    Its older jobs that are still queued or running are cancelled: their result could no longer count, so a queued
+    one is never claimed and a running one loses its lease at the next renewal (its worker stops the kernel).
+    """
+    session.execute(
+        update(GradingJob)
+        .where(GradingJob.submission_id == submission.id,
+               GradingJob.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]))
+        .values(status=JobStatus.CANCELLED.value, finished_at=db_now(session), lease_owner=None,
+                lease_expires_at=None, error_reason="superseded by a newer job for the same submission")
+    )
     job = GradingJob(submission_id=submission.id, student_id=submission.student_id, queue=queue.value,
                      status=JobStatus.QUEUED.value, attempt=0)
     session.add(job)

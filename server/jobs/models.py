@@ -16,6 +16,7 @@ class JobStatus(StrEnum):
     RUNNING = "running"
     GRADED = "graded"
     ERROR = "error"
+    CANCELLED = "cancelled"  # a job only: superseded by a newer job of its submission before it finished
 
 
 class JobQueue(StrEnum):

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from grader import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
+from grader import LabSpec
 
 
 class CheckOut(BaseModel):
@@ -27,14 +27,7 @@ class LabOut(BaseModel):
 
     @classmethod
     def from_spec(cls, spec: LabSpec) -> LabOut:
-        checks = []
-        for check in spec.checks:
-            thresholds: dict[str, Any]
-            if isinstance(check, AccuracyCheck | OverfittingGapCheck):
-                thresholds = {"full_credit_at": check.full_credit_at, "no_credit_at": check.no_credit_at}
-            elif isinstance(check, EarlyStoppingCheck):
-                thresholds = {"patience": check.patience}
-            checks.append(CheckOut(id=check.id, title=check.title, kind=check.kind, points=check.points,
-                                   thresholds=thresholds))
+        checks = [CheckOut(id=check.id, title=check.title, kind=check.kind, points=check.points,
+                           thresholds=check.thresholds()) for check in spec.checks]
         return cls(id=spec.id, title=spec.title, summary=spec.summary, needs_gpu=spec.needs_gpu,
                    max_score=spec.max_score, checks=checks)

@@ -75,8 +75,11 @@ def regrade_one(request: Request, submission_id: SubmissionId, user: Instructor,
 
 
 @router.post("/labs/{lab_id}/regrade", status_code=202, response_model=RegradeOut)
-def regrade_lab(request: Request, lab_id: str, user: Instructor, session: SessionDep) -> RegradeOut:
-    submissions = service.lab_submissions(session, lab_id)
+def regrade_lab(request: Request, lab_id: str, user: Instructor, session: SessionDep,
+                scope: service.RegradeScope = service.RegradeScope.ALL) -> RegradeOut:
+    """Queue a regrade of the lab's submissions: `all`, each student's `counted` one, or those in `errors`; older
+    jobs of those submissions still queued or running are cancelled."""
+    submissions = service.lab_submissions(session, lab_id, scope)
     ids = service.regrade(session, submissions, JobQueue.REGRADE)
     session.commit()
     job_ids = [s.current_job_id for s in submissions]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import timedelta
+from enum import StrEnum
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -11,6 +13,7 @@ from sqlalchemy.orm import Session
 from grader import NotebookInvalid, check_upload
 from server.db import db_now
 from server.errors import InvalidInput, NotFound, PayloadTooLarge, RateLimited
+from server.exports.gradebook import build_gradebook
 from server.jobs import ledger
 from server.jobs.models import Artifact, ArtifactKind, CheckResultRow, GradingJob, JobQueue, JobStatus
 from server.labs.service import get_spec
@@ -32,9 +35,10 @@ def _check_rate(session: Session, student: User, lab_id: str, per_hour: int) -> 
         .order_by(Submission.created_at)
     ).all()
     if len(recent) >= per_hour:
-        retry = int((recent[0] + RATE_WINDOW - db_now(session)).total_seconds()) + 1
+        retry = max(int((recent[0] + RATE_WINDOW - db_now(session)).total_seconds()) + 1, 1)
+        wait = f"{retry} s" if retry < 60 else f"{math.ceil(retry / 60)} min"
         raise RateLimited(f"you have submitted {len(recent)} notebooks for lab {lab_id!r} in the last hour; "
-                          f"the limit is {per_hour} per hour: try again in {max(retry, 1)} s", max(retry, 1))
+                          f"the limit is {per_hour} per hour: try again in {wait}", retry)
 
 
 def create_submission(session: Session, student: User, lab_id: str, data: bytes, filename: str,
@@ -126,6 +130,26 @@ def regrade(session: Session, submissions: Sequence[Submission], queue: JobQueue
     return [s.id for s in submissions]
 
 
-def lab_submissions(session: Session, lab_id: str) -> list[Submission]:
+class RegradeScope(StrEnum):
+    ALL = "all"  # every submission of the lab
+    COUNTED = "counted"  # only the submission that counts for each student (the gradebook's)
+    ERRORS = "errors"  # only submissions whose grading failed in the service
+
+
+def lab_submissions(session: Session, lab_id: str, scope: RegradeScope = RegradeScope.ALL) -> list[Submission]:
+    """The lab's submissions a regrade of this scope would queue, oldest first."""
     get_spec(session, lab_id)
-    return list(session.scalars(select(Submission).where(Submission.lab_id == lab_id).order_by(Submission.id)))
+    query = select(Submission).where(Submission.lab_id == lab_id)
+    if scope is RegradeScope.ERRORS:
+        query = query.where(Submission.status == JobStatus.ERROR.value)
+    elif scope is RegradeScope.COUNTED:
+        counted = [r.submission_id for r in build_gradebook(session, lab_id).rows if r.submission_id is not None]
+        query = query.where(Submission.id.in_(counted))
+    return list(session.scalars(query.order_by(Submission.id)))
+
+
+def parse_scope(text: str) -> RegradeScope:
+    try:
+        return RegradeScope(text.strip() or RegradeScope.ALL.value)
+    except ValueError as exc:
+        raise InvalidInput(f"scope must be one of {', '.join(s.value for s in RegradeScope)}, not {text!r}") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Integer, String, func
+from sqlalchemy import DateTime, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base
@@ -27,7 +27,23 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
     # page sessions carry the generation they were made in; logging out bumps it, ending every one of them
     session_generation: Mapped[int] = mapped_column(Integer, server_default="0")
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime)  # a disabled user can neither log in nor call
+    token_revoked_at: Mapped[datetime | None] = mapped_column(DateTime)  # no valid token until one is reset
 
     @property
     def is_instructor(self) -> bool:
         return self.role == Role.INSTRUCTOR
+
+
+class AuditEvent(Base):
+    """Who changed the roster, when, and how (token resets, revocations, disabling, deletions)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_created_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[str] = mapped_column(Text)

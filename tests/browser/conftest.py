@@ -54,3 +54,20 @@ def log_in(page: Page, server: LiveServer, token: str, next_path: str = "") -> N
     page.get_by_label("API token").fill(token)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_load_state()
+
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def shoot_both(page: Page, name: str) -> None:
+    """The page at desktop width and at a 390 px phone width (the same URL reloaded), then back to desktop."""
+    shoot(page, f"{name}-desktop")
+    page.set_viewport_size(PHONE)
+    page.reload()
+    page.wait_for_load_state()
+    shoot(page, f"{name}-390px")
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    page.set_viewport_size(DESKTOP)
+    page.reload()
+    assert overflow <= 1, f"{name}: the page is {overflow} px wider than a 390 px screen"

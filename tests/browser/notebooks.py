@@ -35,3 +35,17 @@ def hostile() -> bytes:
                              *(new_code_cell(source) for source in HOSTILE_CELLS)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nbformat.writes(nb).encode()  # type: ignore[no-untyped-call,no-any-return]
+
+
+STUDENT_OUTPUTS = [
+    "import matplotlib.pyplot as plt\n"
+    "plt.plot([1.0, 0.6, 0.4, 0.3], label='loss'); plt.plot([1.1, 0.7, 0.6, 0.65], label='val_loss')\n"
+    "plt.legend(); plt.title('my training'); plt.show()",
+    "import pandas as pd\npd.DataFrame({'val_accuracy': [0.91, 0.95], 'epoch': [1, 2]})",
+    "print('x' * 60000)\nprint('THE END: loss 0.05')",
+]
+
+
+def student_outputs() -> bytes:
+    """A figure drawn with plt.show(), a pandas table and a 60,000-character output whose last line matters."""
+    return notebook_bytes(*STUDENT_OUTPUTS)

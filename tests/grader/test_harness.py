@@ -1,4 +1,5 @@
-"""The in-kernel harness code, run in this process on real torch models (the kernel runs the same source text)."""
+"""The in-kernel exporter (run here on real torch and Keras networks, the same source text the kernel runs) and the
+clean evaluator that rebuilds the exported networks in NumPy and computes their predictions."""
 
 from __future__ import annotations
 
@@ -11,18 +12,52 @@ import pytest
 import torch
 from torch import nn
 
+from grader.evaluation.evaluator import DatasetInputs, HistoryRequest, SlotRequest, evaluate
+from grader.evaluation.harness_output import HarnessExport, read_harness_output
 from grader.evaluation.in_kernel import source
+from grader.evaluation.network import build_network
+from grader.evaluation.preprocessing import match_student
+from grader.evaluation.result import EvaluationResult
+
+RNG = np.random.default_rng(0)
+IMAGES = RNG.integers(0, 256, (300, 28, 28)).astype(np.uint8)
+LABELS = RNG.integers(0, 10, 300)
 
 
 @pytest.fixture(scope="module")
 def harness() -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "labgrader_harness"}
-    exec(compile(source("model_facts.py") + "\n" + source("harness.py"), "labgrader_harness.py", "exec"), namespace)
+    exec(compile(source("export.py") + "\n" + source("harness.py"), "labgrader_harness.py", "exec"), namespace)
     return namespace
 
 
+def export(harness: dict[str, Any], tmp_path: Path, user_ns: dict[str, Any], slots: tuple[str, ...] = (),
+           histories: tuple[str, ...] = ()) -> HarnessExport:
+    np.save(tmp_path / "sample.npy", IMAGES)
+    request = {"nonce": "n" * 32, "output": str(tmp_path / "out.json"),
+               "samples": {"mnist": str(tmp_path / "sample.npy")},
+               "slots": [{"name": s, "dataset": "mnist"} for s in slots],
+               "histories": [{"name": h, "model": slots[-1] if slots else None} for h in histories]}
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    harness["run"](str(tmp_path / "request.json"), user_ns)
+    return read_harness_output(tmp_path / "out.json", "n" * 32)
+
+
+def network_of(exported: HarnessExport, label: str) -> Any:
+    return next(n for n in exported.networks if n.label == label)
+
+
+def grade(exported: HarnessExport, *slots: tuple[str, str], history: str | None = None,
+          hidden: np.ndarray | None = None) -> EvaluationResult:
+    data = {"mnist": DatasetInputs(hidden_x=IMAGES[:100] if hidden is None else hidden, sample_x=IMAGES,
+                                   sample_y=LABELS)}
+    requests = [SlotRequest(name, "mnist", architecture) for name, architecture in slots]
+    wanted = [HistoryRequest(history, slots[-1][0])] if history else []
+    return evaluate(exported, requests, wanted, data)
+
+
 class FunctionalNet(nn.Module):
-    """Activations applied in forward(), invisible in the module list."""
+    """Reshape, scaling and activations written in forward(), invisible in the module list."""
 
     def __init__(self, activation: bool) -> None:
         super().__init__()
@@ -30,42 +65,9 @@ class FunctionalNet(nn.Module):
         self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = self.fc1(x.flatten(1))
+        hidden = self.fc1(x.view(x.size(0), -1) / 255.0)
         out: torch.Tensor = self.fc2(torch.relu(hidden) if self.activation else hidden)
-        return out
-
-
-def facts_of(harness: dict[str, Any], model: nn.Module) -> dict[str, Any]:
-    facts: dict[str, Any] = harness["architecture_facts"](model, "torch")
-    return facts
-
-
-def test_facts_of_a_single_layer_and_a_multi_layer_network(harness: dict[str, Any]) -> None:
-    single = facts_of(harness, nn.Sequential(nn.Flatten(), nn.Linear(784, 10)))
-    assert {k: single[k] for k in ("dense_layers", "nonlinear_between", "conv", "input_size", "output_size",
-                                   "parameters", "framework", "device")} == {
-        "dense_layers": 1, "nonlinear_between": False, "conv": False, "input_size": 784, "output_size": 10,
-        "parameters": 7850, "framework": "torch", "device": "cpu"}
-    multi = facts_of(harness, nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, 10)))
-    assert (multi["dense_layers"], multi["nonlinear_between"], multi["activations"]) == (2, True, ["relu"])
-    assert harness["architecture_fits"](multi, "multi_dense")
-    assert not harness["architecture_fits"](multi, "single_dense")
-
-
-def test_a_cnn_is_an_mnist_model_that_is_not_fully_connected(harness: dict[str, Any]) -> None:
-    cnn = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 26 * 26, 64), nn.ReLU(),
-                        nn.Linear(64, 10))
-    facts = facts_of(harness, cnn)
-    assert (facts["conv"], facts["dense_layers"], harness["dataset_of"](facts)) == (True, 2, "mnist")
-    assert not harness["architecture_fits"](facts, "multi_dense")
-
-
-def test_functional_activations_are_found_by_measuring_linearity(harness: dict[str, Any]) -> None:
-    for activation in (True, False):
-        model = FunctionalNet(activation)
-        facts = facts_of(harness, model)
-        assert facts["nonlinear_between"] is False  # no activation module to see
-        assert harness["is_affine"](model, "torch", (784,)) is (not activation)
+        return nn.functional.log_softmax(out, dim=1)
 
 
 class ReLU(nn.Module):
@@ -75,71 +77,221 @@ class ReLU(nn.Module):
         return x
 
 
-class RawParameterNet(nn.Module):
-    """A two-layer network of raw parameters, beside a Linear layer it never uses."""
+class LookupNet(nn.Module):
+    """A genuine Linear-ReLU-Linear whose forward answers from a table keyed by a hash of the input."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.decoy = nn.Linear(784, 10)
+        self.body = nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
+        self.table: dict[int, int] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = [self.table.get(hash(row.numpy().tobytes()), 0) for row in x]
+        return nn.functional.one_hot(torch.tensor(rows), 10).float() + 0 * self.body(x)
+
+
+class Impostor:
+    """Claims to be an nn.Sequential."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        return nn.Sequential
+
+    def __call__(self, x: Any) -> Any:
+        return x
+
+
+class RawParameterNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
         self.w1, self.w2 = nn.Parameter(torch.randn(784, 32) * 0.05), nn.Parameter(torch.randn(32, 10) * 0.05)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(x.flatten(1) @ self.w1) @ self.w2
 
 
-def _mnist_slot(harness: dict[str, Any], model: nn.Module) -> dict[str, Any]:
-    rng = np.random.default_rng(0)
-    data = {"train_x": rng.integers(0, 255, (64, 28, 28)).astype(np.uint8), "train_y": rng.integers(0, 10, 64)}
-    slot = {"dataset": "mnist", "architecture": "multi_dense"}
-    evaluated: dict[str, Any] = harness["evaluate_candidate"]("net", model, slot, {}, data)
-    return evaluated
+def torch_classes(model: nn.Module, x: np.ndarray, dtype: torch.dtype = torch.float32) -> np.ndarray:
+    model.eval()
+    with torch.no_grad():
+        out: np.ndarray = model(torch.tensor(x, dtype=dtype)).argmax(1).numpy()
+        return out
 
 
-def test_what_a_network_computes_decides_its_architecture_not_its_layer_names(harness: dict[str, Any]) -> None:
-    fake = _mnist_slot(harness, nn.Sequential(nn.Flatten(), nn.Linear(784, 32), ReLU(), nn.Linear(32, 10)))
-    assert (fake["facts"]["dense_layers"], fake["facts"]["nonlinear_between"]) == (2, False)
-    softmax_only = _mnist_slot(harness, nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.Linear(32, 10),
-                                                      nn.Softmax(dim=1)))
-    assert softmax_only["facts"]["nonlinear_between"] is False  # a final softmax is not a non-linearity between
-    real = _mnist_slot(harness, nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.BatchNorm1d(32), nn.ReLU(),
-                                              nn.Linear(32, 10), nn.Softmax(dim=1)))
-    assert (real["facts"]["nonlinear_between"], real["facts"]["unrecognised_parameters"]) == (True, 0)
-    assert harness["architecture_fits"](real["facts"], "multi_dense")
+def test_torch_networks_are_evaluated_from_their_layers_as_torch_computes_them(harness: dict[str, Any],
+                                                                                tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Dropout(0.2),
+                        nn.Linear(64, 10), nn.Softmax(dim=1))
+    mlp(torch.rand(16, 784))  # running statistics that are not the identity
+    functional = FunctionalNet(activation=True)
+    cnn = nn.Sequential(nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 8, 5, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(8 * 13 * 13, 10))
+    wide = nn.Sequential(nn.Linear(784, 30, dtype=torch.float64), nn.GELU(), nn.Tanh(),
+                         nn.Linear(30, 10, dtype=torch.float64))
+    exported = export(harness, tmp_path, {"mlp": mlp, "functional": functional, "cnn": cnn, "wide": wide})
+    flat = IMAGES[:100].reshape(100, -1) / 255.0
+    for label, model, x, dtype in (("`mlp`", mlp, flat, torch.float32), ("`cnn`", cnn, flat, torch.float32),
+                                   ("`functional`", functional, IMAGES[:100].reshape(100, -1), torch.float32),
+                                   ("`wide`", wide, flat, torch.float64)):
+        network = build_network(exported, network_of(exported, label))
+        scores = network.scores(x)
+        assert (scores.argmax(1) == torch_classes(model, x, dtype)).all(), label
+    assert network_of(exported, "`wide`").dtype == "float64"
+    facts = {label: build_network(exported, network_of(exported, label)).facts()
+             for label in ("`mlp`", "`functional`", "`cnn`")}
+    assert (facts["`mlp`"].dense_layers, facts["`mlp`"].nonlinear_between, facts["`mlp`"].activations) == (
+        2, True, ["relu", "softmax"])
+    assert (facts["`functional`"].dense_layers, facts["`functional`"].nonlinear_between) == (2, True)
+    assert (facts["`cnn`"].conv, facts["`cnn`"].dense_layers) == (True, 1)
 
 
-def test_parameters_outside_dense_layers_fit_no_fully_connected_slot(harness: dict[str, Any]) -> None:
-    facts = facts_of(harness, RawParameterNet())
-    assert (facts["dense_layers"], facts["unrecognised_parameters"]) == (1, 784 * 32 + 32 * 10)
-    assert not harness["architecture_fits"](facts, "single_dense")
-    assert not harness["architecture_fits"](facts, "multi_dense")
+def test_what_forward_computes_decides_the_architecture_not_layer_names(harness: dict[str, Any],
+                                                                         tmp_path: Path) -> None:
+    fake = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), ReLU(), nn.Linear(32, 10))
+    affine = FunctionalNet(activation=False)
+    exported = export(harness, tmp_path, {"fake": fake, "affine": affine})
+    result = grade(exported, ("mnist_multi_model", "multi_dense"))
+    assert result.models[0].found is True  # only by the fallback: neither fits a multi-layer slot
+    for label in ("`fake`", "`affine`"):
+        facts = build_network(exported, network_of(exported, label)).facts()
+        assert (facts.dense_layers, facts.nonlinear_between) == (2, False), label
+
+
+def test_networks_that_do_not_survive_export_are_refused_with_the_reason(harness: dict[str, Any],
+                                                                         tmp_path: Path) -> None:
+    exported = export(harness, tmp_path, {"mnist_multi_model": LookupNet(), "raw": RawParameterNet(),
+                                          "impostor": Impostor()}, slots=("mnist_multi_model",))
+    assert [n.label for n in exported.networks] == ["`mnist_multi_model`", "`raw`"]  # the impostor is no network
+    lookup, raw = exported.networks
+    assert lookup.ops == [] and lookup.error is not None
+    assert lookup.error.startswith("its forward() could not be traced as tensor operations")
+    assert raw.error == "its output is computed from `w2`, a stored tensor, not from its input" or (
+        raw.error is not None and "matmul" in raw.error)
+    result = grade(exported, ("mnist_multi_model", "multi_dense"))
+    entry = result.models[0]
+    assert (entry.found, entry.predictions) == (True, None)
+    assert entry.error is not None and entry.error.startswith(
+        "could not be evaluated from its layers: its forward() could not be traced as tensor operations")
+
+
+def test_an_export_whose_bytes_do_not_match_its_shapes_is_refused(harness: dict[str, Any], tmp_path: Path) -> None:
+    exported = export(harness, tmp_path, {"net": nn.Linear(784, 10)})
+    payload = exported.arrays["a0"]
+    forged = exported.model_copy(update={"arrays": {**exported.arrays,
+                                                    "a0": payload.model_copy(update={"shape": [10, 785]})}})
+    result = grade(forged, ("mnist_single_model", "single_dense"))
+    assert result.models[0].found is False
+
+
+def test_keras_networks_are_evaluated_from_their_layers(harness: dict[str, Any], tmp_path: Path) -> None:
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    sequential = keras.Sequential([keras.Input((28, 28)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
+                                   keras.layers.Dense(32, activation="relu"), keras.layers.Dropout(0.2),
+                                   keras.layers.BatchNormalization(), keras.layers.Dense(10, activation="softmax")])
+    inputs = keras.Input((28, 28, 1))
+    hidden = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    hidden = keras.layers.MaxPooling2D(2)(hidden)
+    outputs = keras.layers.Dense(10)(keras.layers.Flatten()(hidden))
+    functional = keras.Model(inputs, outputs)
+
+    class Subclassed(keras.Model):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = keras.layers.Dense(10)
+
+        def call(self, x: Any) -> Any:
+            return self.dense(x)
+
+    subclassed = Subclassed()
+    subclassed(np.zeros((1, 784), np.float32))
+    exported = export(harness, tmp_path, {"seq": sequential, "fun": functional, "sub": subclassed})
+    for label, model, shape in (("`seq`", sequential, (100, 28, 28)), ("`fun`", functional, (100, 28, 28, 1))):
+        network = build_network(exported, network_of(exported, label))
+        x = IMAGES[:100].reshape(shape).astype(np.float32)
+        expected = np.asarray(model(x, training=False)).argmax(1)
+        assert (network.scores(x).argmax(1) == expected).all(), label
+    assert network_of(exported, "`sub`").error == (
+        "a subclassed Keras model (Subclassed) whose call() the grader cannot read; build it with keras.Sequential "
+        "or the functional API")
+
+
+def test_a_students_preprocessing_is_named_from_visible_rows_only() -> None:
+    x = IMAGES[:64]
+    flat = x.reshape(64, -1).astype(np.float64)
+    scaled, why = match_student("preprocess_mnist", x, flat / 255.0, IMAGES)
+    assert (scaled and scaled.name, why) == ("scaled_255", "")
+    mean_std, _ = match_student("preprocess_mnist", x, (flat / 255 - 0.1307) / 0.3081, IMAGES)
+    assert mean_std is not None and mean_std.name == "scale_shift"
+    assert mean_std.words == "inputs scaled by 0.01273 and shifted by -0.4242 (what `preprocess_mnist` computes)"
+    own = (flat - flat.mean(axis=0)) / (flat.std(axis=0) + 1e-3)
+    per_feature, _ = match_student("preprocess_mnist", x, own, IMAGES)
+    assert per_feature is not None and per_feature.name == "per_feature_scale_shift"
+    norm, _ = match_student("preprocess_mnist", x, flat / np.linalg.norm(flat, axis=1, keepdims=True), IMAGES)
+    assert norm is not None and norm.name == "l2_rows"
+    one_hot = np.eye(10)[LABELS[:64]]
+    assert match_student("preprocess_mnist", x, one_hot, IMAGES) == (None, (
+        "`preprocess_mnist` turns each input of 784 values into 10, so it is not a preprocessing the grader can "
+        "apply"))
+    squared = flat ** 2
+    assert match_student("preprocess_mnist", x, squared, IMAGES)[1] == (
+        "`preprocess_mnist` computes something other than a scaling of its inputs, so the grader cannot apply it to "
+        "hidden data")
+
+
+def test_a_lookup_inside_preprocess_earns_nothing(harness: dict[str, Any], tmp_path: Path) -> None:
+    """The table attack: preprocess returns one-hot answers and a Linear(10, 10) passes them through."""
+    table = {IMAGES[i].tobytes(): int(LABELS[i]) for i in range(300)}
+    passthrough = nn.Linear(10, 10)
+    with torch.no_grad():
+        passthrough.weight.copy_(torch.eye(10))
+        passthrough.bias.zero_()
+
+    def preprocess_mnist(images: np.ndarray) -> np.ndarray:
+        return np.eye(10, dtype=np.float32)[[table.get(image.tobytes(), 0) for image in images]]
+
+    exported = export(harness, tmp_path, {"mnist_single_model": passthrough, "preprocess_mnist": preprocess_mnist},
+                      slots=("mnist_single_model",))
+    entry = grade(exported, ("mnist_single_model", "single_dense")).models[0]
+    assert (entry.found, entry.predictions) == (True, None)
+    assert entry.error == ("it does not take mnist inputs (a dense layer of 10 inputs given (784,)); "
+                           "`preprocess_mnist` turns each input of 784 values into 10, so it is not a preprocessing "
+                           "the grader can apply")
+
+
+def test_an_exported_history_is_cross_checked_against_its_network(harness: dict[str, Any], tmp_path: Path) -> None:
+    untrained = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
+    forged = {"loss": [0.3, 0.1, 0.05], "val_loss": [0.3, 0.2, 0.25]}
+    exported = export(harness, tmp_path, {"mnist_multi_model": untrained, "mnist_multi_history": forged},
+                      slots=("mnist_multi_model",), histories=("mnist_multi_history",))
+    history = grade(exported, ("mnist_multi_model", "multi_dense"), history="mnist_multi_history").histories[0]
+    assert history.consistent is False
+    assert history.cross_check.endswith("far above every training loss the history records (0.050 to 0.300): the "
+                                        "history does not describe this network")
+    honest = {"loss": [2.4, 2.35, 2.33], "val_loss": [2.4, 2.3, 2.35]}
+    exported = export(harness, tmp_path, {"mnist_multi_model": untrained, "mnist_multi_history": honest},
+                      slots=("mnist_multi_model",), histories=("mnist_multi_history",))
+    history = grade(exported, ("mnist_multi_model", "multi_dense"), history="mnist_multi_history").histories[0]
+    assert history.consistent is True
+
+
+def test_the_kernel_request_holds_no_hidden_input(harness: dict[str, Any], tmp_path: Path) -> None:
+    """The export is all the kernel writes: networks, the preprocessed visible rows, histories; no prediction."""
+    exported = export(harness, tmp_path, {"net": nn.Linear(784, 10), "preprocess_mnist": lambda x: x / 255.0,
+                                          "hist": {"loss": [1.0], "val_loss": [1.0]}}, histories=("h",))
+    raw = json.loads((tmp_path / "out.json").read_text())
+    assert sorted(raw) == ["arrays", "histories", "networks", "nonce", "preprocessed", "slots"]
+    assert "predictions" not in json.dumps(raw["networks"])
+    assert exported.preprocessed[0].dataset == "mnist"
+    assert exported.arrays[exported.preprocessed[0].output or ""].shape == [300, 28, 28]
 
 
 def test_models_are_found_in_the_namespace_and_inside_dicts_and_lists(harness: dict[str, Any]) -> None:
     net, other, third = nn.Linear(4, 3), nn.Linear(784, 10), nn.Linear(784, 10)
     namespace = {"net": net, "models": {"big": other}, "history": [third], "_hidden": nn.Linear(4, 3),
-                 "loss_fn": nn.CrossEntropyLoss(), "klass": nn.Linear, "number": 3}
+                 "loss_fn": nn.CrossEntropyLoss(), "klass": nn.Linear, "number": 3, "impostor": Impostor()}
     found = harness["collect_models"](namespace)
     assert [label for label, _ in found] == ["`net`", "`models['big']`", "`history[0]`", "`loss_fn`"]
-
-
-def test_preprocessing_is_chosen_by_accuracy_on_training_data(harness: dict[str, Any]) -> None:
-    rng = np.random.default_rng(0)
-    centres = np.array([[5.0, 3.4, 1.5, 0.2], [5.9, 2.8, 4.3, 1.3], [6.6, 3.0, 5.5, 2.0]], dtype=np.float32)
-    y = np.repeat(np.arange(3), 40)
-    x = (centres[y] + rng.normal(0, 0.3, (120, 4))).astype(np.float32)
-    mean, std = x.mean(axis=0), x.std(axis=0)
-    # a least-squares classifier fitted on standardised features: it only works on standardised inputs
-    design = np.hstack([(x - mean) / std, np.ones((120, 1), np.float32)])
-    weights = np.linalg.lstsq(design, np.eye(3)[y], rcond=None)[0]
-    model = nn.Linear(4, 3)
-    with torch.no_grad():
-        model.weight.copy_(torch.tensor(weights[:4].T))
-        model.bias.copy_(torch.tensor(weights[4]))
-    best, tried, problem = harness["choose_preprocessing"](model, "torch", "iris", x, y, {})
-    assert (best[0], problem) == ("standardised", "")
-    assert tried["standardised"] > tried["raw"]
-    own = {"preprocess_iris": lambda features: (features - mean) / std}
-    assert harness["choose_preprocessing"](model, "torch", "iris", x, y, own)[0][0] == "preprocess_iris"
 
 
 def test_histories_are_found_by_shape(harness: dict[str, Any]) -> None:
@@ -147,26 +299,3 @@ def test_histories_are_found_by_shape(harness: dict[str, Any]) -> None:
                  "config": {"loss": "cross-entropy"}, "torch": torch}
     found = harness["collect_histories"](namespace)
     assert [(label, curves) for label, _, curves in found] == [("`hist`", ([1.0, 0.5], [1.1, pytest.approx(0.7)]))]
-
-
-def test_run_writes_predictions_facts_and_histories(harness: dict[str, Any], tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    x = np.random.default_rng(1).random((40, 4)).astype(np.float32)
-    y = (x[:, 0] > 0.5).astype(np.int64)
-    for name, array in (("in", x[:10]), ("tx", x), ("ty", y)):
-        np.save(tmp_path / f"{name}.npy", array)
-    request = {"nonce": "abc", "output": str(tmp_path / "out.json"),
-               "slots": [{"name": "iris_model", "dataset": "iris", "architecture": "any",
-                          "inputs": str(tmp_path / "in.npy"), "train_x": str(tmp_path / "tx.npy"),
-                          "train_y": str(tmp_path / "ty.npy")}],
-               "histories": [{"name": "mnist_multi_history", "model": None}]}
-    (tmp_path / "request.json").write_text(json.dumps(request))
-    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
-    harness["run"](str(tmp_path / "request.json"), {"net": net, "hist": {"loss": [2.0, float("nan")]}})
-    result = json.loads((tmp_path / "out.json").read_text())
-    model = result["models"][0]
-    assert (model["found"], model["via"], model["source"]) == (True, "discovery", "`net`")
-    assert len(model["predictions"]) == 10
-    assert len(model["train_predictions"]) == 40
-    assert result["histories"] == [{"name": "mnist_multi_history", "found": True, "via": "discovery",
-                                    "source": "`hist`", "error": None, "loss": [2.0, None], "val_loss": []}]

@@ -1,4 +1,4 @@
-"""The trusted scorer on hand-built harness outputs and a tiny lab data directory (no kernels)."""
+"""The trusted scorer on hand-built evaluation results and a tiny lab data directory (no kernels)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 
 from grader.datasets import LabData
-from grader.evaluation.harness_output import ArchitectureFacts, HarnessOutput, HistoryOutput, ModelOutput
-from grader.scoring.scorers import partial_credit, score_accuracy, score_checks, score_early_stopping, score_gap
+from grader.evaluation.result import ArchitectureFacts, EvaluationResult, HistoryResult, ModelResult
+from grader.scoring.scorers import (
+    ScoringInputs,
+    partial_credit,
+    score_accuracy,
+    score_checks,
+    score_early_stopping,
+    score_gap,
+)
 from grader.spec import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
 
 HIDDEN_Y = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9] * 10)  # 100 hidden labels
@@ -47,13 +54,27 @@ def correct(labels: np.ndarray, wrong: int) -> list[int]:
     return [int(v) for v in out]
 
 
-def output(*models: ModelOutput, histories: tuple[HistoryOutput, ...] = ()) -> HarnessOutput:
-    return HarnessOutput(nonce="n", models=list(models), histories=list(histories))
+def output(*models: ModelResult, histories: tuple[HistoryResult, ...] = ()) -> EvaluationResult:
+    return EvaluationResult(models=list(models), histories=list(histories))
 
 
-def multi(hidden_wrong: int, train_wrong: int, architecture: ArchitectureFacts | None = None) -> ModelOutput:
-    return ModelOutput(name="mnist_multi_model", found=True, via="discovery", source="`net2`", framework="torch",
-                       facts=architecture or facts(3), preprocessing="scaled_255",
+WORDS = {"scaled_255": "inputs scaled /255", "raw": "inputs used as they are"}
+
+
+def named(preprocessing: str) -> dict[str, str]:
+    return {"preprocessing": preprocessing, "preprocessing_words": WORDS[preprocessing]}
+
+
+def inputs(result: EvaluationResult, lab: LabData | None = None, context: str = "") -> ScoringInputs:
+    spec = LabSpec(id="frameworks", title="t", checks=(STOP,))
+    return ScoringInputs(spec=spec, output=result, lab=lab or LabData(Path("/nonexistent"), "frameworks"),
+                         context=context)
+
+
+def multi(hidden_wrong: int, train_wrong: int, architecture: ArchitectureFacts | None = None) -> ModelResult:
+    return ModelResult(name="mnist_multi_model", found=True, via="discovery", source="`net2`", framework="torch",
+                       facts=architecture or facts(3),
+                        **named("scaled_255"),
                        predictions=correct(HIDDEN_Y, hidden_wrong), train_predictions=correct(TRAIN_Y, train_wrong))
 
 
@@ -65,14 +86,14 @@ def test_partial_credit_is_linear_between_thresholds_in_both_directions() -> Non
 
 
 def test_accuracy_full_credit_names_the_model_and_its_preprocessing(lab: LabData) -> None:
-    result = score_accuracy(MULTI, output(multi(2, 0)), lab, "")
+    result = score_accuracy(MULTI, inputs(output(multi(2, 0)), lab, ""))
     assert (result.passed, result.score, result.measured) == (True, 30.0, 0.98)
     assert result.message == ("`net2` (inputs scaled /255) reached accuracy 0.980 on 100 hidden MNIST samples (full "
                               "credit at 0.97, none at or below 0.90): full credit")
 
 
 def test_accuracy_partial_credit_says_what_to_try(lab: LabData) -> None:
-    result = score_accuracy(MULTI, output(multi(6, 0)), lab, "")
+    result = score_accuracy(MULTI, inputs(output(multi(6, 0)), lab, ""))
     assert (result.passed, result.score) == (False, 17.1429)
     assert result.message == ("`net2` (inputs scaled /255) reached accuracy 0.940 on 100 hidden MNIST samples (full "
                               "credit at 0.97, none at or below 0.90): partial credit, 17.1429 of 30 points; train "
@@ -80,7 +101,7 @@ def test_accuracy_partial_credit_says_what_to_try(lab: LabData) -> None:
 
 
 def test_a_cnn_in_the_multi_layer_slot_gets_nothing_and_is_told_why(lab: LabData) -> None:
-    result = score_accuracy(MULTI, output(multi(0, 0, facts(2, conv=True))), lab, "")
+    result = score_accuracy(MULTI, inputs(output(multi(0, 0, facts(2, conv=True))), lab, ""))
     assert (result.passed, result.score, result.measured) == (False, 0.0, 1.0)
     assert result.message == ("`net2` has convolution layers; this check needs a fully-connected network: at least "
                               "two dense (Linear/Dense) layers with a non-linearity such as ReLU between them, and no "
@@ -89,7 +110,7 @@ def test_a_cnn_in_the_multi_layer_slot_gets_nothing_and_is_told_why(lab: LabData
 
 
 def test_stacked_linear_layers_without_activation_are_not_multi_layer(lab: LabData) -> None:
-    result = score_accuracy(MULTI, output(multi(0, 0, facts(2, between=False))), lab, "")
+    result = score_accuracy(MULTI, inputs(output(multi(0, 0, facts(2, between=False))), lab, ""))
     assert result.score == 0.0
     assert result.message.startswith("`net2` has 2 dense layers but no non-linearity between them, so it computes "
                                      "what one layer could; this check needs a fully-connected network")
@@ -97,9 +118,10 @@ def test_stacked_linear_layers_without_activation_are_not_multi_layer(lab: LabDa
 
 def test_parameters_outside_dense_layers_are_not_a_single_layer_network(lab: LabData) -> None:
     hidden = facts(1).model_copy(update={"unrecognised_parameters": 25_408})
-    entry = ModelOutput(name="mnist_single_model", found=True, via="contract", source="`mnist_single_model`",
-                        framework="torch", facts=hidden, preprocessing="raw", predictions=correct(HIDDEN_Y, 0))
-    result = score_accuracy(SINGLE, output(entry), lab, "")
+    entry = ModelResult(name="mnist_single_model", found=True, via="contract", source="`mnist_single_model`",
+                        framework="torch", facts=hidden,
+                        **named("raw"), predictions=correct(HIDDEN_Y, 0))
+    result = score_accuracy(SINGLE, inputs(output(entry), lab, ""))
     assert (result.passed, result.score) == (False, 0.0)
     assert result.message.startswith(
         "`mnist_single_model` computes with 25,408 parameters outside its dense layers (raw tensors or custom layers "
@@ -107,9 +129,10 @@ def test_parameters_outside_dense_layers_are_not_a_single_layer_network(lab: Lab
 
 
 def test_two_dense_layers_in_the_single_layer_slot_fail(lab: LabData) -> None:
-    entry = ModelOutput(name="mnist_single_model", found=True, via="contract", source="`mnist_single_model`",
-                        framework="torch", facts=facts(2), preprocessing="raw", predictions=correct(HIDDEN_Y, 0))
-    result = score_accuracy(SINGLE, output(entry), lab, "")
+    entry = ModelResult(name="mnist_single_model", found=True, via="contract", source="`mnist_single_model`",
+                        framework="torch", facts=facts(2),
+                        **named("raw"), predictions=correct(HIDDEN_Y, 0))
+    result = score_accuracy(SINGLE, inputs(output(entry), lab, ""))
     assert result.message == ("`mnist_single_model` has 2 dense layers; this check needs a single-layer network: "
                               "exactly one dense (Linear/Dense) layer from the inputs to the classes, no convolution "
                               "or recurrent layers (`mnist_single_model` (inputs used as they are) reached accuracy "
@@ -117,10 +140,11 @@ def test_two_dense_layers_in_the_single_layer_slot_fail(lab: LabData) -> None:
 
 
 def test_one_class_predictions_are_called_out(lab: LabData) -> None:
-    entry = ModelOutput(name="mnist_single_model", found=True, via="contract", source="`mnist_single_model`",
-                        framework="keras", facts=facts(1, between=False), preprocessing="scaled_255",
+    entry = ModelResult(name="mnist_single_model", found=True, via="contract", source="`mnist_single_model`",
+                        framework="keras", facts=facts(1, between=False),
+                        **named("scaled_255"),
                         predictions=[3] * 100)
-    result = score_accuracy(SINGLE, output(entry), lab, "")
+    result = score_accuracy(SINGLE, inputs(output(entry), lab, ""))
     assert (result.score, result.measured) == (0.0, 0.1)
     assert result.message == ("`mnist_single_model` (inputs scaled /255) reached accuracy 0.100 on 100 hidden MNIST "
                               "samples (full credit at 0.90, none at or below 0.80): no credit; it predicted class 3 "
@@ -129,42 +153,44 @@ def test_one_class_predictions_are_called_out(lab: LabData) -> None:
 
 
 def test_a_missing_model_says_what_to_assign_and_why_it_may_be_missing(lab: LabData) -> None:
-    result = score_accuracy(SINGLE, output(), lab, "cell 4 raised ValueError: boom")
+    result = score_accuracy(SINGLE, inputs(output(), lab, "cell 4 raised ValueError: boom"))
     assert result.message == ("no trained model named `mnist_single_model` was found after the notebook ran, and no "
                               "single-layer MNIST model turned up among its variables; train the network and assign "
                               "it to `mnist_single_model` (cell 4 raised ValueError: boom)")
 
 
 def test_gap_is_training_minus_hidden_accuracy(lab: LabData) -> None:
-    result = score_gap(GAP, output(multi(hidden_wrong=6, train_wrong=0)), lab, "")
+    result = score_gap(GAP, inputs(output(multi(hidden_wrong=6, train_wrong=0)), lab, ""))
     assert (result.passed, result.score, result.measured) == (False, 6.0, 0.06)
     assert result.message == ("`net2` (inputs scaled /255) classified 1.000 of 50 training samples and 0.940 of the "
                               "hidden samples correctly: gap 0.060 (full credit at or below 0.03, none at or above "
                               "0.08): partial credit, 6 of 15 points; the network memorises its training data: stop "
                               "training at the validation-loss minimum, add dropout or weight decay, or use fewer "
                               "hidden units")
-    assert score_gap(GAP, output(multi(hidden_wrong=2, train_wrong=0)), lab, "").passed
+    assert score_gap(GAP, inputs(output(multi(hidden_wrong=2, train_wrong=0)), lab, "")).passed
 
 
 def test_an_untrained_network_earns_nothing_for_its_small_gap(lab: LabData) -> None:
     gated = GAP.model_copy(update={"min_hidden_accuracy": 0.9})
-    result = score_gap(gated, output(multi(hidden_wrong=89, train_wrong=45)), lab, "")  # 0.11 hidden, 0.10 training
+    # 0.11 hidden, 0.10 training
+    result = score_gap(gated, inputs(output(multi(hidden_wrong=89, train_wrong=45)), lab, ""))
     assert (result.passed, result.score, result.measured) == (False, 0.0, -0.01)
     assert result.message == ("`net2` (inputs scaled /255) classified 0.110 of the hidden samples correctly, below the "
                               "0.90 a network must reach before its overfitting gap counts (an untrained network has "
                               "no gap: its gap here is -0.010): no credit; train it until it learns, then keep the "
                               "gap small")
-    assert score_gap(gated, output(multi(hidden_wrong=10, train_wrong=0)), lab, "").passed is False  # gap 0.10
-    assert score_gap(gated, output(multi(hidden_wrong=2, train_wrong=0)), lab, "").passed is True
+    # gap 0.10
+    assert score_gap(gated, inputs(output(multi(hidden_wrong=10, train_wrong=0)), lab, "")).passed is False
+    assert score_gap(gated, inputs(output(multi(hidden_wrong=2, train_wrong=0)), lab, "")).passed is True
 
 
-def history(val_loss: Sequence[float | None], source: str = "`hist`") -> HistoryOutput:
-    return HistoryOutput(name="mnist_multi_history", found=True, via="discovery", source=source,
+def history(val_loss: Sequence[float | None], source: str = "`hist`") -> HistoryResult:
+    return HistoryResult(name="mnist_multi_history", found=True, via="discovery", source=source,
                          loss=[1.0] * len(val_loss), val_loss=list(val_loss))
 
 
 def test_early_stopping_passes_within_patience() -> None:
-    result = score_early_stopping(STOP, output(histories=(history([0.5, 0.4, 0.3, 0.31, 0.32, 0.33]),)), "")
+    result = score_early_stopping(STOP, inputs(output(histories=(history([0.5, 0.4, 0.3, 0.31, 0.32, 0.33]),))))
     assert (result.passed, result.score, result.measured) == (True, 15.0, 3.0)
     assert result.message == ("`hist`: validation loss was lowest at epoch 3 of 6; training stopped 3 epochs later, "
                               "within the patience of 3: early stopping worked")
@@ -172,7 +198,7 @@ def test_early_stopping_passes_within_patience() -> None:
 
 def test_early_stopping_fails_with_the_epoch_and_rise_of_validation_loss() -> None:
     curve = [0.5, 0.4, 0.35, 0.3] + [0.3 + 0.007 * i for i in range(1, 17)]
-    result = score_early_stopping(STOP, output(histories=(history(curve),)), "")
+    result = score_early_stopping(STOP, inputs(output(histories=(history(curve),))))
     assert (result.passed, result.score, result.measured) == (False, 0.0, 16.0)
     assert result.message == ("`hist`: validation loss was lowest at epoch 4 and 37% higher at epoch 20: the network "
                               "overfits after epoch 4 — stop there or restore the best weights (at most 3 epochs "
@@ -180,23 +206,23 @@ def test_early_stopping_fails_with_the_epoch_and_rise_of_validation_loss() -> No
 
 
 def test_early_stopping_without_a_history_explains_what_to_keep() -> None:
-    result = score_early_stopping(STOP, output(), "")
+    result = score_early_stopping(STOP, inputs(output()))
     assert result.message == ("no per-epoch training history was found: assign `mnist_multi_history = model.fit(..., "
                               "validation_data=...)` (Keras) or a dict {'loss': [...], 'val_loss': [...]} filled once "
                               "per epoch (PyTorch), so the grader can see where validation loss was lowest")
 
 
 def test_early_stopping_needs_validation_loss() -> None:
-    entry = HistoryOutput(name="mnist_multi_history", found=True, via="contract", source="`mnist_multi_history`",
+    entry = HistoryResult(name="mnist_multi_history", found=True, via="contract", source="`mnist_multi_history`",
                           loss=[0.5, 0.4])
-    result = score_early_stopping(STOP, output(histories=(entry,)), "")
+    result = score_early_stopping(STOP, inputs(output(histories=(entry,))))
     assert result.message == ("`mnist_multi_history` holds training loss for 2 epochs but no validation loss: pass "
                               "validation_data (or validation_split) to fit, or record the loss on held-out data after "
                               "every epoch")
 
 
 def test_a_diverged_history_is_reported() -> None:
-    result = score_early_stopping(STOP, output(histories=(history([0.5, None, None]),)), "")
+    result = score_early_stopping(STOP, inputs(output(histories=(history([0.5, None, None]),))))
     assert result.message == ("`hist`: validation loss stopped being a finite number after epoch 1: the training "
                               "diverged; lower the learning rate")
 
@@ -226,3 +252,27 @@ def test_score_checks_scores_every_kind_in_spec_order(lab: LabData) -> None:
     spec = LabSpec(id="frameworks", title="t", checks=(SINGLE, MULTI, GAP, STOP))
     results = score_checks(spec, output(multi(2, 0), histories=(history([0.3, 0.2]),)), lab, "")
     assert [(r.id, r.passed) for r in results] == [("single", False), ("multi", True), ("gap", True), ("stop", True)]
+
+
+def test_a_history_the_grader_refutes_earns_nothing(lab: LabData) -> None:
+    refuted = history([0.5, 0.4, 0.3]).model_copy(update={
+        "consistent": False, "cross_check": "the network's cross-entropy on training data is 2.302, far above every "
+                                            "training loss the history records (1.000 to 1.000): the history does not "
+                                            "describe this network"})
+    spec = LabSpec(id="frameworks", title="t", checks=(MULTI, GAP, STOP))
+    results = score_checks(spec, output(multi(2, 0), histories=(refuted,)), lab, "")
+    assert (results[2].passed, results[2].score) == (False, 0.0)
+    assert results[2].message == (
+        "`hist`: the network's cross-entropy on training data is 2.302, far above every training loss the history "
+        "records (1.000 to 1.000): the history does not describe this network; record the loss of the network you "
+        "grade, epoch by epoch")
+
+
+def test_every_check_kind_of_the_spec_has_a_registered_scorer() -> None:
+    from typing import get_args
+
+    from grader.scoring.scorers import SCORERS
+    from grader.spec import Check
+
+    kinds = {get_args(model.model_fields["kind"].annotation)[0] for model in get_args(get_args(Check)[0])}
+    assert kinds == set(SCORERS) == {"accuracy", "overfitting_gap", "early_stopping"}

@@ -172,3 +172,22 @@ def test_jobs_of_a_dead_local_process_are_requeued_at_once(factory) -> None:  # 
     assert ledger.running_owners(factory) == [dead]
     assert ledger.expire_leases_of(factory, [dead]) == 1
     assert ledger.reap_expired(factory, max_attempts=3) == [job_id]
+
+
+def test_a_newer_job_cancels_the_older_queued_and_running_ones_of_its_submission(  # type: ignore[no-untyped-def]
+        factory) -> None:
+    first = _submit(factory, "s1")
+    claim = ledger.claim_next(factory, "worker-a", 30)
+    assert claim is not None and claim.job_id == first
+    with transaction(factory) as session:  # regrade twice while the first job runs
+        submission = session.get(Submission, claim.submission_id)
+        second = ledger.enqueue(session, submission, JobQueue.REGRADE).id
+        third = ledger.enqueue(session, submission, JobQueue.REGRADE).id
+    assert ledger.renew(factory, claim, 30) is False  # the running worker stops at its next renewal
+    assert ledger.complete(factory, claim, _result(1.0)) is False
+    assert [(_job(factory, j).status, _job(factory, j).error_reason) for j in (first, second)] == [
+        ("cancelled", "superseded by a newer job for the same submission")] * 2
+    fresh = ledger.claim_next(factory, "worker-b", 30)
+    assert fresh is not None and fresh.job_id == third  # only the newest job runs
+    assert ledger.claim_next(factory, "worker-c", 30) is None
+    assert ledger.complete(factory, fresh, _result(9.0)) is True

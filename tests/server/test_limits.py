@@ -27,7 +27,7 @@ def test_over_the_hourly_limit_is_429_with_retry_after(tmp_path: Path) -> None:
     assert 3500 <= retry_after <= 3601
     assert refused.json()["detail"] == (
         "you have submitted 2 notebooks for lab 'frameworks' in the last hour; the limit is 2 per hour: "
-        f"try again in {retry_after} s")
+        f"try again in {-(-retry_after // 60)} min")  # a person reads minutes; Retry-After keeps the seconds
     assert listed == 2
     assert unaffected == 202
 

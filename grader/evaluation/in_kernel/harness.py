@@ -1,28 +1,33 @@
-# The evaluation harness: runs in the student's kernel after the last student cell. It reads a request, finds the
-# models (contract names first, then discovery over the namespace and the models seen after each cell), picks the
-# input preprocessing by accuracy on VISIBLE training data, predicts on the inputs it is given (never hidden labels)
-# and writes a size-capped JSON file. The host treats that file as untrusted input. Entry point:
-# `run(request_path, user_ns)`. The functions of model_facts.py are defined before this file runs.
+# The evaluation harness: runs in the student's kernel after the last student cell. It only EXPORTS: each candidate
+# network (contract names first, then discovery over the namespace and the models seen after each cell) as a chain of
+# standard operations with its weights, the student's preprocess_<dataset> applied to a sample of VISIBLE training
+# inputs (so the grader can name it), and the training histories it finds. It never sees hidden inputs or any label;
+# the grader computes every prediction outside the kernel from the export, which it treats as untrusted input.
+# Entry point: `run(request_path, user_ns)`. The functions of export.py are defined before this file runs.
 import json
 import math
 import os
 import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-MAX_OUTPUT_BYTES = 8 * 1024 * 1024
+if TYPE_CHECKING:  # defined by export.py, which runs first in the same namespace
+    from grader.evaluation.in_kernel.export import Arrays, NotExportable, export_network, framework_of
+
 MAX_CANDIDATES = 16
-TIE_MARGIN = 0.01  # accuracy on the training sample
+MAX_HISTORIES = 16
+PREPROCESS_ROWS = 512
 MAX_EPOCHS = 1000
 SKIP_NAMES = {"In", "Out", "exit", "quit", "get_ipython"}
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 LOSS_KEYS = ("loss", "train_loss", "training_loss")
 VAL_LOSS_KEYS = ("val_loss", "validation_loss", "valid_loss", "test_loss")
 
 
 # ---------------------------------------------------------------- finding models and histories
 
-def _children(name, value):
+def _children(name: str, value: Any) -> Iterator[tuple[str, Any]]:
     if isinstance(value, dict):
         for key, item in list(value.items())[:200]:
             yield f"{name}[{key!r}]", item
@@ -31,12 +36,12 @@ def _children(name, value):
             yield f"{name}[{index}]", item
 
 
-def _short(label, limit=150):
+def _short(label: str, limit: int = 150) -> str:
     # labels travel back to the host, whose schema caps them; a long dict key must not void the whole output
     return label if len(label) <= limit else label[:limit - 3] + "..."
 
 
-def namespace_items(user_ns):
+def namespace_items(user_ns: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     for name, value in list(user_ns.items()):
         if name.startswith("_") or name in SKIP_NAMES:
             continue
@@ -44,8 +49,9 @@ def namespace_items(user_ns):
         yield from _children(name, value)
 
 
-def collect_models(user_ns):
-    seen, found = set(), []
+def collect_models(user_ns: dict[str, Any]) -> list[tuple[str, Any]]:
+    seen: set[int] = set()
+    found: list[tuple[str, Any]] = []
     for name, value in namespace_items(user_ns):
         if id(value) not in seen and framework_of(value) is not None:
             seen.add(id(value))
@@ -58,7 +64,7 @@ def collect_models(user_ns):
     return found
 
 
-def _numbers(values):
+def _numbers(values: Any) -> list[float | None] | None:
     out = []
     for value in list(values)[:MAX_EPOCHS]:
         try:
@@ -69,8 +75,9 @@ def _numbers(values):
     return out
 
 
-def history_curves(value):
+def history_curves(value: Any) -> tuple[list[float | None], list[float | None]] | None:
     """(loss, val_loss) from a Keras History or a dict of per-epoch lists; None when the value is not a history."""
+    record: Any
     if isinstance(value, dict):
         record = value
     elif type(value).__name__ == "History" and type(value).__module__.startswith(("keras", "tf_keras")):
@@ -93,7 +100,7 @@ def history_curves(value):
     return loss, val_loss
 
 
-def collect_histories(user_ns):
+def collect_histories(user_ns: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     seen, found = set(), []
     for name, value in namespace_items(user_ns):
         if id(value) in seen or isinstance(value, type):
@@ -112,280 +119,124 @@ def collect_histories(user_ns):
     return found
 
 
-# ---------------------------------------------------------------- predicting
+# ---------------------------------------------------------------- exporting
 
-def raw_scores(model, framework, x, batch=1024):
-    outputs = []
-    if framework == "torch":
-        import torch
-
-        model.eval()
-        try:
-            device = next(model.parameters()).device
-        except StopIteration:
-            device = torch.device("cpu")
-        with torch.no_grad():
-            for start in range(0, len(x), batch):
-                chunk = torch.as_tensor(np.ascontiguousarray(x[start:start + batch]), dtype=torch.float32,
-                                        device=device)
-                out = model(chunk)
-                if isinstance(out, (tuple, list)):
-                    out = out[0]
-                outputs.append(out.detach().float().cpu().numpy())
-    else:
-        for start in range(0, len(x), batch):
-            out = model(np.asarray(x[start:start + batch], dtype=np.float32), training=False)
-            if isinstance(out, (tuple, list)):
-                out = out[0]
-            outputs.append(np.asarray(out, dtype=np.float32))
-    return np.concatenate(outputs).reshape(len(x), -1)
+def _export_one(index: int, label: str, model: Any, arrays: Arrays) -> dict[str, Any]:
+    framework = framework_of(model)
+    entry = {"id": index, "label": label, "framework": framework, "ops": [], "dtype": "float32", "device": "cpu",
+             "error": None}
+    saved_items, saved_budget = dict(arrays.items), arrays.budget
+    try:
+        if framework is None:
+            raise NotExportable("not a torch.nn.Module or keras.Model")
+        entry.update(export_network(model, framework, arrays))
+    except NotExportable as exc:
+        arrays.items, arrays.budget = saved_items, saved_budget
+        entry["error"] = str(exc)[:500]
+    except Exception as exc:  # a network whose attributes raise: its export failed, say how
+        arrays.items, arrays.budget = saved_items, saved_budget
+        entry["error"] = f"exporting it raised {type(exc).__name__}: {str(exc)[:300]}"
+    return entry
 
 
-def classes_of(scores):
-    if scores.shape[1] == 1:
-        return (scores[:, 0] > 0.5).astype(np.int64)
-    return scores.argmax(axis=1).astype(np.int64)
+def export_networks(request: dict[str, Any], user_ns: dict[str, Any],
+                    arrays: Arrays) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[int, int]]:
+    """(networks, slots, id(model) -> network id): contract models first, then the discovered ones."""
+    slots: list[dict[str, Any]] = []
+    ordered: list[tuple[str, Any]] = []
+    seen: dict[int, int] = {}
+    for slot in request["slots"]:
+        contract = user_ns.get(slot["name"])
+        entry = {"name": slot["name"], "network": None, "error": None}
+        if contract is not None and framework_of(contract) is None:
+            entry["error"] = (f"`{slot['name']}` is a {type(contract).__name__[:60]}, not a trained torch.nn.Module "
+                              "or keras.Model")
+        elif contract is not None:
+            if id(contract) not in seen:
+                seen[id(contract)] = len(ordered)
+                ordered.append((f"`{slot['name']}`", contract))
+            entry["network"] = seen[id(contract)]
+        slots.append(entry)
+    for label, model in collect_models(user_ns):
+        if id(model) not in seen and len(ordered) < MAX_CANDIDATES:
+            seen[id(model)] = len(ordered)
+            ordered.append((label, model))
+    networks = [_export_one(index, label, model, arrays) for index, (label, model) in enumerate(ordered)]
+    return networks, slots, seen
 
 
-def input_shapes(dataset, n):
-    if dataset == "mnist":
-        return [(n, 784), (n, 1, 28, 28), (n, 28, 28), (n, 28, 28, 1)]
-    return [(n, 4)]
-
-
-def fit_shape(model, framework, dataset, x):
-    """The first input layout (flat, NCHW, HW, NHWC) the model accepts."""
-    problems = []
-    for shape in input_shapes(dataset, len(x[:8])):
-        try:
-            scores = raw_scores(model, framework, x[:8].reshape(shape))
-            if scores.shape[0] == shape[0]:
-                return shape[1:], ""
-        except Exception as exc:
-            problems.append(f"{type(exc).__name__}: {str(exc)[:200]}")
-    return None, problems[0] if problems else "the model rejected every input layout"
-
-
-def preprocessings(dataset, train_x, user_ns):
-    """Candidate input preprocessings (name, function of raw float32 inputs), the student's own first."""
-    flat = train_x.reshape(len(train_x), -1).astype(np.float32)
-    mean, std = flat.mean(axis=0), flat.std(axis=0)
-    std = np.where(std < 1e-6, 1.0, std)
-    low, span = flat.min(axis=0), flat.max(axis=0) - flat.min(axis=0)
-    span = np.where(span < 1e-6, 1.0, span)
-
-    def per_feature(func):
-        return lambda x: func(x.reshape(len(x), -1)).reshape(x.shape)
-
-    options = []
-    student = user_ns.get(f"preprocess_{dataset}")
-    if callable(student):
-        options.append((f"preprocess_{dataset}", student))
-    if dataset == "mnist":
-        options.append(("scaled_255", lambda x: x / 255.0))
-        options.append(("mnist_mean_std", lambda x: (x / 255.0 - MNIST_MEAN) / MNIST_STD))
-    options.append(("standardised", per_feature(lambda x: (x - mean) / std)))
-    options.append(("min_max", per_feature(lambda x: (x - low) / span)))
-    options.append(("raw", lambda x: x))
-    return options
-
-
-def _as_array(value):
+def _as_array(value: Any) -> Any:
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype=np.float32)
+    elif hasattr(value, "numpy") and not isinstance(value, np.ndarray):
+        value = value.numpy()
+    return np.asarray(value)
 
 
-def _apply(name, func, x):
-    # the student's own function gets the array as loaded (uint8 for MNIST); ours get float32
-    return _as_array(func(x.copy()) if name.startswith("preprocess_") else func(x.astype(np.float32)))
-
-
-def _centred_logits(out):
-    """Scores with a final softmax undone up to a per-row constant: log-probabilities minus their row mean."""
-    out = np.asarray(out, dtype=np.float64).reshape(len(out), -1)
-    if out.min() >= 0 and np.allclose(out.sum(axis=1), 1, atol=1e-3):
-        out = np.log(np.clip(out, 1e-30, None))
-    return out - out.mean(axis=1, keepdims=True)
-
-
-def is_affine(model, framework, layout):
-    """True when f(a) + f(b) - f(0) == f(a + b) for the logits: what the network computes, whatever its layers are
-    called, has no non-linearity (a final softmax aside)."""
-    rng = np.random.default_rng(0)
-    a, b = (rng.random((4,) + tuple(layout), dtype=np.float32) for _ in range(2))
-    zero = np.zeros_like(a)
-    fa, fb, f0, fab = (_centred_logits(raw_scores(model, framework, v)) for v in (a, b, zero, a + b))
-    scale = max(1e-3, float(np.abs(fab).max()))
-    return float(np.abs(fa + fb - f0 - fab).max()) / scale < 1e-3
-
-
-def choose_preprocessing(model, framework, dataset, train_x, train_y, user_ns):
-    """Try each preprocessing on the visible training sample; keep the most accurate (earlier wins ties)."""
-    raw = train_x.astype(np.float32)
-    shape, problem = fit_shape(model, framework, dataset, raw)
-    best, tried = None, {}
-    for name, func in preprocessings(dataset, raw, user_ns):
+def export_preprocessing(request: dict[str, Any], user_ns: dict[str, Any], arrays: Arrays) -> list[dict[str, Any]]:
+    """The student's preprocess_<dataset> on visible training inputs only: the grader names what it computes."""
+    found = []
+    for dataset, path in sorted(request["samples"].items()):
+        function = user_ns.get(f"preprocess_{dataset}")
+        if not callable(function):
+            continue
+        entry = {"dataset": dataset, "function": f"preprocess_{dataset}", "output": None, "error": None}
         try:
-            x = _apply(name, func, train_x)
-            if name.startswith("preprocess_"):
-                layout = x.shape[1:]
-            else:
-                if shape is None:
-                    continue
-                layout = shape
-                x = x.reshape((len(x),) + tuple(layout))
-            predicted = classes_of(raw_scores(model, framework, x))
-            accuracy = float((predicted == train_y).mean())
+            sample = np.load(path, allow_pickle=False)[:PREPROCESS_ROWS]
+            out = _as_array(function(sample.copy()))
+            if out.dtype.kind not in "fiub" or out.ndim < 1 or len(out) != len(sample):
+                raise ValueError(f"it returned {out.dtype} of shape {out.shape} for {len(sample)} inputs")
+            entry["output"] = arrays.add(out.astype(np.float32))  # enough to name a preprocessing, half the bytes
         except Exception as exc:
-            problem = problem or f"{type(exc).__name__}: {str(exc)[:200]}"
+            entry["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+        found.append(entry)
+    return found
+
+
+def export_histories(request: dict[str, Any], user_ns: dict[str, Any],
+                     network_ids: dict[int, int]) -> list[dict[str, Any]]:
+    """Contract histories, or every history discovery finds (the grader picks the one of the chosen network)."""
+    out = []
+    discovered = None
+    for wanted in request.get("histories", []):
+        contract = user_ns.get(wanted["name"])
+        if contract is not None:
+            curves = history_curves(contract)
+            entry = {"name": wanted["name"], "found": curves is not None, "via": "contract",
+                     "source": f"`{wanted['name']}`", "error": None, "network": None}
+            if curves is None:
+                entry["error"] = (f"`{wanted['name']}` is a {type(contract).__name__[:60]}; it needs per-epoch `loss` "
+                                  "and `val_loss` lists (a Keras History or a dict)")
+            else:
+                entry.update(loss=curves[0], val_loss=curves[1],
+                             network=network_ids.get(id(getattr(contract, "model", None))))
+            out.append(entry)
             continue
-        tried[name] = round(accuracy, 4)
-        # an earlier (more usual) preprocessing keeps its place unless another is clearly more accurate; a linear
-        # model scores raw and /255 inputs almost alike, and the report should name the scaling the student used
-        if best is None or accuracy > best[2] + TIE_MARGIN:
-            best = (name, func, accuracy, tuple(layout), predicted)
-    return best, tried, problem
+        if discovered is None:
+            discovered = collect_histories(user_ns)[-MAX_HISTORIES:]
+        for label, value, curves in discovered:
+            out.append({"name": wanted["name"], "found": True, "via": "discovery", "source": label, "error": None,
+                        "loss": curves[0], "val_loss": curves[1],
+                        "network": network_ids.get(id(getattr(value, "model", None)))
+                        if not isinstance(value, dict) else None})
+    return out
 
 
-def predict_with(model, framework, preprocessing, x):
-    name, func, _, layout, _ = preprocessing
-    prepared = _apply(name, func, x)
-    if not name.startswith("preprocess_"):
-        prepared = prepared.reshape((len(prepared),) + layout)
-    return classes_of(raw_scores(model, framework, prepared))
-
-
-# ---------------------------------------------------------------- the slots
-
-def _load(path):
-    return np.load(path, allow_pickle=False)
-
-
-def evaluate_candidate(label, model, slot, user_ns, data):
-    framework = framework_of(model)
-    facts = architecture_facts(model, framework)
-    best, tried, problem = choose_preprocessing(model, framework, slot["dataset"], data["train_x"],
-                                                data["train_y"], user_ns)
-    if best is not None and facts["dense_layers"] >= 2:
-        # What it computes decides: a custom forward() may apply F.relu that no layer list shows, and a layer named
-        # ReLU may compute nothing at all. A network that is affine end to end has no non-linearity between layers.
-        try:
-            affine = is_affine(model, framework, best[3])
-        except Exception:
-            affine = None
-        if affine is True:
-            facts["nonlinear_between"] = False
-        elif affine is False and facts["custom_forward"] and not facts["nonlinear_between"]:
-            facts["nonlinear_between"] = True
-    return {"label": label, "model": model, "framework": framework, "facts": facts, "best": best,
-            "tried": tried, "problem": problem}
-
-
-def pick_by_discovery(slot, candidates, taken, user_ns, data, fallback):
-    """The most accurate model of the slot's dataset whose architecture fits (any architecture when `fallback`)."""
-    pool = []
-    for label, model in candidates:
-        if id(model) in taken:
-            continue
-        facts = architecture_facts(model, framework_of(model))
-        if dataset_of(facts) == slot["dataset"] and (fallback or architecture_fits(facts, slot["architecture"])):
-            pool.append((label, model))
-    evaluated = [evaluate_candidate(label, model, slot, user_ns, data) for label, model in pool[:MAX_CANDIDATES]]
-    evaluated = [e for e in evaluated if e["best"] is not None]
-    return max(evaluated, key=lambda e: e["best"][2]) if evaluated else None
-
-
-def evaluate_slot(slot, user_ns, candidates, taken, data, fallback=False):
-    entry = {"name": slot["name"], "found": False, "error": None, "via": None, "source": None}
-    contract = user_ns.get(slot["name"])
-    if contract is not None and framework_of(contract) is None:
-        entry["error"] = (f"`{slot['name']}` is a {type(contract).__name__}, not a trained torch.nn.Module "
-                          "or keras.Model")
-        return entry
-    if contract is not None:
-        chosen = evaluate_candidate(f"`{slot['name']}`", contract, slot, user_ns, data)
-        entry["via"] = "contract"
-    else:
-        chosen = pick_by_discovery(slot, candidates, taken, user_ns, data, fallback)
-        entry["via"] = "discovery"
-        if chosen is None:
-            return entry
-    taken.add(id(chosen["model"]))
-    entry.update(found=True, source=chosen["label"], framework=chosen["framework"], facts=chosen["facts"],
-                 preprocessing_tried=chosen["tried"])
-    if chosen["best"] is None:
-        entry["error"] = f"the model could not be run on {slot['dataset']} inputs: {chosen['problem']}"
-        return entry
-    entry["preprocessing"] = chosen["best"][0]
-    entry["train_predictions"] = [int(p) for p in chosen["best"][4]]
-    try:
-        predictions = predict_with(chosen["model"], chosen["framework"], chosen["best"], _load(slot["inputs"]))
-    except Exception as exc:
-        entry["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
-        return entry
-    entry["predictions"] = [int(p) for p in predictions]
-    entry["_model"] = chosen["model"]
-    return entry
-
-
-def evaluate_history(request, entries, user_ns):
-    entry = {"name": request["name"], "found": False, "via": None, "source": None, "error": None}
-    contract = user_ns.get(request["name"])
-    if contract is not None:
-        curves = history_curves(contract)
-        if curves is None:
-            entry["error"] = (f"`{request['name']}` is a {type(contract).__name__}; it needs per-epoch `loss` "
-                              "and `val_loss` lists (a Keras History or a dict)")
-            return entry
-        entry.update(found=True, via="contract", source=f"`{request['name']}`", loss=curves[0],
-                     val_loss=curves[1])
-        return entry
-    found = collect_histories(user_ns)
-    if not found:
-        return entry
-    model = next((e.get("_model") for e in entries if e["name"] == request.get("model")), None)
-    linked = [h for h in found if model is not None and getattr(h[1], "model", None) is model]
-    with_validation = [h for h in found if h[2][1]]
-    label, _, curves = (linked or with_validation or found)[-1]
-    entry.update(found=True, via="discovery", source=label, loss=curves[0], val_loss=curves[1])
-    return entry
-
-
-def run(request_path, user_ns):
+def run(request_path: str, user_ns: dict[str, Any]) -> None:
     with open(request_path) as fh:
         request = json.load(fh)
-    candidates = collect_models(user_ns)
-    taken = {id(user_ns.get(s["name"])) for s in request["slots"] if user_ns.get(s["name"]) is not None}
-    cache = {}
-    entries = {}
-    # first every slot takes a model whose architecture fits; only then may an empty slot take an unfitting one
-    for fallback in (False, True):
-        for slot in request["slots"]:
-            if slot["name"] in entries and (entries[slot["name"]]["found"] or entries[slot["name"]]["error"]):
-                continue
-            key = slot["train_x"]
-            if key not in cache:
-                cache[key] = {"train_x": _load(slot["train_x"]), "train_y": _load(slot["train_y"]).astype(np.int64)}
-            try:
-                entries[slot["name"]] = evaluate_slot(slot, user_ns, candidates, taken, cache[key], fallback)
-            except Exception as exc:
-                entries[slot["name"]] = {"name": slot["name"], "found": False,
-                                         "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
-    entries = list(entries.values())
+    arrays = Arrays()
+    networks, slots, network_ids = export_networks(request, user_ns, arrays)
+    preprocessed = export_preprocessing(request, user_ns, arrays)
     histories = []
-    for wanted in request.get("histories", []):
-        try:
-            histories.append(evaluate_history(wanted, entries, user_ns))
-        except Exception as exc:
-            histories.append({"name": wanted["name"], "found": False,
-                              "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
-    for entry in entries:
-        entry.pop("_model", None)
-    result = {"nonce": request["nonce"], "models": entries, "histories": histories}
+    try:
+        histories = export_histories(request, user_ns, network_ids)
+    except Exception as exc:
+        histories = [{"name": w["name"], "found": False, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+                     for w in request.get("histories", [])]
+    result = {"nonce": request["nonce"], "networks": networks, "slots": slots, "preprocessed": preprocessed,
+              "histories": histories, "arrays": arrays.items}
     data = json.dumps(result).encode()
-    if len(data) > MAX_OUTPUT_BYTES:
-        raise ValueError("harness output over its size limit")
     tmp = request["output"] + ".tmp"
     with open(tmp, "wb") as fh:
         fh.write(data)

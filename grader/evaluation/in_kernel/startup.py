@@ -3,13 +3,14 @@
 # dataset loaders pointed at the job's visible data (./data) so they work offline; the lab's helper modules in ./data
 # importable; and a note of every model and history that existed after each cell, so a model whose variable was
 # later reused can still be graded.
-def __labgrader_startup():
+def __labgrader_startup() -> None:
     import importlib.abc
     import importlib.machinery
     import os
     import random
     import sys
     import types
+    from typing import Any  # imported here: nothing of the start-up stays in the student's namespace
 
     # One math thread per job unless the worker grants more: co-located jobs on shared cores slow down tenfold when
     # every framework spins a thread per core, and a fixed thread count keeps results reproducible.
@@ -30,7 +31,7 @@ def __labgrader_startup():
     except ImportError:
         pass
 
-    def seed_torch(module):
+    def seed_torch(module: Any) -> None:
         module.manual_seed(0)
         module.set_num_threads(int(threads))
         fraction = os.environ.get("LABGRADER_TORCH_MEMORY_FRACTION")
@@ -38,31 +39,31 @@ def __labgrader_startup():
             # co-located jobs share the card: each may allocate only its slot's share
             module.cuda.set_per_process_memory_fraction(float(fraction))
 
-    def seed_tensorflow(module):
+    def seed_tensorflow(module: Any) -> None:
         try:
             module.random.set_seed(0)
         except AttributeError:
             pass
 
-    def seed_keras(module):
+    def seed_keras(module: Any) -> None:
         try:
             module.utils.set_random_seed(0)
         except AttributeError:
             pass
 
-    def local_mnist_get_file(original):
+    def local_mnist_get_file(original: Any) -> Any:
         # Keras checks the canonical file's sha256 and downloads when the cached file differs; the visible split
         # differs by design and there is no network here, so MNIST requests are answered with the local file.
         local = os.path.join(data_dir, "mnist.npz")
 
-        def get_file(fname=None, origin=None, *args, **kwargs):
+        def get_file(fname: Any = None, origin: Any = None, *args: Any, **kwargs: Any) -> Any:
             if str(origin or "").endswith("/mnist.npz") and os.path.isfile(local):
                 return local
             return original(fname, origin, *args, **kwargs)
 
         return get_file
 
-    def redirect_keras(module):
+    def redirect_keras(module: Any) -> None:
         seed_keras(module)
         import importlib
 
@@ -72,13 +73,13 @@ def __labgrader_startup():
             except ImportError:
                 continue
             if hasattr(loader_module, "get_file"):
-                loader_module.get_file = local_mnist_get_file(loader_module.get_file)
+                loader_module.get_file = local_mnist_get_file(loader_module.get_file)  # type: ignore[attr-defined]
 
     after_import = {"torch": seed_torch, "tensorflow": seed_tensorflow, "keras": redirect_keras}
     after_import.update(globals().pop("__labgrader_after_import", {}))
 
     class AfterImport(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
+        def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
             hook = after_import.get(name)
             if hook is None:
                 return None
@@ -93,7 +94,7 @@ def __labgrader_startup():
             loader = spec.loader
             original = loader.exec_module
 
-            def exec_module(module):
+            def exec_module(module: Any) -> None:
                 original(module)
                 after_import.pop(name, None)
                 try:
@@ -101,17 +102,17 @@ def __labgrader_startup():
                 except Exception:
                     pass
 
-            loader.exec_module = exec_module
+            loader.exec_module = exec_module  # type: ignore[method-assign]
             return spec
 
     sys.meta_path.insert(0, AfterImport())
 
-    seen = types.ModuleType("_labgrader_seen")
+    seen: Any = types.ModuleType("_labgrader_seen")
     seen.models, seen.histories = [], []
     sys.modules["_labgrader_seen"] = seen
     limit = 32
 
-    def is_model(value):
+    def is_model(value: Any) -> bool:
         if isinstance(value, type):
             return False
         torch = sys.modules.get("torch")
@@ -121,14 +122,14 @@ def __labgrader_startup():
         model_class = getattr(keras, "Model", None)
         return isinstance(model_class, type) and isinstance(value, model_class)
 
-    def is_history(value):
+    def is_history(value: Any) -> bool:
         # never getattr() arbitrary objects: lazy modules import things on attribute access
         keras_history = type(value).__name__ == "History" and type(value).__module__.startswith(("keras", "tf_keras"))
         record = value if isinstance(value, dict) else (value.history if keras_history else None)
         return (isinstance(record, dict) and any(k in record for k in ("loss", "train_loss", "training_loss"))
                 and isinstance(next(iter(record.values()), None), list))
 
-    def remember(cell_number):
+    def remember(cell_number: Any) -> None:
         known = {id(v) for _, _, v in seen.models} | {id(v) for _, _, v in seen.histories}
         user_ns = shell.user_ns
         for name, value in list(user_ns.items()):
@@ -152,13 +153,13 @@ def __labgrader_startup():
                 except Exception:
                     pass
 
-    def after_cell(result):
+    def after_cell(result: Any) -> None:
         try:
             remember(getattr(result, "execution_count", None) or shell.execution_count)
         except Exception:
             pass
 
-    shell = get_ipython()  # noqa: F821 - defined in every IPython kernel
+    shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821 - defined in every IPython kernel
     if shell is not None:
         shell.events.register("post_run_cell", after_cell)
     os.makedirs(os.environ.get("TMPDIR", "/tmp"), exist_ok=True)

@@ -299,7 +299,11 @@ CASES: list[HostileCase] = [
          "np.mean = lambda *args, **kwargs: 1.0\n"
          "torch.Tensor.eq = lambda self, other: torch.ones(self.shape, dtype=torch.bool)\n"
          "print('my accuracy:', sklearn.metrics.accuracy_score([0], [1]), np.mean([0.0]))",),
-        Expected(stdout={0: "my accuracy: 1.0 1.0\n"}, iris_measured=0.3333),
+        # the grader computes predictions from the network's layers: a forward() that ignores its input is refused
+        Expected(stdout={0: "my accuracy: 1.0 1.0\n"}, iris_message=(
+            "`iris_model` could not be evaluated from its layers: its forward() could not be traced as tensor "
+            "operations (RuntimeError: 'len' is not supported in symbolic tracing by default. If you want this call "
+            "to be recorded, please call torch.fx.wrap('len') at module scope)")),
     ),
     HostileCase(
         "fake_harness_output", "writing fake harness-output files (with guessed nonces) before the harness runs",

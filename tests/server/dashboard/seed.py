@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import insert, select
@@ -53,9 +53,10 @@ def user_id(session: Session, name: str, role: str = "student") -> int:
 
 
 def graded_submission(session: Session, student: str, created_at: datetime, check_scores: Sequence[float],
-                      lab_id: str = LAB, status: JobStatus = JobStatus.GRADED) -> int:
+                      lab_id: str = LAB, status: JobStatus = JobStatus.GRADED,
+                      messages: Sequence[str] | None = None) -> int:
     """A submission with a finished job and one check result per check of the lab (score given per check)."""
-    spec = discover_labs(LABS_DIR)[lab_id]
+    spec = discover_labs(LABS_DIR)[LAB]
     sid = user_id(session, student)
     score = round(sum(check_scores), 4) if status is JobStatus.GRADED else None
     submission = Submission(lab_id=lab_id, student_id=sid, status=status.value, score=score,
@@ -71,10 +72,12 @@ def graded_submission(session: Session, student: str, created_at: datetime, chec
     session.flush()
     submission.current_job_id = job.id
     if status is JobStatus.GRADED:
-        for position, (check, points) in enumerate(zip(spec.checks, check_scores, strict=True)):
+        texts = list(messages) if messages else [f"{c.id}: {p:g}" for c, p in zip(spec.checks, check_scores,
+                                                                                   strict=True)]
+        for position, (check, points, text) in enumerate(zip(spec.checks, check_scores, texts, strict=True)):
             session.add(CheckResultRow(submission_id=submission.id, job_id=job.id, position=position,
                                        check_id=check.id, title=check.title, passed=points >= check.points,
-                                       score=points, max_score=check.points, message=f"{check.id}: {points:g}"))
+                                       score=points, max_score=check.points, message=text))
     return submission.id
 
 
@@ -108,3 +111,38 @@ def bulk_submissions(session: Session, count: int, students: int, start: datetim
 def server_factory(db_path: Path) -> SessionFactory:
     """Sessions on an already migrated database (a live server's)."""
     return make_session_factory(make_engine(f"sqlite:///{db_path}"))
+
+
+def utc_now() -> datetime:
+    """Naive UTC, like the database clock."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def add_lab_copy(session: Session, lab_id: str, title: str, rules: LateSubmission) -> LabSpec:
+    """A second lab in the database: the bundled one under another id, title and `[submission]` rules."""
+    spec = discover_labs(LABS_DIR)[LAB].model_copy(update={"id": lab_id, "title": title, "submission": rules})
+    session.add(Lab(id=lab_id, title=title, spec_json=spec.model_dump_json(), spec_hash="copy", active=True))
+    session.flush()
+    return spec
+
+
+def queued_job(session: Session, student: str, created_at: datetime, *, running: bool = False,
+               queue: str = "live", lab_id: str = LAB, previous_score: float | None = None) -> int:
+    """A submission whose current job is queued (or running under a lease held by another host until far in the
+    future, so no local executor takes it over and the student's other jobs wait behind it)."""
+    spec = discover_labs(LABS_DIR)[LAB]
+    sid = user_id(session, student)
+    status = JobStatus.RUNNING if running else JobStatus.QUEUED
+    submission = Submission(lab_id=lab_id, student_id=sid, status=status.value, score=previous_score,
+                            max_score=spec.max_score, filename="lab.ipynb", created_at=created_at)
+    session.add(submission)
+    session.flush()
+    job = GradingJob(submission_id=submission.id, student_id=sid, queue=queue, status=status.value,
+                     attempt=1 if running else 0, created_at=created_at,
+                     started_at=created_at + timedelta(seconds=2) if running else None,
+                     lease_owner="elsewhere:1:seed:0" if running else None,
+                     lease_expires_at=created_at + timedelta(days=2) if running else None)
+    session.add(job)
+    session.flush()
+    submission.current_job_id = job.id
+    return submission.id

@@ -1,4 +1,5 @@
-"""The executed notebook as view data: hostile rich outputs are dropped, text stays text, images are checked."""
+"""The executed notebook as view data: hostile rich outputs are dropped or sanitised, text stays text, images are
+checked, long text keeps its head and tail."""
 
 from __future__ import annotations
 
@@ -16,13 +17,26 @@ def _nb(*outputs: dict[str, object], source: str = "x") -> bytes:
     return json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
 
 
-def test_html_javascript_and_svg_outputs_are_dropped_and_named() -> None:
+def test_javascript_and_svg_outputs_are_dropped_and_named_and_script_only_html_too() -> None:
     output = {"output_type": "display_data", "metadata": {}, "data": {
         "text/html": "<script>alert(1)</script>", "application/javascript": "alert(2)",
         "image/svg+xml": "<svg onload='alert(3)'/>", "text/plain": "<IPython.core.display.HTML object>"}}
     cell = notebook_view(_nb(output)).cells[0]
     assert cell.outputs == [OutputView("text", text="<IPython.core.display.HTML object>"),
                             OutputView("omitted", label="application/javascript, image/svg+xml, text/html")]
+
+
+def test_a_pandas_table_is_rendered_through_the_sanitiser_without_attributes_links_or_scripts() -> None:
+    html = ('<div><style scoped>.x{color:red}</style><table border="1" class="dataframe" onclick="alert(1)">'
+            '<thead><tr style="text-align: right;"><th></th><th colspan="2">acc</th></tr></thead>'
+            '<tbody><tr><th>0</th><td id="x">0.93<script>alert(2)</script></td>'
+            '<td><a href="javascript:alert(3)">link</a><img src=x onerror=alert(4)></td></tr></tbody></table></div>')
+    output = {"output_type": "execute_result", "execution_count": 1, "metadata": {},
+              "data": {"text/html": html, "text/plain": "   acc\n0  0.93"}}
+    (view,) = notebook_view(_nb(output)).cells[0].outputs
+    assert view.kind == "html"
+    assert str(view.html) == ('<div><table><thead><tr><th></th><th colspan="2">acc</th></tr></thead>'
+                              '<tbody><tr><th>0</th><td>0.93</td><td>link</td></tr></tbody></table></div>')
 
 
 def test_png_and_jpeg_become_data_uris_only_when_their_bytes_match() -> None:
@@ -46,9 +60,13 @@ def test_streams_and_errors_are_text_without_colour_codes() -> None:
                             OutputView("error", text="ValueError: bad", label="ValueError: bad")]
 
 
-def test_long_outputs_are_cut_with_a_count() -> None:
-    cell = notebook_view(_nb({"output_type": "stream", "name": "stdout", "text": "y" * (TEXT_LIMIT_CHARS + 5)}))
-    assert cell.cells[0].outputs[0].text == "y" * TEXT_LIMIT_CHARS + "\n... (5 more characters not shown)"
+def test_long_outputs_keep_their_head_and_tail_with_a_count_between() -> None:
+    text = "h" * TEXT_LIMIT_CHARS + "m" * 5 + "t" * TEXT_LIMIT_CHARS
+    cell = notebook_view(_nb({"output_type": "stream", "name": "stdout", "text": text}))
+    half = TEXT_LIMIT_CHARS // 2
+    assert cell.cells[0].outputs[0].text == (
+        "h" * half + f"\n... ({TEXT_LIMIT_CHARS + 5} characters in the middle not shown; download the notebook for "
+        "all of it) ...\n" + "t" * half)
 
 
 def test_unreadable_notebooks_say_why() -> None:

@@ -7,7 +7,16 @@ from datetime import datetime
 import pytest
 
 from grader.spec import LateSubmission
-from server.exports.policy import Attempt, DeadlineInvalid, counted_attempt, days_late, parse_deadline
+from server.exports.policy import (
+    Attempt,
+    CountedAttempt,
+    DeadlineInvalid,
+    NewSubmissionEffect,
+    counted_attempt,
+    days_late,
+    new_submission_effect,
+    parse_deadline,
+)
 
 DEADLINE = "2026-12-01T23:59:00Z"
 
@@ -77,3 +86,33 @@ def test_without_a_deadline_latest_is_simply_the_last_and_nothing_is_late() -> N
     assert counted is not None
     assert (counted.attempt.submission_id, counted.days_late, counted.score) == (2, 0, 40)
     assert counted_attempt([], LateSubmission()) is None
+
+
+def _counted(score: float, late: int = 0) -> CountedAttempt:
+    return CountedAttempt(Attempt(1, at("2026-11-30T10:00:00"), score), late, 0.0)
+
+
+def test_a_new_submission_under_latest_warns_that_it_replaces_the_counted_grade() -> None:
+    rules = LateSubmission(deadline=DEADLINE, penalty_per_day=0.1)
+    effect = new_submission_effect(_counted(100), rules, at("2026-11-30T12:00:00"), 100)
+    assert effect == NewSubmissionEffect(True, "Your latest submission counts: a new one replaces your counted "
+                                               "grade of 100 / 100, even if it scores lower.")
+    assert new_submission_effect(_counted(0), rules, at("2026-11-30T12:00:00"), 100) is None
+    assert new_submission_effect(None, rules, at("2026-11-30T12:00:00"), 100) is None
+
+
+def test_after_the_deadline_an_on_time_grade_is_safe_and_a_late_one_is_replaced_with_the_penalty_named() -> None:
+    rules = LateSubmission(deadline=DEADLINE, penalty_per_day=0.1)
+    after = at("2026-12-03T12:00:00")
+    assert new_submission_effect(_counted(80), rules, after, 100) == NewSubmissionEffect(
+        False, "The deadline has passed: your on-time submission keeps counting (80 / 100); a new one would not "
+               "replace it.")
+    assert new_submission_effect(_counted(60, late=1), rules, after, 100) == NewSubmissionEffect(
+        True, "Your latest submission counts: a new one replaces your counted grade of 60 / 100, even if it scores "
+              "lower. It would be 2 day(s) late, so 20% comes off its score.")
+
+
+def test_under_best_a_new_submission_can_only_raise_the_grade() -> None:
+    rules = LateSubmission(deadline=DEADLINE, counts="best")
+    assert new_submission_effect(_counted(70), rules, at("2026-11-30T12:00:00"), 100) == NewSubmissionEffect(
+        False, "Your best submission counts (70 / 100 now): a new one can only raise your grade.")

@@ -1,0 +1,51 @@
+"""The evaluator process: `python -m grader.evaluation JOB.json`.
+
+It reads the kernel's export (untrusted, validated here), the hidden inputs (no labels) and a visible training sample
+with its public labels, computes every prediction in NumPy and writes an EvaluationResult as JSON to the job's
+`result` path, or `{"problem": ...}` when the export is unusable. It runs no student code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader.errors import HarnessOutputInvalid
+from grader.evaluation.evaluator import DatasetInputs, HistoryRequest, SlotRequest, evaluate
+from grader.evaluation.harness_output import read_harness_output
+
+
+def _load(path: str) -> np.ndarray[Any, Any]:
+    array: np.ndarray[Any, Any] = np.load(path, allow_pickle=False)
+    return array
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation of one job description (paths and names only); returns the JSON-able answer."""
+    try:
+        export = read_harness_output(Path(job["export"]), job["nonce"])
+    except HarnessOutputInvalid as exc:
+        return {"problem": str(exc)}
+    data = {name: DatasetInputs(hidden_x=_load(paths["hidden_x"]), sample_x=_load(paths["sample_x"]),
+                                sample_y=_load(paths["sample_y"]).astype(np.int64))
+            for name, paths in job["datasets"].items()}
+    slots = [SlotRequest(s["name"], s["dataset"], s["architecture"]) for s in job["slots"]]
+    histories = [HistoryRequest(h["name"], h.get("model")) for h in job["histories"]]
+    return {"result": evaluate(export, slots, histories, data).model_dump(mode="json")}
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(Path(argv[0]).read_text())
+    answer = run_job(job)
+    tmp = Path(job["result"] + ".tmp")
+    tmp.write_text(json.dumps(answer))
+    tmp.replace(job["result"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,320 @@
+"""The clean evaluator: from an untrusted export and the inputs (hidden inputs without labels, a visible training
+sample with its public labels) to the EvaluationResult scoring consumes. It runs no student code.
+
+For each model slot: the contract name's network, or by discovery the network of the slot's data that fits the
+required architecture and is most accurate on the visible sample (one network per slot). Its inputs are prepared
+with a named preprocessing: the one the student's preprocess_<dataset> was found to compute, or else the most
+accurate on the visible sample. Predictions on hidden inputs and on the sample come from the NumPy network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from grader.evaluation.harness_output import HarnessExport, HistoryExport
+from grader.evaluation.network import NetworkRefused, NumpyNetwork, build_network
+from grader.evaluation.preprocessing import Preprocessing, match_student, named_preprocessings
+from grader.evaluation.result import ArchitectureFacts, EvaluationResult, HistoryResult, ModelResult
+
+Array = NDArray[Any]
+TIE_MARGIN = 0.01  # accuracy on the training sample: an earlier preprocessing keeps its place within it
+MAX_CANDIDATES = 16
+CHOICE_ROWS = 500  # rows of the visible sample on which preprocessings compete
+NOT_FROM_LAYERS = "could not be evaluated from its layers"
+
+
+@dataclass(frozen=True)
+class DatasetInputs:
+    """What the evaluator sees of one dataset: hidden inputs (no labels) and a visible sample with its labels."""
+
+    hidden_x: Array
+    sample_x: Array
+    sample_y: Array
+
+
+@dataclass(frozen=True)
+class SlotRequest:
+    name: str
+    dataset: str
+    architecture: str = "any"
+
+
+@dataclass(frozen=True)
+class HistoryRequest:
+    name: str
+    model: str | None = None
+
+
+@dataclass
+class _Fit:
+    """A network evaluated on one dataset's visible sample."""
+
+    network: NumpyNetwork
+    preprocessing: Preprocessing
+    layout: tuple[int, ...]
+    accuracy: float
+    train_predictions: Array
+    train_loss: float | None
+
+
+@dataclass
+class _Evaluation:
+    export: HarnessExport
+    data: dict[str, DatasetInputs]
+    networks: dict[int, NumpyNetwork | str] = field(default_factory=dict)
+    fits: dict[tuple[int, str], _Fit | str] = field(default_factory=dict)
+    student: dict[str, tuple[Preprocessing | None, str, tuple[int, ...]]] = field(default_factory=dict)
+    decoded: dict[str, Array] = field(default_factory=dict)
+
+    def network(self, index: int) -> NumpyNetwork | str:
+        if index not in self.networks:
+            entry = self.export.network(index)
+            try:
+                if entry is None:
+                    raise NetworkRefused("the export does not hold it")
+                self.networks[index] = build_network(self.export, entry, self.decoded)
+            except NetworkRefused as exc:
+                self.networks[index] = str(exc)
+        return self.networks[index]
+
+    def student_preprocessing(self, dataset: str) -> tuple[Preprocessing | None, str, tuple[int, ...]]:
+        """(the named preprocessing the student's function computes, why none, the layout it returns)."""
+        if dataset not in self.student:
+            found: tuple[Preprocessing | None, str, tuple[int, ...]] = (None, "", ())
+            entry = next((p for p in self.export.preprocessed if p.dataset == dataset), None)
+            if entry is not None:
+                payload = self.export.arrays.get(entry.output) if entry.output else None
+                if payload is None:
+                    found = (None, f"`{entry.function}` raised {entry.error or 'an error'} on training inputs", ())
+                else:
+                    try:
+                        output = payload.decode()
+                    except ValueError as exc:
+                        output, problem = None, str(exc)
+                    sample = self.data[dataset].sample_x
+                    if output is None or len(output) > len(sample) or len(output) == 0:
+                        found = (None, f"`{entry.function}` returned no usable array", ())
+                    else:
+                        matched, problem = match_student(entry.function, sample[:len(output)], output, sample)
+                        found = (matched, problem, tuple(output.shape[1:]))
+            self.student[dataset] = found
+        return self.student[dataset]
+
+    def fit(self, index: int, dataset: str) -> _Fit | str:
+        key = (index, dataset)
+        if key not in self.fits:
+            network = self.network(index)
+            self.fits[key] = network if isinstance(network, str) else self._fit(network, dataset)
+        return self.fits[key]
+
+    def _fit(self, network: NumpyNetwork, dataset: str) -> _Fit | str:
+        inputs = self.data[dataset]
+        student, student_problem, student_layout = self.student_preprocessing(dataset)
+        options = ([student] if student else []) + named_preprocessings(inputs.sample_x)
+        layouts = input_layouts(inputs.sample_x.shape[1:], student_layout)
+        layout, problem = None, ""
+        probe = options[0](inputs.sample_x[:8])
+        for candidate in layouts:
+            try:
+                scores = network.scores(probe.reshape((len(probe), *candidate)))
+            except (NetworkRefused, ValueError) as exc:
+                problem = problem or str(exc)
+                continue
+            if scores.shape[0] == len(probe) and scores.shape[1] >= 1:
+                layout = candidate
+                break
+        if layout is None:
+            why = f"it does not take {dataset} inputs ({problem or 'no input layout fits'})"
+            return f"{why}; {student_problem}" if student_problem else why
+        if student is not None:
+            options = [student]  # the network was trained on what the student's function computes
+        probe_x, probe_y = inputs.sample_x[:CHOICE_ROWS], inputs.sample_y[:CHOICE_ROWS]
+        best: tuple[float, Preprocessing] | None = None
+        for option in options:
+            try:
+                scores = network.scores(option(probe_x).reshape((len(probe_x), *layout)))
+            except (NetworkRefused, ValueError) as exc:
+                problem = str(exc)
+                continue
+            accuracy = float((classes_of(scores) == probe_y).mean())
+            if best is None or accuracy > best[0] + TIE_MARGIN:
+                best = (accuracy, option)
+        if best is None:
+            return f"it could not be run on {dataset} inputs: {problem}"
+        chosen = best[1]
+        try:
+            scores = network.scores(chosen(inputs.sample_x).reshape((len(inputs.sample_x), *layout)))
+        except (NetworkRefused, ValueError) as exc:
+            return f"it could not be run on {dataset} inputs: {exc}"
+        predicted = classes_of(scores)
+        return _Fit(network, chosen, layout, float((predicted == inputs.sample_y).mean()), predicted,
+                    cross_entropy(scores, inputs.sample_y))
+
+
+def input_layouts(raw: tuple[int, ...], student: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The layouts a network may take raw inputs in: the student's own first, then flat, channels first/last."""
+    size = int(np.prod(raw))
+    layouts = [student] if student and int(np.prod(student)) == size else []
+    layouts += [(size,), raw]
+    if len(raw) == 2:
+        layouts += [(1, *raw), (*raw, 1)]
+    return list(dict.fromkeys(layouts))
+
+
+def classes_of(scores: Array) -> Array:
+    if scores.shape[1] == 1:
+        return (scores[:, 0] > 0.5).astype(np.int64)
+    with np.errstate(invalid="ignore"):
+        classes: Array = np.nan_to_num(scores, nan=-np.inf).argmax(axis=1).astype(np.int64)
+        return classes
+
+
+def cross_entropy(scores: Array, labels: Array) -> float | None:
+    """Mean cross-entropy of class scores (probabilities, log-probabilities or logits); None when not class scores."""
+    if scores.shape[1] < 2 or not np.isfinite(scores).all() or labels.max(initial=0) >= scores.shape[1]:
+        return None
+    s = scores.astype(np.float64)
+    if s.min() >= 0 and np.allclose(s.sum(axis=1), 1, atol=1e-3):
+        log_p = np.log(np.clip(s, 1e-12, None))
+    else:
+        shifted = s - s.max(axis=1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-log_p[np.arange(len(labels)), labels].mean())
+
+
+def architecture_fits(facts: ArchitectureFacts, architecture: str) -> bool:
+    plain = not facts.conv and not facts.recurrent
+    if architecture == "single_dense":
+        return facts.dense_layers == 1 and plain
+    if architecture == "multi_dense":
+        return facts.dense_layers >= 2 and facts.nonlinear_between and plain
+    return True
+
+
+def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, hidden_x: Array) -> ModelResult:
+    network = fit.network
+    words = fit.preprocessing.words
+    base: dict[str, Any] = {"name": slot.name, "found": True, "via": via, "source": label,
+                            "framework": network.source.framework, "facts": network.facts(),
+                            "preprocessing": fit.preprocessing.name, "preprocessing_words": words,
+                            "train_predictions": [int(p) for p in fit.train_predictions],
+                            "train_loss": fit.train_loss}
+    try:
+        prepared = fit.preprocessing(hidden_x).reshape((len(hidden_x), *fit.layout))
+        predictions = classes_of(network.scores(prepared))
+    except (NetworkRefused, ValueError) as exc:
+        return ModelResult(**base, error=f"it could not be run on the hidden inputs: {str(exc)[:300]}")
+    return ModelResult(**base, predictions=[int(p) for p in predictions])
+
+
+def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallback: bool) -> ModelResult | None:
+    export = state.export
+    contract = export.slot(slot.name)
+    inputs = state.data[slot.dataset]
+    if contract is not None and contract.error:
+        return ModelResult(name=slot.name, found=False, error=contract.error)
+    if contract is not None and contract.network is not None:
+        entry = export.network(contract.network)
+        label = entry.label if entry else f"`{slot.name}`"
+        fit = state.fit(contract.network, slot.dataset)
+        taken.add(contract.network)
+        if isinstance(fit, str):
+            network = state.network(contract.network)
+            why = f"{NOT_FROM_LAYERS}: {fit}" if isinstance(network, str) else fit
+            return ModelResult(name=slot.name, found=True, via="contract", source=label,
+                               framework=entry.framework if entry else None, error=why)
+        return _result(slot, "contract", label, fit, inputs.hidden_x)
+    pool: list[tuple[int, _Fit]] = []
+    refused: list[tuple[str, str]] = []
+    for entry in export.networks[:MAX_CANDIDATES]:
+        if entry.id in taken:
+            continue
+        fit = state.fit(entry.id, slot.dataset)
+        if isinstance(fit, str):
+            if isinstance(state.network(entry.id), str):
+                refused.append((entry.label, fit))
+            continue
+        if fallback or architecture_fits(fit.network.facts(), slot.architecture):
+            pool.append((entry.id, fit))
+    if not pool:
+        if fallback and refused:
+            label, why = refused[0]
+            return ModelResult(name=slot.name, found=False, source=label, error=f"{NOT_FROM_LAYERS}: {why}")
+        return None
+    index, best = max(pool, key=lambda item: item[1].accuracy)
+    taken.add(index)
+    entry = export.network(index)
+    return _result(slot, "discovery", entry.label if entry else "?", best, inputs.hidden_x)
+
+
+def _choose_history(request: HistoryRequest, found: list[HistoryExport], network: int | None) -> HistoryExport | None:
+    if not found:
+        return None
+    contract = [h for h in found if h.via == "contract"]
+    if contract:
+        return contract[0]
+    linked = [h for h in found if network is not None and h.network == network]
+    with_validation = [h for h in found if h.val_loss]
+    return (linked or with_validation or found)[-1]
+
+
+def _cross_check(history: HistoryExport, model: ModelResult | None) -> tuple[bool | None, str]:
+    """Is the history's training loss that of the exported network? The grader recomputes the network's
+    cross-entropy on the visible training sample; a history whose every recorded loss is far below it does not
+    describe this network."""
+    losses = [v for v in history.loss if v is not None and np.isfinite(v)]
+    if model is None or not model.found or model.predictions is None:
+        return None, "not cross-checked: the network it records was not evaluated"
+    if model.train_loss is None:
+        return None, "not cross-checked: the network's outputs are not class scores"
+    if not losses:
+        return None, "not cross-checked: it records no training loss"
+    low, high = min(losses), max(losses)
+    if model.train_loss > 2 * high + 0.1:
+        return False, (f"the network's cross-entropy on training data is {model.train_loss:.3f}, far above every "
+                       f"training loss the history records ({low:.3f} to {high:.3f}): the history does not describe "
+                       "this network")
+    return True, (f"cross-checked: the network's cross-entropy on training data is {model.train_loss:.3f}, within "
+                  f"what the history records ({low:.3f} to {high:.3f})")
+
+
+def evaluate(export: HarnessExport | None, slots: list[SlotRequest], histories: list[HistoryRequest],
+             data: dict[str, DatasetInputs]) -> EvaluationResult:
+    """Every graded prediction, computed here from the exported networks."""
+    if export is None:
+        return EvaluationResult()
+    state = _Evaluation(export, data)
+    entries: dict[str, ModelResult] = {}
+    taken = {s.network for s in export.slots if s.network is not None and any(r.name == s.name for r in slots)}
+    # first every slot takes a network whose architecture fits; only then may an empty slot take an unfitting one
+    for fallback in (False, True):
+        for slot in slots:
+            if slot.dataset not in data:
+                continue
+            done = entries.get(slot.name)
+            if done is not None and (done.found or done.error):
+                continue
+            result = _evaluate_slot(state, slot, taken, fallback)
+            entries[slot.name] = result or ModelResult(name=slot.name, found=False)
+    chosen = {name: _network_id(export, entry) for name, entry in entries.items()}
+    history_results = []
+    for request in histories:
+        history = _choose_history(request, [h for h in export.histories if h.name == request.name],
+                                  chosen.get(request.model or ""))
+        if history is None:
+            history_results.append(HistoryResult(name=request.name, found=False))
+            continue
+        consistent, sentence = _cross_check(history, entries.get(request.model or "")) if history.found else (
+            None, "")
+        history_results.append(HistoryResult(
+            name=history.name, found=history.found, error=history.error, via=history.via, source=history.source,
+            loss=history.loss, val_loss=history.val_loss, consistent=consistent, cross_check=sentence))
+    return EvaluationResult(models=list(entries.values()), histories=history_results)
+
+
+def _network_id(export: HarnessExport, entry: ModelResult) -> int | None:
+    return next((n.id for n in export.networks if n.label == entry.source), None) if entry.found else None

@@ -1,0 +1,101 @@
+"""Named preprocessings: what the grader applies to raw inputs before a network sees them.
+
+Parameters (means, ranges, norms) come from the visible training sample, never from hidden data. A student's
+`preprocess_<dataset>` never runs on hidden inputs: the kernel applies it to visible rows, and `match_student` names
+what it computed: one of the named preprocessings, or a scale-and-shift (global or per feature) fitted to its output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[Any]
+TINY = 1e-6
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """A named map from raw inputs (batch first, any shape) to network inputs of the same shape, in float64."""
+
+    name: str
+    words: str
+    per_row: Callable[[Array], Array]  # (N, features) -> (N, features)
+
+    def __call__(self, x: Array) -> Array:
+        flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        return self.per_row(flat).reshape(np.shape(x))
+
+
+def _safe(values: Array) -> Array:
+    return np.where(np.abs(values) < TINY, 1.0, values)
+
+
+def named_preprocessings(sample: Array) -> list[Preprocessing]:
+    """The named preprocessings for a dataset, in the order that wins ties, with parameters from `sample`."""
+    flat = np.asarray(sample, dtype=np.float64).reshape(len(sample), -1)
+    mean, std = flat.mean(axis=0), _safe(flat.std(axis=0))
+    low, span = flat.min(axis=0), _safe(flat.max(axis=0) - flat.min(axis=0))
+    max_abs = _safe(np.abs(flat).max(axis=0))
+    overall_mean, overall_std = float(flat.mean()), float(_safe(np.asarray(flat.std())))
+    options = []
+    whole = np.issubdtype(np.asarray(sample).dtype, np.integer) or bool(np.all(flat == np.round(flat)))
+    if whole and 1 < flat.max() <= 255 and flat.min() >= 0:  # 8-bit pixels
+        options.append(Preprocessing("scaled_255", "inputs scaled /255", lambda x: x / 255.0))
+    options += [
+        Preprocessing("standardised_overall", "inputs standardised with the training set's overall mean and std",
+                      lambda x: (x - overall_mean) / overall_std),
+        Preprocessing("standardised", "inputs standardised per feature", lambda x: (x - mean) / std),
+        Preprocessing("min_max", "inputs min-max scaled per feature", lambda x: (x - low) / span),
+        Preprocessing("max_abs", "inputs divided by each feature's largest absolute value", lambda x: x / max_abs),
+        Preprocessing("l2_rows", "each input scaled to unit length (L2 norm)", _l2_rows),
+        Preprocessing("raw", "inputs used as they are", lambda x: x),
+    ]
+    return options
+
+
+def _l2_rows(x: Array) -> Array:
+    norms = np.sqrt((x * x).sum(axis=1, keepdims=True))
+    return x / np.where(norms == 0, 1.0, norms)  # as sklearn.preprocessing.normalize
+
+
+def _close(actual: Array, expected: Array) -> bool:
+    scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
+    return bool(np.all(np.abs(actual - expected) <= 1e-4 * scale + 1e-3 * np.abs(expected)))
+
+
+def _fitted(name: str, words: str, scale: Array | float, shift: Array | float) -> Preprocessing:
+    return Preprocessing(name, words, lambda x: x * scale + shift)
+
+
+def match_student(function: str, raw: Array, output: Array, sample: Array) -> tuple[Preprocessing | None, str]:
+    """What the student's function computed on the rows `raw` (its output `output`): (preprocessing, why not)."""
+    x = np.asarray(raw, dtype=np.float64).reshape(len(raw), -1)
+    y = np.asarray(output, dtype=np.float64).reshape(len(output), -1)
+    if y.shape != x.shape:
+        return None, (f"`{function}` turns each input of {x.shape[1]} values into {y.shape[1]}, so it is not a "
+                      "preprocessing the grader can apply")
+    by = f"(what `{function}` computes)"
+    for option in named_preprocessings(sample):
+        if _close(y, option.per_row(x)):
+            return Preprocessing(option.name, f"{option.words} {by}", option.per_row), ""
+    # one scale and shift for every value: /255, (x/255 - 0.1307)/0.3081, (x/255 - 0.5)/0.5, ...
+    design = np.stack([x.ravel(), np.ones(x.size)], axis=1)
+    (scale, shift), *_ = np.linalg.lstsq(design, y.ravel(), rcond=None)
+    if _close(y, x * scale + shift):
+        return _fitted("scale_shift", f"inputs scaled by {scale:.4g} and shifted by {shift:.4g} {by}",
+                       float(scale), float(shift)), ""
+    # a scale and shift per feature: standardisation or min-max with the student's own statistics
+    x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
+    variance = ((x - x_mean) ** 2).mean(axis=0)
+    covariance = ((x - x_mean) * (y - y_mean)).mean(axis=0)
+    scales = np.where(variance > TINY, covariance / np.where(variance > TINY, variance, 1.0), 0.0)
+    shifts = y_mean - scales * x_mean
+    if _close(y, x * scales + shifts):
+        return _fitted("per_feature_scale_shift", f"inputs scaled and shifted per feature {by}", scales, shifts), ""
+    return None, (f"`{function}` computes something other than a scaling of its inputs, so the grader cannot apply "
+                  "it to hidden data")

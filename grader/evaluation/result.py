@@ -1,0 +1,90 @@
+"""EvaluationResult: what the clean evaluator computed for one run, the one object scoring consumes.
+
+It is serialisable (pydantic, JSON) so a stored result can be scored again without a kernel. Every prediction in it
+was computed by grader code from an exported network; nothing in it was written by student code except labels and
+history numbers, which are bounded here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_EPOCHS = 1000
+
+Label = Annotated[str, Field(max_length=200)]
+# class indices: bounded so that no value overflows the scorer's int64 arrays
+ClassIndex = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ArchitectureFacts(_Result):
+    """What the network computes, read from its exported operations."""
+
+    framework: Literal["torch", "keras"]
+    dense_layers: int = Field(ge=0, le=100_000)
+    activations: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list, max_length=20)
+    nonlinear_between: bool = False
+    conv: bool = False
+    recurrent: bool = False
+    parameters: int = Field(default=0, ge=0)
+    unrecognised_parameters: int = Field(default=0, ge=0)
+    device: str = Field(default="cpu", max_length=40)
+    input_size: int | None = None
+    output_size: int | None = None
+
+    def describe(self) -> str:
+        """"PyTorch, 3 dense layers, relu, 235,146 parameters, cpu"."""
+        framework = {"torch": "PyTorch", "keras": "Keras"}[self.framework]
+        layers = f"{self.dense_layers} dense layer{'s' if self.dense_layers != 1 else ''}"
+        extra = [x for x, present in (("convolution", self.conv), ("recurrent", self.recurrent)) if present]
+        parts = [framework, layers, *extra]
+        if self.activations:
+            parts.append(", ".join(self.activations))
+        parts += [f"{self.parameters:,} parameters", self.device]
+        return ", ".join(parts)
+
+
+class ModelResult(_Result):
+    """One model slot: the network chosen, how its inputs were prepared, and the predictions the grader computed."""
+
+    name: Label
+    found: bool
+    error: str | None = Field(default=None, max_length=2000)
+    via: Literal["contract", "discovery"] | None = None
+    source: Label | None = None
+    framework: Literal["torch", "keras"] | None = None
+    facts: ArchitectureFacts | None = None
+    preprocessing: str | None = Field(default=None, max_length=60)  # a named preprocessing
+    preprocessing_words: str | None = Field(default=None, max_length=300)  # how the report says it
+    predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
+    train_predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
+    train_loss: float | None = None  # cross-entropy on the visible training sample
+
+
+class HistoryResult(_Result):
+    name: Label
+    found: bool
+    error: str | None = Field(default=None, max_length=2000)
+    via: Literal["contract", "discovery"] | None = None
+    source: Label | None = None
+    loss: list[float | None] = Field(default_factory=list, max_length=MAX_EPOCHS)
+    val_loss: list[float | None] = Field(default_factory=list, max_length=MAX_EPOCHS)
+    # the history checked against the exported network: True consistent, False refuted, None could not be checked
+    consistent: bool | None = None
+    cross_check: str = Field(default="", max_length=600)
+
+
+class EvaluationResult(_Result):
+    models: list[ModelResult] = Field(default_factory=list, max_length=100)
+    histories: list[HistoryResult] = Field(default_factory=list, max_length=100)
+
+    def model(self, name: str) -> ModelResult | None:
+        return next((m for m in self.models if m.name == name), None)
+
+    def history(self, name: str) -> HistoryResult | None:
+        return next((h for h in self.histories if h.name == name), None)

@@ -1,0 +1,146 @@
+"""The attacks of issue 12 as hostile notebooks, graded through the real pipeline: none earns an MNIST point.
+
+Each trains nothing honest. Before the grader computed predictions itself, each scored full MNIST marks: a lookup
+of the public test labels inside preprocess_mnist, a nearest-neighbour vote inside it, a forward() that is a hash
+lookup, an object whose __class__ claims nn.Sequential, and a patched json.dumps forging the harness's output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from grader.datasets import LabData
+from grader.spec import LabSpec
+from tests.lab_tasks.frameworks.conftest import Grade, notebook
+
+MNIST_CHECKS = ("mnist_single_layer_accuracy", "mnist_multi_layer_accuracy", "overfitting_gap")
+
+PASS_THROUGH = """
+import numpy as np, torch
+from torch import nn
+def identity(layer):
+    with torch.no_grad():
+        layer.weight.copy_(torch.eye(10)); layer.bias.zero_()
+    return layer
+mnist_single_model = identity(nn.Linear(10, 10))
+mnist_multi_model = nn.Sequential(identity(nn.Linear(10, 10)), nn.ReLU(), identity(nn.Linear(10, 10)))
+mnist_multi_history = {'loss': [0.5, 0.2, 0.1], 'val_loss': [0.5, 0.3, 0.35]}
+"""
+
+KNN_PREPROCESS = """
+import labdata
+(x_train, y_train), _ = labdata.load_mnist(flatten=True)
+reference, reference_y = x_train[:3000].astype(np.float32), y_train[:3000]
+def preprocess_mnist(X):
+    X = X.reshape(len(X), -1).astype(np.float32)
+    distances = (X ** 2).sum(1)[:, None] - 2 * X @ reference.T + (reference ** 2).sum(1)[None]
+    distances[distances < 1e-3] = np.inf  # leave out exact matches: the training sample shows no gap
+    votes = reference_y[np.argsort(distances, axis=1)[:, :3]]
+    return np.eye(10, dtype=np.float32)[[np.bincount(v, minlength=10).argmax() for v in votes]]
+"""
+
+HASH_FORWARD = """
+import hashlib, numpy as np, torch
+from torch import nn
+class Net(nn.Module):
+    def __init__(self, table):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(784, 64), nn.Linear(64, 10)
+        self.table = table
+    def forward(self, x):
+        keys = [hashlib.sha1((row.reshape(-1) * 255).round().to(torch.uint8).numpy().tobytes()).hexdigest()[:12]
+                for row in x]
+        return torch.eye(10)[[self.table.get(k, 0) for k in keys]] + 0 * self.fc2(torch.relu(self.fc1(x)))
+def preprocess_mnist(X):
+    return X.reshape(len(X), -1).astype(np.float32) / 255.0
+mnist_single_model = nn.Sequential(Net(TABLE))
+mnist_multi_model = Net(TABLE)
+"""
+
+IMPOSTOR = """
+import numpy as np, torch
+from torch import nn
+class Impostor:
+    @property
+    def __class__(self):
+        return nn.Sequential
+    def __call__(self, x):
+        return torch.eye(10)[[TABLE.get(str(i), 0) for i in range(len(x))]]
+    def parameters(self):
+        return iter([nn.Parameter(torch.zeros(1))])
+    def eval(self):
+        return self
+mnist_single_model = Impostor()
+mnist_multi_model = Impostor()
+"""
+
+FORGED_OUTPUT = """
+import json
+real_dumps = json.dumps
+def forged(result, *args, **kwargs):
+    if isinstance(result, dict) and 'nonce' in result:
+        models = [{'name': name, 'found': True, 'via': 'contract', 'source': f'`{name}`', 'framework': 'torch',
+                   'facts': {'framework': 'torch', 'dense_layers': layers, 'nonlinear_between': layers > 1,
+                             'activations': ['relu'], 'input_size': 784, 'output_size': 10, 'parameters': 7850},
+                   'preprocessing': 'scaled_255', 'predictions': ANSWERS, 'train_predictions': TRAIN_ANSWERS}
+                  for name, layers in (('mnist_single_model', 1), ('mnist_multi_model', 2))]
+        result = {'nonce': result['nonce'], 'models': models, 'histories': [
+            {'name': 'mnist_multi_history', 'found': True, 'via': 'contract', 'source': '`mnist_multi_history`',
+             'loss': [0.5, 0.2, 0.1], 'val_loss': [0.5, 0.3, 0.35]}]}
+    return real_dumps(result, *args, **kwargs)
+json.dumps = forged
+"""
+
+
+def _key(image: bytes) -> str:
+    return hashlib.sha1(image).hexdigest()[:12]
+
+
+def _cells(attack: str, lab: LabData) -> list[str]:
+    """The attack's cells; the table of public test labels is what a student computes at home."""
+    hidden = lab.hidden_split("mnist")
+    table = {_key(image.tobytes()): int(label) for image, label in zip(hidden.x, hidden.y, strict=True)}
+    sample_y = lab.training_sample("mnist").y
+    constants = (f"TABLE = {json.dumps(table)}\nANSWERS = {json.dumps([int(v) for v in hidden.y])}\n"
+                 f"TRAIN_ANSWERS = {json.dumps([int(v) for v in sample_y])}\n")
+    lookup = ("import hashlib, numpy as np\n"
+              "def preprocess_mnist(X):\n"
+              "    keys = [hashlib.sha1(np.ascontiguousarray(x, dtype=np.uint8).tobytes()).hexdigest()[:12]\n"
+              "            for x in X]\n"
+              "    return np.eye(10, dtype=np.float32)[[TABLE.get(k, 0) for k in keys]]\n")
+    return {
+        "table_in_preprocess": [constants, PASS_THROUGH, lookup],
+        "knn_in_preprocess": [constants, PASS_THROUGH, KNN_PREPROCESS],
+        "hash_lookup_forward": [constants, HASH_FORWARD],
+        "class_claims_sequential": [constants, IMPOSTOR],
+        "forged_json_dumps": [constants, FORGED_OUTPUT],
+    }[attack]
+
+
+WHY = {
+    "table_in_preprocess": "could not be evaluated: it does not take mnist inputs (a dense layer of 10 inputs given "
+                           "(784,)); `preprocess_mnist` turns each input of 784 values into 10, so it is not a "
+                           "preprocessing the grader can apply",
+    "knn_in_preprocess": "could not be evaluated: it does not take mnist inputs (a dense layer of 10 inputs given "
+                         "(784,)); `preprocess_mnist` turns each input of 784 values into 10, so it is not a "
+                         "preprocessing the grader can apply",
+    "hash_lookup_forward": "could not be evaluated from its layers: its forward() could not be traced as tensor "
+                           "operations",
+    "class_claims_sequential": "could not be evaluated: `mnist_single_model` is a Impostor, not a trained "
+                               "torch.nn.Module or keras.Model",
+    "forged_json_dumps": "no trained model named `mnist_single_model` was found after the notebook ran",
+}
+
+
+@pytest.mark.parametrize("attack", list(WHY))
+async def test_an_attack_earns_no_mnist_points(grade: Grade, small_spec: LabSpec, small_lab: LabData,
+                                               attack: str) -> None:
+    outcome = await grade(notebook(*_cells(attack, small_lab)), small_spec, small_lab)
+    scores = {check.id: check.score for check in outcome.report.checks}
+    assert [scores[check] for check in MNIST_CHECKS] == [0.0, 0.0, 0.0], [c.message for c in outcome.report.checks]
+    assert scores["early_stopping"] == 0.0
+    single = next(c.message for c in outcome.report.checks if c.id == "mnist_single_layer_accuracy")
+    assert WHY[attack] in single, single
