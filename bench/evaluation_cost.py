@@ -135,7 +135,7 @@ def main() -> None:
             print(_measure(name, framework, model, harness, root, data, args.runs), flush=True)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import grader.evaluation.evaluator"], check=True)
-    print(f"evaluator process start (python, numpy, pydantic, scipy imports): {time.perf_counter() - started:.3f} s")
+    print(f"evaluator process start (python, numpy, pydantic imports): {time.perf_counter() - started:.3f} s")
 
 
 if __name__ == "__main__":

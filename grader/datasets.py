@@ -19,13 +19,6 @@ from types import ModuleType
 import numpy as np
 from numpy.typing import NDArray
 
-from grader.errors import GraderError
-
-
-class DatasetError(GraderError):
-    """A dataset could not be downloaded, imported or prepared (the message says what to do)."""
-
-
 TRAINING_SAMPLE_SIZE = 2000
 TRAINING_SAMPLE_SEED = 20240903
 

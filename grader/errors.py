@@ -1,14 +1,20 @@
-"""Errors raised by the grader.
+"""Errors raised by the grader: one tree, so a caller can catch a family or all of them.
 
     GraderError
-     ├── NotebookInvalid       the upload is not a gradable notebook (the message says why)
-     ├── SpecInvalid           a lab spec does not validate against the schema
-     ├── SandboxUnavailable    the host cannot isolate student code and unsandboxed runs are not allowed
-     ├── HarnessOutputInvalid  what came back from the sandbox is missing, oversized or malformed
-     ├── DatasetError          a lab's data is missing, malformed or failed its checksum (grader.datasets)
+     ├── NotebookInvalid         the upload is not a gradable notebook (the message says why)
+     ├── SpecInvalid             a lab spec does not validate against the schema
+     ├── DatasetError            a lab's data is missing, malformed or failed its checksum
      ├── EnvironmentUnavailable  a student environment is unknown, not built, or hidden from the sandbox
-     └── InfrastructureError   the grader itself failed (kernel would not start, disk full): retry the job
-          └── KernelStartFailed  the sandboxed kernel died before it answered (the message holds its stderr)
+     ├── WorkerConfigError       a worker's slots or queues make no sense (also a ValueError; the message names the
+     │                           option to fix)
+     ├── SandboxUnavailable      the host cannot isolate student code and unsandboxed runs are not allowed
+     ├── HarnessOutputInvalid    what came back from the sandbox is missing, oversized or malformed
+     └── InfrastructureError     the grader itself failed (kernel would not start, disk full): retry the job
+          ├── KernelStartFailed  the sandboxed kernel died before it answered (the message holds its stderr)
+          └── NoFreeUid          every sandbox uid is held by another job on this host
+
+Third-party errors are mapped at the boundary (`raise InfrastructureError(...) from exc`); messages are written for
+the person who can act on them, and never carry hidden data.
 """
 
 
@@ -24,6 +30,18 @@ class SpecInvalid(GraderError):
     """A lab spec failed validation."""
 
 
+class DatasetError(GraderError):
+    """A dataset could not be downloaded, imported or prepared (the message says what to do)."""
+
+
+class EnvironmentUnavailable(GraderError):
+    """A student environment cannot run kernels here (unknown, not built, or where the sandbox cannot see it)."""
+
+
+class WorkerConfigError(GraderError, ValueError):
+    """The worker's slots or queues make no sense (the message says which option to fix)."""
+
+
 class SandboxUnavailable(GraderError):
     """Student code must not run: no isolation and no explicit permission to run without it."""
 
@@ -36,13 +54,13 @@ class InfrastructureError(GraderError):
     """A failure of the grading machinery, not of the student's notebook."""
 
 
-class EnvironmentUnavailable(GraderError):
-    """A student environment cannot run kernels here (unknown, not built, or where the sandbox cannot see it)."""
-
-
 class KernelStartFailed(InfrastructureError):
     """The sandboxed kernel did not start; `stderr_tail` is the end of what it printed."""
 
     def __init__(self, message: str, stderr_tail: str = "") -> None:
         super().__init__(message)
         self.stderr_tail = stderr_tail
+
+
+class NoFreeUid(InfrastructureError):
+    """Every sandbox uid in the range is held by another job on this host."""

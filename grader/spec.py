@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from grader.errors import SpecInvalid
+from grader.spec_lines import validation_problems
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
@@ -166,15 +167,16 @@ class LabSpec(_Strict):
 def load_spec(path: Path) -> LabSpec:
     """Read and validate `lab.toml`; the error names the file and the offending field."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise SpecInvalid(f"{path}: {exc}") from exc
     try:
         spec = LabSpec.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "the top level"
-        raise SpecInvalid(f"{path}: {where}: {first['msg']}") from exc
+        problems = [str(p) for p in validation_problems(path, text, exc)] or [f"{path}: {exc.errors()[0]['msg']}"]
+        more = f" (and {len(problems) - 1} more: `labgrader labs validate {path.parent}`)" if len(problems) > 1 else ""
+        raise SpecInvalid(f"{problems[0]}{more}") from exc
     if spec.id != path.parent.name:
         raise SpecInvalid(f"{path}: lab id {spec.id!r} must match its folder name {path.parent.name!r}")
     return spec

@@ -25,6 +25,7 @@ from server.jobs.executor import EmbeddedExecutor
 from server.labs import router as labs_router
 from server.labs.service import list_specs, sync_labs
 from server.metrics import router as metrics_router
+from server.rescore import router as rescore_router
 from server.roster import router as roster_router
 from server.settings import QueueKind, Settings
 from server.submissions import router as submissions_router
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, environments: Sequence[Environm
 
     app.include_router(labs_router.router)
     app.include_router(submissions_router.router)
+    app.include_router(rescore_router.router)
     app.include_router(roster_router.router)
     app.include_router(dashboard_router)
     app.include_router(metrics_router)

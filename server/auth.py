@@ -8,13 +8,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from server.dependencies import get_auth_throttle, get_session_factory
 from server.errors import Forbidden, NotAuthenticated
 from server.users.models import User
 from server.users.service import user_for_token
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.session_factory() as session:
+    with get_session_factory(request)() as session:
         yield session
 
 
@@ -35,7 +36,7 @@ def current_user(request: Request, session: SessionDep) -> User:
         raise NotAuthenticated("missing bearer token: send 'Authorization: Bearer <token>'")
     user = user_for_token(session, token)
     if user is None:
-        request.app.state.auth_throttle.wrong_token(request)
+        get_auth_throttle(request).wrong_token(request)
         raise NotAuthenticated("the token is not valid")
     if user.disabled_at is not None:
         raise Forbidden("this account is disabled: ask your instructor")

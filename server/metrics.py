@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from server.auth import bearer_token, current_user
 from server.db import db_now
+from server.dependencies import get_session_factory, get_settings
 from server.errors import Forbidden
 from server.jobs.celery_publisher import BROKER_QUEUES, broker_queue, gpu_lab_ids
 from server.jobs.models import GradingJob, JobStatus
@@ -133,7 +134,7 @@ class LedgerCollector(Collector):
 def _check_scraper(request: Request, session: Session) -> None:
     """Prometheus with LABGRADER_METRICS_TOKEN, or an instructor's API token: queue sizes and failures are no one
     else's business."""
-    configured = request.app.state.settings.metrics_token
+    configured = get_settings(request).metrics_token
     token = bearer_token(request)
     if configured and token and hmac.compare_digest(token.encode(), configured.encode()):
         return
@@ -144,7 +145,7 @@ def _check_scraper(request: Request, session: Session) -> None:
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 def metrics(request: Request) -> Response:
     """Prometheus metrics of the whole deployment, read from the ledger."""
-    with request.app.state.session_factory() as session:
+    with get_session_factory(request)() as session:
         _check_scraper(request, session)
         snapshot = read_snapshot(session)
     registry = CollectorRegistry(auto_describe=False)

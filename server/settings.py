@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from grader import DEFAULT_UID_BASE, SandboxLimits
 from lab_tasks import LABS_DIR
 
 if TYPE_CHECKING:
-    from grader import SandboxConfig, StudentEnvironment
+    from grader import GradingContext, LabSpec, SandboxConfig, StudentEnvironment
 
 DEFAULT_SECRET_KEY = "insecure-development-key"  # noqa: S105 (refused in production)
 
@@ -27,8 +28,10 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LABGRADER_", extra="ignore")
+class Settings(BaseSettings, SandboxLimits):
+    """Every setting of the service, defined once; the sandbox limits come from `grader.SandboxLimits`."""
+
+    model_config = SettingsConfigDict(env_prefix="LABGRADER_", extra="ignore", frozen=False)
 
     environment: Environment = Environment.DEVELOPMENT
     database_url: str = "sqlite:///./labgrader.db"
@@ -54,21 +57,12 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(default=20, gt=0)
     submissions_per_hour: int = Field(default=10, ge=0)
 
-    # sandbox
+    # sandbox (its per-job limits are the fields of `SandboxLimits`, inherited)
     allow_unsandboxed: bool = False
     # the `default` student environment's interpreter, overriding its built venv (development; tests)
     kernel_python: str | None = None
     kernels_dir: Path | None = None  # where `labgrader kernels build` puts the venvs (default DATA_DIR/kernels)
-    sandbox_uid_base: int = Field(default=61000, ge=1000)
-    memory_limit_mb: int = Field(default=6144, ge=256)
-    max_processes: int = Field(default=512, ge=16)
-    file_size_limit_mb: int = Field(default=512, ge=1)
-    open_files: int = Field(default=1024, ge=64)
-    cpu_time_s: int = Field(default=3600, ge=10)
-    work_dir_limit_mb: int = Field(default=2048, ge=16)
-    tmp_limit_mb: int = Field(default=256, ge=1)
-    shm_limit_mb: int = Field(default=64, ge=1)
-    cpu_cores: float = Field(default=0, ge=0)  # 0: no CPU-share cap per job
+    sandbox_uid_base: int = Field(default=DEFAULT_UID_BASE, ge=1000)
     output_limit_kb: int = Field(default=2048, ge=16)
     cell_timeout_s: float | None = None
     notebook_timeout_s: float | None = None
@@ -92,17 +86,24 @@ class Settings(BaseSettings):
 
     def sandbox_config(self, environment: str = "default") -> SandboxConfig:
         """The grader's sandbox configuration from these settings, for kernels of the student `environment`."""
-        from grader import SandboxConfig, SandboxLimits
+        from grader import SandboxConfig
 
-        limits = SandboxLimits(
-            memory_limit_mb=self.memory_limit_mb, max_processes=self.max_processes,
-            file_size_limit_mb=self.file_size_limit_mb, open_files=self.open_files, cpu_time_s=self.cpu_time_s,
-            work_dir_limit_mb=self.work_dir_limit_mb, tmp_limit_mb=self.tmp_limit_mb, shm_limit_mb=self.shm_limit_mb,
-            cpu_cores=self.cpu_cores,
-        )
-        return SandboxConfig(limits=limits, uid_base=self.sandbox_uid_base,
+        return SandboxConfig(limits=self.limits(), uid_base=self.sandbox_uid_base,
                              allow_unsandboxed=self.allow_unsandboxed,
                              kernel_python=self.student_environment(environment).python)
+
+    def grading_context(self, spec: LabSpec) -> GradingContext:
+        """What the grader needs besides the notebook to grade one for `spec`, from these settings (the worker's
+        slot adds its own environment and devices)."""
+        from grader import GradingContext, LabData
+
+        return GradingContext(
+            spec=spec, lab_data=LabData(self.data_dir.resolve(), spec.id), jobs_root=self.jobs_root,
+            sandbox=self.sandbox_config(spec.environment), environment=spec.environment,
+            output_limit_bytes=self.output_limit_kb * 1024,
+            harness_timeout_s=self.harness_timeout_s, cell_timeout_s=self.cell_timeout_s,
+            notebook_timeout_s=self.notebook_timeout_s,
+        )
 
     @property
     def max_upload_bytes(self) -> int:

@@ -9,7 +9,7 @@ accurate on the visible sample. Predictions on hidden inputs and on the sample c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,12 @@ class _Evaluation:
     fits: dict[tuple[int, str], _Fit | str] = field(default_factory=dict)
     student: dict[str, tuple[Preprocessing | None, str, tuple[int, ...]]] = field(default_factory=dict)
     decoded: dict[str, Array] = field(default_factory=dict)
+    named: dict[str, list[Preprocessing]] = field(default_factory=dict)
+
+    def named_preprocessings(self, dataset: str) -> list[Preprocessing]:
+        if dataset not in self.named:
+            self.named[dataset] = named_preprocessings(self.data[dataset].sample_x)
+        return self.named[dataset]
 
     def network(self, index: int) -> NumpyNetwork | str:
         if index not in self.networks:
@@ -99,7 +105,8 @@ class _Evaluation:
                     if output is None or len(output) > len(sample) or len(output) == 0:
                         found = (None, f"`{entry.function}` returned no usable array", ())
                     else:
-                        matched, problem = match_student(entry.function, sample[:len(output)], output, sample)
+                        matched, problem = match_student(entry.function, sample[:len(output)], output,
+                                                         self.named_preprocessings(dataset))
                         found = (matched, problem, tuple(output.shape[1:]))
             self.student[dataset] = found
         return self.student[dataset]
@@ -114,7 +121,7 @@ class _Evaluation:
     def _fit(self, network: NumpyNetwork, dataset: str) -> _Fit | str:
         inputs = self.data[dataset]
         student, student_problem, student_layout = self.student_preprocessing(dataset)
-        options = ([student] if student else []) + named_preprocessings(inputs.sample_x)
+        options = [student] if student else self.named_preprocessings(dataset)
         layouts = input_layouts(inputs.sample_x.shape[1:], student_layout)
         layout, problem = None, ""
         probe = options[0](inputs.sample_x[:8])
@@ -130,8 +137,7 @@ class _Evaluation:
         if layout is None:
             why = f"it does not take {dataset} inputs ({problem or 'no input layout fits'})"
             return f"{why}; {student_problem}" if student_problem else why
-        if student is not None:
-            options = [student]  # the network was trained on what the student's function computes
+        # with a student's function, only what it computes: the network was trained on that
         probe_x, probe_y = inputs.sample_x[:CHOICE_ROWS], inputs.sample_y[:CHOICE_ROWS]
         best: tuple[float, Preprocessing] | None = None
         for option in options:
@@ -146,6 +152,9 @@ class _Evaluation:
         if best is None:
             return f"it could not be run on {dataset} inputs: {problem}"
         chosen = best[1]
+        if student_problem:
+            chosen = replace(chosen, words=f"{chosen.words}, chosen by accuracy on training data because "
+                                           f"{student_problem}"[:300])
         try:
             scores = network.scores(chosen(inputs.sample_x).reshape((len(inputs.sample_x), *layout)))
         except (NetworkRefused, ValueError) as exc:

@@ -72,15 +72,18 @@ def _fitted(name: str, words: str, scale: Array | float, shift: Array | float) -
     return Preprocessing(name, words, lambda x: x * scale + shift)
 
 
-def match_student(function: str, raw: Array, output: Array, sample: Array) -> tuple[Preprocessing | None, str]:
-    """What the student's function computed on the rows `raw` (its output `output`): (preprocessing, why not)."""
+def match_student(function: str, raw: Array, output: Array,
+                  named: list[Preprocessing]) -> tuple[Preprocessing | None, str]:
+    """What the student's function computed on the rows `raw` (its output `output`): (preprocessing, why not).
+
+    `named`: the named preprocessings of the dataset (`named_preprocessings` of its visible sample)."""
     x = np.asarray(raw, dtype=np.float64).reshape(len(raw), -1)
     y = np.asarray(output, dtype=np.float64).reshape(len(output), -1)
     if y.shape != x.shape:
         return None, (f"`{function}` turns each input of {x.shape[1]} values into {y.shape[1]}, so it is not a "
                       "preprocessing the grader can apply")
     by = f"(what `{function}` computes)"
-    for option in named_preprocessings(sample):
+    for option in named:
         if _close(y, option.per_row(x)):
             return Preprocessing(option.name, f"{option.words} {by}", option.per_row), ""
     # one scale and shift for every value: /255, (x/255 - 0.1307)/0.3081, (x/255 - 0.5)/0.5, ...

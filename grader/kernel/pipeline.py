@@ -38,9 +38,8 @@ from grader.sandbox.cgroups import JobCgroup
 from grader.sandbox.isolation import Isolation, IsolationMode, SandboxConfig, job_cgroup, require_isolation
 from grader.sandbox.jobdir import JobDirs, take_untrusted_file
 from grader.sandbox.uid_lease import lease_uid
-from grader.scoring.discovery_report import discovery_lines
 from grader.scoring.report import GradingReport
-from grader.scoring.scorers import execution_context, history_of, score_checks
+from grader.scoring.stored import StoredEvaluation, evaluation_plan, score_report
 from grader.spec import LabSpec
 
 logger = logging.getLogger(__name__)
@@ -72,6 +71,7 @@ class GradingOutcome:
     report: GradingReport
     executed_notebook: bytes
     artifacts: dict[str, bytes] = field(default_factory=dict)
+    stored_evaluation: StoredEvaluation | None = None  # stored beside the report: `labgrader rescore` reuses it
 
     def __post_init__(self) -> None:
         # drawn here so every way of building an outcome carries the plot of the report's history
@@ -199,6 +199,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
             notebook_timeout_s=ctx.notebook_timeout_s or ctx.spec.limits.notebook_timeout_s,
             harness_timeout_s=ctx.harness_timeout_s, output_limit_bytes=ctx.output_limit_bytes,
         )
+        plan = evaluation_plan(ctx.spec, ctx.lab_data)  # what the evaluation below is asked for
         prepare_s = time.monotonic() - started
 
         async def harness() -> tuple[str, Path]:
@@ -220,8 +221,10 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
             line = start_failure(ctx.environment, ctx.sandbox.kernel_python, exc.stderr_tail or str(exc))
             raise KernelStartFailed(line, exc.stderr_tail) from exc
         output, harness_problem = await asyncio.to_thread(_evaluate, ctx, result, dirs.host)
-        report = _report(ctx, result, output, harness_problem, isolation, prepare_s)
-        return GradingOutcome(report=report, executed_notebook=nbformat.writes(nb).encode())  # type: ignore[no-untyped-call]
+        inputs = StoredEvaluation(plan=plan, output=output)
+        report = _report(ctx, result, inputs, harness_problem, isolation, prepare_s)
+        return GradingOutcome(report=report, executed_notebook=nbformat.writes(nb).encode(),  # type: ignore[no-untyped-call]
+                              stored_evaluation=inputs)
     finally:
         job.end()
 
@@ -251,18 +254,11 @@ def _evaluate(ctx: GradingContext, result: ExecutionResult, host: Path) -> tuple
     return output, ""
 
 
-def _report(ctx: GradingContext, result: ExecutionResult, output: EvaluationResult | None, harness_problem: str,
+def _report(ctx: GradingContext, result: ExecutionResult, inputs: StoredEvaluation, harness_problem: str,
             isolation: Isolation, prepare_s: float) -> GradingReport:
     gpu = cpu_only_note(result.cell_errors) if ctx.device_label == "cpu" else ""
     note = "; ".join(part for part in (result.note or harness_problem, gpu) if part)
-    context = execution_context(result.cell_errors, note)
-    checks = score_checks(ctx.spec, output, ctx.lab_data, context)
     timings = {"prepare": round(prepare_s, 3), **{k: round(v, 3) for k, v in result.timings_s.items()}}
-    histories = {h.name: history_of(h) for h in (output.histories if output else []) if h.found}
-    return GradingReport(
-        lab_id=ctx.spec.id, checks=tuple(checks), cell_errors=tuple(result.cell_errors),
-        execution_note=note, device=ctx.device_label, isolation=isolation.detail,
-        timings_s=timings, discovery=tuple(discovery_lines(ctx.spec, output)), history=histories,
-    )
-
-
+    return score_report(ctx.spec, inputs, ctx.lab_data, cell_errors=tuple(result.cell_errors),
+                        execution_note=note, device=ctx.device_label,
+                        isolation=isolation.detail, timings_s=timings)

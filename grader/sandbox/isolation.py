@@ -19,6 +19,8 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from grader.errors import SandboxUnavailable
 from grader.sandbox import cgroups, jobdir
 
@@ -34,19 +36,28 @@ class MemoryLimitMechanism(StrEnum):
     ADDRESS_SPACE = "address-space rlimit"
 
 
-@dataclass(frozen=True)
-class SandboxLimits:
-    """Per-job resource limits; each name carries its unit."""
+DEFAULT_UID_BASE = 61000  # sandbox uids are [base, base + uid_lease.UID_RANGE)
 
-    memory_limit_mb: int = 6144
-    max_processes: int = 512
-    file_size_limit_mb: int = 512
-    open_files: int = 1024
-    cpu_time_s: int = 3600
-    work_dir_limit_mb: int = 2048
-    tmp_limit_mb: int = 256
-    shm_limit_mb: int = 64
-    cpu_cores: float = 0  # 0: no CPU-share cap (CPU time is still limited by cpu_time_s)
+
+class SandboxLimits(BaseModel):
+    """Per-job resource limits; each name carries its unit. Defined only here: the service's settings are these
+    fields (`LABGRADER_MEMORY_LIMIT_MB`, ...; `server.settings.Settings` inherits them), bounds included."""
+
+    model_config = ConfigDict(frozen=True)
+
+    memory_limit_mb: int = Field(default=6144, ge=256)
+    max_processes: int = Field(default=512, ge=16)
+    file_size_limit_mb: int = Field(default=512, ge=1)
+    open_files: int = Field(default=1024, ge=64)
+    cpu_time_s: int = Field(default=3600, ge=10)
+    work_dir_limit_mb: int = Field(default=2048, ge=16)
+    tmp_limit_mb: int = Field(default=256, ge=1)
+    shm_limit_mb: int = Field(default=64, ge=1)
+    cpu_cores: float = Field(default=0, ge=0)  # 0: no CPU-share cap (CPU time is still limited by cpu_time_s)
+
+    def limits(self) -> SandboxLimits:
+        """Just the limits (of the service's settings, which are more than them)."""
+        return SandboxLimits(**{name: getattr(self, name) for name in SandboxLimits.model_fields})
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,7 @@ class SandboxTools:
 @dataclass(frozen=True)
 class SandboxConfig:
     limits: SandboxLimits = field(default_factory=SandboxLimits)
-    uid_base: int = 61000
+    uid_base: int = DEFAULT_UID_BASE
     allow_unsandboxed: bool = False
     kernel_python: str = sys.executable
     tools: SandboxTools = field(default_factory=SandboxTools)

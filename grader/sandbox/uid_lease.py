@@ -14,12 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from grader.errors import NoFreeUid
+
 DEFAULT_LOCK_DIR = Path("/run/labgrader/uids")
 UID_RANGE = 512
-
-
-class NoFreeUid(RuntimeError):
-    """Every sandbox uid in the range is held by another job on this host."""
 
 
 @contextmanager

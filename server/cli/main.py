@@ -1,4 +1,4 @@
-"""`labgrader`: serve, worker, users, roster, grade, submit, export, datasets, kernels, db."""
+"""`labgrader`: serve, worker, users, roster, grade, submit, export, rescore, datasets, labs, kernels, db."""
 
 from __future__ import annotations
 
@@ -44,11 +44,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from sqlalchemy import select
 
-    from grader import prepare_labs, probe_isolation, warn_missing_datasets
+    from grader import WorkerConfigError, prepare_labs, probe_isolation, warn_missing_datasets
     from server.cli.kernels import refuse_on_failure
     from server.db import make_engine, make_session_factory
     from server.environments import check_environments
-    from server.jobs.celery_worker import WorkerConfigError, check_queues, default_queues, plan_slots, run_worker
+    from server.jobs.celery_worker import check_queues, default_queues, plan_slots, run_worker
     from server.labs.models import Lab
     from server.labs.service import list_specs
 
@@ -176,9 +176,7 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
 def cmd_grade(args: argparse.Namespace) -> int:
     from grader import (
         EnvironmentUnavailable,
-        GradingContext,
         InfrastructureError,
-        LabData,
         NotebookInvalid,
         SandboxUnavailable,
         discover_labs,
@@ -205,13 +203,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     prepare_labs(settings.data_dir.resolve(), [args.lab], lab_tasks.data_module)
     spec = labs[args.lab]
     try:
-        ctx = GradingContext(
-            spec=spec, lab_data=LabData(settings.data_dir.resolve(), spec.id), jobs_root=settings.jobs_root,
-            sandbox=settings.sandbox_config(spec.environment), environment=spec.environment,
-            output_limit_bytes=settings.output_limit_kb * 1024,
-            harness_timeout_s=settings.harness_timeout_s, cell_timeout_s=settings.cell_timeout_s,
-            notebook_timeout_s=settings.notebook_timeout_s,
-        )
+        ctx = settings.grading_context(spec)
         outcome = asyncio.run(grade_notebook(nb, ctx))
     except SandboxUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -254,6 +246,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     from server.cli.datasets import run
+
+    return run(args, _settings())
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from server.cli.rescore import run
+
+    return run(args, _settings())
+
+
+def cmd_labs(args: argparse.Namespace) -> int:
+    from server.cli.labs import run
 
     return run(args, _settings())
 
@@ -331,12 +335,43 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", default=None, help="write to this file instead of stdout")
     export.set_defaults(func=cmd_export)
 
+    rescore = sub.add_parser(
+        "rescore", help="apply the lab.toml as it is now to every graded submission's stored outputs (no kernel)",
+        epilog="Seconds for a whole lab: thresholds, points and checks on models already evaluated. A new dataset "
+               "or model slot cannot be answered from stored outputs: it says so, and a regrade runs the notebooks.")
+    rescore.add_argument("--lab", required=True)
+    rescore.add_argument("--json", action="store_true", help="print the API's answer (POST /api/v1/labs/LAB/rescore)")
+    rescore.set_defaults(func=cmd_rescore)
+
+    labs = sub.add_parser("labs", help="lab folders: list, validate, new")
+    lsub = labs.add_subparsers(dest="labs_command", required=True)
+    llist = lsub.add_parser("list", help="the labs under LABGRADER_LABS_DIR (or the bundled ones), with their data")
+    llist.add_argument("--json", action="store_true")
+    llist.set_defaults(func=cmd_labs)
+    lval = lsub.add_parser("validate", help="check a lab folder (or its lab.toml); every error names key and line")
+    lval.add_argument("path")
+    lval.set_defaults(func=cmd_labs)
+    lnew = lsub.add_parser("new", help="a new lab folder with a lab.toml, starter and solution that validate")
+    lnew.add_argument("name")
+    lnew.add_argument("--dir", default=None, help="where to create it (default LABGRADER_LABS_DIR, else here)")
+    lnew.set_defaults(func=cmd_labs)
+
     datasets = sub.add_parser("datasets", help="lab data: fetch, import, status")
     dsub = datasets.add_subparsers(dest="datasets_command", required=True)
     dsub.add_parser("fetch", help="download the lab datasets and verify their checksums").set_defaults(
         func=cmd_datasets)
-    dimp = dsub.add_parser("import", help="import a dataset file you already have (e.g. mnist.npz)")
+    dimp = dsub.add_parser(
+        "import", help="import a dataset file you already have (mnist.npz), or with --lab/--dataset your own "
+                       "evaluation data (.npz or .csv) for one of a lab's datasets",
+        epilog="With --lab and --dataset: FILE.npz holds x_train, y_train, x_test, y_test (the test part is hidden) or "
+               "x, y (a stratified share is hidden); FILE.csv has a header row and a label column. The hidden part "
+               "never enters a sandbox.")
     dimp.add_argument("path")
+    dimp.add_argument("--lab", default=None)
+    dimp.add_argument("--dataset", default=None, help="the dataset id the lab's checks name")
+    dimp.add_argument("--label", default=None, help="CSV: the label column (default: the last one)")
+    dimp.add_argument("--hidden-fraction", type=float, default=0.2,
+                      help="share of rows hidden when FILE has no split of its own (default 0.2)")
     dimp.set_defaults(func=cmd_datasets)
     dsub.add_parser("status", help="what is prepared, with checksums").set_defaults(func=cmd_datasets)
     kernels.add_parser(sub)

@@ -27,6 +27,7 @@ from server.dashboard.sessions import (
     check_csrf,
     decode_session,
 )
+from server.dependencies import get_settings
 from server.errors import DomainError, Forbidden, RateLimited
 from server.users.models import User
 
@@ -80,7 +81,7 @@ class Viewer:
 
 
 def current_viewer(request: Request, db: DbSession) -> Viewer:
-    secret = request.app.state.settings.secret_key
+    secret = get_settings(request).secret_key
     session = decode_session(request.cookies.get(SESSION_COOKIE), secret)
     user = db.get(User, session.user_id)
     if user is None or not hmac.compare_digest(user.token_hash[: len(session.token_digest)], session.token_digest):

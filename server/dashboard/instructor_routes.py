@@ -1,9 +1,11 @@
-"""Instructor pages under /dashboard: labs overview, one lab (regrade, progress, exports), submissions, detail."""
+"""Instructor pages under /dashboard: labs overview, one lab (rescore, regrade, progress, exports), submissions,
+detail."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from server.dashboard import service
 from server.dashboard.access import DbSession, InstructorViewer, PageRoute, checked_form
@@ -13,11 +15,14 @@ from server.dashboard.query_params import parse_submission_query, query_string
 from server.dashboard.queue import job_progress, queue_stats
 from server.dashboard.rendering import artifact_response, page, secured
 from server.dashboard.standing import lab_standing
+from server.dependencies import get_settings
 from server.errors import InvalidInput, NotFound
 from server.exports.formats import ExportFormat, UnknownFormat, render_export
 from server.exports.gradebook import GradebookRow, build_gradebook
+from server.jobs.dispatch import DispatcherDep
 from server.jobs.models import ArtifactKind, JobQueue, JobStatus
 from server.labs.service import get_spec, list_specs
+from server.rescore import service as rescore
 from server.submissions import service as submissions
 
 router = APIRouter(prefix="/dashboard", route_class=PageRoute, include_in_schema=False)
@@ -47,7 +52,7 @@ def lab_page(lab_id: str, viewer: InstructorViewer, db: DbSession, regraded: int
     stats = service.lab_stats(db, get_spec(db, lab_id))
     plot = histogram_svg(stats.histogram, stats.spec.max_score, f"Students per score band in {stats.spec.title}")
     return page("lab.html", viewer=viewer, stats=stats, plot=plot, regraded=regraded, formats=list(ExportFormat),
-                scopes=list(submissions.RegradeScope))
+                scopes=list(submissions.RegradeScope), rescored=None)
 
 
 @router.get("/labs/{lab_id}/checks/{check_id}")
@@ -80,14 +85,26 @@ def confirm_regrade(lab_id: str, viewer: InstructorViewer, db: DbSession, scope:
 
 
 @router.post("/labs/{lab_id}/regrade")
-async def regrade_lab(request: Request, lab_id: str, viewer: InstructorViewer, db: DbSession) -> Response:
+async def regrade_lab(request: Request, lab_id: str, viewer: InstructorViewer, db: DbSession,
+                      dispatcher: DispatcherDep) -> Response:
     form = await checked_form(request, viewer)
     scope = form.get("scope")
     found = submissions.lab_submissions(db, lab_id, submissions.parse_scope(scope if isinstance(scope, str) else ""))
     ids = submissions.regrade(db, found, JobQueue.REGRADE)
     db.commit()
-    request.app.state.dispatcher.submitted([s.current_job_id for s in found], JobQueue.REGRADE)
+    dispatcher.submitted([s.current_job_id for s in found], JobQueue.REGRADE)
     return RedirectResponse(f"/dashboard/labs/{lab_id}?regraded={len(ids)}", status_code=303)
+
+
+@router.post("/labs/{lab_id}/rescore")
+async def rescore_lab(request: Request, lab_id: str, viewer: InstructorViewer, db: DbSession) -> Response:
+    await checked_form(request, viewer)
+    settings = request.app.state.settings
+    summary = await run_in_threadpool(rescore.rescore_lab, db, lab_id, settings.labs_dir, settings.data_dir.resolve())
+    stats = service.lab_stats(db, get_spec(db, lab_id))
+    plot = histogram_svg(stats.histogram, stats.spec.max_score, f"Students per score band in {stats.spec.title}")
+    return page("lab.html", viewer=viewer, stats=stats, plot=plot, regraded=None, formats=list(ExportFormat),
+                scopes=list(submissions.RegradeScope), rescored=summary)
 
 
 @router.get("/labs/{lab_id}/export")
@@ -119,16 +136,17 @@ def submission_page(request: Request, submission_id: int, viewer: InstructorView
     return page("submission.html", viewer=viewer, detail=detail, out=submissions.to_out(db, submission), spec=spec,
                 notebook=notebook_view(detail.executed_notebook), base="/dashboard",
                 standing=lab_standing(db, spec, submission.student_id),
-                progress=job_progress(db, submission.current_job_id, request.app.state.settings.jobs))
+                progress=job_progress(db, submission.current_job_id, get_settings(request).jobs))
 
 
 @router.post("/submissions/{submission_id}/regrade")
-async def regrade_one(request: Request, submission_id: int, viewer: InstructorViewer, db: DbSession) -> Response:
+async def regrade_one(request: Request, submission_id: int, viewer: InstructorViewer, db: DbSession,
+                      dispatcher: DispatcherDep) -> Response:
     await checked_form(request, viewer)
     submission = submissions.visible_submission(db, viewer.user, submission_id)
     submissions.regrade(db, [submission], JobQueue.REGRADE)
     db.commit()
-    request.app.state.dispatcher.submitted([submission.current_job_id], JobQueue.REGRADE)
+    dispatcher.submitted([submission.current_job_id], JobQueue.REGRADE)
     return RedirectResponse(f"/dashboard/submissions/{submission_id}", status_code=303)
 
 

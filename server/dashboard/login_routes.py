@@ -19,6 +19,7 @@ from server.dashboard.sessions import (
     encode_session,
     new_session,
 )
+from server.dependencies import get_auth_throttle, get_settings
 from server.users.service import end_page_sessions, user_for_token
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -28,7 +29,7 @@ def _secure(request: Request) -> bool:
     policy = getattr(request.app.state, "cookie_policy", None)
     if policy is None:
         policy = request.app.state.cookie_policy = CookiePolicy()
-    return bool(policy.secure(request.app.state.settings))
+    return bool(policy.secure(get_settings(request)))
 
 
 def safe_next(target: str | None, is_instructor: bool) -> str:
@@ -60,13 +61,13 @@ def login(request: Request, db: DbSession, token: Annotated[str, Form()] = "",
     check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE), csrf_token)
     user = user_for_token(db, token.strip())
     if user is None:
-        request.app.state.auth_throttle.wrong_token(request)
+        get_auth_throttle(request).wrong_token(request)
         return _login_page(request, next, 401, "That token is not valid. Paste the whole token, starting with lg_.")
     if user.disabled_at is not None:
         return _login_page(request, next, 403, "This account is disabled. Ask your instructor to enable it.")
     session = new_session(user.id, user.token_hash, generation=user.session_generation)
     response = RedirectResponse(safe_next(next, user.is_instructor), status_code=303)
-    response.set_cookie(SESSION_COOKIE, encode_session(session, request.app.state.settings.secret_key),
+    response.set_cookie(SESSION_COOKIE, encode_session(session, get_settings(request).secret_key),
                         max_age=SESSION_MAX_AGE_S, path="/", httponly=True, samesite="lax", secure=_secure(request))
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TypeVar
 from urllib.parse import urlencode
 
-from server.dashboard.service import SortKey, SubmissionQuery
+from server.dashboard.service import SUBMISSION_STATUSES, SortKey, SubmissionQuery
 from server.errors import InvalidInput
 from server.jobs.models import JobStatus
 
@@ -39,15 +39,16 @@ def _number(params: Mapping[str, str], name: str) -> float | None:
     return value
 
 
-def _choice(params: Mapping[str, str], name: str, enum: type[E], default: E | None) -> E | None:
+def _choice(params: Mapping[str, str], name: str, enum: type[E], default: E | None,
+            allowed: tuple[E, ...] | None = None) -> E | None:
     text = params.get(name, "").strip()
     if not text:
         return default
-    try:
-        return enum(text)
-    except ValueError as exc:
-        allowed = ", ".join(e.value for e in enum)
-        raise InvalidInput(f"{name} must be one of {allowed}, not {text!r}") from exc
+    choices = allowed if allowed is not None else tuple(enum)
+    for choice in choices:
+        if choice.value == text:
+            return choice
+    raise InvalidInput(f"{name} must be one of {', '.join(e.value for e in choices)}, not {text!r}")
 
 
 def _page(params: Mapping[str, str]) -> int:
@@ -64,7 +65,7 @@ def parse_submission_query(params: Mapping[str, str], per_page: int = 50) -> Sub
         raise InvalidInput(f"order must be asc or desc, not {order!r}")
     return SubmissionQuery(
         lab_id=params.get("lab", "").strip() or None, student=params.get("student", "").strip()[:100] or None,
-        status=_choice(params, "status", JobStatus, None), min_score=_number(params, "min_score"),
+        status=_choice(params, "status", JobStatus, None, SUBMISSION_STATUSES), min_score=_number(params, "min_score"),
         max_score=_number(params, "max_score"),
         sort=_choice(params, "sort", SortKey, SortKey.CREATED) or SortKey.CREATED,
         descending=order == "desc", page=_page(params), per_page=per_page,

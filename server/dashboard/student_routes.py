@@ -17,7 +17,9 @@ from server.dashboard.query_params import parse_submission_query, whole_number
 from server.dashboard.queue import job_progress
 from server.dashboard.rendering import artifact_response, page, secured
 from server.dashboard.standing import lab_standing, lab_standings
+from server.dependencies import SettingsDep, get_settings
 from server.errors import InvalidInput, PayloadTooLarge, RateLimited
+from server.jobs.dispatch import DispatcherDep
 from server.jobs.models import ArtifactKind
 from server.labs.service import get_spec, list_specs
 from server.submissions import service as submissions
@@ -46,9 +48,9 @@ def my_page(request: Request, viewer: AnyViewer, db: DbSession, uploaded: str = 
 
 
 @router.post("/me/submissions")
-async def upload(request: Request, viewer: AnyViewer, db: DbSession) -> Response:
+async def upload(request: Request, viewer: AnyViewer, db: DbSession, settings: SettingsDep,
+                 dispatcher: DispatcherDep) -> Response:
     form = await checked_form(request, viewer)
-    settings = request.app.state.settings
     notebook, lab_id = form.get("notebook"), form.get("lab_id")
     chosen = lab_id if isinstance(lab_id, str) else ""
     try:
@@ -69,7 +71,7 @@ async def upload(request: Request, viewer: AnyViewer, db: DbSession) -> Response
             response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
     db.commit()
-    request.app.state.dispatcher.submitted([submission.current_job_id])
+    dispatcher.submitted([submission.current_job_id])
     return RedirectResponse(f"/me?uploaded={submission.id}", status_code=303)
 
 
@@ -80,7 +82,7 @@ def my_submission(request: Request, submission_id: int, viewer: AnyViewer, db: D
         return RedirectResponse(f"/dashboard/submissions/{submission_id}", status_code=303)
     detail = service.submission_detail(db, submission)
     spec = get_spec(db, submission.lab_id)
-    progress = job_progress(db, submission.current_job_id, request.app.state.settings.jobs)
+    progress = job_progress(db, submission.current_job_id, get_settings(request).jobs)
     return page("my_submission.html", viewer=viewer, out=submissions.to_out(db, submission), spec=spec,
                 has_learning_curve=detail.has_learning_curve, notebook=notebook_view(detail.executed_notebook),
                 standing=lab_standing(db, spec, viewer.user.id), progress=progress, detail=detail)
@@ -101,7 +103,7 @@ def live_status(request: Request, viewer: AnyViewer, db: DbSession, ids: str = "
     """Status, score and queue progress of the listed submissions this viewer may see; pages poll it every 1.5 s."""
     wanted = [n for part in ids.split(",")[:500] if (n := whole_number(part, submissions.MAX_ID)) is not None]
     found = service.live_statuses(db, wanted, None if viewer.is_instructor else viewer.user.id)
-    slots = request.app.state.settings.jobs
+    slots = get_settings(request).jobs
     items = []
     for s in found:
         progress = job_progress(db, s.current_job_id, slots) if len(found) <= 20 else None

@@ -19,12 +19,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
 
-from grader import Slot, sweep_abandoned_jobs
+from grader import Slot, WorkerConfigError, sweep_abandoned_jobs
 from server.db import SessionFactory
 from server.jobs import ledger
 from server.jobs.celery_publisher import (
@@ -40,7 +39,8 @@ from server.jobs.celery_publisher import (
     route_jobs,
 )
 from server.jobs.models import JobQueue
-from server.jobs.runner import JobRunner, RunOutcome, database_unreachable, new_owner_id
+from server.jobs.outage import retry_during_outage
+from server.jobs.runner import JobRunner, RunOutcome, new_owner_id
 from server.labs.models import Lab
 from server.settings import Settings
 
@@ -48,13 +48,8 @@ if TYPE_CHECKING:
     from celery import Celery, Task
 
 log = logging.getLogger("labgrader.celery_worker")
-T = TypeVar("T")
 LAB_CACHE_S = 30.0
 DB_OUTAGE_WAIT_S = 120.0  # how long a task waits out an unreachable database before giving its message up
-
-
-class WorkerConfigError(ValueError):
-    """The worker's slots or queues make no sense (the message says which option to fix)."""
 
 
 def plan_slots(jobs: int, gpus: Sequence[str], jobs_per_gpu: int) -> list[Slot]:
@@ -138,7 +133,7 @@ class GradingWorker:
         slot = self._free.get()
         try:
             runner = self._runners[slot.index]
-            claim = self._waiting_out_outages(lambda: self.claim(runner, job_id, broker_queue_name))
+            claim = retry_during_outage(lambda: self.claim(runner, job_id, broker_queue_name), DB_OUTAGE_WAIT_S)
             if claim is None:
                 return f"message for job {job_id}: nothing to grade (it is taken or done)"
             outcome = asyncio.run_coroutine_threadsafe(runner.run_claim(claim, slot), self._loop).result()
@@ -164,19 +159,6 @@ class GradingWorker:
                 or ledger.claim_job(self.factory, job_id, runner.owner, lease_s)
                 or ledger.claim_next(self.factory, runner.owner, lease_s, queues, lab_ids=labs,
                                      student_fair=False))
-
-    def _waiting_out_outages(self, call: Callable[[], T]) -> T:
-        deadline = time.monotonic() + DB_OUTAGE_WAIT_S
-        delay_s = 0.5
-        while True:
-            try:
-                return call()
-            except DBAPIError as exc:
-                if not database_unreachable(exc) or time.monotonic() > deadline:
-                    raise
-                log.warning("the database did not answer (%s); retrying in %.1f s", type(exc).__name__, delay_s)
-                time.sleep(delay_s)
-                delay_s = min(delay_s * 2, 5)
 
 
 class Sweeper:

@@ -7,7 +7,9 @@ sweeper), it never loses one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
 
 from server.jobs.executor import EmbeddedExecutor
 from server.jobs.models import JobQueue
@@ -17,6 +19,15 @@ class Dispatcher(Protocol):
     def submitted(self, job_ids: Sequence[int | None], queue: JobQueue = JobQueue.LIVE) -> None: ...
 
     def describe(self) -> str: ...
+
+
+def get_dispatcher(request: Request) -> Dispatcher:
+    """How this app tells workers about new jobs (set by `create_app`)."""
+    dispatcher: Dispatcher = request.app.state.dispatcher
+    return dispatcher
+
+
+DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 
 
 class EmbeddedDispatcher:

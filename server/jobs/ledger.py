@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from server.db import SessionFactory, db_now, transaction
 from server.jobs.models import Artifact, ArtifactKind, CheckResultRow, GradingJob, JobQueue, JobStatus
+from server.rescore.service import store_evaluation
 from server.submissions.models import Submission
 
 
@@ -39,6 +40,7 @@ class GradedResult:
     report_json: str
     checks: list[dict[str, object]]
     artifacts: dict[str, tuple[str, bytes]]
+    stored_evaluation: tuple[str, bytes] | None = None  # (format, packed): what a rescore scores again
 
 
 def enqueue(session: Session, submission: Submission, queue: JobQueue = JobQueue.LIVE) -> GradingJob:
@@ -176,6 +178,7 @@ def complete(factory: SessionFactory, claim: Claim, result: GradedResult) -> boo
         for kind, (content_type, content) in result.artifacts.items():
             session.add(Artifact(submission_id=claim.submission_id, kind=kind, content_type=content_type,
                                  content=content))
+        store_evaluation(session, claim.submission_id, claim.job_id, result.stored_evaluation)
         return True
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import os
 import socket
@@ -18,35 +19,34 @@ from enum import StrEnum
 from typing import TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from grader import (
+    MAX_STORED_EVALUATION_BYTES,
+    STORED_EVALUATION_FORMAT,
     CheckResult,
     GraderError,
     GradingContext,
     GradingOutcome,
     GradingReport,
     InfrastructureError,
-    LabData,
     NotebookInvalid,
     Slot,
     WarmKernelPool,
     grade_notebook,
+    pack_evaluation,
     parse_notebook,
 )
 from server.db import SessionFactory
 from server.jobs import ledger
 from server.jobs.models import Artifact, ArtifactKind, JobQueue
+from server.jobs.outage import database_unreachable, retry_during_outage_async
 from server.labs.service import get_spec
+from server.rescore.service import check_row_values
 from server.settings import Settings
 
 log = logging.getLogger("labgrader.worker")
 T = TypeVar("T")
-
-
-def database_unreachable(exc: DBAPIError) -> bool:
-    """A lost or refused connection (a restart, a network blip), as opposed to a bug in a query."""
-    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
 
 
 def new_owner_id(label: str = "worker") -> str:
@@ -64,14 +64,19 @@ class RunOutcome(StrEnum):
 
 def outcome_to_result(outcome: GradingOutcome) -> ledger.GradedResult:
     report = outcome.report
-    checks = [c.model_dump(include={"title", "passed", "score", "max_score", "message", "measured"})
-              | {"check_id": c.id} for c in report.checks]
+    checks = check_row_values(report)
     artifacts = {ArtifactKind.EXECUTED_NOTEBOOK.value: ("application/x-ipynb+json", outcome.executed_notebook)}
     for name, content in outcome.artifacts.items():
         if name == "learning_curve.png":
             artifacts[ArtifactKind.LEARNING_CURVE.value] = ("image/png", content)
+    inputs = outcome.stored_evaluation
+    packed = pack_evaluation(inputs) if inputs is not None else None
+    if inputs is not None and packed is None:
+        log.warning("the scoring inputs of lab %s's job are over %d bytes packed; not stored (rescore will ask for a "
+                    "regrade of this submission)", report.lab_id, MAX_STORED_EVALUATION_BYTES)
     return ledger.GradedResult(score=report.score, max_score=report.max_score, note=report.execution_note,
-                               report_json=report.model_dump_json(), checks=checks, artifacts=artifacts)
+                               report_json=report.model_dump_json(), checks=checks, artifacts=artifacts,
+                               stored_evaluation=(STORED_EVALUATION_FORMAT, packed) if packed is not None else None)
 
 
 def refused_report(lab_id: str, spec_checks: list[tuple[str, str, float]], reason: str) -> GradingReport:
@@ -162,17 +167,7 @@ class JobRunner:
     async def _retrying(self, write: Callable[..., T], *args: object) -> T:
         """Run a ledger write, retrying while the database is unreachable (a restart) for up to two leases;
         after that the lease has expired anyway and the reaper gives the job to another worker."""
-        deadline = time.monotonic() + max(2 * self.settings.lease_s, 30)
-        delay_s = 0.5
-        while True:
-            try:
-                return await asyncio.to_thread(write, *args)
-            except DBAPIError as exc:
-                if not database_unreachable(exc) or time.monotonic() > deadline:
-                    raise
-                log.warning("the database did not answer (%s); retrying in %.1f s", type(exc).__name__, delay_s)
-                await asyncio.sleep(delay_s)
-                delay_s = min(delay_s * 2, 5)
+        return await retry_during_outage_async(functools.partial(write, *args), max(2 * self.settings.lease_s, 30))
 
     def _load(self, claim: ledger.Claim) -> tuple[bytes, GradingContext]:
         with self.factory() as session:
@@ -182,14 +177,7 @@ class JobRunner:
                 Artifact.kind == ArtifactKind.SUBMITTED_NOTEBOOK.value))
         if notebook is None:
             raise InfrastructureError(f"submission {claim.submission_id} has no stored notebook")
-        ctx = GradingContext(
-            spec=spec, lab_data=LabData(self.settings.data_dir.resolve(), spec.id),
-            jobs_root=self.settings.jobs_root, sandbox=self.settings.sandbox_config(spec.environment),
-            environment=spec.environment,
-            output_limit_bytes=self.settings.output_limit_kb * 1024, harness_timeout_s=self.settings.harness_timeout_s,
-            cell_timeout_s=self.settings.cell_timeout_s, notebook_timeout_s=self.settings.notebook_timeout_s,
-        )
-        return notebook, ctx
+        return notebook, self.settings.grading_context(spec)
 
     def job_slot(self, slot: Slot) -> Slot:
         """`slot` as its jobs' kernels get it: with its share of the cores (warm kernels are started with exactly

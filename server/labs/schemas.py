@@ -9,7 +9,9 @@ from pydantic import BaseModel
 from grader import LabSpec
 
 
-class CheckOut(BaseModel):
+class LabCheckOut(BaseModel):
+    """A check as the lab declares it: its kind, points and thresholds."""
+
     id: str
     title: str
     kind: str
@@ -23,11 +25,11 @@ class LabOut(BaseModel):
     summary: str
     needs_gpu: bool
     max_score: float
-    checks: list[CheckOut]
+    checks: list[LabCheckOut]
 
     @classmethod
     def from_spec(cls, spec: LabSpec) -> LabOut:
-        checks = [CheckOut(id=check.id, title=check.title, kind=check.kind, points=check.points,
-                           thresholds=check.thresholds()) for check in spec.checks]
+        checks = [LabCheckOut(id=check.id, title=check.title, kind=check.kind, points=check.points,
+                              thresholds=check.thresholds()) for check in spec.checks]
         return cls(id=spec.id, title=spec.title, summary=spec.summary, needs_gpu=spec.needs_gpu,
                    max_score=spec.max_score, checks=checks)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Path, Query, Request, UploadFile
+from fastapi import APIRouter, File, Path, Query, UploadFile
 from fastapi.responses import Response
 
 from server.auth import CurrentUser, Instructor, SessionDep
+from server.dependencies import SettingsDep
 from server.errors import PayloadTooLarge
+from server.jobs.dispatch import DispatcherDep
 from server.jobs.models import ArtifactKind, JobQueue
 from server.submissions import service
 from server.submissions.schemas import RegradeOut, SubmissionList, SubmissionOut
@@ -20,17 +22,16 @@ SubmissionId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.post("/labs/{lab_id}/submissions", status_code=202, response_model=SubmissionOut)
-def submit(request: Request, lab_id: str, user: CurrentUser, session: SessionDep,
+def submit(lab_id: str, user: CurrentUser, session: SessionDep, settings: SettingsDep, dispatcher: DispatcherDep,
            notebook: Annotated[UploadFile, File(description="the .ipynb file")]) -> SubmissionOut:
     # a plain `def`: validation and the database write block, so they run in the thread pool, not on the event loop
-    settings = request.app.state.settings
     data = notebook.file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise PayloadTooLarge(f"the notebook is larger than the {settings.max_upload_mb:g} MB limit")
     submission = service.create_submission(session, user, lab_id, data, notebook.filename or "",
                                            settings.max_upload_bytes, settings.submissions_per_hour)
     session.commit()
-    request.app.state.dispatcher.submitted([submission.current_job_id])
+    dispatcher.submitted([submission.current_job_id])
     return service.to_out(session, submission)
 
 
@@ -65,17 +66,18 @@ def learning_curve(submission_id: SubmissionId, user: CurrentUser, session: Sess
 
 
 @router.post("/submissions/{submission_id}/regrade", status_code=202, response_model=RegradeOut)
-def regrade_one(request: Request, submission_id: SubmissionId, user: Instructor, session: SessionDep) -> RegradeOut:
+def regrade_one(submission_id: SubmissionId, user: Instructor, session: SessionDep,
+                dispatcher: DispatcherDep) -> RegradeOut:
     submission = service.visible_submission(session, user, submission_id)
     ids = service.regrade(session, [submission], JobQueue.REGRADE)
     session.commit()
     job_ids = [submission.current_job_id]
-    request.app.state.dispatcher.submitted(job_ids, JobQueue.REGRADE)
+    dispatcher.submitted(job_ids, JobQueue.REGRADE)
     return RegradeOut(queued=len(ids), submission_ids=ids)
 
 
 @router.post("/labs/{lab_id}/regrade", status_code=202, response_model=RegradeOut)
-def regrade_lab(request: Request, lab_id: str, user: Instructor, session: SessionDep,
+def regrade_lab(lab_id: str, user: Instructor, session: SessionDep, dispatcher: DispatcherDep,
                 scope: service.RegradeScope = service.RegradeScope.ALL) -> RegradeOut:
     """Queue a regrade of the lab's submissions: `all`, each student's `counted` one, or those in `errors`; older
     jobs of those submissions still queued or running are cancelled."""
@@ -83,5 +85,5 @@ def regrade_lab(request: Request, lab_id: str, user: Instructor, session: Sessio
     ids = service.regrade(session, submissions, JobQueue.REGRADE)
     session.commit()
     job_ids = [s.current_job_id for s in submissions]
-    request.app.state.dispatcher.submitted(job_ids, JobQueue.REGRADE)
+    dispatcher.submitted(job_ids, JobQueue.REGRADE)
     return RegradeOut(queued=len(ids), submission_ids=ids)

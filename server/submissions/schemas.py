@@ -7,7 +7,9 @@ from datetime import datetime
 from pydantic import BaseModel, field_serializer
 
 
-class CheckOut(BaseModel):
+class SubmissionCheckOut(BaseModel):
+    """One check's result on a submission."""
+
     id: str
     title: str
     passed: bool
@@ -23,7 +25,7 @@ class SubmissionOut(BaseModel):
     status: str
     score: float | None
     max_score: float
-    checks: list[CheckOut]
+    checks: list[SubmissionCheckOut]
     note: str | None = None
     created_at: datetime
     started_at: datetime | None

@@ -18,7 +18,7 @@ from server.jobs import ledger
 from server.jobs.models import Artifact, ArtifactKind, CheckResultRow, GradingJob, JobQueue, JobStatus
 from server.labs.service import get_spec
 from server.submissions.models import Submission
-from server.submissions.schemas import CheckOut, SubmissionOut
+from server.submissions.schemas import SubmissionCheckOut, SubmissionOut
 from server.users.models import User
 
 RATE_WINDOW = timedelta(hours=1)
@@ -79,10 +79,10 @@ def to_out_many(session: Session, submissions: Sequence[Submission]) -> list[Sub
     ids = [s.id for s in submissions]
     if not ids:
         return []
-    checks: dict[int, list[CheckOut]] = {i: [] for i in ids}
+    checks: dict[int, list[SubmissionCheckOut]] = {i: [] for i in ids}
     for row in session.scalars(select(CheckResultRow).where(CheckResultRow.submission_id.in_(ids))
                                .order_by(CheckResultRow.submission_id, CheckResultRow.position)):
-        checks[row.submission_id].append(CheckOut(id=row.check_id, title=row.title, passed=row.passed,
+        checks[row.submission_id].append(SubmissionCheckOut(id=row.check_id, title=row.title, passed=row.passed,
                                                   score=row.score, max_score=row.max_score, message=row.message))
     job_ids = [s.current_job_id for s in submissions if s.current_job_id is not None]
     jobs = {j.id: j for j in session.scalars(select(GradingJob).where(GradingJob.id.in_(job_ids)))}

@@ -64,6 +64,7 @@ def seed_course(server: LiveServer) -> dict[str, Any]:
         ids["eve_running"] = queued_job(session, "eve", now - timedelta(seconds=40), running=True)
         ids["eve_first"] = queued_job(session, "eve", now - timedelta(seconds=30))
         ids["eve_second"] = queued_job(session, "eve", now - timedelta(seconds=20))
+        ids["eve_regrade"] = queued_job(session, "eve", now - timedelta(days=1), queue="regrade", previous_score=70)
     return {"server": server, "tokens": tokens, "ids": ids}
 
 
@@ -118,12 +119,13 @@ def test_the_gradebook_pages_show_the_exports_numbers_per_student(course: dict[s
 
     page.goto(f"{server.url}/dashboard")
     card = page.locator("section.card", has=page.get_by_role("heading", name="Classification with PyTorch/TensorFlow"))
-    # students, not submissions: ann counts once (her latest, 0), cat 100, gil and hal 70 each; eve has none graded
-    expect(card.locator("[data-count=students]")).to_have_text("4 of 7")
-    expect(card.locator("[data-count=mean]")).to_have_text("60.0 / 100")
+    # students, not submissions: ann counts once (her latest, 0), cat 100, gil and hal 70 each, and eve's 70 that
+    # is being regraded keeps counting until its new result
+    expect(card.locator("[data-count=students]")).to_have_text("5 of 7")
+    expect(card.locator("[data-count=mean]")).to_have_text("62.0 / 100")
     bars = card.locator("svg.histogram rect title")
     expect(bars.nth(0)).to_have_text("0-10: 1")
-    expect(bars.nth(7)).to_have_text("70-80: 2")
+    expect(bars.nth(7)).to_have_text("70-80: 3")
     expect(bars.nth(9)).to_have_text("90-100: 1")
     expect(card.get_by_role("row", name=re.compile("Multi-layer"))).to_contain_text("1 / 4")
     shoot_both(page, "22-instructor-overview-students-histogram-queue")
@@ -223,10 +225,16 @@ def test_queue_position_elapsed_and_estimate_for_the_student_and_times_for_the_i
     page.goto(f"{server.url}/me")
     expect(page.locator(f'tr[data-submission-id="{ids["eve_running"]}"] [data-role=progress]')).to_contain_text(
         "running for", timeout=10_000)
+    page.goto(f"{server.url}/me/submissions/{ids['eve_regrade']}")
+    expect(page.locator(".summary [data-role=progress]")).to_contain_text(
+        "Being regraded (the score shown stays until the new result): number 3 in the queue")  # behind 2 live jobs
+    expect(page.locator(".summary [data-role=badge]")).to_have_text("70 / 100")
+    page.goto(f"{server.url}/me")
     shoot_both(page, "27-student-queue-position")
     log_in(page, server, course["tokens"]["prof"])
     panel = page.locator("#queue-stats")
     expect(panel.locator("[data-count=queued-live]")).to_have_text("2")
+    expect(panel.locator("[data-count=queued-regrade]")).to_have_text("1")
     expect(panel.locator("[data-count=running]")).to_have_text("1")
     expect(panel).to_contain_text("Wait, median / p95")
     expect(panel).to_contain_text("1 s / 1 s")  # seeded jobs waited 1 s and ran 5 s
@@ -337,5 +345,5 @@ def test_a_regrade_confirms_its_job_count_per_scope(course: dict[str, Any], page
     page.get_by_label("Which submissions").select_option("counted")
     page.get_by_role("button", name="Regrade…").click()
     expect(page.locator("#regrade-count")).to_contain_text(
-        "This starts 4 grading job(s) (each student's counted submission)")
+        "This starts 5 grading job(s) (each student's counted submission)")
     shoot_both(page, "33-instructor-regrade-confirm")

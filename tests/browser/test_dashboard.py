@@ -69,6 +69,9 @@ def test_a_student_logs_in_uploads_and_watches_the_status_change_without_reloadi
     page.get_by_role("button", name="Submit").click()
     page.wait_for_url("**/me?uploaded=*")
     submission_id = page.url.rsplit("=", 1)[1]
+    expect(page.locator("#uploaded")).to_have_text(
+        f"Submission {submission_id} for Classification with PyTorch/TensorFlow was received and is queued for "
+        "grading. Its row below updates by itself.")
     page.evaluate("window.__sameDocument = 'still here'")
     status = page.locator(f'tr[data-submission-id="{submission_id}"] [data-role=status]')
     assert status.inner_text() in ("queued", "running")
@@ -77,6 +80,8 @@ def test_a_student_logs_in_uploads_and_watches_the_status_change_without_reloadi
     score = page.locator(f'tr[data-submission-id="{submission_id}"] [data-role=score]')
     expect(score).to_have_text("35")
     assert page.evaluate("window.__sameDocument") == "still here"  # updated in place, never reloaded
+    # and told to screen readers through the polite live region
+    expect(page.locator("#announcer")).to_have_text(f"Submission {submission_id} is graded: 35 of 100 points")
     shoot(page, "03-student-graded-live")
 
 

@@ -16,7 +16,7 @@ from grader.evaluation.evaluator import DatasetInputs, HistoryRequest, SlotReque
 from grader.evaluation.harness_output import HarnessExport, read_harness_output
 from grader.evaluation.in_kernel import source
 from grader.evaluation.network import build_network
-from grader.evaluation.preprocessing import match_student
+from grader.evaluation.preprocessing import match_student, named_preprocessings
 from grader.evaluation.result import EvaluationResult
 
 RNG = np.random.default_rng(0)
@@ -185,9 +185,16 @@ def test_an_export_whose_bytes_do_not_match_its_shapes_is_refused(harness: dict[
 
 def test_keras_networks_are_evaluated_from_their_layers(harness: dict[str, Any], tmp_path: Path) -> None:
     keras = pytest.importorskip("keras")
+    tf = pytest.importorskip("tensorflow")
     keras.utils.set_random_seed(0)
+
+    def relu(x: Any) -> Any:  # named like an activation, computes nothing
+        return x
+
+    lookalike = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10, activation=relu)])
     sequential = keras.Sequential([keras.Input((28, 28)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
-                                   keras.layers.Dense(32, activation="relu"), keras.layers.Dropout(0.2),
+                                   keras.layers.Dense(32, activation=tf.nn.relu), keras.layers.Dropout(0.2),
+                                   keras.layers.Dense(16, activation="gelu"),
                                    keras.layers.BatchNormalization(), keras.layers.Dense(10, activation="softmax")])
     inputs = keras.Input((28, 28, 1))
     hidden = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
@@ -205,12 +212,14 @@ def test_keras_networks_are_evaluated_from_their_layers(harness: dict[str, Any],
 
     subclassed = Subclassed()
     subclassed(np.zeros((1, 784), np.float32))
-    exported = export(harness, tmp_path, {"seq": sequential, "fun": functional, "sub": subclassed})
+    exported = export(harness, tmp_path, {"seq": sequential, "fun": functional, "sub": subclassed,
+                                          "lookalike": lookalike})
     for label, model, shape in (("`seq`", sequential, (100, 28, 28)), ("`fun`", functional, (100, 28, 28, 1))):
         network = build_network(exported, network_of(exported, label))
         x = IMAGES[:100].reshape(shape).astype(np.float32)
         expected = np.asarray(model(x, training=False)).argmax(1)
         assert (network.scores(x).argmax(1) == expected).all(), label
+    assert network_of(exported, "`lookalike`").error == "the activation `relu` is not one the grader evaluates"
     assert network_of(exported, "`sub`").error == (
         "a subclassed Keras model (Subclassed) whose call() the grader cannot read; build it with keras.Sequential "
         "or the functional API")
@@ -219,22 +228,23 @@ def test_keras_networks_are_evaluated_from_their_layers(harness: dict[str, Any],
 def test_a_students_preprocessing_is_named_from_visible_rows_only() -> None:
     x = IMAGES[:64]
     flat = x.reshape(64, -1).astype(np.float64)
-    scaled, why = match_student("preprocess_mnist", x, flat / 255.0, IMAGES)
+    named = named_preprocessings(IMAGES)
+    scaled, why = match_student("preprocess_mnist", x, flat / 255.0, named)
     assert (scaled and scaled.name, why) == ("scaled_255", "")
-    mean_std, _ = match_student("preprocess_mnist", x, (flat / 255 - 0.1307) / 0.3081, IMAGES)
+    mean_std, _ = match_student("preprocess_mnist", x, (flat / 255 - 0.1307) / 0.3081, named)
     assert mean_std is not None and mean_std.name == "scale_shift"
     assert mean_std.words == "inputs scaled by 0.01273 and shifted by -0.4242 (what `preprocess_mnist` computes)"
     own = (flat - flat.mean(axis=0)) / (flat.std(axis=0) + 1e-3)
-    per_feature, _ = match_student("preprocess_mnist", x, own, IMAGES)
+    per_feature, _ = match_student("preprocess_mnist", x, own, named)
     assert per_feature is not None and per_feature.name == "per_feature_scale_shift"
-    norm, _ = match_student("preprocess_mnist", x, flat / np.linalg.norm(flat, axis=1, keepdims=True), IMAGES)
+    norm, _ = match_student("preprocess_mnist", x, flat / np.linalg.norm(flat, axis=1, keepdims=True), named)
     assert norm is not None and norm.name == "l2_rows"
     one_hot = np.eye(10)[LABELS[:64]]
-    assert match_student("preprocess_mnist", x, one_hot, IMAGES) == (None, (
+    assert match_student("preprocess_mnist", x, one_hot, named) == (None, (
         "`preprocess_mnist` turns each input of 784 values into 10, so it is not a preprocessing the grader can "
         "apply"))
     squared = flat ** 2
-    assert match_student("preprocess_mnist", x, squared, IMAGES)[1] == (
+    assert match_student("preprocess_mnist", x, squared, named)[1] == (
         "`preprocess_mnist` computes something other than a scaling of its inputs, so the grader cannot apply it to "
         "hidden data")
 
@@ -299,3 +309,27 @@ def test_histories_are_found_by_shape(harness: dict[str, Any]) -> None:
                  "config": {"loss": "cross-entropy"}, "torch": torch}
     found = harness["collect_histories"](namespace)
     assert [(label, curves) for label, _, curves in found] == [("`hist`", ([1.0, 0.5], [1.1, pytest.approx(0.7)]))]
+
+
+def test_the_evaluator_process_computes_what_the_library_does(harness: dict[str, Any], tmp_path: Path) -> None:
+    from grader.evaluation.runner import run_evaluator
+
+    torch.manual_seed(0)
+    exported = export(harness, tmp_path, {"mnist_single_model": nn.Linear(784, 10),
+                                          "preprocess_mnist": lambda x: x.reshape(len(x), -1) / 255.0},
+                      slots=("mnist_single_model",))
+    paths = {}
+    for name, array in (("hidden_x", IMAGES[:100]), ("sample_x", IMAGES), ("sample_y", LABELS)):
+        np.save(tmp_path / f"{name}.npy", array)
+        paths[name] = str(tmp_path / f"{name}.npy")
+    job = {"nonce": "n" * 32, "export": str(tmp_path / "out.json"), "datasets": {"mnist": paths},
+           "slots": [{"name": "mnist_single_model", "dataset": "mnist", "architecture": "single_dense"}],
+           "histories": [], "result": str(tmp_path / "result.json")}
+    result, problem = run_evaluator(job, tmp_path)
+    here = grade(exported, ("mnist_single_model", "single_dense")).models[0]
+    assert result is not None and problem == ""
+    # one math thread there, several here: sums in another order, the same classes
+    assert result.models[0].model_copy(update={"train_loss": None}) == here.model_copy(update={"train_loss": None})
+    assert result.models[0].train_loss == pytest.approx(here.train_loss, rel=1e-5)
+    refused, why = run_evaluator({**job, "nonce": "m" * 32}, tmp_path)
+    assert (refused, why) == (None, "the evaluation output was not written by this run's evaluation")

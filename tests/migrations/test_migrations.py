@@ -84,3 +84,74 @@ def test_every_migration_upgrades_then_downgrades_step_by_step(database_url: str
     command.upgrade(config, "head")  # and back up again from nothing: downgrades left no debris behind
     assert current_revision(database_url) == revisions[-1]
     assert schema_drift(database_url) == []
+
+
+def constraint_names(url: str) -> dict[str, tuple[str | None, list[str | None], list[str | None]]]:
+    """table -> (primary key name, foreign key names, unique constraint names)."""
+    engine = make_engine(url)
+    inspector = inspect(engine)
+    found = {table: (inspector.get_pk_constraint(table).get("name"),
+                     sorted((fk["name"] for fk in inspector.get_foreign_keys(table)), key=str),
+                     sorted((uq["name"] for uq in inspector.get_unique_constraints(table)), key=str))
+             for table in inspector.get_table_names() if table != "alembic_version"}
+    engine.dispose()
+    return found
+
+
+def row_counts(url: str) -> dict[str, int]:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                  for t in ("labs", "users", "submissions", "grading_jobs", "artifacts", "check_results")}
+    engine.dispose()
+    return counts
+
+
+def test_constraint_names_follow_the_convention_up_and_down_with_rows_kept(database_url: str) -> None:
+    """0005 renames the names a database chose itself (PostgreSQL's `users_pkey`, SQLite's none) to the models'
+    convention and back; no row is lost on the way (on SQLite the tables are rebuilt, cascades must not fire)."""
+    config = alembic_config(database_url)
+    command.upgrade(config, "0005")
+    command.downgrade(config, "0004")  # what a database created before the convention holds
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO labs (id, title, spec_json, spec_hash, active) "
+                          "VALUES ('l', 'L', '{}', 'h', true)"))
+        conn.execute(text("INSERT INTO users (id, name, role, token_hash, token_prefix) "
+                          "VALUES (1, 'ann', 'student', 't', 'p')"))
+        conn.execute(text("INSERT INTO submissions (id, lab_id, student_id, status, max_score, filename) "
+                          "VALUES (1, 'l', 1, 'graded', 10, 'a.ipynb')"))
+        conn.execute(text("INSERT INTO grading_jobs (id, submission_id, student_id, queue, status, attempt) "
+                          "VALUES (1, 1, 1, 'live', 'graded', 1)"))
+        conn.execute(text("INSERT INTO artifacts (submission_id, kind, content_type, content) "
+                          "VALUES (1, 'submitted_notebook', 'application/x-ipynb+json', :c)"), {"c": b"{}"})
+        conn.execute(text("INSERT INTO check_results (submission_id, job_id, position, check_id, title, passed, score, "
+                          "max_score, message) VALUES (1, 1, 0, 'c', 'C', true, 1, 1, 'ok')"))
+    engine.dispose()
+    rows = row_counts(database_url)
+    assert rows == {"labs": 1, "users": 1, "submissions": 1, "grading_jobs": 1, "artifacts": 1, "check_results": 1}
+
+    before = constraint_names(database_url)
+    if database_url.startswith("sqlite"):
+        assert before["users"] == (None, [], [None, None])
+        assert before["check_results"] == (None, [None, None], [])
+    else:
+        assert before["users"] == ("users_pkey", [], ["users_name_key", "users_token_hash_key"])
+        assert before["check_results"] == ("check_results_pkey", ["check_results_job_id_fkey",
+                                                                  "check_results_submission_id_fkey"], [])
+
+    command.upgrade(config, "0005")
+    after = constraint_names(database_url)
+    assert after["users"] == ("pk_users", [], ["uq_users_name", "uq_users_token_hash"])
+    assert after["submissions"] == ("pk_submissions", ["fk_submissions_lab_id_labs", "fk_submissions_student_id_users"],
+                                    [])
+    assert after["check_results"] == ("pk_check_results", ["fk_check_results_job_id_grading_jobs",
+                                                           "fk_check_results_submission_id_submissions"], [])
+    assert row_counts(database_url) == rows
+
+    command.downgrade(config, "0004")
+    assert constraint_names(database_url) == before
+    assert row_counts(database_url) == rows
+    command.upgrade(config, "head")
+    assert schema_drift(database_url) == []
+    assert row_counts(database_url) == rows

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from grader import WorkerConfigError
 from server.jobs.celery_publisher import broker_queue, ledger_queue
-from server.jobs.celery_worker import WorkerConfigError, check_queues, default_queues, plan_slots
+from server.jobs.celery_worker import check_queues, default_queues, plan_slots
 from server.jobs.models import JobQueue
 
 

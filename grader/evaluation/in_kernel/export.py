@@ -223,8 +223,10 @@ def _torch_function_op(node: Any, root: Any, arrays: Arrays, dtype: Any) -> dict
         return None
     if name in ("softmax", "log_softmax"):
         axis = _argument(node, 1, "dim", None)
+        if axis is None:
+            axis = 1  # PyTorch's implicit dim for (batch, classes)
         if not isinstance(axis, int):
-            raise NotExportable(f"a {name} without an explicit integer `dim`")
+            raise NotExportable(f"a {name} over a `dim` computed at run time")
         return {"op": name, "axis": axis}
     if name == "leaky_relu":
         return {"op": "leaky_relu", "slope": float(_argument(node, 1, "negative_slope", 0.01))}
@@ -315,24 +317,26 @@ def _keras_module(model: Any) -> Any:
     raise NotExportable("not a Keras model")
 
 
+KERAS_ACTIVATIONS: dict[str, dict[str, Any] | None] = {
+    "relu": {"op": "relu"}, "sigmoid": {"op": "sigmoid"}, "tanh": {"op": "tanh"}, "selu": {"op": "selu"},
+    "silu": {"op": "silu"}, "swish": {"op": "silu"}, "softplus": {"op": "softplus"},
+    "softmax": {"op": "softmax", "axis": -1}, "log_softmax": {"op": "log_softmax", "axis": -1},
+    "elu": {"op": "elu", "alpha": 1.0}, "gelu": {"op": "gelu", "approximate": "none"},
+    "leaky_relu": {"op": "leaky_relu", "slope": 0.2}, "linear": None,
+}
+
+
 def _keras_activation(keras: Any, function: Any) -> dict[str, Any] | None:
-    activations = keras.activations
-    for name in ("relu", "sigmoid", "tanh", "softmax", "log_softmax", "selu", "silu", "softplus", "elu", "gelu",
-                 "leaky_relu", "linear", "swish"):
-        if getattr(activations, name, None) is function and function is not None:
-            if name == "linear":
-                return None
-            if name in ("softmax", "log_softmax"):
-                return {"op": name, "axis": -1}
-            if name == "swish":
-                return {"op": "silu"}
-            if name == "elu":
-                return {"op": "elu", "alpha": 1.0}
-            if name == "gelu":
-                return {"op": "gelu", "approximate": "tanh"}
-            if name == "leaky_relu":
-                return {"op": "leaky_relu", "slope": 0.2}
-            return {"op": name}
+    """The operation of a Keras activation, recognised by identity (a function merely named `relu` is not)."""
+    candidates = [(name, getattr(keras.activations, name, None)) for name in KERAS_ACTIVATIONS]
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:  # the TensorFlow functions students pass as activation=tf.nn.relu
+        nn, math = getattr(tf, "nn", None), getattr(tf, "math", None)
+        candidates += [(name, getattr(nn, name, None)) for name in KERAS_ACTIVATIONS]
+        candidates += [("sigmoid", getattr(math, "sigmoid", None)), ("tanh", getattr(math, "tanh", None))]
+    for name, known in candidates:
+        if known is not None and known is function:
+            return KERAS_ACTIVATIONS[name]
     shown = getattr(function, "__name__", type(function).__name__)
     raise NotExportable(f"the activation `{shown}` is not one the grader evaluates")
 

@@ -13,7 +13,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from grader.datasets import DatasetError, LabData
+from grader.datasets import LabData
+from grader.errors import DatasetError
 from lab_tasks.frameworks import data
 from tests.lab_tasks.frameworks.conftest import SMALL_MNIST
 

@@ -1,0 +1,202 @@
+"""What scoring consumes, stored beside each report, so a changed threshold, point value or check is applied to a
+whole lab without running a notebook again (`labgrader rescore`).
+
+The stored object is `StoredEvaluation`: the `EvaluationResult` of one run (the predictions the grader computed, the
+facts, the histories) and the evaluation plan it answered (which model slots were evaluated on which data, which
+histories were looked for). `score_report` is the one function that turns it into a report, for a fresh grading run
+and for a rescore alike; a rescore can answer a changed spec only when the spec's plan asks nothing the stored plan
+did not (`cannot_answer`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from grader.datasets import TRAINING_SAMPLE_SIZE, HiddenSplit, LabData
+from grader.errors import GraderError
+from grader.evaluation.request import role_of, slot_architectures
+from grader.evaluation.result import EvaluationResult
+from grader.scoring.discovery_report import discovery_lines
+from grader.scoring.report import CellError, GradingReport
+from grader.scoring.scorers import execution_context, history_of, score_checks
+from grader.spec import EarlyStoppingCheck, LabSpec
+
+STORED_EVALUATION_FORMAT: Literal["stored-evaluation/1"] = "stored-evaluation/1"
+MAX_STORED_EVALUATION_BYTES = 2 * 1024 * 1024  # compressed; a larger one is not kept (its job needs a regrade)
+MAX_UNPACKED_BYTES = 32 * 1024 * 1024
+
+
+class StoredOutputUnreadable(GraderError):
+    """Stored scoring inputs are corrupt or in a format this grader no longer reads (the message says which)."""
+
+
+class EvaluatedSlot(BaseModel):
+    """One model slot the evaluation answered: on which dataset, for which architecture, on which data version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    dataset: str
+    architecture: str
+    data_sha256: str
+
+
+class EvaluatedHistory(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    model: str | None = None
+
+
+class EvaluationPlan(BaseModel):
+    """What an evaluation is asked for by a spec on a data directory; a stored output answers the plan it ran."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    slots: tuple[EvaluatedSlot, ...] = ()
+    histories: tuple[EvaluatedHistory, ...] = ()
+
+
+class StoredEvaluation(BaseModel):
+    """Everything `score_report` reads of one run besides the spec and the hidden labels."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: Literal["stored-evaluation/1"] = STORED_EVALUATION_FORMAT
+    plan: EvaluationPlan
+    output: EvaluationResult | None = None
+
+    def cannot_answer(self, wanted: EvaluationPlan) -> str:
+        """Why these inputs cannot score a spec with plan `wanted` ("" when they can)."""
+        have = {s.name: s for s in self.plan.slots}
+        for slot in wanted.slots:
+            old = have.get(slot.name)
+            role = role_of(slot.architecture, slot.dataset)
+            if old is None:
+                return f"the lab now evaluates a model slot `{slot.name}` ({role}) that was not evaluated then"
+            if old.dataset != slot.dataset:
+                return (f"model slot `{slot.name}` is now evaluated on dataset `{slot.dataset}`, not "
+                        f"`{old.dataset}` as then")
+            if old.architecture != slot.architecture:
+                return (f"model slot `{slot.name}` now requires architecture `{slot.architecture}` (then "
+                        f"`{old.architecture}`): the grader may pick a different network")
+            if old.data_sha256 != slot.data_sha256:
+                return f"the data of dataset `{slot.dataset}` changed since then (a new hidden or training split)"
+        asked = set(self.plan.histories)
+        for history in wanted.histories:
+            if history not in asked:
+                return f"the lab now reads a training history `{history.name}` that was not looked for then"
+        return ""
+
+
+@dataclass(frozen=True)
+class MemoisedLabData(LabData):
+    """A lab's data whose splits are read from disk once (a rescore scores a thousand runs on the same arrays)."""
+
+    _splits: dict[tuple[str, str], HiddenSplit] = field(default_factory=dict, compare=False, repr=False)
+    _installed: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+
+    def has_dataset(self, dataset: str) -> bool:
+        if dataset not in self._installed:
+            self._installed[dataset] = super().has_dataset(dataset)
+        return self._installed[dataset]
+
+    def hidden_split(self, dataset: str) -> HiddenSplit:
+        key = ("hidden", dataset)
+        if key not in self._splits:
+            self._splits[key] = super().hidden_split(dataset)
+        return self._splits[key]
+
+    def training_sample(self, dataset: str, size: int = TRAINING_SAMPLE_SIZE) -> HiddenSplit:
+        key = (f"train-{size}", dataset)
+        if key not in self._splits:
+            self._splits[key] = super().training_sample(dataset, size)
+        return self._splits[key]
+
+
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+
+
+def _npz_sha256(path: Path) -> str:
+    """sha256 of an archive's arrays (names, dtypes, shapes, values; not the zip's timestamps), remembered per
+    (path, inode, size, mtime) so a long-lived worker reads each version once."""
+    stat = path.stat()
+    key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with np.load(path, allow_pickle=False) as archive:
+            for name in sorted(archive.files):
+                array = np.ascontiguousarray(archive[name])
+                digest.update(f"{name}:{array.dtype.str}:{array.shape}\n".encode())
+                digest.update(array.tobytes())
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
+
+
+def dataset_sha256(lab: LabData, dataset: str) -> str:
+    """One digest of a dataset's hidden split and visible training data (both feed scoring)."""
+    parts = [_npz_sha256(lab.hidden / f"{dataset}.npz"), _npz_sha256(lab.visible / f"{dataset}.npz")]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def evaluation_plan(spec: LabSpec, lab: LabData) -> EvaluationPlan:
+    """The slots and histories an evaluation of `spec` answers on this data directory (installed datasets only)."""
+    slots = tuple(
+        EvaluatedSlot(name=name, dataset=dataset, architecture=architecture,
+                      data_sha256=dataset_sha256(lab, dataset))
+        for name, (dataset, architecture) in sorted(slot_architectures(spec).items()) if lab.has_dataset(dataset))
+    histories = tuple(sorted({EvaluatedHistory(name=c.history, model=c.model) for c in spec.checks
+                              if isinstance(c, EarlyStoppingCheck)}, key=lambda h: (h.name, h.model or "")))
+    return EvaluationPlan(slots=slots, histories=histories)
+
+
+def score_report(spec: LabSpec, inputs: StoredEvaluation, lab: LabData, *, cell_errors: tuple[CellError, ...] = (),
+                 execution_note: str = "", device: str = "cpu", isolation: str = "",
+                 timings_s: dict[str, float] | None = None) -> GradingReport:
+    """The report of one run: its checks scored from `inputs` against the hidden labels, what was found, history."""
+    output = inputs.output
+    context = execution_context(list(cell_errors), execution_note)
+    checks = score_checks(spec, output, lab, context)
+    histories = {h.name: history_of(h) for h in (output.histories if output else []) if h.found}
+    return GradingReport(
+        lab_id=spec.id, checks=tuple(checks), cell_errors=cell_errors, execution_note=execution_note,
+        device=device, isolation=isolation, timings_s=timings_s or {},
+        discovery=tuple(discovery_lines(spec, output)), history=histories,
+    )
+
+
+def rescore_report(spec: LabSpec, previous: GradingReport, inputs: StoredEvaluation, lab: LabData) -> GradingReport:
+    """The report `previous` would have been under `spec`, from its stored inputs; no kernel runs."""
+    return score_report(spec, inputs, lab, cell_errors=previous.cell_errors, execution_note=previous.execution_note,
+                        device=previous.device, isolation=previous.isolation, timings_s=previous.timings_s)
+
+
+def pack_evaluation(inputs: StoredEvaluation) -> bytes | None:
+    """The compressed stored form, or None over `MAX_STORED_EVALUATION_BYTES` (that run cannot be rescored)."""
+    packed = zlib.compress(inputs.model_dump_json(exclude_none=True).encode(), 6)
+    return packed if len(packed) <= MAX_STORED_EVALUATION_BYTES else None
+
+
+def unpack_evaluation(data: bytes) -> StoredEvaluation:
+    """Read a stored form back; a corrupt, oversized or outdated one raises `StoredOutputUnreadable`."""
+    if len(data) > MAX_STORED_EVALUATION_BYTES:
+        raise StoredOutputUnreadable(f"the stored evaluation output is {len(data)} bytes, over its limit")
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(data, MAX_UNPACKED_BYTES)
+    except zlib.error as exc:
+        raise StoredOutputUnreadable(f"the stored evaluation output is corrupt: {exc}") from exc
+    if inflater.unconsumed_tail:
+        raise StoredOutputUnreadable("the stored evaluation output unpacks past its limit")
+    try:
+        return StoredEvaluation.model_validate_json(raw)
+    except ValidationError as exc:
+        raise StoredOutputUnreadable("the stored evaluation output is in a format this grader no longer reads "
+                                     f"({exc.error_count()} field(s) differ)") from exc

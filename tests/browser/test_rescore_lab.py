@@ -1,0 +1,71 @@
+"""Rescore a whole lab from stored outputs after its rules changed in lab.toml: seconds, no restart, no kernel."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from lab_tasks import LABS_DIR
+from tests.browser.conftest import log_in, shoot
+from tests.browser.notebooks import iris_with_history
+from tests.conftest import LiveServer, make_server
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def lab_server(tmp_path: Path) -> Iterator[tuple[LiveServer, Path]]:
+    """A server whose labs come from a copy of lab.toml that the test edits while it runs."""
+    labs = tmp_path / "labs"
+    (labs / "frameworks").mkdir(parents=True)
+    toml = labs / "frameworks" / "lab.toml"
+    shutil.copy(LABS_DIR / "frameworks" / "lab.toml", toml)
+    server = make_server(tmp_path, LABGRADER_LABS_DIR=str(labs))
+    server.start()
+    yield server, toml
+    server.stop()
+
+
+def test_rescoring_a_lab_after_a_rule_change_applies_it_in_seconds(
+        lab_server: tuple[LiveServer, Path], page: Page) -> None:
+    server, toml = lab_server
+    prof, students = server.add_user("prof", "instructor"), [server.add_user(n) for n in ("kim", "lee")]
+    ids = []
+    for token in students:
+        with server.client(token) as client:
+            ids.append(client.post("/api/v1/labs/frameworks/submissions",
+                                   files={"notebook": ("lab.ipynb", iris_with_history())}).json()["id"])
+    for token, submission_id in zip(students, ids, strict=True):
+        assert server.wait_for(token, submission_id)["score"] == 35.0
+
+    log_in(page, server, prof)
+    page.goto(f"{server.url}/dashboard/labs/frameworks")
+    expect(page.get_by_role("button", name="Regrade all 2 submissions of this lab (runs every notebook: minutes)")) \
+        .to_be_visible()
+    # The instructor tightens early stopping from a patience of 3 epochs to 1; no restart.
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(text.replace("patience = 3", "patience = 1"), encoding="utf-8")
+    page.get_by_role("button", name="Rescore all from stored outputs (seconds)").click()
+    expect(page.get_by_role("status")).to_have_text(re.compile(
+        r"^Rescored 2 submission\(s\) from their stored outputs in \d+\.\d\d s \(2 changed\); no notebook ran\.\s*$"))
+    expect(page.get_by_role("cell", name="patience 1 epoch(s)")).to_be_visible()
+    expect(page.get_by_role("cell", name="0% (0 / 2)")).to_have_count(4)
+    shoot(page, "19-instructor-lab-rescored")
+    page.goto(f"{server.url}/dashboard/submissions?lab=frameworks")
+    expect(page.locator("[data-role=score]")).to_have_text(["20", "20"])
+
+    # A new model slot cannot be answered from the stored outputs: the page says so and offers the regrade.
+    toml.write_text(toml.read_text(encoding="utf-8").replace('model = "iris_model"', 'model = "iris_net"'),
+                    encoding="utf-8")
+    page.goto(f"{server.url}/dashboard/labs/frameworks")
+    page.get_by_role("button", name="Rescore all from stored outputs (seconds)").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "2 submission(s) could not be rescored: the lab now evaluates a model slot `iris_net` (Iris model) that was "
+        "not evaluated then. Regrade them below.")
+    page.goto(f"{server.url}/dashboard/submissions?lab=frameworks")
+    expect(page.locator("[data-role=score]")).to_have_text(["20", "20"])
