@@ -34,10 +34,12 @@ if TYPE_CHECKING:
     from grader.errors import HarnessOutputInvalid as HarnessOutputInvalid
     from grader.errors import InfrastructureError as InfrastructureError
     from grader.errors import KernelStartFailed as KernelStartFailed
+    from grader.errors import NetworkRefused as NetworkRefused
     from grader.errors import NoFreeUid as NoFreeUid
     from grader.errors import NotebookInvalid as NotebookInvalid
     from grader.errors import SandboxUnavailable as SandboxUnavailable
     from grader.errors import SpecInvalid as SpecInvalid
+    from grader.errors import StoredOutputUnreadable as StoredOutputUnreadable
     from grader.errors import WorkerConfigError as WorkerConfigError
     from grader.evaluation.result import EvaluationResult as EvaluationResult
     from grader.kernel.environments import DEFAULT_ENVIRONMENT as DEFAULT_ENVIRONMENT
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
     from grader.kernel.environments import environment_definitions as environment_definitions
     from grader.kernel.environments import read_environment_marker as read_environment_marker
     from grader.kernel.environments import resolve_environment as resolve_environment
+    from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S as DEFAULT_HARNESS_TIMEOUT_S
+    from grader.kernel.limits import DEFAULT_OUTPUT_LIMIT_KB as DEFAULT_OUTPUT_LIMIT_KB
     from grader.kernel.notebook import check_upload as check_upload
     from grader.kernel.notebook import parse_notebook as parse_notebook
     from grader.kernel.pipeline import GradingContext as GradingContext
@@ -72,7 +76,6 @@ if TYPE_CHECKING:
     from grader.scoring.stored import EvaluationPlan as EvaluationPlan
     from grader.scoring.stored import MemoisedLabData as MemoisedLabData
     from grader.scoring.stored import StoredEvaluation as StoredEvaluation
-    from grader.scoring.stored import StoredOutputUnreadable as StoredOutputUnreadable
     from grader.scoring.stored import evaluation_plan as evaluation_plan
     from grader.scoring.stored import pack_evaluation as pack_evaluation
     from grader.scoring.stored import rescore_report as rescore_report
@@ -89,36 +92,40 @@ if TYPE_CHECKING:
 
 # public name -> the module that defines it (tests/test_import_arrows.py checks this agrees with the block above)
 _EXPORTS: dict[str, str] = {
-    "LabData": "grader.datasets", "prepare_labs": "grader.datasets", "sha256_of": "grader.datasets",
-    "warn_missing_datasets": "grader.datasets",
+    "LabData": "grader.datasets", "missing_datasets": "grader.datasets", "prepare_labs": "grader.datasets",
+    "sha256_of": "grader.datasets", "warn_missing_datasets": "grader.datasets",
     "DatasetError": "grader.errors", "EnvironmentUnavailable": "grader.errors", "GraderError": "grader.errors",
     "HarnessOutputInvalid": "grader.errors", "InfrastructureError": "grader.errors",
-    "KernelStartFailed": "grader.errors", "NoFreeUid": "grader.errors", "NotebookInvalid": "grader.errors",
-    "SandboxUnavailable": "grader.errors", "SpecInvalid": "grader.errors", "WorkerConfigError": "grader.errors",
+    "KernelStartFailed": "grader.errors", "NetworkRefused": "grader.errors", "NoFreeUid": "grader.errors",
+    "NotebookInvalid": "grader.errors", "SandboxUnavailable": "grader.errors", "SpecInvalid": "grader.errors",
+    "StoredOutputUnreadable": "grader.errors", "WorkerConfigError": "grader.errors",
     "EvaluationResult": "grader.evaluation.result",
-    "missing_datasets": "grader.datasets", "import_private_data": "grader.private_data",
     "DEFAULT_ENVIRONMENT": "grader.kernel.environments", "EnvironmentStatus": "grader.kernel.environments",
     "StudentEnvironment": "grader.kernel.environments", "build_environment": "grader.kernel.environments",
     "check_environment": "grader.kernel.environments", "environment_definitions": "grader.kernel.environments",
     "read_environment_marker": "grader.kernel.environments", "resolve_environment": "grader.kernel.environments",
+    "DEFAULT_HARNESS_TIMEOUT_S": "grader.kernel.limits", "DEFAULT_OUTPUT_LIMIT_KB": "grader.kernel.limits",
     "check_upload": "grader.kernel.notebook", "parse_notebook": "grader.kernel.notebook",
     "GradingContext": "grader.kernel.pipeline", "GradingOutcome": "grader.kernel.pipeline",
     "grade_notebook": "grader.kernel.pipeline", "sweep_abandoned_jobs": "grader.kernel.pipeline",
     "KernelSlot": "grader.kernel.slot", "Slot": "grader.kernel.slot",
     "WarmKernelPool": "grader.kernel.warm_pool", "lab_frameworks": "grader.kernel.warm_pool",
+    "import_private_data": "grader.private_data",
     "DEFAULT_UID_BASE": "grader.sandbox.isolation", "Isolation": "grader.sandbox.isolation",
     "SandboxConfig": "grader.sandbox.isolation", "SandboxLimits": "grader.sandbox.isolation",
     "probe_isolation": "grader.sandbox.isolation",
     "CellError": "grader.scoring.report", "CheckResult": "grader.scoring.report",
     "GradingReport": "grader.scoring.report",
-    "MAX_STORED_EVALUATION_BYTES": "grader.scoring.stored", "STORED_EVALUATION_FORMAT": "grader.scoring.stored",
-    "EvaluationPlan": "grader.scoring.stored", "MemoisedLabData": "grader.scoring.stored",
-    "StoredEvaluation": "grader.scoring.stored", "StoredOutputUnreadable": "grader.scoring.stored",
-    "evaluation_plan": "grader.scoring.stored", "pack_evaluation": "grader.scoring.stored",
-    "rescore_report": "grader.scoring.stored", "unpack_evaluation": "grader.scoring.stored",
+    "EvaluationPlan": "grader.scoring.stored", "MAX_STORED_EVALUATION_BYTES": "grader.scoring.stored",
+    "MemoisedLabData": "grader.scoring.stored", "STORED_EVALUATION_FORMAT": "grader.scoring.stored",
+    "StoredEvaluation": "grader.scoring.stored", "evaluation_plan": "grader.scoring.stored",
+    "pack_evaluation": "grader.scoring.stored", "rescore_report": "grader.scoring.stored",
+    "unpack_evaluation": "grader.scoring.stored",
     "AccuracyCheck": "grader.spec", "EarlyStoppingCheck": "grader.spec", "LabSpec": "grader.spec",
     "LateSubmission": "grader.spec", "OverfittingGapCheck": "grader.spec", "discover_labs": "grader.spec",
-    "load_spec": "grader.spec", "SpecProblem": "grader.spec_lines", "find_spec_problems": "grader.spec_problems",
+    "load_spec": "grader.spec",
+    "SpecProblem": "grader.spec_lines",
+    "find_spec_problems": "grader.spec_problems",
 }
 __all__ = sorted(_EXPORTS)
 

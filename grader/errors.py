@@ -9,6 +9,8 @@
      │                           option to fix)
      ├── SandboxUnavailable      the host cannot isolate student code and unsandboxed runs are not allowed
      ├── HarnessOutputInvalid    what came back from the sandbox is missing, oversized or malformed
+     ├── NetworkRefused          an exported network is not one the grader can evaluate (the message says why)
+     ├── StoredOutputUnreadable  stored scoring inputs are corrupt or in a format this grader no longer reads
      └── InfrastructureError     the grader itself failed (kernel would not start, disk full): retry the job
           ├── KernelStartFailed  the sandboxed kernel died before it answered (the message holds its stderr)
           └── NoFreeUid          every sandbox uid is held by another job on this host
@@ -48,6 +50,14 @@ class SandboxUnavailable(GraderError):
 
 class HarnessOutputInvalid(GraderError):
     """The harness output is untrusted input that failed validation."""
+
+
+class NetworkRefused(GraderError):
+    """The export does not describe a network the grader can evaluate (the message says why)."""
+
+
+class StoredOutputUnreadable(GraderError):
+    """Stored scoring inputs are corrupt or in a format this grader no longer reads (the message says which)."""
 
 
 class InfrastructureError(GraderError):

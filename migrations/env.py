@@ -30,8 +30,8 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
-    # one transaction per migration: a SQLite table rebuild (0004) pauses foreign keys, which works only before the
-    # transaction has written anything
+    # one transaction per migration: a SQLite table rebuild (constraint_names) pauses foreign keys, which works only
+    # before the transaction has written anything
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
                       compare_type=True, transaction_per_migration=True)
     with context.begin_transaction():

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, MetaData, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 # every constraint and index gets a predictable name, the same on SQLite and PostgreSQL, so a migration can drop or
-# alter it by name (migration 0004 renamed the ones created before this convention existed)
+# alter it by name (migration `constraint_names` renamed the ones created before this convention existed)
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from grader import (
     DEFAULT_ENVIRONMENT,
@@ -13,7 +16,24 @@ from grader import (
     probe_isolation,
     read_environment_marker,
 )
-from server.settings import Settings
+from server.settings import Environment, Settings
+
+SERVICE_INTERPRETER_REFUSED = (
+    "in production, student kernels must not run the service's own interpreter {python}: its environment, with this "
+    "service's code and the labs' reference solutions, would be readable inside the sandbox; build the environment "
+    "with `labgrader kernels build {name}` or point LABGRADER_KERNEL_PYTHON at another venv")
+
+
+def is_service_interpreter(python: str) -> bool:
+    """Whether `python` runs this service's own environment: the same venv (told apart by its root, not by the base
+    binary every venv links to), or this very interpreter where the service runs outside a venv."""
+    if sys.prefix != sys.base_prefix:
+        root = Path(os.path.abspath(python)).parent.parent
+        try:
+            return os.path.samefile(root, sys.prefix)
+        except OSError:
+            return False
+    return os.path.realpath(python) == os.path.realpath(sys.executable)
 
 
 def used_environments(specs: Sequence[LabSpec]) -> dict[str, tuple[str, ...]]:
@@ -32,6 +52,10 @@ def check_environments(settings: Settings, specs: Sequence[LabSpec]) -> list[Env
             env = settings.student_environment(name)
         except EnvironmentUnavailable as exc:
             statuses.append(EnvironmentStatus(name, "", "not built", False, str(exc)))
+            continue
+        if settings.environment is Environment.PRODUCTION and is_service_interpreter(env.python):
+            statuses.append(EnvironmentStatus(name, env.python, env.source, False,
+                                              SERVICE_INTERPRETER_REFUSED.format(python=env.python, name=name)))
             continue
         config = settings.sandbox_config(name)
         isolation = probe_isolation(config)

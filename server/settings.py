@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from grader import DEFAULT_UID_BASE, SandboxLimits
+from grader import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB, DEFAULT_UID_BASE, SandboxLimits
 from lab_tasks import LABS_DIR
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class Settings(BaseSettings, SandboxLimits):
     # uploads
     max_upload_mb: float = Field(default=20, gt=0)
     submissions_per_hour: int = Field(default=10, ge=0)
+    cookie_secure: bool | None = None  # page cookies `Secure` (None: only in production)
 
     # sandbox (its per-job limits are the fields of `SandboxLimits`, inherited)
     allow_unsandboxed: bool = False
@@ -63,10 +64,10 @@ class Settings(BaseSettings, SandboxLimits):
     kernel_python: str | None = None
     kernels_dir: Path | None = None  # where `labgrader kernels build` puts the venvs (default DATA_DIR/kernels)
     sandbox_uid_base: int = Field(default=DEFAULT_UID_BASE, ge=1000)
-    output_limit_kb: int = Field(default=2048, ge=16)
+    output_limit_kb: int = Field(default=DEFAULT_OUTPUT_LIMIT_KB, ge=16)
     cell_timeout_s: float | None = None
     notebook_timeout_s: float | None = None
-    harness_timeout_s: float = 300
+    harness_timeout_s: float = DEFAULT_HARNESS_TIMEOUT_S
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

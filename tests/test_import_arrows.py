@@ -224,7 +224,7 @@ def test_the_drawing_in_docs_is_the_house(found: list[Arrow]) -> None:
     and in it every arrow points down."""
     graph = unit_graph(found)
     lines = drawing(graph)
-    assert documented_drawing() == lines
+    assert documented_drawing() == lines, "the imports changed: run `python -m tests.test_import_arrows`, read the diff"
     row = {line.split()[0]: n for n, line in enumerate(lines) if line.startswith("  ")}
     upward = [f"{source} -> {target}" for source, targets in graph.items() for target in targets
               if row[target] <= row[source]]

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from grader.errors import NetworkRefused
 from grader.evaluation.harness_output import HarnessExport, HistoryExport
-from grader.evaluation.network import NetworkRefused, NumpyNetwork, build_network
+from grader.evaluation.network import NumpyNetwork, build_network
 from grader.evaluation.preprocessing import Preprocessing, match_student, named_preprocessings
 from grader.evaluation.result import ArchitectureFacts, EvaluationResult, HistoryResult, ModelResult
 

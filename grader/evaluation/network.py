@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from grader.errors import GraderError
+from grader.errors import NetworkRefused
 from grader.evaluation.harness_output import (
     Activation,
     BatchNorm,
@@ -35,10 +35,6 @@ Array = NDArray[Any]
 BATCH_ROWS = 512
 NONLINEAR = {"relu", "sigmoid", "tanh", "selu", "silu", "softplus", "leaky_relu", "elu", "gelu", "softmax",
              "log_softmax", "max_pool2d"}
-
-
-class NetworkRefused(GraderError):
-    """The export does not describe a network the grader can evaluate (the message says why)."""
 
 
 @dataclass(frozen=True)

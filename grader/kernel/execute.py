@@ -1,42 +1,55 @@
-"""Run a notebook's code cells in a sandboxed kernel with nbclient, then the harness in the same kernel."""
+"""Run a notebook's code cells in a sandboxed kernel, then the harness in the same kernel.
+
+The root side: it starts the kernel's process (the sandbox argv of `grader.kernel_command`) and the job's kernel
+driver (`grader.kernel.driver`: the job's unprivileged uid, the job's cgroups, its own sandbox), and never connects
+to the kernel itself. The driver runs nbclient against the kernel and sends back, over a pipe, small frames: which
+cell runs, a request for the harness code, and at the end each code cell's outputs and a note. The root checks every
+frame (size first, then JSON, then the notebook schema) as untrusted input, because the driver handles what student
+code sends; a driver that sends nonsense or dies ends the job with a graded note, never a retry.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import atexit
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import subprocess
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
-from nbclient.exceptions import CellControlSignal, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
-from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from grader.errors import InfrastructureError, KernelStartFailed
+from grader.kernel.driver import CONNECTION_KEYS, DEFAULT_DEATH_REASON, FrameTooLarge, encode_frame, read_frame
+from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB
 from grader.kernel.stderr_tail import StderrTail
 from grader.scoring.report import CellError
 
 logger = logging.getLogger(__name__)
 
 KERNEL_NAME = "labgrader-sandbox"
-TRUNCATION_NOTE = "\n[labgrader: output truncated; the notebook printed more than {limit} kB]\n"
+DRIVER_START_TIMEOUT_S = 60
+DRIVER_SMALL_FRAME_BYTES = 64 * 1024  # every frame but the result
+DEATH_CONFIRM_S = 2.0  # how long the root waits for a kernel whose sockets closed to be reaped
+STDERR_TAIL_BYTES = 4096
 
 
 @dataclass(frozen=True)
 class RunLimits:
     cell_timeout_s: float
     notebook_timeout_s: float
-    harness_timeout_s: float = 300
-    output_limit_bytes: int = 2 * 1024 * 1024
+    harness_timeout_s: float = DEFAULT_HARNESS_TIMEOUT_S
+    output_limit_bytes: int = DEFAULT_OUTPUT_LIMIT_KB * 1024
     startup_timeout_s: float = 60
 
 
@@ -50,67 +63,12 @@ class ExecutionResult:
     harness_output: Path | None = None
     harness_error: str = ""
     timings_s: dict[str, float] = field(default_factory=dict)
-
-
-class CappedNotebookClient(NotebookClient):
-    """An nbclient that stops storing outputs past a byte budget, so a flood of output cannot exhaust the host."""
-
-    def __init__(self, nb: NotebookNode, km: AsyncKernelManager, output_limit_bytes: int, **kw: Any) -> None:
-        super().__init__(nb, km=km, **kw)
-        self._budget = output_limit_bytes
-        self._used = 0
-        self._truncated_cells: set[int] = set()
-        self.timed_out_cells: list[int] = []
-        self.capture_disabled = False
-        self._display_sizes: dict[str, int] = {}  # display id -> size of the data its outputs now show
-
-    def output(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
-               cell_index: int) -> NotebookNode | None:
-        if self.capture_disabled:
-            return None
-        size = len(json.dumps(msg.get("content", {}), default=str))
-        if self._used + size > self._budget:
-            if cell_index not in self._truncated_cells:
-                self._truncated_cells.add(cell_index)
-                note = TRUNCATION_NOTE.format(limit=self._budget // 1024)
-                outs.append(new_output("stream", name="stderr", text=note))  # type: ignore[no-untyped-call]
-            return None
-        self._used += size
-        return super().output(outs, msg, display_id, cell_index)
-
-    def _update_display_id(self, display_id: str, msg: dict[str, Any]) -> None:
-        """A display with an id rewrites every earlier output with that id: what the copies grow by is charged."""
-        if self.capture_disabled:
-            return
-        copies = sum(len(indices) for indices in self._display_id_map.get(display_id, {}).values())
-        content = msg.get("content", {})
-        size = len(json.dumps([content.get("data"), content.get("metadata")], default=str))
-        growth = max(0, size - self._display_sizes.get(display_id, size)) * copies
-        if self._used + growth > self._budget:
-            return  # dropped: those outputs keep what they showed before
-        self._used += growth
-        self._display_sizes[display_id] = size
-        super()._update_display_id(display_id, msg)
-
-    def process_message(self, msg: dict[str, Any], cell: NotebookNode, cell_index: int) -> NotebookNode | None:
-        """The kernel holds its message key, so student code can send any iopub message: a malformed one is dropped."""
-        try:
-            return super().process_message(msg, cell, cell_index)
-        except CellControlSignal:
-            raise  # "cell finished" and timeouts travel as exceptions
-        except Exception as exc:  # a stream without text, a display map gone stale when the harness swapped cells
-            logger.info("dropped a malformed %s message from the kernel: %r",
-                        msg.get("header", {}).get("msg_type", "?"), exc)
-            return None
-
-    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> dict[str, Any] | None:
-        if cell is not None:
-            self.timed_out_cells.append(id(cell))
-        return await super()._async_handle_timeout(timeout, cell)
+    protocol_violation: bool = False
 
 
 class SandboxKernelManager(AsyncKernelManager):
-    """Hands the connection file (it holds this kernel's message key) to the sandbox uid that must read it."""
+    """Starts and ends a sandboxed kernel's process; never connects to it (the job's driver does). Hands the
+    connection file (it holds this kernel's message key) to the sandbox uid that must read it."""
 
     sandbox_uid: int | None = None
 
@@ -118,6 +76,9 @@ class SandboxKernelManager(AsyncKernelManager):
         super().write_connection_file(**kwargs)
         if self.sandbox_uid is not None:
             os.chown(self.connection_file, self.sandbox_uid, self.sandbox_uid)
+
+    def _connect_control_socket(self) -> None:
+        """Never: the root sends the kernel nothing (interrupts travel from the driver)."""
 
     # jupyter_client removes the connection file and ipc sockets by path, as root, when the kernel ends; the runtime
     # dir lies in the student's work dir, so a student process could have swapped it for a link and root would
@@ -127,6 +88,11 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def cleanup_ipc_files(self) -> None:
         """Left to the job directory's removal (see above)."""
+
+    def connection_for_driver(self) -> dict[str, Any]:
+        info: dict[str, Any] = dict(self.get_connection_info())
+        info["key"] = info["key"].decode("ascii") if isinstance(info["key"], bytes) else info["key"]
+        return {k: info[k] for k in CONNECTION_KEYS}
 
 
 def write_kernelspec(host_dir: Path, argv: list[str]) -> Path:
@@ -138,26 +104,12 @@ def write_kernelspec(host_dir: Path, argv: list[str]) -> Path:
     return host_dir / "kernels"
 
 
-def _cell_errors(cell: NotebookNode, index: int) -> list[CellError]:
-    return [
-        CellError(cell_index=index, ename=str(out.get("ename", "Error")), evalue=str(out.get("evalue", "")),
-                  traceback="\n".join(out.get("traceback", []))[-20000:])
-        for out in cell.get("outputs", [])
-        if out.get("output_type") == "error"
-    ]
-
-
 HarnessStep = Callable[[], Awaitable[tuple[str, Path]]]
 DeathReason = Callable[[], str]
-DEFAULT_DEATH_REASON = "memory or process limit reached, or the process was killed"
 
 
 def _no_reason() -> str:
     return ""
-
-
-def _why(death_reason: DeathReason) -> str:
-    return death_reason() or DEFAULT_DEATH_REASON
 
 
 def sandbox_kernel_manager(work: Path, kernel_dirs: Path, sandbox_uid: int | None) -> SandboxKernelManager:
@@ -175,145 +127,314 @@ def sandbox_kernel_manager(work: Path, kernel_dirs: Path, sandbox_uid: int | Non
     return km
 
 
+async def start_kernel(km: SandboxKernelManager, env: dict[str, str], work: Path,
+                       stderr: int = subprocess.DEVNULL) -> None:
+    """Start the kernel's process (`stderr`: where its stderr goes, e.g. a `StderrTail`'s pipe)."""
+    try:
+        await km.start_kernel(env=env, cwd=str(work), stdout=subprocess.DEVNULL, stderr=stderr)
+    except (OSError, RuntimeError) as exc:
+        raise InfrastructureError(f"the sandboxed kernel did not start: {exc}") from exc
+
+
+def bounded_text(value: Any, limit: int = 2000) -> str:
+    """Text from the driver, made safe to show: a string, no control characters but newline and tab, capped."""
+    text = value if isinstance(value, str) else ""
+    text = "".join(c for c in text[:limit] if c in "\n\t" or unicodedata.category(c)[0] != "C")
+    return text
+
+
+class DriverEnded(Exception):
+    """The driver's pipe closed or carried something that is not a frame."""
+
+
+class KernelDriver:
+    """The root's handle on one job's driver process (see `grader.kernel.driver` for the protocol)."""
+
+    def __init__(self, process: asyncio.subprocess.Process, km: SandboxKernelManager) -> None:
+        self.process = process
+        self.km = km
+        self.death_reason: DeathReason = _no_reason
+        self._stderr = bytearray()
+        self._stderr_task = asyncio.ensure_future(self._drain_stderr())
+        self._dead_sent = False
+
+    @classmethod
+    async def start(cls, argv: list[str], km: SandboxKernelManager, pass_fds: tuple[int, ...] = ()) -> KernelDriver:
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, pass_fds=pass_fds, env=_driver_host_env())
+        except OSError as exc:
+            raise InfrastructureError(f"the kernel driver did not start: {exc}") from exc
+        return cls(process, km)
+
+    async def _drain_stderr(self) -> None:
+        assert self.process.stderr is not None
+        while chunk := await self.process.stderr.read(65536):
+            self._stderr = (self._stderr + chunk)[-STDERR_TAIL_BYTES:]
+
+    def stderr_tail(self) -> str:
+        return bounded_text(self._stderr.decode("utf-8", "replace"), STDERR_TAIL_BYTES).strip()[-600:]
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            self.process.stdin.write(encode_frame(message))
+
+    async def _kernel_alive(self, confirm_s: float = 0.0) -> bool:
+        """Whether the kernel's process lives; with `confirm_s`, wait that long for a dying one to be reaped."""
+        deadline = time.monotonic() + confirm_s
+        while await self.km.is_alive():
+            if time.monotonic() >= deadline:
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    def _tell_dead(self) -> None:
+        if not self._dead_sent:
+            self._dead_sent = True
+            self.send({"op": "kernel_dead", "why": self.death_reason() or DEFAULT_DEATH_REASON})
+
+    async def next_event(self, max_bytes: int = DRIVER_SMALL_FRAME_BYTES, poll_s: float = 0.5) -> dict[str, Any]:
+        """The driver's next event; meanwhile, tell it when the kernel's process ends and answer its liveness
+        questions. Raises DriverEnded when the pipe ends or carries something that is not a frame."""
+        assert self.process.stdout is not None
+        reading = asyncio.ensure_future(read_frame(self.process.stdout, max_bytes))
+        try:
+            while True:
+                done, _ = await asyncio.wait({reading}, timeout=poll_s)
+                if not done:
+                    if not self._dead_sent and not await self.km.is_alive():
+                        self._tell_dead()
+                    continue
+                try:
+                    event = reading.result()
+                except (FrameTooLarge, ValueError, UnicodeError, RecursionError) as exc:
+                    raise DriverEnded(f"the driver sent an invalid frame ({type(exc).__name__})") from exc
+                if event is None:
+                    raise DriverEnded("the driver ended")
+                if event.get("event") == "alive?":
+                    alive = await self._kernel_alive(DEATH_CONFIRM_S)
+                    if not alive:
+                        self._tell_dead()
+                    self.send({"op": "alive", "alive": alive})
+                    reading = asyncio.ensure_future(read_frame(self.process.stdout, max_bytes))
+                    continue
+                return event
+        finally:
+            if not reading.done():
+                reading.cancel()
+
+    async def request(self, message: dict[str, Any], expect: str, timeout_s: float) -> dict[str, Any]:
+        self.send(message)
+        try:
+            event = await asyncio.wait_for(self.next_event(), timeout=timeout_s)
+        except TimeoutError as exc:
+            raise InfrastructureError(f"the kernel driver did not answer {message['op']!r} in {timeout_s:.0f} s") \
+                from exc
+        except DriverEnded as exc:
+            raise InfrastructureError(f"the kernel driver failed ({exc}): {self.stderr_tail()}") from exc
+        if event.get("event") != expect:
+            answered = str(event.get("event"))[:40]
+            raise InfrastructureError(f"the kernel driver answered {answered!r} to {message['op']!r}")
+        return event
+
+    async def connect(self, timeout_s: float) -> None:
+        """Have the driver connect to the kernel (once: the kernel has run no student code yet)."""
+        event = await self.request({"op": "connect", "connection": self.km.connection_for_driver(),
+                                    "timeout_s": timeout_s}, "connected", timeout_s + DRIVER_START_TIMEOUT_S)
+        if event.get("error"):
+            await asyncio.sleep(0.2)  # the driver's log of why
+            raise InfrastructureError(f"the sandboxed kernel did not start: {bounded_text(event['error'], 300)} "
+                                      f"({self.stderr_tail()[-300:]})")
+
+    async def private(self, code: str, timeout_s: float) -> str:
+        """Run grader code in the kernel before any student code; "" or what failed."""
+        event = await self.request({"op": "private", "code": code, "timeout_s": timeout_s}, "private",
+                                   timeout_s + DRIVER_START_TIMEOUT_S)
+        return bounded_text(event.get("error"), 400)
+
+    async def close(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.process.wait(), timeout=10)
+        self._stderr_task.cancel()
+
+
+def _driver_host_env() -> dict[str, str]:
+    """The environment bwrap (or, unsandboxed, the driver) starts with: nothing of the service's."""
+    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+
+async def start_driver(argv: list[str], km: SandboxKernelManager, work: Path, timeout_s: float,
+                       death_reason: DeathReason = _no_reason) -> KernelDriver:
+    """Start the job's driver and have it connect to the (started) kernel. The kernel's socket directory is handed
+    over as an open descriptor (bwrap binds it), so no path the sandbox can write is resolved again."""
+    opened = os.open(work / ".kernel", os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:  # above the descriptors the launcher uses (the seccomp filter on 3)
+        runtime_fd = fcntl.fcntl(opened, fcntl.F_DUPFD_CLOEXEC, 10)
+    finally:
+        os.close(opened)
+    try:
+        driver = await KernelDriver.start([a.replace("{kernel_dir_fd}", str(runtime_fd)) for a in argv], km,
+                                          pass_fds=(runtime_fd,))
+    finally:
+        os.close(runtime_fd)
+    driver.death_reason = death_reason
+    try:
+        await driver.connect(timeout_s)
+    except BaseException:
+        await driver.close()
+        raise
+    return driver
+
+
+def _result_cap(nb: NotebookNode, limits: RunLimits) -> int:
+    return 2 * limits.output_limit_bytes + 2048 * len(nb.cells) + 1024 * 1024
+
+
+def _apply_outputs(nb: NotebookNode, cells: Any) -> list[int]:
+    """Put the driver's outputs into the root's own copy of the notebook (its sources were never sent back), then
+    validate the notebook; raises ValueError on anything malformed."""
+    if not isinstance(cells, list):
+        raise ValueError("cells is not a list")
+    ran: list[int] = []
+    for entry in cells:
+        index = entry.get("index") if isinstance(entry, dict) else None
+        if not isinstance(index, int) or not 0 <= index < len(nb.cells) or nb.cells[index].cell_type != "code" \
+                or (ran and index <= ran[-1]):
+            raise ValueError("a cell index out of order or not a code cell")
+        outputs, count = entry.get("outputs"), entry.get("execution_count")
+        if not isinstance(outputs, list) or not (count is None or isinstance(count, int)):
+            raise ValueError("malformed outputs")
+        nb.cells[index].outputs = [nbformat.from_dict(o) for o in outputs]
+        nb.cells[index].execution_count = count
+        ran.append(index)
+    nbformat.validate(nb)
+    return ran
+
+
+def _cell_errors(cell: NotebookNode, index: int) -> list[CellError]:
+    return [
+        CellError(cell_index=index, ename=str(out.get("ename", "Error")), evalue=str(out.get("evalue", "")),
+                  traceback="\n".join(str(line) for line in out.get("traceback", []))[-20000:])
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
+
+
 async def execute_notebook(
     nb: NotebookNode, *, work: Path, kernel_dirs: Path, env: dict[str, str], limits: RunLimits,
-    setup_code: str, harness: HarnessStep | None, sandbox_uid: int | None, death_reason: DeathReason = _no_reason,
-    kernel_manager: SandboxKernelManager | None = None, kernel_client: Any = None,
+    setup_code: str, harness: HarnessStep | None, sandbox_uid: int | None, driver_argv: list[str],
+    death_reason: DeathReason = _no_reason, kernel_manager: SandboxKernelManager | None = None,
+    driver: KernelDriver | None = None,
 ) -> ExecutionResult:
     """Execute every code cell (errors do not stop the run), then the harness code the `harness` step prepares.
 
     `death_reason` explains a dead kernel from what the sandbox measured (e.g. the memory cgroup's OOM kills).
-    `kernel_manager`: a kernel of this job already started by `sandbox_kernel_manager` (a warm kernel), and
-    `kernel_client` its connected client (skips the ready handshake, which waits 0.2 s for output to settle).
+    `kernel_manager` and `driver`: a kernel of this job already started and connected (a warm kernel).
     """
     km = kernel_manager or sandbox_kernel_manager(work, kernel_dirs, sandbox_uid)
-    client = CappedNotebookClient(
-        nb, km=km, output_limit_bytes=limits.output_limit_bytes, timeout=int(limits.cell_timeout_s),
-        interrupt_on_timeout=True, allow_errors=True, startup_timeout=int(limits.startup_timeout_s),
-        kernel_name=KERNEL_NAME, shutdown_kernel="immediate", record_timing=False,
-        error_on_timeout={"ename": "CellTimeout", "evalue": f"the cell ran longer than {limits.cell_timeout_s:.0f} s"},
-    )
-    if kernel_client is not None:
-        client.kc = kernel_client
-        kernel_client.allow_stdin = False
     result = ExecutionResult(notebook=nb)
     started = time.monotonic()
     stderr = StderrTail()  # why a kernel that dies at start died (its stderr, bounded)
     try:
-        async with client.async_setup_kernel(env=env, cwd=str(work), stdout=subprocess.DEVNULL,
-                                             stderr=stderr.write_fd):
+        try:
+            if kernel_manager is None:
+                await start_kernel(km, env, work, stderr.write_fd)
             stderr.close_writer()
-            result.timings_s["kernel_start"] = time.monotonic() - started
-            await _run_cells(client, nb, setup_code, limits, result, harness, death_reason)
-    except DeadKernelError:
-        result.note = result.note or f"the kernel died before the notebook finished ({_why(death_reason)})"
-    except RuntimeError as exc:
-        if "Kernel didn't respond" in str(exc) or "Kernel died before replying" in str(exc):
-            tail = await asyncio.to_thread(stderr.text)
-            atexit.unregister(client._cleanup_kernel)  # nbclient leaves it registered for a manager it dropped
-            raise KernelStartFailed(f"the sandboxed kernel did not start: {exc}", tail) from exc
-        raise
+            if driver is None:
+                driver = await start_driver(driver_argv, km, work, limits.startup_timeout_s, death_reason)
+        except InfrastructureError as exc:
+            raise KernelStartFailed(str(exc), await asyncio.to_thread(stderr.text)) from exc
+        driver.death_reason = death_reason
+        result.timings_s["kernel_start"] = time.monotonic() - started
+        await _drive(driver, nb, setup_code, limits, result, harness, death_reason)
     finally:
         stderr.close_writer()
+        if driver is not None:
+            await driver.close()
+        with contextlib.suppress(Exception):
+            await km.shutdown_kernel(now=True)
         result.timings_s["total"] = time.monotonic() - started
+    for index, cell in enumerate(nb.cells):
+        result.cell_errors.extend(_cell_errors(cell, index))
     return result
 
 
-async def _run_private_cell(client: CappedNotebookClient, code: str,
-                            cell: NotebookNode | None = None) -> NotebookNode:
-    """Run grader code in the kernel without it appearing in the student's notebook or history."""
-    cell = cell if cell is not None else new_code_cell(code)
-    student_nb = client.nb
-    client.nb = new_notebook(cells=[cell])
-    try:
-        return await client.async_execute_cell(cell, 0, store_history=False)
-    finally:
-        client.nb = student_nb
-
-
-ALIVE_MARKER = "labgrader-kernel-responds"
-RESPONSE_GRACE_S = 5.0
-
-
-async def _kernel_responds(client: CappedNotebookClient) -> bool:
-    """After an interrupt: does the kernel run code again (not stopped, not still in an uninterruptible loop)?"""
-    probe = new_code_cell(f"print({ALIVE_MARKER!r})")
-    try:
-        await asyncio.wait_for(_run_private_cell(client, "", probe), timeout=RESPONSE_GRACE_S)
-    except (TimeoutError, CellTimeoutError, DeadKernelError):
-        return False
-    return any(ALIVE_MARKER in str(out.get("text", "")) for out in probe.get("outputs", []))
-
-
-async def _run_cells(client: CappedNotebookClient, nb: NotebookNode, setup_code: str, limits: RunLimits,
-                     result: ExecutionResult, harness: HarnessStep | None, death_reason: DeathReason) -> None:
-    loop = asyncio.get_running_loop()
-    setup_cell = await _run_private_cell(client, setup_code)
-    setup_errors = _cell_errors(setup_cell, -1)
-    if setup_errors:
-        raise InfrastructureError(f"the sandbox set-up code failed: {setup_errors[0].describe()}")
-    deadline = loop.time() + limits.notebook_timeout_s
-    cells_started = time.monotonic()
-    kernel_usable = True
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            result.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit; "
-                           f"cell {index + 1} and later did not run")
-            kernel_usable = False
-            break
+async def _drive(driver: KernelDriver, nb: NotebookNode, setup_code: str, limits: RunLimits,
+                 result: ExecutionResult, harness: HarnessStep | None, death_reason: DeathReason) -> None:
+    """Hand the notebook to the driver and follow it until its result (or its end)."""
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    driver.send({"op": "run", "notebook": nbformat.writes(nb), "setup_code": setup_code,  # type: ignore[no-untyped-call]
+                 "harness": harness is not None,
+                 "limits": {"cell_timeout_s": limits.cell_timeout_s, "notebook_timeout_s": limits.notebook_timeout_s,
+                            "harness_timeout_s": limits.harness_timeout_s,
+                            "output_limit_bytes": limits.output_limit_bytes}})
+    for cell in code_cells:
+        cell.outputs = []  # what the notebook came with is never shown as if it had run
+    # the driver enforces every time limit; this one only catches a driver that stopped answering
+    deadline = time.monotonic() + limits.notebook_timeout_s + limits.harness_timeout_s + \
+        limits.cell_timeout_s + 120
+    current = "the set-up"
+    output_path: Path | None = None
+    while True:
+        remaining = deadline - time.monotonic()
         try:
-            await asyncio.wait_for(client.async_execute_cell(cell, index), timeout=remaining)
-        except (TimeoutError, CellTimeoutError):
-            result.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit "
-                           f"in cell {index + 1}")
-            kernel_usable = False
-            break
-        except DeadKernelError:
-            result.note = f"the kernel died while running cell {index + 1} ({_why(death_reason)})"
-            result.cell_errors.extend(_cell_errors(cell, index))
-            kernel_usable = False
-            break
-        errors = _cell_errors(cell, index)
-        if id(cell) in client.timed_out_cells:
-            errors = [CellError(cell_index=index, ename="CellTimeout",
-                                evalue=f"the cell ran longer than {limits.cell_timeout_s:.0f} s and was interrupted")]
-            cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"] + [
-                new_output("error", ename=errors[0].ename, evalue=errors[0].evalue, traceback=[])
-            ]
-            result.cell_errors.extend(errors)
-            if not await _kernel_responds(client):
-                result.note = (f"cell {index + 1} ran longer than {limits.cell_timeout_s:.0f} s and did not stop "
-                               "when interrupted; the cells after it did not run")
-                kernel_usable = False
-                break
-            result.note = result.note or (
-                f"cell {index + 1} ran longer than {limits.cell_timeout_s:.0f} s and was interrupted")
-            continue
-        result.cell_errors.extend(errors)
-    result.timings_s["cells"] = time.monotonic() - cells_started
-    if harness is None:
-        return
-    if not kernel_usable:
-        result.harness_error = result.note
-        return
-    harness_started = time.monotonic()
-    code, output_path = await harness()
-    harness_cell = new_code_cell(code)
+            event = await asyncio.wait_for(driver.next_event(_result_cap(nb, limits)), timeout=max(remaining, 0.01))
+        except TimeoutError:
+            result.note = f"the grader lost track of the notebook during {current} (it stopped answering)"
+            result.harness_error = result.note
+            return
+        except DriverEnded:
+            why = death_reason()
+            if not why and driver.process.returncode is not None and driver.process.returncode > 0:
+                raise InfrastructureError(f"the kernel driver failed: {driver.stderr_tail()}") from None
+            result.note = (f"the grader's connection to the kernel ended during {current} "
+                           f"({why or DEFAULT_DEATH_REASON}); the cells after it and the evaluation did not run")
+            result.harness_error = result.note
+            return
+        kind = event.get("event")
+        if kind == "cell":
+            index = event.get("index")
+            if isinstance(index, int) and 0 <= index < len(nb.cells):
+                current = f"cell {index + 1}"
+        elif kind == "harness_wanted" and harness is not None and output_path is None:
+            current = "the evaluation"
+            code, output_path = await harness()
+            driver.send({"op": "harness", "code": code})
+        elif kind == "setup_failed":
+            raise InfrastructureError(bounded_text(event.get("error"), 400))
+        elif kind == "result":
+            _take_result(event, nb, result, output_path)
+            return
+        else:
+            result.note = f"the grader's connection to the kernel sent something unexpected during {current}"
+            result.harness_error = result.note
+            return
+
+
+def _take_result(event: dict[str, Any], nb: NotebookNode, result: ExecutionResult, output_path: Path | None) -> None:
     try:
-        await asyncio.wait_for(_run_private_cell(client, code, harness_cell), timeout=limits.harness_timeout_s)
-    except (TimeoutError, CellTimeoutError):
-        result.harness_error = f"evaluating the models took longer than {limits.harness_timeout_s:.0f} s"
+        _apply_outputs(nb, event.get("cells"))
+    except Exception as exc:  # the notebook schema or a malformed entry: whatever the driver sent is refused
+        logger.warning("refused the kernel driver's outputs: %s", type(exc).__name__)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = []
+        result.note = "the grader could not read the notebook's outputs back from its kernel connection"
+        result.harness_error = result.note
+        result.protocol_violation = True
         return
-    except DeadKernelError:
-        result.harness_error = f"the kernel died while the models were evaluated ({_why(death_reason)})"
-        return
-    finally:
-        result.timings_s["harness"] = time.monotonic() - harness_started
-    harness_errors = _cell_errors(harness_cell, -1)
-    if harness_errors:
-        first = harness_errors[0]
-        result.harness_error = f"the evaluation code could not run in this kernel: {first.ename}: {first.evalue[:200]}"
-    result.harness_output = output_path
+    result.note = bounded_text(event.get("note"))
+    result.harness_error = bounded_text(event.get("harness_error"))
+    result.protocol_violation = event.get("protocol_violation") is True
+    timings = event.get("timings_s")
+    if isinstance(timings, dict):
+        for key in ("cells", "harness"):
+            value = timings.get(key)
+            if isinstance(value, int | float) and 0 <= value < 1e7:
+                result.timings_s[key] = float(value)
+    if event.get("harness_ran") is True and output_path is not None:
+        result.harness_output = output_path

@@ -12,7 +12,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import nbformat
 from nbformat import NotebookNode
@@ -28,11 +28,13 @@ from grader.kernel.cpu_only import cpu_only_note
 from grader.kernel.environments import start_failure
 from grader.kernel.execute import (
     ExecutionResult,
+    KernelDriver,
     RunLimits,
     SandboxKernelManager,
     execute_notebook,
     write_kernelspec,
 )
+from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB
 from grader.sandbox import jobdir, kernel_command, reaper
 from grader.sandbox.cgroups import JobCgroup
 from grader.sandbox.isolation import Isolation, IsolationMode, SandboxConfig, job_cgroup, require_isolation
@@ -54,8 +56,8 @@ class GradingContext:
     jobs_root: Path
     sandbox: SandboxConfig
     slot: int = 0
-    output_limit_bytes: int = 2 * 1024 * 1024
-    harness_timeout_s: float = 300
+    output_limit_bytes: int = DEFAULT_OUTPUT_LIMIT_KB * 1024
+    harness_timeout_s: float = DEFAULT_HARNESS_TIMEOUT_S
     extra_env: dict[str, str] = field(default_factory=dict)
     devices: tuple[str, ...] = ()
     device_label: str = "cpu"
@@ -118,6 +120,7 @@ class PreparedJob:
     uid: int | None
     env: dict[str, str]
     kernel_dirs: Path
+    driver_argv: tuple[str, ...] = ()  # the job's kernel driver (`grader.kernel.driver`)
 
     def end(self) -> None:
         """End every process of the job, then remove its cgroups and directories."""
@@ -132,8 +135,10 @@ class StartedKernel(Protocol):
 
     job: PreparedJob
     kernel_manager: SandboxKernelManager
-    kernel_client: Any
     setup_code: str
+
+    def take_driver(self) -> KernelDriver | None:
+        """Its connected kernel driver, handed to the job (which closes it)."""
 
 
 def sweep_abandoned_jobs(config: SandboxConfig, jobs_root: Path) -> int:
@@ -166,7 +171,8 @@ def prepare_job(config: SandboxConfig, isolation: Isolation, jobs_root: Path, ui
         _make_work_owned(dirs.work, uid)
         (dirs.work / "data").mkdir(mode=0o755)  # root-owned; must exist when the kernel starts (it joins sys.path)
         argv = kernel_command.kernel_argv(config, isolation, dirs, uid or os.getuid(), job.env, cgroup, devices)
-        return dataclasses.replace(job, kernel_dirs=write_kernelspec(dirs.host, argv))
+        driver = kernel_command.driver_argv(config, isolation, dirs, uid or os.getuid(), cgroup)
+        return dataclasses.replace(job, kernel_dirs=write_kernelspec(dirs.host, argv), driver_argv=tuple(driver))
     except BaseException:
         job.end()
         raise
@@ -214,8 +220,9 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
                 nb, work=dirs.work, kernel_dirs=job.kernel_dirs, env=job.env, limits=limits,
                 setup_code=warm.setup_code if warm is not None else source("startup.py"), harness=harness,
                 sandbox_uid=uid, death_reason=cgroup.death_reason,
+                driver_argv=list(job.driver_argv),
                 kernel_manager=warm.kernel_manager if warm is not None else None,
-                kernel_client=warm.kernel_client if warm is not None else None,
+                driver=warm.take_driver() if warm is not None else None,
             )
         except KernelStartFailed as exc:
             line = start_failure(ctx.environment, ctx.sandbox.kernel_python, exc.stderr_tail or str(exc))
@@ -223,10 +230,16 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
         output, harness_problem = await asyncio.to_thread(_evaluate, ctx, result, dirs.host)
         inputs = StoredEvaluation(plan=plan, output=output)
         report = _report(ctx, result, inputs, harness_problem, isolation, prepare_s)
-        return GradingOutcome(report=report, executed_notebook=nbformat.writes(nb).encode(),  # type: ignore[no-untyped-call]
-                              stored_evaluation=inputs)
+        return GradingOutcome(report=report, executed_notebook=notebook_bytes(nb), stored_evaluation=inputs)
     finally:
         job.end()
+
+
+def notebook_bytes(nb: NotebookNode) -> bytes:
+    """The executed notebook as UTF-8; text the kernel sent that UTF-8 cannot hold (a lone surrogate that got past the
+    message checks) becomes U+FFFD instead of failing the job."""
+    text: str = nbformat.writes(nb)  # type: ignore[no-untyped-call]
+    return text.encode("utf-8", errors="replace")
 
 
 def _end_job(cgroup: JobCgroup, uid: int | None) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from nbformat import NotebookNode
 
 from grader.errors import InfrastructureError
 from grader.evaluation.in_kernel import source
-from grader.kernel.execute import SandboxKernelManager, sandbox_kernel_manager
+from grader.kernel.execute import KernelDriver, SandboxKernelManager, sandbox_kernel_manager, start_driver, start_kernel
 from grader.kernel.pipeline import GradingContext, GradingOutcome, PreparedJob, grade_notebook, prepare_job
 from grader.kernel.slot import KernelSlot
 from grader.sandbox.isolation import IsolationMode, SandboxConfig, require_isolation
@@ -77,7 +76,7 @@ class WarmKernel:
 
     job: PreparedJob
     kernel_manager: SandboxKernelManager
-    kernel_client: Any  # connected once started; handed to the job's nbclient
+    driver: KernelDriver | None  # the job's kernel driver, connected once the kernel started; handed to the job
     slot: int
     extra_env: dict[str, str]
     devices: tuple[str, ...]
@@ -96,17 +95,21 @@ class WarmKernel:
                 and ctx.sandbox == self.config and ctx.jobs_root == self.jobs_root)
 
     async def alive(self) -> bool:
-        return bool(await self.kernel_manager.is_alive())
+        return bool(await self.kernel_manager.is_alive()) and self.driver is not None \
+            and self.driver.process.returncode is None
+
+    def take_driver(self) -> KernelDriver | None:
+        """The driver, handed to the job that grades in this kernel (which closes it)."""
+        driver, self.driver = self.driver, None
+        return driver
 
     def end(self) -> None:
-        """Kill the kernel, remove its job directory and cgroups, give its uid back (idempotent)."""
+        """Kill the kernel and its driver, remove its job directory and cgroups, give its uid back (idempotent)."""
         if self._ended:
             return
         self._ended = True
         try:
-            if self.kernel_client is not None:
-                self.kernel_client.stop_channels()
-            self.job.end()
+            self.job.end()  # every process of the job's cgroups, the driver included
         finally:
             self._uid_lease.close()
 
@@ -130,18 +133,10 @@ def available_memory_mb(meminfo: Path = Path("/proc/meminfo")) -> float:
     return 0.0
 
 
-async def _run_private(km: SandboxKernelManager, kc: Any, code: str, timeout_s: float) -> None:
-    errors: list[str] = []
-
-    def collect(msg: dict[str, Any]) -> None:
-        if msg.get("msg_type") == "error":
-            content = msg.get("content", {})
-            errors.append(f"{content.get('ename')}: {content.get('evalue')}")
-
-    reply = await kc.execute_interactive(code, store_history=False, allow_stdin=False, timeout=timeout_s,
-                                         output_hook=collect)
-    if reply["content"].get("status") != "ok" or errors:
-        raise InfrastructureError(f"a warm kernel's set-up failed: {errors[0] if errors else reply['content']}")
+async def _run_private(driver: KernelDriver, code: str, timeout_s: float) -> None:
+    error = await driver.private(code, timeout_s)
+    if error:
+        raise InfrastructureError(f"a warm kernel's set-up failed: {error}")
 
 
 async def start_warm_kernel(config: SandboxConfig, jobs_root: Path, slot: KernelSlot,
@@ -160,20 +155,20 @@ async def start_warm_kernel(config: SandboxConfig, jobs_root: Path, slot: Kernel
         lease.close()
         raise
     km = sandbox_kernel_manager(job.dirs.work, job.kernel_dirs, uid)
-    warm = WarmKernel(job=job, kernel_manager=km, kernel_client=None, slot=slot.index, extra_env=env, devices=devices,
+    warm = WarmKernel(job=job, kernel_manager=km, driver=None, slot=slot.index, extra_env=env, devices=devices,
                       config=config, jobs_root=jobs_root, frameworks=tuple(frameworks), ready_s=0.0, memory_mb=0.0,
                       _uid_lease=lease)
     try:
-        await km.start_kernel(env=job.env, cwd=str(job.dirs.work), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-        kc = warm.kernel_client = km.client()  # after the start: the client reads the connection file's ports
-        kc.start_channels()
-        await kc.wait_for_ready(timeout=startup_timeout_s)
-        await _run_private(km, kc, source("startup.py"), startup_timeout_s)
+        await start_kernel(km, job.env, job.dirs.work)
+        driver = warm.driver = await start_driver(list(job.driver_argv), km, job.dirs.work, startup_timeout_s,
+                                                  job.cgroup.death_reason)
+        await _run_private(driver, source("startup.py"), startup_timeout_s)
         modules = [m for name in frameworks for m in FRAMEWORK_MODULES.get(name, (name,))]
         if modules:
-            await _run_private(km, kc, _preload_code(modules), startup_timeout_s)
+            await _run_private(driver, _preload_code(modules), startup_timeout_s)
     except BaseException as exc:
+        if warm.driver is not None:
+            await warm.driver.close()
         warm.end()
         if isinstance(exc, RuntimeError | TimeoutError):
             raise InfrastructureError(f"a warm kernel did not start: {exc}") from exc

@@ -22,7 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from grader.errors import SandboxUnavailable
-from grader.sandbox import cgroups, jobdir
+from grader.sandbox import cgroups, jobdir, seccomp
 
 
 class IsolationMode(StrEnum):
@@ -91,6 +91,7 @@ class Isolation:
     cgroups: cgroups.CgroupSupport = field(default_factory=lambda: cgroups.CgroupSupport(False, False, False, False))
     work_tmpfs: bool = False
     bwrap_version: str = ""
+    seccomp: bool = False  # the kernel and the driver run under `grader.sandbox.seccomp`'s filter
 
     @property
     def runs_student_code(self) -> bool:
@@ -116,6 +117,28 @@ def _bwrap_problem(tools: SandboxTools) -> str | None:
     if proc.returncode != 0:
         return f"bubblewrap cannot create namespaces here: {proc.stderr.strip()[:200]}"
     return None
+
+
+def _seccomp_works(tools: SandboxTools) -> bool:
+    """bubblewrap loads the filter, and under it a process still runs but cannot make a user namespace."""
+    program = seccomp.filter_program()
+    if program is None:
+        return False
+    sandbox = [tools.bwrap, "--unshare-net", "--unshare-pid", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin",
+               "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev",
+               "/dev", "--seccomp", "3", "--", tools.setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+               "--no-new-privs"]
+    with tempfile.TemporaryDirectory(prefix="labgrader-seccomp-") as probe:
+        path = Path(probe) / "filter.bpf"
+        path.write_bytes(program)
+        codes = []
+        for command in (["/bin/true"], ["/usr/bin/unshare", "--user", "/bin/true"]):
+            try:
+                codes.append(subprocess.run(["/bin/sh", "-c", 'exec 3< "$0" && exec "$@"', str(path), *sandbox,
+                                             *command], capture_output=True, timeout=20).returncode)
+            except (OSError, subprocess.TimeoutExpired):
+                return False
+    return codes[0] == 0 and codes[1] != 0
 
 
 def _bwrap_version(bwrap: str) -> str:
@@ -166,8 +189,11 @@ def probe_isolation(config: SandboxConfig) -> Isolation:
     memory = _memory_mechanism(support)
     version = _bwrap_version(config.tools.bwrap)
     work_tmpfs = _tmpfs_works()
-    return Isolation(IsolationMode.BUBBLEWRAP, _describe(config, version, memory, support, work_tmpfs),
-                     allowed=True, memory=memory, cgroups=support, work_tmpfs=work_tmpfs, bwrap_version=version)
+    filtered = _seccomp_works(config.tools)
+    detail = _describe(config, version, memory, support, work_tmpfs)
+    detail += "; " + (seccomp.describe() if filtered else "no seccomp filter (bubblewrap could not load it)")
+    return Isolation(IsolationMode.BUBBLEWRAP, detail, allowed=True, memory=memory, cgroups=support,
+                     work_tmpfs=work_tmpfs, bwrap_version=version, seccomp=filtered)
 
 
 def require_isolation(config: SandboxConfig) -> Isolation:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from functools import cache
 from pathlib import Path
 
 from grader.errors import EnvironmentUnavailable
+from grader.sandbox import seccomp
 from grader.sandbox.cgroups import JobCgroup
 from grader.sandbox.isolation import Isolation, IsolationMode, MemoryLimitMechanism, SandboxConfig, SandboxLimits
 from grader.sandbox.jobdir import JobDirs
@@ -17,6 +19,8 @@ SANDBOX_USER = "student"
 # what the sandbox mounts its own things over (tmpfs, devices, proc): an interpreter under these is invisible there
 HIDDEN_BY_SANDBOX = ("/tmp", "/dev", "/proc", "/sys")
 IDENTITY_FILES = ("passwd", "group", "hosts", "nsswitch.conf")
+SECCOMP_FILE = "seccomp.bpf"
+SECCOMP_FD = 3  # the launcher opens the filter there for bwrap's --seccomp
 
 
 def _python_prefixes(python: str) -> tuple[str, ...]:
@@ -158,6 +162,29 @@ def _filesystem(config: SandboxConfig, dirs: JobDirs, devices: tuple[str, ...]) 
     return [*argv, "--bind", str(dirs.work), str(dirs.work), "--chdir", str(dirs.work)]
 
 
+def launcher(cgroup: JobCgroup, seccomp_filter: Path | None) -> list[str]:
+    """An argv prefix (a root shell) that moves itself into the job's cgroups and opens the seccomp filter on
+    SECCOMP_FD, then execs the rest of the argv (bwrap)."""
+    steps = [f"echo $$ > {shlex.quote(str(g / 'cgroup.procs'))}" for g in cgroup.groups()]
+    if seccomp_filter is not None:
+        steps.append(f"exec {SECCOMP_FD}< {shlex.quote(str(seccomp_filter))}")
+    if not steps:
+        return []
+    return ["/bin/sh", "-c", " && ".join(steps) + ' && exec "$@"', "labgrader-enter-cgroup"]
+
+
+def seccomp_args(isolation: Isolation, dirs: JobDirs) -> tuple[Path | None, list[str]]:
+    """Write the job's filter into its host-only directory; the launcher's path to it and bwrap's options."""
+    program = seccomp.filter_program() if isolation.seccomp else None
+    if program is None:
+        return None, []
+    path = dirs.host / SECCOMP_FILE
+    if not path.exists():
+        path.write_bytes(program)
+        os.chmod(path, 0o600)
+    return path, ["--seccomp", str(SECCOMP_FD)]
+
+
 def kernel_argv(config: SandboxConfig, isolation: Isolation, dirs: JobDirs, uid: int, env: dict[str, str],
                 cgroup: JobCgroup, devices: tuple[str, ...] = (), command: list[str] | None = None) -> list[str]:
     """The command line that starts one sandboxed IPython kernel; `{connection_file}` is filled by jupyter_client.
@@ -169,11 +196,12 @@ def kernel_argv(config: SandboxConfig, isolation: Isolation, dirs: JobDirs, uid:
     if isolation.mode is IsolationMode.NONE:
         return cgroup.enter_command() + rlimits + kernel
     _identity_files(dirs.host, uid)
+    filter_path, filter_args = seccomp_args(isolation, dirs)
     argv = [
-        *cgroup.enter_command(),
+        *launcher(cgroup, filter_path),
         config.tools.bwrap, "--die-with-parent", "--new-session",
         "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-        "--hostname", "sandbox", "--clearenv",
+        "--hostname", "sandbox", "--clearenv", *filter_args,
         *_filesystem(config, dirs, devices),
     ]
     for key, value in env.items():
@@ -182,3 +210,53 @@ def kernel_argv(config: SandboxConfig, isolation: Isolation, dirs: JobDirs, uid:
     argv += [config.tools.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
              "--bounding-set=-all", "--inh-caps=-all", "--"]
     return argv + kernel
+
+
+DRIVER_PACKAGE_ROOT = "/labgrader"
+DRIVER_TMP_MB = 16
+DRIVER_OPEN_FILES = 256
+
+
+def driver_argv(config: SandboxConfig, isolation: Isolation, dirs: JobDirs, uid: int, cgroup: JobCgroup) -> list[str]:
+    """The command line of the job's kernel driver (`grader.kernel.driver`): the service's Python running this
+    package, as the job's uid, in the job's cgroups, in a sandbox of its own with no network and, of the host, only
+    the system libraries, the service's Python, this package and the kernel's socket directory (read-only, bound
+    from the descriptor `{kernel_dir_fd}` the root opened before any student code ran)."""
+    package = Path(__file__).resolve().parents[1]  # the `grader` package (this file is grader/sandbox/...)
+    driver = [sys.executable, "-m", "grader.kernel.driver"]
+    limit_address_space = isolation.memory is MemoryLimitMechanism.ADDRESS_SPACE
+    limits = config.limits.model_copy(update={"open_files": min(config.limits.open_files, DRIVER_OPEN_FILES),
+                                              "file_size_limit_mb": 1})
+    rlimits = rlimit_args(config.tools.prlimit, limits, limit_address_space)
+    if isolation.mode is IsolationMode.NONE:
+        env = ["/usr/bin/env", "-i", f"PYTHONPATH={package.parent}", "PATH=/usr/bin:/bin", "LANG=C.UTF-8",
+               "PYTHONDONTWRITEBYTECODE=1"]
+        return cgroup.enter_command() + rlimits + env + driver
+    runtime = str(dirs.work / ".kernel")
+    made: set[str] = {"/", "/usr", "/etc", "/proc", "/dev", "/tmp"}
+    filter_path, filter_args = seccomp_args(isolation, dirs)
+    argv = [
+        *launcher(cgroup, filter_path),
+        config.tools.bwrap, "--die-with-parent", "--new-session",
+        "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        "--hostname", "driver", "--clearenv", *filter_args,
+        "--ro-bind", "/usr", "/usr", "--perms", "0755", "--dir", "/etc",
+        "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+        "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
+        "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache",
+        *[arg for name in IDENTITY_FILES for arg in ("--ro-bind", str(dirs.host / name), f"/etc/{name}")],
+        "--proc", "/proc", "--dev", "/dev",
+        "--size", str(DRIVER_TMP_MB * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp",
+    ]
+    for prefix in kernel_python_prefixes(sys.executable):
+        argv += [*_parents(prefix, made), "--ro-bind", prefix, prefix]
+    package_mount = f"{DRIVER_PACKAGE_ROOT}/grader"
+    argv += [*_parents(package_mount, made), "--ro-bind", str(package), package_mount]
+    argv += [*_parents(runtime, made), "--ro-bind-fd", "{kernel_dir_fd}", runtime]
+    for key, value in (("PATH", "/usr/bin:/bin"), ("HOME", "/tmp"), ("LANG", "C.UTF-8"),
+                       ("PYTHONPATH", DRIVER_PACKAGE_ROOT), ("PYTHONDONTWRITEBYTECODE", "1")):
+        argv += ["--setenv", key, value]
+    argv += ["--chdir", "/tmp", *rlimits]
+    argv += [config.tools.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+             "--bounding-set=-all", "--inh-caps=-all", "--"]
+    return argv + driver

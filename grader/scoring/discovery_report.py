@@ -5,6 +5,7 @@ from __future__ import annotations
 from grader.evaluation.request import role_of, slot_architectures
 from grader.evaluation.result import EvaluationResult
 from grader.scoring.scorers import finite_curve
+from grader.scoring.student_text import INSTRUCTOR_TEXT_CHARS, printable
 from grader.spec import LabSpec
 
 
@@ -16,6 +17,8 @@ def discovery_lines(spec: LabSpec, output: EvaluationResult | None) -> list[str]
     for name, (dataset, architecture) in slot_architectures(spec).items():
         role = role_of(architecture, dataset)
         entry = output.model(name)
+        if entry is not None and entry.error:  # instructors only: the raw text, truncated and printable
+            lines.append(f"{role}: the evaluation reported: {printable(entry.error, INSTRUCTOR_TEXT_CHARS)}")
         if entry is None or not entry.found:
             lines.append(f"{role}: none found (no `{name}`, and no matching network among the notebook's variables)")
             continue
@@ -26,6 +29,9 @@ def discovery_lines(spec: LabSpec, output: EvaluationResult | None) -> list[str]
             line += f", {entry.preprocessing_words}"
         lines.append(line)
     for history in output.histories:
+        if history.error:
+            lines.append(f"training history `{history.name}`: the evaluation reported: "
+                         f"{printable(history.error, INSTRUCTOR_TEXT_CHARS)}")
         if not history.found:
             lines.append(f"training history `{history.name}`: none found")
             continue

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import logging
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 LEARNING_CURVE = "learning_curve.png"
+logger = logging.getLogger(__name__)
 
 
 def learning_curve_png(loss: list[float], val_loss: list[float], title: str) -> bytes:
@@ -35,9 +37,15 @@ def learning_curve_png(loss: list[float], val_loss: list[float], title: str) -> 
 
 
 def learning_curve_artifacts(history: dict[str, dict[str, list[float]]]) -> dict[str, bytes]:
-    """One learning-curve PNG for the first history that has epochs; empty when there is none."""
+    """One learning-curve PNG for the first history that has epochs; empty when there is none, or when the numbers
+    cannot be drawn (the notebook reports them: `{"loss": [1e308, -1e308]}` overflows the axis): the plot is an
+    extra and never fails a job."""
     for name, curves in history.items():
         if curves.get("loss") or curves.get("val_loss"):
-            title = f"Learning curve ({name})"
-            return {LEARNING_CURVE: learning_curve_png(curves.get("loss", []), curves.get("val_loss", []), title)}
+            title = f"Learning curve ({name[:80]})"
+            try:
+                return {LEARNING_CURVE: learning_curve_png(curves.get("loss", []), curves.get("val_loss", []), title)}
+            except Exception as exc:  # matplotlib raises many kinds (LinAlgError, OverflowError, ...)
+                logger.info("no learning-curve plot: the history cannot be drawn (%s)", type(exc).__name__)
+                return {}
     return {}

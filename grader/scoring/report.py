@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from grader.scoring.student_text import exception_name, printable
+
 
 class CheckResult(BaseModel):
     """The outcome of one check; `message` is shown to the student and never holds hidden data."""
@@ -30,8 +32,10 @@ class CellError(BaseModel):
     traceback: str = ""
 
     def describe(self) -> str:
-        evalue = self.evalue if len(self.evalue) <= 200 else self.evalue[:200] + "..."
-        return f"cell {self.cell_index + 1} raised {self.ename}: {evalue}"
+        """Student-facing: a built-in exception's class (or the grader's CellTimeout) and the message, printable and
+        capped; any other class name is "an exception" (the traceback stays with the instructors)."""
+        name = self.ename if self.ename == "CellTimeout" else exception_name(self.ename)
+        return f"cell {self.cell_index + 1} raised {name}: {printable(self.evalue, 200)}"
 
 
 class GradingReport(BaseModel):

@@ -18,6 +18,7 @@ from grader.evaluation.evaluator import NOT_FROM_LAYERS
 from grader.evaluation.request import DATASET_NAMES, role_of, slot_architectures
 from grader.evaluation.result import EvaluationResult, HistoryResult, ModelResult
 from grader.scoring.report import CellError, CheckResult
+from grader.scoring.student_text import printable
 from grader.spec import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
 
 __all__ = ["EvaluationResult", "execution_context", "partial_credit", "score_checks", "scorer"]
@@ -76,9 +77,11 @@ def _verdict(score: float, points: float, passed: bool) -> str:
 
 def _why_missing(name: str, role: str, entry: ModelResult | None, context: str) -> str:
     if entry is not None and entry.error:
-        where = entry.source or f"`{name}`"
+        # the kernel sees no hidden input any more, so no hidden row can be in this text; what the kernel exported
+        # is still untrusted: printable, capped
+        where = printable(entry.source, 80) if entry.source else f"`{name}`"
         joined = " " if entry.error.startswith(NOT_FROM_LAYERS) else " could not be evaluated: "
-        message = f"{where}{joined}{entry.error}"
+        message = f"{where}{joined}{printable(entry.error, 400)}"
     else:
         message = (f"no trained model named `{name}` was found after the notebook ran, and no {role} turned up among "
                    f"its variables; train the network and assign it to `{name}`")
@@ -213,7 +216,7 @@ def score_early_stopping(check: EarlyStoppingCheck, inputs: ScoringInputs) -> Ch
     model_role = role_of(slot[1], slot[0]) if slot and inputs.lab.has_dataset(slot[0]) else None
     entry = output.history(check.history) if output else None
     if entry is None or not entry.found:
-        why = f"`{check.history}` could not be read: {entry.error}" if entry and entry.error else (
+        why = f"`{check.history}` could not be read: {printable(entry.error, 400)}" if entry and entry.error else (
             f"no per-epoch training history was found: assign `{check.history} = model.fit(..., "
             f"validation_data=...)` (Keras) or a dict {{'loss': [...], 'val_loss': [...]}} filled once per epoch "
             "(PyTorch), so the grader can see where validation loss was lowest")

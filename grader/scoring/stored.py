@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from grader.datasets import TRAINING_SAMPLE_SIZE, HiddenSplit, LabData
-from grader.errors import GraderError
+from grader.errors import StoredOutputUnreadable
 from grader.evaluation.request import role_of, slot_architectures
 from grader.evaluation.result import EvaluationResult
 from grader.scoring.discovery_report import discovery_lines
@@ -31,10 +31,6 @@ from grader.spec import EarlyStoppingCheck, LabSpec
 STORED_EVALUATION_FORMAT: Literal["stored-evaluation/1"] = "stored-evaluation/1"
 MAX_STORED_EVALUATION_BYTES = 2 * 1024 * 1024  # compressed; a larger one is not kept (its job needs a regrade)
 MAX_UNPACKED_BYTES = 32 * 1024 * 1024
-
-
-class StoredOutputUnreadable(GraderError):
-    """Stored scoring inputs are corrupt or in a format this grader no longer reads (the message says which)."""
 
 
 class EvaluatedSlot(BaseModel):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from server.cli.render import format_report
+from server.cli.render import format_report, terminal_safe
 
 TERMINAL = {"graded", "error"}
 
@@ -41,7 +41,8 @@ def submit(notebook: Path, lab: str, server: str, token: str, wait: bool, timeou
             extra = ""
             if response.status_code == 429 and "retry-after" in response.headers:
                 extra = f" (retry after {response.headers['retry-after']} s)"
-            raise SubmitError(f"the server refused the upload ({response.status_code}): {_detail(response)}{extra}")
+            detail = terminal_safe(_detail(response), keep="")
+            raise SubmitError(f"the server refused the upload ({response.status_code}): {detail}{extra}")
         submission = response.json()
         print(f"Submitted {notebook.name} as submission {submission['id']}: {submission['status']}", file=sys.stderr)
         if not wait:
@@ -60,6 +61,6 @@ def submit(notebook: Path, lab: str, server: str, token: str, wait: bool, timeou
             submission = response.json()
             if submission["status"] != last:
                 last = submission["status"]
-                print(f"  {time.monotonic() - started:5.1f} s  {last}", file=sys.stderr)
+                print(f"  {time.monotonic() - started:5.1f} s  {terminal_safe(str(last), keep='')}", file=sys.stderr)
         print(json.dumps(submission, indent=2) if as_json else format_report(submission))
         return 0 if submission["status"] == "graded" else 1

@@ -99,7 +99,7 @@ async def regrade_lab(request: Request, lab_id: str, viewer: InstructorViewer, d
 @router.post("/labs/{lab_id}/rescore")
 async def rescore_lab(request: Request, lab_id: str, viewer: InstructorViewer, db: DbSession) -> Response:
     await checked_form(request, viewer)
-    settings = request.app.state.settings
+    settings = get_settings(request)
     summary = await run_in_threadpool(rescore.rescore_lab, db, lab_id, settings.labs_dir, settings.data_dir.resolve())
     stats = service.lab_stats(db, get_spec(db, lab_id))
     plot = histogram_svg(stats.histogram, stats.spec.max_score, f"Students per score band in {stats.spec.title}")

@@ -26,10 +26,8 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
 def _secure(request: Request) -> bool:
-    policy = getattr(request.app.state, "cookie_policy", None)
-    if policy is None:
-        policy = request.app.state.cookie_policy = CookiePolicy()
-    return bool(policy.secure(get_settings(request)))
+    settings = get_settings(request)
+    return CookiePolicy(cookie_secure=settings.cookie_secure).secure(settings)
 
 
 def safe_next(target: str | None, is_instructor: bool) -> str:

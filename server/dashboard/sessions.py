@@ -21,8 +21,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ValidationError
 
 from server.settings import Environment, Settings
 
@@ -44,10 +43,9 @@ class CsrfRejected(SessionError):
     pass
 
 
-class CookiePolicy(BaseSettings):
-    """`LABGRADER_COOKIE_SECURE=true|false` overrides the default (Secure only in production)."""
-
-    model_config = SettingsConfigDict(env_prefix="LABGRADER_", extra="ignore")
+class CookiePolicy(BaseModel):
+    """Whether page cookies are `Secure`: `Settings.cookie_secure` (`LABGRADER_COOKIE_SECURE=true|false`) overrides
+    the default (Secure only in production)."""
 
     cookie_secure: bool | None = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import unicodedata
 from pathlib import Path
 
 from server.db import make_engine, make_session_factory, transaction
@@ -28,5 +29,11 @@ def run_export(args: argparse.Namespace, settings: Settings) -> int:
         Path(args.output).write_text(body, encoding="utf-8")
         print(f"wrote {args.output} ({name})", file=sys.stderr)
     else:
-        sys.stdout.write(body)
+        sys.stdout.write(_terminal_safe(body))  # names and notes come from people and notebooks
     return 0
+
+
+def _terminal_safe(body: str) -> str:
+    """The export without control or format characters (escape sequences, bidi overrides) but its line breaks and
+    tabs, as `server.cli.render.terminal_safe` does for reports."""
+    return "".join(c for c in body if c in "\r\n\t" or unicodedata.category(c) not in ("Cc", "Cf"))

@@ -1,6 +1,8 @@
-"""The one grader module that touches the database: claim a job, grade it under a renewed lease, write the result.
+"""The runner of one grading job: claim it, grade it (through the grader's front door) under a renewed lease, write
+the result with the fenced ledger write.
 
 Both dispatchers use it: the embedded executor inside `labgrader serve` and the Celery task of `labgrader worker`.
+The grader itself never touches the database; this module is where a job's rows and a grading run meet.
 """
 
 from __future__ import annotations

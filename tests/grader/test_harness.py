@@ -333,3 +333,22 @@ def test_the_evaluator_process_computes_what_the_library_does(harness: dict[str,
     assert result.models[0].train_loss == pytest.approx(here.train_loss, rel=1e-5)
     refused, why = run_evaluator({**job, "nonce": "m" * 32}, tmp_path)
     assert (refused, why) == (None, "the evaluation output was not written by this run's evaluation")
+
+
+class CastNet(nn.Module):
+    """A float64 network whose forward ends in `torch.Tensor(x)`, as a real student's does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.func, self.fc2 = nn.Linear(784, 16, dtype=float), nn.LeakyReLU(), nn.Linear(16, 10, dtype=float)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.Tensor(self.fc2(self.func(self.fc1(x))))
+
+
+def test_a_forward_wrapping_its_output_in_torch_tensor_is_exported(harness: dict[str, Any], tmp_path: Path) -> None:
+    exported = export(harness, tmp_path, {"net": CastNet()})
+    network = network_of(exported, "`net`")
+    assert ([op.op for op in network.ops], network.dtype, network.error) == (
+        ["linear", "leaky_relu", "linear"], "float64", None)
+    assert "__new__" not in vars(torch.Tensor)  # the tracing aid is gone

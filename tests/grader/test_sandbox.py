@@ -74,7 +74,9 @@ def test_this_host_isolation_with_cgroups() -> None:
         f"{isolation.bwrap_version}: own network, pid, ipc and uts namespaces; unprivileged uid per slot, no "
         "capabilities, no_new_privs; memory 6144 MB by cgroup v1 memory controller (memory+swap); processes 512 by "
         "cgroup v1 pids + RLIMIT_NPROC; rlimits on file size (512 MB), open files (1024) and CPU (3600 s); work dir "
-        "2048 MB tmpfs; /tmp 256 MB and /dev/shm 64 MB tmpfs; CPU share 1.5 cores by cgroup v1 cpu")
+        "2048 MB tmpfs; /tmp 256 MB and /dev/shm 64 MB tmpfs; CPU share 1.5 cores by cgroup v1 cpu; seccomp filter "
+        "denying user namespaces, mounts, io_uring, keyrings, bpf, perf events, userfaultfd, ptrace")
+    assert isolation.seccomp
 
 
 @needs_root
@@ -89,7 +91,9 @@ def test_without_cgroups_memory_falls_back_to_the_address_space_limit(tmp_path: 
         argv = kernel_command.kernel_argv(config, isolation, dirs, 61000, {}, group)
     finally:
         dirs.remove()
-    assert argv[0] == config.tools.bwrap
+    # no cgroup to enter: the launcher only opens the seccomp filter for bwrap
+    assert argv[:2] == ["/bin/sh", "-c"] and argv[2].startswith("exec 3< ") and "echo" not in argv[2]
+    assert argv[4] == config.tools.bwrap and argv[argv.index("--seccomp") + 1] == "3"
     assert f"--as={6144 * 1024 * 1024}" in argv
 
 

@@ -108,11 +108,15 @@ def row_counts(url: str) -> dict[str, int]:
 
 
 def test_constraint_names_follow_the_convention_up_and_down_with_rows_kept(database_url: str) -> None:
-    """0005 renames the names a database chose itself (PostgreSQL's `users_pkey`, SQLite's none) to the models'
-    convention and back; no row is lost on the way (on SQLite the tables are rebuilt, cascades must not fire)."""
+    """The constraint-names migration renames the names a database chose itself (PostgreSQL's `users_pkey`, SQLite's
+    none) to the models' convention and back; no row is lost on the way (on SQLite the tables are rebuilt, cascades
+    must not fire)."""
     config = alembic_config(database_url)
-    command.upgrade(config, "0005")
-    command.downgrade(config, "0004")  # what a database created before the convention holds
+    script = ScriptDirectory.from_config(config)
+    migration = next(r for r in script.walk_revisions() if (r.doc or "").startswith("constraint names"))
+    renaming, before_it = migration.revision, str(migration.down_revision)
+    command.upgrade(config, renaming)
+    command.downgrade(config, before_it)  # what a database created before the convention holds
     engine = make_engine(database_url)
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO labs (id, title, spec_json, spec_hash, active) "
@@ -140,7 +144,7 @@ def test_constraint_names_follow_the_convention_up_and_down_with_rows_kept(datab
         assert before["check_results"] == ("check_results_pkey", ["check_results_job_id_fkey",
                                                                   "check_results_submission_id_fkey"], [])
 
-    command.upgrade(config, "0005")
+    command.upgrade(config, renaming)
     after = constraint_names(database_url)
     assert after["users"] == ("pk_users", [], ["uq_users_name", "uq_users_token_hash"])
     assert after["submissions"] == ("pk_submissions", ["fk_submissions_lab_id_labs", "fk_submissions_student_id_users"],
@@ -149,7 +153,7 @@ def test_constraint_names_follow_the_convention_up_and_down_with_rows_kept(datab
                                                            "fk_check_results_submission_id_submissions"], [])
     assert row_counts(database_url) == rows
 
-    command.downgrade(config, "0004")
+    command.downgrade(config, before_it)
     assert constraint_names(database_url) == before
     assert row_counts(database_url) == rows
     command.upgrade(config, "head")

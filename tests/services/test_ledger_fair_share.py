@@ -90,18 +90,20 @@ def test_the_student_served_least_recently_goes_first(factory: SessionFactory) -
 
 def test_live_goes_before_regrade_and_labs_filter_by_device(factory: SessionFactory) -> None:
     gpu_job = submit(factory, "patient", lab="dispatch_gpu")
-    first_live = submit(factory, "eager")
+    superseded = submit(factory, "eager")
     with transaction(factory) as session:
-        submission = session.scalars(select(Submission).where(Submission.current_job_id == first_live)).one()
-        regrade(session, [submission], JobQueue.REGRADE)
+        submission = session.scalars(select(Submission).where(Submission.current_job_id == superseded)).one()
+        regrade(session, [submission], JobQueue.REGRADE)  # the waiting live job is superseded: cancelled, not run
         regrade_job = submission.current_job_id
+    first_live = submit(factory, "eager")
     later_live = submit(factory, "third")
 
     cpu = {"dispatch_cpu"}
     assert [claim(factory, lab_ids=cpu), claim(factory, lab_ids=cpu)] == [first_live, later_live]
     assert claim(factory, lab_ids=cpu) is None  # the regrade job's student has a job running
     assert claim(factory, lab_ids=cpu, student_fair=False) == regrade_job
-    assert claim(factory, lab_ids=cpu, student_fair=False) is None  # the GPU lab's job is not for a CPU worker
+    # the superseded job never runs, and the GPU lab's job is not for a CPU worker
+    assert claim(factory, lab_ids=cpu, student_fair=False) is None
     assert claim(factory, lab_ids={"dispatch_gpu"}) == gpu_job
 
 

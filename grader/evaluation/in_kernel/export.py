@@ -267,13 +267,40 @@ def _torch_dtype(model: Any) -> Any:
     return np.float32
 
 
+class _tensor_of_a_proxy_is_the_proxy:
+    """While tracing, `torch.Tensor(x)` of a traced value is that value: students write `return torch.Tensor(x)` to
+    "make sure x is a tensor", which the C constructor cannot do with a tracing proxy."""
+
+    def __enter__(self) -> None:
+        torch = sys.modules["torch"]
+        proxy = sys.modules["torch.fx"].Proxy
+        self.had_new = "__new__" in vars(torch.Tensor)
+        original = torch.Tensor.__new__
+
+        def new(cls: Any, *args: Any, **kwargs: Any) -> Any:
+            if len(args) == 1 and not kwargs and isinstance(args[0], proxy):
+                return args[0]
+            return original(cls, *args, **kwargs)
+
+        self.original = original
+        torch.Tensor.__new__ = new
+
+    def __exit__(self, *exc: object) -> None:
+        torch = sys.modules["torch"]
+        if self.had_new:
+            torch.Tensor.__new__ = self.original
+        else:
+            del torch.Tensor.__new__
+
+
 def export_torch(model: Any, arrays: Arrays) -> dict[str, Any]:
     """The operations of a torch.nn.Module, traced with torch.fx from its forward()."""
     import torch.fx as fx  # torch is already imported when a torch model exists
 
     dtype = _torch_dtype(model)
     try:
-        traced = fx.symbolic_trace(model)
+        with _tensor_of_a_proxy_is_the_proxy():
+            traced = fx.symbolic_trace(model)
     except Exception as exc:
         raise NotExportable(f"its forward() could not be traced as tensor operations ({type(exc).__name__}: "
                             f"{str(exc)[:160]})") from None

@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hostile_env import CELL_TIMEOUT_S, NOTEBOOK_TIMEOUT_S, SECRET, Listener, ServiceFiles
@@ -54,31 +55,41 @@ def secret_in_environment() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def listener() -> Iterator[Listener]:
+def listener(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Listener]:
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.bind(("127.0.0.1", 0))
     server.listen(8)
     server.settimeout(0.2)
-    result = Listener(server.getsockname()[1], [])
+    unix_path = tmp_path_factory.mktemp("host-socket") / "service.sock"
+    unix_server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix_server.bind(str(unix_path))
+    unix_server.listen(8)
+    unix_server.settimeout(0.2)
+    os.chmod(unix_path, 0o777)  # anyone may connect: only where the grader connects matters
+    result = Listener(server.getsockname()[1], [], str(unix_path))
     stop = threading.Event()
 
-    def accept() -> None:
+    def accept(sock: socket.socket, seen: list[Any]) -> None:
         while not stop.is_set():
             try:
-                conn, peer = server.accept()
+                conn, peer = sock.accept()
             except TimeoutError:
                 continue
             except OSError:
                 return
-            result.accepted.append(peer)
+            seen.append(peer)
             conn.close()
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
+    threads = [threading.Thread(target=accept, args=(server, result.accepted), daemon=True),
+               threading.Thread(target=accept, args=(unix_server, result.unix_accepted), daemon=True)]
+    for thread in threads:
+        thread.start()
     yield result
     stop.set()
-    thread.join()
+    for thread in threads:
+        thread.join()
     server.close()
+    unix_server.close()
 
 
 @pytest.fixture(scope="session")

@@ -64,6 +64,28 @@ class HostileCase:
 
 
 DIED = "the kernel died while running cell {cell} ({why})"
+VIOLATION = ("the notebook sent the grader {what} during cell {cell}; the kernel was stopped there, so the cells "
+             "after it and the evaluation did not run")
+MALFORMED = "a malformed message ({why})"
+BROKE = "a message over the 256 MB limit, or broke its {channel} connection"
+# raw system calls by number (x86_64), each printed as `<name>: ok` or `<name>: <errno name>`
+SYSCALLS = """
+import ctypes, errno, subprocess
+libc = ctypes.CDLL(None, use_errno=True)
+def syscall(name, number, *args):
+    result = libc.syscall(number, *[ctypes.c_long(a) for a in args])
+    print(f"{name}: {'ok' if result >= 0 else errno.errorcode.get(ctypes.get_errno())}")
+"""
+# a signed message built by hand from the kernel's own session: (what the content frame holds, how often it is sent)
+SIGNED = """
+k = get_ipython().kernel
+s = k.session
+def send_signed(content: bytes, times: int = 1) -> None:
+    msg = s.msg('stream', {}, parent=k.get_parent())
+    parts = [s.pack(msg['header']), s.pack(msg['parent_header']), s.pack(msg['metadata']), content]
+    for _ in range(times):
+        k.iopub_socket.send_multipart([b'<IDS|MSG>', s.sign(parts), *parts])
+"""
 KILLED = "memory or process limit reached, or the process was killed"
 STUCK = (f"cell {{cell}} ran longer than {SHORT_CELL_TIMEOUT_S} s and did not stop when interrupted; "
          "the cells after it did not run")
@@ -134,10 +156,11 @@ CASES: list[HostileCase] = [
         Expected(stdout={1: "after the flood\n"}),
     ),
     HostileCase(
-        "huge_image", "a 50 MB image output",
+        "huge_image", "a 50 MB image output (one message the grader does not decode)",
         ("import base64, os\nfrom IPython.display import display\n"
          "payload = base64.b64encode(os.urandom(38 * 2**20)).decode()\n"
          "display({'image/png': payload}, raw=True)\nprint(len(payload) // 2**20, 'MB of base64')",),
+        # one 50 MB frame: over the 8 MB the grader decodes, it becomes a note in the cell (no protocol violation)
         Expected(stdout={0: "50 MB of base64\n"}),
     ),
     HostileCase(
@@ -396,5 +419,87 @@ CASES: list[HostileCase] = [
         Expected(stdout={0: "@UID@ @UID@ @UID@ []\n"
                             "0000000000000000 0000000000000000 0000000000000000 0000000000000000 1\n"
                             "setuid(0): PermissionError EPERM\n['lo'] sandbox\nprocesses seen: ['bwrap', 'python']\n"}),
+    ),
+    HostileCase(
+        "garbage_frame", "one frame of garbage on the kernel's iopub socket (no key needed)",
+        ("print('first')",
+         "get_ipython().kernel.iopub_socket.send_multipart([b'garbage'])\nimport time; time.sleep(2)\nprint('x')",
+         TRAIN_IRIS),
+        Expected(note=VIOLATION.format(what=MALFORMED.format(why="not a Jupyter message"), cell=2),
+                 stdout={0: "first\n", 1: ""}),
+    ),
+    HostileCase(
+        "duplicate_signature", "a correctly signed message sent twice (a replay)",
+        (SIGNED + "send_signed(b'{\"name\": \"stdout\", \"text\": \"x\"}', times=2)\nimport time; time.sleep(2)",
+         TRAIN_IRIS),
+        Expected(note=VIOLATION.format(what=MALFORMED.format(why="a signed message sent twice"), cell=1)),
+    ),
+    HostileCase(
+        "lone_surrogate", "a signed message whose text holds a lone surrogate (no UTF-8 encoding exists)",
+        (SIGNED + "send_signed(b'{\"name\": \"stdout\", \"text\": \"\\\\ud800\"}')\nimport time; time.sleep(2)",
+         TRAIN_IRIS),
+        Expected(note=VIOLATION.format(what=MALFORMED.format(why="text that is not valid UTF-8"), cell=1)),
+    ),
+    HostileCase(
+        "nan_in_message", "a signed message holding NaN (not JSON)",
+        (SIGNED + "send_signed(b'{\"name\": \"stdout\", \"text\": NaN}')\nimport time; time.sleep(2)",
+         TRAIN_IRIS),
+        Expected(note=VIOLATION.format(what=MALFORMED.format(why="not valid JSON"), cell=1)),
+    ),
+    HostileCase(
+        "amplifying_message", "a signed 60 MB message of `[],[],...` (26x larger once decoded into Python lists)",
+        (SIGNED + "send_signed(b'{\"name\": \"stdout\", \"text\": \"\", \"pad\": [' + b'[],' * 20_000_000 + b'[]]}')\n"
+         "print('sent')", TRAIN_IRIS),
+        # never decoded: a note takes its place, and the notebook goes on
+        Expected(stdout={0: "sent\n"}, iris_score=20.0),
+    ),
+    HostileCase(
+        "oversized_message", "a signed 300 MB message (over the socket's frame cap)",
+        (SIGNED + "send_signed(b'{\"name\": \"stdout\", \"text\": \"' + b'x' * 300_000_000 + b'\"}')\n"
+         "import time; time.sleep(5)\nprint('sent')", TRAIN_IRIS),
+        Expected(note=VIOLATION.format(what=BROKE.format(channel="iopub"), cell=1)),
+    ),
+    HostileCase(
+        "kernel_socket_link",
+        "its kernel's socket paths swapped for links to a host Unix socket, then one closed so the grader reconnects",
+        ("import json, os, time\ninfo = json.load(open('.kernel/connection.json'))\n"
+         "for ch in ('shell', 'iopub', 'stdin', 'control', 'hb'):\n"
+         "    path = f\"{info['ip']}-{info[ch + '_port']}\"\n"
+         "    os.rename(path, path + '.moved'); os.symlink('@HOST_SOCKET@', path)\n"
+         "get_ipython().kernel.stdin_socket.close(linger=0)\ntime.sleep(3)\nprint('swapped')", TRAIN_IRIS),
+        Expected(note=VIOLATION.format(what=BROKE.format(channel="stdin"), cell=1)),
+    ),
+    HostileCase(
+        "kernel_attack_surface", "the host kernel's riskiest interfaces: user namespaces, mounts, io_uring, keyrings, "
+        "bpf, perf events, userfaultfd, ptrace (each denied by the seccomp filter)",
+        (SYSCALLS + "syscall('unshare(CLONE_NEWUSER)', 272, 0x10000000)\n"
+         "syscall('unshare(CLONE_NEWNS)', 272, 0x00020000)\n"
+         "syscall('clone(CLONE_NEWUSER)', 56, 0x10000000 | 17, 0, 0, 0, 0)\n"
+         "syscall('clone3', 435, 0, 0)\n"
+         "syscall('setns', 308, 0, 0)\n"
+         "syscall('mount', 165, 0, 0, 0, 0, 0)\n"
+         "syscall('fsopen', 430, 0, 0)\n"
+         "syscall('io_uring_setup', 425, 1, 0)\n"
+         "syscall('add_key', 248, 0, 0, 0, 0, 0)\n"
+         "syscall('keyctl', 250, 0, 0)\n"
+         "syscall('request_key', 249, 0, 0, 0, 0)\n"
+         "syscall('bpf', 321, 0, 0, 0)\n"
+         "syscall('perf_event_open', 298, 0, 0, -1, -1, 0)\n"
+         "syscall('userfaultfd', 323, 0)\n"
+         "syscall('ptrace', 101, 0, 0, 0, 0)\n"
+         "print('unshare -Ur:', subprocess.run(['unshare', '-Ur', 'true'], capture_output=True).returncode)\n"
+         "print('threads and processes:', subprocess.run(['/bin/true']).returncode)",),
+        Expected(stdout={0: "unshare(CLONE_NEWUSER): EPERM\nunshare(CLONE_NEWNS): EPERM\nclone(CLONE_NEWUSER): EPERM\n"
+                            "clone3: ENOSYS\nsetns: EPERM\nmount: EPERM\nfsopen: EPERM\nio_uring_setup: EPERM\n"
+                            "add_key: EPERM\nkeyctl: EPERM\nrequest_key: EPERM\nbpf: EPERM\n"
+                            "perf_event_open: EPERM\nuserfaultfd: EPERM\nptrace: EPERM\nunshare -Ur: 1\n"
+                            "threads and processes: 0\n"}),
+    ),
+    HostileCase(
+        "notebook_time_limit", "cells that each stay under the cell limit but together pass the notebook's",
+        ("import time\ntime.sleep(6)\nprint('one')", "time.sleep(6)\nprint('two')", "print('three')"),
+        # nbclient reports the cancelled cell as a dead kernel: the grader tells the two apart
+        Expected(note="the notebook ran longer than its 10 s limit in cell 2", stdout={0: "one\n", 2: ""}),
+        notebook_timeout_s=10,
     ),
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CELL_TIMEOUT_S = 60  # the test machine is shared and often overloaded: honest cells need head room
@@ -13,10 +13,13 @@ SECRET = "postgresql://labgrader:hostile-suite-s3cret@127.0.0.1:5432/labgrader"
 
 @dataclass
 class Listener:
-    """A real TCP server on the host's 127.0.0.1 that records every connection it accepts."""
+    """A real TCP server on the host's 127.0.0.1 and a Unix socket on the host's filesystem (where a notebook could
+    point the grader's kernel connections), each recording every connection it accepts."""
 
     port: int
     accepted: list[tuple[str, int]]
+    unix_path: str = ""
+    unix_accepted: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

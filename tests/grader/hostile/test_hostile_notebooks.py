@@ -55,7 +55,8 @@ class _Warnings(logging.Handler):
 def _fill(source: str, files: ServiceFiles, listener: Listener, uid: int) -> str:
     return (source.replace("@UID@", str(uid)).replace("@PORT@", str(listener.port))
             .replace("@DATA_DIR@", str(files.data_dir)).replace("@DB_FILE@", str(files.db_file))
-            .replace("@DECOY@", str(files.decoy)).replace("@JOBS_ROOT@", str(files.jobs_root)))
+            .replace("@DECOY@", str(files.decoy)).replace("@JOBS_ROOT@", str(files.jobs_root))
+            .replace("@HOST_SOCKET@", listener.unix_path))
 
 
 def _stdout(cell: NotebookNode) -> str:
@@ -177,3 +178,57 @@ def test_nothing_of_the_suite_is_left(suite: dict[str, CaseRun], hostile_context
     for slot in SLOTS:
         assert reaper.processes_owned_by(slot_uid(hostile_context.sandbox, slot)) == []
     assert listener.accepted == []
+    assert listener.unix_accepted == []  # the grader never connected where a notebook pointed its kernel sockets
+
+
+LEFTOVER_PROBE = """
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+librt = ctypes.CDLL('librt.so.1', use_errno=True)
+def result(label, value):
+    print(f"{label}: {'ok' if value >= 0 else errno.errorcode.get(ctypes.get_errno())}")
+def exists(label, path):
+    print(f"{label}: {'present' if os.path.exists(path) else 'absent'}")
+FILES = {'work dir': os.path.expanduser('~/labgrader-left'), '/tmp': '/tmp/labgrader-left',
+         '/dev/shm': '/dev/shm/labgrader-left'}
+"""
+LEAVE_BEHIND = LEFTOVER_PROBE + """
+result('keyring add_key', libc.syscall(248, b'user', b'labgrader-left', b'secret', 6, -4))
+result('sysv shm', libc.shmget(0x4C47, 4096, 0o1666))
+result('sysv msg', libc.msgget(0x4C47, 0o1666))
+result('sysv sem', libc.semget(0x4C47, 1, 0o1666))
+result('posix mqueue', librt.mq_open(b'/labgrader-left', os.O_CREAT | os.O_RDWR, 0o666, None))
+for label, path in FILES.items():
+    with open(path, 'w') as handle:
+        handle.write('left behind')
+    exists(label, path)
+"""
+LOOK_FOR_IT = LEFTOVER_PROBE + """
+result('keyring search', libc.syscall(250, 10, -4, b'user', b'labgrader-left', 0))
+result('sysv shm', libc.shmget(0x4C47, 0, 0))
+result('sysv msg', libc.msgget(0x4C47, 0))
+result('sysv sem', libc.semget(0x4C47, 0, 0))
+result('posix mqueue', librt.mq_open(b'/labgrader-left', os.O_RDWR, 0, None))
+for label, path in FILES.items():
+    exists(label, path)
+"""
+
+
+def test_nothing_outlives_a_job(hostile_context: GradingContext, service_files: ServiceFiles,
+                                listener: Listener) -> None:
+    """One job leaves something in every shared place it can reach; the next job on the same uid finds nothing:
+    keyrings are out of reach (seccomp), SysV and POSIX IPC die with the job's IPC namespace, /tmp and /dev/shm with
+    its mount namespace, the work directory with the job."""
+    ctx = dataclasses.replace(hostile_context, slot=10)
+    warnings = _Warnings()
+    first = asyncio.run(_grade((LEAVE_BEHIND,), ctx, service_files, listener, warnings))
+    second = asyncio.run(_grade((LOOK_FOR_IT,), ctx, service_files, listener, warnings))
+    assert first.uid == second.uid
+    cells = [nbformat.reads(run.outcome.executed_notebook.decode(), as_version=4).cells[0] for run in (first, second)]
+    assert _stdout(cells[0]) == (
+        "keyring add_key: EPERM\nsysv shm: ok\nsysv msg: ok\nsysv sem: ok\nposix mqueue: ok\n"
+        "work dir: present\n/tmp: present\n/dev/shm: present\n")
+    assert _stdout(cells[1]) == (
+        "keyring search: EPERM\nsysv shm: ENOENT\nsysv msg: ENOENT\nsysv sem: ENOENT\nposix mqueue: ENOENT\n"
+        "work dir: absent\n/tmp: absent\n/dev/shm: absent\n")
+    assert first.leftover_pids == second.leftover_pids == []
