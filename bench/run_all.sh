@@ -8,6 +8,7 @@ mkdir -p "$OUT"
 date -u
 "$PY" -m bench.grading_overhead --only trivial,torch,tensorflow --runs 5 | tee "$OUT/grading_small.txt"
 "$PY" -m bench.warm_start --runs 3 | tee "$OUT/warm_start.txt"
+"$PY" -m bench.kernel_environments --runs 3 | tee "$OUT/kernel_environments.txt"
 "$PY" -m bench.executor_throughput --submissions 6 | tee "$OUT/executor.txt"
 "$PY" -m bench.api_load --clients 50 --seconds 30 --rounds 2 | tee "$OUT/api_load.txt"
 "$PY" -m bench.dashboard_page --submissions 10000 --requests 300 | tee "$OUT/dashboard.txt"

@@ -25,6 +25,7 @@ from grader.evaluation.request import build_evaluation_job, build_request
 from grader.evaluation.result import EvaluationResult
 from grader.evaluation.runner import run_evaluator
 from grader.kernel.attachments import SubmittedFile, place_files
+from grader.kernel.cpu_only import cpu_only_note
 from grader.kernel.environments import start_failure
 from grader.kernel.execute import (
     ExecutionResult,
@@ -281,8 +282,10 @@ def cell_numbers(nb: NotebookNode) -> dict[int, int]:
 
 def _report(ctx: GradingContext, result: ExecutionResult, inputs: StoredEvaluation, harness_problem: str,
             isolation: Isolation, prepare_s: float) -> GradingReport:
+    gpu = cpu_only_note(result.cell_errors) if ctx.device_label == "cpu" else ""
+    note = "; ".join(part for part in (result.note or harness_problem, gpu) if part)
     timings = {"prepare": round(prepare_s, 3), **{k: round(v, 3) for k, v in result.timings_s.items()}}
     return score_report(ctx.spec, inputs, ctx.lab_data, cell_errors=tuple(result.cell_errors),
-                        execution_note=result.note or harness_problem, device=ctx.device_label,
+                        execution_note=note, device=ctx.device_label,
                         isolation=isolation.detail, timings_s=timings, cutoff=result.cutoff,
                         cell_numbers=cell_numbers(result.notebook))

@@ -12,13 +12,14 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from server.db import SessionFactory
 from server.settings import Settings
 
 if TYPE_CHECKING:  # grader is imported lazily: the API process may run without the kernel libraries loaded
-    from grader import Slot
+    from grader import LabSpec, Slot
     from server.jobs.runner import JobRunner
 
 log = logging.getLogger("labgrader.executor")
@@ -42,6 +43,16 @@ def owner_is_dead(owner: str, me: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def cpu_lab_ids(specs: Sequence[LabSpec]) -> frozenset[str] | None:
+    """The labs the embedded executor's CPU slots may take: all but those with `needs_gpu = true` (None: all)."""
+    gpu = sorted(spec.id for spec in specs if spec.needs_gpu)
+    if not gpu:
+        return None
+    log.warning("lab(s) %s need a GPU: `labgrader serve` runs jobs on CPU slots only, so their submissions stay "
+                "queued for a `labgrader worker --gpus ...` (LABGRADER_QUEUE=celery)", ", ".join(gpu))
+    return frozenset(spec.id for spec in specs if not spec.needs_gpu)
 
 
 class EmbeddedExecutor:
@@ -78,25 +89,25 @@ class EmbeddedExecutor:
             self._loop.close()
 
     async def _main(self, ready: threading.Event) -> None:
-        from grader import Slot, WarmKernelPool, lab_frameworks, sweep_abandoned_jobs
+        from grader import Slot, WarmKernelPool, discover_labs, lab_frameworks, sweep_abandoned_jobs
         from server.jobs.runner import JobRunner, new_owner_id
 
         self._wake, self._stop = asyncio.Event(), asyncio.Event()
         await asyncio.to_thread(sweep_abandoned_jobs, self.settings.sandbox_config(), self.settings.jobs_root)
         slots = [Slot(i) for i in range(self.settings.jobs)]
         runner = JobRunner(self.settings, self.factory, owner=new_owner_id("embedded"))
+        specs = list(discover_labs(self.settings.labs_dir).values())
+        cpu_labs = cpu_lab_ids(specs)
         kernels = None
         if self.settings.warm_kernels > 0:
-            from grader import discover_labs
-
-            frameworks = lab_frameworks(list(discover_labs(self.settings.labs_dir).values()))
+            frameworks = lab_frameworks(specs)
             pool_slots = [runner.job_slot(s) for s in slots]
             kernels = runner.kernels = WarmKernelPool(
                 self.settings.sandbox_config(), self.settings.jobs_root, pool_slots,
                 frameworks if self.settings.warm_kernels_import_frameworks else (), size=self.settings.warm_kernels)
             kernels.start()
         ready.set()
-        tasks = [asyncio.create_task(self._slot_loop(runner, slot)) for slot in slots]
+        tasks = [asyncio.create_task(self._slot_loop(runner, slot, cpu_labs)) for slot in slots]
         tasks.append(asyncio.create_task(self._reaper(runner.owner)))
         await self._stop.wait()
         for task in tasks:
@@ -107,11 +118,11 @@ class EmbeddedExecutor:
         if kernels is not None:
             await kernels.close()
 
-    async def _slot_loop(self, runner: JobRunner, slot: Slot) -> None:
+    async def _slot_loop(self, runner: JobRunner, slot: Slot, lab_ids: frozenset[str] | None) -> None:
         assert self._wake is not None
         while True:
             try:
-                found = await runner.run_next(slot)
+                found = await runner.run_next(slot, lab_ids=lab_ids)
             except asyncio.CancelledError:
                 raise
             except Exception:

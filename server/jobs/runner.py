@@ -100,9 +100,11 @@ class JobRunner:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     kernels: WarmKernelPool | None = None  # warm kernels, each used for one job (grader.kernel.warm_pool)
 
-    async def run_next(self, slot: Slot, queues: tuple[JobQueue, ...] = (JobQueue.LIVE, JobQueue.REGRADE)) -> bool:
-        """Claim and grade one job; False when the queues are empty."""
-        claim = await asyncio.to_thread(ledger.claim_next, self.factory, self.owner, self.settings.lease_s, queues)
+    async def run_next(self, slot: Slot, queues: tuple[JobQueue, ...] = (JobQueue.LIVE, JobQueue.REGRADE),
+                       lab_ids: frozenset[str] | None = None) -> bool:
+        """Claim and grade one job (of `lab_ids` only, when given); False when the queues are empty."""
+        claim = await asyncio.to_thread(ledger.claim_next, self.factory, self.owner, self.settings.lease_s, queues,
+                                        lab_ids=lab_ids)
         if claim is None:
             return False
         await self.run_claim(claim, slot)

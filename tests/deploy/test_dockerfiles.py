@@ -50,15 +50,15 @@ def test_compose_images_carry_an_exact_version(compose: Compose) -> None:
     assert all(PINNED_TAG.match(spec["image"]) for spec in services.values())
 
 
-def test_the_service_installs_everything_in_pyproject_except_the_deep_learning_libraries() -> None:
+def test_the_service_installs_everything_in_pyproject_and_no_deep_learning_library() -> None:
     proc = subprocess.run([sys.executable, str(REPO / "docker" / "service-requirements.py"),
                            str(REPO / "pyproject.toml"), "scale"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     project = pyproject()
     declared = [*project["dependencies"], *project["optional-dependencies"]["scale"]]
-    kernel_only = [r for r in declared if re.split(r"[\[<>=!~;\s]", r, maxsplit=1)[0].lower() in KERNEL_ONLY]
-    assert kernel_only, "pyproject.toml no longer lists torch/TensorFlow: update docker/service-requirements.py"
-    assert proc.stdout.splitlines() == [r for r in declared if r not in kernel_only]
+    assert proc.stdout.splitlines() == declared
+    names = {re.split(r"[\[<>=!~;\s]", r, maxsplit=1)[0].lower() for r in declared}
+    assert not names & set(KERNEL_ONLY), "the service never imports torch/TensorFlow: they belong in a kernel venv"
 
 
 def test_an_unknown_extra_is_refused_by_name() -> None:
@@ -69,22 +69,34 @@ def test_an_unknown_extra_is_refused_by_name() -> None:
     assert proc.stderr.strip() == f"error: pyproject.toml has no extra 'gpu'; it has {extras}"
 
 
-def test_the_kernel_venv_pins_every_library_and_matches_pyprojects_torch() -> None:
-    lines = [line for line in (REPO / "docker" / "kernel-requirements.txt").read_text().splitlines()
+def test_the_default_environment_pins_every_library_and_matches_the_test_suites_torch() -> None:
+    lines = [line for line in (REPO / "lab_tasks" / "environments" / "default.txt").read_text().splitlines()
              if line and not line.startswith("#")]
     assert all("==" in line for line in lines), lines
-    torch_pin = next(r for r in pyproject()["dependencies"] if r.startswith("torch"))
+    torch_pin = next(r for r in pyproject()["optional-dependencies"]["test"] if r.startswith("torch"))
     assert torch_pin in lines
     assert {line.split("==")[0].split("[")[0] for line in lines} >= {
-        "torch", "torchvision", "tensorflow", "ipykernel", "numpy", "scikit-learn", "pandas", "matplotlib"}
+        "torch", "torchvision", "lightning", "tensorflow", "keras", "ipykernel", "numpy", "scikit-learn", "pandas",
+        "matplotlib", "seaborn"}
 
 
-def test_the_worker_image_and_compose_agree_on_the_kernels_python(compose: Compose) -> None:
+def test_the_worker_image_builds_the_default_environment_with_the_command_and_file_of_every_machine(
+        compose: Compose) -> None:
+    """One definition: the image runs `labgrader kernels build`, which reads lab_tasks/environments/default.txt
+    from the installed package; no second requirements file, no interpreter override in compose."""
     dockerfile = (REPO / "docker" / "Dockerfile.worker").read_text()
-    assert "LABGRADER_KERNEL_PYTHON=/opt/kernel-venv/bin/python" in dockerfile
-    assert "python -m venv /opt/kernel-venv" in dockerfile
-    worker = compose.config()["services"]["worker"]
-    assert worker["environment"]["LABGRADER_KERNEL_PYTHON"] == "/opt/kernel-venv/bin/python"
+    instructions = [" ".join(i.split()) for i in dockerfile.replace("\\\n", " ").splitlines()]
+    runs = [i for i in instructions if i.startswith("RUN ")]
+    assert any(run.endswith("labgrader kernels build default") for run in runs), runs
+    assert "LABGRADER_KERNELS_DIR=/opt/labgrader-kernels" in dockerfile
+    assert "pip install" not in next(r for r in runs if "kernels build" in r)
+    assert not (REPO / "docker" / "kernel-requirements.txt").exists()
+    assert "LABGRADER_KERNEL_PYTHON" not in dockerfile
+    package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "environments/*.txt" in package_data["lab_tasks"]
+    services = compose.config(None, "--profile", "cpu")["services"]
+    for name in ("worker", "worker-cpu"):
+        assert "LABGRADER_KERNEL_PYTHON" not in services[name]["environment"]
 
 
 def test_the_worker_entrypoint_is_valid_posix_shell() -> None:

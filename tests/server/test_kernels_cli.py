@@ -53,6 +53,7 @@ def _run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProc
 
 
 @needs_root
+@pytest.mark.slow  # a few minutes: five CLI runs, two of them start kernels
 def test_a_lab_names_its_environment_which_kernels_build_makes_and_list_shows(tmp_path: Path, venvs: Path) -> None:
     labs = _labs_dir(tmp_path, "tiny")
     env = server_env(tmp_path, LABGRADER_LABS_DIR=str(labs), LABGRADER_KERNELS_DIR=str(venvs / "kernels"))
@@ -138,6 +139,7 @@ def test_serve_refuses_to_start_while_an_environment_does_not_start(tmp_path: Pa
 
 
 @needs_root
+@pytest.mark.slow  # minutes: a server, and two attempts that each wait for a kernel to die
 def test_a_kernel_that_stops_starting_fails_the_job_with_the_reason_after_retries(tmp_path: Path,
                                                                                     venvs: Path) -> None:
     kernel = venvs / "breaks"
