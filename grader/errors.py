@@ -13,6 +13,11 @@
      ├── HarnessOutputInvalid    what came back from the sandbox is missing, oversized or malformed
      ├── NetworkRefused          an exported network is not one the grader can evaluate (the message says why)
      ├── StoredOutputUnreadable  stored scoring inputs are corrupt or in a format this grader no longer reads
+     ├── KernelChannelError  the grader's channel to a kernel broke (grader.kernel.channel/driver/execute)
+     │    ├── KernelProtocolViolation  the kernel sent what no honest kernel sends (graded, never retried)
+     │    ├── DriverEnded     the driver's pipe closed or carried something that is not a frame
+     │    ├── FrameTooLarge   a frame announced over the reader's cap
+     │    └── SetupFailed     grader code failed in the kernel before any student code ran
      └── InfrastructureError     the grader itself failed (kernel would not start, disk full): retry the job
           ├── KernelStartFailed  the sandboxed kernel died before it answered (the message holds its stderr)
           └── NoFreeUid          every sandbox uid is held by another job on this host
@@ -84,3 +89,27 @@ class KernelStartFailed(InfrastructureError):
 
 class NoFreeUid(InfrastructureError):
     """Every sandbox uid in the range is held by another job on this host."""
+
+
+class KernelChannelError(GraderError):
+    """The channel between the grader, a job's kernel driver and the kernel broke."""
+
+
+class KernelProtocolViolation(KernelChannelError):  # named like nbclient's DeadKernelError
+    """The kernel sent something no honest kernel sends; `what` is grader-written text for the report."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+class DriverEnded(KernelChannelError):
+    """The driver's pipe closed or carried something that is not a frame."""
+
+
+class FrameTooLarge(KernelChannelError):
+    """The other side announced a frame over the reader's cap."""
+
+
+class SetupFailed(KernelChannelError):
+    """Grader code failed in the kernel before any student code ran: an infrastructure failure."""

@@ -39,6 +39,8 @@ from jupyter_client.session import Session
 from traitlets import Type
 from zmq.utils.monitor import parse_monitor_message
 
+from grader.errors import KernelProtocolViolation
+
 MAX_FRAME_BYTES = 256 * 1024 * 1024  # at the socket: a larger frame makes ZeroMQ drop the connection
 DECODE_FRAME_BYTES = 8 * 1024 * 1024  # larger content is never decoded (the whole output budget is 2 MB by default)
 RECEIVE_QUEUE_MESSAGES = {"iopub": 64}  # other channels: 16
@@ -49,14 +51,6 @@ DISCONNECT_GRACE_S = 2.0  # a kernel that died closes its sockets a moment befor
 SOCKET_WAIT_POLL_S = 0.02
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _PARTS = ("header", "parent_header", "metadata", "content")
-
-
-class KernelProtocolViolation(Exception):  # named like nbclient's DeadKernelError
-    """The kernel sent something no honest kernel sends; `what` is grader-written text for the report."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(what)
-        self.what = what
 
 
 class ProtocolGuard:

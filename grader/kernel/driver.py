@@ -42,9 +42,9 @@ from nbclient.exceptions import CellControlSignal, CellTimeoutError, DeadKernelE
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
+from grader.errors import FrameTooLarge, KernelProtocolViolation, SetupFailed
 from grader.kernel.channel import (
     GuardedSocketsMixin,
-    KernelProtocolViolation,
     SandboxKernelClient,
     StrictSession,
 )
@@ -68,10 +68,6 @@ MAX_REQUEST_BYTES = 256 * 1024 * 1024  # the root's requests: the notebook (capp
 def encode_frame(message: dict[str, Any]) -> bytes:
     body = json.dumps(message, ensure_ascii=True, allow_nan=False).encode("ascii")
     return FRAME_HEADER.pack(len(body)) + body
-
-
-class FrameTooLarge(Exception):
-    """The other side announced a frame over the reader's cap."""
 
 
 async def read_frame(reader: asyncio.StreamReader, max_bytes: int) -> dict[str, Any] | None:
@@ -428,10 +424,6 @@ async def _interrupt_and_wait(client: CappedNotebookClient, state: KernelState, 
     if not running.cancelled() and isinstance(running.exception(), DeadKernelError):
         return False
     return await kernel_responds(client)
-
-
-class SetupFailed(Exception):
-    """Grader code failed in the kernel before any student code ran: an infrastructure failure."""
 
 
 async def run_private(state: KernelState, code: str, timeout_s: float) -> str:

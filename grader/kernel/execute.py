@@ -29,8 +29,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbformat import NotebookNode
 
-from grader.errors import InfrastructureError, KernelStartFailed
-from grader.kernel.driver import CONNECTION_KEYS, DEFAULT_DEATH_REASON, FrameTooLarge, encode_frame, read_frame
+from grader.errors import DriverEnded, FrameTooLarge, InfrastructureError, KernelStartFailed
+from grader.kernel.driver import CONNECTION_KEYS, DEFAULT_DEATH_REASON, encode_frame, read_frame
 from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB
 from grader.kernel.stderr_tail import StderrTail
 from grader.scoring.report import CellError, Cutoff
@@ -142,10 +142,6 @@ def bounded_text(value: Any, limit: int = 2000) -> str:
     text = value if isinstance(value, str) else ""
     text = "".join(c for c in text[:limit] if c in "\n\t" or unicodedata.category(c)[0] != "C")
     return text
-
-
-class DriverEnded(Exception):
-    """The driver's pipe closed or carried something that is not a frame."""
 
 
 class KernelDriver:

@@ -12,8 +12,9 @@ import pytest
 from jupyter_client.session import Session
 from nbformat import NotebookNode, ValidationError
 
-from grader.kernel.channel import KernelProtocolViolation, ProtocolGuard, StrictSession
-from grader.kernel.driver import FrameTooLarge, encode_frame, read_frame
+from grader.errors import FrameTooLarge, KernelProtocolViolation
+from grader.kernel.channel import ProtocolGuard, StrictSession
+from grader.kernel.driver import encode_frame, read_frame
 from grader.kernel.pipeline import GradingOutcome
 from grader.sandbox import seccomp
 from grader.scoring.plots import learning_curve_artifacts
