@@ -13,7 +13,7 @@ from tests.conftest import IRIS_CODE, LiveServer, make_server, notebook_bytes
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    server = make_server(tmp_path_factory.mktemp("api"), LABGRADER_MAX_UPLOAD_MB="0.05")
+    server = make_server(tmp_path_factory.mktemp("api"), LABGRADER_MAX_UPLOAD_MB="0.05", LABGRADER_MAX_FILES_MB="0.05")
     server.start()
     yield server
     server.stop()
@@ -59,8 +59,8 @@ def test_missing_or_invalid_token_is_401(api: LiveServer, header: str | None) ->
 
 def test_a_body_over_the_server_limit_is_refused_before_authentication(api: LiveServer) -> None:
     """The multipart parser would spool it to disk before the token is checked: the size is checked first."""
-    body = b"x" * (2 * 2**20)  # the limit is 0.05 MB of notebook + 1 MB for the form around it
-    expected = "the request body is larger than the 1.05 MB this server accepts"
+    body = b"x" * (2 * 2**20)  # the limit: 0.05 MB of notebook + 0.05 MB of files + 1 MB for the form around them
+    expected = "the request body is larger than the 1.1 MB this server accepts"
     with api.client() as client:
         declared = client.post("/api/v1/labs/frameworks/submissions", files={"notebook": ("a.ipynb", body)})
         head = (b'--b\r\nContent-Disposition: form-data; name="notebook"; filename="a.ipynb"\r\n'
