@@ -25,6 +25,7 @@ def test_production_refuses_the_service_interpreter(tmp_path: Path) -> None:
 
 
 def test_an_unbuilt_default_is_refused_in_production(tmp_path: Path) -> None:
-    settings = Settings(environment=Environment.PRODUCTION, secret_key="x" * 32, data_dir=tmp_path)
+    settings = Settings(environment=Environment.PRODUCTION, secret_key="x" * 32, data_dir=tmp_path,
+                        kernels_dir=tmp_path / "kernels")  # nothing built there, whatever the environment says
     [status] = check_environments(settings, [])
     assert not status.ok and "service's own interpreter" in status.detail
