@@ -76,6 +76,7 @@ def test_metrics_count_queues_running_durations_and_failures_from_the_ledger(ser
         'labgrader_queue_oldest_job_age_seconds{queue="regrade-gpu"}': "0.0",
         'labgrader_jobs_running{queue="live"}': "1.0", 'labgrader_jobs_running{queue="regrade"}': "0.0",
         'labgrader_jobs_running{queue="live-gpu"}': "0.0", 'labgrader_jobs_running{queue="regrade-gpu"}': "0.0",
+        'labgrader_jobs{status="cancelled"}': "0.0",  # superseded by a newer job of the same submission
         'labgrader_jobs{status="error"}': "1.0", 'labgrader_jobs{status="graded"}': "1.0",
         'labgrader_jobs{status="queued"}': "1.0", 'labgrader_jobs{status="running"}': "1.0",
         'labgrader_job_duration_seconds_bucket{le="1.0"}': "0.0",
