@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import REPO, LiveServer
+from lab_tasks import LABS_DIR
+from tests.browser.notebooks import iris_with_history
+from tests.conftest import REPO, LiveServer, make_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -71,3 +74,29 @@ def shoot_both(page: Page, name: str) -> None:
     page.set_viewport_size(DESKTOP)
     page.reload()
     assert overflow <= 1, f"{name}: the page is {overflow} px wider than a 390 px screen"
+
+
+@pytest.fixture
+def lab_server(tmp_path: Path) -> Iterator[tuple[LiveServer, Path]]:
+    """A server whose labs come from a copy of lab.toml that the test edits (rescore re-reads it; regrade restarts)."""
+    labs = tmp_path / "labs"
+    (labs / "frameworks").mkdir(parents=True)
+    toml = labs / "frameworks" / "lab.toml"
+    shutil.copy(LABS_DIR / "frameworks" / "lab.toml", toml)
+    server = make_server(tmp_path, LABGRADER_LABS_DIR=str(labs))
+    server.start()
+    yield server, toml
+    server.stop()
+
+
+def two_graded_students(server: LiveServer) -> tuple[str, list[str], list[int]]:
+    """An instructor's token, and two students who each submitted the Iris notebook with a history, graded 35."""
+    prof, students = server.add_user("prof", "instructor"), [server.add_user(n) for n in ("kim", "lee")]
+    ids = []
+    for token in students:
+        with server.client(token) as client:
+            ids.append(client.post("/api/v1/labs/frameworks/submissions",
+                                   files={"notebook": ("lab.ipynb", iris_with_history())}).json()["id"])
+    for token, submission_id in zip(students, ids, strict=True):
+        assert server.wait_for(token, submission_id)["score"] == 35.0
+    return prof, students, ids

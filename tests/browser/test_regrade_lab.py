@@ -2,46 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from lab_tasks import LABS_DIR
-from tests.browser.conftest import log_in, shoot
-from tests.browser.notebooks import iris_with_history
-from tests.conftest import LiveServer, make_server
+from tests.browser.conftest import log_in, shoot, two_graded_students
+from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
 GRADING_TIMEOUT_MS = 240_000
 
 
-@pytest.fixture
-def lab_server(tmp_path: Path) -> Iterator[tuple[LiveServer, Path]]:
-    """A server whose labs come from a copy of lab.toml that the test can edit between restarts."""
-    labs = tmp_path / "labs"
-    (labs / "frameworks").mkdir(parents=True)
-    toml = labs / "frameworks" / "lab.toml"
-    shutil.copy(LABS_DIR / "frameworks" / "lab.toml", toml)
-    server = make_server(tmp_path, LABGRADER_LABS_DIR=str(labs))
-    server.start()
-    yield server, toml
-    server.stop()
-
 
 def test_regrading_a_lab_after_a_threshold_change_shows_progress_and_new_scores(
         lab_server: tuple[LiveServer, Path], page: Page) -> None:
     server, toml = lab_server
-    prof, students = server.add_user("prof", "instructor"), [server.add_user(n) for n in ("kim", "lee")]
-    ids = []
-    for token in students:
-        with server.client(token) as client:
-            ids.append(client.post("/api/v1/labs/frameworks/submissions",
-                                   files={"notebook": ("lab.ipynb", iris_with_history())}).json()["id"])
-    for token, submission_id in zip(students, ids, strict=True):
-        assert server.wait_for(token, submission_id)["score"] == 35.0
+    prof, _, ids = two_graded_students(server)
 
     # The instructor tightens early stopping from a patience of 3 epochs to 1, and restarts the server.
     server.stop()
