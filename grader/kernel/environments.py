@@ -97,15 +97,6 @@ def environment_definitions(labs_dir: Path | None, bundled: Path) -> dict[str, P
     return found
 
 
-def requirements_file(name: str, labs_dir: Path | None, bundled: Path) -> Path:
-    files = environment_definitions(labs_dir, bundled)
-    if name not in files:
-        raise EnvironmentUnavailable(
-            f"no student environment `{name}`: there is no {ENVIRONMENTS_FOLDER}/{name}.txt; "
-            f"known: {', '.join(sorted(files)) or 'none'}")
-    return files[name]
-
-
 def read_environment_marker(venv: Path) -> dict[str, Any] | None:
     try:
         marker = json.loads((venv / MARKER).read_text(encoding="utf-8"))
