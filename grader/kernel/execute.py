@@ -30,7 +30,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbformat import NotebookNode
 
 from grader.errors import DriverEnded, FrameTooLarge, InfrastructureError, KernelStartFailed
-from grader.kernel.driver import CONNECTION_KEYS, DEFAULT_DEATH_REASON, encode_frame, read_frame
+from grader.kernel.frames import CONNECTION_KEYS, DEFAULT_DEATH_REASON, encode_frame, read_frame
 from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB
 from grader.kernel.stderr_tail import StderrTail
 from grader.scoring.report import CellError, Cutoff

@@ -1,0 +1,393 @@
+"""The driver's nbclient side: run a job's cells in its kernel, with output caps and the lab's time limits, and
+report what happened (`RunOutcome`); runs only inside the kernel driver (`grader.kernel.driver`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.session import Session
+from nbclient import NotebookClient
+from nbclient.exceptions import CellControlSignal, CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+from grader.errors import KernelProtocolViolation, SetupFailed
+from grader.kernel.channel import (
+    GuardedSocketsMixin,
+    SandboxKernelClient,
+    StrictSession,
+)
+from grader.kernel.frames import CONNECTION_KEYS, DEFAULT_DEATH_REASON
+from grader.scoring.student_text import BUILTIN_EXCEPTIONS
+
+logger = logging.getLogger(__name__)
+
+TRUNCATION_NOTE = "\n[labgrader: output truncated; the notebook printed more than {limit} kB]\n"
+ALIVE_MARKER = "labgrader-kernel-responds"
+RESPONSE_GRACE_S = 5.0
+# after a cell's reply, how long its outputs may still be arriving: the driver shares the job's CPU share with the
+# kernel, so a cell that displayed hundreds of outputs may need more than nbclient's 4 s to be read
+IOPUB_GRACE_S = 30
+
+@dataclass(frozen=True)
+class DriverLimits:
+    cell_timeout_s: float
+    notebook_timeout_s: float
+    harness_timeout_s: float
+    output_limit_bytes: int
+
+
+class RemoteKernelManager(GuardedSocketsMixin, AsyncKernelManager):  # type: ignore[misc]
+    """The driver's view of a kernel it did not start: the root says when its process ended; interrupts travel as
+    messages on the control socket, connected once with the other sockets."""
+
+    dead_reason: str | None = None
+
+    def _session_default(self) -> Session:
+        return StrictSession(parent=self)
+
+    def _client_factory_default(self) -> type[SandboxKernelClient]:
+        return SandboxKernelClient
+
+    @property
+    def has_kernel(self) -> bool:
+        return self.dead_reason is None
+
+    async def is_alive(self) -> bool:  # type: ignore[override]
+        return self.dead_reason is None
+
+    _async_is_alive = is_alive  # what the client's wait_for_ready calls
+
+    def client(self, **kwargs: Any) -> SandboxKernelClient:  # type: ignore[override]
+        kc = super().client(**kwargs)
+        assert isinstance(kc, SandboxKernelClient)
+        kc.kernel_alive = self.is_alive
+        kc.sockets_ready = self._connect_control_when_bound
+        return kc
+
+    _control_bound = False
+
+    def _connect_control_socket(self) -> None:
+        if self._control_socket is None and self._control_bound:
+            super()._connect_control_socket()
+
+    def _connect_control_when_bound(self) -> None:
+        self._control_bound = True
+        self._connect_control_socket()
+
+    async def interrupt_kernel(self) -> None:  # type: ignore[override]
+        if self.dead_reason is not None or self._control_socket is None:
+            return
+        self.session.send(self._control_socket, self.session.msg("interrupt_request", content={}))
+
+    async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:  # type: ignore[override]
+        """The root ends the kernel's process; the driver only closes its sockets."""
+        self._close_control_socket()
+
+
+class CappedNotebookClient(NotebookClient):
+    """An nbclient that stops storing outputs past a byte budget, so a flood of output cannot exhaust the job."""
+
+    def __init__(self, nb: NotebookNode, km: AsyncKernelManager, output_limit_bytes: int, **kw: Any) -> None:
+        super().__init__(nb, km=km, **kw)
+        self._budget = output_limit_bytes
+        self._used = 0
+        self._truncated_cells: set[int] = set()
+        self.timed_out_cells: list[int] = []
+        self.capture_disabled = False
+        self._display_sizes: dict[str, int] = {}  # display id -> size of the data its outputs now show
+
+    def output(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
+               cell_index: int) -> NotebookNode | None:
+        if self.capture_disabled:
+            return None
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        if self._used + size > self._budget:
+            if cell_index not in self._truncated_cells:
+                self._truncated_cells.add(cell_index)
+                note = TRUNCATION_NOTE.format(limit=self._budget // 1024)
+                outs.append(new_output("stream", name="stderr", text=note))  # type: ignore[no-untyped-call]
+            return None
+        self._used += size
+        return super().output(outs, msg, display_id, cell_index)
+
+    def _update_display_id(self, display_id: str, msg: dict[str, Any]) -> None:
+        """A display with an id rewrites every earlier output with that id: what the copies grow by is charged."""
+        if self.capture_disabled:
+            return
+        copies = sum(len(indices) for indices in self._display_id_map.get(display_id, {}).values())
+        content = msg.get("content", {})
+        size = len(json.dumps([content.get("data"), content.get("metadata")], default=str))
+        growth = max(0, size - self._display_sizes.get(display_id, size)) * copies
+        if self._used + growth > self._budget:
+            return  # dropped: those outputs keep what they showed before
+        self._used += growth
+        self._display_sizes[display_id] = size
+        super()._update_display_id(display_id, msg)
+
+    def process_message(self, msg: dict[str, Any], cell: NotebookNode, cell_index: int) -> NotebookNode | None:
+        """The kernel holds its message key, so student code can send any iopub message: one whose envelope is sound
+        but whose content nbclient cannot use (a stream without text, an empty error) is dropped."""
+        try:
+            return super().process_message(msg, cell, cell_index)
+        except CellControlSignal:
+            raise  # "cell finished" and timeouts travel as exceptions
+        except Exception as exc:  # a stream without text, a display map gone stale when the harness swapped cells
+            logger.info("dropped a malformed %s message from the kernel: %s",
+                        msg.get("header", {}).get("msg_type", "?"), type(exc).__name__)
+            return None
+
+    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> dict[str, Any] | None:
+        if cell is not None:
+            self.timed_out_cells.append(id(cell))
+        return await super()._async_handle_timeout(timeout, cell)
+
+
+@dataclass(frozen=True)
+class CellErrorText:
+    ename: str
+    evalue: str
+
+
+def cell_errors(cell: NotebookNode) -> list[CellErrorText]:
+    return [CellErrorText(str(out.get("ename", "Error")), str(out.get("evalue", "")))
+            for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+
+
+async def run_private_cell(client: CappedNotebookClient, code: str, cell: NotebookNode | None = None) -> NotebookNode:
+    """Run grader code in the kernel without it appearing in the student's notebook or history."""
+    cell = cell if cell is not None else new_code_cell(code)
+    student_nb = client.nb
+    client.nb = new_notebook(cells=[cell])
+    try:
+        return await client.async_execute_cell(cell, 0, store_history=False)
+    finally:
+        client.nb = student_nb
+
+
+async def kernel_responds(client: CappedNotebookClient) -> bool:
+    """After an interrupt: does the kernel run code again (not stopped, not still in an uninterruptible loop)?"""
+    probe = new_code_cell(f"print({ALIVE_MARKER!r})")
+    try:
+        await asyncio.wait_for(run_private_cell(client, "", probe), timeout=RESPONSE_GRACE_S)
+    except (TimeoutError, CellTimeoutError, DeadKernelError):
+        return False
+    return any(ALIVE_MARKER in str(out.get("text", "")) for out in probe.get("outputs", []))
+
+
+HarnessRequest = Callable[[], Awaitable[str | None]]
+
+
+@dataclass
+class RunOutcome:
+    """What the driver reports: per code cell its outputs (a timed-out cell ends with a CellTimeout error)."""
+
+    nb: NotebookNode
+    note: str = ""
+    harness_ran: bool = False
+    harness_error: str = ""
+    protocol_violation: bool = False
+    timings_s: dict[str, float] = field(default_factory=dict)
+    ran: list[int] = field(default_factory=list)  # indices of the code cells that were executed (or started)
+    # the limit that stopped the notebook, in numbers (the root writes the sentence: grader.scoring.report.Cutoff)
+    cutoff: dict[str, Any] | None = None
+
+    def as_frame(self) -> dict[str, Any]:
+        return {
+            "event": "result", "note": self.note, "harness_ran": self.harness_ran,
+            "harness_error": self.harness_error, "protocol_violation": self.protocol_violation,
+            "timings_s": self.timings_s, "cutoff": self.cutoff,
+            "cells": [{"index": i, "outputs": self.nb.cells[i].get("outputs", []),
+                       "execution_count": self.nb.cells[i].get("execution_count")} for i in self.ran],
+        }
+
+
+def _why(state: KernelState) -> str:
+    return state.km.dead_reason or DEFAULT_DEATH_REASON
+
+
+@dataclass
+class KernelState:
+    km: RemoteKernelManager
+    kc: SandboxKernelClient
+
+
+async def run_notebook(state: KernelState, nb: NotebookNode, limits: DriverLimits, setup_code: str,
+                       harness: HarnessRequest | None, progress: Callable[[int], None]) -> RunOutcome:
+    """Execute every code cell (errors do not stop the run), then the harness code the root sends."""
+    client = CappedNotebookClient(
+        nb, km=state.km, output_limit_bytes=limits.output_limit_bytes, timeout=int(limits.cell_timeout_s),
+        interrupt_on_timeout=True, allow_errors=True, record_timing=False, iopub_timeout=IOPUB_GRACE_S,
+        error_on_timeout={"ename": "CellTimeout", "evalue": f"the cell ran longer than {limits.cell_timeout_s:.0f} s"},
+    )
+    client.kc = state.kc
+    state.kc.allow_stdin = False
+    outcome = RunOutcome(nb=nb)
+    phase = ["the set-up"]
+    try:
+        await _run_cells(client, state, nb, setup_code, limits, outcome, harness, progress, phase)
+    except DeadKernelError:
+        outcome.note = outcome.note or f"the kernel died before the notebook finished ({_why(state)})"
+    except KernelProtocolViolation as violation:
+        # graded, never retried: the notebook's own code sent it; the root stops the kernel
+        outcome.protocol_violation = True
+        outcome.note = (f"the notebook sent the grader {violation.what} during {phase[0]}; the kernel was "
+                        "stopped there, so the cells after it and the evaluation did not run")
+        outcome.harness_error = outcome.note
+        outcome.harness_ran = False
+    return outcome
+
+
+async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: NotebookNode, setup_code: str,
+                     limits: DriverLimits, outcome: RunOutcome, harness: HarnessRequest | None,
+                     progress: Callable[[int], None], phase: list[str]) -> None:
+    loop = asyncio.get_running_loop()
+    setup_cell = await run_private_cell(client, setup_code)
+    setup_errors = cell_errors(setup_cell)
+    if setup_errors:
+        raise SetupFailed(f"the sandbox set-up code failed: {setup_errors[0].ename}: {setup_errors[0].evalue[:200]}")
+    deadline = loop.time() + limits.notebook_timeout_s
+    cells_started = time.monotonic()
+    kernel_usable = True
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        remaining = deadline - loop.time()
+        if remaining <= 0:  # between cells: the kernel is idle, and what it trained so far is graded
+            outcome.cutoff = {"limit": "notebook", "cell_number": index + 1, "ran_s": 0.0,
+                              "started_after_s": time.monotonic() - cells_started, "interrupted": False}
+            outcome.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit; "
+                            f"cell {index + 1} and later did not run")
+            break
+        phase[0] = f"cell {index + 1}"
+        progress(index)
+        outcome.ran.append(index)
+        cell_started = time.monotonic()
+        running = asyncio.ensure_future(client.async_execute_cell(cell, index))
+        try:
+            done, _ = await asyncio.wait({running}, timeout=remaining)
+            if done:
+                running.result()  # the cell's own end: its timeout (interrupted), a dead kernel
+            else:
+                # the notebook's time ran out inside this cell: interrupt it, let it end, grade what it trained
+                outcome.cutoff = {"limit": "notebook", "cell_number": index + 1,
+                                  "ran_s": time.monotonic() - cell_started,
+                                  "started_after_s": cell_started - cells_started, "interrupted": True}
+                outcome.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit "
+                                f"in cell {index + 1}")
+                if await _interrupt_and_wait(client, state, running):
+                    evalue = (f"the notebook ran longer than {limits.notebook_timeout_s:.0f} s; this cell was "
+                              "interrupted")
+                    cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"] + [
+                        new_output("error", ename="NotebookTimeout", evalue=evalue,  # type: ignore[no-untyped-call]
+                                   traceback=[])]
+                else:
+                    outcome.cutoff = None
+                    outcome.note += ", which did not stop when interrupted; no network could be evaluated"
+                    kernel_usable = False
+                break
+        except (TimeoutError, CellTimeoutError):
+            pass  # a cell over its own limit: recorded below, from the cell's outputs
+        except DeadKernelError:
+            # nbclient turns the cancellation by `wait_for` into DeadKernelError: a live kernel past the deadline
+            # ran out of time
+            if state.km.dead_reason is None and loop.time() >= deadline:
+                outcome.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit "
+                                f"in cell {index + 1}")
+            else:
+                outcome.note = f"the kernel died while running cell {index + 1} ({_why(state)})"
+            kernel_usable = False
+            break
+        if id(cell) in client.timed_out_cells:
+            evalue = f"the cell ran longer than {limits.cell_timeout_s:.0f} s and was interrupted"
+            cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"] + [
+                new_output("error", ename="CellTimeout", evalue=evalue, traceback=[])  # type: ignore[no-untyped-call]
+            ]
+            if not await kernel_responds(client):
+                outcome.note = (f"cell {index + 1} ran longer than {limits.cell_timeout_s:.0f} s and did not stop "
+                                "when interrupted; the cells after it did not run")
+                kernel_usable = False
+                break
+            outcome.note = outcome.note or (
+                f"cell {index + 1} ran longer than {limits.cell_timeout_s:.0f} s and was interrupted")
+            if outcome.cutoff is None:
+                outcome.cutoff = {"limit": "cell", "cell_number": index + 1, "ran_s": limits.cell_timeout_s,
+                                  "started_after_s": cell_started - cells_started, "interrupted": True}
+    outcome.timings_s["cells"] = time.monotonic() - cells_started
+    if harness is None:
+        return
+    if not kernel_usable:
+        outcome.harness_error = outcome.note
+        return
+    harness_started = time.monotonic()
+    phase[0] = "the evaluation"
+    code = await harness()
+    if code is None:
+        return
+    harness_cell = new_code_cell(code)
+    harness_deadline = loop.time() + limits.harness_timeout_s
+    try:
+        await asyncio.wait_for(run_private_cell(client, code, harness_cell), timeout=limits.harness_timeout_s)
+    except (TimeoutError, CellTimeoutError):
+        outcome.harness_error = f"evaluating the models took longer than {limits.harness_timeout_s:.0f} s"
+        return
+    except DeadKernelError:
+        if state.km.dead_reason is None and loop.time() >= harness_deadline:  # the cancelled wait (see above)
+            outcome.harness_error = f"evaluating the models took longer than {limits.harness_timeout_s:.0f} s"
+        else:
+            outcome.harness_error = f"the kernel died while the models were evaluated ({_why(state)})"
+        return
+    finally:
+        outcome.timings_s["harness"] = time.monotonic() - harness_started
+    errors = cell_errors(harness_cell)
+    if errors:
+        # the class only if it is a built-in one, never the message: grader-written words for the student
+        name = errors[0].ename if errors[0].ename in BUILTIN_EXCEPTIONS else "an exception"
+        outcome.harness_error = f"the evaluation code could not run in this kernel (it raised {name})"
+    outcome.harness_ran = True
+
+
+async def _interrupt_and_wait(client: CappedNotebookClient, state: KernelState, running: asyncio.Future[Any]) -> bool:
+    """Interrupt the kernel and let the running cell end; False when it does not end within the grace period."""
+    with contextlib.suppress(Exception):
+        await state.km.interrupt_kernel()
+    done, _ = await asyncio.wait({running}, timeout=RESPONSE_GRACE_S * 2)
+    if not done:
+        running.cancel()
+        return False
+    if not running.cancelled() and isinstance(running.exception(), DeadKernelError):
+        return False
+    return await kernel_responds(client)
+
+
+async def run_private(state: KernelState, code: str, timeout_s: float) -> str:
+    """Run grader code before the notebook (warm kernels: set-up and framework imports); "" or what failed."""
+    client = CappedNotebookClient(new_notebook(), km=state.km, output_limit_bytes=1 << 20,  # type: ignore[no-untyped-call]
+                                  timeout=int(timeout_s), allow_errors=True, record_timing=False)
+    client.kc = state.kc
+    try:
+        cell = await asyncio.wait_for(run_private_cell(client, code), timeout=timeout_s)
+    except (TimeoutError, CellTimeoutError):
+        return f"grader code took longer than {timeout_s:.0f} s"
+    except (DeadKernelError, KernelProtocolViolation) as exc:
+        return f"the kernel failed while grader code ran ({type(exc).__name__})"
+    errors = cell_errors(cell)
+    return f"{errors[0].ename}: {errors[0].evalue[:200]}" if errors else ""
+
+
+async def connect(info: dict[str, Any], timeout_s: float, confirm_alive: Callable[[], Awaitable[bool]]) -> KernelState:
+    km = RemoteKernelManager()
+    km.load_connection_info({k: info[k] for k in CONNECTION_KEYS if k in info})  # type: ignore[arg-type]
+    kc = km.client()
+    kc.confirm_alive = confirm_alive
+    await kc.start_channels(timeout_s=timeout_s)
+    await kc.wait_for_ready(timeout=timeout_s)
+    return KernelState(km, kc)
