@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import lab_tasks
-from server.cli import kernels
+from server.cli import kernels, users
 from server.settings import Settings
 
 if TYPE_CHECKING:
@@ -99,82 +99,6 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = _settings()
     upgrade(settings.database_url)
     print(f"database at {settings.database_url.split('@')[-1]} is at the latest schema")
-    return 0
-
-
-def cmd_users_add(args: argparse.Namespace) -> int:
-    from server.db import make_engine, make_session_factory, transaction
-    from server.migrate import upgrade
-    from server.users.service import create_user
-
-    settings = _settings()
-    upgrade(settings.database_url)  # a first `users add` before the first `serve` must work too
-    engine = make_engine(settings.database_url)
-    with transaction(make_session_factory(engine)) as session:
-        issued = create_user(session, args.name, args.role)
-    engine.dispose()
-    if args.json:
-        print(json.dumps({"name": issued.name, "role": issued.role, "token": issued.token}))
-    else:
-        print(f"Created {issued.role} {issued.name}. Their API token (shown once, store it now):\n{issued.token}")
-    return 0
-
-
-def cmd_users_lifecycle(args: argparse.Namespace) -> int:
-    """`users reset-token|revoke|disable|enable|delete NAME`: audited with the operator's login as the actor."""
-    import getpass
-
-    from server.db import make_engine, make_session_factory, transaction
-    from server.migrate import upgrade
-    from server.roster import lifecycle
-
-    settings = _settings()
-    upgrade(settings.database_url)
-    actor = f"cli:{getpass.getuser()}"
-    action = lifecycle.RosterAction(args.users_command)
-    if action is lifecycle.RosterAction.DELETE and not args.yes:
-        print(f"error: deleting {args.name} removes all their submissions too; repeat with --yes to confirm",
-              file=sys.stderr)
-        return 2
-    engine = make_engine(settings.database_url)
-    try:
-        with transaction(make_session_factory(engine)) as session:
-            if action is lifecycle.RosterAction.RESET_TOKEN:
-                issued = lifecycle.reset_token(session, args.name, actor)
-                if args.json:
-                    print(json.dumps({"name": issued.name, "role": issued.role, "token": issued.token}))
-                else:
-                    print(f"New API token for {issued.name} (shown once; the old one no longer works):\n"
-                          f"{issued.token}")
-            elif action is lifecycle.RosterAction.REVOKE:
-                lifecycle.revoke_token(session, args.name, actor)
-                print(f"{args.name}'s token is revoked; `labgrader users reset-token {args.name}` issues a new one")
-            elif action in (lifecycle.RosterAction.DISABLE, lifecycle.RosterAction.ENABLE):
-                lifecycle.set_disabled(session, args.name, actor, action is lifecycle.RosterAction.DISABLE)
-                print(f"{args.name} is {'disabled' if action is lifecycle.RosterAction.DISABLE else 'enabled'}")
-            else:
-                count = lifecycle.delete_user(session, args.name, actor)
-                print(f"deleted {args.name} and their {count} submission(s)")
-    finally:
-        engine.dispose()
-    return 0
-
-
-def cmd_roster_import(args: argparse.Namespace) -> int:
-    from server.db import make_engine, make_session_factory, transaction
-    from server.migrate import upgrade
-    from server.users.service import import_roster
-
-    settings = _settings()
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    with transaction(make_session_factory(engine)) as session:
-        issued = import_roster(session, Path(args.file).read_text(encoding="utf-8"))
-    engine.dispose()
-    print("name,role,token")
-    for user in issued:
-        print(f"{user.name},{user.role},{user.token}")
-    print(f"{len(issued)} users created; their tokens are shown only this once", file=sys.stderr)
     return 0
 
 
@@ -317,29 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply every migration").set_defaults(func=cmd_db_upgrade)
 
-    users = sub.add_parser("users", help="manage users").add_subparsers(dest="users_command", required=True)
-    add = users.add_parser("add", help="create a user and print its API token once")
-    add.add_argument("name")
-    add.add_argument("--role", choices=["student", "instructor"], required=True)
-    add.add_argument("--json", action="store_true")
-    add.set_defaults(func=cmd_users_add)
-    for name, text in [("reset-token", "issue a new API token (shown once); the old one stops working"),
-                       ("revoke", "make the user's token stop working now"),
-                       ("disable", "the user can no longer log in or call the API (their grades stay)"),
-                       ("enable", "undo disable"),
-                       ("delete", "remove the user and all their submissions")]:
-        life = users.add_parser(name, help=text)
-        life.add_argument("name")
-        if name == "reset-token":
-            life.add_argument("--json", action="store_true")
-        if name == "delete":
-            life.add_argument("--yes", action="store_true", help="confirm: their submissions are deleted too")
-        life.set_defaults(func=cmd_users_lifecycle)
-
-    roster = sub.add_parser("roster", help="many users at once").add_subparsers(dest="roster_command", required=True)
-    imp = roster.add_parser("import", help="create users from a CSV with columns name,role")
-    imp.add_argument("file")
-    imp.set_defaults(func=cmd_roster_import)
+    users.add_parser(sub)
 
     grade = sub.add_parser("grade", help="grade a notebook locally in the sandbox, no server")
     grade.add_argument("notebook")

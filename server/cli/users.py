@@ -1,0 +1,111 @@
+"""`labgrader users add|reset-token|revoke|disable|enable|delete` and `roster import`: the roster from the command
+line, each change in one transaction on a migrated database (a first `users add` before the first `serve` works)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from server.settings import Settings
+
+
+@contextmanager
+def _roster_session() -> Iterator[Session]:
+    """One transaction on the configured database, migrated to the latest schema first."""
+    from server.db import make_engine, make_session_factory, transaction
+    from server.migrate import upgrade
+
+    settings = Settings()
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from server.users.service import create_user
+
+    with _roster_session() as session:
+        issued = create_user(session, args.name, args.role)
+    if args.json:
+        print(json.dumps({"name": issued.name, "role": issued.role, "token": issued.token}))
+    else:
+        print(f"Created {issued.role} {issued.name}. Their API token (shown once, store it now):\n{issued.token}")
+    return 0
+
+
+def cmd_users_lifecycle(args: argparse.Namespace) -> int:
+    """`users reset-token|revoke|disable|enable|delete NAME`: audited with the operator's login as the actor."""
+    from server.roster import lifecycle
+
+    actor = f"cli:{getpass.getuser()}"
+    action = lifecycle.RosterAction(args.users_command)
+    if action is lifecycle.RosterAction.DELETE and not args.yes:
+        print(f"error: deleting {args.name} removes all their submissions too; repeat with --yes to confirm",
+              file=sys.stderr)
+        return 2
+    with _roster_session() as session:
+        if action is lifecycle.RosterAction.RESET_TOKEN:
+            issued = lifecycle.reset_token(session, args.name, actor)
+            if args.json:
+                print(json.dumps({"name": issued.name, "role": issued.role, "token": issued.token}))
+            else:
+                print(f"New API token for {issued.name} (shown once; the old one no longer works):\n{issued.token}")
+        elif action is lifecycle.RosterAction.REVOKE:
+            lifecycle.revoke_token(session, args.name, actor)
+            print(f"{args.name}'s token is revoked; `labgrader users reset-token {args.name}` issues a new one")
+        elif action in (lifecycle.RosterAction.DISABLE, lifecycle.RosterAction.ENABLE):
+            lifecycle.set_disabled(session, args.name, actor, action is lifecycle.RosterAction.DISABLE)
+            print(f"{args.name} is {'disabled' if action is lifecycle.RosterAction.DISABLE else 'enabled'}")
+        else:
+            count = lifecycle.delete_user(session, args.name, actor)
+            print(f"deleted {args.name} and their {count} submission(s)")
+    return 0
+
+
+def cmd_roster_import(args: argparse.Namespace) -> int:
+    from server.users.service import import_roster
+
+    with _roster_session() as session:
+        issued = import_roster(session, Path(args.file).read_text(encoding="utf-8"))
+    print("name,role,token")
+    for user in issued:
+        print(f"{user.name},{user.role},{user.token}")
+    print(f"{len(issued)} users created; their tokens are shown only this once", file=sys.stderr)
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    users = sub.add_parser("users", help="manage users").add_subparsers(dest="users_command", required=True)
+    add = users.add_parser("add", help="create a user and print its API token once")
+    add.add_argument("name")
+    add.add_argument("--role", choices=["student", "instructor"], required=True)
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(func=cmd_users_add)
+    for name, text in [("reset-token", "issue a new API token (shown once); the old one stops working"),
+                       ("revoke", "make the user's token stop working now"),
+                       ("disable", "the user can no longer log in or call the API (their grades stay)"),
+                       ("enable", "undo disable"),
+                       ("delete", "remove the user and all their submissions")]:
+        life = users.add_parser(name, help=text)
+        life.add_argument("name")
+        if name == "reset-token":
+            life.add_argument("--json", action="store_true")
+        if name == "delete":
+            life.add_argument("--yes", action="store_true", help="confirm: their submissions are deleted too")
+        life.set_defaults(func=cmd_users_lifecycle)
+
+    roster = sub.add_parser("roster", help="many users at once").add_subparsers(dest="roster_command", required=True)
+    imp = roster.add_parser("import", help="create users from a CSV with columns name,role")
+    imp.add_argument("file")
+    imp.set_defaults(func=cmd_roster_import)
