@@ -35,7 +35,7 @@ import numpy as np
 
 from grader.evaluation.evaluator import DatasetInputs, SlotRequest, evaluate
 from grader.evaluation.harness_output import read_harness_output
-from grader.evaluation.in_kernel import source
+from grader.evaluation.in_kernel import harness_source
 
 MNIST = Path(os.environ.get("LABGRADER_BENCH_MNIST", "/work/shared/datasets/mnist.npz"))
 PREPROCESSINGS = 5  # the old harness tried the student's function, /255, mean/std, standardised, min-max (and raw)
@@ -125,7 +125,7 @@ def main() -> None:
         sample_x, sample_y = mnist["x_train"][rows], mnist["y_train"][rows].astype(np.int64)
         hidden = mnist["x_test"][:5000]
     harness: dict[str, Any] = {"__name__": "labgrader_harness"}
-    exec(compile(source("export.py") + "\n" + source("harness.py"), "labgrader_harness.py", "exec"), harness)
+    exec(compile(harness_source(), "labgrader_harness.py", "exec"), harness)
     data = {"mnist": DatasetInputs(hidden_x=hidden, sample_x=sample_x, sample_y=sample_y)}
     print(f"{'model':24} {'in-kernel s':>12} {'export s':>9} {'evaluate s':>11} {'new/old':>8} {'export MB':>10}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,7 +23,9 @@ DATASET_NAMES = {"mnist": "MNIST", "iris": "Iris"}
 def role_of(architecture: str, dataset: str) -> str:
     """How a report names a slot: "multi-layer MNIST model"."""
     shown = DATASET_NAMES.get(dataset, dataset)
-    prefix = {"single_dense": "single-layer ", "multi_dense": "multi-layer "}.get(architecture, "")
+    architecture, _, count = architecture.partition(":")  # "multi_dense:3": exactly three dense layers
+    prefix = f"{count}-layer " if count else {"single_dense": "single-layer ",
+                                              "multi_dense": "multi-layer "}.get(architecture, "")
     return f"{prefix}{shown} model"
 
 
@@ -56,7 +58,10 @@ def build_request(spec: LabSpec, lab: LabData, private: Path, nonce: str, output
             samples[dataset] = _save(private / f"{dataset}-sample-x.npy", lab.training_sample(dataset).x)
         slots.append({"name": name, "dataset": dataset})
     histories = [{"name": name, "model": model} for name, model in spec.history_requests()]
-    return {"nonce": nonce, "slots": slots, "samples": samples, "histories": histories, "output": str(output)}
+    # the model kinds the lab accepts, and for the NumPy kinds each dataset's number of classes (a perceptron's rows)
+    classes = {dataset: int(lab.training_sample(dataset).y.max(initial=0)) + 1 for dataset in samples}
+    return {"nonce": nonce, "slots": slots, "samples": samples, "histories": histories, "output": str(output),
+            "model_kinds": list(spec.model_kinds), "classes": classes}
 
 
 def build_evaluation_job(spec: LabSpec, lab: LabData, host: Path, export: Path, nonce: str) -> dict[str, Any]:
