@@ -97,7 +97,7 @@ def _harness_step(ctx: GradingContext, work: Path, evaluation: Path) -> tuple[st
     code = (
         "def __labgrader_harness():\n"
         "    namespace = {'__name__': 'labgrader_harness'}\n"
-        f"    exec(compile({harness_source()!r}, 'labgrader_harness.py', 'exec'), namespace)\n"
+        f"    exec(compile({harness_source(ctx.spec.model_kinds)!r}, 'labgrader_harness.py', 'exec'), namespace)\n"
         f"    namespace['run']({str(request)!r}, globals())\n"
         "__labgrader_harness()\n"
         "del __labgrader_harness\n"

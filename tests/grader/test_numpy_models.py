@@ -218,6 +218,43 @@ def test_a_layer_the_grader_does_not_know_is_refused_with_the_reason(harness: di
     assert model.error is not None and model.error.startswith("could not be evaluated from its layers: its layer 1")
 
 
+class BareMLP:
+    """Numbered weight arrays on the network itself; the activations exist only in forward()."""
+
+    def __init__(self, hidden: str) -> None:
+        self.W1, self.b1 = RNG.normal(0, 0.05, (784, 24)), np.zeros(24)
+        self.params = {"W2": RNG.normal(0, 0.3, (24, 24)), "b2": RNG.normal(0, 0.1, 24)}
+        self.W3, self.b3 = RNG.normal(0, 0.3, (24, 10)), RNG.normal(0, 0.1, 10)
+        self.hidden = hidden
+
+    def feedforward(self, x: Any) -> Any:
+        act = {"relu": lambda v: np.maximum(v, 0), "tanh": np.tanh, "square": np.square}[self.hidden]
+        z = act(act(x @ self.W1 + self.b1) @ self.params["W2"] + self.params["b2"]) @ self.W3 + self.b3
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    forward = feedforward
+
+
+@pytest.mark.parametrize("hidden", ["relu", "tanh"])
+def test_bare_weight_arrays_take_the_activations_forward_computes(harness: dict[str, Any], tmp_path: Path,
+                                                                  hidden: str) -> None:
+    net = BareMLP(hidden)
+    exported = export(harness, tmp_path, {"mlp": net}, slots=("mlp",))
+    assert [op.op for op in exported.networks[0].ops] == ["linear", hidden, "linear", hidden, "linear", "softmax"]
+    result = grade(exported, np.asarray(predictions_of(net, IMAGES)), ("mlp", "multi_dense:3"))
+    model = result.model("mlp")
+    assert model is not None and model.predictions == predictions_of(net, HIDDEN)
+
+
+def test_bare_weight_arrays_with_a_forward_of_no_standard_chain_are_refused(harness: dict[str, Any],
+                                                                            tmp_path: Path) -> None:
+    exported = export(harness, tmp_path, {"mlp": BareMLP("square")}, slots=("mlp",))
+    assert exported.networks[0].error == (
+        "it keeps bare weight arrays and its forward() on visible inputs computes no chain of them with standard "
+        "activations (relu, tanh, sigmoid, leaky relu; softmax at the end)")
+
+
 # ---------------------------------------------------------------- attacks: weights decide, never forward()
 
 class LyingReLU:
@@ -283,6 +320,14 @@ def test_absurd_arrays_are_refused_before_they_are_copied(harness: dict[str, Any
 TEACHER = RNG.normal(0, 1, (10, 785))
 
 
+class MultiClassPerceptron:
+    """Weights kept in an object, (features + 1, classes), as several public solutions do."""
+
+    def __init__(self, w: Any) -> None:
+        self.w = w
+        self.num_class = w.shape[1]
+
+
 def perceptron_labels(x: Any, bias: str) -> Any:
     inputs = flat(x)
     if bias == "none":
@@ -301,13 +346,14 @@ def perceptron_weights(bias: str) -> Any:
 
 @pytest.mark.parametrize(("shape", "bias"), [
     ("matrix", "last"), ("matrix", "first"), ("matrix", "none"), ("transposed", "last"), ("columns", "last"),
-    ("vectors", "first"), ("stacked_columns", "last"), ("by_digit", "none"),
+    ("vectors", "first"), ("stacked_columns", "last"), ("by_digit", "none"), ("object", "last"),
 ])
 def test_a_perceptron_in_each_of_its_shapes(harness: dict[str, Any], tmp_path: Path, shape: str, bias: str) -> None:
     matrix = perceptron_weights(bias)
     value = {"matrix": matrix, "transposed": matrix.T, "columns": [row.reshape(-1, 1) for row in matrix],
              "vectors": list(matrix), "stacked_columns": matrix[:, :, None],
-             "by_digit": {digit: row for digit, row in enumerate(matrix)}}[shape]
+             "by_digit": {digit: row for digit, row in enumerate(matrix)},
+             "object": MultiClassPerceptron(matrix.T)}[shape]
     exported = export(harness, tmp_path, {"weights": value, "x_train": IMAGES.reshape(400, 784)})
     assert [n.framework for n in exported.networks] == ["perceptron"]
     result = grade(exported, perceptron_labels(IMAGES, bias), ("perceptron_model", "single_dense:1"))
@@ -327,3 +373,13 @@ def test_arrays_that_are_no_perceptron_are_not_candidates(harness: dict[str, Any
     exported = export(harness, tmp_path, user_ns)
     assert [n.label for n in exported.networks] == ["`weights`"]
     assert export(harness, tmp_path, user_ns, kinds=("numpy_network",)).networks == []
+
+
+def test_a_lab_harness_carries_only_the_exporters_of_its_kinds() -> None:
+    """The harness runs in whatever memory the notebook left: a PyTorch/Keras lab's carries no NumPy exporter."""
+    frameworks = harness_source(("torch", "keras"))
+    assert "def export_torch(" in frameworks and "def export_keras(" in frameworks
+    assert "def export_numpy_network(" not in frameworks
+    numpy_only = harness_source(("numpy_network",))
+    assert "def export_numpy_network(" in numpy_only and "def export_torch(" not in numpy_only
+    assert "def export_torch(" not in harness_source(("perceptron", "keras"))
