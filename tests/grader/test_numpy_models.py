@@ -7,16 +7,21 @@ visible data, never from the student's forward() on hidden inputs."""
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
+from grader.errors import NetworkRefused
 from grader.evaluation.evaluator import DatasetInputs, SlotRequest, evaluate
 from grader.evaluation.harness_output import HarnessExport, read_harness_output
 from grader.evaluation.in_kernel import harness_source
+from grader.evaluation.network import build_network
 from grader.evaluation.preprocessing import named_preprocessings
 from grader.evaluation.result import EvaluationResult
 
@@ -228,7 +233,8 @@ class BareMLP:
         self.hidden = hidden
 
     def feedforward(self, x: Any) -> Any:
-        act = {"relu": lambda v: np.maximum(v, 0), "tanh": np.tanh, "square": np.square}[self.hidden]
+        act: Callable[[Any], Any] = {"relu": lambda v: np.maximum(v, 0), "tanh": np.tanh,
+                                     "square": np.square}[self.hidden]
         z = act(act(x @ self.W1 + self.b1) @ self.params["W2"] + self.params["b2"]) @ self.W3 + self.b3
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
@@ -383,3 +389,24 @@ def test_a_lab_harness_carries_only_the_exporters_of_its_kinds() -> None:
     numpy_only = harness_source(("numpy_network",))
     assert "def export_numpy_network(" in numpy_only and "def export_torch(" not in numpy_only
     assert "def export_torch(" not in harness_source(("perceptron", "keras"))
+
+
+def test_a_perceptron_operation_is_validated_like_the_others() -> None:
+    payload = {"dtype": "float64", "shape": [10, 785],
+               "data": base64.b64encode(np.zeros((10, 785), "<f8").tobytes()).decode()}
+
+    def exported(bias: str) -> HarnessExport:
+        return HarnessExport.model_validate({
+            "nonce": "n", "arrays": {"a0": payload}, "networks": [
+                {"id": 0, "label": "`w`", "framework": "perceptron", "dtype": "float64",
+                 "ops": [{"op": "perceptron", "weight": "a0", "bias_feature": bias}]}]})
+
+    with pytest.raises(ValidationError, match="bias_feature"):
+        exported("middle")
+    network = build_network(exported("none"), exported("none").networks[0])
+    with pytest.raises(NetworkRefused, match=r"^a perceptron of 785 inputs given \(784,\)$"):
+        network.scores(np.zeros((3, 784)))
+    assert network.scores(np.zeros((3, 785))).shape == (3, 10)
+    assert [v.reading for v in build_network(exported("last"), exported("last").networks[0]).variants()] == [
+        "the bias weight taken as the last column (a constant input of 1)",
+        "the bias weight taken as the first column (a constant input of 1)"]

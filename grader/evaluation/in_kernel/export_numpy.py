@@ -100,16 +100,17 @@ def layer_list(obj: Any) -> list[Any] | None:
     """The layers of a network: its `layers` list, its layer attributes in order, or the object alone when it is a
     dense layer itself; None when it is none of these."""
     if isinstance(obj, list | tuple):
-        items = list(obj)
+        items = list(obj[:MAX_NUMPY_LAYERS + 1])
     else:
         attributes = own_dict(obj)
         listed = next((attributes[n] for n in LAYER_LIST_NAMES if isinstance(attributes.get(n), list | tuple)), None)
         if listed is not None:
-            items = list(listed)
+            items = list(listed[:MAX_NUMPY_LAYERS + 1])
         elif layer_weights(obj) is not None:
             return [obj]
         else:
-            items = [v for k, v in attributes.items() if not k.startswith("_") and "loss" not in k.lower()
+            items = [v for k, v in list(attributes.items())[:200] if isinstance(k, str) and not k.startswith("_")
+                     and "loss" not in k.lower()
                      and not isinstance(v, np.ndarray | int | float | str | bool | type(None))
                      and (layer_weights(v) is not None or activation_op(v)[0])]
     if not items or len(items) > MAX_NUMPY_LAYERS:
