@@ -233,8 +233,9 @@ class BareMLP:
         self.hidden = hidden
 
     def feedforward(self, x: Any) -> Any:
-        act: Callable[[Any], Any] = {"relu": lambda v: np.maximum(v, 0), "tanh": np.tanh,
-                                     "square": np.square}[self.hidden]
+        activations: dict[str, Callable[[Any], Any]] = {"relu": lambda v: np.maximum(v, 0), "tanh": np.tanh,
+                                                        "square": np.square}
+        act = activations[self.hidden]
         z = act(act(x @ self.W1 + self.b1) @ self.params["W2"] + self.params["b2"]) @ self.W3 + self.b3
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
