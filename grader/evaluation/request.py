@@ -50,16 +50,17 @@ def _save(path: Path, array: np.ndarray[Any, Any]) -> str:
 
 def build_request(spec: LabSpec, lab: LabData, private: Path, nonce: str, output: Path) -> dict[str, Any]:
     """Write the visible samples into `private` and return the JSON-able request the kernel's harness reads."""
-    slots, samples = [], {}
+    slots, samples, classes = [], {}, {}
     for name, (dataset, _) in slot_architectures(spec).items():
         if not lab.has_dataset(dataset):
             continue
         if dataset not in samples:
-            samples[dataset] = _save(private / f"{dataset}-sample-x.npy", lab.training_sample(dataset).x)
+            sample = lab.training_sample(dataset)
+            samples[dataset] = _save(private / f"{dataset}-sample-x.npy", sample.x)
+            # for the NumPy kinds: how many rows a perceptron's weight matrix has
+            classes[dataset] = int(sample.y.max(initial=0)) + 1
         slots.append({"name": name, "dataset": dataset})
     histories = [{"name": name, "model": model} for name, model in spec.history_requests()]
-    # the model kinds the lab accepts, and for the NumPy kinds each dataset's number of classes (a perceptron's rows)
-    classes = {dataset: int(lab.training_sample(dataset).y.max(initial=0)) + 1 for dataset in samples}
     return {"nonce": nonce, "slots": slots, "samples": samples, "histories": histories, "output": str(output),
             "model_kinds": list(spec.model_kinds), "classes": classes}
 

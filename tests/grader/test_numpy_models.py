@@ -104,6 +104,45 @@ class TwoLayer:
         return self.fc2.forward(self.act.forward(self.fc1.forward(x)))
 
 
+class Layer_Dense:  # the class names of "Neural Networks from Scratch", as students copy them
+    def __init__(self, n_inputs: int, n_neurons: int) -> None:
+        self.weights = 0.05 * RNG.normal(size=(n_inputs, n_neurons))
+        self.biases = 0.1 * RNG.normal(size=(1, n_neurons))
+
+    def forward(self, inputs: Any, training: bool) -> None:
+        self.output = np.dot(inputs, self.weights) + self.biases
+
+
+class Activation_ReLU:
+    def forward(self, inputs: Any, training: bool) -> None:
+        self.output = np.maximum(0, inputs)
+
+
+class Activation_Softmax_Loss_CategoricalCrossentropy:  # softmax and loss in one: skipped, argmax unchanged
+    def forward(self, inputs: Any, y_true: Any) -> None:
+        self.output = inputs
+
+
+class Layer_Input:
+    def forward(self, inputs: Any, training: bool) -> None:
+        self.output = inputs
+
+
+class Model:
+    def __init__(self) -> None:
+        self.input_layer = Layer_Input()
+        self.layers: list[Any] = [Layer_Dense(784, 32), Activation_ReLU(), Layer_Dense(32, 10)]
+        self.loss = Activation_Softmax_Loss_CategoricalCrossentropy()
+
+    def forward(self, X: Any, training: bool = False) -> Any:
+        self.input_layer.forward(X, training)
+        output = self.input_layer.output
+        for layer in self.layers:
+            layer.forward(output, training)
+            output = layer.output
+        return output
+
+
 def net_of(*layers: Any) -> Net:
     net = Net()
     for layer in layers:
@@ -154,7 +193,8 @@ def predictions_of(model: Any, x: Any) -> list[int]:
     (lambda: net_of(Linear(784, 16), Tanh(), Linear(16, 16), Tanh(), Linear(16, 10), Softmax()), 3),
     (TwoLayer, 2),
     (lambda: Linear(784, 10), 1),  # a lone layer is a one-layer network
-], ids=["one-layer", "two-layer", "square-in-out", "three-layer", "attributes", "lone-layer"])
+    (Model, 2),
+], ids=["one-layer", "two-layer", "square-in-out", "three-layer", "attributes", "lone-layer", "nnfs-model"])
 def test_a_numpy_network_is_evaluated_from_its_weights(harness: dict[str, Any], tmp_path: Path, build: Any,
                                                        dense: int) -> None:
     net = build()

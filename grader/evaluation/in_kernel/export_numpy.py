@@ -33,7 +33,7 @@ FINAL = (None, {"op": "softmax", "axis": 1}, {"op": "log_softmax", "axis": 1}, {
 NUMPY_ACTIVATIONS: dict[str, dict[str, Any] | None] = {
     "tanh": {"op": "tanh"}, "relu": {"op": "relu"}, "sigmoid": {"op": "sigmoid"}, "logistic": {"op": "sigmoid"},
     "softmax": {"op": "softmax", "axis": 1}, "logsoftmax": {"op": "log_softmax", "axis": 1},
-    "flatten": {"op": "flatten"}, "dropout": None, "identity": None, "linear": None, "none": None,
+    "flatten": {"op": "flatten"}, "dropout": None, "identity": None, "linear": None, "none": None, "input": None,
 }
 
 
