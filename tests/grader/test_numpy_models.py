@@ -414,8 +414,17 @@ def test_a_perceptron_in_each_of_its_shapes(harness: dict[str, Any], tmp_path: P
 
 
 def test_arrays_that_are_no_perceptron_are_not_candidates(harness: dict[str, Any], tmp_path: Path) -> None:
+    class Unreadable:
+        weights = perceptron_weights("none")
+
+        def __getattribute__(self, name: str) -> Any:
+            if name == "__class__":
+                return object.__getattribute__(self, name)
+            raise RuntimeError("no")
+
     user_ns = {"x_train": IMAGES.reshape(400, 784).astype(np.float32), "confusion": np.zeros((10, 10)),
                "pixels": np.zeros(784), "one_class": np.zeros((785, 1)), "labels": np.arange(10),
+               "mixed_keys": {1: "a", "b": 2}, "unreadable": Unreadable(), "slice": np.zeros((10, 784))[:, :5],
                "weights": perceptron_weights("last")}
     exported = export(harness, tmp_path, user_ns)
     assert [n.label for n in exported.networks] == ["`weights`"]

@@ -344,7 +344,7 @@ def perceptron_matrix(value: Any, widths: set[int], classes: set[int]) -> Any:
     held = [v for k, v in own_dict(value).items() if k in WEIGHT_NAMES and type(v) is np.ndarray]
     if len(held) == 1:
         value = held[0]  # a perceptron object: `self.w = np.zeros((785, 10))`
-    if type(value) is dict and sorted(value)[:1] == [0] and list(value) == list(range(len(value))):
+    if type(value) is dict and 0 < len(value) <= MAX_CLASSES and list(value) == list(range(len(value))):
         value = list(value.values())  # {digit: weights}
     if isinstance(value, list | tuple):
         if not 2 <= len(value) <= MAX_CLASSES or not all(type(v) is np.ndarray for v in value):
