@@ -220,6 +220,32 @@ def test_square_layers_read_against_the_students_forward(harness: dict[str, Any]
     assert np.array_equal(weights[1], net.layers[2].weights.T)
 
 
+class LossNet(Net):
+    """A forward() that needs the labels (it returns the loss), as some students write it: it cannot settle a square
+    layer's orientation, so the evaluator tries both on the visible sample."""
+
+    def forward(self, x: Any, y: Any = None) -> Any:
+        if y is None:
+            raise TypeError("forward() needs the labels")
+        return super().forward(x)
+
+    def predict(self, x: Any) -> Any:
+        return super().forward(x)
+
+
+def test_square_layers_forward_cannot_settle_are_read_by_accuracy(harness: dict[str, Any], tmp_path: Path) -> None:
+    net = LossNet()
+    for layer in (Dense(784, 16), Tanh(), Dense(16, 16), Tanh(), Dense(16, 10)):
+        net.add(layer)
+    exported = export(harness, tmp_path, {"net": net}, slots=("net",))
+    assert [getattr(op, "transposable", None) for op in exported.networks[0].ops] == [False, None, True, None, False]
+    labels = np.asarray(net.predict(flat(IMAGES))).argmax(axis=1)
+    model = grade(exported, labels, ("net", "any")).model("net")
+    assert model is not None and model.predictions == [int(p) for p in net.predict(flat(HIDDEN)).argmax(axis=1)]
+    assert model.preprocessing_words == ("inputs scaled /255, square weight matrices read as inputs times weights "
+                                         "(x @ W)")
+
+
 def test_dense_layers_count_discovery_per_slot(harness: dict[str, Any], tmp_path: Path) -> None:
     """The own-framework lab's 1-, 2- and 3-layer slots each get the network of that depth, by discovery."""
     nets = {"one": net_of(Linear(784, 10)), "two": net_of(Linear(784, 24), Tanh(), Linear(24, 10)),
