@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, environments: Sequence[Environm
         prepare_labs(settings.data_dir.resolve(), lab_ids, lab_tasks.data_module)
         with factory() as session:
             warn_missing_datasets(settings.data_dir.resolve(),
-                                  {spec.id: spec.datasets() for spec in list_specs(session)}, log)
+                                  {spec.id: spec.evaluated_datasets() for spec in list_specs(session)}, log)
         with factory() as session:
             app.state.environments = list(environments) or unchecked_environments(settings, list_specs(session))
         executor = None

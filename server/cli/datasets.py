@@ -23,9 +23,9 @@ def import_lab_data(args: argparse.Namespace, settings: Settings) -> int:
     if spec is None:
         print(f"error: no lab {args.lab!r} in {toml.parent.parent} (labgrader labs list)", file=sys.stderr)
         return 2
-    if args.dataset not in spec.datasets():
+    if args.dataset not in spec.evaluated_datasets():
         print(f"error: no check of lab {args.lab} uses a dataset {args.dataset!r}; its checks use: "
-              f"{', '.join(sorted(spec.datasets())) or 'none'}", file=sys.stderr)
+              f"{', '.join(sorted(spec.evaluated_datasets())) or 'none'}", file=sys.stderr)
         return 2
     try:
         print(import_private_data(LabData(settings.data_dir.resolve(), args.lab), args.dataset, Path(args.path),

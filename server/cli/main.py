@@ -84,7 +84,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         logging.getLogger("labgrader.worker").error("preparing lab data failed: %s", exc)
     with factory() as session:
         warn_missing_datasets(settings.data_dir.resolve(),
-                              {spec.id: spec.datasets() for spec in list_specs(session)},
+                              {spec.id: spec.evaluated_datasets() for spec in list_specs(session)},
                               logging.getLogger("labgrader.worker"))
     try:
         return run_worker(settings, factory, slots, queues, args.sweep_every or max(1.0, settings.lease_s / 3),
