@@ -23,8 +23,11 @@ def _inside(path: str) -> str:
 
 # a file in ./data or in the lab's folder: a relative path without `..`
 DataFile = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-][A-Za-z0-9_./-]{0,199}$"), AfterValidator(_inside)]
-PREPROCESSINGS = ("scaled_255", "standardised_overall", "standardised", "min_max", "max_abs", "l2_rows", "raw")
-Preprocessing = Literal["scaled_255", "standardised_overall", "standardised", "min_max", "max_abs", "l2_rows", "raw"]
+PreprocessingName = Literal["scaled_255", "standardised_overall", "standardised", "min_max", "max_abs", "l2_rows",
+                            "raw"]
+# the built-ins in the order that wins ties (`grader.evaluation.preprocessing` defines them)
+PREPROCESSINGS: tuple[PreprocessingName, ...] = ("scaled_255", "standardised_overall", "standardised", "min_max",
+                                                 "max_abs", "l2_rows", "raw")
 DTYPES = Literal["uint8", "int8", "uint16", "int16", "int32", "int64", "float16", "float32", "float64"]
 
 
@@ -112,7 +115,7 @@ class DatasetSpec(_Strict):
     layouts: tuple[tuple[Annotated[int, Field(ge=1)], ...], ...] = Field(default=(), description=(
         "the input layouts a model may take, one row each (empty: flat, as stored, and with a channel first or "
         "last for 2-D rows)"))
-    preprocessings: tuple[Preprocessing, ...] = Field(default=PREPROCESSINGS, description=(
+    preprocessings: tuple[PreprocessingName, ...] = Field(default=PREPROCESSINGS, description=(
         "the built-in preprocessings tried when the notebook defines none, in the order that wins ties "
         "(`scaled_255` only for whole numbers 0..255)"))
     student_preprocess: Identifier | None = Field(default=None, description=(
