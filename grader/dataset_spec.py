@@ -147,4 +147,14 @@ class DatasetSpec(_Strict):
                              "\"stratified\" with held_out")
         if len(set(self.classes)) != len(self.classes):
             raise ValueError(f"dataset {self.id}: class names repeat")
+        if (self.serve.keras or self.serve.torchvision) and self.split.kind != "test_half":
+            raise ValueError(f"dataset {self.id}: keras and torchvision loaders return a test part, which only a "
+                             "test_half split leaves visible")
+        if self.serve.torchvision and (self.dtype != "uint8" or len(self.input_shape) != 2):
+            raise ValueError(f"dataset {self.id}: torchvision's IDX files hold uint8 images: declare dtype = "
+                             "\"uint8\" and a two-dimensional input_shape")
         return self
+
+    def served_files(self) -> set[str]:
+        """The files of ./data this dataset provides."""
+        return {f"{self.id}.npz", *(f"{name}.npz" for name in self.serve.keras)}

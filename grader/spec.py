@@ -149,6 +149,12 @@ class LabSpec(_Strict):
                 # `key: message` is placed on that key's line by grader.spec_lines
                 raise ValueError(f"checks[{index}].dataset: dataset {dataset!r} is not declared; declare it in a "
                                  f"[[datasets]] table (declared: {', '.join(sorted(declared)) or 'none'})")
+        files = {Path(name).name for name in self.student_files}.union(*(d.served_files() for d in self.datasets))
+        for index, declared_dataset in enumerate(self.datasets):
+            for file in declared_dataset.serve.urls.values():
+                if file not in files:
+                    raise ValueError(f"datasets[{index}].serve.urls: {file!r} is no file the lab serves in ./data "
+                                     f"({', '.join(sorted(files))})")
         return self
 
     def dataset(self, dataset_id: str) -> DatasetSpec:
