@@ -405,3 +405,17 @@ def test_a_forward_wrapping_its_output_in_torch_tensor_is_exported(harness: dict
     assert ([op.op for op in network.ops], network.dtype, network.error) == (
         ["linear", "leaky_relu", "linear"], "float64", None)
     assert "__new__" not in vars(torch.Tensor)  # the tracing aid is gone
+
+
+class Stubborn:
+    """An object whose every attribute lookup raises: isinstance() reads `__class__` of it and fails."""
+
+    def __getattribute__(self, name: str) -> Any:
+        raise RuntimeError(f"no {name} for you")
+
+
+def test_an_object_that_refuses_inspection_does_not_hide_the_other_networks(harness: dict[str, Any],
+                                                                             tmp_path: Path) -> None:
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    exported = export(harness, tmp_path, {"stubborn": Stubborn(), "boxed": [Stubborn()], "net": net}, ("net",))
+    assert [n.label for n in exported.networks] == ["`net`"]
