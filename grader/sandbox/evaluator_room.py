@@ -37,7 +37,7 @@ from grader.sandbox.kernel_command import (
 )
 from grader.sandbox.uid_lease import UID_RANGE, lease_uid
 
-EVALUATOR_MEMORY_MB = 1536  # an honest evaluation of the largest export peaks near 500 MB (bench/evaluator_sandbox.py)
+EVALUATOR_MEMORY_MB = 1536  # a 60 MB export (an MLP) peaks at 223 MB (bench/evaluator_sandbox.py)
 EVALUATOR_MAX_PROCESSES = 32  # one process; OpenBLAS may start threads, which count
 EVALUATOR_OPEN_FILES = 64
 EVALUATOR_CPU_S = 600
