@@ -16,6 +16,7 @@ the host has them, the cgroups: the same as a kernel there.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -106,7 +107,7 @@ class EvaluatorRoom:
                    "PYTHONDONTWRITEBYTECODE=1", *threads]
             return self.cgroup.enter_command() + rlimits + env + program
         assert self.uid is not None
-        filter_path = self.inputs.parent / "evaluator-seccomp.bpf"
+        filter_path = self.inputs / "seccomp.bpf"  # root-only (0600): the launcher opens it, the evaluator cannot
         program_bytes = seccomp.filter_program(deny_sockets=True) if self.isolation.seccomp else None
         if program_bytes is not None and not filter_path.exists():
             filter_path.write_bytes(program_bytes)
@@ -148,8 +149,8 @@ class EvaluatorRoom:
 
 @contextmanager
 def evaluator_room(config: SandboxConfig, isolation: Isolation, job_root: Path, slot: int) -> Iterator[EvaluatorRoom]:
-    """The evaluator's directories (under the job's host-only `job_root`), cgroup and uid for one job; everything the
-    evaluator started is ended and its cgroup removed on leaving (the directories go with the job's)."""
+    """The evaluator's directories (under the job's host-only `job_root`), cgroup and uid for one job; on leaving,
+    everything the evaluator started is ended, its cgroup removed and its directories deleted, then the uid released."""
     if isolation.mode is IsolationMode.BUBBLEWRAP:
         with lease_uid(config.uid_base, slot + UID_OFFSET) as uid:
             yield from _room(config, isolation, job_root, uid)
@@ -177,3 +178,6 @@ def _room(config: SandboxConfig, isolation: Isolation, job_root: Path, uid: int 
         finally:
             if uid is not None:
                 reaper.kill_processes_owned_by(uid)
+            # before the uid's lease ends: whoever leases it next finds no directory of this job readable by it
+            shutil.rmtree(inputs, ignore_errors=True)
+            shutil.rmtree(outputs, ignore_errors=True)

@@ -48,6 +48,7 @@ def room(tmp_path: Path) -> Iterator[EvaluatorRoom]:
     job_root.mkdir(mode=0o711)
     with evaluator_room(config, isolation, job_root, SLOT) as made:
         yield made
+    assert sorted(job_root.iterdir()) == []  # its directories are gone before its uid is released
     assert not (config.cgroup_root / "memory" / config.cgroup_parent / f"{job_root.name}-evaluator").exists()
 
 
