@@ -1,8 +1,8 @@
 """Where the clean evaluator (`python -m grader.evaluation`) runs: a sandbox of its own, as a uid of its own.
 
 The evaluator parses the kernel's export, which is untrusted, so it gets the walls a kernel gets and fewer doors:
-- its own uid, leased like a slot's uid but from the upper half of the range (`UID_OFFSET`): never the uid of the
-  job's kernel. The hidden inputs lie in `inputs` (root:evaluator-uid, 0750): the kernel's uid cannot open them
+- its own uid, leased like a slot's uid (preferring `uid_base + UID_OFFSET + slot`): never the uid of the job's
+  kernel, nor of any other live process of the sandbox (leases are exclusive). The hidden inputs lie in `inputs` (root:evaluator-uid, 0750): the kernel's uid cannot open them
   whether or not a process of the kernel is still alive, and the kernel's mount namespace never held the job's root;
 - bubblewrap with its own network, pid, ipc and uts namespaces; of the host only the system libraries, the service's
   Python, this package (read-only), `inputs` (read-only) and `outputs` (the only writable place, for its result);
@@ -43,7 +43,9 @@ EVALUATOR_MAX_PROCESSES = 32  # one process; OpenBLAS may start threads, which c
 EVALUATOR_OPEN_FILES = 64
 EVALUATOR_CPU_S = 600
 EVALUATOR_TMP_MB = 16
-UID_OFFSET = UID_RANGE // 2  # evaluator uids: [base + 256, base + 512); kernels prefer [base, base + 256)
+# evaluators prefer base + 384 + slot: cold kernels prefer base + slot, warm ones base + 256 + slot (warm_pool); a lease
+# is exclusive host-wide whichever uid it falls back to
+UID_OFFSET = UID_RANGE * 3 // 4
 INSIDE = "/evaluation"  # where the evaluator sees its two directories
 SUFFIX = "-evaluator"  # its cgroup: the job's name and this, so a sweep of the job finds it
 
