@@ -26,15 +26,10 @@ from grader.evaluation.result import EvaluationResult
 from grader.evaluation.runner import run_evaluator
 from grader.kernel.attachments import SubmittedFile, place_files
 from grader.kernel.cpu_only import cpu_only_note
+from grader.kernel.driver_handle import KernelDriver
 from grader.kernel.environments import start_failure
-from grader.kernel.execute import (
-    ExecutionResult,
-    KernelDriver,
-    RunLimits,
-    SandboxKernelManager,
-    execute_notebook,
-    write_kernelspec,
-)
+from grader.kernel.execute import ExecutionResult, RunLimits, execute_notebook
+from grader.kernel.kernel_process import SandboxKernelManager, write_kernelspec
 from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB
 from grader.sandbox import jobdir, kernel_command, reaper
 from grader.sandbox.cgroups import JobCgroup
