@@ -27,9 +27,15 @@ MEANINGS = {
     "frameworks": "the frameworks the lab is about (shown; the kernel environment has both)",
     "starter": "the starter notebook in the lab's folder, handed to students",
     "environment": "the student environment the notebooks run in (`labgrader kernels list`; built by `kernels build`)",
+    "model_kinds": "what a notebook may hand in as a trained model: `torch` (an nn.Module), `keras` (a Sequential or "
+                   "functional model), `numpy_network` (the student's own NumPy framework: layer objects holding "
+                   "weight arrays), `perceptron` (a weight matrix, or one weight vector per class); only these are "
+                   "exported",
     "limits": "how long a notebook may run",
     "submission": "deadline, late penalty and which submission counts",
     "checks": "what is measured and how it scores; at least one",
+    "datasets": "the datasets the checks evaluate models on; every check's `dataset` is declared here",
+    "student_files": "files of the lab's folder copied into every job's ./data (a helper module students import)",
     "limits.cell_timeout_s": "seconds one cell may run (`LABGRADER_CELL_TIMEOUT_S` overrides it on a server)",
     "limits.notebook_timeout_s": "seconds the whole notebook may run",
     "submission.deadline": "ISO 8601 time (UTC when no zone); later submissions are late",
@@ -43,6 +49,8 @@ MEANINGS = {
     "checks.dataset": "the dataset id the model is evaluated on (its hidden split)",
     "checks.architecture": "what the network must be: `single_dense` (one dense layer), `multi_dense` (two or more "
                            "with a non-linearity between, no conv/recurrent), or `any`",
+    "accuracy.dense_layers": "exactly this many dense layers (e.g. 3 for a 3-layer network); unset: any number the "
+                             "architecture allows",
     "accuracy.full_credit_at": "accuracy on the hidden split that earns every point",
     "accuracy.no_credit_at": "accuracy at or below which the check earns nothing; linear between",
     "overfitting_gap.full_credit_at": "training minus hidden accuracy at or below which every point is earned",
@@ -97,7 +105,9 @@ def _default(name: str, prop: dict[str, Any], required: set[str]) -> str:
         return f'`"{value}"`'
     if isinstance(value, list | tuple):
         return f"`{list(value)}`"
-    return f"`{value:g}`" if isinstance(value, float | int) else f"`{value}`"
+    if isinstance(value, int):
+        return f"`{value}`"
+    return f"`{value:g}`" if isinstance(value, float) else f"`{value}`"
 
 
 def _table(schema: dict[str, Any], defs: dict[str, Any], prefix: str, kind: str = "",
@@ -123,6 +133,13 @@ def reference_markdown() -> str:
         if ref:
             sub = defs[ref.rsplit("/", 1)[1]]
             out += ["", f"### `[{key}]`", "", *_table(sub, defs, f"{key}.")]
+    dataset = defs[schema["properties"]["datasets"]["items"]["$ref"].rsplit("/", 1)[1]]
+    out += ["", "### `[[datasets]]`", "", dataset.get("description", ""), "", *_table(dataset, defs, "datasets.")]
+    for key, prop in dataset["properties"].items():
+        if "$ref" in prop:
+            sub = defs[prop["$ref"].rsplit("/", 1)[1]]
+            out += ["", f"#### `[datasets.{key}]`", "", sub.get("description", ""), "",
+                    *_table(sub, defs, f"datasets.{key}.")]
     checks = schema["properties"]["checks"]["items"]
     kinds = [defs[ref["$ref"].rsplit("/", 1)[1]] for ref in checks.get("oneOf", checks.get("anyOf", []))]
     first = kinds[0] if kinds else {"properties": {}}

@@ -3,7 +3,7 @@ sample with its public labels) to the EvaluationResult scoring consumes. It runs
 
 For each model slot: the contract name's network, or by discovery the network of the slot's data that fits the
 required architecture and is most accurate on the visible sample (one network per slot). Its inputs are prepared
-with a named preprocessing: the one the student's preprocess_<dataset> was found to compute, or else the most
+with a named preprocessing: the one the student's preprocessing function was found to compute, or else the most
 accurate on the visible sample. Predictions on hidden inputs and on the sample come from the NumPy network.
 """
 
@@ -35,6 +35,8 @@ class DatasetInputs:
     hidden_x: Array
     sample_x: Array
     sample_y: Array
+    layouts: tuple[tuple[int, ...], ...] = ()  # the layouts the lab declares (empty: derived from the row shape)
+    preprocessings: tuple[str, ...] = ()  # the built-ins to try, in order (empty: all)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ class _Evaluation:
 
     def named_preprocessings(self, dataset: str) -> list[Preprocessing]:
         if dataset not in self.named:
-            self.named[dataset] = named_preprocessings(self.data[dataset].sample_x)
+            inputs = self.data[dataset]
+            self.named[dataset] = named_preprocessings(inputs.sample_x, inputs.preprocessings)
         return self.named[dataset]
 
     def network(self, index: int) -> NumpyNetwork | str:
@@ -123,7 +126,7 @@ class _Evaluation:
         inputs = self.data[dataset]
         student, student_problem, student_layout = self.student_preprocessing(dataset)
         options = [student] if student else self.named_preprocessings(dataset)
-        layouts = input_layouts(inputs.sample_x.shape[1:], student_layout)
+        layouts = input_layouts(inputs.sample_x.shape[1:], student_layout, inputs.layouts)
         layout, problem = None, ""
         probe = options[0](inputs.sample_x[:8])
         for candidate in layouts:
@@ -140,19 +143,23 @@ class _Evaluation:
             return f"{why}; {student_problem}" if student_problem else why
         # with a student's function, only what it computes: the network was trained on that
         probe_x, probe_y = inputs.sample_x[:CHOICE_ROWS], inputs.sample_y[:CHOICE_ROWS]
-        best: tuple[float, Preprocessing] | None = None
-        for option in options:
-            try:
-                scores = network.scores(option(probe_x).reshape((len(probe_x), *layout)))
-            except (NetworkRefused, ValueError) as exc:
-                problem = str(exc)
-                continue
-            accuracy = float((classes_of(scores) == probe_y).mean())
-            if best is None or accuracy > best[0] + TIE_MARGIN:
-                best = (accuracy, option)
+        best: tuple[float, Preprocessing, NumpyNetwork] | None = None
+        # a perceptron's bias column, like a preprocessing, is chosen by accuracy on visible inputs
+        for variant in network.variants():
+            for option in options:
+                try:
+                    scores = variant.scores(option(probe_x).reshape((len(probe_x), *layout)))
+                except (NetworkRefused, ValueError) as exc:
+                    problem = str(exc)
+                    continue
+                accuracy = float((classes_of(scores) == probe_y).mean())
+                if best is None or accuracy > best[0] + TIE_MARGIN:
+                    best = (accuracy, option, variant)
         if best is None:
             return f"it could not be run on {dataset} inputs: {problem}"
-        chosen = best[1]
+        chosen, network = best[1], best[2]
+        if network.reading:
+            chosen = replace(chosen, words=f"{chosen.words}, {network.reading}"[:300])
         if student_problem:
             chosen = replace(chosen, words=f"{chosen.words}, chosen by accuracy on training data because "
                                            f"{student_problem}"[:300])
@@ -165,13 +172,18 @@ class _Evaluation:
                     cross_entropy(scores, inputs.sample_y))
 
 
-def input_layouts(raw: tuple[int, ...], student: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """The layouts a network may take raw inputs in: the student's own first, then flat, channels first/last."""
+def input_layouts(raw: tuple[int, ...], student: tuple[int, ...],
+                  declared: tuple[tuple[int, ...], ...] = ()) -> list[tuple[int, ...]]:
+    """The layouts a network may take raw inputs in: the student's own first, then the lab's declared ones, or else
+    flat, as stored, and channels first/last."""
     size = int(np.prod(raw))
     layouts = [student] if student and int(np.prod(student)) == size else []
-    layouts += [(size,), raw]
-    if len(raw) == 2:
-        layouts += [(1, *raw), (*raw, 1)]
+    if declared:
+        layouts += [layout for layout in declared if int(np.prod(layout)) == size]
+    else:
+        layouts += [(size,), raw]
+        if len(raw) == 2:
+            layouts += [(1, *raw), (*raw, 1)]
     return list(dict.fromkeys(layouts))
 
 
@@ -196,8 +208,12 @@ def cross_entropy(scores: Array, labels: Array) -> float | None:
     return float(-log_p[np.arange(len(labels)), labels].mean())
 
 
-def architecture_fits(facts: ArchitectureFacts, architecture: str) -> bool:
+def architecture_fits(facts: ArchitectureFacts, requirement: str) -> bool:
+    """Does a network fit a slot's requirement: an architecture, with `:N` when exactly N dense layers are needed."""
+    architecture, _, count = requirement.partition(":")
     plain = not facts.conv and not facts.recurrent
+    if count and facts.dense_layers != int(count):
+        return False
     if architecture == "single_dense":
         return facts.dense_layers == 1 and plain
     if architecture == "multi_dense":
@@ -268,7 +284,7 @@ def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallb
 def _choose_history(request: HistoryRequest, found: list[HistoryExport], network: int | None,
                     elsewhere: set[int]) -> HistoryExport | None:
     """The contract history, else the one of the chosen network, else one with validation loss, else the last found;
-    never one that records a network of another dataset (`elsewhere`: an Iris model's `fit` says nothing of MNIST)."""
+    never one that records a network of another dataset (`elsewhere`: one dataset's `fit` says nothing of another's)."""
     contract = [h for h in found if h.via == "contract"]
     if contract:
         return contract[0]

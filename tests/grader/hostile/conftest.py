@@ -18,7 +18,7 @@ from grader.kernel.pipeline import GradingContext
 from grader.sandbox.isolation import SandboxConfig
 from grader.spec import discover_labs
 from lab_tasks import LABS_DIR
-from lab_tasks.frameworks import data
+from tests.lab_data import frameworks_data
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +26,7 @@ def service_files(tmp_path_factory: pytest.TempPathFactory) -> ServiceFiles:
     """A data dir like the service's: lab data (hidden split included), a database file and another job's files."""
     root = tmp_path_factory.mktemp("service")
     data_dir = root / "labgrader-data"
-    data.prepare_iris(LabData(data_dir, "frameworks"))
+    frameworks_data(data_dir, mnist=None)
     db_file = data_dir / "labgrader.db"
     db_file.write_text(SECRET)
     jobs_root = root / "jobs"
