@@ -2,8 +2,9 @@
 
 The evaluator parses the kernel's export, which is untrusted, so it gets the walls a kernel gets and fewer doors:
 - its own uid, leased like a slot's uid (preferring `uid_base + UID_OFFSET + slot`): never the uid of the job's
-  kernel, nor of any other live process of the sandbox (leases are exclusive). The hidden inputs lie in `inputs` (root:evaluator-uid, 0750): the kernel's uid cannot open them
-  whether or not a process of the kernel is still alive, and the kernel's mount namespace never held the job's root;
+  kernel, nor of any other live process of the sandbox (leases are exclusive). The hidden inputs lie in `inputs`
+  (root:evaluator-uid, 0750): the kernel's uid cannot open them whether or not a process of the kernel is still
+  alive, and the kernel's mount namespace never held the job's root;
 - bubblewrap with its own network, pid, ipc and uts namespaces; of the host only the system libraries, the service's
   Python, this package (read-only), `inputs` (read-only) and `outputs` (the only writable place, for its result);
 - the sandbox's seccomp filter with `socket` and `socketpair` denied too: it opens no socket at all;
