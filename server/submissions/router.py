@@ -36,7 +36,7 @@ def submit(lab_id: str, user: CurrentUser, session: SessionDep, settings: Settin
     extra = service.submitted_files(uploads, settings.file_limits())
     submission = service.create_submission(session, user, lab_id, data, notebook.filename or "",
                                            settings.max_upload_bytes, settings.submissions_per_hour, extra,
-                                           settings.student_quota_mb)
+                                           quota_mb=settings.student_quota_mb)
     session.commit()
     dispatcher.submitted([submission.current_job_id])
     return service.to_out(session, submission)

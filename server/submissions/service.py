@@ -64,8 +64,8 @@ def submitted_files(uploads: Sequence[tuple[str, bytes]], limits: FileLimits) ->
 
 
 def create_submission(session: Session, student: User, lab_id: str, data: bytes, filename: str,
-                      max_bytes: int, per_hour: int, files: Sequence[SubmittedFile] = (),
-                      quota_mb: float = 0) -> Submission:
+                      max_bytes: int, per_hour: int, files: Sequence[SubmittedFile] = (), *,
+                      quota_mb: float) -> Submission:
     """Validate and store an upload with its queued grading job, in one transaction; nothing is kept on refusal
     (over the rate limit or the student's storage quota of `quota_mb`, 0: none)."""
     spec = get_spec(session, lab_id)

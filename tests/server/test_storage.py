@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import sqlite3
 import subprocess
@@ -14,6 +15,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from server.jobs.stored_artifacts import decode
 from tests.conftest import LABGRADER, LiveServer, make_server
+from tests.server.dashboard.pages import logged_in
 
 MB = 1024 * 1024
 UPLOAD_MB = 19.9  # the review's upload: 19.9 MB of mostly repeated output stored 42 MB (it and its executed copy)
@@ -107,6 +109,12 @@ def test_a_big_notebook_is_stored_compressed_read_back_whole_and_the_quota_refus
         f"{used / MB:.1f} MB of your 4 MB and this upload needs {len(stored['submitted_notebook'][1]) / MB:.1f} MB "
         "more (compressed); ask your instructor to raise your quota (the server setting "
         "LABGRADER_STUDENT_QUOTA_MB)\n")
+    with logged_in(quota_server, token) as (page, csrf):  # the upload form on /me refuses it the same way
+        form = page.post("/me/submissions", data={"csrf_token": csrf, "lab_id": "frameworks"},
+                         files={"notebook": ("lab.ipynb", upload)})
+    assert form.status_code == 413
+    assert (f'id="upload-error">Your storage quota is full: your submissions store {used / MB:.1f} MB of your 4 MB'
+            in html.unescape(form.text))
     assert _rows(quota_server, "SELECT count(*) FROM submissions") == submissions_before
     assert _stored_bytes(quota_server, "verbose") == used
 
