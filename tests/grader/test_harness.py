@@ -365,26 +365,35 @@ def test_a_loss_module_is_not_a_candidate_network(harness: dict[str, Any]) -> No
 
 
 def test_the_evaluator_process_computes_what_the_library_does(harness: dict[str, Any], tmp_path: Path) -> None:
+    """The evaluator in its own sandbox (`grader.sandbox.evaluator_room`) answers what the library computes here."""
+    import shutil
+
     from grader.evaluation.runner import run_evaluator
+    from grader.sandbox.evaluator_room import evaluator_room
+    from grader.sandbox.isolation import SandboxConfig, require_isolation
 
     torch.manual_seed(0)
     exported = export(harness, tmp_path, {"mnist_single_model": nn.Linear(784, 10),
                                           "preprocess_mnist": lambda x: x.reshape(len(x), -1) / 255.0},
                       slots=("mnist_single_model",))
-    paths = {}
-    for name, array in (("hidden_x", IMAGES[:100]), ("sample_x", IMAGES), ("sample_y", LABELS)):
-        np.save(tmp_path / f"{name}.npy", array)
-        paths[name] = str(tmp_path / f"{name}.npy")
-    job = {"nonce": "n" * 32, "export": str(tmp_path / "out.json"), "datasets": {"mnist": paths},
-           "slots": [{"name": "mnist_single_model", "dataset": "mnist", "architecture": "single_dense"}],
-           "histories": [], "result": str(tmp_path / "result.json")}
-    result, problem = run_evaluator(job, tmp_path)
+    config = SandboxConfig(allow_unsandboxed=True)
+    (tmp_path / "job").mkdir()
+    with evaluator_room(config, require_isolation(config), tmp_path / "job", slot=41) as room:
+        paths = {}
+        for name, array in (("hidden_x", IMAGES[:100]), ("sample_x", IMAGES), ("sample_y", LABELS)):
+            np.save(room.inputs / f"{name}.npy", array)
+            paths[name] = str(room.inputs / f"{name}.npy")
+        shutil.copy(tmp_path / "out.json", room.inputs / "out.json")
+        job = {"nonce": "n" * 32, "export": str(room.inputs / "out.json"), "datasets": {"mnist": paths},
+               "slots": [{"name": "mnist_single_model", "dataset": "mnist", "architecture": "single_dense"}],
+               "histories": []}
+        result, problem = run_evaluator(job, room)
+        refused, why = run_evaluator({**job, "nonce": "m" * 32}, room)
     here = grade(exported, ("mnist_single_model", "single_dense")).models[0]
     assert result is not None and problem == ""
     # one math thread there, several here: sums in another order, the same classes
     assert result.models[0].model_copy(update={"train_loss": None}) == here.model_copy(update={"train_loss": None})
     assert result.models[0].train_loss == pytest.approx(here.train_loss, rel=1e-5)
-    refused, why = run_evaluator({**job, "nonce": "m" * 32}, tmp_path)
     assert (refused, why) == (None, "the evaluation output was not written by this run's evaluation")
 
 
