@@ -25,7 +25,8 @@ def write_images(folder: Path, counts: dict[str, int], size: tuple[int, int] = (
         (folder / name).mkdir(parents=True, exist_ok=True)
         for i in range(counts[name]):
             value = 10 * index + i
-            Image.new(mode, size, value if mode == "L" else (value, value, value)).save(folder / name / f"{i:03}{suffix}")
+            colour = value if mode == "L" else (value, value, value)
+            Image.new(mode, size, colour).save(folder / name / f"{i:03}{suffix}")
 
 
 def test_a_folder_of_class_folders_is_split_stratified_with_sorted_classes(tmp_path: Path) -> None:
