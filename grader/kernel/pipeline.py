@@ -21,7 +21,7 @@ from grader.dataset_serve import served_code
 from grader.datasets import LabData
 from grader.errors import KernelStartFailed
 from grader.evaluation.harness_output import MAX_HARNESS_OUTPUT_BYTES
-from grader.evaluation.in_kernel import source
+from grader.evaluation.in_kernel import harness_source, source
 from grader.evaluation.request import build_evaluation_job, build_request
 from grader.evaluation.result import EvaluationResult
 from grader.evaluation.runner import run_evaluator
@@ -95,11 +95,16 @@ def _harness_step(ctx: GradingContext, work: Path, evaluation: Path) -> tuple[st
     request = private / "request.json"
     request.write_text(json.dumps(build_request(ctx.spec, ctx.lab_data, private, nonce, output)))
     os.chmod(request, 0o444)
-    harness_source = "\n".join(source(name) for name in ("export.py", "histories.py", "harness.py"))
+    harness = private / "labgrader_harness.py"  # beside the request: root-owned, read-only in the sandbox
+    harness.write_text(harness_source(ctx.spec.model_kinds), encoding="utf-8")  # only the kinds the lab declares
+    os.chmod(harness, 0o444)
+    # a small cell: it first gives back the address space the start-up kept, then reads and runs the harness
     code = (
+        "__import__('sys').__dict__.pop('_labgrader_reserve', None)\n"
         "def __labgrader_harness():\n"
         "    namespace = {'__name__': 'labgrader_harness'}\n"
-        f"    exec(compile({harness_source!r}, 'labgrader_harness.py', 'exec'), namespace)\n"
+        f"    with open({str(harness)!r}, encoding='utf-8') as source:\n"
+        f"        exec(compile(source.read(), {str(harness)!r}, 'exec'), namespace)\n"
         f"    namespace['run']({str(request)!r}, globals())\n"
         "__labgrader_harness()\n"
         "del __labgrader_harness\n"
