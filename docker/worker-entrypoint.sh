@@ -44,7 +44,7 @@ fi
 data_dir="${LABGRADER_DATA_DIR:-/var/lib/labgrader}"
 if [ ! -f "$data_dir/labs/frameworks/hidden/mnist.npz" ]; then
     log "preparing the lab datasets in $data_dir"
-    labgrader datasets import "$mnist"
+    labgrader datasets import "$mnist" --as mnist.npz
 fi
 
 exec labgrader "$@"

@@ -66,6 +66,12 @@ def import_source(data_dir: Path, labs: Labs, path: Path, as_file: str | None = 
             kind = f"the {dataset.title} file"
         lines.append(f"imported {path} as {kind}, sha256 {digest}; prepared {lab_id}/{dataset.id}: "
                      f"{provenance['split']}")
+    for lab_id in sorted({lab_id for lab_id, _ in matches}):  # and what else those labs need no file for
+        lab = LabData(data_dir, lab_id)
+        for other in labs[lab_id].datasets:
+            if other.source.kind == "sklearn" and not lab.has_dataset(other.id):
+                made = prepare_dataset(lab, other)
+                lines.append(f"prepared {lab_id}/{other.id} from scikit-learn: {made['split'] if made else ''}")
     return lines
 
 

@@ -47,7 +47,7 @@ class DatasetSource(_Strict):
     url: str | None = Field(default=None, pattern=r"^https?://\S+$", description=(
         "where `labgrader datasets fetch` downloads `file` from"))
     sklearn: str | None = Field(default=None, pattern=r"^(load|fetch)_[a-z0-9_]+$", description=(
-        "a loader scikit-learn ships (`load_iris`, `load_digits`, `load_wine`): prepared when the service starts"))
+        "a loader scikit-learn ships (`load_wine`, `load_breast_cancer`, ...): prepared when the service starts"))
     imported: bool = Field(default=False, alias="import", description=(
         "`true`: the instructor's own data, only from `labgrader datasets import --lab LAB --dataset ID FILE`"))
 

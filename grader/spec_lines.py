@@ -48,12 +48,17 @@ def key_lines(text: str) -> dict[Path_, int]:
         header = _HEADER.match(raw)
         if header and not _KEY.match(raw):
             names = tuple(_parts(header.group(2)))
+            # `[datasets.source]` after the second `[[datasets]]` is ("datasets", 1, "source")
+            table = ()
+            for position, name in enumerate(names[:-1]):
+                table = (*table, name)
+                if names[:position + 1] in counts:
+                    table = (*table, counts[names[:position + 1]] - 1)
+            table = (*table, names[-1])
             if header.group(1) == "[[":
                 index = counts.get(names, 0)
                 counts[names] = index + 1
-                table = (*names, index)
-            else:
-                table = names
+                table = (*table, index)
             lines.setdefault(table, number)
             continue
         key = _KEY.match(raw)

@@ -41,4 +41,8 @@ def find_spec_problems(folder_or_toml: Path) -> list[SpecProblem]:
     if not (toml.parent / spec.starter).is_file():
         problems.append(SpecProblem(toml, lines.get(("starter",), 1), "starter",
                                     f"the starter notebook {spec.starter!r} is not in {toml.parent}"))
+    for name in spec.student_files:
+        if not (toml.parent / name).is_file():
+            problems.append(SpecProblem(toml, lines.get(("student_files",), 1), "student_files",
+                                        f"{name!r} is not a file in {toml.parent}"))
     return problems

@@ -17,6 +17,7 @@ from typing import Protocol
 import nbformat
 from nbformat import NotebookNode
 
+from grader.dataset_serve import served_code
 from grader.datasets import LabData
 from grader.errors import KernelStartFailed
 from grader.evaluation.harness_output import MAX_HARNESS_OUTPUT_BYTES
@@ -224,7 +225,8 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
         try:
             result = await execute_notebook(
                 nb, work=dirs.work, kernel_dirs=job.kernel_dirs, env=job.env, limits=limits,
-                setup_code=warm.setup_code if warm is not None else source("startup.py"), harness=harness,
+                setup_code=(warm.setup_code if warm is not None else source("startup.py")) + served_code(ctx.spec),
+                harness=harness,
                 sandbox_uid=uid, death_reason=cgroup.death_reason,
                 driver_argv=list(job.driver_argv),
                 kernel_manager=warm.kernel_manager if warm is not None else None,

@@ -4,6 +4,7 @@ edits lab.toml and rescores through the CLI and the API route, on SQLite and on 
 from __future__ import annotations
 
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,6 +79,7 @@ def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     lab_toml = tmp / "labs" / "frameworks" / "lab.toml"
     lab_toml.parent.mkdir(parents=True)
     lab_toml.write_text(ORIGINAL_TOML)
+    shutil.copytree(REPO / "lab_tasks" / "frameworks" / "student_files", lab_toml.parent / "student_files")
     for url in _database(request.param, tmp):
         server = make_server(tmp, LABGRADER_LABS_DIR=str(lab_toml.parent.parent), LABGRADER_DATABASE_URL=url)
         server.cli("datasets", "import", str(SMALL_MNIST), "--as", "mnist.npz")
@@ -200,7 +202,8 @@ def test_an_invalid_lab_toml_changes_nothing(graded: Graded) -> None:
     out = graded.server.cli("rescore", "--lab", "frameworks", check=False)
     assert out.returncode == 2
     assert out.stderr.startswith("error: the lab's spec does not validate, so nothing was changed: ")
-    assert "lab.toml:18: checks[0].points: Input should be greater than 0\n" in out.stderr
+    line = graded.lab_toml.read_text().splitlines().index("points = -1") + 1
+    assert f"lab.toml:{line}: checks[0].points: Input should be greater than 0\n" in out.stderr
     with graded.server.client(graded.instructor) as client:
         answer = client.post("/api/v1/labs/frameworks/rescore")
     assert answer.status_code == 422

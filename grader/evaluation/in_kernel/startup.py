@@ -1,13 +1,15 @@
 # Runs silently in the sandboxed kernel before the first student cell: fixed seeds, and seeding of the deep-learning
 # frameworks at the moment the student imports them (importing them eagerly would cost seconds per notebook); the
-# dataset loaders pointed at the job's visible data (./data) so they work offline; the lab's helper modules in ./data
-# importable; and a note of every model (PyTorch, Keras, a network of the student's own NumPy framework) and history
-# that existed after each cell, so a model whose variable was later reused can still be graded.
+# dataset loaders, URLs and `!wget`/`!curl` lines the lab serves answered from the job's visible data (./data), so
+# they work offline; the lab's helper modules in ./data importable; and a note of every model (PyTorch, Keras, a
+# network of the student's own NumPy framework) and history that existed after each cell, so a model whose variable
+# was later reused can still be graded.
 def __labgrader_startup() -> None:
     import importlib.abc
     import importlib.machinery
     import os
     import random
+    import shutil
     import sys
     import types
     from typing import Any  # imported here: nothing of the start-up stays in the student's namespace
@@ -61,71 +63,208 @@ def __labgrader_startup() -> None:
         except AttributeError:
             pass
 
-    def local_mnist_get_file(original: Any) -> Any:
-        # Keras checks the canonical file's sha256 and downloads when the cached file differs; the visible split
-        # differs by design and there is no network here, so MNIST requests are answered with the local file.
-        local = os.path.join(data_dir, "mnist.npz")
+    # What this job's lab serves offline, set by the job's first private cell (`grader.dataset_serve.served_code`):
+    # loaders read it when they are called, so a warm kernel set up before its lab was known serves the right data.
+    served: dict[str, Any] = {"keras": [], "torchvision": [], "urls": {}}
 
-        def get_file(fname: Any = None, origin: Any = None, *args: Any, **kwargs: Any) -> Any:
-            if str(origin or "").endswith("/mnist.npz") and os.path.isfile(local):
-                return local
-            return original(fname, origin, *args, **kwargs)
+    def serve(description: Any) -> None:
+        served.update({key: description.get(key, served[key]) for key in ("keras", "torchvision", "urls")})
 
-        return get_file
-
-    def redirect_keras(module: Any) -> None:
-        seed_keras(module)
-        import importlib
-
-        for name in ("keras.src.datasets.mnist", "keras.datasets.mnist"):
-            try:
-                loader_module = importlib.import_module(name)
-            except ImportError:
-                continue
-            if hasattr(loader_module, "get_file"):
-                loader_module.get_file = local_mnist_get_file(loader_module.get_file)  # type: ignore[attr-defined]
-        refuse_keras(importlib)
+    def local_file(url: Any) -> Any:
+        # the file in ./data a served URL maps to, when it is there
+        if not isinstance(url, str):
+            url = getattr(url, "full_url", None)
+        name = served["urls"].get(str(url or ""))
+        path = os.path.join(data_dir, name) if name else None
+        return path if path and os.path.isfile(path) else None
 
     class DatasetNotServed(RuntimeError):
         """A dataset other than the lab's: the sandbox has no network, so it cannot be downloaded."""
 
     served_note = "is not served here: the grader has no network and provides only this lab's data"
 
-    def refuse_on_failure(original: Any, shown: str) -> Any:
-        # the loader runs as usual (a copy in the work dir still loads); only its failure gets a message that says why
+    def refuse_on_failure(original: Any, shown: str, kind: str, name: str) -> Any:
+        # the loader runs as usual (a copy in the work dir still loads); only the failure of a loader the lab does
+        # not serve gets a message that says why
         def load(*args: Any, **kwargs: Any) -> Any:
             try:
                 return original(*args, **kwargs)
             except Exception as exc:
+                if name in served[kind]:
+                    raise
                 raise DatasetNotServed(f"{shown} {served_note}") from exc
 
         return load
 
-    other_torchvision = ("FashionMNIST", "EMNIST", "KMNIST", "QMNIST", "CIFAR10", "CIFAR100", "SVHN", "STL10",
-                         "ImageNet", "CelebA", "Omniglot", "USPS")
+    def answering_get_file(original: Any, dataset: Any) -> Any:
+        # Keras checks the canonical file's sha256 and downloads when the cached file differs; the visible split
+        # differs by design and there is no network here, so served requests are answered with the local file.
+        def get_file(fname: Any = None, origin: Any = None, *args: Any, **kwargs: Any) -> Any:
+            local = local_file(origin)
+            if local is None and dataset in served["keras"]:
+                candidate = os.path.join(data_dir, f"{dataset}.npz")
+                local = candidate if os.path.isfile(candidate) else None
+            return local if local is not None else original(fname, origin, *args, **kwargs)
 
-    def refuse_torchvision(module: Any) -> None:
-        for name in other_torchvision:
-            cls = getattr(module, name, None)
-            if isinstance(cls, type):
-                target: Any = cls
-                target.__init__ = refuse_on_failure(target.__init__, f"torchvision.datasets.{name}")
+        return get_file
 
-    other_keras = ("fashion_mnist", "cifar10", "cifar100", "imdb", "reuters", "boston_housing", "california_housing")
+    def redirect_keras(module: Any) -> None:
+        seed_keras(module)
+        import importlib
+        import pkgutil
 
-    def refuse_keras(importlib: Any) -> None:
-        for name in other_keras:
+        for utils_name in ("keras.utils", "keras.src.utils", "keras.src.utils.file_utils"):
+            utils_module: Any = sys.modules.get(utils_name)
+            if utils_module is not None and callable(getattr(utils_module, "get_file", None)):
+                utils_module.get_file = answering_get_file(utils_module.get_file, None)
+        try:
+            package = importlib.import_module("keras.src.datasets")
+        except ImportError:
+            return
+        for info in pkgutil.iter_modules(getattr(package, "__path__", [])):
             try:
-                loader_module = importlib.import_module(f"keras.src.datasets.{name}")
-            except ImportError:
+                loader_module: Any = importlib.import_module(f"keras.src.datasets.{info.name}")
+            except Exception:  # noqa: S112 - a loader that does not import is one the student cannot call either
                 continue
+            if callable(getattr(loader_module, "get_file", None)):
+                loader_module.get_file = answering_get_file(loader_module.get_file, info.name)
             original = getattr(loader_module, "load_data", None)
             if callable(original):
-                refusing = refuse_on_failure(original, f"keras.datasets.{name}")
+                refusing = refuse_on_failure(original, f"keras.datasets.{info.name}", "keras", info.name)
                 loader_module.load_data = refusing
-                public: Any = sys.modules.get(f"keras.datasets.{name}")
-                if public is not None and getattr(public, "load_data", None) is not None:
+                try:
+                    public: Any = importlib.import_module(f"keras.datasets.{info.name}")
+                except Exception:
+                    public = None
+                if public is not None and getattr(public, "load_data", None) is original:
                     public.load_data = refusing
+
+    def answering_download_url(original: Any) -> Any:
+        def download_url(url: Any, root: Any, filename: Any = None, *args: Any, **kwargs: Any) -> Any:
+            local = local_file(url)
+            if local is None:
+                return original(url, root, filename, *args, **kwargs)
+            root = os.path.expanduser(os.fspath(root))
+            os.makedirs(root, exist_ok=True)
+            shutil.copyfile(local, os.path.join(root, filename or os.path.basename(str(url))))
+            return None
+
+        return download_url
+
+    def refuse_torchvision(module: Any) -> None:
+        # every dataset class that can download: a lab serves some; the others cannot download here
+        import inspect
+
+        base = getattr(module, "VisionDataset", None)
+        for name in sorted(dir(module)):
+            cls = getattr(module, name, None)
+            if not (isinstance(cls, type) and isinstance(base, type) and issubclass(cls, base)):
+                continue
+            try:
+                downloads = "download" in inspect.signature(cls.__init__).parameters
+            except (TypeError, ValueError):
+                downloads = False
+            if downloads:
+                target: Any = cls
+                target.__init__ = refuse_on_failure(target.__init__, f"torchvision.datasets.{name}", "torchvision",
+                                                    name)
+        loaders: list[Any] = [m for n, m in list(sys.modules.items()) if n.startswith("torchvision.datasets")]
+        for loader_module in loaders:
+            if callable(getattr(loader_module, "download_url", None)):
+                loader_module.download_url = answering_download_url(loader_module.download_url)
+
+    def answer_urllib() -> None:
+        import email.message
+        import tempfile
+        import urllib.request
+        import urllib.response
+
+        urlopen, urlretrieve = urllib.request.urlopen, urllib.request.urlretrieve
+
+        def served_urlopen(url: Any, *args: Any, **kwargs: Any) -> Any:
+            local = local_file(url)
+            if local is None:
+                return urlopen(url, *args, **kwargs)
+            return urllib.response.addinfourl(open(local, "rb"), email.message.Message(), str(url), 200)
+
+        def served_urlretrieve(url: Any, filename: Any = None, *args: Any, **kwargs: Any) -> Any:
+            local = local_file(url)
+            if local is None:
+                return urlretrieve(url, filename, *args, **kwargs)
+            if filename is None:
+                handle, filename = tempfile.mkstemp()
+                os.close(handle)
+            shutil.copyfile(local, filename)
+            return filename, email.message.Message()
+
+        urllib.request.urlopen, urllib.request.urlretrieve = served_urlopen, served_urlretrieve
+
+    def served_command(command: Any) -> Any:
+        # `!wget URL` and `!curl -O URL` (also -O/-o/-P/--output-dir NAME) of a served URL copy the local file
+        import shlex
+
+        try:
+            words = shlex.split(str(command))
+        except ValueError:
+            return None
+        tool = os.path.basename(words[0]) if words else ""
+        found = [w for w in words[1:] if local_file(w)]
+        if tool not in ("wget", "curl") or len(found) != 1 or any(w in ("|", "||", "&&", ";", ">") for w in words):
+            return None
+        url, target, folder, index = found[0], None, ".", 1
+        # options that take a value: short letters (also in a cluster such as -qO) and long names
+        short = {"wget": {"O": "target", "P": "folder"}, "curl": {"o": "target"}}[tool]
+        long = {"wget": {"--output-document": "target", "--directory-prefix": "folder"},
+                "curl": {"--output": "target", "--output-dir": "folder"}}[tool]
+        while index < len(words):
+            word, kind, value = words[index], None, None
+            if word.startswith("--"):
+                name, _, inline = word.partition("=")
+                kind, value = long.get(name), inline or None
+                if tool == "curl" and name == "--remote-name":
+                    target = os.path.basename(url)
+            elif word.startswith("-") and len(word) > 1:
+                for position, letter in enumerate(word[1:]):
+                    if letter in short:
+                        kind, value = short[letter], word[position + 2:] or None
+                        break
+                    if tool == "curl" and letter == "O":
+                        target = os.path.basename(url)
+            if kind is not None:
+                if value is None and index + 1 < len(words):
+                    index += 1
+                    value = words[index]
+                if kind == "target":
+                    target = value
+                else:
+                    folder = value or "."
+            index += 1
+        if target == "-":
+            return None  # to standard output: not answered
+        if tool == "curl" and target is None:
+            return None  # curl without -O/-o writes to standard output: not answered
+        destination = os.path.join(folder, target or os.path.basename(url))
+        os.makedirs(os.path.dirname(destination) or ".", exist_ok=True)
+        shutil.copyfile(local_file(url), destination)
+        return f"{url}: served from the lab's data as {destination}"
+
+    def answer_shell_commands(shell: Any) -> None:
+        for method in ("system", "getoutput"):
+            original = getattr(shell, method, None)
+            if not callable(original):
+                continue
+
+            def answered(command: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                try:
+                    line = served_command(command)
+                except Exception:
+                    line = None
+                if line is None:
+                    return _original(command, *args, **kwargs)
+                print(line)
+                return None
+
+            setattr(shell, method, answered)
 
     def record_lightning(module: Any) -> None:
         # Lightning keeps only the last value of what a LightningModule logs; the grader needs one per epoch
@@ -192,7 +331,12 @@ def __labgrader_startup() -> None:
 
     seen: Any = types.ModuleType("_labgrader_seen")
     seen.models, seen.histories = [], []
+    seen.serve = serve
     sys.modules["_labgrader_seen"] = seen
+    try:
+        answer_urllib()
+    except Exception:
+        pass
     limit = 32
 
     def own_attributes(value: Any) -> dict[str, Any]:
@@ -261,6 +405,7 @@ def __labgrader_startup() -> None:
     shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821 - defined in every IPython kernel
     if shell is not None:
         shell.events.register("post_run_cell", after_cell)
+        answer_shell_commands(shell)
     os.makedirs(os.environ.get("TMPDIR", "/tmp"), exist_ok=True)
 
 

@@ -181,7 +181,8 @@ def test_a_file_no_lab_declares_is_refused_and_one_is_found_by_sha256(tmp_path: 
     spec = lab_spec.model_copy(update={"datasets": (lab_spec.dataset("iris"), known)})
     assert import_source(tmp_path / "data", {"frameworks": spec}, SMALL_MNIST) == [
         f"imported {SMALL_MNIST} as the declared MNIST file, sha256 {digest}; prepared frameworks/mnist: half of the "
-        "test part hidden, seed 20240902: 1000 hidden, 1000 visible test rows"]
+        "test part hidden, seed 20240902: 1000 hidden, 1000 visible test rows",
+        "prepared frameworks/iris from scikit-learn: stratified, seed 20240901, 30 of 150 rows hidden"]
     assert (tmp_path / "data" / "sources" / "mnist.npz").read_bytes() == SMALL_MNIST.read_bytes()
 
 
