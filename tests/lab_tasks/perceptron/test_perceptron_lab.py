@@ -1,0 +1,51 @@
+"""The perceptron lab (AI-for-Beginners 03-Perceptron) end to end: MNIST imported with the CLI, the reference
+solutions graded to full marks and the starter to zero in real sandboxed kernels, on the hidden half of the test set
+every MNIST lab shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from lab_tasks import LABS_DIR
+from tests.lab_tasks.bundled import FULL_MNIST, grade, import_dataset, scores, solutions
+
+LAB = "perceptron"
+CHECK = "mnist_perceptron_accuracy"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not FULL_MNIST.is_file():
+        pytest.fail(f"the full MNIST arrays are needed at {FULL_MNIST} (set LABGRADER_TEST_MNIST)")
+    root = tmp_path_factory.mktemp("perceptron")
+    import_dataset(root, LAB, "mnist", FULL_MNIST)
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("solution", [p.name for p in solutions(LAB)])
+def test_a_reference_solution_earns_full_marks(workdir: Path, solution: str) -> None:
+    report = grade(workdir, LAB, LABS_DIR / LAB / "solutions" / solution)
+    assert scores(report) == {CHECK: 100}, report["checks"]
+    assert report["checks"][0]["message"].startswith("`perceptron_weights`"), report["checks"][0]["message"]
+
+
+@pytest.mark.slow
+def test_the_starter_earns_nothing(workdir: Path) -> None:
+    report = grade(workdir, LAB, LABS_DIR / LAB / "starter.ipynb")
+    assert scores(report) == {CHECK: 0}, report["checks"]
+    assert "perceptron_weights" in report["checks"][0]["message"]
+
+
+@pytest.mark.slow
+def test_perceptrons_trained_for_a_few_steps_earn_partial_credit(workdir: Path, tmp_path: Path) -> None:
+    nb = nbformat.read(LABS_DIR / LAB / "solutions" / "solution_lesson.ipynb", as_version=4)
+    for cell in nb.cells:
+        cell.source = cell.source.replace("num_iterations=10000", "num_iterations=40")
+    path = tmp_path / "few_steps.ipynb"
+    nbformat.write(nb, path)
+    report = grade(workdir, LAB, path)
+    assert 0 < scores(report)[CHECK] < 100, report["checks"]
