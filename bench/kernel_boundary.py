@@ -93,11 +93,11 @@ class Peak:
 def _context(flood_s: float) -> GradingContext:
     data = BENCH_ROOT / "boundary-data"
     lab = LabData(data, "frameworks")
-    if not (data / "labs" / "frameworks").exists():
-        from lab_tasks.frameworks import data as prepare
-
-        prepare.prepare_iris(lab)
     spec = discover_labs(LABS_DIR)["frameworks"]
+    if not (data / "labs" / "frameworks").exists():
+        from grader.dataset_prep import prepare_lab
+
+        prepare_lab(lab, spec, LABS_DIR / "frameworks")
     spec = spec.model_copy(update={"checks": tuple(c for c in spec.checks if c.id == "iris_accuracy")})
     limits = SandboxLimits(memory_limit_mb=4096, max_processes=128, cpu_cores=1.0)
     return GradingContext(spec=spec, lab_data=lab, jobs_root=BENCH_ROOT / "boundary-jobs",

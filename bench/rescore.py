@@ -30,17 +30,18 @@ DEFAULT_NOTEBOOK = REPO / "lab_tasks" / "frameworks" / "solutions" / "solution_p
 
 def grade_once(notebook: Path) -> tuple[float, StoredEvaluation, str]:
     """Grade the notebook in the bench's sandbox and data; returns (seconds, its scoring inputs, its report JSON)."""
-    from grader.datasets import LabData, prepare_labs
+    from grader.dataset_prep import prepare_labs
+    from grader.datasets import LabData
     from grader.kernel.notebook import parse_notebook
     from grader.kernel.pipeline import GradingContext, grade_notebook
     from grader.spec import discover_labs
-    from lab_tasks import LABS_DIR, data_module
+    from lab_tasks import LABS_DIR
     from server.settings import Settings
 
     os.environ.update({k: v for k, v in labgrader_env().items() if k.startswith("LABGRADER_")})
     settings = Settings()
     spec = discover_labs(LABS_DIR)["frameworks"]
-    prepare_labs(settings.data_dir.resolve(), ["frameworks"], data_module)
+    prepare_labs(settings.data_dir.resolve(), LABS_DIR, ["frameworks"])
     ctx = GradingContext(spec=spec, lab_data=LabData(settings.data_dir.resolve(), "frameworks"),
                          jobs_root=settings.jobs_root, sandbox=settings.sandbox_config(spec.environment),
                          environment=spec.environment)

@@ -10,6 +10,9 @@ the modules behind them. The rooms behind the door, each importing only downward
                        the clean evaluator that computes every prediction from it (EvaluationResult)
     grader.sandbox     isolation probe, cgroups, uid leases, job directories, the kernel's argv, process reaper
     grader.spec, grader.datasets, grader.errors   the lab-spec schema, a lab's data, the exception tree
+    grader.dataset_spec, grader.dataset_prep, grader.dataset_serve, grader.dataset_sources
+                                                  a declared dataset, its splits, the files and loaders it serves,
+                                                  its declared source files (import, fetch, status)
     grader.spec_lines, grader.spec_problems       a lab.toml's problems, each by key and line
     grader.spec_reference                         the lab.toml reference of docs/lab-author.md
     grader.private_data                           an instructor's own evaluation data for a lab
@@ -24,9 +27,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from grader.dataset_prep import prepare_labs as prepare_labs
+    from grader.dataset_sources import dataset_status as dataset_status
+    from grader.dataset_sources import fetch_sources as fetch_sources
+    from grader.dataset_sources import import_source as import_source
+    from grader.dataset_spec import DatasetSpec as DatasetSpec
     from grader.datasets import LabData as LabData
     from grader.datasets import missing_datasets as missing_datasets
-    from grader.datasets import prepare_labs as prepare_labs
     from grader.datasets import sha256_of as sha256_of
     from grader.datasets import warn_missing_datasets as warn_missing_datasets
     from grader.errors import AttachmentsInvalid as AttachmentsInvalid
@@ -101,7 +108,10 @@ if TYPE_CHECKING:
 
 # public name -> the module that defines it (tests/test_import_arrows.py checks this agrees with the block above)
 _EXPORTS: dict[str, str] = {
-    "LabData": "grader.datasets", "missing_datasets": "grader.datasets", "prepare_labs": "grader.datasets",
+    "prepare_labs": "grader.dataset_prep", "dataset_status": "grader.dataset_sources",
+    "fetch_sources": "grader.dataset_sources", "import_source": "grader.dataset_sources",
+    "DatasetSpec": "grader.dataset_spec",
+    "LabData": "grader.datasets", "missing_datasets": "grader.datasets",
     "sha256_of": "grader.datasets", "warn_missing_datasets": "grader.datasets",
     "DatasetError": "grader.errors", "EnvironmentUnavailable": "grader.errors", "GraderError": "grader.errors",
     "HarnessOutputInvalid": "grader.errors", "InfrastructureError": "grader.errors",

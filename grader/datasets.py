@@ -2,7 +2,7 @@
 
     <data_dir>/labs/<lab_id>/visible/   copied into each job's work dir as ./data (students read it)
     <data_dir>/labs/<lab_id>/hidden/    <dataset>.npz with x (inputs) and y (labels); never enters a sandbox
-    <data_dir>/sources/                 imported or downloaded originals (e.g. mnist.npz)
+    <data_dir>/sources/                 imported or downloaded source files a lab declares
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -102,14 +101,20 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def prepare_labs(data_dir: Path, lab_ids: list[str], data_module: Callable[[str], ModuleType | None]) -> None:
-    """Derive each lab's visible/hidden splits from the sources present, once per data dir; `data_module` finds a
-    lab's data-preparation module (`lab_tasks.data_module` for the bundled labs)."""
-    for lab_id in lab_ids:
-        lab = LabData(data_dir, lab_id)
-        module = data_module(lab_id)
-        if module is not None and not (lab.root / "provenance.json").exists():
-            module.prepare(lab)
+def stratified_rows(y: NDArray[Any], held_out: float, seed: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(hidden rows, visible rows), both sorted: per class, in label order, `round(rows of the class * share)` rows
+    drawn by one seeded generator (at least one of a class with two or more); `held_out` is a share below 1 or a
+    number of rows."""
+    labels = np.asarray(y)
+    share = held_out / len(labels) if held_out >= 1 else held_out
+    rng = np.random.default_rng(seed)
+    hidden: list[int] = []
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        count = max(1, round(len(rows) * share)) if len(rows) > 1 else 0
+        hidden.extend(rng.choice(rows, count, replace=False).tolist())
+    hidden_rows = np.sort(np.array(hidden, dtype=np.int64))
+    return hidden_rows, np.setdiff1d(np.arange(len(labels)), hidden_rows).astype(np.int64)
 
 
 def missing_datasets(lab: LabData, datasets: set[str]) -> list[str]:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from grader.dataset_spec import DataFile, DatasetSpec
 from grader.errors import SpecInvalid
 from grader.spec_lines import validation_problems
 
@@ -130,15 +131,42 @@ class LabSpec(_Strict):
     environment: str = Field(default="default", pattern=r"^[a-z][a-z0-9_-]{0,62}$")
     limits: Limits = Limits()
     submission: LateSubmission = LateSubmission()
+    datasets: tuple[DatasetSpec, ...] = ()
+    # files of the lab's folder copied into every job's ./data (a helper module students import)
+    student_files: tuple[DataFile, ...] = ()
     checks: tuple[Check, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> LabSpec:
-        ids = [c.id for c in self.checks]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate check ids: {', '.join(duplicates)}")
+        for what, ids in (("check", [c.id for c in self.checks]), ("dataset", [d.id for d in self.datasets])):
+            duplicates = sorted({i for i in ids if ids.count(i) > 1})
+            if duplicates:
+                raise ValueError(f"duplicate {what} ids: {', '.join(duplicates)}")
+        declared = {d.id for d in self.datasets}
+        for index, check in enumerate(self.checks):
+            dataset = getattr(check, "dataset", None)
+            if dataset is not None and dataset not in declared:
+                # `key: message` is placed on that key's line by grader.spec_lines
+                raise ValueError(f"checks[{index}].dataset: dataset {dataset!r} is not declared; declare it in a "
+                                 f"[[datasets]] table (declared: {', '.join(sorted(declared)) or 'none'})")
+        files = {Path(name).name for name in self.student_files}.union(*(d.served_files() for d in self.datasets))
+        for index, declared_dataset in enumerate(self.datasets):
+            for file in declared_dataset.serve.urls.values():
+                if file not in files:
+                    raise ValueError(f"datasets[{index}].serve.urls: {file!r} is no file the lab serves in ./data "
+                                     f"({', '.join(sorted(files))})")
         return self
+
+    def dataset(self, dataset_id: str) -> DatasetSpec:
+        """The declaration of one of the lab's datasets (every check's dataset is declared)."""
+        for dataset in self.datasets:
+            if dataset.id == dataset_id:
+                return dataset
+        raise KeyError(dataset_id)
+
+    def dataset_title(self, dataset_id: str) -> str:
+        """How reports name a dataset; its id when the lab does not declare it."""
+        return next((d.title for d in self.datasets if d.id == dataset_id), dataset_id)
 
     @property
     def max_score(self) -> float:
@@ -152,7 +180,7 @@ class LabSpec(_Strict):
                 slots.setdefault(slot[0], slot[1])
         return slots
 
-    def datasets(self) -> set[str]:
+    def evaluated_datasets(self) -> set[str]:
         """The hidden datasets this lab's checks evaluate models on."""
         return set(self.model_slots().values())
 
@@ -179,6 +207,9 @@ def load_spec(path: Path) -> LabSpec:
         raise SpecInvalid(f"{problems[0]}{more}") from exc
     if spec.id != path.parent.name:
         raise SpecInvalid(f"{path}: lab id {spec.id!r} must match its folder name {path.parent.name!r}")
+    missing = [name for name in spec.student_files if not (path.parent / name).is_file()]
+    if missing:
+        raise SpecInvalid(f"{path}: student_files: {missing[0]!r} is not a file in {path.parent}")
     return spec
 
 

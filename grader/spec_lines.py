@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 Path_ = tuple[str | int, ...]
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_PLACED = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): ")
 _KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
 
 
@@ -99,8 +100,12 @@ def validation_problems(toml: Path, text: str, exc: ValidationError) -> list[Spe
         loc = tuple(error["loc"])
         if error["type"].startswith("union_tag") and "discriminator" in error.get("ctx", {}):
             loc = (*loc, str(error["ctx"]["discriminator"]).strip("'"))  # point at the `kind = ...` line
-        key, line = _locate(loc, lines, missing=error["type"] == "missing")
         message = error["msg"].removeprefix("Value error, ")
+        placed = _PLACED.match(message) if len(loc) <= 1 else None
+        if placed:  # a whole-spec rule that names its key: `checks[2].dataset: ...`
+            loc = tuple(int(part) if part.isdigit() else part for part in re.findall(r"[a-z_]+|\d+", placed.group(1)))
+            message = message[placed.end():]
+        key, line = _locate(loc, lines, missing=error["type"] == "missing")
         if error["type"] == "extra_forbidden":
             message = "unknown key (a typo, or a key this version of Labgrader does not know)"
         problems.append(SpecProblem(toml, line, key, message))

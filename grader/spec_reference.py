@@ -30,6 +30,8 @@ MEANINGS = {
     "limits": "how long a notebook may run",
     "submission": "deadline, late penalty and which submission counts",
     "checks": "what is measured and how it scores; at least one",
+    "datasets": "the datasets the checks evaluate models on; every check's `dataset` is declared here",
+    "student_files": "files of the lab's folder copied into every job's ./data (a helper module students import)",
     "limits.cell_timeout_s": "seconds one cell may run (`LABGRADER_CELL_TIMEOUT_S` overrides it on a server)",
     "limits.notebook_timeout_s": "seconds the whole notebook may run",
     "submission.deadline": "ISO 8601 time (UTC when no zone); later submissions are late",
@@ -97,7 +99,9 @@ def _default(name: str, prop: dict[str, Any], required: set[str]) -> str:
         return f'`"{value}"`'
     if isinstance(value, list | tuple):
         return f"`{list(value)}`"
-    return f"`{value:g}`" if isinstance(value, float | int) else f"`{value}`"
+    if isinstance(value, int):
+        return f"`{value}`"
+    return f"`{value:g}`" if isinstance(value, float) else f"`{value}`"
 
 
 def _table(schema: dict[str, Any], defs: dict[str, Any], prefix: str, kind: str = "",
@@ -123,6 +127,13 @@ def reference_markdown() -> str:
         if ref:
             sub = defs[ref.rsplit("/", 1)[1]]
             out += ["", f"### `[{key}]`", "", *_table(sub, defs, f"{key}.")]
+    dataset = defs[schema["properties"]["datasets"]["items"]["$ref"].rsplit("/", 1)[1]]
+    out += ["", "### `[[datasets]]`", "", dataset.get("description", ""), "", *_table(dataset, defs, "datasets.")]
+    for key, prop in dataset["properties"].items():
+        if "$ref" in prop:
+            sub = defs[prop["$ref"].rsplit("/", 1)[1]]
+            out += ["", f"#### `[datasets.{key}]`", "", sub.get("description", ""), "",
+                    *_table(sub, defs, f"datasets.{key}.")]
     checks = schema["properties"]["checks"]["items"]
     kinds = [defs[ref["$ref"].rsplit("/", 1)[1]] for ref in checks.get("oneOf", checks.get("anyOf", []))]
     first = kinds[0] if kinds else {"properties": {}}

@@ -12,7 +12,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import inspect, text
 
-import lab_tasks
 from grader import EnvironmentStatus, prepare_labs, probe_isolation, warn_missing_datasets
 from server.api_docs import install_api_docs
 from server.body_limit import FORM_SLACK_BYTES, BodySizeLimit
@@ -46,10 +45,10 @@ def create_app(settings: Settings | None = None, environments: Sequence[Environm
             raise RuntimeError("the database has no schema: run `labgrader db upgrade` first")
         with transaction(factory) as session:
             lab_ids = sync_labs(session, settings.labs_dir)
-        prepare_labs(settings.data_dir.resolve(), lab_ids, lab_tasks.data_module)
+        prepare_labs(settings.data_dir.resolve(), settings.labs_dir, lab_ids)
         with factory() as session:
             warn_missing_datasets(settings.data_dir.resolve(),
-                                  {spec.id: spec.datasets() for spec in list_specs(session)}, log)
+                                  {spec.id: spec.evaluated_datasets() for spec in list_specs(session)}, log)
         with factory() as session:
             app.state.environments = list(environments) or unchecked_environments(settings, list_specs(session))
         executor = None

@@ -31,7 +31,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     except HarnessOutputInvalid as exc:
         return {"problem": str(exc)}
     data = {name: DatasetInputs(hidden_x=_load(paths["hidden_x"]), sample_x=_load(paths["sample_x"]),
-                                sample_y=_load(paths["sample_y"]).astype(np.int64))
+                                sample_y=_load(paths["sample_y"]).astype(np.int64),
+                                layouts=tuple(tuple(layout) for layout in paths.get("layouts", [])),
+                                preprocessings=tuple(paths.get("preprocessings", [])))
             for name, paths in job["datasets"].items()}
     slots = [SlotRequest(s["name"], s["dataset"], s["architecture"]) for s in job["slots"]]
     histories = [HistoryRequest(h["name"], h.get("model")) for h in job["histories"]]

@@ -3,7 +3,7 @@ sample with its public labels) to the EvaluationResult scoring consumes. It runs
 
 For each model slot: the contract name's network, or by discovery the network of the slot's data that fits the
 required architecture and is most accurate on the visible sample (one network per slot). Its inputs are prepared
-with a named preprocessing: the one the student's preprocess_<dataset> was found to compute, or else the most
+with a named preprocessing: the one the student's preprocessing function was found to compute, or else the most
 accurate on the visible sample. Predictions on hidden inputs and on the sample come from the NumPy network.
 """
 
@@ -35,6 +35,8 @@ class DatasetInputs:
     hidden_x: Array
     sample_x: Array
     sample_y: Array
+    layouts: tuple[tuple[int, ...], ...] = ()  # the layouts the lab declares (empty: derived from the row shape)
+    preprocessings: tuple[str, ...] = ()  # the built-ins to try, in order (empty: all)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ class _Evaluation:
 
     def named_preprocessings(self, dataset: str) -> list[Preprocessing]:
         if dataset not in self.named:
-            self.named[dataset] = named_preprocessings(self.data[dataset].sample_x)
+            inputs = self.data[dataset]
+            self.named[dataset] = named_preprocessings(inputs.sample_x, inputs.preprocessings)
         return self.named[dataset]
 
     def network(self, index: int) -> NumpyNetwork | str:
@@ -123,7 +126,7 @@ class _Evaluation:
         inputs = self.data[dataset]
         student, student_problem, student_layout = self.student_preprocessing(dataset)
         options = [student] if student else self.named_preprocessings(dataset)
-        layouts = input_layouts(inputs.sample_x.shape[1:], student_layout)
+        layouts = input_layouts(inputs.sample_x.shape[1:], student_layout, inputs.layouts)
         layout, problem = None, ""
         probe = options[0](inputs.sample_x[:8])
         for candidate in layouts:
@@ -165,13 +168,18 @@ class _Evaluation:
                     cross_entropy(scores, inputs.sample_y))
 
 
-def input_layouts(raw: tuple[int, ...], student: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """The layouts a network may take raw inputs in: the student's own first, then flat, channels first/last."""
+def input_layouts(raw: tuple[int, ...], student: tuple[int, ...],
+                  declared: tuple[tuple[int, ...], ...] = ()) -> list[tuple[int, ...]]:
+    """The layouts a network may take raw inputs in: the student's own first, then the lab's declared ones, or else
+    flat, as stored, and channels first/last."""
     size = int(np.prod(raw))
     layouts = [student] if student and int(np.prod(student)) == size else []
-    layouts += [(size,), raw]
-    if len(raw) == 2:
-        layouts += [(1, *raw), (*raw, 1)]
+    if declared:
+        layouts += [layout for layout in declared if int(np.prod(layout)) == size]
+    else:
+        layouts += [(size,), raw]
+        if len(raw) == 2:
+            layouts += [(1, *raw), (*raw, 1)]
     return list(dict.fromkeys(layouts))
 
 
@@ -268,7 +276,7 @@ def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallb
 def _choose_history(request: HistoryRequest, found: list[HistoryExport], network: int | None,
                     elsewhere: set[int]) -> HistoryExport | None:
     """The contract history, else the one of the chosen network, else one with validation loss, else the last found;
-    never one that records a network of another dataset (`elsewhere`: an Iris model's `fit` says nothing of MNIST)."""
+    never one that records a network of another dataset (`elsewhere`: one dataset's `fit` says nothing of another's)."""
     contract = [h for h in found if h.via == "contract"]
     if contract:
         return contract[0]

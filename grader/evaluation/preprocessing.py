@@ -35,8 +35,9 @@ def _safe(values: Array) -> Array:
     return np.where(np.abs(values) < TINY, 1.0, values)
 
 
-def named_preprocessings(sample: Array) -> list[Preprocessing]:
-    """The named preprocessings for a dataset, in the order that wins ties, with parameters from `sample`."""
+def named_preprocessings(sample: Array, wanted: tuple[str, ...] = ()) -> list[Preprocessing]:
+    """The named preprocessings for a dataset, with parameters from `sample`: those `wanted` (the lab's declaration),
+    in its order, or else all in the order that wins ties."""
     flat = np.asarray(sample, dtype=np.float64).reshape(len(sample), -1)
     mean, std = flat.mean(axis=0), _safe(flat.std(axis=0))
     low, span = flat.min(axis=0), _safe(flat.max(axis=0) - flat.min(axis=0))
@@ -55,7 +56,10 @@ def named_preprocessings(sample: Array) -> list[Preprocessing]:
         Preprocessing("l2_rows", "each input scaled to unit length (L2 norm)", _l2_rows),
         Preprocessing("raw", "inputs used as they are", lambda x: x),
     ]
-    return options
+    if not wanted:
+        return options
+    by_name = {option.name: option for option in options}
+    return [by_name[name] for name in wanted if name in by_name]
 
 
 def _l2_rows(x: Array) -> Array:

@@ -17,14 +17,19 @@ import numpy as np
 from grader.datasets import LabData
 from grader.spec import LabSpec
 
-DATASET_NAMES = {"mnist": "MNIST", "iris": "Iris"}
 
-
-def role_of(architecture: str, dataset: str) -> str:
-    """How a report names a slot: "multi-layer MNIST model"."""
-    shown = DATASET_NAMES.get(dataset, dataset)
+def role_of(architecture: str, title: str) -> str:
+    """How a report names a slot: "multi-layer <dataset title> model"."""
     prefix = {"single_dense": "single-layer ", "multi_dense": "multi-layer "}.get(architecture, "")
-    return f"{prefix}{shown} model"
+    return f"{prefix}{title} model"
+
+
+def slot_role(spec: LabSpec, name: str, dataset: str = "") -> str:
+    """How a report names the model slot `name` of `spec`: the strictest architecture its checks ask for, and its
+    dataset by the title the lab declares (`dataset` when no check of `spec` evaluates the slot)."""
+    slot = slot_architectures(spec).get(name)
+    dataset, architecture = slot if slot is not None else (dataset, "any")
+    return role_of(architecture, spec.dataset_title(dataset))
 
 
 def slot_architectures(spec: LabSpec) -> dict[str, tuple[str, str]]:
@@ -48,15 +53,17 @@ def _save(path: Path, array: np.ndarray[Any, Any]) -> str:
 
 def build_request(spec: LabSpec, lab: LabData, private: Path, nonce: str, output: Path) -> dict[str, Any]:
     """Write the visible samples into `private` and return the JSON-able request the kernel's harness reads."""
-    slots, samples = [], {}
+    slots, samples, preprocess = [], {}, {}
     for name, (dataset, _) in slot_architectures(spec).items():
         if not lab.has_dataset(dataset):
             continue
         if dataset not in samples:
             samples[dataset] = _save(private / f"{dataset}-sample-x.npy", lab.training_sample(dataset).x)
+            preprocess[dataset] = spec.dataset(dataset).preprocess_function
         slots.append({"name": name, "dataset": dataset})
     histories = [{"name": name, "model": model} for name, model in spec.history_requests()]
-    return {"nonce": nonce, "slots": slots, "samples": samples, "histories": histories, "output": str(output)}
+    return {"nonce": nonce, "slots": slots, "samples": samples, "preprocess": preprocess, "histories": histories,
+            "output": str(output)}
 
 
 def build_evaluation_job(spec: LabSpec, lab: LabData, host: Path, export: Path, nonce: str) -> dict[str, Any]:
@@ -66,11 +73,13 @@ def build_evaluation_job(spec: LabSpec, lab: LabData, host: Path, export: Path, 
         if not lab.has_dataset(dataset):
             continue
         if dataset not in datasets:
-            sample = lab.training_sample(dataset)
+            sample, declared = lab.training_sample(dataset), spec.dataset(dataset)
             datasets[dataset] = {
                 "hidden_x": _save(host / f"{dataset}-hidden-x.npy", lab.hidden_split(dataset).x),
                 "sample_x": _save(host / f"{dataset}-sample-x.npy", sample.x),
                 "sample_y": _save(host / f"{dataset}-sample-y.npy", sample.y),
+                "layouts": [list(layout) for layout in declared.layouts],
+                "preprocessings": list(declared.preprocessings),
             }
         slots.append({"name": name, "dataset": dataset, "architecture": architecture})
     histories = [{"name": name, "model": model} for name, model in spec.history_requests()]

@@ -24,7 +24,7 @@ def where(label: str, cell_numbers: Mapping[int, int]) -> str:
 
 
 def _choice(role: str, considered: int | None, train_accuracy: float | None) -> str:
-    """"the best of 4 multi-layer MNIST networks, 0.981 on the visible training sample"."""
+    """"the best of 4 multi-layer <dataset> networks, 0.981 on the visible training sample"."""
     networks = role.replace(" model", " network")
     if not considered:
         return ""
@@ -36,14 +36,14 @@ def _choice(role: str, considered: int | None, train_accuracy: float | None) -> 
 
 def discovery_lines(spec: LabSpec, output: EvaluationResult | None,
                     cell_numbers: Mapping[int, int] | None = None) -> list[str]:
-    """"multi-layer MNIST model: `net3` after cell 14 (found by discovery: the best of 4 multi-layer MNIST networks
-    found, 0.981 on the visible training sample; PyTorch, 3 dense layers, ...), inputs scaled /255"."""
+    """"multi-layer <dataset> model: `net3` after cell 14 (found by discovery: the best of 4 multi-layer <dataset>
+    networks found, 0.981 on the visible training sample; PyTorch, 3 dense layers, ...), inputs scaled /255"."""
     if output is None:
         return []
     cells = cell_numbers or {}
     lines = []
     for name, (dataset, architecture) in slot_architectures(spec).items():
-        role = role_of(architecture, dataset)
+        role = role_of(architecture, spec.dataset_title(dataset))
         entry = output.model(name)
         if entry is not None and entry.error:  # instructors only: the raw text, truncated and printable
             lines.append(f"{role}: the evaluation reported: {printable(entry.error, INSTRUCTOR_TEXT_CHARS)}")

@@ -15,7 +15,7 @@ import numpy as np
 
 from grader.datasets import LabData
 from grader.evaluation.evaluator import NOT_FROM_LAYERS
-from grader.evaluation.request import DATASET_NAMES, role_of, slot_architectures
+from grader.evaluation.request import role_of, slot_architectures, slot_role
 from grader.evaluation.result import EvaluationResult, HistoryResult, ModelResult
 from grader.scoring.report import CellError, CheckResult
 from grader.scoring.student_text import printable
@@ -88,11 +88,11 @@ def _why_missing(name: str, role: str, entry: ModelResult | None, context: str) 
     return f"{message} ({context})" if context else message
 
 
-def _data_missing(check: AccuracyCheck | OverfittingGapCheck, lab: LabData) -> CheckResult | None:
+def _data_missing(check: AccuracyCheck | OverfittingGapCheck, inputs: ScoringInputs) -> CheckResult | None:
     """A check whose data this grader lacks fails with a message that blames the installation, not the student."""
-    if lab.has_dataset(check.dataset):
+    if inputs.lab.has_dataset(check.dataset):
         return None
-    shown = DATASET_NAMES.get(check.dataset, check.dataset)
+    shown = inputs.spec.dataset_title(check.dataset)
     return _failed(check, f"the {shown} data is not installed on this grader, so this check was not measured; this is "
                           "not a fault of the notebook: ask your instructor to install it (`labgrader datasets import` "
                           "or `labgrader datasets fetch`) and regrade")
@@ -128,11 +128,11 @@ def _architecture_problem(entry: ModelResult, architecture: str) -> str:
 def score_accuracy(check: AccuracyCheck, inputs: ScoringInputs) -> CheckResult:
     """Hidden accuracy with linear partial credit, for a model whose architecture is the one the check asks for."""
     output, lab, context = inputs.output, inputs.lab, inputs.context
-    missing = _data_missing(check, lab)
+    missing = _data_missing(check, inputs)
     if missing:
         return missing
     entry = output.model(check.model) if output else None
-    role = role_of(check.architecture, check.dataset)
+    role = role_of(check.architecture, inputs.spec.dataset_title(check.dataset))
     if entry is None or not entry.found or entry.predictions is None:
         return _failed(check, _why_missing(check.model, role, entry, context))
     split = lab.hidden_split(check.dataset)
@@ -140,7 +140,7 @@ def score_accuracy(check: AccuracyCheck, inputs: ScoringInputs) -> CheckResult:
     if predictions.shape != split.y.shape:
         return _failed(check, f"{_subject(entry)} returned {len(predictions)} predictions for {len(split.y)} inputs")
     accuracy = float((predictions == split.y).mean())
-    shown = DATASET_NAMES.get(check.dataset, check.dataset)
+    shown = inputs.spec.dataset_title(check.dataset)
     measured = f"{_subject(entry)} reached accuracy {accuracy:.3f} on {len(split.y)} hidden {shown} samples"
     problem = _architecture_problem(entry, check.architecture)
     if problem:
@@ -162,11 +162,11 @@ def score_accuracy(check: AccuracyCheck, inputs: ScoringInputs) -> CheckResult:
 def score_gap(check: OverfittingGapCheck, inputs: ScoringInputs) -> CheckResult:
     """Training accuracy on a visible training sample minus hidden accuracy; smaller is better."""
     output, lab, context = inputs.output, inputs.lab, inputs.context
-    missing = _data_missing(check, lab)
+    missing = _data_missing(check, inputs)
     if missing:
         return missing
     entry = output.model(check.model) if output else None
-    role = role_of("multi_dense", check.dataset) if check.dataset == "mnist" else role_of("any", check.dataset)
+    role = slot_role(inputs.spec, check.model, check.dataset)  # named as its accuracy check names it
     if entry is None or not entry.found or entry.predictions is None or entry.train_predictions is None:
         return _failed(check, _why_missing(check.model, role, entry, context))
     hidden, sample = lab.hidden_split(check.dataset), lab.training_sample(check.dataset)
@@ -213,7 +213,7 @@ def score_early_stopping(check: EarlyStoppingCheck, inputs: ScoringInputs) -> Ch
     """
     output, context = inputs.output, inputs.context
     slot = slot_architectures(inputs.spec).get(check.model or "")
-    model_role = role_of(slot[1], slot[0]) if slot and inputs.lab.has_dataset(slot[0]) else None
+    model_role = slot_role(inputs.spec, check.model or "") if slot and inputs.lab.has_dataset(slot[0]) else None
     entry = output.history(check.history) if output else None
     if entry is None or not entry.found:
         why = f"`{check.history}` could not be read: {printable(entry.error, 400)}" if entry and entry.error else (
@@ -261,7 +261,7 @@ NOT_SERVED = "DatasetNotServed"  # raised in the kernel when a loader of another
 
 
 def not_served(cell_errors: list[CellError]) -> str:
-    """"cell 25 tried to load torchvision.datasets.FashionMNIST, ..." for a notebook that asked for other data."""
+    """"cell 25 tried to load torchvision.datasets.<Name>, ..." for a notebook that asked for other data."""
     error = next((e for e in cell_errors if e.ename == NOT_SERVED), None)
     if error is None:
         return ""

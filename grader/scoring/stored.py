@@ -43,6 +43,7 @@ class EvaluatedSlot(BaseModel):
     dataset: str
     architecture: str
     data_sha256: str
+    title: str = ""  # how reports name the dataset (the lab's declaration); outputs stored before it was kept lack it
 
 
 class EvaluatedHistory(BaseModel):
@@ -75,7 +76,7 @@ class StoredEvaluation(BaseModel):
         have = {s.name: s for s in self.plan.slots}
         for slot in wanted.slots:
             old = have.get(slot.name)
-            role = role_of(slot.architecture, slot.dataset)
+            role = role_of(slot.architecture, slot.title or slot.dataset)
             if old is None:
                 return f"the lab now evaluates a model slot `{slot.name}` ({role}) that was not evaluated then"
             if old.dataset != slot.dataset:
@@ -147,7 +148,7 @@ def evaluation_plan(spec: LabSpec, lab: LabData) -> EvaluationPlan:
     """The slots and histories an evaluation of `spec` answers on this data directory (installed datasets only)."""
     slots = tuple(
         EvaluatedSlot(name=name, dataset=dataset, architecture=architecture,
-                      data_sha256=dataset_sha256(lab, dataset))
+                      data_sha256=dataset_sha256(lab, dataset), title=spec.dataset_title(dataset))
         for name, (dataset, architecture) in sorted(slot_architectures(spec).items()) if lab.has_dataset(dataset))
     histories = tuple(sorted({EvaluatedHistory(name=c.history, model=c.model) for c in spec.checks
                               if isinstance(c, EarlyStoppingCheck)}, key=lambda h: (h.name, h.model or "")))

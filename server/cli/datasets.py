@@ -1,5 +1,5 @@
-"""`labgrader datasets fetch|import PATH|status`: the frameworks lab's data, downloaded, imported or inspected; and
-`datasets import --lab LAB --dataset ID FILE`: an instructor's own evaluation data for any lab."""
+"""`labgrader datasets fetch|import PATH|status`: the source files the labs declare, downloaded, imported or
+inspected; and `datasets import --lab LAB --dataset ID FILE`: an instructor's own evaluation data for any lab."""
 
 from __future__ import annotations
 
@@ -23,13 +23,14 @@ def import_lab_data(args: argparse.Namespace, settings: Settings) -> int:
     if spec is None:
         print(f"error: no lab {args.lab!r} in {toml.parent.parent} (labgrader labs list)", file=sys.stderr)
         return 2
-    if args.dataset not in spec.datasets():
-        print(f"error: no check of lab {args.lab} uses a dataset {args.dataset!r}; its checks use: "
-              f"{', '.join(sorted(spec.datasets())) or 'none'}", file=sys.stderr)
+    declared = sorted(d.id for d in spec.datasets)
+    if args.dataset not in declared:
+        print(f"error: lab {args.lab} declares no dataset {args.dataset!r}; it declares: "
+              f"{', '.join(declared) or 'none'}", file=sys.stderr)
         return 2
     try:
-        print(import_private_data(LabData(settings.data_dir.resolve(), args.lab), args.dataset, Path(args.path),
-                             label=args.label, hidden_fraction=args.hidden_fraction))
+        print(import_private_data(LabData(settings.data_dir.resolve(), args.lab), spec.dataset(args.dataset),
+                                  Path(args.path), label=args.label, hidden_fraction=args.hidden_fraction))
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -37,24 +38,25 @@ def import_lab_data(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from grader import DatasetError
-    from lab_tasks.frameworks import data
+    from grader import DatasetError, SpecInvalid, dataset_status, discover_labs, fetch_sources, import_source
 
     if args.datasets_command == "import" and (args.lab or args.dataset):
         if not (args.lab and args.dataset):
-            print("error: give both --lab and --dataset (or neither, to import MNIST for the frameworks lab)",
+            print("error: give both --lab and --dataset (or neither, to import a source file a lab declares)",
                   file=sys.stderr)
             return 2
         return import_lab_data(args, settings)
     data_dir = settings.data_dir.resolve()
     try:
+        labs = discover_labs(settings.labs_dir)
         if args.datasets_command == "import":
-            print(data.import_source(data_dir, Path(args.path)))
+            lines = import_source(data_dir, labs, Path(args.path), args.as_file)
         elif args.datasets_command == "fetch":
-            print(data.fetch(data_dir))
+            lines = fetch_sources(data_dir, labs)
         else:
-            print("\n".join(data.status(data_dir)))
-    except DatasetError as exc:
+            lines = dataset_status(data_dir, labs)
+    except (DatasetError, SpecInvalid) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    print("\n".join(lines))
     return 0

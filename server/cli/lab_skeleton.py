@@ -22,6 +22,12 @@ notebook_timeout_s = 900  # the whole notebook
 [submission]
 counts = "latest"         # or "best"; add deadline = "2027-01-31T23:59:00Z" and penalty_per_day = 0.1
 
+[[datasets]]
+id = "{name}"             # what checks' `dataset =` name; students read ./data/{name}.npz (x_train, y_train)
+title = "{name}"          # how reports name it
+[datasets.source]
+import = true             # your own data: labgrader datasets import --lab {name} --dataset {name} FILE
+
 [[checks]]
 id = "accuracy"
 title = "Accuracy of `model` on the hidden split"

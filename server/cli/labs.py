@@ -39,7 +39,7 @@ def list_labs(settings: Settings, *, as_json: bool) -> int:
         lab = LabData(settings.data_dir.resolve(), spec.id)
         rows.append({"id": spec.id, "valid": True, "path": str(toml.parent), "title": spec.title,
                      "checks": len(spec.checks), "max_score": spec.max_score,
-                     "datasets": {d: lab.has_dataset(d) for d in sorted(spec.datasets())}})
+                     "datasets": {d: lab.has_dataset(d) for d in sorted(spec.evaluated_datasets())}})
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -71,7 +71,7 @@ def validate(path: Path) -> int:
     toml = path / "lab.toml" if path.is_dir() else path
     spec = load_spec(toml)
     print(f"{toml}: valid: lab {spec.id}, {len(spec.checks)} checks, {spec.max_score:g} points, datasets "
-          f"{', '.join(sorted(spec.datasets())) or 'none'}")
+          f"{', '.join(sorted(spec.evaluated_datasets())) or 'none'}")
     return 0
 
 

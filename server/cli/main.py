@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import lab_tasks
 from server.cli import kernels, users
 from server.settings import Settings
 
@@ -79,12 +78,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
         engine.dispose()
         return 3
     try:
-        prepare_labs(settings.data_dir.resolve(), lab_ids, lab_tasks.data_module)
+        prepare_labs(settings.data_dir.resolve(), settings.labs_dir, lab_ids)
     except Exception as exc:  # a lab whose data is missing fails its jobs with the reason; the others still run
         logging.getLogger("labgrader.worker").error("preparing lab data failed: %s", exc)
     with factory() as session:
         warn_missing_datasets(settings.data_dir.resolve(),
-                              {spec.id: spec.datasets() for spec in list_specs(session)},
+                              {spec.id: spec.evaluated_datasets() for spec in list_specs(session)},
                               logging.getLogger("labgrader.worker"))
     try:
         return run_worker(settings, factory, slots, queues, args.sweep_every or max(1.0, settings.lease_s / 3),
@@ -150,7 +149,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     except (OSError, AttachmentsInvalid) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    prepare_labs(settings.data_dir.resolve(), [args.lab], lab_tasks.data_module)
+    prepare_labs(settings.data_dir.resolve(), settings.labs_dir, [args.lab])
     spec = labs[args.lab]
     try:
         ctx = dataclasses.replace(settings.grading_context(spec), files=files)
@@ -291,15 +290,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     datasets = sub.add_parser("datasets", help="lab data: fetch, import, status")
     dsub = datasets.add_subparsers(dest="datasets_command", required=True)
-    dsub.add_parser("fetch", help="download the lab datasets and verify their checksums").set_defaults(
-        func=cmd_datasets)
+    dsub.add_parser("fetch", help="download the source files the labs declare (url) and verify their "
+                                  "sha256").set_defaults(func=cmd_datasets)
     dimp = dsub.add_parser(
-        "import", help="import a dataset file you already have (mnist.npz), or with --lab/--dataset your own "
-                       "evaluation data (.npz or .csv) for one of a lab's datasets",
+        "import", help="import a source file a lab declares (`[datasets.source] file`, found by name or sha256), or "
+                       "with --lab/--dataset your own evaluation data (.npz, .csv or an image folder) for one of a "
+                       "lab's datasets",
         epilog="With --lab and --dataset: FILE.npz holds x_train, y_train, x_test, y_test (the test part is hidden) or "
-               "x, y (a stratified share is hidden); FILE.csv has a header row and a label column. The hidden part "
-               "never enters a sandbox.")
+               "x, y (a stratified share is hidden); FILE.csv has a header row and a label column; a FOLDER holds "
+               "one sub-folder of images per class (or train/ and test/ with those). The hidden part never enters a "
+               "sandbox.")
     dimp.add_argument("path")
+    dimp.add_argument("--as", dest="as_file", default=None, metavar="NAME",
+                      help="the declared source file PATH stands for (a subset of it, under another name)")
     dimp.add_argument("--lab", default=None)
     dimp.add_argument("--dataset", default=None, help="the dataset id the lab's checks name")
     dimp.add_argument("--label", default=None, help="CSV: the label column (default: the last one)")

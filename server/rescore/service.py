@@ -73,7 +73,7 @@ def rescore_lab(session: Session, lab_id: str, labs_dir: Path, data_dir: Path) -
     spec = reload_spec(session, labs_dir, lab_id)
     session.commit()
     lab = MemoisedLabData(data_dir, lab_id)
-    missing = set(missing_datasets(lab, spec.datasets()))
+    missing = set(missing_datasets(lab, spec.evaluated_datasets()))
     plan = evaluation_plan(spec, lab)
     summary = RescoreSummary(lab_id=lab_id)
     ids = list(session.scalars(select(Submission.id).where(Submission.lab_id == lab_id).order_by(Submission.id)))

@@ -31,7 +31,7 @@ def test_rescoring_a_lab_after_a_rule_change_applies_it_in_seconds(
         r"^Rescored 2 submission\(s\) from their stored outputs in \d+\.\d\d s \(2 changed\); no notebook ran\.\s*$"))
     expect(page.get_by_role("cell", name="patience 1 epoch(s)")).to_be_visible()
     expect(page.get_by_role("link", name="100% (2 of 2)")).to_have_count(4)  # every check but Iris fails now
-    shoot(page, "19-instructor-lab-rescored")
+    shoot(page, "34-instructor-lab-rescored")
     page.goto(f"{server.url}/dashboard/submissions?lab=frameworks")
     expect(page.locator("[data-role=score]")).to_have_text(["20", "20"])
 

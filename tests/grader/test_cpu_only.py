@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.datasets import LabData
 from grader.kernel.pipeline import GradingContext, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
 from grader.spec import discover_labs
 from lab_tasks import LABS_DIR
-from lab_tasks.frameworks import data
+from tests.lab_data import frameworks_data
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs a root worker")
 ADVICE = ("but this lab is graded on CPU workers: pick the device with `'cuda' if torch.cuda.is_available() else "
@@ -25,8 +24,7 @@ ADVICE = ("but this lab is graded on CPU workers: pick the device with `'cuda' i
 async def test_a_cell_that_needs_cuda_is_named_with_the_reason_on_a_cpu_slot(tmp_path: Path) -> None:
     spec = discover_labs(LABS_DIR)["frameworks"]
     spec = spec.model_copy(update={"checks": tuple(c for c in spec.checks if c.id == "iris_accuracy")})
-    lab = LabData(tmp_path / "data", "frameworks")
-    data.prepare_iris(lab)
+    lab = frameworks_data(tmp_path / "data", mnist=None)
     ctx = GradingContext(spec=spec, lab_data=lab, jobs_root=tmp_path / "jobs",
                          sandbox=SandboxConfig(kernel_python=sys.executable), slot=23,
                          cell_timeout_s=60, notebook_timeout_s=120, harness_timeout_s=60)

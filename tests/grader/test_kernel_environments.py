@@ -15,14 +15,13 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.datasets import LabData
 from grader.kernel.pipeline import GradingContext, grade_notebook
 from grader.sandbox import kernel_command
 from grader.sandbox.isolation import SandboxConfig
 from grader.spec import LabSpec, discover_labs
 from lab_tasks import LABS_DIR
-from lab_tasks.frameworks import data
 from tests.grader.kernel_venvs import make_kernel_venv
+from tests.lab_data import frameworks_data
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs a root worker")
 
@@ -45,8 +44,7 @@ def iris_spec() -> LabSpec:
 
 
 def _context(tmp_path: Path, spec: LabSpec, python: str, slot: int) -> GradingContext:
-    lab = LabData(tmp_path / "data", "frameworks")
-    data.prepare_iris(lab)
+    lab = frameworks_data(tmp_path / "data", mnist=None)
     return GradingContext(spec=spec, lab_data=lab, jobs_root=tmp_path / "jobs",
                           sandbox=SandboxConfig(kernel_python=python), slot=slot,
                           cell_timeout_s=60, notebook_timeout_s=120, harness_timeout_s=60)

@@ -28,7 +28,7 @@ from grader.sandbox.isolation import (
 )
 from grader.spec import discover_labs
 from lab_tasks import LABS_DIR
-from lab_tasks.frameworks import data
+from tests.lab_data import frameworks_data
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs a root worker")
 TEST_PARENT = "labgrader-test-sandbox"
@@ -202,8 +202,7 @@ def test_sweep_refuses_the_workers_own_uid() -> None:
 @needs_root
 async def test_memory_bomb_under_the_address_space_fallback(tmp_path: Path) -> None:
     """Without cgroups the report says the address-space rlimit holds memory, and a bomb meets MemoryError."""
-    lab = LabData(tmp_path / "data", "frameworks")
-    data.prepare_iris(lab)
+    lab = frameworks_data(tmp_path / "data", mnist=None)
     spec = discover_labs(LABS_DIR)["frameworks"]
     spec = spec.model_copy(update={"checks": tuple(c for c in spec.checks if c.id == "iris_accuracy")})
     config = SandboxConfig(limits=SandboxLimits(memory_limit_mb=1024), cgroup_root=tmp_path / "no-cgroups")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from grader.dataset_spec import DatasetSpec
 from grader.datasets import LabData
 from grader.evaluation.result import ArchitectureFacts, EvaluationResult, HistoryResult, ModelResult
 from grader.scoring.report import CellError, CheckResult
@@ -31,6 +32,7 @@ MULTI = AccuracyCheck(id="multi", title="multi", kind="accuracy", model="mnist_m
                       architecture="multi_dense", points=30, full_credit_at=0.97, no_credit_at=0.9)
 GAP = OverfittingGapCheck(id="gap", title="gap", kind="overfitting_gap", model="mnist_multi_model", dataset="mnist",
                           points=15, full_credit_at=0.03, no_credit_at=0.08)
+DIGITS = (DatasetSpec(id="mnist", title="MNIST", classes=tuple("0123456789"), input_shape=(28, 28)),)
 STOP = EarlyStoppingCheck(id="stop", title="stop", kind="early_stopping", history="mnist_multi_history", patience=3,
                           points=15, model="mnist_multi_model")
 
@@ -68,7 +70,7 @@ def named(preprocessing: str) -> dict[str, str]:
 
 
 def inputs(result: EvaluationResult, lab: LabData | None = None, context: str = "") -> ScoringInputs:
-    spec = LabSpec(id="frameworks", title="t", checks=(STOP,))
+    spec = LabSpec(id="frameworks", title="t", datasets=DIGITS, checks=(STOP,))
     return ScoringInputs(spec=spec, output=result, lab=lab or LabData(Path("/nonexistent"), "frameworks"),
                          context=context)
 
@@ -230,7 +232,7 @@ def test_a_diverged_history_is_reported() -> None:
 
 
 def test_a_history_without_its_network_earns_nothing(lab: LabData) -> None:
-    spec = LabSpec(id="frameworks", title="t", checks=(MULTI, GAP, STOP))
+    spec = LabSpec(id="frameworks", title="t", datasets=DIGITS, checks=(MULTI, GAP, STOP))
     results = score_checks(spec, output(histories=(history([0.5, 0.4, 0.3]),)), lab, "cell 3 raised NameError")
     assert (results[2].id, results[2].passed, results[2].score) == ("stop", False, 0.0)
     assert results[2].message == (
@@ -241,7 +243,7 @@ def test_a_history_without_its_network_earns_nothing(lab: LabData) -> None:
 
 def test_checks_whose_data_is_not_installed_blame_the_installation_not_the_notebook(tmp_path: Path) -> None:
     bare = LabData(tmp_path, "frameworks")  # no MNIST imported: the harness had nothing to evaluate the models on
-    spec = LabSpec(id="frameworks", title="t", checks=(MULTI, GAP, STOP))
+    spec = LabSpec(id="frameworks", title="t", datasets=DIGITS, checks=(MULTI, GAP, STOP))
     results = score_checks(spec, output(histories=(history([0.5, 0.4, 0.3]),)), bare, "")
     expected = ("the MNIST data is not installed on this grader, so this check was not measured; this is not a fault "
                 "of the notebook: ask your instructor to install it (`labgrader datasets import` or `labgrader "
@@ -251,7 +253,7 @@ def test_checks_whose_data_is_not_installed_blame_the_installation_not_the_noteb
 
 
 def test_score_checks_scores_every_kind_in_spec_order(lab: LabData) -> None:
-    spec = LabSpec(id="frameworks", title="t", checks=(SINGLE, MULTI, GAP, STOP))
+    spec = LabSpec(id="frameworks", title="t", datasets=DIGITS, checks=(SINGLE, MULTI, GAP, STOP))
     results = score_checks(spec, output(multi(2, 0), histories=(history([0.3, 0.2]),)), lab, "")
     assert [(r.id, r.passed) for r in results] == [("single", False), ("multi", True), ("gap", True), ("stop", True)]
 
@@ -261,7 +263,7 @@ def test_a_history_the_grader_refutes_earns_nothing(lab: LabData) -> None:
         "consistent": False, "cross_check": "the network's cross-entropy on training data is 2.302, far above every "
                                             "training loss the history records (1.000 to 1.000): the history does not "
                                             "describe this network"})
-    spec = LabSpec(id="frameworks", title="t", checks=(MULTI, GAP, STOP))
+    spec = LabSpec(id="frameworks", title="t", datasets=DIGITS, checks=(MULTI, GAP, STOP))
     results = score_checks(spec, output(multi(2, 0), histories=(refuted,)), lab, "")
     assert (results[2].passed, results[2].score) == (False, 0.0)
     assert results[2].message == (

@@ -22,9 +22,9 @@ from grader.scoring.stored import (
     unpack_evaluation,
 )
 from grader.spec import LabSpec
-from tests.grader.test_scoring import GAP, HIDDEN_Y, MULTI, SINGLE, STOP, TRAIN_Y, multi
+from tests.grader.test_scoring import DIGITS, GAP, HIDDEN_Y, MULTI, SINGLE, STOP, TRAIN_Y, multi
 
-SPEC = LabSpec(id="frameworks", title="t", checks=(SINGLE, MULTI, GAP, STOP))
+SPEC = LabSpec(id="frameworks", title="t", datasets=DIGITS, checks=(SINGLE, MULTI, GAP, STOP))
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from grader.sandbox import reaper
 from grader.sandbox.isolation import SandboxConfig, SandboxLimits
 from grader.spec import discover_labs
 from lab_tasks import LABS_DIR
-from lab_tasks.frameworks import data
 from tests.conftest import make_server, notebook_bytes
+from tests.lab_data import frameworks_data
 
 LIMITS = SandboxLimits(memory_limit_mb=1024, max_processes=64, cpu_time_s=300, work_dir_limit_mb=96)
 CONFIG = SandboxConfig(limits=LIMITS, uid_base=62000)
@@ -58,9 +58,7 @@ class Slot:
 
 @pytest.fixture(scope="module")
 def lab_data(tmp_path_factory: pytest.TempPathFactory) -> LabData:
-    lab = LabData(tmp_path_factory.mktemp("warm-data"), "frameworks")
-    data.prepare_iris(lab)
-    return lab
+    return frameworks_data(tmp_path_factory.mktemp("warm-data"), mnist=None)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from grader.kernel.pipeline import GradingContext, GradingOutcome, grade_noteboo
 from grader.sandbox.isolation import SandboxConfig
 from grader.spec import LabSpec, discover_labs
 from lab_tasks import LABS_DIR
-from lab_tasks.frameworks import data
+from tests.lab_data import frameworks_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs a root worker")]
 REPO = Path(__file__).resolve().parents[2]
@@ -108,8 +108,7 @@ def default_python() -> str:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> LabData:
     root = tmp_path_factory.mktemp("default-env-data")
-    data.import_source(root, SMALL_MNIST)
-    return LabData(root, "frameworks")
+    return frameworks_data(root)
 
 
 @pytest.fixture(scope="module")

@@ -87,8 +87,9 @@ def test_datasets_import_then_status(tmp_path: Path) -> None:
     server = make_server(tmp_path)
     subset = Path(__file__).resolve().parents[2] / "lab_tasks" / "frameworks" / "testdata" / "mnist-small.npz"
     assert "frameworks/mnist: missing" in server.cli("datasets", "status").stdout
-    imported = server.cli("datasets", "import", str(subset))
-    assert imported.stdout.startswith(f"imported {subset} as an MNIST subset (")
+    imported = server.cli("datasets", "import", str(subset), "--as", "mnist.npz")
+    assert imported.stdout.startswith(f"imported {subset} as a copy of MNIST whose bytes differ from the declared "
+                                      "sha256 (6000 training rows), sha256 ")
     status = server.cli("datasets", "status").stdout
     assert "frameworks/mnist: labs/frameworks/hidden/mnist.npz sha256 " in status
     assert "frameworks/iris: labs/frameworks/hidden/iris.npz sha256 " in status

@@ -83,11 +83,21 @@ def test_syntax_errors_folder_names_and_missing_starters_are_reported(tmp_path: 
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "lab.toml").write_text(
         BAD_TOML.split("[limits]")[0].replace('colour = "blue"\n', 'starter = "lab.ipynb"\n')
-        + "[[checks]]\n" + BAD_TOML.split("[[checks]]")[1])
+        + '[[datasets]]\nid = "d"\ntitle = "D"\n\n[[checks]]\n' + BAD_TOML.split("[[checks]]")[1])
     out = labgrader(tmp_path, "labs", "validate", "other")
     assert out.stderr == ("other/lab.toml:1: id: lab id 'bad' must match its folder name 'other'\n"
                           f"other/lab.toml:3: starter: the starter notebook 'lab.ipynb' is not in {'other'}\n"
                           "2 problem(s) in other\n")
+
+
+def test_a_check_on_an_undeclared_dataset_is_named_by_key_and_line(tmp_path: Path) -> None:
+    (tmp_path / "undeclared").mkdir()
+    fine = BAD_TOML.split("[[checks]]")[1]
+    (tmp_path / "undeclared" / "lab.toml").write_text(
+        'id = "undeclared"\ntitle = "t"\n\n[[datasets]]\nid = "e"\ntitle = "E"\n\n[[checks]]' + fine)
+    out = labgrader(tmp_path, "labs", "validate", "undeclared")
+    assert out.stderr == ("undeclared/lab.toml:13: checks[0].dataset: dataset 'd' is not declared; declare it in a "
+                          "[[datasets]] table (declared: e)\n1 problem(s) in undeclared\n")
 
 
 def test_a_new_lab_validates_and_is_listed(tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     lab_toml.write_text(ORIGINAL_TOML)
     for url in _database(request.param, tmp):
         server = make_server(tmp, LABGRADER_LABS_DIR=str(lab_toml.parent.parent), LABGRADER_DATABASE_URL=url)
-        server.cli("datasets", "import", str(SMALL_MNIST))
+        server.cli("datasets", "import", str(SMALL_MNIST), "--as", "mnist.npz")
         server.start()
         try:
             instructor, student = server.add_user("prof", "instructor"), server.add_user("ann")

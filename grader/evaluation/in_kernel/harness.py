@@ -154,13 +154,15 @@ def _as_array(value: Any) -> Any:
 
 
 def export_preprocessing(request: dict[str, Any], user_ns: dict[str, Any], arrays: Arrays) -> list[dict[str, Any]]:
-    """The student's preprocess_<dataset> on visible training inputs only: the grader names what it computes."""
+    """The student's preprocessing function (preprocess_<dataset> unless the lab names another) on visible training
+    inputs only: the grader names what it computes."""
     found = []
     for dataset, path in sorted(request["samples"].items()):
-        function = user_ns.get(f"preprocess_{dataset}")
+        name = request.get("preprocess", {}).get(dataset, f"preprocess_{dataset}")
+        function = user_ns.get(name)
         if not callable(function):
             continue
-        entry = {"dataset": dataset, "function": f"preprocess_{dataset}", "output": None, "error": None}
+        entry = {"dataset": dataset, "function": name, "output": None, "error": None}
         try:
             sample = np.load(path, allow_pickle=False)[:PREPROCESS_ROWS]
             out = _as_array(function(sample.copy()))

@@ -18,7 +18,7 @@ from grader.kernel.pipeline import GradingContext
 from grader.sandbox.isolation import SandboxConfig, SandboxLimits
 from grader.spec import discover_labs
 from lab_tasks import LABS_DIR
-from lab_tasks.frameworks import data
+from tests.lab_data import frameworks_data
 
 SUITE_LIMITS = SandboxLimits(
     memory_limit_mb=2048, max_processes=64, file_size_limit_mb=32, open_files=256, cpu_time_s=120,
@@ -31,7 +31,7 @@ def service_files(tmp_path_factory: pytest.TempPathFactory) -> ServiceFiles:
     """A data dir like the service's: lab data (hidden split included), a database file and another job's files."""
     root = tmp_path_factory.mktemp("service")
     data_dir = root / "labgrader-data"
-    data.prepare_iris(LabData(data_dir, "frameworks"))
+    frameworks_data(data_dir, mnist=None)
     db_file = data_dir / "labgrader.db"
     db_file.write_text(SECRET)
     jobs_root = root / "jobs"

@@ -16,9 +16,8 @@ from grader.kernel.pipeline import GradingContext, GradingOutcome, grade_noteboo
 from grader.sandbox.isolation import SandboxConfig
 from grader.spec import AccuracyCheck, LabSpec, OverfittingGapCheck, discover_labs
 from lab_tasks import LABS_DIR
-from lab_tasks.frameworks import data
+from tests.lab_data import frameworks_data
 
-SMALL_MNIST = Path(data.__file__).resolve().parent / "testdata" / "mnist-small.npz"
 FULL_MNIST = Path(os.environ.get("LABGRADER_TEST_MNIST", "/work/shared/datasets/mnist.npz"))
 # With 6,000 training images the lab's thresholds are out of reach; the small-data spec keeps the lab's checks and
 # lowers the accuracy bars (thresholds are data) so the tests can tell right notebooks from wrong ones in seconds.
@@ -52,18 +51,14 @@ def small_spec(lab_spec: LabSpec) -> LabSpec:
 
 @pytest.fixture(scope="session")
 def small_lab(tmp_path_factory: pytest.TempPathFactory) -> LabData:
-    root = tmp_path_factory.mktemp("small-data")
-    data.import_source(root, SMALL_MNIST)
-    return LabData(root, "frameworks")
+    return frameworks_data(tmp_path_factory.mktemp("small-data"))
 
 
 @pytest.fixture(scope="session")
 def full_lab(tmp_path_factory: pytest.TempPathFactory) -> LabData:
     if not FULL_MNIST.is_file():
         pytest.fail(f"the full MNIST arrays are needed at {FULL_MNIST} (set LABGRADER_TEST_MNIST)")
-    root = tmp_path_factory.mktemp("full-data")
-    data.import_source(root, FULL_MNIST)
-    return LabData(root, "frameworks")
+    return frameworks_data(tmp_path_factory.mktemp("full-data"), FULL_MNIST)
 
 
 def notebook(*cells: str) -> NotebookNode:

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import nbformat
 
-from grader.datasets import LabData
 from grader.kernel.pipeline import GradingContext, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
 from grader.spec import discover_labs
 from lab_tasks import LABS_DIR
-from lab_tasks.frameworks import data
+from tests.lab_data import FRAMEWORKS_DIR, frameworks_data
 
-SOLUTIONS = Path(data.__file__).resolve().parent / "solutions"
+SOLUTIONS = FRAMEWORKS_DIR / "solutions"
 
 
 async def main() -> None:
@@ -32,8 +31,7 @@ async def main() -> None:
     args = parser.parse_args()
     spec = discover_labs(LABS_DIR)["frameworks"]
     with tempfile.TemporaryDirectory() as root:
-        data.import_source(Path(root) / "data", args.mnist)
-        lab = LabData(Path(root) / "data", "frameworks")
+        lab = frameworks_data(Path(root) / "data", args.mnist)
         for solution in args.solutions:
             nb = nbformat.read(SOLUTIONS / solution, as_version=4)
             runs = []

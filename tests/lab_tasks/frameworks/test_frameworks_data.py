@@ -1,4 +1,5 @@
-"""Data preparation of the frameworks lab: splits, the offline loaders' file layouts, import, fetch and status."""
+"""Data preparation of the frameworks lab, from its lab.toml declarations: the same splits as the lab's old data.py,
+the offline loaders' file layouts, import, fetch and status."""
 
 from __future__ import annotations
 
@@ -13,12 +14,61 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from grader.dataset_sources import dataset_status, fetch_sources, import_source
 from grader.datasets import LabData
 from grader.errors import DatasetError
-from lab_tasks.frameworks import data
-from tests.lab_tasks.frameworks.conftest import SMALL_MNIST
+from grader.spec import LabSpec
+from tests.lab_data import SMALL_MNIST
 
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+CANONICAL_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+# What lab_tasks/frameworks/data.py (removed when the datasets became declarations) wrote, measured with it on the
+# same sources: per file, per array, the first 16 hex digits of sha256(bytes + dtype + shape). The declarations must
+# give students and the scorer exactly the same rows.
+IRIS = {"hidden": {"x": "88fa4ba42bb10225", "y": "e3a5e818cb6dbd1b"},
+        "visible": {"x_train": "50f6c3392e46633d", "y_train": "07ef2c7fc15f4442"}}
+BEFORE = {
+    "small": {"iris": IRIS, "mnist": {
+        "hidden": {"x": "8a673a79fc5d601f", "y": "d1b154f30074b90a"},
+        "visible": {"x_test": "bac00e1e67c00d67", "x_train": "f1bba1db713f7ccd", "y_test": "6fb6a6327dbdb9d6",
+                    "y_train": "a5fd60c21c60ecc2"}}},
+    "full": {"iris": IRIS, "mnist": {
+        "hidden": {"x": "7e9f45f5c455a61b", "y": "452b301938e43c09"},
+        "visible": {"x_test": "794655c10c526f4e", "x_train": "7057f105adc065a3", "y_test": "a0edd6dbe06d26e2",
+                    "y_train": "503d931cf5c79736"}}},
+}
+# sha256 (first 16 hex digits) of the IDX files torchvision reads, as data.py wrote them
+RAW_BEFORE = {
+    "small": ["b97263cee38ed208", "3e12a2ead35b9971", "680a8e03ec4b66b4", "c206663298b2127f"],
+    "full": ["0e590b8f2cf756a2", "b34c7f12c51dab86", "ba891046e6505d7a", "65a50cbbf4e906d7"],
+}
+
+
+def array_digests(path: Path) -> dict[str, str]:
+    with np.load(path) as archive:
+        return {key: hashlib.sha256(np.ascontiguousarray(archive[key]).tobytes() + str(archive[key].dtype).encode()
+                                    + str(archive[key].shape).encode()).hexdigest()[:16]
+                for key in sorted(archive.files)}
+
+
+def splits_of(lab: LabData) -> dict[str, dict[str, dict[str, str]]]:
+    return {dataset: {"hidden": array_digests(lab.hidden / f"{dataset}.npz"),
+                      "visible": array_digests(lab.visible / f"{dataset}.npz")} for dataset in ("iris", "mnist")}
+
+
+def raw_digests(lab: LabData) -> list[str]:
+    raw = lab.visible / "MNIST" / "raw"
+    return [hashlib.sha256((raw / name).read_bytes()).hexdigest()[:16] for name in sorted(RAW_FILES)]
+
+
+def test_the_declared_splits_are_the_rows_data_py_made(small_lab: LabData) -> None:
+    assert splits_of(small_lab) == BEFORE["small"]
+    assert raw_digests(small_lab) == RAW_BEFORE["small"]
+
+
+def test_the_declared_splits_of_the_full_mnist_are_the_rows_data_py_made(full_lab: LabData) -> None:
+    assert splits_of(full_lab) == BEFORE["full"]
+    assert raw_digests(full_lab) == RAW_BEFORE["full"]
 
 
 def read_like_torchvision(path: Path) -> np.ndarray:
@@ -79,37 +129,66 @@ def test_the_training_sample_is_fixed_and_visible(small_lab: LabData) -> None:
     assert small_lab.training_sample("iris").x.shape == (120, 4)
 
 
-def test_status_lists_files_with_checksums_and_provenance(small_lab: LabData) -> None:
-    lines = data.status(small_lab.data_dir)
+def test_status_lists_files_with_checksums_and_provenance(small_lab: LabData, lab_spec: LabSpec) -> None:
+    lines = dataset_status(small_lab.data_dir, {"frameworks": lab_spec})
     hidden = small_lab.hidden / "mnist.npz"
     digest = hashlib.sha256(hidden.read_bytes()).hexdigest()
     assert f"frameworks/mnist: labs/frameworks/hidden/mnist.npz sha256 {digest} {hidden.stat().st_size} bytes" in lines
     provenance = [line for line in lines if "provenance" in line]
-    assert provenance[0] == ('frameworks/iris: provenance {"held_out": 30, "seed": 20240901, "source": '
-                             '"scikit-learn load_iris"}')
-    assert '"hidden": 1000' in provenance[1] and '"seed": 20240902' in provenance[1]
+    assert len(provenance) == 2
+    assert provenance[0].startswith('frameworks/iris: provenance {"classes": ["setosa", "versicolor", "virginica"], '
+                                    '"declared_sha256": null, "hidden_rows": 30, ')
+    assert '"seed": 20240901' in provenance[0] and '"source": "scikit-learn load_iris"' in provenance[0]
+    assert '"hidden_rows": 1000' in provenance[1] and '"seed": 20240902' in provenance[1]
+    assert '"served": ["mnist.npz", "MNIST/raw/train-images-idx3-ubyte", ' in provenance[1]
 
 
-def test_status_of_an_empty_data_dir_says_what_to_run(tmp_path: Path) -> None:
-    assert data.status(tmp_path) == [
+def test_status_of_an_empty_data_dir_says_what_to_run(tmp_path: Path, lab_spec: LabSpec) -> None:
+    assert dataset_status(tmp_path, {"frameworks": lab_spec}) == [
         "frameworks/iris: missing",
         "frameworks/mnist: missing (run `labgrader datasets fetch` or `datasets import mnist.npz`)",
     ]
 
 
-def test_import_rejects_arrays_that_are_not_mnist(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.npz"
+def test_import_rejects_arrays_that_are_not_mnist(tmp_path: Path, lab_spec: LabSpec) -> None:
+    labs = {"frameworks": lab_spec}
+    bad = tmp_path / "mnist.npz"
     np.savez(bad, x_train=np.zeros((200, 28, 28), np.float32), y_train=np.zeros(200, np.uint8),
              x_test=np.zeros((200, 28, 28), np.uint8), y_test=np.zeros(200, np.uint8))
     with pytest.raises(DatasetError) as error:
-        data.import_source(tmp_path / "data", bad)
+        import_source(tmp_path / "data", labs, bad)
     assert str(error.value) == f"{bad} is not MNIST: x_train should be uint8 of shape (N, 28, 28), not float32 " \
                                "(200, 28, 28)"
-    text = tmp_path / "notes.npz"
-    text.write_text("hello")
+    np.savez(bad, x_train=np.zeros((200, 28, 28), np.uint8), y_train=np.full(200, 10),
+             x_test=np.zeros((200, 28, 28), np.uint8), y_test=np.zeros(200, np.uint8))
+    with pytest.raises(DatasetError, match=r"is not MNIST: y_train should hold 200 integer labels 0\.\.9$"):
+        import_source(tmp_path / "data", labs, bad)
+    bad.write_text("hello")
     with pytest.raises(DatasetError, match=r"is not a NumPy \.npz archive"):
-        data.import_source(tmp_path / "data", text)
+        import_source(tmp_path / "data", labs, bad)
     assert not (tmp_path / "data").exists()
+
+
+def test_a_file_no_lab_declares_is_refused_and_one_is_found_by_sha256(tmp_path: Path, lab_spec: LabSpec) -> None:
+    with pytest.raises(DatasetError) as error:
+        import_source(tmp_path / "data", {"frameworks": lab_spec}, SMALL_MNIST)
+    assert str(error.value) == (
+        f"{SMALL_MNIST} is no lab's declared source file (neither by name nor by sha256); the labs declare: "
+        f"mnist.npz (sha256 {CANONICAL_SHA256}) (a file of another name: `datasets import PATH --as NAME`)")
+    digest = hashlib.sha256(SMALL_MNIST.read_bytes()).hexdigest()
+    mnist = lab_spec.dataset("mnist")
+    known = mnist.model_copy(update={"source": mnist.source.model_copy(update={"sha256": digest})})
+    spec = lab_spec.model_copy(update={"datasets": (lab_spec.dataset("iris"), known)})
+    assert import_source(tmp_path / "data", {"frameworks": spec}, SMALL_MNIST) == [
+        f"imported {SMALL_MNIST} as the declared MNIST file, sha256 {digest}; prepared frameworks/mnist: half of the "
+        "test part hidden, seed 20240902: 1000 hidden, 1000 visible test rows"]
+    assert (tmp_path / "data" / "sources" / "mnist.npz").read_bytes() == SMALL_MNIST.read_bytes()
+
+
+def with_url(spec: LabSpec, url: str) -> dict[str, LabSpec]:
+    mnist = spec.dataset("mnist")
+    moved = mnist.model_copy(update={"source": mnist.source.model_copy(update={"url": url})})
+    return {"frameworks": spec.model_copy(update={"datasets": (spec.dataset("iris"), moved)})}
 
 
 @pytest.fixture
@@ -132,16 +211,17 @@ def wrong_file_server() -> Iterator[str]:
     thread.join()
 
 
-def test_fetch_refuses_a_download_with_the_wrong_checksum(tmp_path: Path, wrong_file_server: str) -> None:
+def test_fetch_refuses_a_download_with_the_wrong_checksum(tmp_path: Path, wrong_file_server: str,
+                                                         lab_spec: LabSpec) -> None:
     with pytest.raises(DatasetError) as error:
-        data.fetch(tmp_path, url=wrong_file_server)
+        fetch_sources(tmp_path, with_url(lab_spec, wrong_file_server))
     digest = hashlib.sha256(b"not mnist").hexdigest()
-    assert str(error.value) == (f"{wrong_file_server} has sha256 {digest}, expected {data.MNIST_CANONICAL_SHA256}; "
+    assert str(error.value) == (f"{wrong_file_server} has sha256 {digest}, expected {CANONICAL_SHA256}; "
                                 "nothing was changed")
     assert list((tmp_path / "sources").iterdir()) == []
 
 
-def test_fetch_without_network_says_how_to_import(tmp_path: Path) -> None:
+def test_fetch_without_network_says_how_to_import(tmp_path: Path, lab_spec: LabSpec) -> None:
     with pytest.raises(DatasetError, match=r"on an offline machine copy mnist.npz here and run `labgrader datasets "
                                            r"import mnist.npz`"):
-        data.fetch(tmp_path, url="http://127.0.0.1:9/mnist.npz", timeout_s=5)
+        fetch_sources(tmp_path, with_url(lab_spec, "http://127.0.0.1:9/mnist.npz"), timeout_s=5)

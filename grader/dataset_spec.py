@@ -1,0 +1,160 @@
+"""A dataset as a lab declares it (`[[datasets]]` in lab.toml): everything the grader knows of a particular dataset.
+
+Its id and title, its classes, the shape and dtype of a raw input row, the input layouts a model may take, the named
+preprocessings to try, the student's own preprocessing function, where the data comes from (`source`), how the
+visible and hidden parts are made (`split`) and which offline loaders the sandbox answers from ./data (`serve`).
+Nothing in `grader/` or `server/` names a particular dataset; this schema is the only place one is described.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+
+
+def _inside(path: str) -> str:
+    if ".." in path.split("/"):
+        raise ValueError(f"{path!r} must stay inside its folder (no `..`)")
+    return path
+
+
+# a file in ./data or in the lab's folder: a relative path without `..`
+DataFile = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-][A-Za-z0-9_./-]{0,199}$"), AfterValidator(_inside)]
+PreprocessingName = Literal["scaled_255", "standardised_overall", "standardised", "min_max", "max_abs", "l2_rows",
+                            "raw"]
+# the built-ins in the order that wins ties (`grader.evaluation.preprocessing` defines them)
+PREPROCESSINGS: tuple[PreprocessingName, ...] = ("scaled_255", "standardised_overall", "standardised", "min_max",
+                                                 "max_abs", "l2_rows", "raw")
+DTYPES = Literal["uint8", "int8", "uint16", "int16", "int32", "int64", "float16", "float32", "float64"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class DatasetSource(_Strict):
+    """Where the data comes from: exactly one of `file`, `sklearn`, `import`."""
+
+    file: DataFile | None = Field(default=None, description=(
+        "an `.npz` (`x_train`, `y_train`, `x_test`, `y_test`, or `x`, `y`) that `labgrader datasets import PATH` "
+        "takes when PATH has this name or the `sha256` below"))
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description=(
+        "the source file's sha256: `datasets fetch` refuses a download that differs; `datasets import` recognises "
+        "the file by it whatever its name"))
+    url: str | None = Field(default=None, pattern=r"^https?://\S+$", description=(
+        "where `labgrader datasets fetch` downloads `file` from"))
+    sklearn: str | None = Field(default=None, pattern=r"^(load|fetch)_[a-z0-9_]+$", description=(
+        "a loader scikit-learn ships (`load_iris`, `load_digits`, `load_wine`): prepared when the service starts"))
+    imported: bool = Field(default=False, alias="import", description=(
+        "`true`: the instructor's own data, only from `labgrader datasets import --lab LAB --dataset ID FILE`"))
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetSource:
+        given = [name for name, value in (("file", self.file), ("sklearn", self.sklearn),
+                                          ("import", self.imported or None)) if value]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of file, sklearn, import = true (not {', '.join(given) or 'none'})")
+        if (self.sha256 or self.url) and not self.file:
+            raise ValueError("sha256 and url describe a `file` source")
+        return self
+
+    @property
+    def kind(self) -> Literal["file", "sklearn", "import"]:
+        return "file" if self.file else ("sklearn" if self.sklearn else "import")
+
+
+class DatasetSplit(_Strict):
+    """How the visible and hidden parts are made; the same seed gives the same rows on every machine."""
+
+    kind: Literal["test_half", "stratified", "given"] = Field(default="given", description=(
+        "`test_half`: a seeded half of the source's test part is hidden, the other half and the training part "
+        "stay visible; `stratified`: `held_out` rows, seeded, in proportion per class; `given`: the source's test "
+        "part is the hidden part as it is"))
+    seed: int = Field(default=20241130, ge=0, le=2**32 - 1, description="the seed of the rows chosen")
+    held_out: float | None = Field(default=None, gt=0, description=(
+        "`stratified` only: rows hidden (a whole number), or a share of all rows (below 1)"))
+
+    @model_validator(mode="after")
+    def _held_out(self) -> DatasetSplit:
+        if (self.kind == "stratified") != (self.held_out is not None):
+            raise ValueError("held_out is given with kind = \"stratified\", and only then")
+        if self.held_out is not None and self.held_out >= 1 and self.held_out != int(self.held_out):
+            raise ValueError("held_out is a whole number of rows, or a share below 1")
+        return self
+
+
+class DatasetServe(_Strict):
+    """The loaders answered offline from ./data in the sandbox; any other dataset loader fails with "not served"."""
+
+    keras: tuple[Identifier, ...] = Field(default=(), description=(
+        "`keras.datasets.<name>.load_data()` reads ./data/<name>.npz (this dataset's visible part)"))
+    torchvision: tuple[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,62}$")], ...] = Field(
+        default=(), description=(
+            "`torchvision.datasets.<Name>(root='./data')` finds its raw IDX files in ./data/<Name>/raw (uint8 "
+            "images, the layout of torchvision's IDX-reading classes)"))
+    urls: dict[Annotated[str, Field(pattern=r"^https?://\S+$")], DataFile] = Field(default_factory=dict, description=(
+        "URL -> file in ./data: `get_file`, torchvision's `download_url`, `urllib.request.urlretrieve`/`urlopen` "
+        "and `!wget URL` / `!curl -O URL` lines get the local file"))
+
+
+class DatasetSpec(_Strict):
+    """One dataset a lab's checks evaluate models on."""
+
+    id: Identifier = Field(description="what checks' `dataset =` name; the visible part is ./data/<id>.npz")
+    title: str = Field(min_length=1, max_length=100, description='how reports name it ("multi-layer <title> model")')
+    classes: tuple[str, ...] = Field(default=(), max_length=10000, description=(
+        "the class names in label order (their count is the number of classes); empty: taken from the data"))
+    input_shape: tuple[Annotated[int, Field(ge=1)], ...] = Field(default=(), max_length=8, description=(
+        "the shape of one raw input row as stored (empty: any; `datasets import` refuses other shapes)"))
+    dtype: DTYPES | None = Field(default=None, description="the raw inputs' dtype (a source is cast to it)")
+    value_range: tuple[float, float] | None = Field(default=None, description=(
+        "the smallest and largest raw value (`datasets import` refuses data outside it)"))
+    layouts: tuple[tuple[Annotated[int, Field(ge=1)], ...], ...] = Field(default=(), description=(
+        "the input layouts a model may take, one row each (empty: flat, as stored, and with a channel first or "
+        "last for 2-D rows)"))
+    preprocessings: tuple[PreprocessingName, ...] = Field(default=PREPROCESSINGS, description=(
+        "the built-in preprocessings tried when the notebook defines none, in the order that wins ties "
+        "(`scaled_255` only for whole numbers 0..255)"))
+    student_preprocess: Identifier | None = Field(default=None, description=(
+        "the student's own preprocessing function (raw rows -> model inputs); default `preprocess_<id>`"))
+    source: DatasetSource = Field(default=DatasetSource(imported=True), description="where the data comes from")
+    split: DatasetSplit = Field(default=DatasetSplit(), description="how the visible and hidden parts are made")
+    serve: DatasetServe = Field(default=DatasetServe(), description="the offline loaders of the sandbox")
+
+    @property
+    def preprocess_function(self) -> str:
+        return self.student_preprocess or f"preprocess_{self.id}"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DatasetSpec:
+        size = 1
+        for n in self.input_shape:
+            size *= n
+        for layout in self.layouts:
+            count = 1
+            for n in layout:
+                count *= n
+            if self.input_shape and count != size:
+                raise ValueError(f"dataset {self.id}: layout {list(layout)} holds {count} values, an input row "
+                                 f"{size}")
+        if self.value_range is not None and self.value_range[0] > self.value_range[1]:
+            raise ValueError(f"dataset {self.id}: value_range is [smallest, largest]")
+        if self.source.kind == "sklearn" and self.split.kind != "stratified":
+            raise ValueError(f"dataset {self.id}: a scikit-learn loader has no test part; use split.kind = "
+                             "\"stratified\" with held_out")
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"dataset {self.id}: class names repeat")
+        if (self.serve.keras or self.serve.torchvision) and self.split.kind != "test_half":
+            raise ValueError(f"dataset {self.id}: keras and torchvision loaders return a test part, which only a "
+                             "test_half split leaves visible")
+        if self.serve.torchvision and (self.dtype != "uint8" or len(self.input_shape) != 2):
+            raise ValueError(f"dataset {self.id}: torchvision's IDX files hold uint8 images: declare dtype = "
+                             "\"uint8\" and a two-dimensional input_shape")
+        return self
+
+    def served_files(self) -> set[str]:
+        """The files of ./data this dataset provides."""
+        return {f"{self.id}.npz", *(f"{name}.npz" for name in self.serve.keras)}
