@@ -25,7 +25,17 @@ def labgrader(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def import_dataset(workdir: Path, lab: str, dataset: str, source: Path) -> str:
+    """An instructor's own evaluation data: `labgrader datasets import --lab LAB --dataset ID FILE`."""
     out = labgrader(workdir, "datasets", "import", "--lab", lab, "--dataset", dataset, str(source))
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def import_mnist(workdir: Path) -> str:
+    """The MNIST arrays every MNIST lab declares as its source: `labgrader datasets import mnist.npz`."""
+    if not FULL_MNIST.is_file():
+        raise AssertionError(f"the full MNIST arrays are needed at {FULL_MNIST} (set LABGRADER_TEST_MNIST)")
+    out = labgrader(workdir, "datasets", "import", str(FULL_MNIST))
     assert out.returncode == 0, out.stderr
     return out.stdout
 

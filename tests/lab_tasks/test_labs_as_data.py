@@ -4,13 +4,15 @@ validates, notebooks, no code; each starter states the contract its lab.toml gra
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from grader.spec import discover_labs
 from lab_tasks import LABS_DIR
-from tests.lab_tasks.bundled import contract_cell, lab_toml, solutions
+from tests.lab_tasks.bundled import contract_cell, import_mnist, lab_toml, solutions
 
 DATA_LABS = ("perceptron", "own_framework", "digits")
 
@@ -50,3 +52,13 @@ def test_the_starter_leaves_every_contract_name_to_the_student(lab: str) -> None
                        if c.cell_type == "code")
     for check in lab_toml(lab)["checks"]:
         assert re.search(rf"^{check['model']} = None\b", source, re.MULTILINE), (lab, check["model"])
+
+
+def test_every_mnist_lab_hides_the_same_half_of_the_test_set(tmp_path: Path) -> None:
+    import_mnist(tmp_path)
+    hidden = {}
+    for lab in ("frameworks", "perceptron", "own_framework"):
+        with np.load(tmp_path / "data" / "labs" / lab / "hidden" / "mnist.npz") as archive:
+            hidden[lab] = (archive["x"].tobytes(), archive["y"].tobytes())
+    assert len(hidden["frameworks"][1]) > 0
+    assert hidden["perceptron"] == hidden["own_framework"] == hidden["frameworks"]
