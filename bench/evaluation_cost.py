@@ -3,7 +3,8 @@ prediction it replaced, as a ratio.
 
     .venv/bin/python -m bench.evaluation_cost [--runs 5] [--mnist /work/shared/datasets/mnist.npz]
 
-For each model (the lab's reference networks in PyTorch and Keras, a single Linear layer, a small CNN), on real MNIST
+For each model (the lab's reference networks in PyTorch and Keras, a single Linear layer, a small CNN, a network of
+the curriculum's own NumPy framework and a perceptron's weight matrix), on real MNIST
 (5,000 hidden inputs, the 2,000-image visible training sample), in one process, one math thread:
 - baseline (before issue 12): the in-kernel prediction: the framework's forward() on the training sample for each of
   the five preprocessings the old harness tried, then on the hidden inputs;
@@ -35,7 +36,7 @@ import numpy as np
 
 from grader.evaluation.evaluator import DatasetInputs, SlotRequest, evaluate
 from grader.evaluation.harness_output import read_harness_output
-from grader.evaluation.in_kernel import source
+from grader.evaluation.in_kernel import harness_source
 
 MNIST = Path(os.environ.get("LABGRADER_BENCH_MNIST", "/work/shared/datasets/mnist.npz"))
 PREPROCESSINGS = 5  # the old harness tried the student's function, /255, mean/std, standardised, min-max (and raw)
@@ -48,6 +49,40 @@ def _median_s(function: Callable[[], Any], runs: int) -> float:
         function()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+class _Linear:
+    """The curriculum's own-framework layer (04-OwnFramework): W (nout, nin), b (1, nout)."""
+
+    def __init__(self, nin: int, nout: int) -> None:
+        self.W = np.random.default_rng(0).normal(0, 1.0 / np.sqrt(nin), (nout, nin))
+        self.b = np.zeros((1, nout))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out: np.ndarray = np.dot(x, self.W.T) + self.b
+        return out
+
+
+class _Tanh:
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.tanh(x)
+
+
+class _Softmax:
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+        return out
+
+
+class _Net:
+    def __init__(self, *layers: Any) -> None:
+        self.layers = list(layers)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
 
 
 def _models() -> dict[str, tuple[str, Any]]:
@@ -67,6 +102,8 @@ def _models() -> dict[str, tuple[str, Any]]:
         "keras reference MLP": ("keras", keras.Sequential([
             keras.Input((784,)), keras.layers.Dense(256, activation="relu"), keras.layers.Dropout(0.2),
             keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10, activation="softmax")])),
+        "numpy network 784-128-10": ("numpy_network", _Net(_Linear(784, 128), _Tanh(), _Linear(128, 10), _Softmax())),
+        "perceptron (10, 785)": ("perceptron", np.random.default_rng(0).normal(0, 1, (10, 785))),
     }
 
 
@@ -76,7 +113,11 @@ def _in_kernel_prediction(framework: str, model: Any, sample: np.ndarray, hidden
         out = []
         for start in range(0, len(x), 1024):
             chunk = x[start:start + 1024].astype(np.float32)
-            if framework == "torch":
+            if framework == "numpy_network":
+                out.append(model.forward(chunk.astype(np.float64)))
+            elif framework == "perceptron":
+                out.append(np.c_[chunk, np.ones(len(chunk))] @ model.T)
+            elif framework == "torch":
                 import torch
 
                 with torch.no_grad():
@@ -99,7 +140,8 @@ def _measure(name: str, framework: str, model: Any, harness: dict[str, Any], roo
     raw_hidden = inputs.hidden_x.reshape(len(inputs.hidden_x), -1)
     baseline = _median_s(lambda: _in_kernel_prediction(framework, model, raw_sample, raw_hidden), runs)
     request = {"nonce": "b" * 32, "output": str(root / "out.json"), "samples": {"mnist": str(root / "sample.npy")},
-               "slots": [{"name": "mnist_model", "dataset": "mnist"}], "histories": []}
+               "slots": [{"name": "mnist_model", "dataset": "mnist"}], "histories": [], "classes": {"mnist": 10},
+               "model_kinds": [framework]}
     (root / "request.json").write_text(json.dumps(request))
     user_ns = {"mnist_model": model, "preprocess_mnist": lambda x: x.reshape(len(x), -1) / 255.0}
     export_s = _median_s(lambda: harness["run"](str(root / "request.json"), user_ns), runs)
@@ -125,7 +167,7 @@ def main() -> None:
         sample_x, sample_y = mnist["x_train"][rows], mnist["y_train"][rows].astype(np.int64)
         hidden = mnist["x_test"][:5000]
     harness: dict[str, Any] = {"__name__": "labgrader_harness"}
-    exec(compile(source("export.py") + "\n" + source("harness.py"), "labgrader_harness.py", "exec"), harness)
+    exec(compile(harness_source(), "labgrader_harness.py", "exec"), harness)
     data = {"mnist": DatasetInputs(hidden_x=hidden, sample_x=sample_x, sample_y=sample_y)}
     print(f"{'model':24} {'in-kernel s':>12} {'export s':>9} {'evaluate s':>11} {'new/old':>8} {'export MB':>10}")
     with tempfile.TemporaryDirectory() as tmp:

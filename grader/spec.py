@@ -17,6 +17,8 @@ from grader.errors import SpecInvalid
 from grader.spec_lines import validation_problems
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+# the kinds of trained model a lab accepts; each is an exporter in the kernel and an evaluator outside it
+ModelKind = Literal["torch", "keras", "numpy_network", "perceptron"]
 
 
 class _Strict(BaseModel):
@@ -48,6 +50,7 @@ class AccuracyCheck(_CheckBase):
     model: Identifier
     dataset: Identifier
     architecture: Literal["any", "single_dense", "multi_dense"] = "any"
+    dense_layers: int | None = Field(default=None, ge=1, le=100)  # exactly this many dense layers, when given
     full_credit_at: float = Field(ge=0, le=1)
     no_credit_at: float = Field(ge=0, le=1)
 
@@ -55,12 +58,19 @@ class AccuracyCheck(_CheckBase):
         return {"full_credit_at": self.full_credit_at, "no_credit_at": self.no_credit_at}
 
     def model_slot(self) -> tuple[str, str, str] | None:
-        return (self.model, self.dataset, self.architecture)
+        # the requirement travels as one string: "multi_dense", or "multi_dense:3" for exactly three dense layers
+        requirement = self.architecture if self.dense_layers is None else f"{self.architecture}:{self.dense_layers}"
+        return (self.model, self.dataset, requirement)
 
     @model_validator(mode="after")
     def _ordered(self) -> AccuracyCheck:
         if self.no_credit_at >= self.full_credit_at:
             raise ValueError(f"check {self.id}: no_credit_at must be below full_credit_at")
+        if self.dense_layers is not None and (
+                (self.architecture == "single_dense" and self.dense_layers != 1)
+                or (self.architecture == "multi_dense" and self.dense_layers < 2)):
+            raise ValueError(f"check {self.id}: dense_layers = {self.dense_layers} contradicts architecture = "
+                             f"{self.architecture!r}")
         return self
 
 
@@ -129,6 +139,8 @@ class LabSpec(_Strict):
     starter: str = "starter.ipynb"
     # the student environment its notebooks run in: environments/<name>.txt, built by `labgrader kernels build`
     environment: str = Field(default="default", pattern=r"^[a-z][a-z0-9_-]{0,62}$")
+    # what a notebook may hand in as a trained model: the kernel exports only these kinds
+    model_kinds: tuple[ModelKind, ...] = Field(default=("torch", "keras"), min_length=1)
     limits: Limits = Limits()
     submission: LateSubmission = LateSubmission()
     datasets: tuple[DatasetSpec, ...] = ()
@@ -155,6 +167,8 @@ class LabSpec(_Strict):
                 if file not in files:
                     raise ValueError(f"datasets[{index}].serve.urls: {file!r} is no file the lab serves in ./data "
                                      f"({', '.join(sorted(files))})")
+        if len(set(self.model_kinds)) != len(self.model_kinds):
+            raise ValueError("model_kinds names a kind twice")
         return self
 
     def dataset(self, dataset_id: str) -> DatasetSpec:

@@ -27,6 +27,10 @@ MEANINGS = {
     "frameworks": "the frameworks the lab is about (shown; the kernel environment has both)",
     "starter": "the starter notebook in the lab's folder, handed to students",
     "environment": "the student environment the notebooks run in (`labgrader kernels list`; built by `kernels build`)",
+    "model_kinds": "what a notebook may hand in as a trained model: `torch` (an nn.Module), `keras` (a Sequential or "
+                   "functional model), `numpy_network` (the student's own NumPy framework: layer objects holding "
+                   "weight arrays), `perceptron` (a weight matrix, or one weight vector per class); only these are "
+                   "exported",
     "limits": "how long a notebook may run",
     "submission": "deadline, late penalty and which submission counts",
     "checks": "what is measured and how it scores; at least one",
@@ -45,6 +49,8 @@ MEANINGS = {
     "checks.dataset": "the dataset id the model is evaluated on (its hidden split)",
     "checks.architecture": "what the network must be: `single_dense` (one dense layer), `multi_dense` (two or more "
                            "with a non-linearity between, no conv/recurrent), or `any`",
+    "accuracy.dense_layers": "exactly this many dense layers (e.g. 3 for a 3-layer network); unset: any number the "
+                             "architecture allows",
     "accuracy.full_credit_at": "accuracy on the hidden split that earns every point",
     "accuracy.no_credit_at": "accuracy at or below which the check earns nothing; linear between",
     "overfitting_gap.full_credit_at": "training minus hidden accuracy at or below which every point is earned",

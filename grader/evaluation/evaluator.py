@@ -143,19 +143,23 @@ class _Evaluation:
             return f"{why}; {student_problem}" if student_problem else why
         # with a student's function, only what it computes: the network was trained on that
         probe_x, probe_y = inputs.sample_x[:CHOICE_ROWS], inputs.sample_y[:CHOICE_ROWS]
-        best: tuple[float, Preprocessing] | None = None
-        for option in options:
-            try:
-                scores = network.scores(option(probe_x).reshape((len(probe_x), *layout)))
-            except (NetworkRefused, ValueError) as exc:
-                problem = str(exc)
-                continue
-            accuracy = float((classes_of(scores) == probe_y).mean())
-            if best is None or accuracy > best[0] + TIE_MARGIN:
-                best = (accuracy, option)
+        best: tuple[float, Preprocessing, NumpyNetwork] | None = None
+        # a perceptron's bias column, like a preprocessing, is chosen by accuracy on visible inputs
+        for variant in network.variants():
+            for option in options:
+                try:
+                    scores = variant.scores(option(probe_x).reshape((len(probe_x), *layout)))
+                except (NetworkRefused, ValueError) as exc:
+                    problem = str(exc)
+                    continue
+                accuracy = float((classes_of(scores) == probe_y).mean())
+                if best is None or accuracy > best[0] + TIE_MARGIN:
+                    best = (accuracy, option, variant)
         if best is None:
             return f"it could not be run on {dataset} inputs: {problem}"
-        chosen = best[1]
+        chosen, network = best[1], best[2]
+        if network.reading:
+            chosen = replace(chosen, words=f"{chosen.words}, {network.reading}"[:300])
         if student_problem:
             chosen = replace(chosen, words=f"{chosen.words}, chosen by accuracy on training data because "
                                            f"{student_problem}"[:300])
@@ -204,8 +208,12 @@ def cross_entropy(scores: Array, labels: Array) -> float | None:
     return float(-log_p[np.arange(len(labels)), labels].mean())
 
 
-def architecture_fits(facts: ArchitectureFacts, architecture: str) -> bool:
+def architecture_fits(facts: ArchitectureFacts, requirement: str) -> bool:
+    """Does a network fit a slot's requirement: an architecture, with `:N` when exactly N dense layers are needed."""
+    architecture, _, count = requirement.partition(":")
     plain = not facts.conv and not facts.recurrent
+    if count and facts.dense_layers != int(count):
+        return False
     if architecture == "single_dense":
         return facts.dense_layers == 1 and plain
     if architecture == "multi_dense":

@@ -101,6 +101,14 @@ class ScaleShift(_Untrusted):
     shift: Finite | ArrayKey
 
 
+class Perceptron(_Untrusted):
+    """One weight vector per class; `bias_feature`: none, or the column that weighs a constant input of 1."""
+
+    op: Literal["perceptron"]
+    weight: ArrayKey
+    bias_feature: Literal["none", "first", "last"]
+
+
 class Activation(_Untrusted):
     op: Literal["relu", "sigmoid", "tanh", "selu", "silu", "softplus", "flatten"]
 
@@ -131,7 +139,8 @@ class Reshape(_Untrusted):
 
 
 Op = Annotated[Linear | Conv2d | MaxPool2d | BatchNorm | ScaleShift | Activation | Softmax | LeakyRelu | Elu | Gelu
-               | Reshape, Field(discriminator="op")]
+               | Reshape | Perceptron, Field(discriminator="op")]
+ModelKind = Literal["torch", "keras", "numpy_network", "perceptron"]
 
 
 class ExportedNetwork(_Untrusted):
@@ -139,7 +148,7 @@ class ExportedNetwork(_Untrusted):
 
     id: int = Field(ge=0, le=1000)
     label: Label
-    framework: Literal["torch", "keras"] | None = None
+    framework: ModelKind | None = None
     dtype: Literal["float32", "float64"] = "float32"
     ops: list[Op] = Field(default_factory=list, max_length=MAX_OPS)
     device: str = Field(default="cpu", max_length=40)

@@ -25,6 +25,7 @@ from grader.evaluation.harness_output import (
     Linear,
     MaxPool2d,
     Op,
+    Perceptron,
     Reshape,
     ScaleShift,
     Softmax,
@@ -65,20 +66,44 @@ class NumpyNetwork:
                     raise NetworkRefused(f"its {op.op} operation changed the number of inputs")
         return x.astype(self.dtype, copy=False)
 
+    def variants(self) -> list[NumpyNetwork]:
+        """The readings of an export that its weights alone leave open: a perceptron's constant bias input may be its
+        first or its last column (the evaluator keeps the one more accurate on visible inputs)."""
+        ops = self.source.ops
+        at = next((i for i, op in enumerate(ops) if isinstance(op, Perceptron) and op.bias_feature != "none"), None)
+        if at is None:
+            return [self]
+        out = []
+        for side in ("last", "first"):
+            changed = [op.model_copy(update={"bias_feature": side}) if i == at else op for i, op in enumerate(ops)]
+            out.append(NumpyNetwork(self.source.model_copy(update={"ops": changed}), self.arrays))
+        return out
+
+    @property
+    def reading(self) -> str:
+        """How the grader read weights that could be read more than one way ("" when only one way)."""
+        op = next((op for op in self.source.ops if isinstance(op, Perceptron)), None)
+        if op is None or op.bias_feature == "none":
+            return ""
+        return f"the bias weight taken as the {op.bias_feature} column (a constant input of 1)"
+
     def facts(self) -> ArchitectureFacts:
         """Dense layers counted by the operations that compute; non-linearities by the operations between them."""
         ops = self.source.ops
-        dense = [i for i, op in enumerate(ops) if isinstance(op, Linear)]
+        dense = [i for i, op in enumerate(ops) if isinstance(op, Linear | Perceptron)]
         between = {op.op for op in ops[dense[0] + 1:dense[-1]]} if len(dense) >= 2 else set()
         activations = sorted({op.op.replace("_", "") for op in ops if op.op in NONLINEAR and op.op != "max_pool2d"})
-        first_linear = next((op for op in ops if isinstance(op, Linear)), None)
-        last_linear = next((op for op in reversed(ops) if isinstance(op, Linear)), None)
+        first_linear = next((op for op in ops if isinstance(op, Linear | Perceptron)), None)
+        last_linear = next((op for op in reversed(ops) if isinstance(op, Linear | Perceptron)), None)
         conv = any(isinstance(op, Conv2d) for op in ops)
+        input_size = None if first_linear is None or conv else int(self.arrays[first_linear.weight].shape[1])
+        if isinstance(first_linear, Perceptron) and first_linear.bias_feature != "none" and input_size:
+            input_size -= 1
         return ArchitectureFacts(
             framework=self.source.framework or "torch", dense_layers=len(dense), activations=activations[:20],
             nonlinear_between=bool(between & NONLINEAR), conv=conv, device=self.source.device,
             parameters=sum(int(a.size) for key, a in self.arrays.items() if key in self._parameter_keys()),
-            input_size=None if first_linear is None or conv else int(self.arrays[first_linear.weight].shape[1]),
+            input_size=input_size,
             output_size=None if last_linear is None else int(self.arrays[last_linear.weight].shape[0]),
         )
 
@@ -87,6 +112,8 @@ class NumpyNetwork:
         for op in self.source.ops:
             if isinstance(op, Linear | Conv2d):
                 keys |= {op.weight} | ({op.bias} if op.bias else set())
+            elif isinstance(op, Perceptron):
+                keys.add(op.weight)
             elif isinstance(op, BatchNorm):
                 keys |= {op.scale, op.shift}
         return keys
@@ -138,6 +165,19 @@ def _conv2d(op: Conv2d, x: Array, arrays: dict[str, Array]) -> Array:
     return _from_nchw(out, op.layout)
 
 
+def _perceptron(op: Perceptron, x: Array, arrays: dict[str, Array]) -> Array:
+    weight = arrays[op.weight]
+    extra = 0 if op.bias_feature == "none" else 1
+    _check(weight.ndim == 2 and x.ndim == 2 and weight.shape[1] == x.shape[1] + extra,
+           f"a perceptron of {weight.shape[1] - extra if weight.ndim == 2 else '?'} inputs given {x.shape[1:]}")
+    if op.bias_feature == "none":
+        out: Array = x @ weight.T
+        return out
+    columns, bias = (weight[:, 1:], weight[:, 0]) if op.bias_feature == "first" else (weight[:, :-1], weight[:, -1])
+    scores: Array = x @ columns.T + bias
+    return scores
+
+
 def _max_pool(op: MaxPool2d, x: Array) -> Array:
     x = _to_nchw(x, op.layout)
     (kh, kw), (sh, sw) = op.kernel, op.stride
@@ -179,6 +219,8 @@ def apply(op: Op, x: Array, arrays: dict[str, Array]) -> Array:
             _check(bias.shape == (weight.shape[0],), "a dense layer bias of the wrong size")
             out = out + bias
         return out
+    if isinstance(op, Perceptron):
+        return _perceptron(op, x, arrays)
     if isinstance(op, Conv2d):
         return _conv2d(op, x, arrays)
     if isinstance(op, MaxPool2d):
@@ -258,7 +300,7 @@ def build_network(export: HarnessExport, network: ExportedNetwork,
         raise NetworkRefused("the export holds no operations for it")
     keys: set[str] = set()
     for op in network.ops:
-        for name in ("weight", "bias", "mean", "var", "scale", "shift"):
+        for name in ("weight", "bias", "mean", "var", "scale", "shift"):  # every array an operation reads
             value = getattr(op, name, None)
             if isinstance(value, str):
                 keys.add(value)

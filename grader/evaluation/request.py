@@ -19,8 +19,10 @@ from grader.spec import LabSpec
 
 
 def role_of(architecture: str, title: str) -> str:
-    """How a report names a slot: "multi-layer <dataset title> model"."""
-    prefix = {"single_dense": "single-layer ", "multi_dense": "multi-layer "}.get(architecture, "")
+    """How a report names a slot: "multi-layer <dataset title> model" ("3-layer ..." for exactly three)."""
+    architecture, _, count = architecture.partition(":")  # "multi_dense:3": exactly three dense layers
+    prefix = f"{count}-layer " if count else {"single_dense": "single-layer ",
+                                              "multi_dense": "multi-layer "}.get(architecture, "")
     return f"{prefix}{title} model"
 
 
@@ -62,8 +64,10 @@ def build_request(spec: LabSpec, lab: LabData, private: Path, nonce: str, output
             preprocess[dataset] = spec.dataset(dataset).preprocess_function
         slots.append({"name": name, "dataset": dataset})
     histories = [{"name": name, "model": model} for name, model in spec.history_requests()]
+    # the model kinds the lab accepts, and for the NumPy kinds each dataset's number of classes (a perceptron's rows)
+    classes = {dataset: len(spec.dataset(dataset).classes) for dataset in samples}
     return {"nonce": nonce, "slots": slots, "samples": samples, "preprocess": preprocess, "histories": histories,
-            "output": str(output)}
+            "output": str(output), "model_kinds": list(spec.model_kinds), "classes": classes}
 
 
 def build_evaluation_job(spec: LabSpec, lab: LabData, host: Path, export: Path, nonce: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from nbformat import NotebookNode
 from grader.datasets import LabData
 from grader.errors import KernelStartFailed
 from grader.evaluation.harness_output import MAX_HARNESS_OUTPUT_BYTES
-from grader.evaluation.in_kernel import source
+from grader.evaluation.in_kernel import harness_source, source
 from grader.evaluation.request import build_evaluation_job, build_request
 from grader.evaluation.result import EvaluationResult
 from grader.evaluation.runner import run_evaluator
@@ -94,11 +94,10 @@ def _harness_step(ctx: GradingContext, work: Path, evaluation: Path) -> tuple[st
     request = private / "request.json"
     request.write_text(json.dumps(build_request(ctx.spec, ctx.lab_data, private, nonce, output)))
     os.chmod(request, 0o444)
-    harness_source = "\n".join(source(name) for name in ("export.py", "histories.py", "harness.py"))
     code = (
         "def __labgrader_harness():\n"
         "    namespace = {'__name__': 'labgrader_harness'}\n"
-        f"    exec(compile({harness_source!r}, 'labgrader_harness.py', 'exec'), namespace)\n"
+        f"    exec(compile({harness_source()!r}, 'labgrader_harness.py', 'exec'), namespace)\n"
         f"    namespace['run']({str(request)!r}, globals())\n"
         "__labgrader_harness()\n"
         "del __labgrader_harness\n"

@@ -124,6 +124,15 @@ def _architecture_problem(entry: ModelResult, architecture: str) -> str:
     return f"{entry.source or entry.name} {has}; this check needs {ARCHITECTURE_NEEDS[architecture]}"
 
 
+def _dense_layers_problem(entry: ModelResult, wanted: int | None) -> str:
+    """A check that asks for exactly N dense layers (the own-framework lab's 1-, 2- and 3-layer networks)."""
+    facts = entry.facts
+    if wanted is None or facts is None or facts.dense_layers == wanted:
+        return ""
+    return (f"{entry.source or entry.name} has {facts.dense_layers} dense layer{'s' if facts.dense_layers != 1 else ''}"
+            f"; this check needs a network of exactly {wanted} dense layer{'s' if wanted != 1 else ''}")
+
+
 @scorer("accuracy")
 def score_accuracy(check: AccuracyCheck, inputs: ScoringInputs) -> CheckResult:
     """Hidden accuracy with linear partial credit, for a model whose architecture is the one the check asks for."""
@@ -142,7 +151,7 @@ def score_accuracy(check: AccuracyCheck, inputs: ScoringInputs) -> CheckResult:
     accuracy = float((predictions == split.y).mean())
     shown = inputs.spec.dataset_title(check.dataset)
     measured = f"{_subject(entry)} reached accuracy {accuracy:.3f} on {len(split.y)} hidden {shown} samples"
-    problem = _architecture_problem(entry, check.architecture)
+    problem = _architecture_problem(entry, check.architecture) or _dense_layers_problem(entry, check.dense_layers)
     if problem:
         return _result(check, False, 0.0, f"{problem} ({measured}, which counts only for that architecture)",
                        accuracy)

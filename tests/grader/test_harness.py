@@ -14,7 +14,7 @@ from torch import nn
 
 from grader.evaluation.evaluator import DatasetInputs, HistoryRequest, SlotRequest, evaluate
 from grader.evaluation.harness_output import HarnessExport, read_harness_output
-from grader.evaluation.in_kernel import source
+from grader.evaluation.in_kernel import harness_source
 from grader.evaluation.network import build_network
 from grader.evaluation.preprocessing import match_student, named_preprocessings
 from grader.evaluation.result import EvaluationResult
@@ -27,8 +27,7 @@ LABELS = RNG.integers(0, 10, 300)
 @pytest.fixture(scope="module")
 def harness() -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "labgrader_harness"}
-    code = "\n".join(source(name) for name in ("export.py", "histories.py", "harness.py"))
-    exec(compile(code, "labgrader_harness.py", "exec"), namespace)
+    exec(compile(harness_source(), "labgrader_harness.py", "exec"), namespace)
     return namespace
 
 

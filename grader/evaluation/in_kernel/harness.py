@@ -3,8 +3,8 @@
 # standard operations with its weights, the student's preprocess_<dataset> applied to a sample of VISIBLE training
 # inputs (so the grader can name it), and the training histories it finds. It never sees hidden inputs or any label;
 # the grader computes every prediction outside the kernel from the export, which it treats as untrusted input.
-# Entry point: `run(request_path, user_ns)`. The functions of export.py and histories.py are defined before this file
-# runs.
+# Entry point: `run(request_path, user_ns)`. The exporters (export_*.py, export.py) and histories.py are defined before
+# this file runs. Only the model kinds the lab declares are recognised (the request's `model_kinds`).
 import json
 import os
 import sys
@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-if TYPE_CHECKING:  # defined by export.py and histories.py, which run first in the same namespace
-    from grader.evaluation.in_kernel.export import Arrays, NotExportable, export_network, framework_of
+if TYPE_CHECKING:  # defined by the exporters and histories.py, which run first in the same namespace
+    from grader.evaluation.in_kernel.export import DEFAULT_KINDS, ModelKinds, export_network, framework_of
+    from grader.evaluation.in_kernel.export_common import Arrays, NotExportable
+    from grader.evaluation.in_kernel.export_numpy import layer_list
     from grader.evaluation.in_kernel.histories import Curves, history_curves, history_owner, paired_lists
 
 MAX_CANDIDATES = 16
@@ -47,10 +49,10 @@ def namespace_items(user_ns: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         yield from _children(name, value)
 
 
-def _trained_network(value: Any) -> bool:
+def _trained_network(value: Any, kinds: ModelKinds) -> bool:
     """A network that could have been trained: a loss module (nn.CrossEntropyLoss) or an empty container holds no
     weights and is no candidate for any role."""
-    framework = framework_of(value)
+    framework = kinds.kind_of(value)
     if framework != "torch":
         return framework is not None
     try:
@@ -59,19 +61,27 @@ def _trained_network(value: Any) -> bool:
         return False
 
 
-def collect_models(user_ns: dict[str, Any]) -> list[tuple[str, Any]]:
+def _lone_layer(value: Any) -> bool:
+    """A single dense layer of a NumPy framework: a network too, but discovery tries whole networks first."""
+    try:
+        return framework_of(value) is None and layer_list(value) == [value]
+    except Exception:
+        return False
+
+
+def collect_models(user_ns: dict[str, Any], kinds: ModelKinds | None = None) -> list[tuple[str, Any]]:
+    kinds = kinds or ModelKinds(DEFAULT_KINDS, set(), set(), {})
     seen: set[int] = set()
     found: list[tuple[str, Any]] = []
-    for name, value in namespace_items(user_ns):
-        if id(value) not in seen and _trained_network(value):
-            seen.add(id(value))
-            found.append((_short(f"`{name}`"), value))
     stash = sys.modules.get("_labgrader_seen")
-    for name, cell, value in list(getattr(stash, "models", [])):
-        if id(value) not in seen and _trained_network(value):
+    items = [(_short(f"`{name}`"), value) for name, value in namespace_items(user_ns)]
+    items += [(_short(f"`{name}` as it was after In [{cell}]"), value)
+              for name, cell, value in list(getattr(stash, "models", []))]
+    for label, value in items:
+        if id(value) not in seen and _trained_network(value, kinds):
             seen.add(id(value))
-            found.append((_short(f"`{name}` as it was after In [{cell}]"), value))
-    return found
+            found.append((label, value))
+    return [m for m in found if not _lone_layer(m[1])] + [m for m in found if _lone_layer(m[1])]
 
 
 def collect_histories(user_ns: dict[str, Any]) -> list[tuple[str, Any, Curves]]:
@@ -101,15 +111,15 @@ def collect_histories(user_ns: dict[str, Any]) -> list[tuple[str, Any, Curves]]:
 
 # ---------------------------------------------------------------- exporting
 
-def _export_one(index: int, label: str, model: Any, arrays: Arrays) -> dict[str, Any]:
-    framework = framework_of(model)
+def _export_one(index: int, label: str, model: Any, arrays: Arrays, kinds: ModelKinds) -> dict[str, Any]:
+    framework = kinds.kind_of(model)
     entry = {"id": index, "label": label, "framework": framework, "ops": [], "dtype": "float32", "device": "cpu",
              "error": None}
     saved_items, saved_budget = dict(arrays.items), arrays.budget
     try:
         if framework is None:
-            raise NotExportable("not a torch.nn.Module or keras.Model")
-        entry.update(export_network(model, framework, arrays))
+            raise NotExportable(f"not a {kinds.names()}")
+        entry.update(export_network(model, framework, arrays, kinds))
     except NotExportable as exc:
         arrays.items, arrays.budget = saved_items, saved_budget
         entry["error"] = str(exc)[:500]
@@ -119,29 +129,43 @@ def _export_one(index: int, label: str, model: Any, arrays: Arrays) -> dict[str,
     return entry
 
 
+def model_kinds(request: dict[str, Any]) -> ModelKinds:
+    """The lab's model kinds, with the widths, class counts and a few visible rows of its datasets' inputs."""
+    widths: set[int] = set()
+    samples: dict[int, Any] = {}
+    for path in request["samples"].values():
+        sample = np.load(path, mmap_mode="r", allow_pickle=False)  # the grader wrote it: a failure is the grader's
+        width = int(np.prod(sample.shape[1:]))
+        widths.add(width)
+        rows = np.asarray(sample[:64], dtype=np.float64).reshape(-1, width)
+        samples.setdefault(width, rows / max(1.0, float(np.abs(rows).max(initial=0.0))))
+    classes = {int(c) for c in request.get("classes", {}).values()}
+    return ModelKinds(request.get("model_kinds", DEFAULT_KINDS), widths, classes, samples)
+
+
 def export_networks(request: dict[str, Any], user_ns: dict[str, Any],
                     arrays: Arrays) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[int, int]]:
     """(networks, slots, id(model) -> network id): contract models first, then the discovered ones."""
+    kinds = model_kinds(request)
     slots: list[dict[str, Any]] = []
     ordered: list[tuple[str, Any]] = []
     seen: dict[int, int] = {}
     for slot in request["slots"]:
         contract = user_ns.get(slot["name"])
         entry = {"name": slot["name"], "network": None, "error": None}
-        if contract is not None and framework_of(contract) is None:
-            entry["error"] = (f"`{slot['name']}` is a {type(contract).__name__[:60]}, not a trained torch.nn.Module "
-                              "or keras.Model")
+        if contract is not None and kinds.kind_of(contract) is None:
+            entry["error"] = f"`{slot['name']}` is a {type(contract).__name__[:60]}, not a trained {kinds.names()}"
         elif contract is not None:
             if id(contract) not in seen:
                 seen[id(contract)] = len(ordered)
                 ordered.append((f"`{slot['name']}`", contract))
             entry["network"] = seen[id(contract)]
         slots.append(entry)
-    for label, model in collect_models(user_ns):
+    for label, model in collect_models(user_ns, kinds):
         if id(model) not in seen and len(ordered) < MAX_CANDIDATES:
             seen[id(model)] = len(ordered)
             ordered.append((label, model))
-    networks = [_export_one(index, label, model, arrays) for index, (label, model) in enumerate(ordered)]
+    networks = [_export_one(index, label, model, arrays, kinds) for index, (label, model) in enumerate(ordered)]
     return networks, slots, seen
 
 

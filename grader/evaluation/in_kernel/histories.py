@@ -1,9 +1,10 @@
 # Per-epoch training histories in the shapes students keep them, read in the student's kernel as part of the harness
-# (the host concatenates export.py, this file and harness.py). Recognised: a Keras History; a dict of per-epoch lists
-# ({'loss': [...], 'val_loss': [...]}); two lists named as a pair and of one length (`train_loss3` and `val_loss3`,
-# `losses_train` and `losses_val`); a list of per-epoch rows ([[loss, val_loss], ...]); and what a Lightning module
-# logged with self.log() (recorded per epoch by the start-up code). Each reader returns (loss, val_loss, shape) or
-# None; nothing here calls getattr() on arbitrary objects (lazy modules import things on attribute access).
+# (the host concatenates the in-kernel sources in the order of HARNESS_SOURCES). Recognised: a Keras History; a dict
+# of per-epoch lists ({'loss': [...], 'val_loss': [...]}); two lists named as a pair and of one length (`train_loss3`
+# and `val_loss3`, `losses_train` and `losses_val`); a list of per-epoch rows ([[loss, val_loss], ...]); and what a
+# Lightning module logged with self.log() (recorded per epoch by the start-up code). Each reader returns (loss,
+# val_loss, shape) or None; nothing here calls getattr() on arbitrary objects (lazy modules import things on attribute
+# access).
 import math
 import sys
 from typing import Any

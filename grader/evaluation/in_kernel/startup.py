@@ -1,8 +1,8 @@
 # Runs silently in the sandboxed kernel before the first student cell: fixed seeds, and seeding of the deep-learning
 # frameworks at the moment the student imports them (importing them eagerly would cost seconds per notebook); the
 # dataset loaders pointed at the job's visible data (./data) so they work offline; the lab's helper modules in ./data
-# importable; and a note of every model and history that existed after each cell, so a model whose variable was
-# later reused can still be graded.
+# importable; and a note of every model (PyTorch, Keras, a network of the student's own NumPy framework) and history
+# that existed after each cell, so a model whose variable was later reused can still be graded.
 def __labgrader_startup() -> None:
     import importlib.abc
     import importlib.machinery
@@ -185,15 +185,31 @@ def __labgrader_startup() -> None:
     sys.modules["_labgrader_seen"] = seen
     limit = 32
 
+    def own_attributes(value: Any) -> dict[str, Any]:
+        try:
+            found = object.__getattribute__(value, "__dict__")  # no property or __getattr__ of the student's runs
+        except Exception:
+            return {}
+        return found if type(found) is dict else {}
+
+    def is_numpy_network(value: Any) -> bool:
+        # the student's own NumPy framework (the curriculum's `Net`): a `layers` list with a 2-D weight array in it
+        numpy_module = sys.modules.get("numpy")
+        layers = own_attributes(value).get("layers")
+        if numpy_module is None or type(layers) is not list or not 0 < len(layers) <= 64:
+            return False
+        return any(type(v) is numpy_module.ndarray and v.ndim == 2 for layer in layers
+                   for v in list(own_attributes(layer).values())[:20])
+
     def is_model(value: Any) -> bool:
-        if isinstance(value, type):
+        if isinstance(value, type | types.ModuleType):
             return False
         torch = sys.modules.get("torch")
         if torch is not None and isinstance(value, torch.nn.Module):
             return any(True for _ in value.parameters())
         keras = sys.modules.get("keras")
         model_class = getattr(keras, "Model", None)
-        return isinstance(model_class, type) and isinstance(value, model_class)
+        return (isinstance(model_class, type) and isinstance(value, model_class)) or is_numpy_network(value)
 
     def is_history(value: Any) -> bool:
         # never getattr() arbitrary objects: lazy modules import things on attribute access

@@ -1,0 +1,329 @@
+"""The NumPy model kinds without a kernel: networks of a student's own framework (04-OwnFramework) and perceptron
+weights (03-Perceptron), exported by the same source text the kernel runs and evaluated by the clean evaluator.
+
+Labels here are what a known network predicts, so the grader's predictions must equal that network's on hidden inputs:
+the orientation of square layers, a perceptron's bias column and the preprocessing are all recovered from weights and
+visible data, never from the student's forward() on hidden inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from grader.evaluation.evaluator import DatasetInputs, SlotRequest, evaluate
+from grader.evaluation.harness_output import HarnessExport, read_harness_output
+from grader.evaluation.in_kernel import harness_source
+from grader.evaluation.preprocessing import named_preprocessings
+from grader.evaluation.result import EvaluationResult
+
+RNG = np.random.default_rng(1)
+IMAGES = RNG.integers(0, 256, (400, 28, 28)).astype(np.uint8)
+HIDDEN = RNG.integers(0, 256, (200, 28, 28)).astype(np.uint8)
+NUMPY_KINDS = ("numpy_network", "perceptron")
+
+
+# ---------------------------------------------------------------- what students write (the curriculum's shapes)
+
+class Linear:
+    """The curriculum's layer: W (nout, nin), b (1, nout), forward x @ W.T + b."""
+
+    def __init__(self, nin: int, nout: int, dtype: Any = np.float64) -> None:
+        self.W = RNG.normal(0, 1.0 / np.sqrt(nin), (nout, nin)).astype(dtype)
+        self.b = RNG.normal(0, 0.1, (1, nout)).astype(dtype)
+        self.dW = np.zeros_like(self.W)  # gradients kept beside the weights
+
+    def forward(self, x: Any) -> Any:
+        self.x = x
+        return np.dot(x, self.W.T) + self.b
+
+
+class Dense:
+    """The other orientation: W (nin, nout), forward x @ W + b, biases 1-D."""
+
+    def __init__(self, nin: int, nout: int) -> None:
+        self.weights = RNG.normal(0, 1.0 / np.sqrt(nin), (nin, nout))
+        self.biases = RNG.normal(0, 0.1, nout)
+
+    def forward(self, x: Any) -> Any:
+        return x @ self.weights + self.biases
+
+
+class Tanh:
+    def forward(self, x: Any) -> Any:
+        return np.tanh(x)
+
+
+class ReLU:
+    def forward(self, x: Any) -> Any:
+        return np.maximum(x, 0)
+
+
+class Softmax:
+    def forward(self, z: Any) -> Any:
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+class CrossEntropyLoss:
+    def forward(self, p: Any, y: Any) -> Any:
+        return -np.log(p[np.arange(len(y)), y]).mean()
+
+
+class Net:
+    """The curriculum's network: a `layers` list and add()."""
+
+    def __init__(self) -> None:
+        self.layers: list[Any] = []
+
+    def add(self, layer: Any) -> None:
+        self.layers.append(layer)
+
+    def forward(self, x: Any) -> Any:
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+
+class TwoLayer:
+    """Layers kept as attributes, in the order forward() uses them."""
+
+    def __init__(self) -> None:
+        self.fc1, self.act, self.fc2 = Linear(784, 20), ReLU(), Linear(20, 10)
+        self.loss = CrossEntropyLoss()
+
+    def forward(self, x: Any) -> Any:
+        return self.fc2.forward(self.act.forward(self.fc1.forward(x)))
+
+
+def net_of(*layers: Any) -> Net:
+    net = Net()
+    for layer in layers:
+        net.add(layer)
+    return net
+
+
+# ---------------------------------------------------------------- running the harness and the evaluator
+
+@pytest.fixture(scope="module")
+def harness() -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": "labgrader_harness"}
+    exec(compile(harness_source(), "labgrader_harness.py", "exec"), namespace)
+    return namespace
+
+
+def export(harness: dict[str, Any], tmp_path: Path, user_ns: dict[str, Any], slots: tuple[str, ...] = (),
+           kinds: tuple[str, ...] = NUMPY_KINDS) -> HarnessExport:
+    np.save(tmp_path / "sample.npy", IMAGES)
+    request = {"nonce": "n" * 32, "output": str(tmp_path / "out.json"),
+               "samples": {"mnist": str(tmp_path / "sample.npy")}, "classes": {"mnist": 10},
+               "slots": [{"name": s, "dataset": "mnist"} for s in slots], "histories": [],
+               "model_kinds": list(kinds)}
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    harness["run"](str(tmp_path / "request.json"), user_ns)
+    return read_harness_output(tmp_path / "out.json", "n" * 32)
+
+
+def flat(x: Any) -> Any:
+    return x.reshape(len(x), -1).astype(np.float64) / 255.0
+
+
+def grade(exported: HarnessExport, labels: Any, *slots: tuple[str, str]) -> EvaluationResult:
+    data = {"mnist": DatasetInputs(hidden_x=HIDDEN, sample_x=IMAGES, sample_y=labels)}
+    return evaluate(exported, [SlotRequest(name, "mnist", architecture) for name, architecture in slots], [], data)
+
+
+def predictions_of(model: Any, x: Any) -> list[int]:
+    return [int(p) for p in np.asarray(model.forward(flat(x))).argmax(axis=1)]
+
+
+# ---------------------------------------------------------------- NumPy networks
+
+@pytest.mark.parametrize(("build", "dense"), [
+    (lambda: net_of(Linear(784, 10), Softmax()), 1),
+    (lambda: net_of(Linear(784, 30), Tanh(), Linear(30, 10), Softmax()), 2),
+    (lambda: net_of(Dense(784, 16), ReLU(), Dense(16, 16), Tanh(), Dense(16, 10)), 3),  # square (in, out)
+    (lambda: net_of(Linear(784, 16), Tanh(), Linear(16, 16), Tanh(), Linear(16, 10), Softmax()), 3),
+    (TwoLayer, 2),
+    (lambda: Linear(784, 10), 1),  # a lone layer is a one-layer network
+], ids=["one-layer", "two-layer", "square-in-out", "three-layer", "attributes", "lone-layer"])
+def test_a_numpy_network_is_evaluated_from_its_weights(harness: dict[str, Any], tmp_path: Path, build: Any,
+                                                       dense: int) -> None:
+    net = build()
+    exported = export(harness, tmp_path, {"net": net}, slots=("net",))
+    entry = exported.networks[0]
+    assert (entry.framework, entry.error, entry.dtype) == ("numpy_network", None, "float64")
+    result = grade(exported, np.asarray(predictions_of(net, IMAGES)), ("net", "any"))
+    model = result.model("net")
+    assert model is not None and model.error is None, model
+    assert model.predictions == predictions_of(net, HIDDEN)
+    assert (model.preprocessing, model.train_accuracy) == ("scaled_255", None)
+    assert model.facts is not None and model.facts.dense_layers == dense
+    assert model.facts.framework == "numpy_network" and model.facts.describe().startswith("NumPy network")
+
+
+def test_square_layers_read_against_the_students_forward(harness: dict[str, Any], tmp_path: Path) -> None:
+    """Both readings of a square (in, out) layer chain; the export takes the one forward() computes on visible rows."""
+    net = net_of(Dense(784, 16), ReLU(), Dense(16, 16), ReLU(), Dense(16, 10))
+    exported = export(harness, tmp_path, {"net": net})
+    arrays = {key: payload.decode() for key, payload in exported.arrays.items()}
+    weights = [arrays[op.weight] for op in exported.networks[0].ops if op.op == "linear"]
+    assert [w.shape for w in weights] == [(16, 784), (16, 16), (10, 16)]
+    assert np.array_equal(weights[1], net.layers[2].weights.T)
+
+
+def test_dense_layers_count_discovery_per_slot(harness: dict[str, Any], tmp_path: Path) -> None:
+    """The own-framework lab's 1-, 2- and 3-layer slots each get the network of that depth, by discovery."""
+    nets = {"one": net_of(Linear(784, 10)), "two": net_of(Linear(784, 24), Tanh(), Linear(24, 10)),
+            "three": net_of(Linear(784, 24), Tanh(), Linear(24, 24), Tanh(), Linear(24, 10))}
+    exported = export(harness, tmp_path, dict(nets))
+    labels = np.asarray(predictions_of(nets["three"], IMAGES))
+    result = grade(exported, labels, ("slot3", "multi_dense:3"), ("slot1", "single_dense:1"),
+                   ("slot2", "multi_dense:2"))
+    assert {name: (result.model(name) or pytest.fail()).source for name in ("slot1", "slot2", "slot3")} == {
+        "slot1": "`one`", "slot2": "`two`", "slot3": "`three`"}
+    assert (result.model("slot3") or pytest.fail()).predictions == predictions_of(nets["three"], HIDDEN)
+
+
+def test_a_float32_network_stays_float32(harness: dict[str, Any], tmp_path: Path) -> None:
+    net = net_of(Linear(784, 10, dtype=np.float32))
+    exported = export(harness, tmp_path, {"net": net})
+    assert exported.networks[0].dtype == "float32"
+
+
+def test_numpy_networks_are_found_only_where_the_lab_declares_them(harness: dict[str, Any], tmp_path: Path) -> None:
+    net = net_of(Linear(784, 10), Softmax())
+    exported = export(harness, tmp_path, {"net": net, "mnist_model": net}, slots=("mnist_model",),
+                      kinds=("torch", "keras"))
+    assert exported.networks == []
+    slot = exported.slot("mnist_model")
+    assert slot is not None and slot.error == "`mnist_model` is a Net, not a trained torch.nn.Module or keras.Model"
+
+
+def test_a_layer_the_grader_does_not_know_is_refused_with_the_reason(harness: dict[str, Any], tmp_path: Path) -> None:
+    class Swish:
+        def forward(self, x: Any) -> Any:
+            return x / (1 + np.exp(-x))
+
+    exported = export(harness, tmp_path, {"net": net_of(Linear(784, 20), Swish(), Linear(20, 10))}, slots=("net",))
+    assert exported.networks[0].error == (
+        "its layer 1 (`Swish`) is neither a dense layer with weight arrays nor one of the activations the grader "
+        "evaluates (tanh, relu, sigmoid, softmax, log-softmax, leaky relu, flatten, dropout)")
+    result = grade(exported, np.zeros(len(IMAGES), np.int64), ("net", "any"))
+    model = result.model("net")
+    assert model is not None and model.predictions is None
+    assert model.error is not None and model.error.startswith("could not be evaluated from its layers: its layer 1")
+
+
+# ---------------------------------------------------------------- attacks: weights decide, never forward()
+
+class LyingReLU:
+    """Called ReLU by its class name's words, computes nothing: the grader computes a real ReLU."""
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+LyingReLU.__name__ = "ReLU"
+
+
+class Oracle:
+    """A forward() that answers from a table of labels (as if it had seen the hidden ones): never asked."""
+
+    def __init__(self, answers: Any) -> None:
+        self.layers = [Linear(784, 10)]
+        self.answers = answers
+
+    def forward(self, x: Any) -> Any:
+        return np.eye(10)[self.answers[:len(x)]]
+
+
+def test_predictions_come_from_standard_operations_not_the_students_classes(harness: dict[str, Any],
+                                                                           tmp_path: Path) -> None:
+    lying = net_of(Linear(784, 24), LyingReLU(), Linear(24, 10))
+    honest = net_of(lying.layers[0], ReLU(), lying.layers[2])
+    exported = export(harness, tmp_path, {"lying": lying}, slots=("lying",))
+    result = grade(exported, np.asarray(predictions_of(honest, IMAGES)), ("lying", "any"))
+    model = result.model("lying")
+    assert model is not None and model.predictions == predictions_of(honest, HIDDEN)
+    assert model.predictions != predictions_of(lying, HIDDEN)
+
+
+def test_a_forward_that_looks_up_answers_earns_only_what_its_weights_compute(harness: dict[str, Any],
+                                                                             tmp_path: Path) -> None:
+    oracle = Oracle(RNG.integers(0, 10, 1000))
+    exported = export(harness, tmp_path, {"oracle": oracle}, slots=("oracle",))
+    result = grade(exported, np.asarray(predictions_of(oracle, IMAGES)), ("oracle", "any"))
+    model = result.model("oracle")
+    assert model is not None and model.predictions is not None
+    chosen = next(p for p in named_preprocessings(IMAGES) if p.name == model.preprocessing)
+    weights_say = net_of(*oracle.layers).forward(chosen(HIDDEN).reshape(len(HIDDEN), -1)).argmax(axis=1)
+    assert model.predictions == [int(p) for p in weights_say]
+    assert model.predictions != [int(p) for p in oracle.answers[:len(HIDDEN)]]
+
+
+def test_absurd_arrays_are_refused_before_they_are_copied(harness: dict[str, Any], tmp_path: Path) -> None:
+    huge = Linear(784, 10)
+    huge.W = np.broadcast_to(np.float64(0.5), (40_000_000, 784))  # 250 GB claimed, no memory behind it
+    layered = Net()
+    layered.layers = [Linear(784, 10)] * 100_000
+    exported = export(harness, tmp_path, {"huge": net_of(huge), "layered": layered}, slots=("huge", "layered"))
+    assert exported.networks[0].error == (
+        "its layer 0 (`Linear`) holds an array of 31,360,000,000 weights, over the grader's 16,777,216")
+    assert exported.slot("layered") is not None
+    assert (exported.slot("layered") or pytest.fail()).error == (
+        "`layered` is a Net, not a trained network of NumPy layers or perceptron weight matrix")
+
+
+# ---------------------------------------------------------------- perceptrons
+
+TEACHER = RNG.normal(0, 1, (10, 785))
+
+
+def perceptron_labels(x: Any, bias: str) -> Any:
+    inputs = flat(x)
+    if bias == "none":
+        return (inputs @ TEACHER[:, :784].T).argmax(axis=1)
+    columns, constant = (TEACHER[:, 1:], TEACHER[:, 0]) if bias == "first" else (TEACHER[:, :-1], TEACHER[:, -1])
+    return (inputs @ columns.T + constant * 100).argmax(axis=1)  # a bias large enough to matter
+
+
+def perceptron_weights(bias: str) -> Any:
+    if bias == "none":
+        return TEACHER[:, :784]
+    if bias == "first":
+        return np.concatenate([TEACHER[:, :1] * 100, TEACHER[:, 1:]], axis=1)
+    return np.concatenate([TEACHER[:, :-1], TEACHER[:, -1:] * 100], axis=1)
+
+
+@pytest.mark.parametrize(("shape", "bias"), [
+    ("matrix", "last"), ("matrix", "first"), ("matrix", "none"), ("transposed", "last"), ("columns", "last"),
+    ("vectors", "first"), ("stacked_columns", "last"), ("by_digit", "none"),
+])
+def test_a_perceptron_in_each_of_its_shapes(harness: dict[str, Any], tmp_path: Path, shape: str, bias: str) -> None:
+    matrix = perceptron_weights(bias)
+    value = {"matrix": matrix, "transposed": matrix.T, "columns": [row.reshape(-1, 1) for row in matrix],
+             "vectors": list(matrix), "stacked_columns": matrix[:, :, None],
+             "by_digit": {digit: row for digit, row in enumerate(matrix)}}[shape]
+    exported = export(harness, tmp_path, {"weights": value, "x_train": IMAGES.reshape(400, 784)})
+    assert [n.framework for n in exported.networks] == ["perceptron"]
+    result = grade(exported, perceptron_labels(IMAGES, bias), ("perceptron_model", "single_dense:1"))
+    model = result.model("perceptron_model")
+    assert model is not None and model.error is None, model
+    assert model.predictions == [int(p) for p in perceptron_labels(HIDDEN, bias)]
+    assert model.facts is not None and (model.facts.dense_layers, model.facts.input_size) == (1, 784)
+    words = {"none": "", "first": ", the bias weight taken as the first column (a constant input of 1)",
+             "last": ", the bias weight taken as the last column (a constant input of 1)"}[bias]
+    assert model.preprocessing_words == f"inputs scaled /255{words}"
+
+
+def test_arrays_that_are_no_perceptron_are_not_candidates(harness: dict[str, Any], tmp_path: Path) -> None:
+    user_ns = {"x_train": IMAGES.reshape(400, 784).astype(np.float32), "confusion": np.zeros((10, 10)),
+               "pixels": np.zeros(784), "one_class": np.zeros((785, 1)), "labels": np.arange(10),
+               "weights": perceptron_weights("last")}
+    exported = export(harness, tmp_path, user_ns)
+    assert [n.label for n in exported.networks] == ["`weights`"]
+    assert export(harness, tmp_path, user_ns, kinds=("numpy_network",)).networks == []
