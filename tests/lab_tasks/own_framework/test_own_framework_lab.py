@@ -20,7 +20,7 @@ CHECKS = ("one_layer_accuracy", "two_layer_accuracy", "three_layer_accuracy")
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("own_framework")
-    assert f"lab {LAB}" in import_mnist(root)
+    assert f"prepared {LAB}/mnist: " in import_mnist(root)
     return root
 
 
