@@ -94,10 +94,16 @@ def _harness_step(ctx: GradingContext, work: Path, evaluation: Path) -> tuple[st
     request = private / "request.json"
     request.write_text(json.dumps(build_request(ctx.spec, ctx.lab_data, private, nonce, output)))
     os.chmod(request, 0o444)
+    harness = private / "labgrader_harness.py"  # beside the request: root-owned, read-only in the sandbox
+    harness.write_text(harness_source(), encoding="utf-8")
+    os.chmod(harness, 0o444)
+    # a small cell: it first gives back the address space the start-up kept, then reads and runs the harness
     code = (
+        "__import__('sys').__dict__.pop('_labgrader_reserve', None)\n"
         "def __labgrader_harness():\n"
         "    namespace = {'__name__': 'labgrader_harness'}\n"
-        f"    exec(compile({harness_source()!r}, 'labgrader_harness.py', 'exec'), namespace)\n"
+        f"    with open({str(harness)!r}, encoding='utf-8') as source:\n"
+        f"        exec(compile(source.read(), {str(harness)!r}, 'exec'), namespace)\n"
         f"    namespace['run']({str(request)!r}, globals())\n"
         "__labgrader_harness()\n"
         "del __labgrader_harness\n"

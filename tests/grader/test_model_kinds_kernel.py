@@ -18,7 +18,8 @@ from grader.datasets import LabData
 from grader.kernel.pipeline import GradingContext, GradingOutcome, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
 from grader.spec import LabSpec, load_spec
-from tests.lab_tasks.frameworks.conftest import SMALL_MNIST, Grade, notebook
+from tests.lab_data import frameworks_data
+from tests.lab_tasks.frameworks.conftest import Grade, notebook
 
 pytestmark = pytest.mark.slow
 
@@ -41,8 +42,24 @@ def _accuracy(check_id: str, model: str, extra: str = "") -> str:
 def _lab(tmp_path: Path, lab_id: str, kinds: str, checks: str) -> LabSpec:
     folder = tmp_path / "labs" / lab_id
     folder.mkdir(parents=True)
-    (folder / "lab.toml").write_text(f'id = "{lab_id}"\ntitle = "{lab_id}"\nmodel_kinds = {kinds}\n{checks}')
+    (folder / "lab.toml").write_text(f'id = "{lab_id}"\ntitle = "{lab_id}"\nmodel_kinds = {kinds}\n{MNIST}{checks}')
     return load_spec(folder / "lab.toml")
+
+
+# the MNIST declaration of the frameworks lab, whose prepared data (small MNIST) these labs are graded on
+MNIST = textwrap.dedent("""
+    [[datasets]]
+    id = "mnist"
+    title = "MNIST"
+    classes = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
+    input_shape = [28, 28]
+    dtype = "uint8"
+    [datasets.source]
+    file = "mnist.npz"
+    [datasets.split]
+    kind = "test_half"
+    seed = 20240902
+    """)
 
 
 @pytest.fixture
@@ -56,11 +73,7 @@ def grade(tmp_path: Path) -> Grade:
 
 @pytest.fixture(scope="module")
 def mnist_lab(tmp_path_factory: pytest.TempPathFactory) -> LabData:
-    from lab_tasks.frameworks import data
-
-    root = tmp_path_factory.mktemp("small-data")
-    data.import_source(root, SMALL_MNIST)
-    return LabData(root, "frameworks")
+    return frameworks_data(tmp_path_factory.mktemp("small-data"))
 
 
 FRAMEWORK = """

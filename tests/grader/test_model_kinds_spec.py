@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from grader.dataset_spec import DatasetSpec
 from grader.datasets import LabData
 from grader.errors import SpecInvalid
 from grader.evaluation.evaluator import architecture_fits
@@ -29,6 +30,11 @@ architecture = "{architecture}"
 dense_layers = {dense}
 full_credit_at = 0.9
 no_credit_at = 0.5
+
+[[datasets]]
+id = "mnist"
+title = "MNIST"
+classes = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
 """
 
 
@@ -47,7 +53,7 @@ def test_a_lab_declares_its_model_kinds(tmp_path: Path) -> None:
     check = spec.checks[0]
     assert isinstance(check, AccuracyCheck) and check.dense_layers == 3
     assert slot_architectures(spec) == {"mnist_three_layer": ("mnist", "multi_dense:3")}
-    assert role_of("multi_dense:3", "mnist") == "3-layer MNIST model"
+    assert role_of("multi_dense:3", "MNIST") == "3-layer MNIST model"
 
 
 def test_without_model_kinds_a_lab_takes_pytorch_and_keras(tmp_path: Path) -> None:
@@ -135,4 +141,4 @@ def test_the_report_names_a_numpy_network_and_a_perceptron() -> None:
     assert perceptron.describe() == "perceptron, 1 dense layer, 7,850 parameters, cpu"
     assert LabSpec(id="x", title="x", checks=(AccuracyCheck(
         id="c", title="c", kind="accuracy", points=1, model="m", dataset="mnist", full_credit_at=0.9,
-        no_credit_at=0.5),)).model_kinds == ("torch", "keras")
+        no_credit_at=0.5),), datasets=(DatasetSpec(id="mnist", title="MNIST"),)).model_kinds == ("torch", "keras")

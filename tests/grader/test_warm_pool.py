@@ -109,7 +109,7 @@ async def test_a_warm_kernel_sees_exactly_the_sandbox_of_a_cold_one(ctx: Grading
                                                                       if k not in differing}
     assert warm["network"] != "reachable"
     assert (warm["no_new_privs"], warm["cap_eff"], warm["data_on_path"]) == ("1", "0000000000000000", True)
-    assert warm["data"] == ["iris.npz"]
+    assert warm["data"] == ["iris.npz", "labdata.py"]  # the lab's student_files come with its data
     assert warm["uid"] == warm["euid"] == CONFIG.uid_base + UID_OFFSET
     assert cold["uid"] == CONFIG.uid_base
     assert warm["cwd"] != cold["cwd"] and str(warm["cwd"]).startswith(str(ctx.jobs_root))

@@ -82,7 +82,7 @@ def test_imports_that_cannot_work_say_why(tmp_path: Path) -> None:
     write_flowers_csv(tmp_path / "flowers.csv")
     wrong_dataset = labgrader(tmp_path, "datasets", "import", "--lab", "flowers", "--dataset", "wine", "flowers.csv")
     assert (wrong_dataset.returncode, wrong_dataset.stderr) == (
-        2, "error: no check of lab flowers uses a dataset 'wine'; its checks use: flowers\n")
+        2, "error: lab flowers declares no dataset 'wine'; it declares: flowers\n")
     no_lab = labgrader(tmp_path, "datasets", "import", "--lab", "roses", "--dataset", "roses", "flowers.csv")
     assert (no_lab.returncode, no_lab.stderr) == (
         2, f"error: no lab 'roses' in {tmp_path / 'labs'} (labgrader labs list)\n")

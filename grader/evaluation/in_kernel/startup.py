@@ -19,6 +19,16 @@ def __labgrader_startup() -> None:
         os.environ.setdefault(name, threads)
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
+    # Address space kept for the grader's harness cell: a notebook that fills its memory to the last megabyte
+    # (a memory bomb under the address-space rlimit) still gets its models exported. The harness cell releases it
+    # first; untouched pages of an anonymous map cost a memory cgroup nothing.
+    import mmap
+
+    try:
+        sys._labgrader_reserve = mmap.mmap(-1, 64 << 20)  # type: ignore[attr-defined]
+    except (OSError, ValueError):
+        pass
+
     data_dir = os.path.join(os.getcwd(), "data")
     if os.path.isdir(data_dir):
         sys.path.append(data_dir)
