@@ -67,3 +67,6 @@ def test_each_lab_is_picked_graded_and_shown_in_its_gradebook(site: LiveServer) 
             rows = list(csv.DictReader(io.StringIO(export.text)))
             assert [row for row in rows if "ann" in row.values()], (lab, export.text[:500])
         assert "ann" in gradebook
+    for lab in BUNDLED:
+        exported = site.cli("export", "--lab", lab, "--format", "csv").stdout
+        assert [row for row in csv.DictReader(io.StringIO(exported)) if "ann" in row.values()], (lab, exported)
