@@ -51,10 +51,12 @@ def test_perceptrons_trained_for_a_few_steps_earn_partial_credit(workdir: Path, 
 
 @pytest.mark.slow
 def test_a_weight_matrix_under_another_name_is_found(workdir: Path, tmp_path: Path) -> None:
-    """The lesson's hint: one (784, 10) matrix, `x @ W`, named as the student likes."""
+    """The lesson's hint: one (784, 10) matrix, `x @ W`, named as the student likes (the list it came from deleted:
+    with both left, discovery takes either, as accurate as each other)."""
     nb = nbformat.read(LABS_DIR / LAB / "solutions" / "solution_lesson.ipynb", as_version=4)
     for cell in nb.cells:
-        cell.source = cell.source.replace("perceptron_weights = columns", "all_weights = np.hstack(columns)")
+        cell.source = cell.source.replace("perceptron_weights = columns",
+                                          "all_weights = np.hstack(columns)\ndel columns")
         cell.source = cell.source.replace("classify(perceptron_weights, ", "classify(np.hsplit(all_weights, 10), ")
     path = tmp_path / "own_name.ipynb"
     nbformat.write(nb, path)
