@@ -42,7 +42,9 @@ def test_the_starter_earns_nothing(workdir: Path) -> None:
 @pytest.mark.slow
 def test_networks_in_the_wrong_slots_fail_exactly_those_checks(workdir: Path, tmp_path: Path) -> None:
     nb = nbformat.read(LABS_DIR / LAB / "solutions" / "solution_tanh.ipynb", as_version=4)
-    nb.cells.append(new_code_cell("two_layer_net, three_layer_net = three_layer_net, two_layer_net"))
+    swap = new_code_cell("two_layer_net, three_layer_net = three_layer_net, two_layer_net")
+    del swap["id"]  # the lab's notebooks are nbformat 4.4, whose cells have no ids
+    nb.cells.append(swap)
     path = tmp_path / "swapped.ipynb"
     nbformat.write(nb, path)
     report = grade(workdir, LAB, path)
