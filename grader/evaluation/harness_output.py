@@ -66,6 +66,10 @@ class Linear(_Untrusted):
     op: Literal["linear"]
     weight: ArrayKey
     bias: ArrayKey | None = None
+    # a square weight matrix whose orientation the exporter could not settle: the evaluator tries both readings on
+    # the visible sample (`transposed`: read as x @ W rather than x @ W.T)
+    transposable: bool = False
+    transposed: bool = False
 
 
 class Conv2d(_Untrusted):

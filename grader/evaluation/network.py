@@ -6,6 +6,7 @@ runs (a shape that does not fit the input raises NetworkRefused); nothing but th
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from grader.evaluation.result import ArchitectureFacts
 
 Array = NDArray[Any]
 BATCH_ROWS = 512
+MAX_OPEN_READINGS = 4  # operations read two ways at once: at most 16 variants of one network
 NONLINEAR = {"relu", "sigmoid", "tanh", "selu", "silu", "softplus", "leaky_relu", "elu", "gelu", "softmax",
              "log_softmax", "max_pool2d"}
 
@@ -67,25 +69,35 @@ class NumpyNetwork:
         return x.astype(self.dtype, copy=False)
 
     def variants(self) -> list[NumpyNetwork]:
-        """The readings of an export that its weights alone leave open: a perceptron's constant bias input may be its
-        first or its last column (the evaluator keeps the one more accurate on visible inputs)."""
-        ops = self.source.ops
-        at = next((i for i, op in enumerate(ops) if isinstance(op, Perceptron) and op.bias_feature != "none"), None)
-        if at is None:
+        """The readings of an export that its weights alone leave open, the export's own first: a perceptron's
+        constant bias input may be its first or its last column, a square weight matrix the exporter could not settle
+        may be read either way round (the evaluator keeps the reading more accurate on visible inputs)."""
+        choices: list[tuple[int, tuple[dict[str, Any], ...]]] = []
+        for i, op in enumerate(self.source.ops):
+            if isinstance(op, Perceptron) and op.bias_feature != "none":
+                choices.append((i, ({"bias_feature": "last"}, {"bias_feature": "first"})))
+            elif isinstance(op, Linear) and op.transposable and len(choices) < MAX_OPEN_READINGS:
+                choices.append((i, ({"transposed": op.transposed}, {"transposed": not op.transposed})))
+        if not choices:
             return [self]
         out = []
-        for side in ("last", "first"):
-            changed = [op.model_copy(update={"bias_feature": side}) if i == at else op for i, op in enumerate(ops)]
+        for combination in itertools.product(*(options for _, options in choices)):
+            changed = list(self.source.ops)
+            for (i, _), update in zip(choices, combination, strict=True):
+                changed[i] = changed[i].model_copy(update=update)
             out.append(NumpyNetwork(self.source.model_copy(update={"ops": changed}), self.arrays))
         return out
 
     @property
     def reading(self) -> str:
         """How the grader read weights that could be read more than one way ("" when only one way)."""
+        words = []
         op = next((op for op in self.source.ops if isinstance(op, Perceptron)), None)
-        if op is None or op.bias_feature == "none":
-            return ""
-        return f"the bias weight taken as the {op.bias_feature} column (a constant input of 1)"
+        if op is not None and op.bias_feature != "none":
+            words.append(f"the bias weight taken as the {op.bias_feature} column (a constant input of 1)")
+        if any(isinstance(op, Linear) and op.transposable and op.transposed for op in self.source.ops):
+            words.append("square weight matrices read as inputs times weights (x @ W)")
+        return ", ".join(words)
 
     def facts(self) -> ArchitectureFacts:
         """Dense layers counted by the operations that compute; non-linearities by the operations between them."""
@@ -210,7 +222,7 @@ def _broadcast(value: Array, x: Array, axis: int) -> Array:
 def apply(op: Op, x: Array, arrays: dict[str, Array]) -> Array:
     """One operation of the export on a batch x."""
     if isinstance(op, Linear):
-        weight = arrays[op.weight]
+        weight = arrays[op.weight].T if op.transposed else arrays[op.weight]
         _check(weight.ndim == 2 and x.ndim == 2 and weight.shape[1] == x.shape[1],
                f"a dense layer of {weight.shape[1] if weight.ndim == 2 else '?'} inputs given {x.shape[1:]}")
         out = x @ weight.T

@@ -95,7 +95,7 @@ def _harness_step(ctx: GradingContext, work: Path, evaluation: Path) -> tuple[st
     request.write_text(json.dumps(build_request(ctx.spec, ctx.lab_data, private, nonce, output)))
     os.chmod(request, 0o444)
     harness = private / "labgrader_harness.py"  # beside the request: root-owned, read-only in the sandbox
-    harness.write_text(harness_source(), encoding="utf-8")
+    harness.write_text(harness_source(ctx.spec.model_kinds), encoding="utf-8")  # only the kinds the lab declares
     os.chmod(harness, 0o444)
     # a small cell: it first gives back the address space the start-up kept, then reads and runs the harness
     code = (

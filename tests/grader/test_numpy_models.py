@@ -7,16 +7,21 @@ visible data, never from the student's forward() on hidden inputs."""
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
+from grader.errors import NetworkRefused
 from grader.evaluation.evaluator import DatasetInputs, SlotRequest, evaluate
 from grader.evaluation.harness_output import HarnessExport, read_harness_output
 from grader.evaluation.in_kernel import harness_source
+from grader.evaluation.network import build_network
 from grader.evaluation.preprocessing import named_preprocessings
 from grader.evaluation.result import EvaluationResult
 
@@ -99,6 +104,45 @@ class TwoLayer:
         return self.fc2.forward(self.act.forward(self.fc1.forward(x)))
 
 
+class Layer_Dense:  # the class names of "Neural Networks from Scratch", as students copy them
+    def __init__(self, n_inputs: int, n_neurons: int) -> None:
+        self.weights = 0.05 * RNG.normal(size=(n_inputs, n_neurons))
+        self.biases = 0.1 * RNG.normal(size=(1, n_neurons))
+
+    def forward(self, inputs: Any, training: bool) -> None:
+        self.output = np.dot(inputs, self.weights) + self.biases
+
+
+class Activation_ReLU:
+    def forward(self, inputs: Any, training: bool) -> None:
+        self.output = np.maximum(0, inputs)
+
+
+class Activation_Softmax_Loss_CategoricalCrossentropy:  # softmax and loss in one: skipped, argmax unchanged
+    def forward(self, inputs: Any, y_true: Any) -> None:
+        self.output = inputs
+
+
+class Layer_Input:
+    def forward(self, inputs: Any, training: bool) -> None:
+        self.output = inputs
+
+
+class Model:
+    def __init__(self) -> None:
+        self.input_layer = Layer_Input()
+        self.layers: list[Any] = [Layer_Dense(784, 32), Activation_ReLU(), Layer_Dense(32, 10)]
+        self.loss = Activation_Softmax_Loss_CategoricalCrossentropy()
+
+    def forward(self, X: Any, training: bool = False) -> Any:
+        self.input_layer.forward(X, training)
+        output = self.input_layer.output
+        for layer in self.layers:
+            layer.forward(output, training)
+            output = layer.output
+        return output
+
+
 def net_of(*layers: Any) -> Net:
     net = Net()
     for layer in layers:
@@ -149,7 +193,8 @@ def predictions_of(model: Any, x: Any) -> list[int]:
     (lambda: net_of(Linear(784, 16), Tanh(), Linear(16, 16), Tanh(), Linear(16, 10), Softmax()), 3),
     (TwoLayer, 2),
     (lambda: Linear(784, 10), 1),  # a lone layer is a one-layer network
-], ids=["one-layer", "two-layer", "square-in-out", "three-layer", "attributes", "lone-layer"])
+    (Model, 2),
+], ids=["one-layer", "two-layer", "square-in-out", "three-layer", "attributes", "lone-layer", "nnfs-model"])
 def test_a_numpy_network_is_evaluated_from_its_weights(harness: dict[str, Any], tmp_path: Path, build: Any,
                                                        dense: int) -> None:
     net = build()
@@ -173,6 +218,32 @@ def test_square_layers_read_against_the_students_forward(harness: dict[str, Any]
     weights = [arrays[op.weight] for op in exported.networks[0].ops if op.op == "linear"]
     assert [w.shape for w in weights] == [(16, 784), (16, 16), (10, 16)]
     assert np.array_equal(weights[1], net.layers[2].weights.T)
+
+
+class LossNet(Net):
+    """A forward() that needs the labels (it returns the loss), as some students write it: it cannot settle a square
+    layer's orientation, so the evaluator tries both on the visible sample."""
+
+    def forward(self, x: Any, y: Any = None) -> Any:
+        if y is None:
+            raise TypeError("forward() needs the labels")
+        return super().forward(x)
+
+    def predict(self, x: Any) -> Any:
+        return super().forward(x)
+
+
+def test_square_layers_forward_cannot_settle_are_read_by_accuracy(harness: dict[str, Any], tmp_path: Path) -> None:
+    net = LossNet()
+    for layer in (Dense(784, 16), Tanh(), Dense(16, 16), Tanh(), Dense(16, 10)):
+        net.add(layer)
+    exported = export(harness, tmp_path, {"net": net}, slots=("net",))
+    assert [getattr(op, "transposable", None) for op in exported.networks[0].ops] == [False, None, True, None, False]
+    labels = np.asarray(net.predict(flat(IMAGES))).argmax(axis=1)
+    model = grade(exported, labels, ("net", "any")).model("net")
+    assert model is not None and model.predictions == [int(p) for p in net.predict(flat(HIDDEN)).argmax(axis=1)]
+    assert model.preprocessing_words == ("inputs scaled /255, square weight matrices read as inputs times weights "
+                                         "(x @ W)")
 
 
 def test_dense_layers_count_discovery_per_slot(harness: dict[str, Any], tmp_path: Path) -> None:
@@ -216,6 +287,45 @@ def test_a_layer_the_grader_does_not_know_is_refused_with_the_reason(harness: di
     model = result.model("net")
     assert model is not None and model.predictions is None
     assert model.error is not None and model.error.startswith("could not be evaluated from its layers: its layer 1")
+
+
+class BareMLP:
+    """Numbered weight arrays on the network itself; the activations exist only in forward()."""
+
+    def __init__(self, hidden: str) -> None:
+        self.W1, self.b1 = RNG.normal(0, 0.05, (784, 24)), np.zeros(24)
+        self.params = {"W2": RNG.normal(0, 0.3, (24, 24)), "b2": RNG.normal(0, 0.1, 24)}
+        self.W3, self.b3 = RNG.normal(0, 0.3, (24, 10)), RNG.normal(0, 0.1, 10)
+        self.hidden = hidden
+
+    def feedforward(self, x: Any) -> Any:
+        activations: dict[str, Callable[[Any], Any]] = {"relu": lambda v: np.maximum(v, 0), "tanh": np.tanh,
+                                                        "square": np.square}
+        act = activations[self.hidden]
+        z = act(act(x @ self.W1 + self.b1) @ self.params["W2"] + self.params["b2"]) @ self.W3 + self.b3
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    forward = feedforward
+
+
+@pytest.mark.parametrize("hidden", ["relu", "tanh"])
+def test_bare_weight_arrays_take_the_activations_forward_computes(harness: dict[str, Any], tmp_path: Path,
+                                                                  hidden: str) -> None:
+    net = BareMLP(hidden)
+    exported = export(harness, tmp_path, {"mlp": net}, slots=("mlp",))
+    assert [op.op for op in exported.networks[0].ops] == ["linear", hidden, "linear", hidden, "linear", "softmax"]
+    result = grade(exported, np.asarray(predictions_of(net, IMAGES)), ("mlp", "multi_dense:3"))
+    model = result.model("mlp")
+    assert model is not None and model.predictions == predictions_of(net, HIDDEN)
+
+
+def test_bare_weight_arrays_with_a_forward_of_no_standard_chain_are_refused(harness: dict[str, Any],
+                                                                            tmp_path: Path) -> None:
+    exported = export(harness, tmp_path, {"mlp": BareMLP("square")}, slots=("mlp",))
+    assert exported.networks[0].error == (
+        "it keeps bare weight arrays and its forward() on visible inputs computes no chain of them with standard "
+        "activations (relu, tanh, sigmoid, leaky relu; softmax at the end)")
 
 
 # ---------------------------------------------------------------- attacks: weights decide, never forward()
@@ -283,6 +393,14 @@ def test_absurd_arrays_are_refused_before_they_are_copied(harness: dict[str, Any
 TEACHER = RNG.normal(0, 1, (10, 785))
 
 
+class MultiClassPerceptron:
+    """Weights kept in an object, (features + 1, classes), as several public solutions do."""
+
+    def __init__(self, w: Any) -> None:
+        self.w = w
+        self.num_class = w.shape[1]
+
+
 def perceptron_labels(x: Any, bias: str) -> Any:
     inputs = flat(x)
     if bias == "none":
@@ -301,13 +419,14 @@ def perceptron_weights(bias: str) -> Any:
 
 @pytest.mark.parametrize(("shape", "bias"), [
     ("matrix", "last"), ("matrix", "first"), ("matrix", "none"), ("transposed", "last"), ("columns", "last"),
-    ("vectors", "first"), ("stacked_columns", "last"), ("by_digit", "none"),
+    ("vectors", "first"), ("stacked_columns", "last"), ("by_digit", "none"), ("object", "last"),
 ])
 def test_a_perceptron_in_each_of_its_shapes(harness: dict[str, Any], tmp_path: Path, shape: str, bias: str) -> None:
     matrix = perceptron_weights(bias)
     value = {"matrix": matrix, "transposed": matrix.T, "columns": [row.reshape(-1, 1) for row in matrix],
              "vectors": list(matrix), "stacked_columns": matrix[:, :, None],
-             "by_digit": {digit: row for digit, row in enumerate(matrix)}}[shape]
+             "by_digit": {digit: row for digit, row in enumerate(matrix)},
+             "object": MultiClassPerceptron(matrix.T)}[shape]
     exported = export(harness, tmp_path, {"weights": value, "x_train": IMAGES.reshape(400, 784)})
     assert [n.framework for n in exported.networks] == ["perceptron"]
     result = grade(exported, perceptron_labels(IMAGES, bias), ("perceptron_model", "single_dense:1"))
@@ -321,9 +440,49 @@ def test_a_perceptron_in_each_of_its_shapes(harness: dict[str, Any], tmp_path: P
 
 
 def test_arrays_that_are_no_perceptron_are_not_candidates(harness: dict[str, Any], tmp_path: Path) -> None:
+    class Unreadable:
+        weights = perceptron_weights("none")
+
+        def __getattribute__(self, name: str) -> Any:
+            if name == "__class__":
+                return object.__getattribute__(self, name)
+            raise RuntimeError("no")
+
     user_ns = {"x_train": IMAGES.reshape(400, 784).astype(np.float32), "confusion": np.zeros((10, 10)),
                "pixels": np.zeros(784), "one_class": np.zeros((785, 1)), "labels": np.arange(10),
+               "mixed_keys": {1: "a", "b": 2}, "unreadable": Unreadable(), "slice": np.zeros((10, 784))[:, :5],
                "weights": perceptron_weights("last")}
     exported = export(harness, tmp_path, user_ns)
     assert [n.label for n in exported.networks] == ["`weights`"]
     assert export(harness, tmp_path, user_ns, kinds=("numpy_network",)).networks == []
+
+
+def test_a_lab_harness_carries_only_the_exporters_of_its_kinds() -> None:
+    """The harness runs in whatever memory the notebook left: a PyTorch/Keras lab's carries no NumPy exporter."""
+    frameworks = harness_source(("torch", "keras"))
+    assert "def export_torch(" in frameworks and "def export_keras(" in frameworks
+    assert "def export_numpy_network(" not in frameworks
+    numpy_only = harness_source(("numpy_network",))
+    assert "def export_numpy_network(" in numpy_only and "def export_torch(" not in numpy_only
+    assert "def export_torch(" not in harness_source(("perceptron", "keras"))
+
+
+def test_a_perceptron_operation_is_validated_like_the_others() -> None:
+    payload = {"dtype": "float64", "shape": [10, 785],
+               "data": base64.b64encode(np.zeros((10, 785), "<f8").tobytes()).decode()}
+
+    def exported(bias: str) -> HarnessExport:
+        return HarnessExport.model_validate({
+            "nonce": "n", "arrays": {"a0": payload}, "networks": [
+                {"id": 0, "label": "`w`", "framework": "perceptron", "dtype": "float64",
+                 "ops": [{"op": "perceptron", "weight": "a0", "bias_feature": bias}]}]})
+
+    with pytest.raises(ValidationError, match="bias_feature"):
+        exported("middle")
+    network = build_network(exported("none"), exported("none").networks[0])
+    with pytest.raises(NetworkRefused, match=r"^a perceptron of 785 inputs given \(784,\)$"):
+        network.scores(np.zeros((3, 784)))
+    assert network.scores(np.zeros((3, 785))).shape == (3, 10)
+    assert [v.reading for v in build_network(exported("last"), exported("last").networks[0]).variants()] == [
+        "the bias weight taken as the last column (a constant input of 1)",
+        "the bias weight taken as the first column (a constant input of 1)"]

@@ -1,17 +1,27 @@
 """Source files that run inside the student's kernel. The host reads them as text and never imports them."""
 
+from collections.abc import Iterable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # the harness cell runs these in one namespace, in this order: each file uses names the earlier ones define
 HARNESS_SOURCES = ("export_common.py", "export_torch.py", "export_keras.py", "export_numpy.py", "export.py",
                    "histories.py", "harness.py")
+# the exporter of each model kind; a lab's harness carries only those of the kinds it declares
+KIND_SOURCES = {"torch": "export_torch.py", "keras": "export_keras.py", "numpy_network": "export_numpy.py",
+                "perceptron": "export_numpy.py"}
+ALL_KINDS = ("torch", "keras", "numpy_network", "perceptron")
 
 
 def source(name: str) -> str:
     return (HERE / name).read_text(encoding="utf-8")
 
 
-def harness_source() -> str:
-    """The harness cell's code: every in-kernel exporter, then the history finder, then the harness."""
-    return "\n".join(source(name) for name in HARNESS_SOURCES)
+def harness_source(kinds: Iterable[str] = ALL_KINDS) -> str:
+    """The harness cell's code: the exporters of `kinds`, the dispatch, the history finder, then the harness.
+
+    Leaving out the exporters a lab does not use keeps the harness small: it runs after the student's last cell, in
+    whatever memory a notebook left it (a notebook that filled its memory limit still gets its models exported)."""
+    wanted = {KIND_SOURCES[kind] for kind in kinds}
+    return "\n".join(source(name) for name in HARNESS_SOURCES
+                     if name not in KIND_SOURCES.values() or name in wanted)

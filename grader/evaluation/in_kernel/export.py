@@ -50,10 +50,13 @@ class ModelKinds:
         framework = framework_of(obj)
         if framework is not None:
             return framework if framework in self.kinds else None
-        if "numpy_network" in self.kinds and is_numpy_network(obj, self.widths):
-            return "numpy_network"
-        if "perceptron" in self.kinds and perceptron_matrix(obj, self.widths, self.classes) is not None:
-            return "perceptron"
+        try:  # any object of the notebook's namespace comes here: one that raises is no model
+            if "numpy_network" in self.kinds and is_numpy_network(obj, self.widths):
+                return "numpy_network"
+            if "perceptron" in self.kinds and perceptron_matrix(obj, self.widths, self.classes) is not None:
+                return "perceptron"
+        except Exception:
+            return None
         return None
 
     def names(self) -> str:

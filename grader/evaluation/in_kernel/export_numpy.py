@@ -4,6 +4,8 @@
 # Runs in the student's kernel after export_common.py (same namespace). Layers are recognised by their arrays and
 # their class names; the student's forward() never computes a graded prediction: it is only compared, on VISIBLE
 # inputs, with the candidate readings of the weights when their shapes alone leave the orientation open.
+import itertools
+import re
 import types
 from typing import TYPE_CHECKING, Any
 
@@ -19,10 +21,19 @@ MAX_WEIGHTS = 16 * 1024 * 1024  # elements of one array, as the grader's schema 
 WEIGHT_NAMES = ("W", "w", "weight", "weights", "Weights", "kernel", "theta")
 BIAS_NAMES = ("b", "bias", "biases", "B", "Bias", "bias_vector")
 LAYER_LIST_NAMES = ("layers", "layer_list", "modules", "sequence", "net")
+# weight arrays kept on the network itself, numbered in order (W1, b1, W2, b2; weights_1; params["W1"])
+# (patterns, compiled on first use: the harness's start must allocate next to nothing after a memory-hungry notebook)
+RAW_WEIGHT = r"^(?:W|w|weights?|Weights?|theta)_?([0-9]{1,2})$"
+RAW_BIAS = r"^(?:b|B|bias|biases)_?([0-9]{1,2})$"
+MAX_RAW_LAYERS = 5
+FORWARD_NAMES = ("forward", "feedforward", "feed_forward", "forward_pass", "forward_propagation", "__call__")
+# what may sit between raw weight arrays, and after the last: told apart by the student's forward() on visible rows
+BETWEEN = (None, {"op": "relu"}, {"op": "tanh"}, {"op": "sigmoid"}, {"op": "leaky_relu", "slope": 0.01})
+FINAL = (None, {"op": "softmax", "axis": 1}, {"op": "log_softmax", "axis": 1}, {"op": "sigmoid"})
 NUMPY_ACTIVATIONS: dict[str, dict[str, Any] | None] = {
     "tanh": {"op": "tanh"}, "relu": {"op": "relu"}, "sigmoid": {"op": "sigmoid"}, "logistic": {"op": "sigmoid"},
     "softmax": {"op": "softmax", "axis": 1}, "logsoftmax": {"op": "log_softmax", "axis": 1},
-    "flatten": {"op": "flatten"}, "dropout": None, "identity": None, "linear": None, "none": None,
+    "flatten": {"op": "flatten"}, "dropout": None, "identity": None, "linear": None, "none": None, "input": None,
 }
 
 
@@ -89,21 +100,42 @@ def layer_list(obj: Any) -> list[Any] | None:
     """The layers of a network: its `layers` list, its layer attributes in order, or the object alone when it is a
     dense layer itself; None when it is none of these."""
     if isinstance(obj, list | tuple):
-        items = list(obj)
+        items = list(obj[:MAX_NUMPY_LAYERS + 1])
     else:
         attributes = own_dict(obj)
         listed = next((attributes[n] for n in LAYER_LIST_NAMES if isinstance(attributes.get(n), list | tuple)), None)
         if listed is not None:
-            items = list(listed)
+            items = list(listed[:MAX_NUMPY_LAYERS + 1])
         elif layer_weights(obj) is not None:
             return [obj]
         else:
-            items = [v for k, v in attributes.items() if not k.startswith("_") and "loss" not in k.lower()
+            items = [v for k, v in list(attributes.items())[:200] if isinstance(k, str) and not k.startswith("_")
+                     and "loss" not in k.lower()
                      and not isinstance(v, np.ndarray | int | float | str | bool | type(None))
                      and (layer_weights(v) is not None or activation_op(v)[0])]
     if not items or len(items) > MAX_NUMPY_LAYERS:
         return None
     return items if any(layer_weights(item) is not None for item in items[:MAX_NUMPY_LAYERS]) else None
+
+
+def raw_weights(obj: Any) -> list[tuple[Any, Any]] | None:
+    """[(W, b or None)] of a network that keeps numbered weight arrays itself (W1, b1, W2, b2), in number order."""
+    attributes = own_dict(obj)
+    params = attributes.get("params", attributes.get("parameters"))
+    if isinstance(params, dict):
+        attributes = {**params, **attributes}
+    weights: dict[int, Any] = {}
+    biases: dict[int, Any] = {}
+    for key, value in list(attributes.items())[:200]:
+        if not isinstance(key, str):
+            continue
+        if (found := re.match(RAW_WEIGHT, key)) and _array(value, (2,)) is not None:
+            weights[int(found.group(1))] = value
+        elif (found := re.match(RAW_BIAS, key)) and _array(value, (1, 2)) is not None:
+            biases[int(found.group(1))] = value
+    if not weights or len(weights) > MAX_RAW_LAYERS:
+        return None
+    return [(weights[i], biases.get(i)) for i in sorted(weights)]
 
 
 def is_numpy_network(obj: Any, widths: set[int]) -> bool:
@@ -113,8 +145,12 @@ def is_numpy_network(obj: Any, widths: set[int]) -> bool:
     try:
         layers = layer_list(obj)
         if layers is None:
-            return False
-        first = next(w for w, _ in (layer_weights(item) or (None, None) for item in layers) if w is not None)
+            raw = raw_weights(obj)
+            if raw is None:
+                return False
+            first = raw[0][0]
+        else:
+            first = next(w for w, _ in (layer_weights(item) or (None, None) for item in layers) if w is not None)
         return not widths or bool(set(first.shape) & widths)
     except Exception:
         return False
@@ -125,6 +161,13 @@ def _steps(obj: Any, depth: int = 0) -> list[Any]:
     if depth > 4:
         raise NotExportable("its layers are nested more than four deep")
     steps: list[Any] = []
+    raw = raw_weights(obj) if depth == 0 and layer_list(obj) is None else None
+    for index, (weight, bias) in enumerate(raw or []):
+        if weight.size > MAX_WEIGHTS or (bias is not None and bias.size > MAX_WEIGHTS):
+            raise NotExportable(f"its weight array {index + 1} holds {weight.size:,} weights, over the grader's "
+                                f"{MAX_WEIGHTS:,}")
+        steps += [("dense", np.asarray(weight), None if bias is None else np.asarray(bias)),
+                  ("guess", "final" if index == len(raw or []) - 1 else "between")]
     for index, item in enumerate(layer_list(obj) or []):
         weights = layer_weights(item)
         name = type(item).__name__[:60]
@@ -212,8 +255,10 @@ def run_reading(reading: list[Any], x: Any) -> Any:
 
 def _student_forward(obj: Any, x: Any) -> Any:
     """What the student's own forward() computes on visible inputs, or None when it cannot say."""
-    forward = getattr(type(obj), "forward", None) if not isinstance(obj, list | tuple) else None
-    if not callable(forward):
+    if isinstance(obj, list | tuple):
+        return None
+    forward = next((f for name in FORWARD_NAMES if callable(f := getattr(type(obj), name, None))), None)
+    if forward is None:
         return None
     try:
         with np.errstate(all="ignore"):
@@ -229,16 +274,39 @@ def _agrees(out: Any, expected: Any) -> bool:
     return bool(np.allclose(out, expected, rtol=1e-3, atol=1e-4 * max(1.0, float(np.abs(expected).max()))))
 
 
+def _guessed(readings: list[list[Any]]) -> list[list[Any]]:
+    """Each reading with every choice of activation where the network does not name one (raw weight arrays)."""
+    out = []
+    for reading in readings:
+        places = [BETWEEN if step[1] == "between" else FINAL for step in reading if step[0] == "guess"]
+        for choice in itertools.islice(itertools.product(*places), MAX_READINGS * 16):
+            picks = iter(choice)
+            out.append([step if step[0] != "guess" else ("op", op) for step in reading
+                        if step[0] != "guess" or (op := next(picks)) is not None])
+    return out
+
+
 def choose_reading(obj: Any, steps: list[Any], samples: dict[int, Any]) -> list[Any]:
     """The reading of the weights that chains from a dataset's inputs; where several do, the one that computes what
-    the student's forward computes on visible inputs, else the first ((out, in) as the curriculum writes it)."""
+    the student's forward computes on visible inputs, else the first ((out, in) as the curriculum writes it). Where
+    the activations are not named (raw weight arrays), only a reading that computes what forward() does is taken."""
     dense = [s for s in steps if s[0] == "dense"]
     if not dense:
         raise NotExportable("it holds no dense layer with weight arrays")
     first = dense[0][1]
     starts = [w for w in samples if w in first.shape] + [int(first.shape[1]), int(first.shape[0])]
+    guessing = any(s[0] == "guess" for s in steps)
     for width in dict.fromkeys(starts):
         readings = _readings(steps, width)
+        if guessing and readings:
+            sample = samples.get(width)
+            expected = None if sample is None else _student_forward(obj, sample)
+            with np.errstate(all="ignore"):
+                for reading in _guessed(readings):
+                    if _agrees(run_reading(reading, sample), expected):
+                        return reading
+            raise NotExportable("it keeps bare weight arrays and its forward() on visible inputs computes no chain of "
+                                "them with standard activations (relu, tanh, sigmoid, leaky relu; softmax at the end)")
         if len(readings) == 1:
             return readings[0]
         if readings:
@@ -249,7 +317,8 @@ def choose_reading(obj: Any, steps: list[Any], samples: dict[int, Any]) -> list[
                     for reading in readings:
                         if _agrees(run_reading(reading, sample), expected):
                             return reading
-            return readings[0]
+            # forward() did not settle it: the grader tries each square matrix both ways round on visible inputs
+            return [(*s, True) if s[0] == "dense" and s[1].shape[0] == s[1].shape[1] else s for s in readings[0]]
     shapes = ", ".join(f"{tuple(s[1].shape)}" for s in dense[:6])
     raise NotExportable(f"the shapes of its weight arrays ({shapes}) do not chain from one layer to the next")
 
@@ -262,7 +331,8 @@ def export_numpy_network(obj: Any, arrays: Arrays, samples: dict[int, Any]) -> d
     for step in reading:
         if step[0] == "dense":
             ops.append({"op": "linear", "weight": arrays.add(step[1], dtype),
-                        "bias": None if step[2] is None else arrays.add(step[2], dtype)})
+                        "bias": None if step[2] is None else arrays.add(step[2], dtype),
+                        "transposable": len(step) > 3})
         else:
             ops.append(dict(step[1]))
     return {"framework": "numpy_network", "dtype": np.dtype(dtype).name, "ops": ops}
@@ -270,9 +340,13 @@ def export_numpy_network(obj: Any, arrays: Arrays, samples: dict[int, Any]) -> d
 
 def perceptron_matrix(value: Any, widths: set[int], classes: set[int]) -> Any:
     """The (classes, inputs[+1]) weight matrix of a perceptron: a matrix in either orientation, a stack of column
-    vectors, or a list of one weight vector per class; None when the value is not one for these datasets."""
+    vectors, a list or {class: vector} dict of one weight vector per class, or an object holding one such matrix;
+    None when the value is not one for these datasets."""
     lengths = widths | {w + 1 for w in widths}
-    if type(value) is dict and sorted(value)[:1] == [0] and list(value) == list(range(len(value))):
+    held = [v for k, v in own_dict(value).items() if k in WEIGHT_NAMES and type(v) is np.ndarray]
+    if len(held) == 1:
+        value = held[0]  # a perceptron object: `self.w = np.zeros((785, 10))`
+    if type(value) is dict and 0 < len(value) <= MAX_CLASSES and list(value) == list(range(len(value))):
         value = list(value.values())  # {digit: weights}
     if isinstance(value, list | tuple):
         if not 2 <= len(value) <= MAX_CLASSES or not all(type(v) is np.ndarray for v in value):

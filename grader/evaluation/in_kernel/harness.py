@@ -81,6 +81,8 @@ def collect_models(user_ns: dict[str, Any], kinds: ModelKinds | None = None) -> 
         if id(value) not in seen and _trained_network(value, kinds):
             seen.add(id(value))
             found.append((label, value))
+    if "numpy_network" not in kinds.kinds:  # (the NumPy exporter is not even defined then)
+        return found
     return [m for m in found if not _lone_layer(m[1])] + [m for m in found if _lone_layer(m[1])]
 
 
