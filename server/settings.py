@@ -59,6 +59,8 @@ class Settings(BaseSettings, SandboxLimits):
     max_files: int = Field(default=50, ge=0, le=1000)
     max_files_mb: float = Field(default=20, ge=0)
     submissions_per_hour: int = Field(default=10, ge=0)
+    # what one student's submissions may store in all, compressed (notebooks, files, outputs); 0: no quota
+    student_quota_mb: float = Field(default=200, ge=0)
     cookie_secure: bool | None = None  # page cookies `Secure` (None: only in production)
 
     # sandbox (its per-job limits are the fields of `SandboxLimits`, inherited)

@@ -26,18 +26,15 @@ from grader.evaluation.result import EvaluationResult
 from grader.evaluation.runner import run_evaluator
 from grader.kernel.attachments import SubmittedFile, place_files
 from grader.kernel.cpu_only import cpu_only_note
+from grader.kernel.driver_handle import KernelDriver
 from grader.kernel.environments import start_failure
-from grader.kernel.execute import (
-    ExecutionResult,
-    KernelDriver,
-    RunLimits,
-    SandboxKernelManager,
-    execute_notebook,
-    write_kernelspec,
-)
+from grader.kernel.execute import ExecutionResult, RunLimits, execute_notebook
+from grader.kernel.kernel_process import SandboxKernelManager, write_kernelspec
 from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB
 from grader.sandbox import jobdir, kernel_command, reaper
 from grader.sandbox.cgroups import JobCgroup
+from grader.sandbox.evaluator_room import SUFFIX as EVALUATOR_CGROUP_SUFFIX
+from grader.sandbox.evaluator_room import evaluator_room
 from grader.sandbox.isolation import Isolation, IsolationMode, SandboxConfig, job_cgroup, require_isolation
 from grader.sandbox.jobdir import JobDirs, take_untrusted_file
 from grader.sandbox.uid_lease import lease_uid
@@ -153,11 +150,12 @@ def sweep_abandoned_jobs(config: SandboxConfig, jobs_root: Path) -> int:
     mounts and their cgroups (with any process still in them). Run when an executor or worker starts."""
     abandoned = jobdir.abandoned_jobs(jobs_root)
     for root in abandoned:
-        memory, pids, cpu = (group if (group := config.cgroup_root / c / config.cgroup_parent / root.name).is_dir()
-                             else None for c in ("memory", "pids", "cpu"))
-        if memory or pids or cpu:
-            with contextlib.suppress(OSError):
-                JobCgroup(memory=memory, pids=pids, cpu=cpu, memory_limit_mb=0, max_processes=0).remove()
+        for name in (root.name, root.name + EVALUATOR_CGROUP_SUFFIX):  # the kernel's groups and the evaluator's
+            memory, pids, cpu = (group if (group := config.cgroup_root / c / config.cgroup_parent / name).is_dir()
+                                 else None for c in ("memory", "pids", "cpu"))
+            if memory or pids or cpu:
+                with contextlib.suppress(OSError):
+                    JobCgroup(memory=memory, pids=pids, cpu=cpu, memory_limit_mb=0, max_processes=0).remove()
         jobdir.remove_job_dir(root)
     if abandoned:
         logger.warning("removed %d job director%s that crashed graders left in %s", len(abandoned),
@@ -235,7 +233,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
         except KernelStartFailed as exc:
             line = start_failure(ctx.environment, ctx.sandbox.kernel_python, exc.stderr_tail or str(exc))
             raise KernelStartFailed(line, exc.stderr_tail) from exc
-        output, harness_problem = await asyncio.to_thread(_evaluate, ctx, result, dirs.host)
+        output, harness_problem = await asyncio.to_thread(_evaluate, ctx, result, dirs, isolation)
         inputs = StoredEvaluation(plan=plan, output=output)
         report = _report(ctx, result, inputs, harness_problem, isolation, prepare_s)
         return GradingOutcome(report=report, executed_notebook=notebook_bytes(nb), stored_evaluation=inputs)
@@ -257,18 +255,22 @@ def _end_job(cgroup: JobCgroup, uid: int | None) -> None:
         logger.warning("killed %d process(es) of uid %d that outlived their job's namespaces", stragglers, uid)
 
 
-def _evaluate(ctx: GradingContext, result: ExecutionResult, host: Path) -> tuple[EvaluationResult | None, str]:
-    """Take the kernel's export (untrusted) out of the sandbox and have the clean evaluator compute predictions."""
+def _evaluate(ctx: GradingContext, result: ExecutionResult, dirs: JobDirs,
+              isolation: Isolation) -> tuple[EvaluationResult | None, str]:
+    """Take the kernel's export (untrusted) out of the sandbox and have the clean evaluator compute predictions, in a
+    sandbox of its own as a uid other than the kernel's (`grader.sandbox.evaluator_room`)."""
     if result.harness_output is None:
         return None, result.harness_error
     nonce = result.harness_output.name.removeprefix(".labgrader-output-").removesuffix(".json")
-    trusted_copy = host / "harness-output.json"
-    refused = take_untrusted_file(result.harness_output, trusted_copy, MAX_HARNESS_OUTPUT_BYTES)
-    if refused:
-        return None, result.harness_error or refused
     started = time.monotonic()
-    job = build_evaluation_job(ctx.spec, ctx.lab_data, host, trusted_copy, nonce)
-    output, problem = run_evaluator(job, host)
+    with evaluator_room(ctx.sandbox, isolation, dirs.root, ctx.slot) as room:
+        trusted_copy = room.inputs / "harness-output.json"
+        refused = take_untrusted_file(result.harness_output, trusted_copy, MAX_HARNESS_OUTPUT_BYTES)
+        if refused:
+            return None, result.harness_error or refused
+        os.chmod(trusted_copy, 0o444)
+        job = build_evaluation_job(ctx.spec, ctx.lab_data, room.inputs, trusted_copy, nonce)
+        output, problem = run_evaluator(job, room)
     result.timings_s["evaluate"] = time.monotonic() - started
     if output is None:
         return None, result.harness_error or problem

@@ -28,11 +28,13 @@ from typing import Any
 
 from nbformat import NotebookNode
 
-from grader.errors import InfrastructureError
+from grader.errors import InfrastructureError, KernelStartFailed
 from grader.evaluation.in_kernel import source
-from grader.kernel.execute import KernelDriver, SandboxKernelManager, sandbox_kernel_manager, start_driver, start_kernel
+from grader.kernel.driver_handle import KernelDriver, start_driver
+from grader.kernel.kernel_process import SandboxKernelManager, sandbox_kernel_manager, start_kernel
 from grader.kernel.pipeline import GradingContext, GradingOutcome, PreparedJob, grade_notebook, prepare_job
 from grader.kernel.slot import KernelSlot
+from grader.kernel.stderr_tail import StderrTail
 from grader.sandbox.isolation import IsolationMode, SandboxConfig, require_isolation
 from grader.sandbox.uid_lease import lease_uid
 
@@ -86,6 +88,8 @@ class WarmKernel:
     ready_s: float
     memory_mb: float
     setup_code: str = TAKE_CODE
+    # the end of the kernel's stderr (16 kB, drained by a thread for the kernel's whole life), as a cold kernel keeps
+    stderr: StderrTail = field(default_factory=StderrTail, repr=False)
     _uid_lease: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
     _ended: bool = False
 
@@ -111,6 +115,7 @@ class WarmKernel:
         try:
             self.job.end()  # every process of the job's cgroups, the driver included
         finally:
+            self.stderr.close_writer()  # the drain ends with the kernel, whose copy of the pipe closed with it
             self._uid_lease.close()
 
 
@@ -159,7 +164,8 @@ async def start_warm_kernel(config: SandboxConfig, jobs_root: Path, slot: Kernel
                       config=config, jobs_root=jobs_root, frameworks=tuple(frameworks), ready_s=0.0, memory_mb=0.0,
                       _uid_lease=lease)
     try:
-        await start_kernel(km, job.env, job.dirs.work)
+        await start_kernel(km, job.env, job.dirs.work, warm.stderr.write_fd)
+        warm.stderr.close_writer()
         driver = warm.driver = await start_driver(list(job.driver_argv), km, job.dirs.work, startup_timeout_s,
                                                   job.cgroup.death_reason)
         await _run_private(driver, source("startup.py"), startup_timeout_s)
@@ -170,8 +176,12 @@ async def start_warm_kernel(config: SandboxConfig, jobs_root: Path, slot: Kernel
         if warm.driver is not None:
             await warm.driver.close()
         warm.end()
-        if isinstance(exc, RuntimeError | TimeoutError):
-            raise InfrastructureError(f"a warm kernel did not start: {exc}") from exc
+        if isinstance(exc, RuntimeError | TimeoutError | InfrastructureError):
+            # as a cold kernel's: the end of what the kernel printed says why (a broken environment, a crash)
+            tail = await asyncio.to_thread(warm.stderr.text)
+            last = " | ".join(tail.strip().splitlines()[-3:])[-300:]
+            raise KernelStartFailed(f"a warm kernel did not start: {exc}" + (f" (its stderr ends: {last})" if last
+                                                                            else ""), tail) from exc
         raise
     warm.ready_s = time.monotonic() - started
     warm.memory_mb = _memory_usage_mb(job)

@@ -98,7 +98,7 @@ def hidden_path_problem(path: str, jobs_root: Path | None = None) -> str | None:
     return None
 
 
-def _identity_files(host: Path, uid: int) -> None:
+def write_identity_files(host: Path, uid: int) -> None:
     (host / "passwd").write_text(
         f"root:x:0:0:root:/root:/usr/sbin/nologin\n{SANDBOX_USER}:x:{uid}:{uid}::/nonexistent:/bin/sh\n")
     (host / "group").write_text(f"root:x:0:\n{SANDBOX_USER}:x:{uid}:\n")
@@ -123,7 +123,7 @@ def rlimit_args(prlimit: str, limits: SandboxLimits, limit_address_space: bool) 
     ]
 
 
-def _parents(path: str, made: set[str]) -> list[str]:
+def mount_parents(path: str, made: set[str]) -> list[str]:
     """bwrap creates missing mount-point parents as 0700, which the sandbox uid could not cross: make them 0755."""
     args: list[str] = []
     for parent in reversed(Path(path).parents):
@@ -154,10 +154,10 @@ def _filesystem(config: SandboxConfig, dirs: JobDirs, devices: tuple[str, ...]) 
         if problem := hidden_path_problem(prefix, dirs.root.parent):
             raise EnvironmentUnavailable(f"the kernel's interpreter {config.kernel_python} cannot run in the sandbox: "
                                          f"{problem}")
-        argv += [*_parents(prefix, made), "--ro-bind", prefix, prefix]
+        argv += [*mount_parents(prefix, made), "--ro-bind", prefix, prefix]
     for device in devices:
         argv += ["--dev-bind", device, device]
-    argv += _parents(str(dirs.work), made)
+    argv += mount_parents(str(dirs.work), made)
     argv += ["--ro-bind", str(dirs.evaluation), str(dirs.evaluation)]
     return [*argv, "--bind", str(dirs.work), str(dirs.work), "--chdir", str(dirs.work)]
 
@@ -195,7 +195,7 @@ def kernel_argv(config: SandboxConfig, isolation: Isolation, dirs: JobDirs, uid:
     rlimits = rlimit_args(config.tools.prlimit, config.limits, limit_address_space)
     if isolation.mode is IsolationMode.NONE:
         return cgroup.enter_command() + rlimits + kernel
-    _identity_files(dirs.host, uid)
+    write_identity_files(dirs.host, uid)
     filter_path, filter_args = seccomp_args(isolation, dirs)
     argv = [
         *launcher(cgroup, filter_path),
@@ -249,10 +249,10 @@ def driver_argv(config: SandboxConfig, isolation: Isolation, dirs: JobDirs, uid:
         "--size", str(DRIVER_TMP_MB * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp",
     ]
     for prefix in kernel_python_prefixes(sys.executable):
-        argv += [*_parents(prefix, made), "--ro-bind", prefix, prefix]
+        argv += [*mount_parents(prefix, made), "--ro-bind", prefix, prefix]
     package_mount = f"{DRIVER_PACKAGE_ROOT}/grader"
-    argv += [*_parents(package_mount, made), "--ro-bind", str(package), package_mount]
-    argv += [*_parents(runtime, made), "--ro-bind-fd", "{kernel_dir_fd}", runtime]
+    argv += [*mount_parents(package_mount, made), "--ro-bind", str(package), package_mount]
+    argv += [*mount_parents(runtime, made), "--ro-bind-fd", "{kernel_dir_fd}", runtime]
     for key, value in (("PATH", "/usr/bin:/bin"), ("HOME", "/tmp"), ("LANG", "C.UTF-8"),
                        ("PYTHONPATH", DRIVER_PACKAGE_ROOT), ("PYTHONDONTWRITEBYTECODE", "1")):
         argv += ["--setenv", key, value]

@@ -8,12 +8,16 @@ every mount call (old and new API), io_uring, the kernel keyrings, bpf, perf eve
 process_vm_*, module and kexec loading, and a few calls only an administrator makes. System calls of another ABI
 (32-bit `int 0x80`, x32) are refused altogether: the filter checks the architecture first.
 
+The clean evaluator (`grader.evaluation`, which reads the kernel's untrusted export) runs under the same filter with
+`socket` and `socketpair` denied as well: it opens no socket at all.
+
 Only x86_64 and aarch64 are known; elsewhere `filter_program` returns None and the isolation line says there is no
 seccomp filter.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import platform
 import struct
@@ -42,6 +46,7 @@ class Arch:
     namespace_flags: dict[str, int]  # clone/unshare: EPERM with any CLONE_NEW* flag in the first argument
     enosys: dict[str, int]  # clone3
     foreign_from: int | None = None  # numbers at or above this belong to another ABI (x32)
+    sockets: dict[str, int] = dataclasses.field(default_factory=dict)  # denied too with `deny_sockets`
 
 
 _COMMON_X86_64 = {
@@ -68,9 +73,9 @@ _COMMON_AARCH64 = {
 
 ARCHES: dict[str, Arch] = {
     "x86_64": Arch(audit=0xC000003E, denied=_COMMON_X86_64, namespace_flags={"clone": 56, "unshare": 272},
-                   enosys={"clone3": 435}, foreign_from=0x40000000),
+                   enosys={"clone3": 435}, foreign_from=0x40000000, sockets={"socket": 41, "socketpair": 53}),
     "aarch64": Arch(audit=0xC00000B7, denied=_COMMON_AARCH64, namespace_flags={"clone": 220, "unshare": 97},
-                    enosys={"clone3": 435}),
+                    enosys={"clone3": 435}, sockets={"socket": 198, "socketpair": 199}),
 }
 
 
@@ -78,8 +83,9 @@ def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("<HBBI", code, jt, jf, k)
 
 
-def filter_program(machine: str | None = None) -> bytes | None:
-    """The BPF program (an array of `struct sock_filter`) for this machine's architecture, or None."""
+def filter_program(machine: str | None = None, deny_sockets: bool = False) -> bytes | None:
+    """The BPF program (an array of `struct sock_filter`) for this machine's architecture, or None; `deny_sockets`:
+    `socket` and `socketpair` answer EPERM too (the evaluator's filter)."""
     arch = ARCHES.get(machine or platform.machine())
     if arch is None:
         return None
@@ -92,7 +98,8 @@ def filter_program(machine: str | None = None) -> bytes | None:
     body.append((BPF_LD_W_ABS, 0, 0, OFFSET_NR))
     if arch.foreign_from is not None:
         body.append((BPF_JMP_JGE_K, DENY, 0, arch.foreign_from))
-    for number in sorted(arch.denied.values()):
+    denied = {**arch.denied, **(arch.sockets if deny_sockets else {})}
+    for number in sorted(denied.values()):
         body.append((BPF_JMP_JEQ_K, DENY, 0, number))
     for number in arch.enosys.values():
         body.append((BPF_JMP_JEQ_K, NOSYS, 0, number))

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from server.dashboard.notebook_view import capped_text
 from server.jobs.models import Artifact, ArtifactKind
+from server.jobs.stored_artifacts import artifact_content
 from server.submissions import service as submissions
 from server.users.models import User
 
@@ -122,7 +123,7 @@ def page(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
 
 def notebook_download(submission_id: int, artifact: Artifact) -> Response:
     """The executed notebook as an attachment: the browser saves it, never renders it."""
-    return secured(Response(artifact.content, media_type="application/x-ipynb+json", headers={
+    return secured(Response(artifact_content(artifact), media_type="application/x-ipynb+json", headers={
         "Content-Disposition": f'attachment; filename="submission-{submission_id}-executed.ipynb"'}))
 
 
@@ -132,4 +133,4 @@ def artifact_response(session: Session, user: User, submission_id: int, kind: Ar
     found = submissions.artifact(session, submission, kind)
     if kind is ArtifactKind.EXECUTED_NOTEBOOK:
         return notebook_download(submission.id, found)
-    return secured(Response(found.content, media_type=found.content_type))
+    return secured(Response(artifact_content(found), media_type=found.content_type))

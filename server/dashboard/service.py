@@ -18,6 +18,7 @@ from grader import LabSpec
 from server.errors import InvalidInput
 from server.exports.gradebook import CheckFailures, Gradebook, build_gradebook
 from server.jobs.models import Artifact, ArtifactKind, GradingJob, JobStatus
+from server.jobs.stored_artifacts import artifact_content
 from server.labs.service import list_specs
 from server.submissions.models import Submission
 from server.users.models import User
@@ -257,8 +258,9 @@ def submission_detail(session: Session, submission: Submission) -> SubmissionDet
     kinds = set(session.scalars(select(Artifact.kind).where(Artifact.submission_id == submission.id)))
     notebook = None
     if ArtifactKind.EXECUTED_NOTEBOOK.value in kinds:
-        notebook = session.scalar(select(Artifact.content).where(
+        stored = session.scalar(select(Artifact).where(
             Artifact.submission_id == submission.id, Artifact.kind == ArtifactKind.EXECUTED_NOTEBOOK.value))
+        notebook = artifact_content(stored) if stored is not None else None
     return SubmissionDetail(submission, student, jobs, report, ArtifactKind.LEARNING_CURVE.value in kinds, notebook)
 
 

@@ -73,7 +73,8 @@ async def upload(request: Request, viewer: AnyViewer, db: DbSession, settings: S
             uploads.append((extra.filename, content))
         files = submissions.submitted_files(uploads, settings.file_limits())
         submission = submissions.create_submission(db, viewer.user, chosen, data, notebook.filename,
-                                                   settings.max_upload_bytes, settings.submissions_per_hour, files)
+                                                   settings.max_upload_bytes, settings.submissions_per_hour, files,
+                                                   quota_mb=settings.student_quota_mb)
     except (InvalidInput, PayloadTooLarge, RateLimited) as exc:
         # the form comes back with the message beside it and the lab still chosen (browsers never refill files)
         db.rollback()

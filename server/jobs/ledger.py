@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from server.db import SessionFactory, db_now, transaction
 from server.jobs.models import Artifact, ArtifactKind, CheckResultRow, GradingJob, JobQueue, JobStatus
+from server.jobs.stored_artifacts import new_artifact
 from server.rescore.service import store_evaluation
 from server.submissions.models import Submission
 
@@ -176,8 +177,7 @@ def complete(factory: SessionFactory, claim: Claim, result: GradedResult) -> boo
         session.execute(delete(Artifact).where(Artifact.submission_id == claim.submission_id,
                                                Artifact.kind.in_([*kinds, ArtifactKind.LEARNING_CURVE.value])))
         for kind, (content_type, content) in result.artifacts.items():
-            session.add(Artifact(submission_id=claim.submission_id, kind=kind, content_type=content_type,
-                                 content=content))
+            session.add(new_artifact(claim.submission_id, kind, content_type, content))
         store_evaluation(session, claim.submission_id, claim.job_id, result.stored_evaluation)
         return True
 

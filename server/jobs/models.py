@@ -68,6 +68,9 @@ class CheckResultRow(Base):
 
 
 class Artifact(Base):
+    """A stored file of a submission; `content` is encoded as `content_encoding` says (see
+    `server.jobs.stored_artifacts`: notebooks are gzip-compressed, rows written before that are `identity`)."""
+
     __tablename__ = "artifacts"
     __table_args__ = (Index("ix_artifacts_submission_kind", "submission_id", "kind", unique=True),)
 
@@ -76,4 +79,5 @@ class Artifact(Base):
     kind: Mapped[str] = mapped_column(String(40))
     content_type: Mapped[str] = mapped_column(String(100))
     content: Mapped[bytes] = mapped_column(LargeBinary)
+    content_encoding: Mapped[str] = mapped_column(String(20), server_default="identity")
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())

@@ -45,6 +45,7 @@ from server.db import SessionFactory
 from server.jobs import ledger
 from server.jobs.models import Artifact, ArtifactKind, JobQueue
 from server.jobs.outage import database_unreachable, retry_during_outage_async
+from server.jobs.stored_artifacts import artifact_content
 from server.labs.service import get_spec
 from server.rescore.service import check_row_values
 from server.settings import Settings
@@ -176,12 +177,11 @@ class JobRunner:
     def _load(self, claim: ledger.Claim) -> tuple[bytes, GradingContext]:
         with self.factory() as session:
             spec = get_spec(session, claim.lab_id)
-            notebook = session.scalar(select(Artifact.content).where(
+            stored = {a.kind: artifact_content(a) for a in session.scalars(select(Artifact).where(
                 Artifact.submission_id == claim.submission_id,
-                Artifact.kind == ArtifactKind.SUBMITTED_NOTEBOOK.value))
-            stored_files = session.scalar(select(Artifact.content).where(
-                Artifact.submission_id == claim.submission_id,
-                Artifact.kind == ArtifactKind.SUBMITTED_FILES.value))
+                Artifact.kind.in_([ArtifactKind.SUBMITTED_NOTEBOOK.value, ArtifactKind.SUBMITTED_FILES.value])))}
+        notebook = stored.get(ArtifactKind.SUBMITTED_NOTEBOOK.value)
+        stored_files = stored.get(ArtifactKind.SUBMITTED_FILES.value)
         if notebook is None:
             raise InfrastructureError(f"submission {claim.submission_id} has no stored notebook")
         # checked on upload; a bundle stored under older, looser limits is read with no limit of its own

@@ -12,6 +12,7 @@ from server.dependencies import SettingsDep
 from server.errors import PayloadTooLarge
 from server.jobs.dispatch import DispatcherDep
 from server.jobs.models import ArtifactKind, JobQueue
+from server.jobs.stored_artifacts import artifact_content
 from server.submissions import service
 from server.submissions.schemas import RegradeOut, SubmissionList, SubmissionOut
 
@@ -34,7 +35,8 @@ def submit(lab_id: str, user: CurrentUser, session: SessionDep, settings: Settin
     uploads = read_uploads(files or [], settings.max_files_bytes, settings.max_files_mb)
     extra = service.submitted_files(uploads, settings.file_limits())
     submission = service.create_submission(session, user, lab_id, data, notebook.filename or "",
-                                           settings.max_upload_bytes, settings.submissions_per_hour, extra)
+                                           settings.max_upload_bytes, settings.submissions_per_hour, extra,
+                                           quota_mb=settings.student_quota_mb)
     session.commit()
     dispatcher.submitted([submission.current_job_id])
     return service.to_out(session, submission)
@@ -70,7 +72,7 @@ def get_submission(submission_id: SubmissionId, user: CurrentUser, session: Sess
 def executed_notebook(submission_id: SubmissionId, user: CurrentUser, session: SessionDep) -> Response:
     submission = service.visible_submission(session, user, submission_id)
     found = service.artifact(session, submission, ArtifactKind.EXECUTED_NOTEBOOK)
-    return Response(found.content, media_type="application/x-ipynb+json", headers={
+    return Response(artifact_content(found), media_type="application/x-ipynb+json", headers={
         "Content-Disposition": f'attachment; filename="submission-{submission.id}-executed.ipynb"'})
 
 
@@ -79,7 +81,7 @@ def executed_notebook(submission_id: SubmissionId, user: CurrentUser, session: S
 def learning_curve(submission_id: SubmissionId, user: CurrentUser, session: SessionDep) -> Response:
     submission = service.visible_submission(session, user, submission_id)
     found = service.artifact(session, submission, ArtifactKind.LEARNING_CURVE)
-    return Response(found.content, media_type="image/png")
+    return Response(artifact_content(found), media_type="image/png")
 
 
 @router.post("/submissions/{submission_id}/regrade", status_code=202, response_model=RegradeOut)

@@ -26,8 +26,10 @@ from server.errors import InvalidInput, NotFound, PayloadTooLarge, RateLimited
 from server.exports.gradebook import build_gradebook
 from server.jobs import ledger
 from server.jobs.models import Artifact, ArtifactKind, CheckResultRow, GradingJob, JobQueue, JobStatus
+from server.jobs.stored_artifacts import new_artifact
 from server.labs.service import get_spec
 from server.submissions.models import Submission
+from server.submissions.quota import check_quota
 from server.submissions.schemas import SubmissionCheckOut, SubmissionOut
 from server.users.models import User
 
@@ -62,8 +64,10 @@ def submitted_files(uploads: Sequence[tuple[str, bytes]], limits: FileLimits) ->
 
 
 def create_submission(session: Session, student: User, lab_id: str, data: bytes, filename: str,
-                      max_bytes: int, per_hour: int, files: Sequence[SubmittedFile] = ()) -> Submission:
-    """Validate and store an upload with its queued grading job, in one transaction; nothing is kept on refusal."""
+                      max_bytes: int, per_hour: int, files: Sequence[SubmittedFile] = (), *,
+                      quota_mb: float) -> Submission:
+    """Validate and store an upload with its queued grading job, in one transaction; nothing is kept on refusal
+    (over the rate limit or the student's storage quota of `quota_mb`, 0: none)."""
     spec = get_spec(session, lab_id)
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"the notebook is {len(data)} bytes; the limit is {max_bytes} bytes")
@@ -72,16 +76,18 @@ def create_submission(session: Session, student: User, lab_id: str, data: bytes,
     except NotebookInvalid as exc:
         raise InvalidInput(str(exc)) from exc
     _check_rate(session, student, lab_id, per_hour)
+    stored = [new_artifact(0, ArtifactKind.SUBMITTED_NOTEBOOK.value, "application/x-ipynb+json", data)]
+    if files:
+        stored.append(new_artifact(0, ArtifactKind.SUBMITTED_FILES.value, BUNDLE_CONTENT_TYPE, bundle(files)))
+    check_quota(session, student, sum(len(a.content) for a in stored), quota_mb)
     safe_name = "".join(c for c in filename if c.isalnum() or c in "._- ")[:200] or "notebook.ipynb"
     submission = Submission(lab_id=lab_id, student_id=student.id, status=JobStatus.QUEUED.value,
                             max_score=spec.max_score, filename=safe_name, created_at=db_now(session))
     session.add(submission)
     session.flush()
-    session.add(Artifact(submission_id=submission.id, kind=ArtifactKind.SUBMITTED_NOTEBOOK.value,
-                         content_type="application/x-ipynb+json", content=data))
-    if files:
-        session.add(Artifact(submission_id=submission.id, kind=ArtifactKind.SUBMITTED_FILES.value,
-                             content_type=BUNDLE_CONTENT_TYPE, content=bundle(files)))
+    for artifact_row in stored:
+        artifact_row.submission_id = submission.id
+        session.add(artifact_row)
     ledger.enqueue(session, submission, JobQueue.LIVE)
     return submission
 

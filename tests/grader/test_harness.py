@@ -369,26 +369,35 @@ def test_a_loss_module_is_not_a_candidate_network(harness: dict[str, Any]) -> No
 
 
 def test_the_evaluator_process_computes_what_the_library_does(harness: dict[str, Any], tmp_path: Path) -> None:
+    """The evaluator in its own sandbox (`grader.sandbox.evaluator_room`) answers what the library computes here."""
+    import shutil
+
     from grader.evaluation.runner import run_evaluator
+    from grader.sandbox.evaluator_room import evaluator_room
+    from grader.sandbox.isolation import SandboxConfig, require_isolation
 
     torch.manual_seed(0)
     exported = export(harness, tmp_path, {"mnist_single_model": nn.Linear(784, 10),
                                           "preprocess_mnist": lambda x: x.reshape(len(x), -1) / 255.0},
                       slots=("mnist_single_model",))
-    paths = {}
-    for name, array in (("hidden_x", IMAGES[:100]), ("sample_x", IMAGES), ("sample_y", LABELS)):
-        np.save(tmp_path / f"{name}.npy", array)
-        paths[name] = str(tmp_path / f"{name}.npy")
-    job = {"nonce": "n" * 32, "export": str(tmp_path / "out.json"), "datasets": {"mnist": paths},
-           "slots": [{"name": "mnist_single_model", "dataset": "mnist", "architecture": "single_dense"}],
-           "histories": [], "result": str(tmp_path / "result.json")}
-    result, problem = run_evaluator(job, tmp_path)
+    config = SandboxConfig(allow_unsandboxed=True)
+    (tmp_path / "job").mkdir()
+    with evaluator_room(config, require_isolation(config), tmp_path / "job", slot=41) as room:
+        paths = {}
+        for name, array in (("hidden_x", IMAGES[:100]), ("sample_x", IMAGES), ("sample_y", LABELS)):
+            np.save(room.inputs / f"{name}.npy", array)
+            paths[name] = str(room.inputs / f"{name}.npy")
+        shutil.copy(tmp_path / "out.json", room.inputs / "out.json")
+        job = {"nonce": "n" * 32, "export": str(room.inputs / "out.json"), "datasets": {"mnist": paths},
+               "slots": [{"name": "mnist_single_model", "dataset": "mnist", "architecture": "single_dense"}],
+               "histories": []}
+        result, problem = run_evaluator(job, room)
+        refused, why = run_evaluator({**job, "nonce": "m" * 32}, room)
     here = grade(exported, ("mnist_single_model", "single_dense")).models[0]
     assert result is not None and problem == ""
     # one math thread there, several here: sums in another order, the same classes
     assert result.models[0].model_copy(update={"train_loss": None}) == here.model_copy(update={"train_loss": None})
     assert result.models[0].train_loss == pytest.approx(here.train_loss, rel=1e-5)
-    refused, why = run_evaluator({**job, "nonce": "m" * 32}, tmp_path)
     assert (refused, why) == (None, "the evaluation output was not written by this run's evaluation")
 
 
@@ -409,3 +418,17 @@ def test_a_forward_wrapping_its_output_in_torch_tensor_is_exported(harness: dict
     assert ([op.op for op in network.ops], network.dtype, network.error) == (
         ["linear", "leaky_relu", "linear"], "float64", None)
     assert "__new__" not in vars(torch.Tensor)  # the tracing aid is gone
+
+
+class Stubborn:
+    """An object whose every attribute lookup raises: isinstance() reads `__class__` of it and fails."""
+
+    def __getattribute__(self, name: str) -> Any:
+        raise RuntimeError(f"no {name} for you")
+
+
+def test_an_object_that_refuses_inspection_does_not_hide_the_other_networks(harness: dict[str, Any],
+                                                                             tmp_path: Path) -> None:
+    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    exported = export(harness, tmp_path, {"stubborn": Stubborn(), "boxed": [Stubborn()], "net": net}, ("net",))
+    assert [n.label for n in exported.networks] == ["`net`"]

@@ -153,7 +153,8 @@ def test_an_export_to_the_terminal_keeps_its_rows_but_no_escape_sequences() -> N
 def test_the_root_takes_only_well_formed_outputs_from_the_driver() -> None:
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-    from grader.kernel.execute import _apply_outputs, bounded_text
+    from grader.kernel.driver_handle import bounded_text
+    from grader.kernel.execute import _apply_outputs
 
     def notebook() -> NotebookNode:
         return new_notebook(cells=[new_code_cell("print(1)"), new_markdown_cell("x"), new_code_cell("2")])

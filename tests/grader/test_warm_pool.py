@@ -209,6 +209,35 @@ async def test_closing_the_pool_destroys_unused_kernels(ctx: GradingContext) -> 
     assert os.path.isdir(ctx.jobs_root)
 
 
+async def test_a_warm_kernel_that_dies_at_start_says_why_from_its_stderr(ctx: GradingContext) -> None:
+    """A warm kernel keeps the end of its stderr as a cold one does: an interpreter that dies at start is named with
+    what it printed (a broken environment says which module is missing), and nothing of the job is left."""
+    import dataclasses
+    import shutil
+    import tempfile
+
+    from grader.errors import KernelStartFailed
+
+    prefix = Path(tempfile.mkdtemp(prefix="labgrader-broken-env-", dir="/var/tmp"))  # /tmp is the sandbox's own
+    try:
+        python = prefix / "bin" / "python"
+        python.parent.mkdir()
+        python.write_text(f'#!/bin/sh\nif [ "$1" = "-c" ]; then echo {prefix}; echo {prefix}; exit 0; fi\n'
+                          'echo "ModuleNotFoundError: No module named ipykernel_launcher" >&2\nexit 1\n')
+        python.chmod(0o755)
+        prefix.chmod(0o755)
+        broken = dataclasses.replace(CONFIG, kernel_python=str(python))
+        with pytest.raises(KernelStartFailed) as info:
+            await start_warm_kernel(broken, ctx.jobs_root, Slot(2), startup_timeout_s=20)
+    finally:
+        shutil.rmtree(prefix)
+    assert "ModuleNotFoundError: No module named ipykernel_launcher" in info.value.stderr_tail
+    assert str(info.value).startswith("a warm kernel did not start: ")
+    assert str(info.value).endswith("(its stderr ends: ModuleNotFoundError: No module named ipykernel_launcher)")
+    assert job_dirs(ctx.jobs_root) == []
+    assert reaper.processes_owned_by(CONFIG.uid_base + UID_OFFSET + 2) == []
+
+
 def test_labgrader_serve_grades_in_warm_kernels_when_configured(tmp_path: Path) -> None:
     server = make_server(tmp_path, LABGRADER_WARM_KERNELS="1", LABGRADER_WARM_KERNELS_IMPORT_FRAMEWORKS="false")
     server.start()

@@ -12,7 +12,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.orm import Session
 
 import server.models  # noqa: F401  (registers every table)
 from server.db import Base, make_engine
@@ -159,3 +160,46 @@ def test_constraint_names_follow_the_convention_up_and_down_with_rows_kept(datab
     command.upgrade(config, "head")
     assert schema_drift(database_url) == []
     assert row_counts(database_url) == rows
+
+
+def test_compressed_artifacts_read_after_upgrade_and_are_decompressed_by_downgrade(database_url: str) -> None:
+    """Rows stored before compression (no encoding column) read as `identity` after the upgrade; gzip rows written by
+    the service are decompressed in place by the downgrade, so the older code reads every row it finds."""
+    from server.jobs.models import Artifact
+    from server.jobs.stored_artifacts import artifact_content, new_artifact
+
+    config = alembic_config(database_url)
+    script = ScriptDirectory.from_config(config)
+    migration = next(r for r in script.walk_revisions() if (r.doc or "").startswith("compressed artifacts"))
+    command.upgrade(config, str(migration.down_revision))
+    old_notebook = b'{"cells": [], "note": "' + b"stored before compression " * 1000 + b'"}'
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO labs (id, title, spec_json, spec_hash, active) "
+                          "VALUES ('l', 'L', '{}', 'h', true)"))
+        conn.execute(text("INSERT INTO users (id, name, role, token_hash, token_prefix) "
+                          "VALUES (1, 'ann', 'student', 't', 'p')"))
+        conn.execute(text("INSERT INTO submissions (id, lab_id, student_id, status, max_score, filename) "
+                          "VALUES (1, 'l', 1, 'graded', 10, 'a.ipynb')"))
+        conn.execute(text("INSERT INTO artifacts (submission_id, kind, content_type, content) "
+                          "VALUES (1, 'submitted_notebook', 'application/x-ipynb+json', :c)"), {"c": old_notebook})
+    command.upgrade(config, migration.revision)
+    new_notebook = b'{"cells": [], "note": "' + b"stored compressed " * 5000 + b'"}'
+    with Session(engine) as session:
+        session.add(new_artifact(1, "executed_notebook", "application/x-ipynb+json", new_notebook))
+        session.commit()
+        rows = {a.kind: a for a in session.scalars(select(Artifact))}
+        assert rows["submitted_notebook"].content_encoding == "identity"
+        assert artifact_content(rows["submitted_notebook"]) == old_notebook
+        assert rows["executed_notebook"].content_encoding == "gzip"
+        assert len(rows["executed_notebook"].content) < len(new_notebook) // 20
+        assert artifact_content(rows["executed_notebook"]) == new_notebook
+
+    command.downgrade(config, str(migration.down_revision))
+    with engine.connect() as conn:
+        stored: dict[str, bytes] = dict(conn.execute(text("SELECT kind, content FROM artifacts")).tuples().all())
+    assert {k: bytes(v) for k, v in stored.items()} == {"submitted_notebook": old_notebook,
+                                                          "executed_notebook": new_notebook}
+    command.upgrade(config, "head")
+    assert schema_drift(database_url) == []
+    engine.dispose()

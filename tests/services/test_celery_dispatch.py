@@ -54,7 +54,7 @@ def test_a_message_delivered_twice_gives_one_result_and_a_lost_one_only_a_delay(
     with sessionmaker(engine)() as session, session.begin():
         student = session.scalars(select(User).where(User.name == "student")).one()
         lost = create_submission(session, student, "dispatch_cpu", notebook_bytes("print('lost')"), "nb.ipynb",
-                                 10**6, 0)
+                                 10**6, 0, quota_mb=0)
         lost_job = lost.current_job_id
     engine.dispose()
     cluster.wait_all("graded", 4, timeout_s=30)

@@ -54,7 +54,8 @@ def submit(factory: SessionFactory, student: str, lab: str = "dispatch_cpu") -> 
     """Queue a submission; returns its job id."""
     with transaction(factory) as session:
         user = session.scalars(select(User).where(User.name == student)).one()
-        submission = create_submission(session, user, lab, notebook_bytes("print(1)"), "nb.ipynb", 10**6, 0)
+        submission = create_submission(session, user, lab, notebook_bytes("print(1)"), "nb.ipynb", 10**6, 0,
+                                       quota_mb=0)
         assert submission.current_job_id is not None
         return submission.current_job_id
 

@@ -25,7 +25,8 @@ def seed_graded_submissions(cluster: Cluster, student_name: str, count: int) -> 
     with sessionmaker(engine)() as session, session.begin():
         student = session.scalars(select(User).where(User.name == student_name)).one()
         for i in range(count):
-            create_submission(session, student, "dispatch_cpu", notebook_bytes(f"print({i})"), "nb.ipynb", 10**6, 0)
+            create_submission(session, student, "dispatch_cpu", notebook_bytes(f"print({i})"), "nb.ipynb", 10**6, 0,
+                              quota_mb=0)
         session.execute(update(GradingJob).values(status=JobStatus.GRADED.value, attempt=1))
         session.execute(update(Submission).values(status=JobStatus.GRADED.value, score=0.0))
     engine.dispose()

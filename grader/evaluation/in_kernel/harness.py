@@ -27,13 +27,15 @@ SKIP_NAMES = {"In", "Out", "exit", "quit", "get_ipython"}
 
 # ---------------------------------------------------------------- finding models and histories
 
-def _children(name: str, value: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        for key, item in list(value.items())[:200]:
-            yield f"{name}[{key!r}]", item
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(list(value)[:200]):
-            yield f"{name}[{index}]", item
+def _children(name: str, value: Any) -> list[tuple[str, Any]]:
+    try:  # a subclass's items() or __iter__ is the student's code
+        if isinstance(value, dict):
+            return [(f"{name}[{key!r}]", item) for key, item in list(value.items())[:200]]
+        if isinstance(value, (list, tuple)):
+            return [(f"{name}[{index}]", item) for index, item in enumerate(list(value)[:200])]
+    except Exception:
+        pass
+    return []
 
 
 def _short(label: str, limit: int = 150) -> str:
@@ -45,8 +47,19 @@ def namespace_items(user_ns: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     for name, value in list(user_ns.items()):
         if name.startswith("_") or name in SKIP_NAMES:
             continue
-        yield name, value
-        yield from _children(name, value)
+        if _inspectable(value):
+            yield name, value
+            yield from ((label, item) for label, item in _children(name, value) if _inspectable(item))
+
+
+def _inspectable(value: Any) -> bool:
+    """False for an object that refuses to be inspected (isinstance reads `__class__`, which a student's property
+    may make raise): it is no network or history either, and must not stop the search for the others."""
+    try:
+        isinstance(value, type)
+        return True
+    except Exception:
+        return False
 
 
 def _trained_network(value: Any, kinds: ModelKinds) -> bool:
@@ -78,7 +91,11 @@ def collect_models(user_ns: dict[str, Any], kinds: ModelKinds | None = None) -> 
     items += [(_short(f"`{name}` as it was after In [{cell}]"), value)
               for name, cell, value in list(getattr(stash, "models", []))]
     for label, value in items:
-        if id(value) not in seen and _trained_network(value, kinds):
+        try:
+            trained = id(value) not in seen and _trained_network(value, kinds)
+        except Exception:  # an attribute lookup of the student's object raised
+            trained = False
+        if trained:
             seen.add(id(value))
             found.append((label, value))
     if "numpy_network" not in kinds.kinds:  # (the NumPy exporter is not even defined then)

@@ -11,19 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hostile_env import CELL_TIMEOUT_S, NOTEBOOK_TIMEOUT_S, SECRET, Listener, ServiceFiles
+from hostile_env import CELL_TIMEOUT_S, NOTEBOOK_TIMEOUT_S, SECRET, SUITE_LIMITS, Listener, ServiceFiles
 
 from grader.datasets import LabData
 from grader.kernel.pipeline import GradingContext
-from grader.sandbox.isolation import SandboxConfig, SandboxLimits
+from grader.sandbox.isolation import SandboxConfig
 from grader.spec import discover_labs
 from lab_tasks import LABS_DIR
 from tests.lab_data import frameworks_data
-
-SUITE_LIMITS = SandboxLimits(
-    memory_limit_mb=2048, max_processes=64, file_size_limit_mb=32, open_files=256, cpu_time_s=120,
-    work_dir_limit_mb=96, tmp_limit_mb=16, shm_limit_mb=16, cpu_cores=1.0,
-)
 
 
 @pytest.fixture(scope="session")

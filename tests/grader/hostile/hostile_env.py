@@ -5,9 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.sandbox.isolation import SandboxLimits
+
 CELL_TIMEOUT_S = 60  # the test machine is shared and often overloaded: honest cells need head room
 NOTEBOOK_TIMEOUT_S = 120
 SHORT_CELL_TIMEOUT_S = 10  # for the cases that are about a cell running forever
+SUITE_LIMITS = SandboxLimits(
+    memory_limit_mb=2048, max_processes=64, file_size_limit_mb=32, open_files=256, cpu_time_s=120,
+    work_dir_limit_mb=96, tmp_limit_mb=16, shm_limit_mb=16, cpu_cores=1.0,
+)
 SECRET = "postgresql://labgrader:hostile-suite-s3cret@127.0.0.1:5432/labgrader"
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from hostile_cases import CASES, NO_MODEL, TRAIN_IRIS, HostileCase
-from hostile_env import SECRET, Listener, ServiceFiles
+from hostile_env import SECRET, SUITE_LIMITS, Listener, ServiceFiles
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -238,3 +238,46 @@ def test_nothing_outlives_a_job(hostile_context: GradingContext, service_files: 
         "keyring search: EPERM\nsysv shm: ENOENT\nsysv msg: ENOENT\nsysv sem: ENOENT\nposix mqueue: ENOENT\n"
         "work dir: absent\n/tmp: absent\n/dev/shm: absent\n")
     assert first.leftover_pids == second.leftover_pids == []
+
+
+EXPORT_BOMB = """
+import glob, os, threading, time
+with open('.bomb', 'wb') as fh:  # 81 MB, under the 80 MiB export cap: 27 million empty JSON lists, ~2 GB parsed
+    fh.write(b'{"nonce": "' + b'0' * 32 + b'", "junk": [' + b'[],' * 27_000_000 + b'[]]}')
+def swap():
+    while True:
+        for path in glob.glob('.labgrader-output-*.json'):
+            nonce = path[len('.labgrader-output-'):-len('.json')]
+            with open('.bomb', 'r+b') as fh:
+                fh.seek(11)
+                fh.write(nonce.encode())
+            os.replace('.bomb', path)
+            return
+        time.sleep(0.001)
+threading.Thread(target=swap, daemon=True).start()
+print(os.path.getsize('.bomb') // 2**20, 'MB ready')
+"""
+
+
+def test_an_export_that_exhausts_the_evaluators_memory_is_graded_with_a_note(
+        hostile_context: GradingContext, service_files: ServiceFiles, listener: Listener) -> None:
+    """A thread swaps the harness's export for one with the right nonce that parses into ~2 GB of Python lists (the
+    review's 26x amplification, in the export this time). The evaluator, in its own sandbox and cgroup, is killed at
+    its memory limit; the job ends graded with a note the grader wrote, nothing of the evaluator's uid left."""
+    from grader.sandbox.evaluator_room import EVALUATOR_MEMORY_MB, UID_OFFSET
+
+    roomy = SUITE_LIMITS.model_copy(update={"file_size_limit_mb": 128, "work_dir_limit_mb": 256})
+    ctx = dataclasses.replace(hostile_context, slot=11, sandbox=dataclasses.replace(hostile_context.sandbox,
+                                                                                    limits=roomy))
+    run = asyncio.run(_grade((TRAIN_IRIS, EXPORT_BOMB), ctx, service_files, listener, _Warnings()))
+    report = run.outcome.report
+    assert report.execution_note == (
+        f"the grader could not evaluate the exported networks: it used more than its {EVALUATOR_MEMORY_MB} MB "
+        "memory limit")
+    assert report.cell_errors == ()
+    cell = nbformat.reads(run.outcome.executed_notebook.decode(), as_version=4).cells[1]
+    assert _stdout(cell) == "77 MB ready\n"
+    assert report.checks[0].score == 0
+    assert run.leftover_pids == []
+    assert reaper.processes_owned_by(ctx.sandbox.uid_base + ctx.slot + UID_OFFSET) == []
+    print(f"\nexport bomb graded in {run.seconds:.1f} s: {report.execution_note}")

@@ -1,0 +1,80 @@
+"""The sandboxed kernel's process as the root starts and ends it: its kernelspec (whose argv is the sandbox command)
+and a kernel manager that never connects to the kernel (the job's driver does, `grader.kernel.driver_handle`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+
+from grader.errors import InfrastructureError
+from grader.kernel.frames import CONNECTION_KEYS
+
+KERNEL_NAME = "labgrader-sandbox"
+
+
+class SandboxKernelManager(AsyncKernelManager):
+    """Starts and ends a sandboxed kernel's process; never connects to it (the job's driver does). Hands the
+    connection file (it holds this kernel's message key) to the sandbox uid that must read it."""
+
+    sandbox_uid: int | None = None
+
+    def write_connection_file(self, **kwargs: Any) -> None:
+        super().write_connection_file(**kwargs)
+        if self.sandbox_uid is not None:
+            os.chown(self.connection_file, self.sandbox_uid, self.sandbox_uid)
+
+    def _connect_control_socket(self) -> None:
+        """Never: the root sends the kernel nothing (interrupts travel from the driver)."""
+
+    # jupyter_client removes the connection file and ipc sockets by path, as root, when the kernel ends; the runtime
+    # dir lies in the student's work dir, so a student process could have swapped it for a link and root would
+    # delete files of those names wherever it points. The job dir is removed as a whole (without following links).
+    def cleanup_connection_file(self) -> None:
+        """Left to the job directory's removal (see above)."""
+
+    def cleanup_ipc_files(self) -> None:
+        """Left to the job directory's removal (see above)."""
+
+    def connection_for_driver(self) -> dict[str, Any]:
+        info: dict[str, Any] = dict(self.get_connection_info())
+        info["key"] = info["key"].decode("ascii") if isinstance(info["key"], bytes) else info["key"]
+        return {k: info[k] for k in CONNECTION_KEYS}
+
+
+def write_kernelspec(host_dir: Path, argv: list[str]) -> Path:
+    """A kernelspec whose argv is the sandbox command; interrupts travel as messages (signals can't cross bwrap)."""
+    spec_dir = host_dir / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {"argv": argv, "display_name": "Labgrader sandbox", "language": "python", "interrupt_mode": "message"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    return host_dir / "kernels"
+
+
+def sandbox_kernel_manager(work: Path, kernel_dirs: Path, sandbox_uid: int | None) -> SandboxKernelManager:
+    """The (unstarted) manager of a job's kernel: ipc transport, connection file in the job's private runtime dir."""
+    km = SandboxKernelManager(kernel_name=KERNEL_NAME,
+                              kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dirs)]))
+    km.sandbox_uid = sandbox_uid
+    runtime = work / ".kernel"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    if sandbox_uid is not None:
+        os.chown(runtime, sandbox_uid, sandbox_uid)
+    km.transport = "ipc"
+    km.ip = str(runtime / "ipc")
+    km.connection_file = str(runtime / "connection.json")
+    return km
+
+
+async def start_kernel(km: SandboxKernelManager, env: dict[str, str], work: Path,
+                       stderr: int = subprocess.DEVNULL) -> None:
+    """Start the kernel's process (`stderr`: where its stderr goes, e.g. a `StderrTail`'s pipe)."""
+    try:
+        await km.start_kernel(env=env, cwd=str(work), stdout=subprocess.DEVNULL, stderr=stderr)
+    except (OSError, RuntimeError) as exc:
+        raise InfrastructureError(f"the sandboxed kernel did not start: {exc}") from exc
