@@ -76,6 +76,16 @@ def _fitted(name: str, words: str, scale: Array | float, shift: Array | float) -
     return Preprocessing(name, words, lambda x: x * scale + shift)
 
 
+def _scale_shift_words(scale: float, shift: float, output: Array) -> str:
+    """"inputs divided by 16" for X / 16 (a least-squares shift of 4e-18 is no shift), else the scale and shift."""
+    if abs(shift) <= 1e-9 * max(1.0, float(np.abs(output).max(initial=0.0))):
+        divisor = 1.0 / scale if scale else 0.0
+        if divisor and abs(divisor - round(divisor)) < 1e-6 * abs(divisor):
+            return f"inputs divided by {round(divisor)}"
+        return f"inputs scaled by {scale:.4g}"
+    return f"inputs scaled by {scale:.4g} and shifted by {shift:.4g}"
+
+
 def match_student(function: str, raw: Array, output: Array,
                   named: list[Preprocessing]) -> tuple[Preprocessing | None, str]:
     """What the student's function computed on the rows `raw` (its output `output`): (preprocessing, why not).
@@ -94,8 +104,8 @@ def match_student(function: str, raw: Array, output: Array,
     design = np.stack([x.ravel(), np.ones(x.size)], axis=1)
     (scale, shift), *_ = np.linalg.lstsq(design, y.ravel(), rcond=None)
     if _close(y, x * scale + shift):
-        return _fitted("scale_shift", f"inputs scaled by {scale:.4g} and shifted by {shift:.4g} {by}",
-                       float(scale), float(shift)), ""
+        return _fitted("scale_shift", f"{_scale_shift_words(float(scale), float(shift), y)} {by}", float(scale),
+                       float(shift)), ""
     # a scale and shift per feature: standardisation or min-max with the student's own statistics
     x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
     variance = ((x - x_mean) ** 2).mean(axis=0)

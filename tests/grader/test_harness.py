@@ -234,6 +234,10 @@ def test_a_students_preprocessing_is_named_from_visible_rows_only() -> None:
     mean_std, _ = match_student("preprocess_mnist", x, (flat / 255 - 0.1307) / 0.3081, named)
     assert mean_std is not None and mean_std.name == "scale_shift"
     assert mean_std.words == "inputs scaled by 0.01273 and shifted by -0.4242 (what `preprocess_mnist` computes)"
+    divided, _ = match_student("preprocess_digits", x, flat / 16.0, named)  # the digits lab's X / 16
+    assert divided is not None and divided.words == "inputs divided by 16 (what `preprocess_digits` computes)"
+    halved, _ = match_student("preprocess_mnist", x, flat * 0.3, named)
+    assert halved is not None and halved.words == "inputs scaled by 0.3 (what `preprocess_mnist` computes)"
     own = (flat - flat.mean(axis=0)) / (flat.std(axis=0) + 1e-3)
     per_feature, _ = match_student("preprocess_mnist", x, own, named)
     assert per_feature is not None and per_feature.name == "per_feature_scale_shift"

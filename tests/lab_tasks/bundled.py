@@ -1,0 +1,69 @@
+"""The bundled labs as an instructor uses them: data imported and notebooks graded with the `labgrader` CLI, in real
+sandboxed kernels, against a data folder of the test's own (the hidden splits live only there)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from lab_tasks import LABS_DIR
+from tests.conftest import LABGRADER, server_env
+
+FULL_MNIST = Path(os.environ.get("LABGRADER_TEST_MNIST", "/work/shared/datasets/mnist.npz"))
+
+
+def labgrader(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`labgrader ARGS` with the bundled labs and the data folder `workdir/data`."""
+    return subprocess.run([*LABGRADER, *args], cwd=workdir, env=server_env(workdir), capture_output=True, text=True,
+                          timeout=900)
+
+
+def import_dataset(workdir: Path, lab: str, dataset: str, source: Path) -> str:
+    """An instructor's own evaluation data: `labgrader datasets import --lab LAB --dataset ID FILE`."""
+    out = labgrader(workdir, "datasets", "import", "--lab", lab, "--dataset", dataset, str(source))
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def import_mnist(workdir: Path) -> str:
+    """The MNIST arrays every MNIST lab declares as its source: `labgrader datasets import mnist.npz`."""
+    if not FULL_MNIST.is_file():
+        raise AssertionError(f"the full MNIST arrays are needed at {FULL_MNIST} (set LABGRADER_TEST_MNIST)")
+    out = labgrader(workdir, "datasets", "import", str(FULL_MNIST))
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def grade(workdir: Path, lab: str, notebook: Path) -> dict[str, Any]:
+    """The report of `labgrader grade NOTEBOOK --lab LAB --json`."""
+    out = labgrader(workdir, "grade", str(notebook), "--lab", lab, "--json")
+    assert out.returncode == 0, out.stderr[-3000:]
+    report: dict[str, Any] = json.loads(out.stdout)
+    return report
+
+
+def scores(report: dict[str, Any]) -> dict[str, float]:
+    return {check["id"]: check["score"] for check in report["checks"]}
+
+
+def lab_toml(lab: str) -> dict[str, Any]:
+    with (LABS_DIR / lab / "lab.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def contract_cell(lab: str) -> str:
+    """The starter's first markdown cell (its words, whitespace collapsed): the lab's text and its contract."""
+    nb = nbformat.read(LABS_DIR / lab / "starter.ipynb", as_version=4)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown"
+    return " ".join(str(first.source).split())
+
+
+def solutions(lab: str) -> list[Path]:
+    return sorted((LABS_DIR / lab / "solutions").glob("*.ipynb"))

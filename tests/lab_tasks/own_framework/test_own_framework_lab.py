@@ -1,0 +1,53 @@
+"""The own-framework lab (AI-for-Beginners 04-OwnFramework) end to end: networks of the student's own NumPy classes
+(`Net` with a `layers` list of `Linear`/`Tanh`/`ReLU`/`Softmax`) evaluated from their weights on hidden MNIST, in real
+sandboxed kernels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell
+
+from lab_tasks import LABS_DIR
+from tests.lab_tasks.bundled import grade, import_mnist, scores, solutions
+
+LAB = "own_framework"
+CHECKS = ("one_layer_accuracy", "two_layer_accuracy", "three_layer_accuracy")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("own_framework")
+    assert f"prepared {LAB}/mnist: " in import_mnist(root)
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("solution", [p.name for p in solutions(LAB)])
+def test_a_reference_solution_earns_full_marks(workdir: Path, solution: str) -> None:
+    report = grade(workdir, LAB, LABS_DIR / LAB / "solutions" / solution)
+    assert scores(report) == {check["id"]: check["max_score"] for check in report["checks"]}, report["checks"]
+    assert sorted(scores(report)) == sorted(CHECKS)
+    assert report["score"] == report["max_score"] == 100
+
+
+@pytest.mark.slow
+def test_the_starter_earns_nothing(workdir: Path) -> None:
+    report = grade(workdir, LAB, LABS_DIR / LAB / "starter.ipynb")
+    assert scores(report) == dict.fromkeys(CHECKS, 0), report["checks"]
+
+
+@pytest.mark.slow
+def test_networks_in_the_wrong_slots_fail_exactly_those_checks(workdir: Path, tmp_path: Path) -> None:
+    nb = nbformat.read(LABS_DIR / LAB / "solutions" / "solution_tanh.ipynb", as_version=4)
+    swap = new_code_cell("two_layer_net, three_layer_net = three_layer_net, two_layer_net")
+    del swap["id"]  # the lab's notebooks are nbformat 4.4, whose cells have no ids
+    nb.cells.append(swap)
+    path = tmp_path / "swapped.ipynb"
+    nbformat.write(nb, path)
+    report = grade(workdir, LAB, path)
+    passed = {check["id"]: check["passed"] for check in report["checks"]}
+    assert passed == {"one_layer_accuracy": True, "two_layer_accuracy": False, "three_layer_accuracy": False}, \
+        report["checks"]

@@ -1,0 +1,65 @@
+"""The perceptron lab (AI-for-Beginners 03-Perceptron) end to end: MNIST imported with the CLI, the reference
+solutions graded to full marks and the starter to zero in real sandboxed kernels, on the hidden half of the test set
+every MNIST lab shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from lab_tasks import LABS_DIR
+from tests.lab_tasks.bundled import grade, import_mnist, scores, solutions
+
+LAB = "perceptron"
+CHECK = "mnist_perceptron_accuracy"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("perceptron")
+    assert f"prepared {LAB}/mnist: " in import_mnist(root)
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("solution", [p.name for p in solutions(LAB)])
+def test_a_reference_solution_earns_full_marks(workdir: Path, solution: str) -> None:
+    report = grade(workdir, LAB, LABS_DIR / LAB / "solutions" / solution)
+    assert scores(report) == {CHECK: 100}, report["checks"]
+    assert report["checks"][0]["message"].startswith("`perceptron_weights`"), report["checks"][0]["message"]
+
+
+@pytest.mark.slow
+def test_the_starter_earns_nothing(workdir: Path) -> None:
+    report = grade(workdir, LAB, LABS_DIR / LAB / "starter.ipynb")
+    assert scores(report) == {CHECK: 0}, report["checks"]
+    assert "perceptron_weights" in report["checks"][0]["message"]
+
+
+@pytest.mark.slow
+def test_perceptrons_trained_for_a_few_steps_earn_partial_credit(workdir: Path, tmp_path: Path) -> None:
+    nb = nbformat.read(LABS_DIR / LAB / "solutions" / "solution_lesson.ipynb", as_version=4)
+    for cell in nb.cells:
+        cell.source = cell.source.replace("num_iterations=10000", "num_iterations=200")
+    path = tmp_path / "few_steps.ipynb"
+    nbformat.write(nb, path)
+    report = grade(workdir, LAB, path)
+    assert 0 < scores(report)[CHECK] < 100, report["checks"]
+
+
+@pytest.mark.slow
+def test_a_weight_matrix_under_another_name_is_found(workdir: Path, tmp_path: Path) -> None:
+    """The lesson's hint: one (784, 10) matrix, `x @ W`, named as the student likes (the list it came from deleted:
+    with both left, discovery takes either, as accurate as each other)."""
+    nb = nbformat.read(LABS_DIR / LAB / "solutions" / "solution_lesson.ipynb", as_version=4)
+    for cell in nb.cells:
+        cell.source = cell.source.replace("perceptron_weights = columns",
+                                          "all_weights = np.hstack(columns)\ndel columns")
+        cell.source = cell.source.replace("classify(perceptron_weights, ", "classify(np.hsplit(all_weights, 10), ")
+    path = tmp_path / "own_name.ipynb"
+    nbformat.write(nb, path)
+    report = grade(workdir, LAB, path)
+    assert scores(report) == {CHECK: 100}, report["checks"]
+    assert report["checks"][0]["message"].startswith("`all_weights`"), report["checks"][0]["message"]

@@ -1,0 +1,64 @@
+"""The curriculum's perceptron and own-framework labs and the instructor's digits lab are data: a lab.toml that
+validates, notebooks, no code; each starter states the contract its lab.toml grades."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from grader.spec import discover_labs
+from lab_tasks import LABS_DIR
+from tests.lab_tasks.bundled import contract_cell, import_mnist, lab_toml, solutions
+
+DATA_LABS = ("perceptron", "own_framework", "digits")
+
+
+def test_every_bundled_lab_validates() -> None:
+    assert set(discover_labs(LABS_DIR)) >= {"frameworks", *DATA_LABS}
+
+
+@pytest.mark.parametrize("lab", DATA_LABS)
+def test_a_lab_folder_holds_no_code(lab: str) -> None:
+    folder = LABS_DIR / lab
+    assert sorted(p.name for p in folder.rglob("*.py")) == []
+    assert (folder / "lab.toml").is_file() and (folder / "starter.ipynb").is_file()
+    assert len(solutions(lab)) >= 2
+
+
+@pytest.mark.parametrize("lab", DATA_LABS)
+def test_the_starter_states_each_contract_name_and_threshold_its_checks_grade(lab: str) -> None:
+    text = contract_cell(lab)
+    for check in lab_toml(lab)["checks"]:
+        assert f"`{check['model']}`" in text, (lab, check["model"])
+        assert f"full credit at {check['full_credit_at']:.2f}" in text, (lab, check["id"])
+        assert f"none at or below {check['no_credit_at']:.2f}" in text, (lab, check["id"])
+
+
+@pytest.mark.parametrize("lab", DATA_LABS)
+def test_notebooks_are_shipped_without_outputs(lab: str) -> None:
+    for path in [LABS_DIR / lab / "starter.ipynb", *solutions(lab)]:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+        assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), path
+
+
+@pytest.mark.parametrize("lab", DATA_LABS)
+def test_the_starter_leaves_every_contract_name_to_the_student(lab: str) -> None:
+    source = "\n".join(c.source for c in nbformat.read(LABS_DIR / lab / "starter.ipynb", as_version=4).cells
+                       if c.cell_type == "code")
+    for check in lab_toml(lab)["checks"]:
+        assert re.search(rf"^{check['model']} = None\b", source, re.MULTILINE), (lab, check["model"])
+
+
+def test_every_mnist_lab_hides_the_same_half_of_the_test_set(tmp_path: Path) -> None:
+    import_mnist(tmp_path)
+    hidden = {}
+    for lab in ("frameworks", "perceptron", "own_framework"):
+        with np.load(tmp_path / "data" / "labs" / lab / "hidden" / "mnist.npz") as archive:
+            hidden[lab] = (archive["x"].tobytes(), archive["y"].tobytes())
+    assert len(hidden["frameworks"][1]) > 0
+    assert hidden["perceptron"] == hidden["own_framework"] == hidden["frameworks"]
