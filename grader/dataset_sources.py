@@ -113,7 +113,7 @@ def _hint(lab_id: str, dataset: DatasetSpec) -> str:
         return f" (run {fetch}`datasets import {dataset.source.file}`)"
     if dataset.source.kind == "import":
         return f" (run `labgrader datasets import --lab {lab_id} --dataset {dataset.id} FILE`)"
-    return ""
+    return f" (prepared from scikit-learn's {dataset.source.sklearn} when `labgrader serve` or `datasets import` runs)"
 
 
 def dataset_status(data_dir: Path, labs: Labs) -> list[str]:

@@ -43,7 +43,8 @@ def test_a_prepared_data_volume_is_left_alone_and_the_command_runs(tmp_path: Pat
     proc = run_entrypoint(tmp_path, "datasets", "status")
     assert proc.returncode == 0, proc.stderr
     # no import was attempted (stderr is empty) and the command itself ran and saw the volume as it was
-    assert proc.stdout.startswith("frameworks/iris: missing\nframeworks/mnist: missing")
+    assert "\nframeworks/iris: missing (prepared from scikit-learn's" in proc.stdout
+    assert "\nframeworks/mnist: missing (run" in proc.stdout
     assert proc.stderr == ""
 
 

@@ -113,7 +113,7 @@ def test_a_new_lab_validates_and_is_listed(tmp_path: Path) -> None:
                                                                    "starter.ipynb"]
     valid = labgrader(tmp_path, "labs", "validate", str(labs / "wine"))
     assert valid.returncode == 0
-    assert valid.stdout == f"{labs / 'wine' / 'lab.toml'}: valid: lab wine, 1 checks, 100 points, datasets wine\n"
+    assert valid.stdout == f"{labs / 'wine' / 'lab.toml'}: valid: lab wine, 1 check, 100 points, datasets wine\n"
     (labs / "bad").mkdir()
     (labs / "bad" / "lab.toml").write_text(BAD_TOML)
     listed = labgrader(tmp_path, "labs", "list", LABGRADER_LABS_DIR=str(labs))
@@ -122,7 +122,7 @@ def test_a_new_lab_validates_and_is_listed(tmp_path: Path) -> None:
         f"labs in {labs}:\n"
         f"  bad: INVALID: {labs / 'bad' / 'lab.toml'}:3: colour: unknown key (a typo, or a key this version of "
         f"Labgrader does not know) (6 problem(s): labgrader labs validate {labs / 'bad'})\n"
-        "  wine: wine: a classifier on the lab's data (1 checks, 100 points; data: wine missing)\n")
+        "  wine: wine: a classifier on the lab's data (1 check, 100 points; data: wine missing)\n")
     again = labgrader(tmp_path, "labs", "new", "wine", LABGRADER_LABS_DIR=str(labs))
     assert (again.returncode, again.stderr) == (2, f"error: {labs / 'wine'} already exists; nothing was written\n")
     wrong = labgrader(tmp_path, "labs", "new", "My Lab", "--dir", str(labs))

@@ -145,7 +145,8 @@ def test_status_lists_files_with_checksums_and_provenance(small_lab: LabData, la
 
 def test_status_of_an_empty_data_dir_says_what_to_run(tmp_path: Path, lab_spec: LabSpec) -> None:
     assert dataset_status(tmp_path, {"frameworks": lab_spec}) == [
-        "frameworks/iris: missing",
+        "frameworks/iris: missing (prepared from scikit-learn's load_iris when `labgrader serve` or `datasets import` "
+        "runs)",
         "frameworks/mnist: missing (run `labgrader datasets fetch` or `datasets import mnist.npz`)",
     ]
 
