@@ -54,7 +54,8 @@ def list_labs(settings: Settings, *, as_json: bool) -> int:
         datasets = row["datasets"]
         assert isinstance(datasets, dict)
         data = ", ".join(f"{d} {'installed' if ok else 'missing'}" for d, ok in datasets.items()) or "none"
-        print(f"  {row['id']}: {row['title']} ({row['checks']} check{'s' if row['checks'] != 1 else ''}, {row['max_score']:g} points; data: {data})")
+        checks = f"{row['checks']} check{'s' if row['checks'] != 1 else ''}"
+        print(f"  {row['id']}: {row['title']} ({checks}, {row['max_score']:g} points; data: {data})")
     return 0
 
 
@@ -70,7 +71,8 @@ def validate(path: Path) -> int:
         return 1
     toml = path / "lab.toml" if path.is_dir() else path
     spec = load_spec(toml)
-    print(f"{toml}: valid: lab {spec.id}, {len(spec.checks)} check{'s' if len(spec.checks) != 1 else ''}, {spec.max_score:g} points, datasets "
+    checks = f"{len(spec.checks)} check{'s' if len(spec.checks) != 1 else ''}"
+    print(f"{toml}: valid: lab {spec.id}, {checks}, {spec.max_score:g} points, datasets "
           f"{', '.join(sorted(spec.evaluated_datasets())) or 'none'}")
     return 0
 
