@@ -83,7 +83,8 @@ class KernelDriver:
     def _tell_dead(self) -> None:
         if not self._dead_sent:
             self._dead_sent = True
-            self.send({"op": "kernel_dead", "why": self.death_reason() or DEFAULT_DEATH_REASON})
+            why = self.death_reason() or self.km.crash_reason() or DEFAULT_DEATH_REASON
+            self.send({"op": "kernel_dead", "why": why})
 
     async def next_event(self, max_bytes: int = DRIVER_SMALL_FRAME_BYTES, poll_s: float = 0.5) -> dict[str, Any]:
         """The driver's next event; meanwhile, tell it when the kernel's process ends and answer its liveness

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,22 @@ from grader.errors import InfrastructureError
 from grader.kernel.frames import CONNECTION_KEYS
 
 KERNEL_NAME = "labgrader-sandbox"
+# signals of a crash inside compiled code (the sandbox's shell reports a signal N as exit status 128 + N)
+CRASH_SIGNALS = {signal.SIGSEGV: "a segmentation fault", signal.SIGBUS: "a bus error",
+                 signal.SIGILL: "an illegal instruction", signal.SIGFPE: "a floating-point exception",
+                 signal.SIGABRT: "an abort"}
+
+
+def crash_reason(exit_status: int | None) -> str:
+    """Why a kernel whose process ended with `exit_status` died, when a crash signal ended it; else empty."""
+    if exit_status is None:
+        return ""
+    number = -exit_status if exit_status < 0 else exit_status - 128
+    crash = next((name for sig, name in CRASH_SIGNALS.items() if sig.value == number), None)
+    if crash is None:
+        return ""
+    return (f"its Python process crashed with {crash} (signal {number}) inside a compiled library, not a limit of "
+            "the grader; two libraries that clash can do this, and importing them in another order may avoid it")
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -40,6 +57,12 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def cleanup_ipc_files(self) -> None:
         """Left to the job directory's removal (see above)."""
+
+    def crash_reason(self) -> str:
+        """Why the kernel's (ended) process died, from its exit status, when a crash signal ended it; else empty."""
+        process = getattr(self.provisioner, "process", None)
+        status = getattr(process, "returncode", None)
+        return crash_reason(status if isinstance(status, int) else None)
 
     def connection_for_driver(self) -> dict[str, Any]:
         info: dict[str, Any] = dict(self.get_connection_info())

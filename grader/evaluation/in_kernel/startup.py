@@ -21,6 +21,16 @@ def __labgrader_startup() -> None:
         os.environ.setdefault(name, threads)
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
+    # TensorFlow >= 2.20 wheels load their library with RTLD_GLOBAL (they ship pywrap_dlopen_global_flags.py), which
+    # puts their LLVM in the process's global symbols; Triton's libtriton, loaded later (torch imports it with
+    # torch._dynamo: `import torchvision`, Lightning), binds its own LLVM calls to that copy and the kernel dies of a
+    # segfault (tensorflow/tensorflow#124205). Hidden, the helper lets TensorFlow load with RTLD_LOCAL, as the wheels
+    # of TF < 2.20 and of the upstream fix (tensorflow/tensorflow#124230) do. Only where Triton is installed.
+    import importlib.util
+
+    if importlib.util.find_spec("triton") is not None:
+        sys.modules.setdefault("tensorflow.python.pywrap_dlopen_global_flags", None)  # type: ignore[arg-type]
+
     # Address space kept for the grader's harness cell: a notebook that fills its memory to the last megabyte
     # (a memory bomb under the address-space rlimit) still gets its models exported. The harness cell releases it
     # first; untouched pages of an anonymous map cost a memory cgroup nothing.

@@ -87,6 +87,8 @@ def send_signed(content: bytes, times: int = 1) -> None:
         k.iopub_socket.send_multipart([b'<IDS|MSG>', s.sign(parts), *parts])
 """
 KILLED = "memory or process limit reached, or the process was killed"
+SEGFAULT = ("its Python process crashed with a segmentation fault (signal 11) inside a compiled library, not a limit "
+            "of the grader; two libraries that clash can do this, and importing them in another order may avoid it")
 STUCK = (f"cell {{cell}} ran longer than {SHORT_CELL_TIMEOUT_S} s and did not stop when interrupted; "
          "the cells after it did not run")
 
@@ -265,7 +267,7 @@ CASES: list[HostileCase] = [
     HostileCase(
         "segfault", "a segmentation fault through ctypes",
         ("import ctypes\nctypes.string_at(0)", "print('never')"),
-        Expected(note=DIED.format(cell=1, why=KILLED)),
+        Expected(note=DIED.format(cell=1, why=SEGFAULT)),
     ),
     HostileCase(
         "file_descriptors", "opening files until no descriptor is left, then going on",

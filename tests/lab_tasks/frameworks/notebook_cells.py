@@ -242,3 +242,18 @@ hist = model2.fit(x_train, y_train, validation_data=(x_test, y_test), epochs=30,
                   callbacks=[keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)])
 """,
 ]
+
+# After Keras (TensorFlow loaded): torchvision imports torch._dynamo, which loads Triton's libtriton, the library whose
+# LLVM clashed with TensorFlow's (the kernel died of a segfault; see docs/grading.md). The cell asserts that the clash
+# is exercised, so the test that uses it notices when an environment stops loading either library.
+TORCHVISION_AFTER_KERAS = """
+import copy
+import sys
+import torch
+from torch import nn
+import torchvision
+from torchvision import transforms
+
+assert 'tensorflow' in sys.modules and 'triton._C.libtriton' in sys.modules
+print(tuple(transforms.ToTensor()(x_train[:1].reshape(28, 28, 1)).shape))
+"""

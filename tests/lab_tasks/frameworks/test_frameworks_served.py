@@ -11,11 +11,10 @@ import nbformat
 import pytest
 
 from grader.datasets import LabData
-from grader.kernel.environments import read_environment_marker
 from grader.kernel.pipeline import GradingContext, GradingOutcome, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
 from grader.spec import LabSpec
-from tests.lab_tasks.frameworks.conftest import notebook
+from tests.lab_tasks.frameworks.conftest import default_python, notebook
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs a root worker")
 
@@ -23,7 +22,7 @@ URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 NOT_SERVED = "is not served here: the grader has no network and provides only this lab's data"
 LOADERS = f"""
 import json, os, urllib.request
-import torchvision, keras  # this order: importing torchvision after keras crashes (segfault) in the default environment
+import torchvision, keras
 URL = {URL!r}
 found = {{}}
 def attempt(name, load):
@@ -48,14 +47,6 @@ found["wget"] = os.path.getsize("wget.npz")
 found["curl"] = os.path.getsize("mnist.npz")
 print(json.dumps(found))
 """
-
-
-def default_python() -> str:
-    """The default student environment's Python: it has Keras and torchvision (the service's venv has neither)."""
-    venv = Path(os.environ.get("LABGRADER_KERNELS_DIR", Path(__file__).resolve().parents[3] / "labgrader-data" /
-                               "kernels")) / "default"
-    assert read_environment_marker(venv) is not None, f"the default student environment is not built in {venv}"
-    return str(venv / "bin" / "python")
 
 
 async def grade(tmp_path: Path, spec: LabSpec, lab: LabData, *sources: str) -> GradingOutcome:
