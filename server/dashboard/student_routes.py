@@ -6,6 +6,8 @@ instructor traceback, discovery notes or hidden-check internals.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
@@ -39,7 +41,16 @@ def _my_page(request: Request, viewer: Viewer, db: DbSession, status_code: int =
         just_uploaded = next((r for r in result.rows if r.id == uploaded), None)
     return page("me.html", status_code, viewer=viewer, result=result, labs=specs, standings=standings,
                 titles={s.id: s.title for s in specs}, counted_ids=counted_ids, problem=problem,
-                chosen_lab=chosen_lab or (specs[0].id if specs else ""), uploaded=just_uploaded)
+                chosen_lab=_preselected(chosen_lab, just_uploaded, result.rows, specs), uploaded=just_uploaded)
+
+
+def _preselected(chosen: str, uploaded: Any, rows: list[Any], specs: list[Any]) -> str:
+    """The lab the upload form offers first: the one just chosen or submitted to, else the student's latest one's."""
+    known = {s.id for s in specs}
+    for candidate in (chosen, getattr(uploaded, "lab_id", ""), *(r.lab_id for r in rows[:1])):
+        if candidate in known:
+            return str(candidate)
+    return specs[0].id if len(specs) == 1 else ""  # several labs: the student chooses (no silent wrong lab)
 
 
 @router.get("/me")
