@@ -130,7 +130,8 @@ def test_the_instructor_sees_the_overview_table_and_detail_then_regrades(
         site: LiveServer, tokens: dict[str, str], graded: int, page: Page) -> None:
     log_in(page, site, tokens["prof"])
     expect(page).to_have_url(f"{site.url}/dashboard")
-    expect(page.get_by_role("img", name="Students per score band in Classification with PyTorch/TensorFlow")).to_be_visible()
+    histogram = page.get_by_role("img", name="Students per score band in Classification with PyTorch/TensorFlow")
+    expect(histogram).to_be_visible()
     expect(page.get_by_role("cell", name="Iris network accuracy on held-out samples")).to_be_visible()
     shoot(page, "07-instructor-overview")
     page.get_by_role("link", name="Submissions", exact=True).click()
