@@ -80,9 +80,8 @@ def shoot_both(page: Page, name: str) -> None:
 def lab_server(tmp_path: Path) -> Iterator[tuple[LiveServer, Path]]:
     """A server whose labs come from a copy of lab.toml that the test edits (rescore re-reads it; regrade restarts)."""
     labs = tmp_path / "labs"
-    (labs / "frameworks").mkdir(parents=True)
+    shutil.copytree(LABS_DIR / "frameworks", labs / "frameworks")  # lab.toml with the student files it names
     toml = labs / "frameworks" / "lab.toml"
-    shutil.copy(LABS_DIR / "frameworks" / "lab.toml", toml)
     server = make_server(tmp_path, LABGRADER_LABS_DIR=str(labs))
     server.start()
     yield server, toml
