@@ -108,12 +108,10 @@ def fetch_sources(data_dir: Path, labs: Labs, timeout_s: float = 60) -> list[str
 
 
 def _hint(lab_id: str, dataset: DatasetSpec) -> str:
-    if dataset.source.kind == "file":
-        fetch = "`labgrader datasets fetch` or " if dataset.source.url else ""
-        return f" (run {fetch}`datasets import {dataset.source.file}`)"
-    if dataset.source.kind == "import":
-        return f" (run `labgrader datasets import --lab {lab_id} --dataset {dataset.id} FILE`)"
-    return f" (prepared from scikit-learn's {dataset.source.sklearn} when `labgrader serve` or `datasets import` runs)"
+    if dataset.source.kind == "sklearn":
+        return (f" (prepared from scikit-learn's {dataset.source.sklearn} when `labgrader serve` or `datasets import` "
+                "runs)")
+    return f" (run {dataset.install_command(lab_id)})"
 
 
 def dataset_status(data_dir: Path, labs: Labs) -> list[str]:

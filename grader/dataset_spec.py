@@ -128,6 +128,15 @@ class DatasetSpec(_Strict):
     def preprocess_function(self) -> str:
         return self.student_preprocess or f"preprocess_{self.id}"
 
+    def install_command(self, lab_id: str) -> str:
+        """What an operator runs to install this dataset for lab `lab_id`, as a report or `datasets status` says it."""
+        if self.source.kind == "file":
+            fetch = " or `labgrader datasets fetch`" if self.source.url else ""
+            return f"`labgrader datasets import {self.source.file}`{fetch}"
+        if self.source.kind == "import":
+            return f"`labgrader datasets import --lab {lab_id} --dataset {self.id} FILE`"
+        return f"a restart of `labgrader serve`, which prepares it from scikit-learn's {self.source.sklearn}"
+
     @model_validator(mode="after")
     def _consistent(self) -> DatasetSpec:
         size = 1

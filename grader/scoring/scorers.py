@@ -93,9 +93,10 @@ def _data_missing(check: AccuracyCheck | OverfittingGapCheck, inputs: ScoringInp
     if inputs.lab.has_dataset(check.dataset):
         return None
     shown = inputs.spec.dataset_title(check.dataset)
+    declared = next((d for d in inputs.spec.datasets if d.id == check.dataset), None)
+    how = f" ({declared.install_command(inputs.spec.id)})" if declared is not None else ""
     return _failed(check, f"the {shown} data is not installed on this grader, so this check was not measured; this is "
-                          "not a fault of the notebook: ask your instructor to install it (`labgrader datasets import` "
-                          "or `labgrader datasets fetch`) and regrade")
+                          f"not a fault of the notebook: ask your instructor to install it{how} and regrade")
 
 
 def _subject(entry: ModelResult) -> str:

@@ -246,8 +246,8 @@ def test_checks_whose_data_is_not_installed_blame_the_installation_not_the_noteb
     spec = LabSpec(id="frameworks", title="t", datasets=DIGITS, checks=(MULTI, GAP, STOP))
     results = score_checks(spec, output(histories=(history([0.5, 0.4, 0.3]),)), bare, "")
     expected = ("the MNIST data is not installed on this grader, so this check was not measured; this is not a fault "
-                "of the notebook: ask your instructor to install it (`labgrader datasets import` or `labgrader "
-                "datasets fetch`) and regrade")
+                "of the notebook: ask your instructor to install it (`labgrader datasets import --lab frameworks "
+                "--dataset mnist FILE`) and regrade")
     assert [(r.passed, r.message) for r in results[:2]] == [(False, expected), (False, expected)]
     assert results[2].passed  # the history is judged on its own: whether its network exists cannot be told here
 

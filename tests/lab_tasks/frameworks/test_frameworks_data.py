@@ -147,7 +147,7 @@ def test_status_of_an_empty_data_dir_says_what_to_run(tmp_path: Path, lab_spec: 
     assert dataset_status(tmp_path, {"frameworks": lab_spec}) == [
         "frameworks/iris: missing (prepared from scikit-learn's load_iris when `labgrader serve` or `datasets import` "
         "runs)",
-        "frameworks/mnist: missing (run `labgrader datasets fetch` or `datasets import mnist.npz`)",
+        "frameworks/mnist: missing (run `labgrader datasets import mnist.npz` or `labgrader datasets fetch`)",
     ]
 
 
