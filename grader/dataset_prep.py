@@ -159,6 +159,7 @@ def prepare_dataset(lab: LabData, dataset: DatasetSpec) -> dict[str, Any] | None
     os.chmod(lab.hidden, 0o700)
     _write(lab.hidden / f"{dataset.id}.npz", 0o400, True, x=hidden_x, y=hidden_y.astype(np.int64))
     served = write_served_files(lab, dataset)
+    share_identical_files(lab, [f"{dataset.id}.npz", *served])
     classes = list(dataset.classes) or [str(c) for c in sorted(set(visible["y_train"].tolist()) |
                                                                    set(hidden_y.tolist()))]
     provenance = {
@@ -170,6 +171,32 @@ def prepare_dataset(lab: LabData, dataset: DatasetSpec) -> dict[str, Any] | None
     }
     (lab.root / f"provenance-{dataset.id}.json").write_text(json.dumps(provenance, indent=2))
     return provenance
+
+
+def share_identical_files(lab: LabData, names: list[str]) -> int:
+    """Hard-link each of the lab's visible files to an identical one another lab of this data dir already has (labs that
+    declare one source serve the same files); returns how many were shared. Safe to share: a later import writes a new
+    file and renames it into place, so it never changes a file another lab links to."""
+    shared = 0
+    for name in names:
+        mine = lab.visible / name
+        if not mine.is_file():
+            continue
+        digest = None
+        for other in sorted((lab.data_dir / "labs").glob(f"*/visible/{name}")):
+            if other == mine or not other.is_file() or other.stat().st_size != mine.stat().st_size:
+                continue
+            if os.path.samefile(other, mine):
+                break
+            digest = digest or sha256_of(mine)
+            if sha256_of(other) == digest:
+                tmp = mine.with_name(mine.name + ".link")
+                tmp.unlink(missing_ok=True)
+                os.link(other, tmp)
+                os.replace(tmp, mine)
+                shared += 1
+                break
+    return shared
 
 
 def prepare_lab(lab: LabData, spec: LabSpec, lab_dir: Path, *, again: bool = False) -> dict[str, dict[str, Any]]:

@@ -10,8 +10,10 @@ import nbformat
 import numpy as np
 import pytest
 
+from grader.dataset_sources import import_source
 from grader.spec import discover_labs
 from lab_tasks import LABS_DIR
+from tests.lab_data import SMALL_MNIST
 from tests.lab_tasks.bundled import contract_cell, import_mnist, lab_toml, solutions
 
 DATA_LABS = ("perceptron", "own_framework", "digits")
@@ -62,3 +64,22 @@ def test_every_mnist_lab_hides_the_same_half_of_the_test_set(tmp_path: Path) -> 
             hidden[lab] = (archive["x"].tobytes(), archive["y"].tobytes())
     assert len(hidden["frameworks"][1]) > 0
     assert hidden["perceptron"] == hidden["own_framework"] == hidden["frameworks"]
+
+
+def test_the_mnist_labs_share_one_copy_of_their_served_files_and_a_new_import_replaces_it(tmp_path: Path) -> None:
+    labs = {lab: spec for lab, spec in discover_labs(LABS_DIR).items() if lab != "digits"}
+    import_source(tmp_path, labs, SMALL_MNIST, "mnist.npz")
+    served = ["mnist.npz", "MNIST/raw/train-images-idx3-ubyte", "MNIST/raw/t10k-labels-idx1-ubyte"]
+    for name in served:
+        inodes = {(tmp_path / "labs" / lab / "visible" / name).stat().st_ino for lab in labs}
+        assert len(inodes) == 1, name  # one file on disk, linked from each lab
+    before = (tmp_path / "labs" / "perceptron" / "visible" / "mnist.npz").read_bytes()
+    with np.load(SMALL_MNIST) as small:
+        arrays = {key: small[key] for key in small.files}
+    smaller = tmp_path / "smaller.npz"
+    np.savez(smaller, x_train=arrays["x_train"][:600], y_train=arrays["y_train"][:600], x_test=arrays["x_test"],
+             y_test=arrays["y_test"])
+    import_source(tmp_path, {"frameworks": labs["frameworks"]}, smaller, "mnist.npz")  # one lab gets new data
+    with np.load(tmp_path / "labs" / "frameworks" / "visible" / "mnist.npz") as visible:
+        assert len(visible["y_train"]) == 600
+    assert (tmp_path / "labs" / "perceptron" / "visible" / "mnist.npz").read_bytes() == before  # the others keep theirs
