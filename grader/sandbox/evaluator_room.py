@@ -8,7 +8,7 @@ The evaluator parses the kernel's export, which is untrusted, so it gets the wal
 - bubblewrap with its own network, pid, ipc and uts namespaces; of the host only the system libraries, the service's
   Python, this package (read-only), `inputs` (read-only) and `outputs` (the only writable place, for its result);
 - the sandbox's seccomp filter with `socket` and `socketpair` denied too: it opens no socket at all;
-- its own cgroup (`<job>-evaluator`): at most `EVALUATOR_MEMORY_MB` of memory and `EVALUATOR_MAX_PROCESSES`
+- its own cgroup (`<job>-evaluator`): at most `evaluator_memory_limit_mb` of memory and `EVALUATOR_MAX_PROCESSES`
   processes; an rlimit on CPU time and the caller's wall-clock timeout.
 Where bubblewrap is missing (`allow_unsandboxed`, development) it runs as the service's uid with the rlimits and, where
 the host has them, the cgroups: the same as a kernel there.
@@ -39,7 +39,7 @@ from grader.sandbox.kernel_command import (
 )
 from grader.sandbox.uid_lease import UID_RANGE, lease_uid
 
-EVALUATOR_MEMORY_MB = 1536  # a 60 MB export (an MLP) peaks at 223 MB (bench/evaluator_sandbox.py)
+# its memory is `SandboxLimits.evaluator_memory_limit_mb` (1536 by default): a 60 MB export (an MLP) peaks at 223 MB
 EVALUATOR_MAX_PROCESSES = 32  # one process; OpenBLAS may start threads, which count
 EVALUATOR_OPEN_FILES = 64
 EVALUATOR_CPU_S = 600
@@ -170,7 +170,7 @@ def _room(config: SandboxConfig, isolation: Isolation, job_root: Path, uid: int 
         os.chown(inputs, 0, uid)  # the evaluator's group may read; the kernel's uid may not even look inside
         os.chmod(inputs, 0o750)  # noqa: S103 - group: the evaluator uid only
         os.chown(outputs, uid, uid)
-    memory_mb = min(config.limits.memory_limit_mb, EVALUATOR_MEMORY_MB)
+    memory_mb = min(config.limits.memory_limit_mb, config.limits.evaluator_memory_limit_mb)
     cgroup = JobCgroup.create(isolation.cgroups, job_root.name + SUFFIX, memory_mb, EVALUATOR_MAX_PROCESSES,
                               config.limits.cpu_cores, config.cgroup_root, config.cgroup_parent)
     try:

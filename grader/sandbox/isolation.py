@@ -54,6 +54,8 @@ class SandboxLimits(BaseModel):
     tmp_limit_mb: int = Field(default=256, ge=1)
     shm_limit_mb: int = Field(default=64, ge=1)
     cpu_cores: float = Field(default=0, ge=0)  # 0: no CPU-share cap (CPU time is still limited by cpu_time_s)
+    # the evaluator that rebuilds exported networks outside the kernel (its own cgroup; capped by memory_limit_mb)
+    evaluator_memory_limit_mb: int = Field(default=1536, ge=256)
 
     def limits(self) -> SandboxLimits:
         """Just the limits (of the service's settings, which are more than them)."""

@@ -14,8 +14,8 @@ import pytest
 
 from grader.evaluation.runner import run_evaluator
 from grader.sandbox import reaper
-from grader.sandbox.evaluator_room import EVALUATOR_MEMORY_MB, UID_OFFSET, EvaluatorRoom, evaluator_room
-from grader.sandbox.isolation import IsolationMode, SandboxConfig, require_isolation, slot_uid
+from grader.sandbox.evaluator_room import UID_OFFSET, EvaluatorRoom, evaluator_room
+from grader.sandbox.isolation import IsolationMode, SandboxConfig, SandboxLimits, require_isolation, slot_uid
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs a root worker")
 SLOT = 43
@@ -37,10 +37,12 @@ attempt("write result", lambda: open("/evaluation/out/evaluation-result.json", "
 attempt("jobs root", lambda: os.listdir(JOBS_ROOT))
 """
 
+EVALUATOR_MEMORY_MB = 768  # the setting (LABGRADER_EVALUATOR_MEMORY_LIMIT_MB), lowered: the death says this number
+
 
 @pytest.fixture
 def room(tmp_path: Path) -> Iterator[EvaluatorRoom]:
-    config = SandboxConfig()
+    config = SandboxConfig(limits=SandboxLimits(evaluator_memory_limit_mb=EVALUATOR_MEMORY_MB))
     isolation = require_isolation(config)
     if isolation.mode is not IsolationMode.BUBBLEWRAP:
         pytest.skip("no bubblewrap on this host")

@@ -264,16 +264,16 @@ def test_an_export_that_exhausts_the_evaluators_memory_is_graded_with_a_note(
     """A thread swaps the harness's export for one with the right nonce that parses into ~2 GB of Python lists (the
     review's 26x amplification, in the export this time). The evaluator, in its own sandbox and cgroup, is killed at
     its memory limit; the job ends graded with a note the grader wrote, nothing of the evaluator's uid left."""
-    from grader.sandbox.evaluator_room import EVALUATOR_MEMORY_MB, UID_OFFSET
+    from grader.sandbox.evaluator_room import UID_OFFSET
 
     roomy = SUITE_LIMITS.model_copy(update={"file_size_limit_mb": 128, "work_dir_limit_mb": 256})
     ctx = dataclasses.replace(hostile_context, slot=11, sandbox=dataclasses.replace(hostile_context.sandbox,
                                                                                     limits=roomy))
     run = asyncio.run(_grade((TRAIN_IRIS, EXPORT_BOMB), ctx, service_files, listener, _Warnings()))
     report = run.outcome.report
+    limit_mb = roomy.evaluator_memory_limit_mb
     assert report.execution_note == (
-        f"the grader could not evaluate the exported networks: it used more than its {EVALUATOR_MEMORY_MB} MB "
-        "memory limit")
+        f"the grader could not evaluate the exported networks: it used more than its {limit_mb} MB memory limit")
     assert report.cell_errors == ()
     cell = nbformat.reads(run.outcome.executed_notebook.decode(), as_version=4).cells[1]
     assert _stdout(cell) == "77 MB ready\n"
