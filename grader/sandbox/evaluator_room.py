@@ -31,10 +31,10 @@ from grader.sandbox.isolation import Isolation, IsolationMode, MemoryLimitMechan
 from grader.sandbox.kernel_command import (
     DRIVER_PACKAGE_ROOT,
     SECCOMP_FD,
-    kernel_python_prefixes,
     launcher,
     mount_parents,
     rlimit_args,
+    service_python_room,
     write_identity_files,
 )
 from grader.sandbox.uid_lease import UID_RANGE, lease_uid
@@ -116,24 +116,9 @@ class EvaluatorRoom:
             filter_path.write_bytes(program_bytes)
             os.chmod(filter_path, 0o600)
         filter_args = ["--seccomp", str(SECCOMP_FD)] if program_bytes is not None else []
-        made: set[str] = {"/", "/usr", "/etc", "/proc", "/dev", "/tmp"}
-        argv = [
-            *launcher(self.cgroup, filter_path if program_bytes is not None else None),
-            self.config.tools.bwrap, "--die-with-parent", "--new-session",
-            "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--hostname", "evaluator", "--clearenv", *filter_args,
-            "--ro-bind", "/usr", "/usr", "--perms", "0755", "--dir", "/etc",
-            "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
-            "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
-            "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache",
-            *[arg for name in ("passwd", "group") for arg in ("--ro-bind", str(self.inputs / name), f"/etc/{name}")],
-            "--proc", "/proc", "--dev", "/dev",
-            "--size", str(EVALUATOR_TMP_MB * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp",
-        ]
-        for prefix in kernel_python_prefixes(sys.executable):
-            argv += [*mount_parents(prefix, made), "--ro-bind", prefix, prefix]
-        package_mount = f"{DRIVER_PACKAGE_ROOT}/grader"
-        argv += [*mount_parents(package_mount, made), "--ro-bind", str(package), package_mount]
+        argv, made = service_python_room(
+            launcher(self.cgroup, filter_path if program_bytes is not None else None), self.config.tools.bwrap,
+            "evaluator", filter_args, self.inputs, ("passwd", "group"), EVALUATOR_TMP_MB, package)
         argv += [*mount_parents(f"{INSIDE}/in", made), "--ro-bind", str(self.inputs), f"{INSIDE}/in",
                  "--bind", str(self.outputs), f"{INSIDE}/out"]
         for key, value in (("PATH", "/usr/bin:/bin"), ("HOME", "/tmp"), ("LANG", "C.UTF-8"),

@@ -217,6 +217,31 @@ DRIVER_TMP_MB = 16
 DRIVER_OPEN_FILES = 256
 
 
+def service_python_room(launch: list[str], bwrap: str, hostname: str, filter_args: list[str], identity: Path,
+                        identity_names: tuple[str, ...], tmp_mb: int, package: Path) -> tuple[list[str], set[str]]:
+    """The bubblewrap sandbox the driver and the evaluator share: no network, the system libraries, the service's
+    Python and this package read-only, `identity_names` from `identity` as /etc files, a `tmp_mb` /tmp; returns the
+    argv so far and the directories it made (for `mount_parents` of what the caller binds next)."""
+    made: set[str] = {"/", "/usr", "/etc", "/proc", "/dev", "/tmp"}
+    argv = [
+        *launch, bwrap, "--die-with-parent", "--new-session",
+        "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        "--hostname", hostname, "--clearenv", *filter_args,
+        "--ro-bind", "/usr", "/usr", "--perms", "0755", "--dir", "/etc",
+        "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+        "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
+        "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache",
+        *[arg for name in identity_names for arg in ("--ro-bind", str(identity / name), f"/etc/{name}")],
+        "--proc", "/proc", "--dev", "/dev",
+        "--size", str(tmp_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp",
+    ]
+    for prefix in kernel_python_prefixes(sys.executable):
+        argv += [*mount_parents(prefix, made), "--ro-bind", prefix, prefix]
+    package_mount = f"{DRIVER_PACKAGE_ROOT}/grader"
+    argv += [*mount_parents(package_mount, made), "--ro-bind", str(package), package_mount]
+    return argv, made
+
+
 def driver_argv(config: SandboxConfig, isolation: Isolation, dirs: JobDirs, uid: int, cgroup: JobCgroup) -> list[str]:
     """The command line of the job's kernel driver (`grader.kernel.driver`): the service's Python running this
     package, as the job's uid, in the job's cgroups, in a sandbox of its own with no network and, of the host, only
@@ -233,25 +258,9 @@ def driver_argv(config: SandboxConfig, isolation: Isolation, dirs: JobDirs, uid:
                "PYTHONDONTWRITEBYTECODE=1"]
         return cgroup.enter_command() + rlimits + env + driver
     runtime = str(dirs.work / ".kernel")
-    made: set[str] = {"/", "/usr", "/etc", "/proc", "/dev", "/tmp"}
     filter_path, filter_args = seccomp_args(isolation, dirs)
-    argv = [
-        *launcher(cgroup, filter_path),
-        config.tools.bwrap, "--die-with-parent", "--new-session",
-        "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-        "--hostname", "driver", "--clearenv", *filter_args,
-        "--ro-bind", "/usr", "/usr", "--perms", "0755", "--dir", "/etc",
-        "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
-        "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
-        "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache",
-        *[arg for name in IDENTITY_FILES for arg in ("--ro-bind", str(dirs.host / name), f"/etc/{name}")],
-        "--proc", "/proc", "--dev", "/dev",
-        "--size", str(DRIVER_TMP_MB * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp",
-    ]
-    for prefix in kernel_python_prefixes(sys.executable):
-        argv += [*mount_parents(prefix, made), "--ro-bind", prefix, prefix]
-    package_mount = f"{DRIVER_PACKAGE_ROOT}/grader"
-    argv += [*mount_parents(package_mount, made), "--ro-bind", str(package), package_mount]
+    argv, made = service_python_room(launcher(cgroup, filter_path), config.tools.bwrap, "driver", filter_args,
+                                     dirs.host, IDENTITY_FILES, DRIVER_TMP_MB, package)
     argv += [*mount_parents(runtime, made), "--ro-bind-fd", "{kernel_dir_fd}", runtime]
     for key, value in (("PATH", "/usr/bin:/bin"), ("HOME", "/tmp"), ("LANG", "C.UTF-8"),
                        ("PYTHONPATH", DRIVER_PACKAGE_ROOT), ("PYTHONDONTWRITEBYTECODE", "1")):
