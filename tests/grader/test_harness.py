@@ -14,7 +14,6 @@ from torch import nn
 
 from grader.evaluation.evaluator import DatasetInputs, HistoryRequest, SlotRequest, evaluate
 from grader.evaluation.harness_output import HarnessExport, read_harness_output
-from grader.evaluation.in_kernel import harness_source
 from grader.evaluation.network import build_network
 from grader.evaluation.preprocessing import match_student, named_preprocessings
 from grader.evaluation.result import EvaluationResult
@@ -22,13 +21,6 @@ from grader.evaluation.result import EvaluationResult
 RNG = np.random.default_rng(0)
 IMAGES = RNG.integers(0, 256, (300, 28, 28)).astype(np.uint8)
 LABELS = RNG.integers(0, 10, 300)
-
-
-@pytest.fixture(scope="module")
-def harness() -> dict[str, Any]:
-    namespace: dict[str, Any] = {"__name__": "labgrader_harness"}
-    exec(compile(harness_source(), "labgrader_harness.py", "exec"), namespace)
-    return namespace
 
 
 def export(harness: dict[str, Any], tmp_path: Path, user_ns: dict[str, Any], slots: tuple[str, ...] = (),

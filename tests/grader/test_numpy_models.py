@@ -152,13 +152,6 @@ def net_of(*layers: Any) -> Net:
 
 # ---------------------------------------------------------------- running the harness and the evaluator
 
-@pytest.fixture(scope="module")
-def harness() -> dict[str, Any]:
-    namespace: dict[str, Any] = {"__name__": "labgrader_harness"}
-    exec(compile(harness_source(), "labgrader_harness.py", "exec"), namespace)
-    return namespace
-
-
 def export(harness: dict[str, Any], tmp_path: Path, user_ns: dict[str, Any], slots: tuple[str, ...] = (),
            kinds: tuple[str, ...] = NUMPY_KINDS) -> HarnessExport:
     np.save(tmp_path / "sample.npy", IMAGES)
