@@ -153,8 +153,8 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     server.stop()
 
 
-# Parallel runs (pytest-xdist, `-n auto --dist loadgroup` in pyproject.toml). A test goes to whichever worker is free,
-# except where it shares something with other tests that must stay on one worker:
+# Parallel runs (pytest-xdist, `-n auto` in pyproject.toml). A test goes to whichever worker is free, except where it
+# shares something with other tests that must stay on one worker:
 SERIAL_GROUPS = {
     # PostgreSQL and RabbitMQ: tests/services stops and restarts both, which would fail any other test using them
     "services": lambda item: item.get_closest_marker("services") is not None,
@@ -179,10 +179,40 @@ def _xdist_group(item: pytest.Item) -> str | None:
     return None
 
 
+GROUPS_FILE = "xdist-groups.json"  # in the run's temporary root: each worker's nodeid -> group, for the controller
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None and (group := _xdist_group(item)) is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+    """In each xdist worker: write every test's group where the controller's scheduler reads it. (xdist's own
+    `xdist_group` does not reach the scheduler under pytest 9.2, which derives `nodeid` from `_id`.)"""
+    if not hasattr(config, "workerinput"):
+        return
+    groups = {item.nodeid: group for item in items if (group := _xdist_group(item)) is not None}
+    root = Path(str(config.option.basetemp)).parent  # the worker's basetemp is <run root>/popen-gwN
+    worker = config.workerinput["workerid"]
+    partial = root / f"{GROUPS_FILE}.{worker}"
+    partial.write_text(json.dumps(groups))
+    partial.replace(root / f"{GROUPS_FILE.removesuffix('.json')}-{worker}.json")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Load scheduling in which the tests of one group go to one worker and every other test goes where it fits."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    root = Path(str(config.option.basetemp))
+
+    class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:
+                found = sorted(root.glob(f"{GROUPS_FILE.removesuffix('.json')}-*.json"))
+                if not found:
+                    raise RuntimeError(f"no worker wrote its test groups into {root}")
+                self.groups = json.loads(found[0].read_text())
+            return self.groups.get(nodeid, nodeid)
+
+    return GroupScheduling(config, log)
 
 
 def pytest_configure(config: pytest.Config) -> None:
