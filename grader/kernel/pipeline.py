@@ -170,8 +170,9 @@ def prepare_job(config: SandboxConfig, isolation: Isolation, jobs_root: Path, ui
     job_key = f"job-{secrets.token_hex(8)}"
     dirs = JobDirs.create(jobs_root, job_key, uid, config.limits.work_dir_limit_mb)
     cgroup = job_cgroup(config, isolation, job_key)
-    job = PreparedJob(dirs, cgroup, uid, kernel_command.kernel_environment(dirs.work, extra_env, config.kernel_python),
-                      dirs.host)
+    config_dirs = kernel_command.make_config_dirs(dirs.evaluation, dirs.work)
+    job = PreparedJob(dirs, cgroup, uid, kernel_command.kernel_environment(dirs.work, extra_env, config.kernel_python,
+                                                                           config_dirs), dirs.host)
     try:
         (dirs.work / ".tmp").mkdir()
         _make_work_owned(dirs.work, uid)
@@ -225,7 +226,8 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
         try:
             result = await execute_notebook(
                 nb, work=dirs.work, kernel_dirs=job.kernel_dirs, env=job.env, limits=limits,
-                setup_code=(warm.setup_code if warm is not None else source("startup.py")) + served_code(ctx.spec),
+                setup_code=(warm.setup_code if warm is not None else source("startup.py")) + served_code(ctx.spec)
+                + source("notebook_path.py"),
                 harness=harness,
                 sandbox_uid=uid, death_reason=cgroup.death_reason,
                 driver_argv=list(job.driver_argv),

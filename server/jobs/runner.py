@@ -27,6 +27,7 @@ from grader import (
     MAX_STORED_EVALUATION_BYTES,
     STORED_EVALUATION_FORMAT,
     CheckResult,
+    EnvironmentNotReady,
     FileLimits,
     GraderError,
     GradingContext,
@@ -142,6 +143,11 @@ class JobRunner:
                 return RunOutcome.LOST_LEASE
             await asyncio.to_thread(ledger.release, self.factory, claim)
             raise
+        except EnvironmentNotReady as exc:
+            # the lab's student environment is not ready (a build under way): the job waits, no attempt counted
+            log.warning("job %s waits: %s", claim.job_id, exc)
+            await asyncio.to_thread(ledger.release, self.factory, claim)
+            return RunOutcome.FAILED
         except (InfrastructureError, OSError, GraderError) as exc:
             log.exception("job %s attempt %s failed in the grader", claim.job_id, claim.attempt)
             await self._retrying(ledger.fail_attempt, self.factory, claim, f"{type(exc).__name__}: {exc}",
