@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 from grader.errors import HarnessOutputInvalid
 from grader.evaluation.evaluator import DatasetInputs, HistoryRequest, SlotRequest, evaluate
 from grader.evaluation.harness_output import read_harness_output
+from grader.scoring.student_text import exception_name
 
 
 def _load(path: str) -> np.ndarray[Any, Any]:
@@ -40,9 +42,16 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     return {"result": evaluate(export, slots, histories, data).model_dump(mode="json")}
 
 
+UNREADABLE = "the grader could not evaluate the exported networks: it could not read them ({what})"
+
+
 def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text())
-    answer = run_job(job)
+    try:
+        answer = run_job(job)
+    except Exception as exc:  # an export that passed validation but broke the evaluation: graded, with a note
+        traceback.print_exc()  # for instructors: the host logs the end of the evaluator's stderr
+        answer = {"problem": UNREADABLE.format(what=exception_name(type(exc).__name__))}
     tmp = Path(job["result"] + ".tmp")
     tmp.write_text(json.dumps(answer))
     tmp.replace(job["result"])

@@ -8,6 +8,7 @@ end test grades the issue's attack (an `execute_reply` with empty content) throu
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -165,3 +166,16 @@ async def test_an_execute_reply_with_empty_content_is_graded(tmp_path: Path) -> 
     assert report.checks[0].message == (
         "no trained model named `iris_model` was found after the notebook ran, and no Iris model turned up among its "
         f"variables; train the network and assign it to `iris_model` ({UNREADABLE.format(cell=2)})")
+
+
+async def test_an_exception_in_the_evaluator_ends_with_the_graders_words(tmp_path: Path) -> None:
+    """The evaluator's side of the same rule: whatever breaks inside it, its answer is a grader-written problem
+    (a built-in exception's class at most), never its traceback, and the job is graded with it."""
+    from grader.evaluation.__main__ import main
+
+    result = tmp_path / "result.json"
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"result": str(result), "nonce": "0" * 32}))  # no export: KeyError inside
+    assert main([str(job)]) == 0
+    assert json.loads(result.read_text()) == {
+        "problem": "the grader could not evaluate the exported networks: it could not read them (KeyError)"}
