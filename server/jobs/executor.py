@@ -55,24 +55,14 @@ def cpu_lab_ids(specs: Sequence[LabSpec]) -> frozenset[str] | None:
     return frozenset(spec.id for spec in specs if not spec.needs_gpu)
 
 
-def _not_ready(settings: Settings, environment: str) -> bool:
-    from grader import EnvironmentNotReady, EnvironmentUnavailable
-
-    try:
-        settings.student_environment(environment)
-    except EnvironmentNotReady:
-        return True
-    except EnvironmentUnavailable:
-        return False  # not built or unknown: its jobs are claimed and fail with the reason, as before
-    return False
-
-
 def ready_lab_ids(settings: Settings, specs: Sequence[LabSpec],
                   allowed: frozenset[str] | None) -> frozenset[str] | None:
     """Of the labs `allowed` (None: all), those whose student environment is not being built (None: every lab): a
     lab whose environment is being built keeps its jobs queued instead of grading them with another interpreter."""
+    from server.environments import not_ready_reason
+
     ready = {spec.id for spec in specs
-             if (allowed is None or spec.id in allowed) and not _not_ready(settings, spec.environment)}
+             if (allowed is None or spec.id in allowed) and not not_ready_reason(settings, spec.environment)}
     if allowed is None and len(ready) == len(specs):
         return None
     return frozenset(ready)
