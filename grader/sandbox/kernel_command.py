@@ -72,7 +72,8 @@ def make_config_dirs(evaluation: Path, work: Path) -> dict[str, str]:
     point the kernel at them; IPython's own scratch directory (`IPYTHONDIR`, where nothing is read from once a
     profile is given) lies in the work directory's `.tmp`."""
     profile = evaluation / PROFILE
-    for sub, mode in (("startup", 0o755), ("log", 0o755), ("pid", 0o755), ("security", 0o700)):
+    # security and pid as IPython makes them (0700: nothing there is read), so it does not try to change them
+    for sub, mode in (("startup", 0o755), ("log", 0o755), ("pid", 0o700), ("security", 0o700)):
         (profile / sub).mkdir(mode=mode, parents=True, exist_ok=True)
     for part in (evaluation / "ipython", profile):
         os.chmod(part, 0o755)  # noqa: S103 - the sandbox uid reads the (empty) profile
