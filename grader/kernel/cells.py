@@ -247,10 +247,13 @@ async def run_notebook(state: KernelState, nb: NotebookNode, limits: DriverLimit
     except KernelProtocolViolation as violation:
         # graded, never retried: the notebook's own code sent it; the root stops the kernel
         _violated(outcome, f"the grader {violation.what}", phase[0])
-    except Exception:
+    except Exception as exc:
         # nbclient (or this driver) failed on a message it could read but not use: an execute_reply without a
         # status, a reply of the wrong type. Only the kernel, which holds the key, can send one: the student's code
+        # (before any student code ran, the environment's: the root's infrastructure error)
         logger.exception("a message the driver could not use during %s", phase[0])
+        if phase[0] == "the set-up":
+            raise SetupFailed(f"the sandbox set-up failed: {type(exc).__name__}") from exc
         _violated(outcome, READ_FAILURE, phase[0])
     return outcome
 
