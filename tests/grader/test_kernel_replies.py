@@ -8,8 +8,10 @@ end test grades the issue's attack (an `execute_reply` with empty content) throu
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,6 +30,7 @@ from grader.sandbox.isolation import SandboxConfig
 from grader.scoring.report import Cutoff
 from grader.spec import discover_labs
 from lab_tasks import LABS_DIR
+from tests.conftest import LABGRADER, notebook_bytes, server_env
 from tests.lab_data import frameworks_data
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")  # one kernel for the whole fuzz
@@ -144,6 +147,26 @@ async def test_a_signed_reply_the_driver_cannot_use_ends_graded(kernel: dict[str
     assert [o.get("text") for o in last.outputs if o.get("output_type") == "stream"] == ["after\n"]
 
 
+ATTACK = ("k = get_ipython().kernel\n_send = k.session.send\n"
+          "def send(stream, msg_or_type, content=None, *args, **kwargs):\n"
+          "    content = {} if msg_or_type == 'execute_reply' else content\n"
+          "    return _send(stream, msg_or_type, content, *args, **kwargs)\n"
+          "k.session.send = send")
+
+
+@needs_root
+async def test_grade_exits_0_with_the_note_not_4(tmp_path: Path) -> None:
+    """The issue's report: `labgrader grade` exited 4 ("the student environment did not start") on this notebook."""
+    notebook = tmp_path / "attack.ipynb"
+    notebook.write_bytes(notebook_bytes("x = 1", ATTACK, "print('never')"))
+    env = server_env(tmp_path, LABGRADER_KERNEL_PYTHON=sys.executable)
+    done = await asyncio.to_thread(subprocess.run, [*LABGRADER, "grade", str(notebook), "--lab", "frameworks",
+                                                    "--json"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                                   timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["note"] == UNREADABLE.format(cell=2)
+
+
 @needs_root
 async def test_an_execute_reply_with_empty_content_is_graded(tmp_path: Path) -> None:
     """The issue's attack, end to end: a graded report with the grader's note, not an infrastructure failure."""
@@ -153,12 +176,7 @@ async def test_an_execute_reply_with_empty_content_is_graded(tmp_path: Path) -> 
     ctx = GradingContext(spec=spec, lab_data=lab, jobs_root=tmp_path / "jobs",
                          sandbox=SandboxConfig(kernel_python=sys.executable), slot=24,
                          cell_timeout_s=30, notebook_timeout_s=60, harness_timeout_s=30)
-    attack = ("k = get_ipython().kernel\n_send = k.session.send\n"
-              "def send(stream, msg_or_type, content=None, *args, **kwargs):\n"
-              "    content = {} if msg_or_type == 'execute_reply' else content\n"
-              "    return _send(stream, msg_or_type, content, *args, **kwargs)\n"
-              "k.session.send = send")
-    nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell(attack), new_code_cell("print('never')")])
+    nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell(ATTACK), new_code_cell("print('never')")])
     outcome = await grade_notebook(nb, ctx)
     report = outcome.report
     assert report.execution_note == UNREADABLE.format(cell=2)
