@@ -2,7 +2,7 @@
 
     GraderError
      ├── NotebookInvalid         the upload is not a gradable notebook (the message says why)
-     ├── AttachmentsInvalid      files submitted with a notebook were refused (grader.kernel.attachments)
+     ├── AttachmentsInvalid      files submitted with a notebook were refused (grader.upload.attachments)
      │    └── AttachmentsTooLarge  more files or more bytes than the limits
      ├── SpecInvalid             a lab spec does not validate against the schema
      ├── DatasetError            a lab's data is missing, malformed or failed its checksum

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.datasets import sha256_of
+from grader.data.lab_data import sha256_of
 from grader.errors import EnvironmentNotReady, EnvironmentUnavailable
 from grader.sandbox.isolation import Isolation, IsolationMode, SandboxConfig
 from grader.sandbox.kernel_command import hidden_path_problem
@@ -156,8 +156,8 @@ def check_environment(env: StudentEnvironment, config: SandboxConfig, isolation:
                      frameworks: Sequence[str] = (), timeout_s: float = 180) -> EnvironmentStatus:
     """Start `env`'s interpreter exactly as a kernel starts (same sandbox, uid, limits), import the kernel and find
     the lab's frameworks; the versions it reports, or the reason it failed."""
-    from grader.kernel.pipeline import prepare_job
     from grader.sandbox import kernel_command
+    from grader.sandbox.job import prepare_job
     from grader.sandbox.uid_lease import lease_uid
 
     def failed(detail: str) -> EnvironmentStatus:

@@ -4,7 +4,7 @@ Every text a report carries is grader-written sentences with values in them, som
 Whatever built it, the report itself is the last gate: each text field is made printable (no control or format
 characters: escape sequences, bidi overrides) and capped (`TEXT_LIMITS`) when the model is made, so nothing stored,
 served, exported or shown holds more (a cell's traceback, for instructors only, is capped and kept as IPython wrote
-it). `tests/grader/test_report_text.py` walks every text field."""
+it). `tests/grader/scoring/test_report_text.py` walks every text field."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.datasets import sha256_of
+from grader.data.lab_data import sha256_of
 from grader.kernel.environments import MARKER, versions_code
 from tests.conftest import LABGRADER, REPO, make_server, notebook_bytes, server_env
 from tests.grader.kernel_venvs import make_kernel_venv
@@ -70,7 +70,7 @@ def test_a_lab_names_its_environment_which_kernels_build_makes_and_list_shows(tm
                              "until `labgrader kernels build tiny` completes\n")
 
     # what an older Labgrader's `kernels build` left: the venv in place, its marker written last (builds now go
-    # beside it and are swapped in: tests/grader/test_environment_swap.py, offline)
+    # beside it and are swapped in: tests/grader/kernel/test_environment_swap.py, offline)
     _finish_in_place(venvs / "kernels" / "tiny", labs / "environments" / "tiny.txt")
     listed = json.loads(_run(env, tmp_path, "kernels", "list", "--json").stdout)
     tiny = next(e for e in listed if e["name"] == "tiny")

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from grader.dataset_spec import DatasetSpec, DatasetSplit
-from grader.datasets import LabData
+from grader.data.lab_data import LabData
+from grader.data.private import import_private_data
 from grader.errors import DatasetError
-from grader.private_data import import_private_data
+from grader.spec.dataset import DatasetSpec, DatasetSplit
 
 SHAPES = DatasetSpec(id="shapes", title="Shapes")
 

@@ -1,12 +1,14 @@
-"""One grading run as an ordered list of steps: validate -> prepare job dir -> execute -> harness -> score -> report."""
+"""One grading run as an ordered list of steps: validate -> prepare job dir -> execute -> harness -> score -> report.
+
+The top of the grader: the one module that imports every room (upload, spec, data, sandbox, kernel, evaluation,
+scoring) and puts their steps in order; no room imports it. `WarmKernelPool` is the warm kernels of
+`grader.kernel.warm_pool` with the step that grades in them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
-import logging
 import os
 import secrets
 import time
@@ -17,33 +19,30 @@ from typing import Protocol
 import nbformat
 from nbformat import NotebookNode
 
-from grader.dataset_serve import served_code
-from grader.datasets import LabData
+from grader.data.lab_data import LabData
+from grader.data.serve import served_code
 from grader.errors import KernelStartFailed
 from grader.evaluation.harness_output import MAX_HARNESS_OUTPUT_BYTES
 from grader.evaluation.in_kernel import harness_source, source
 from grader.evaluation.request import build_evaluation_job, build_request
 from grader.evaluation.result import EvaluationResult
 from grader.evaluation.runner import run_evaluator
-from grader.kernel.attachments import SubmittedFile, place_files
 from grader.kernel.cpu_only import cpu_only_note
 from grader.kernel.driver_handle import KernelDriver
 from grader.kernel.environments import start_failure
 from grader.kernel.execute import ExecutionResult, RunLimits, execute_notebook
-from grader.kernel.kernel_process import SandboxKernelManager, write_kernelspec
+from grader.kernel.kernel_process import SandboxKernelManager
 from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB
-from grader.sandbox import jobdir, kernel_command, reaper
-from grader.sandbox.cgroups import JobCgroup
-from grader.sandbox.evaluator_room import SUFFIX as EVALUATOR_CGROUP_SUFFIX
+from grader.kernel.warm_pool import WarmKernels
 from grader.sandbox.evaluator_room import evaluator_room
-from grader.sandbox.isolation import Isolation, IsolationMode, SandboxConfig, job_cgroup, require_isolation
+from grader.sandbox.isolation import Isolation, IsolationMode, SandboxConfig, require_isolation
+from grader.sandbox.job import PreparedJob, prepare_job
 from grader.sandbox.jobdir import JobDirs, take_untrusted_file
 from grader.sandbox.uid_lease import lease_uid
 from grader.scoring.report import GradingReport
 from grader.scoring.stored import StoredEvaluation, evaluation_plan, score_report
-from grader.spec import LabSpec
-
-logger = logging.getLogger(__name__)
+from grader.spec.lab import LabSpec
+from grader.upload.attachments import SubmittedFile, place_files
 
 
 @dataclass(frozen=True)
@@ -109,32 +108,6 @@ def _harness_step(ctx: GradingContext, work: Path, evaluation: Path) -> tuple[st
     return code, output
 
 
-def _make_work_owned(path: Path, uid: int | None) -> None:
-    if uid is None:
-        return
-    for item in [path, *path.rglob("*")]:
-        os.chown(item, uid, uid, follow_symlinks=False)
-
-
-@dataclass(frozen=True)
-class PreparedJob:
-    """A job's sandbox before its kernel starts: directories, cgroups, uid, kernel environment and kernelspec."""
-
-    dirs: JobDirs
-    cgroup: JobCgroup
-    uid: int | None
-    env: dict[str, str]
-    kernel_dirs: Path
-    driver_argv: tuple[str, ...] = ()  # the job's kernel driver (`grader.kernel.driver`)
-
-    def end(self) -> None:
-        """End every process of the job, then remove its cgroups and directories."""
-        try:
-            _end_job(self.cgroup, self.uid)
-        finally:
-            self.dirs.remove()
-
-
 class StartedKernel(Protocol):
     """A kernel started ahead for exactly one job (`grader.kernel.warm_pool.WarmKernel`); no student code ran in it."""
 
@@ -144,45 +117,6 @@ class StartedKernel(Protocol):
 
     def take_driver(self) -> KernelDriver | None:
         """Its connected kernel driver, handed to the job (which closes it)."""
-
-
-def sweep_abandoned_jobs(config: SandboxConfig, jobs_root: Path) -> int:
-    """End and remove what crashed graders left on this host: job directories no live process owns, their tmpfs
-    mounts and their cgroups (with any process still in them). Run when an executor or worker starts."""
-    abandoned = jobdir.abandoned_jobs(jobs_root)
-    for root in abandoned:
-        for name in (root.name, root.name + EVALUATOR_CGROUP_SUFFIX):  # the kernel's groups and the evaluator's
-            memory, pids, cpu = (group if (group := config.cgroup_root / c / config.cgroup_parent / name).is_dir()
-                                 else None for c in ("memory", "pids", "cpu"))
-            if memory or pids or cpu:
-                with contextlib.suppress(OSError):
-                    JobCgroup(memory=memory, pids=pids, cpu=cpu, memory_limit_mb=0, max_processes=0).remove()
-        jobdir.remove_job_dir(root)
-    if abandoned:
-        logger.warning("removed %d job director%s that crashed graders left in %s", len(abandoned),
-                       "y" if len(abandoned) == 1 else "ies", jobs_root)
-    return len(abandoned)
-
-
-def prepare_job(config: SandboxConfig, isolation: Isolation, jobs_root: Path, uid: int | None,
-                extra_env: dict[str, str], devices: tuple[str, ...]) -> PreparedJob:
-    """The job dir, cgroups and kernelspec of one kernel; the same steps for a cold and a warm kernel."""
-    job_key = f"job-{secrets.token_hex(8)}"
-    dirs = JobDirs.create(jobs_root, job_key, uid, config.limits.work_dir_limit_mb)
-    cgroup = job_cgroup(config, isolation, job_key)
-    config_dirs = kernel_command.make_config_dirs(dirs.evaluation, dirs.work)
-    job = PreparedJob(dirs, cgroup, uid, kernel_command.kernel_environment(dirs.work, extra_env, config.kernel_python,
-                                                                           config_dirs), dirs.host)
-    try:
-        (dirs.work / ".tmp").mkdir()
-        _make_work_owned(dirs.work, uid)
-        (dirs.work / "data").mkdir(mode=0o755)  # root-owned; must exist when the kernel starts (it joins sys.path)
-        argv = kernel_command.kernel_argv(config, isolation, dirs, uid or os.getuid(), job.env, cgroup, devices)
-        driver = kernel_command.driver_argv(config, isolation, dirs, uid or os.getuid(), cgroup)
-        return dataclasses.replace(job, kernel_dirs=write_kernelspec(dirs.host, argv), driver_argv=tuple(driver))
-    except BaseException:
-        job.end()
-        raise
 
 
 async def grade_notebook(nb: NotebookNode, ctx: GradingContext, warm: StartedKernel | None = None) -> GradingOutcome:
@@ -252,13 +186,6 @@ def notebook_bytes(nb: NotebookNode) -> bytes:
     return text.encode("utf-8", errors="replace")
 
 
-def _end_job(cgroup: JobCgroup, uid: int | None) -> None:
-    """End every process of the job: its cgroups, then anything still running as the slot's uid (should be none)."""
-    cgroup.remove()
-    if uid is not None and (stragglers := reaper.kill_processes_owned_by(uid)):
-        logger.warning("killed %d process(es) of uid %d that outlived their job's namespaces", stragglers, uid)
-
-
 def _evaluate(ctx: GradingContext, result: ExecutionResult, dirs: JobDirs,
               isolation: Isolation) -> tuple[EvaluationResult | None, str]:
     """Take the kernel's export (untrusted) out of the sandbox and have the clean evaluator compute predictions, in a
@@ -300,3 +227,21 @@ def _report(ctx: GradingContext, result: ExecutionResult, inputs: StoredEvaluati
                         execution_note=note, device=ctx.device_label,
                         isolation=isolation.detail, timings_s=timings, cutoff=result.cutoff,
                         cell_numbers=cell_numbers(result.notebook))
+
+
+class WarmKernelPool(WarmKernels):
+    """Warm kernels (`grader.kernel.warm_pool`) that grade: each job takes its slot's kernel, or starts cold."""
+
+    async def grade(self, nb: NotebookNode, ctx: GradingContext) -> GradingOutcome:
+        """Grade one notebook in the slot's warm kernel (cold if none), then warm a fresh kernel for the slot."""
+        kernel = await self.take(ctx)
+        try:
+            if kernel is None:
+                self.stats.cold_jobs += 1
+            else:
+                self.stats.warm_jobs += 1
+            return await grade_notebook(nb, ctx, warm=kernel)
+        finally:
+            if kernel is not None:
+                await asyncio.to_thread(kernel.end)  # grade_notebook ended the job; this gives the uid back
+            self._refill(ctx.slot)

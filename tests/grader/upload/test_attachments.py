@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from grader.errors import AttachmentsInvalid, AttachmentsTooLarge
-from grader.kernel.attachments import FileLimits, SubmittedFile, bundle, collect_files, place_files, safe_path, unbundle
+from grader.upload.attachments import FileLimits, SubmittedFile, bundle, collect_files, place_files, safe_path, unbundle
 
 
 def zip_bytes(*members: tuple[str, bytes], link: str | None = None) -> bytes:

@@ -11,7 +11,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader.errors import NotebookInvalid
-from grader.kernel.notebook import MAX_JSON_CONTAINERS, MAX_JSON_DEPTH, MAX_JSON_VALUES, check_upload, parse_notebook
+from grader.upload.notebook import MAX_JSON_CONTAINERS, MAX_JSON_DEPTH, MAX_JSON_VALUES, check_upload, parse_notebook
 
 LIMIT = 20 * 1024 * 1024
 

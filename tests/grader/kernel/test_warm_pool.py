@@ -11,12 +11,12 @@ import pytest
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.datasets import LabData
-from grader.kernel.pipeline import GradingContext, GradingOutcome, grade_notebook
-from grader.kernel.warm_pool import UID_OFFSET, WarmKernelPool, lab_frameworks, start_warm_kernel
+from grader.data.lab_data import LabData
+from grader.kernel.warm_pool import UID_OFFSET, lab_frameworks, start_warm_kernel
+from grader.pipeline import GradingContext, GradingOutcome, WarmKernelPool, grade_notebook
 from grader.sandbox import reaper
 from grader.sandbox.isolation import SandboxConfig, SandboxLimits
-from grader.spec import discover_labs
+from grader.spec.lab import discover_labs
 from lab_tasks import LABS_DIR
 from tests.conftest import make_server, notebook_bytes
 from tests.lab_data import frameworks_data

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.datasets import LabData
+from grader.data.lab_data import LabData
 from grader.errors import SandboxUnavailable
-from grader.kernel.pipeline import GradingContext, grade_notebook
+from grader.pipeline import GradingContext, grade_notebook
 from grader.sandbox import cgroups, jobdir, kernel_command, reaper
 from grader.sandbox.isolation import (
     Isolation,
@@ -26,7 +26,7 @@ from grader.sandbox.isolation import (
     probe_isolation,
     require_isolation,
 )
-from grader.spec import discover_labs
+from grader.spec.lab import discover_labs
 from lab_tasks import LABS_DIR
 from tests.lab_data import frameworks_data
 

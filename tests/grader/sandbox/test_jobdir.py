@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from grader.kernel.pipeline import sweep_abandoned_jobs
 from grader.sandbox.isolation import SandboxConfig
+from grader.sandbox.job import sweep_abandoned_jobs
 from grader.sandbox.jobdir import JobDirs, abandoned_jobs
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="job tmpfs mounts and cgroups need a root worker")
 CRASH = ("import os, sys\nfrom pathlib import Path\nfrom grader.sandbox.jobdir import JobDirs\n"
          "JobDirs.create(Path(sys.argv[1]), 'job-dead', None, 16)\nos._exit(0)  # no cleanup: as under SIGKILL")

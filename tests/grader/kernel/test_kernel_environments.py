@@ -15,10 +15,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.kernel.pipeline import GradingContext, grade_notebook
+from grader.pipeline import GradingContext, grade_notebook
 from grader.sandbox import kernel_command
 from grader.sandbox.isolation import SandboxConfig
-from grader.spec import LabSpec, discover_labs
+from grader.spec.lab import LabSpec, discover_labs
 from lab_tasks import LABS_DIR
 from tests.grader.kernel_venvs import make_kernel_venv
 from tests.lab_data import frameworks_data

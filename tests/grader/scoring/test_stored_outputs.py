@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.datasets import LabData
+from grader.data.lab_data import LabData
 from grader.evaluation.result import EvaluationResult, HistoryResult
 from grader.scoring.report import CellError
 from grader.scoring.stored import (
@@ -21,8 +21,8 @@ from grader.scoring.stored import (
     score_report,
     unpack_evaluation,
 )
-from grader.spec import LabSpec
-from tests.grader.test_scoring import DIGITS, GAP, HIDDEN_Y, MULTI, SINGLE, STOP, TRAIN_Y, multi
+from grader.spec.lab import LabSpec
+from tests.grader.scoring.test_scoring import DIGITS, GAP, HIDDEN_Y, MULTI, SINGLE, STOP, TRAIN_Y, multi
 
 SPEC = LabSpec(id="frameworks", title="t", datasets=DIGITS, checks=(SINGLE, MULTI, GAP, STOP))
 

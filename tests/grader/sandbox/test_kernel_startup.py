@@ -1,7 +1,8 @@
 """Submitted files cannot change how the kernel starts: it starts with `python -P` (the work directory, where they
 land, is not on sys.path until the grader's set-up is done), with IPython's and Jupyter's configuration in a root-owned
 directory that is read-only in the sandbox, and without the user site-packages. Start-up files among the submitted
-files are refused (tests/grader/test_attachments.py); written by the notebook at run time they change nothing."""
+files are refused (tests/grader/upload/test_attachments.py); written by the notebook at run time they change
+nothing."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.kernel.attachments import SubmittedFile
-from grader.kernel.pipeline import GradingContext, grade_notebook
+from grader.pipeline import GradingContext, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
-from grader.spec import discover_labs
+from grader.spec.lab import discover_labs
+from grader.upload.attachments import SubmittedFile
 from lab_tasks import LABS_DIR
 from tests.lab_data import frameworks_data
 

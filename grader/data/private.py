@@ -4,7 +4,7 @@
               x, y                               a stratified, seeded share becomes the hidden split
     FILE.csv  a header row, numeric feature columns and a label column (`--label NAME`, default the last one);
               labels that are names become class indices in sorted order
-    FOLDER/   one sub-folder of images per class (or train/ and test/ with those): `grader.image_folder`
+    FOLDER/   one sub-folder of images per class (or train/ and test/ with those): `grader.data.image_folder`
 
 Class names the source gives (CSV labels, folder names) are numbered in the order the dataset declares (`classes`),
 else in sorted order. Inputs are checked against the declaration (dtype, input_shape, value_range).
@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from grader.dataset_prep import check_arrays
-from grader.dataset_spec import DatasetSpec
-from grader.datasets import LabData, sha256_of, stratified_rows
+from grader.data.image_folder import read_image_folder
+from grader.data.lab_data import LabData, sha256_of, stratified_rows
+from grader.data.prepare import check_arrays
 from grader.errors import DatasetError
-from grader.image_folder import read_image_folder
+from grader.spec.dataset import DatasetSpec
 
 Array = NDArray[Any]
 

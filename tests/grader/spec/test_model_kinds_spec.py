@@ -8,14 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.dataset_spec import DatasetSpec
-from grader.datasets import LabData
+from grader.data.lab_data import LabData
 from grader.errors import SpecInvalid
 from grader.evaluation.evaluator import architecture_fits
-from grader.evaluation.request import build_request, role_of, slot_architectures
+from grader.evaluation.request import build_request
 from grader.evaluation.result import ArchitectureFacts, EvaluationResult, ModelResult
 from grader.scoring.scorers import ScoringInputs, score_accuracy
-from grader.spec import AccuracyCheck, LabSpec, load_spec
+from grader.spec.dataset import DatasetSpec
+from grader.spec.lab import AccuracyCheck, LabSpec, load_spec
+from grader.spec.slots import role_of, slot_architectures
 
 HIDDEN_Y = np.arange(100) % 10
 CHECK = """

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from grader.spec import LabSpec
-from grader.spec_lines import SpecProblem, key_lines, validation_problems
+from grader.spec.lab import LabSpec
+from grader.spec.lines import SpecProblem, key_lines, validation_problems
 
 __all__ = ["SpecProblem", "find_spec_problems"]
 

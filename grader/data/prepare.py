@@ -2,7 +2,7 @@
 
     source.sklearn   the loader's x, y (prepared whenever the service starts and the dataset is missing)
     source.file      <data_dir>/sources/<file> (`labgrader datasets import PATH` or `datasets fetch` puts it there)
-    source.import    the instructor's own data: `grader.private_data`, never here
+    source.import    the instructor's own data: `grader.data.private`, never here
 
     split test_half  order = default_rng(seed).permutation(len(y_test)); the first half (sorted) is hidden, the rest
                      of the test part and the whole training part stay visible
@@ -10,7 +10,7 @@
     split stratified `stratified_rows(y, held_out, seed)` of all rows are hidden
 
 Written: visible/<id>.npz (x_train, y_train, and the visible x_test, y_test of a test_half split), hidden/<id>.npz
-(x, y; root-only), the loader files of `serve` (`grader.dataset_serve`) and provenance-<id>.json (source, sha256,
+(x, y; root-only), the loader files of `serve` (`grader.data.serve`) and provenance-<id>.json (source, sha256,
 split, rows, classes, checksums of both parts).
 """
 
@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from grader.dataset_serve import install_student_files, write_served_files
-from grader.dataset_spec import DatasetSpec
-from grader.datasets import LabData, sha256_of, stratified_rows
+from grader.data.lab_data import LabData, sha256_of, stratified_rows
+from grader.data.serve import install_student_files, write_served_files
 from grader.errors import DatasetError, SpecInvalid
-from grader.spec import LabSpec, load_spec
+from grader.spec.dataset import DatasetSpec
+from grader.spec.lab import LabSpec, load_spec
 
 Array = NDArray[Any]
 

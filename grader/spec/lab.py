@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from grader.dataset_spec import DataFile, DatasetSpec
 from grader.errors import SpecInvalid
-from grader.spec_lines import validation_problems
+from grader.spec.dataset import DataFile, DatasetSpec
+from grader.spec.lines import validation_problems
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 # the kinds of trained model a lab accepts; each is an exporter in the kernel and an evaluator outside it
@@ -158,7 +158,7 @@ class LabSpec(_Strict):
         for index, check in enumerate(self.checks):
             dataset = getattr(check, "dataset", None)
             if dataset is not None and dataset not in declared:
-                # `key: message` is placed on that key's line by grader.spec_lines
+                # `key: message` is placed on that key's line by grader.spec.lines
                 raise ValueError(f"checks[{index}].dataset: dataset {dataset!r} is not declared; declare it in a "
                                  f"[[datasets]] table (declared: {', '.join(sorted(declared)) or 'none'})")
         files = {Path(name).name for name in self.student_files}.union(*(d.served_files() for d in self.datasets))

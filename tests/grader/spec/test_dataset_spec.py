@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.dataset_serve import served_description
-from grader.spec import load_spec
-from grader.spec_problems import find_spec_problems
+from grader.data.serve import served_description
+from grader.spec.lab import load_spec
+from grader.spec.problems import find_spec_problems
 
 HEAD = '''id = "lab"
 title = "A lab"

@@ -25,10 +25,10 @@ from nbformat.v4 import new_code_cell, new_notebook
 from grader.kernel.cells import DriverLimits, KernelState, RunOutcome, connect, run_notebook
 from grader.kernel.execute import ExecutionResult, RunLimits, _take_result
 from grader.kernel.frames import encode_frame
-from grader.kernel.pipeline import GradingContext, grade_notebook
+from grader.pipeline import GradingContext, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
 from grader.scoring.report import Cutoff
-from grader.spec import discover_labs
+from grader.spec.lab import discover_labs
 from lab_tasks import LABS_DIR
 from tests.conftest import LABGRADER, notebook_bytes, server_env
 from tests.lab_data import frameworks_data

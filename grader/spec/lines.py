@@ -1,6 +1,6 @@
 """Where in a lab.toml each schema error lives: its key as a person writes it (`checks[2].full_credit_at`) and line.
 
-It knows nothing of the schema itself (`grader.spec` imports it), so a new field or check kind needs nothing here.
+It knows nothing of the schema itself (`grader.spec.lab` imports it), so a new field or check kind needs nothing here.
 """
 
 from __future__ import annotations

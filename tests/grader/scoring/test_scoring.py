@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.dataset_spec import DatasetSpec
-from grader.datasets import LabData
+from grader.data.lab_data import LabData
 from grader.evaluation.result import ArchitectureFacts, EvaluationResult, HistoryResult, ModelResult
 from grader.scoring.report import CellError, CheckResult
 from grader.scoring.scorers import (
@@ -21,7 +20,8 @@ from grader.scoring.scorers import (
     score_gap,
     with_dataset_note,
 )
-from grader.spec import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
+from grader.spec.dataset import DatasetSpec
+from grader.spec.lab import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
 
 HIDDEN_Y = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9] * 10)  # 100 hidden labels
 TRAIN_Y = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9] * 5)  # 50 visible training labels
@@ -276,7 +276,7 @@ def test_every_check_kind_of_the_spec_has_a_registered_scorer() -> None:
     from typing import get_args
 
     from grader.scoring.scorers import SCORERS
-    from grader.spec import Check
+    from grader.spec.lab import Check
 
     kinds = {get_args(model.model_fields["kind"].annotation)[0] for model in get_args(get_args(Check)[0])}
     assert kinds == set(SCORERS) == {"accuracy", "overfitting_gap", "early_stopping"}

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.spec_reference import END, START, reference_markdown, replace_block
+from grader.spec.reference import END, START, reference_markdown, replace_block
 
-PAGE = Path(__file__).resolve().parents[2] / "docs" / "lab-author.md"
+PAGE = Path(__file__).resolve().parents[3] / "docs" / "lab-author.md"
 
 
 def test_the_guide_reference_matches_the_schema() -> None:
     page = PAGE.read_text(encoding="utf-8")
     assert page == replace_block(page, reference_markdown()), (
-        "docs/lab-author.md's reference is out of date: python -m grader.spec_reference --write docs/lab-author.md")
+        "docs/lab-author.md's reference is out of date: python -m grader.spec.reference --write docs/lab-author.md")
 
 
 def test_the_reference_names_every_key_and_check_kind() -> None:

@@ -10,10 +10,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.kernel.cpu_only import cpu_only_note
-from grader.kernel.pipeline import GradingContext, grade_notebook
+from grader.pipeline import GradingContext, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
 from grader.scoring.report import CellError
-from grader.spec import discover_labs
+from grader.spec.lab import discover_labs
 from lab_tasks import LABS_DIR
 from tests.lab_data import frameworks_data
 

@@ -15,11 +15,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from grader.dataset_prep import prepare_dataset, read_source
-from grader.dataset_spec import DatasetSpec
-from grader.datasets import LabData, sha256_of
+from grader.data.lab_data import LabData, sha256_of
+from grader.data.prepare import prepare_dataset, read_source
 from grader.errors import DatasetError
-from grader.spec import LabSpec
+from grader.spec.dataset import DatasetSpec
+from grader.spec.lab import LabSpec
 
 Labs = dict[str, LabSpec]  # lab id -> its spec (`discover_labs` of the labs folder)
 

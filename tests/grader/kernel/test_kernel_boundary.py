@@ -15,7 +15,7 @@ from nbformat import NotebookNode, ValidationError
 from grader.errors import FrameTooLarge, KernelProtocolViolation
 from grader.kernel.channel import ProtocolGuard, StrictSession
 from grader.kernel.frames import encode_frame, read_frame
-from grader.kernel.pipeline import GradingOutcome
+from grader.pipeline import GradingOutcome
 from grader.sandbox import seccomp
 from grader.scoring.plots import learning_curve_artifacts
 from grader.scoring.report import CellError, CheckResult, GradingReport

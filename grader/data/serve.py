@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from grader.dataset_spec import DatasetSpec
-from grader.datasets import LabData
-from grader.spec import LabSpec
+from grader.data.lab_data import LabData
+from grader.spec.dataset import DatasetSpec
+from grader.spec.lab import LabSpec
 
 IDX_UBYTE = 0x08
 # the four files torchvision's IDX-reading dataset classes look for under <root>/<Name>/raw
