@@ -165,7 +165,8 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
         try:
             result = await execute_notebook(
                 nb, work=dirs.work, kernel_dirs=job.kernel_dirs, env=job.env, limits=limits,
-                setup_code=(warm.setup_code if warm is not None else source("startup.py")) + served_code(ctx.spec),
+                setup_code=(warm.setup_code if warm is not None else source("startup.py")) + served_code(ctx.spec)
+                + source("notebook_path.py"),
                 harness=harness,
                 sandbox_uid=uid, death_reason=cgroup.death_reason,
                 driver_argv=list(job.driver_argv),
