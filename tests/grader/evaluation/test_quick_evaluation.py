@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from grader.datasets import LabData
+from grader.data.lab_data import LabData
 from grader.evaluation.__main__ import run_job
 from grader.evaluation.request import QUICK_EXPORT_BYTES, build_evaluation_job, evaluate_without_networks
 from grader.evaluation.result import EvaluationResult
-from grader.spec import discover_labs
+from grader.spec.lab import discover_labs
 from lab_tasks import LABS_DIR
 from tests.lab_data import frameworks_data
 
