@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from grader.errors import NetworkRefused
+from grader.evaluation.export_check import checked_path
 from grader.evaluation.harness_output import HarnessExport, HistoryExport
 from grader.evaluation.network import NumpyNetwork, build_network
 from grader.evaluation.preprocessing import Preprocessing, match_student, named_preprocessings
@@ -73,6 +74,7 @@ class _Evaluation:
     student: dict[str, tuple[Preprocessing | None, str, tuple[int, ...]]] = field(default_factory=dict)
     decoded: dict[str, Array] = field(default_factory=dict)
     named: dict[str, list[Preprocessing]] = field(default_factory=dict)
+    paths: dict[int, str] = field(default_factory=dict)  # how each network was exported and cross-checked
 
     def named_preprocessings(self, dataset: str) -> list[Preprocessing]:
         if dataset not in self.named:
@@ -86,7 +88,9 @@ class _Evaluation:
             try:
                 if entry is None:
                     raise NetworkRefused("the export does not hold it")
-                self.networks[index] = build_network(self.export, entry, self.decoded)
+                network = build_network(self.export, entry, self.decoded)
+                self.paths[index] = checked_path(self.export, entry, network)
+                self.networks[index] = network
             except NetworkRefused as exc:
                 self.networks[index] = str(exc)
         return self.networks[index]
@@ -221,11 +225,11 @@ def architecture_fits(facts: ArchitectureFacts, requirement: str) -> bool:
     return True
 
 
-def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, hidden_x: Array,
+def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, hidden_x: Array, path: str | None,
             considered: int | None = None) -> ModelResult:
     network = fit.network
     words = fit.preprocessing.words
-    base: dict[str, Any] = {"name": slot.name, "found": True, "via": via, "source": label,
+    base: dict[str, Any] = {"name": slot.name, "found": True, "via": via, "source": label, "export_path": path,
                             "framework": network.source.framework, "facts": network.facts(),
                             "preprocessing": fit.preprocessing.name, "preprocessing_words": words,
                             "train_predictions": [int(p) for p in fit.train_predictions],
@@ -255,22 +259,27 @@ def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallb
             why = f"{NOT_FROM_LAYERS}: {fit}" if isinstance(network, str) else fit
             return ModelResult(name=slot.name, found=True, via="contract", source=label,
                                framework=entry.framework if entry else None, error=why)
-        return _result(slot, "contract", label, fit, inputs.hidden_x)
+        return _result(slot, "contract", label, fit, inputs.hidden_x, state.paths.get(contract.network))
     pool: list[tuple[int, _Fit]] = []
-    refused: list[tuple[str, str]] = []
+    refused: list[tuple[int, str, str]] = []
+    width = int(np.prod(inputs.sample_x.shape[1:]))
     for entry in export.networks[:MAX_CANDIDATES]:
         if entry.id in taken:
             continue
         fit = state.fit(entry.id, slot.dataset)
         if isinstance(fit, str):
-            if isinstance(state.network(entry.id), str):
-                refused.append((entry.label, fit))
+            if isinstance(state.network(entry.id), str) and entry.input_width in (None, width):
+                refused.append((entry.id, entry.label, fit))
             continue
         if fallback or architecture_fits(fit.network.facts(), slot.architecture):
             pool.append((entry.id, fit))
     if not pool:
+        # a network the notebook trained for this slot that could not be read: the one whose forward() took this
+        # dataset's inputs (another slot's network is never named here)
         if fallback and refused:
-            label, why = refused[0]
+            took = [item for item in refused if getattr(export.network(item[0]), "input_width", None) == width]
+            index, label, why = (took or refused)[0]
+            taken.add(index)
             return ModelResult(name=slot.name, found=False, source=label, error=f"{NOT_FROM_LAYERS}: {why}")
         return None
     # the best network the student trained for this role: the most accurate on the visible sample (the export lists
@@ -278,7 +287,8 @@ def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallb
     index, best = max(pool, key=lambda item: item[1].accuracy)
     taken.add(index)
     entry = export.network(index)
-    return _result(slot, "discovery", entry.label if entry else "?", best, inputs.hidden_x, considered=len(pool))
+    return _result(slot, "discovery", entry.label if entry else "?", best, inputs.hidden_x, state.paths.get(index),
+                   considered=len(pool))
 
 
 def _choose_history(request: HistoryRequest, found: list[HistoryExport], network: int | None,
@@ -311,24 +321,50 @@ def _other_dataset_networks(state: _Evaluation, dataset: str | None) -> set[int]
     return other
 
 
+def _loss_text(value: float) -> str:
+    """A loss for a sentence: 0.347, or 1e+308 for a number a notebook wrote to break the sentence."""
+    return f"{value:.3f}" if abs(value) < 1e6 else f"{value:.3g}"
+
+
 def _cross_check(history: HistoryExport, model: ModelResult | None) -> tuple[bool | None, str]:
-    """Is the history's training loss that of the exported network? The grader recomputes the network's
-    cross-entropy on the visible training sample; a history whose every recorded loss is far below it does not
-    describe this network."""
+    """Is the history's training loss that of the exported network? It needs a training and a validation loss per
+    epoch (lists of one length); the grader recomputes the network's cross-entropy on the visible training sample,
+    and a history whose every recorded loss is far below it does not describe this network."""
     losses = [v for v in history.loss if v is not None and np.isfinite(v)]
     if model is None or not model.found or model.predictions is None:
         return None, "not cross-checked: the network it records was not evaluated"
+    if not losses:
+        return False, ("it records no training loss, so the grader cannot check that it describes this network: "
+                       "record the training and the validation loss once per epoch")
+    if history.val_loss and len(history.loss) != len(history.val_loss):
+        return False, (f"it records {len(history.loss)} training losses but {len(history.val_loss)} validation "
+                       "losses: record one of each per epoch")
     if model.train_loss is None:
         return None, "not cross-checked: the network's outputs are not class scores"
-    if not losses:
-        return None, "not cross-checked: it records no training loss"
     low, high = min(losses), max(losses)
+    span = f"{_loss_text(low)} to {_loss_text(high)}"
     if model.train_loss > 2 * high + 0.1:
-        return False, (f"the network's cross-entropy on training data is {model.train_loss:.3f}, far above every "
-                       f"training loss the history records ({low:.3f} to {high:.3f}): the history does not describe "
-                       "this network")
-    return True, (f"cross-checked: the network's cross-entropy on training data is {model.train_loss:.3f}, within "
-                  f"what the history records ({low:.3f} to {high:.3f})")
+        return False, (f"the network's cross-entropy on training data is {_loss_text(model.train_loss)}, far above "
+                       f"every training loss the history records ({span}): the history does not describe this "
+                       "network")
+    if low > 100 * model.train_loss + 10:
+        return False, (f"the network's cross-entropy on training data is {_loss_text(model.train_loss)}, far below "
+                       f"every training loss the history records ({span}): the history does not describe this "
+                       "network")
+    return True, (f"cross-checked: the network's cross-entropy on training data is {_loss_text(model.train_loss)}, "
+                  f"within what the history records ({span})")
+
+
+def _history_result(request: HistoryRequest, history: HistoryExport, model: ModelResult | None) -> HistoryResult:
+    """One history's result; whatever numbers it holds, a problem with it fails its own check, never the run."""
+    consistent, sentence = _cross_check(history, model) if history.found else (None, "")
+    try:
+        return HistoryResult(name=history.name, found=history.found, error=history.error, via=history.via,
+                             source=history.source, loss=history.loss, val_loss=history.val_loss,
+                             consistent=consistent, cross_check=sentence, shape=history.shape)
+    except ValueError as exc:  # pydantic's ValidationError: a field the notebook's numbers pushed out of bounds
+        return HistoryResult(name=request.name, found=False, source=history.source,
+                             error=f"the history could not be read: {str(exc).splitlines()[0][:200]}")
 
 
 def evaluate(export: HarnessExport | None, slots: list[SlotRequest], histories: list[HistoryRequest],
@@ -359,12 +395,7 @@ def evaluate(export: HarnessExport | None, slots: list[SlotRequest], histories: 
         if history is None:
             history_results.append(HistoryResult(name=request.name, found=False))
             continue
-        consistent, sentence = _cross_check(history, entries.get(request.model or "")) if history.found else (
-            None, "")
-        history_results.append(HistoryResult(
-            name=history.name, found=history.found, error=history.error, via=history.via, source=history.source,
-            loss=history.loss, val_loss=history.val_loss, consistent=consistent, cross_check=sentence,
-            shape=history.shape))
+        history_results.append(_history_result(request, history, entries.get(request.model or "")))
     return EvaluationResult(models=list(entries.values()), histories=history_results)
 
 

@@ -147,6 +147,13 @@ Op = Annotated[Linear | Conv2d | MaxPool2d | BatchNorm | ScaleShift | Activation
 ModelKind = Literal["torch", "keras", "numpy_network", "perceptron"]
 
 
+class ExportCheck(_Untrusted):
+    """Visible inputs and what the student's own forward() computed for them: the exported operations must agree."""
+
+    input: ArrayKey
+    output: ArrayKey
+
+
 class ExportedNetwork(_Untrusted):
     """One candidate network: its operations in order, or why it could not be exported."""
 
@@ -157,6 +164,9 @@ class ExportedNetwork(_Untrusted):
     ops: list[Op] = Field(default_factory=list, max_length=MAX_OPS)
     device: str = Field(default="cpu", max_length=40)
     error: Message | None = None
+    path: str | None = Field(default=None, max_length=200)  # how it was exported ("torch.fx symbolic tracing")
+    check: ExportCheck | None = None
+    input_width: int | None = Field(default=None, ge=1, le=MAX_ARRAY_ELEMENTS)  # the inputs its forward() took
 
 
 class SlotExport(_Untrusted):
