@@ -19,6 +19,7 @@ from grader.errors import NetworkRefused
 from grader.evaluation.export_check import checked_path
 from grader.evaluation.harness_output import HarnessExport, HistoryExport
 from grader.evaluation.network import NumpyNetwork, build_network
+from grader.evaluation.op_policy import over_parameter_cap, refused_in_dense_lab
 from grader.evaluation.preprocessing import Preprocessing, match_student, named_preprocessings
 from grader.evaluation.result import ArchitectureFacts, EvaluationResult, HistoryResult, ModelResult
 
@@ -45,6 +46,7 @@ class SlotRequest:
     name: str
     dataset: str
     architecture: str = "any"
+    max_parameters: int | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class _Evaluation:
     decoded: dict[str, Array] = field(default_factory=dict)
     named: dict[str, list[Preprocessing]] = field(default_factory=dict)
     paths: dict[int, str] = field(default_factory=dict)  # how each network was exported and cross-checked
+    ops: str = "conv"  # the lab's op family: "dense" refuses pooling
 
     def named_preprocessings(self, dataset: str) -> list[Preprocessing]:
         if dataset not in self.named:
@@ -90,6 +93,9 @@ class _Evaluation:
                     raise NetworkRefused("the export does not hold it")
                 network = build_network(self.export, entry, self.decoded)
                 self.paths[index] = checked_path(self.export, entry, network)
+                refused = refused_in_dense_lab(network) if self.ops == "dense" else None
+                if refused:
+                    raise NetworkRefused(refused)
                 self.networks[index] = network
             except NetworkRefused as exc:
                 self.networks[index] = str(exc)
@@ -254,9 +260,10 @@ def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallb
         label = entry.label if entry else f"`{slot.name}`"
         fit = state.fit(contract.network, slot.dataset)
         taken.add(contract.network)
-        if isinstance(fit, str):
+        over = None if isinstance(fit, str) else over_parameter_cap(fit.network.facts(), slot.max_parameters)
+        if isinstance(fit, str) or over:
             network = state.network(contract.network)
-            why = f"{NOT_FROM_LAYERS}: {fit}" if isinstance(network, str) else fit
+            why = f"{NOT_FROM_LAYERS}: {fit}" if isinstance(network, str) else (over or str(fit))
             return ModelResult(name=slot.name, found=True, via="contract", source=label,
                                framework=entry.framework if entry else None, error=why)
         return _result(slot, "contract", label, fit, inputs.hidden_x, state.paths.get(contract.network))
@@ -269,9 +276,12 @@ def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallb
         fit = state.fit(entry.id, slot.dataset)
         if isinstance(fit, str):
             if isinstance(state.network(entry.id), str) and entry.input_width in (None, width):
-                refused.append((entry.id, entry.label, fit))
+                refused.append((entry.id, entry.label, f"{NOT_FROM_LAYERS}: {fit}"))
             continue
-        if fallback or architecture_fits(fit.network.facts(), slot.architecture):
+        over = over_parameter_cap(fit.network.facts(), slot.max_parameters)
+        if over:
+            refused.append((entry.id, entry.label, over))
+        elif fallback or architecture_fits(fit.network.facts(), slot.architecture):
             pool.append((entry.id, fit))
     if not pool:
         # a network the notebook trained for this slot that could not be read: the one whose forward() took this
@@ -280,7 +290,7 @@ def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallb
             took = [item for item in refused if getattr(export.network(item[0]), "input_width", None) == width]
             index, label, why = (took or refused)[0]
             taken.add(index)
-            return ModelResult(name=slot.name, found=False, source=label, error=f"{NOT_FROM_LAYERS}: {why}")
+            return ModelResult(name=slot.name, found=False, source=label, error=why)
         return None
     # the best network the student trained for this role: the most accurate on the visible sample (the export lists
     # the final bindings first, so a name's latest network wins a tie over an earlier snapshot)
@@ -368,11 +378,11 @@ def _history_result(request: HistoryRequest, history: HistoryExport, model: Mode
 
 
 def evaluate(export: HarnessExport | None, slots: list[SlotRequest], histories: list[HistoryRequest],
-             data: dict[str, DatasetInputs]) -> EvaluationResult:
+             data: dict[str, DatasetInputs], ops: str = "conv") -> EvaluationResult:
     """Every graded prediction, computed here from the exported networks."""
     if export is None:
         return EvaluationResult()
-    state = _Evaluation(export, data)
+    state = _Evaluation(export, data, ops=ops)
     entries: dict[str, ModelResult] = {}
     taken = {s.network for s in export.slots if s.network is not None and any(r.name == s.name for r in slots)}
     # first every slot takes a network whose architecture fits; only then may an empty slot take an unfitting one

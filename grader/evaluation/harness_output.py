@@ -62,7 +62,12 @@ class ArrayPayload(_Untrusted):
         return array
 
 
-class Linear(_Untrusted):
+class _Op(_Untrusted):
+    # the student's name for the layer, where the exporter knows it (`pool`, `dense_1`): reports name it
+    layer: Label | None = None
+
+
+class Linear(_Op):
     op: Literal["linear"]
     weight: ArrayKey
     bias: ArrayKey | None = None
@@ -72,7 +77,7 @@ class Linear(_Untrusted):
     transposed: bool = False
 
 
-class Conv2d(_Untrusted):
+class Conv2d(_Op):
     op: Literal["conv2d"]
     layout: Literal["nchw", "nhwc"]
     weight: ArrayKey
@@ -81,7 +86,7 @@ class Conv2d(_Untrusted):
     padding: list[Annotated[int, Field(ge=0, le=64)]] = Field(min_length=2, max_length=2)
 
 
-class MaxPool2d(_Untrusted):
+class MaxPool2d(_Op):
     op: Literal["max_pool2d"]
     layout: Literal["nchw", "nhwc"]
     kernel: list[Annotated[int, Field(ge=1, le=64)]] = Field(min_length=2, max_length=2)
@@ -89,7 +94,7 @@ class MaxPool2d(_Untrusted):
     padding: list[Annotated[int, Field(ge=0, le=32)]] = Field(min_length=2, max_length=2)
 
 
-class BatchNorm(_Untrusted):
+class BatchNorm(_Op):
     op: Literal["batch_norm"]
     axis: Literal[1, -1]
     eps: Annotated[float, Field(ge=0, le=1)]
@@ -99,13 +104,13 @@ class BatchNorm(_Untrusted):
     shift: ArrayKey
 
 
-class ScaleShift(_Untrusted):
+class ScaleShift(_Op):
     op: Literal["scale_shift"]
     scale: Finite | ArrayKey
     shift: Finite | ArrayKey
 
 
-class Perceptron(_Untrusted):
+class Perceptron(_Op):
     """One weight vector per class; `bias_feature`: none, or the column that weighs a constant input of 1."""
 
     op: Literal["perceptron"]
@@ -113,31 +118,31 @@ class Perceptron(_Untrusted):
     bias_feature: Literal["none", "first", "last"]
 
 
-class Activation(_Untrusted):
+class Activation(_Op):
     op: Literal["relu", "sigmoid", "tanh", "selu", "silu", "softplus", "flatten"]
 
 
-class Softmax(_Untrusted):
+class Softmax(_Op):
     op: Literal["softmax", "log_softmax"]
     axis: Annotated[int, Field(ge=-6, le=6)]
 
 
-class LeakyRelu(_Untrusted):
+class LeakyRelu(_Op):
     op: Literal["leaky_relu"]
     slope: Annotated[float, Field(ge=-100, le=100)]
 
 
-class Elu(_Untrusted):
+class Elu(_Op):
     op: Literal["elu"]
     alpha: Annotated[float, Field(ge=-100, le=100)]
 
 
-class Gelu(_Untrusted):
+class Gelu(_Op):
     op: Literal["gelu"]
     approximate: Literal["none", "tanh"]
 
 
-class Reshape(_Untrusted):
+class Reshape(_Op):
     op: Literal["reshape"]
     shape: list[Annotated[int, Field(ge=-1, le=MAX_ARRAY_ELEMENTS)]] = Field(min_length=1, max_length=5)
 

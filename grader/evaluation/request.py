@@ -46,6 +46,16 @@ def slot_architectures(spec: LabSpec) -> dict[str, tuple[str, str]]:
     return slots
 
 
+def slot_max_parameters(spec: LabSpec) -> dict[str, int]:
+    """Contract model name -> the fewest `max_parameters` any check of that model declares."""
+    caps: dict[str, int] = {}
+    for check in spec.checks:
+        cap, slot = getattr(check, "max_parameters", None), check.model_slot()
+        if cap is not None and slot is not None:
+            caps[slot[0]] = min(cap, caps.get(slot[0], cap))
+    return caps
+
+
 def _save(path: Path, array: np.ndarray[Any, Any]) -> str:
     if not path.exists():
         np.save(path, array, allow_pickle=False)
@@ -85,7 +95,8 @@ def build_evaluation_job(spec: LabSpec, lab: LabData, host: Path, export: Path, 
                 "layouts": [list(layout) for layout in declared.layouts],
                 "preprocessings": list(declared.preprocessings),
             }
-        slots.append({"name": name, "dataset": dataset, "architecture": architecture})
+        slots.append({"name": name, "dataset": dataset, "architecture": architecture,
+                      "max_parameters": slot_max_parameters(spec).get(name)})
     histories = [{"name": name, "model": model} for name, model in spec.history_requests()]
     return {"nonce": nonce, "export": str(export), "slots": slots, "histories": histories, "datasets": datasets,
-            "result": str(host / "evaluation-result.json")}
+            "result": str(host / "evaluation-result.json"), "ops": spec.ops}

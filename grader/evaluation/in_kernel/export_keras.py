@@ -144,7 +144,13 @@ def _keras_model_ops(keras: Any, model: Any, arrays: Arrays) -> list[dict[str, A
         raise NotExportable("a model that was never built (never called on data)")
     ops: list[dict[str, Any]] = []
     for layer in layers:
-        ops.extend(_keras_layer_ops(keras, layer, arrays))
+        ops.extend(_named(layer, _keras_layer_ops(keras, layer, arrays)))
+    return ops
+
+
+def _named(layer: Any, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for op in ops:
+        op.setdefault("layer", str(getattr(layer, "name", ""))[:150] or None)
     return ops
 
 
@@ -183,7 +189,7 @@ def export_keras(model: Any, arrays: Arrays, example: Any = None) -> dict[str, A
     else:
         ops = []
         for layer in _subclassed_layers(keras, model, example):
-            ops.extend(_keras_layer_ops(keras, layer, arrays))
+            ops.extend(_named(layer, _keras_layer_ops(keras, layer, arrays)))
         path = "its Keras layers in order, checked against its call() on visible inputs"
     return {"framework": "keras", "dtype": "float64" if dtype == "float64" else "float32", "ops": ops, "path": path}
 

@@ -293,6 +293,8 @@ def _fx_chain(model: Any, arrays: Arrays, dtype: Any) -> list[dict[str, Any]]:
             if len(value.args) != 1 or value.kwargs:
                 raise NotExportable(f"layer `{value.target}` is called with more than one input")
             op = _torch_module_op(traced.get_submodule(str(value.target)), arrays, dtype)
+            if op is not None:
+                op["layer"] = str(value.target)[:150]
         elif value.op in ("call_function", "call_method"):
             op = _torch_function_op(value, traced, arrays, dtype)
         else:

@@ -241,7 +241,7 @@ def export_torch_traced(model: Any, example: Any, arrays: Arrays, dtype: Any) ->
             if value.args[1] != 0 or _aten_name(source) != "_native_batch_norm_legit_no_training":
                 raise NotExportable(f"it selects among the results of `{_aten_name(source)}`")
             value = source
-        name = _aten_name(value)
+        node, name = value, _aten_name(value)
         op: dict[str, Any] | None
         if name in ("batch_norm", "_native_batch_norm_legit_no_training"):
             op = _batch_norm(value, graph, arrays, dtype)
@@ -249,8 +249,19 @@ def export_torch_traced(model: Any, example: Any, arrays: Arrays, dtype: Any) ->
         else:
             op, value = _aten_op(value, graph, arrays, dtype)
         if op is not None:
+            op["layer"] = _layer_name(node)
             chain.append(op)
     raise NotExportable("its traced graph is not a chain")
+
+
+def _layer_name(node: Any) -> str | None:
+    """The module whose forward() computed the node (`net.2`), as torch.export records it."""
+    stack = node.meta.get("nn_module_stack") or {}
+    try:
+        path = str(list(stack.values())[-1][0])
+    except (IndexError, TypeError, KeyError):
+        return None
+    return path.removeprefix("L['self'].").removeprefix("L__self__.")[:150] or None
 
 
 def _batch_norm(node: Any, graph: _Graph, arrays: Arrays, dtype: Any) -> dict[str, Any]:
