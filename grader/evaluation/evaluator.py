@@ -17,7 +17,10 @@ from numpy.typing import NDArray
 
 from grader.errors import NetworkRefused
 from grader.evaluation.export_check import checked_path
-from grader.evaluation.harness_output import HarnessExport, HistoryExport
+from grader.evaluation.harness_output import HarnessExport
+from grader.evaluation.history_check import HistoryRequest as HistoryRequest  # the evaluator's front: re-exported
+from grader.evaluation.history_check import choose_history, history_result
+from grader.evaluation.memorisation import MAX_IMAGES, memorised_rows
 from grader.evaluation.network import NumpyNetwork, build_network
 from grader.evaluation.op_policy import over_parameter_cap, refused_in_dense_lab
 from grader.evaluation.preprocessing import Preprocessing, match_student, named_preprocessings
@@ -47,12 +50,6 @@ class SlotRequest:
     dataset: str
     architecture: str = "any"
     max_parameters: int | None = None
-
-
-@dataclass(frozen=True)
-class HistoryRequest:
-    name: str
-    model: str | None = None
 
 
 @dataclass
@@ -231,8 +228,9 @@ def architecture_fits(facts: ArchitectureFacts, requirement: str) -> bool:
     return True
 
 
-def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, hidden_x: Array, path: str | None,
+def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, inputs: DatasetInputs, path: str | None,
             considered: int | None = None) -> ModelResult:
+    hidden_x = inputs.hidden_x
     network = fit.network
     words = fit.preprocessing.words
     base: dict[str, Any] = {"name": slot.name, "found": True, "via": via, "source": label, "export_path": path,
@@ -246,6 +244,10 @@ def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, hidden_x: Array,
         predictions = classes_of(network.scores(prepared))
     except (NetworkRefused, ValueError) as exc:
         return ModelResult(**base, error=f"it could not be run on the hidden inputs: {str(exc)[:300]}")
+    sample = fit.preprocessing(inputs.sample_x[:MAX_IMAGES]).reshape((-1, *fit.layout))
+    memorised = memorised_rows(network, [sample, prepared])
+    if memorised is not None:
+        base.update(memorised_rows=memorised.copies, rows_compared=memorised.rows)
     return ModelResult(**base, predictions=[int(p) for p in predictions])
 
 
@@ -266,7 +268,7 @@ def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallb
             why = f"{NOT_FROM_LAYERS}: {fit}" if isinstance(network, str) else (over or str(fit))
             return ModelResult(name=slot.name, found=True, via="contract", source=label,
                                framework=entry.framework if entry else None, error=why)
-        return _result(slot, "contract", label, fit, inputs.hidden_x, state.paths.get(contract.network))
+        return _result(slot, "contract", label, fit, inputs, state.paths.get(contract.network))
     pool: list[tuple[int, _Fit]] = []
     refused: list[tuple[int, str, str]] = []
     width = int(np.prod(inputs.sample_x.shape[1:]))
@@ -297,23 +299,8 @@ def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallb
     index, best = max(pool, key=lambda item: item[1].accuracy)
     taken.add(index)
     entry = export.network(index)
-    return _result(slot, "discovery", entry.label if entry else "?", best, inputs.hidden_x, state.paths.get(index),
+    return _result(slot, "discovery", entry.label if entry else "?", best, inputs, state.paths.get(index),
                    considered=len(pool))
-
-
-def _choose_history(request: HistoryRequest, found: list[HistoryExport], network: int | None,
-                    elsewhere: set[int]) -> HistoryExport | None:
-    """The contract history, else the one of the chosen network, else one with validation loss, else the last found;
-    never one that records a network of another dataset (`elsewhere`: one dataset's `fit` says nothing of another's)."""
-    contract = [h for h in found if h.via == "contract"]
-    if contract:
-        return contract[0]
-    found = [h for h in found if h.network is None or h.network == network or h.network not in elsewhere]
-    if not found:
-        return None
-    linked = [h for h in found if network is not None and h.network == network]
-    with_validation = [h for h in found if h.val_loss]
-    return (linked or with_validation or found)[-1]
 
 
 def _other_dataset_networks(state: _Evaluation, dataset: str | None) -> set[int]:
@@ -329,52 +316,6 @@ def _other_dataset_networks(state: _Evaluation, dataset: str | None) -> set[int]
         if facts is not None and facts.input_size is not None and facts.input_size != size and not facts.conv:
             other.add(entry.id)
     return other
-
-
-def _loss_text(value: float) -> str:
-    """A loss for a sentence: 0.347, or 1e+308 for a number a notebook wrote to break the sentence."""
-    return f"{value:.3f}" if abs(value) < 1e6 else f"{value:.3g}"
-
-
-def _cross_check(history: HistoryExport, model: ModelResult | None) -> tuple[bool | None, str]:
-    """Is the history's training loss that of the exported network? It needs a training and a validation loss per
-    epoch (lists of one length); the grader recomputes the network's cross-entropy on the visible training sample,
-    and a history whose every recorded loss is far below it does not describe this network."""
-    losses = [v for v in history.loss if v is not None and np.isfinite(v)]
-    if model is None or not model.found or model.predictions is None:
-        return None, "not cross-checked: the network it records was not evaluated"
-    if not losses:
-        return False, ("it records no training loss, so the grader cannot check that it describes this network: "
-                       "record the training and the validation loss once per epoch")
-    if history.val_loss and len(history.loss) != len(history.val_loss):
-        return False, (f"it records {len(history.loss)} training losses but {len(history.val_loss)} validation "
-                       "losses: record one of each per epoch")
-    if model.train_loss is None:
-        return None, "not cross-checked: the network's outputs are not class scores"
-    low, high = min(losses), max(losses)
-    span = f"{_loss_text(low)} to {_loss_text(high)}"
-    if model.train_loss > 2 * high + 0.1:
-        return False, (f"the network's cross-entropy on training data is {_loss_text(model.train_loss)}, far above "
-                       f"every training loss the history records ({span}): the history does not describe this "
-                       "network")
-    if low > 100 * model.train_loss + 10:
-        return False, (f"the network's cross-entropy on training data is {_loss_text(model.train_loss)}, far below "
-                       f"every training loss the history records ({span}): the history does not describe this "
-                       "network")
-    return True, (f"cross-checked: the network's cross-entropy on training data is {_loss_text(model.train_loss)}, "
-                  f"within what the history records ({span})")
-
-
-def _history_result(request: HistoryRequest, history: HistoryExport, model: ModelResult | None) -> HistoryResult:
-    """One history's result; whatever numbers it holds, a problem with it fails its own check, never the run."""
-    consistent, sentence = _cross_check(history, model) if history.found else (None, "")
-    try:
-        return HistoryResult(name=history.name, found=history.found, error=history.error, via=history.via,
-                             source=history.source, loss=history.loss, val_loss=history.val_loss,
-                             consistent=consistent, cross_check=sentence, shape=history.shape)
-    except ValueError as exc:  # pydantic's ValidationError: a field the notebook's numbers pushed out of bounds
-        return HistoryResult(name=request.name, found=False, source=history.source,
-                             error=f"the history could not be read: {str(exc).splitlines()[0][:200]}")
 
 
 def evaluate(export: HarnessExport | None, slots: list[SlotRequest], histories: list[HistoryRequest],
@@ -399,13 +340,13 @@ def evaluate(export: HarnessExport | None, slots: list[SlotRequest], histories: 
     history_results = []
     datasets = {slot.name: slot.dataset for slot in slots}
     for request in histories:
-        history = _choose_history(request, [h for h in export.histories if h.name == request.name],
+        history = choose_history(request, [h for h in export.histories if h.name == request.name],
                                   chosen.get(request.model or ""),
                                   _other_dataset_networks(state, datasets.get(request.model or "")))
         if history is None:
             history_results.append(HistoryResult(name=request.name, found=False))
             continue
-        history_results.append(_history_result(request, history, entries.get(request.model or "")))
+        history_results.append(history_result(request, history, entries.get(request.model or "")))
     return EvaluationResult(models=list(entries.values()), histories=history_results)
 
 

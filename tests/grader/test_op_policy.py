@@ -79,3 +79,25 @@ def test_a_network_over_its_models_parameter_cap_is_refused(harness: dict[str, A
     assert capped["mnist_multi_model"].predictions is None
     room = grade(exported, "dense", SlotRequest("mnist_multi_model", "mnist", "multi_dense", 50_890))
     assert room["mnist_multi_model"].predictions is not None
+
+
+def test_first_layer_rows_that_are_stored_images_are_counted(harness: dict[str, Any], tmp_path: Path) -> None:
+    """A first layer of unit-norm hidden images whose ReLU fires only on an exact copy, beside an honest network."""
+    torch.manual_seed(0)
+    hidden = IMAGES[:50].reshape(50, -1) / 255.0
+    unit = hidden / np.linalg.norm(hidden, axis=1, keepdims=True)
+    first = nn.Linear(784, 50)
+    second = nn.Linear(50, 10)
+    with torch.no_grad():
+        first.weight.copy_(torch.tensor(unit, dtype=torch.float32))
+        first.bias.fill_(-0.999 * float(np.linalg.norm(hidden, axis=1).min()))
+        second.weight.copy_(torch.tensor(np.eye(10)[LABELS[:50]].T, dtype=torch.float32))
+    copies = nn.Sequential(nn.Flatten(), first, nn.ReLU(), second)
+    honest = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
+    exported = export(harness, tmp_path, {"mnist_multi_model": copies, "other_model": honest})
+    data = {"mnist": DatasetInputs(hidden_x=IMAGES[:50], sample_x=IMAGES[100:], sample_y=LABELS[100:])}
+    models = {m.name: m for m in evaluate(exported, [SlotRequest("mnist_multi_model", "mnist", "multi_dense"),
+                                                      SlotRequest("other_model", "mnist", "multi_dense")], [], data,
+                                          "dense").models}
+    assert (models["mnist_multi_model"].memorised_rows, models["mnist_multi_model"].rows_compared) == (50, 50)
+    assert (models["other_model"].memorised_rows, models["other_model"].rows_compared) == (0, 32)

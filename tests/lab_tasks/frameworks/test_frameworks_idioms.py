@@ -5,12 +5,16 @@ and the report says how it was exported and that the export agrees with the stud
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from grader.datasets import LabData
+from grader.kernel.pipeline import GradingContext, grade_notebook
+from grader.sandbox.isolation import SandboxConfig
 from grader.spec import LabSpec
 from tests.lab_tasks.frameworks import notebook_cells as cells
-from tests.lab_tasks.frameworks.conftest import Grade, notebook
+from tests.lab_tasks.frameworks.conftest import default_python, notebook
 
 pytestmark = pytest.mark.slow
 
@@ -129,10 +133,13 @@ IDIOMS = {
 
 
 @pytest.mark.parametrize("idiom", list(IDIOMS))
-async def test_an_honest_idiom_earns_what_its_network_computes(grade: Grade, small_spec: LabSpec, small_lab: LabData,
-                                                               idiom: str) -> None:
+async def test_an_honest_idiom_earns_what_its_network_computes(tmp_path: Path, small_spec: LabSpec,
+                                                               small_lab: LabData, idiom: str) -> None:
     source, path = IDIOMS[idiom]
-    outcome = await grade(notebook(cells.TORCH_IRIS, cells.TORCH_MNIST, source), small_spec, small_lab)
+    # the default student environment: Lightning is there, not in the service's interpreter
+    ctx = GradingContext(spec=small_spec, lab_data=small_lab, jobs_root=tmp_path / "jobs",
+                         sandbox=SandboxConfig(kernel_python=default_python()))
+    outcome = await grade_notebook(notebook(cells.TORCH_IRIS, cells.TORCH_MNIST, source), ctx)
     check = next(c for c in outcome.report.checks if c.id == "mnist_multi_layer_accuracy")
     assert check.score > 0, check.message
     assert "could not be evaluated" not in check.message
