@@ -15,8 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from grader.errors import NetworkRefused
-from grader.evaluation.harness_output import Linear, Perceptron
 from grader.evaluation.network import NumpyNetwork, apply
+from grader.evaluation.ops import Linear, Perceptron
 
 Array = NDArray[Any]
 COPY_COSINE = 0.99  # trained rows of MNIST networks stay below 0.9 with every image

@@ -4,8 +4,8 @@ images into a nearest-template lookup; and at most the parameters a lab allows e
 
 from __future__ import annotations
 
-from grader.evaluation.harness_output import Conv2d, Linear, MaxPool2d, Op, Perceptron
 from grader.evaluation.network import NumpyNetwork
+from grader.evaluation.ops import Conv2d, Linear, MaxPool2d, Op, Perceptron
 from grader.evaluation.result import ArchitectureFacts
 
 # the operations that select among features (a maximum over a window is a maximum over stored rows' scores)
