@@ -546,3 +546,16 @@ def test_each_slot_names_the_network_that_took_its_inputs(harness: dict[str, Any
     result = evaluate(exported, slots, [], data)
     assert [(m.name, m.source) for m in result.models] == [("iris_model", "`net`"),
                                                            ("mnist_single_model", "`mnist_net`")]
+
+
+def test_a_check_of_too_many_inputs_is_refused_before_it_is_computed(harness: dict[str, Any], tmp_path: Path) -> None:
+    exported = export(harness, tmp_path, {"mnist_single_model": nn.Sequential(nn.Flatten(), nn.Linear(784, 10))},
+                      slots=("mnist_single_model",))
+    entry = network_of(exported, "`mnist_single_model`")
+    assert entry.check is not None
+    many = exported.arrays[entry.check.input].model_copy(update={
+        "shape": [65, 28, 28], "data": base64.b64encode(np.zeros((65, 28, 28), "<f4").tobytes()).decode()})
+    forged = exported.model_copy(update={"arrays": {**exported.arrays, entry.check.input: many}})
+    model = grade(forged, ("mnist_single_model", "single_dense")).models[0]
+    assert model.error == ("could not be evaluated from its layers: the export's check holds 65 inputs with 16 outputs "
+                           "(1 to 64 of each)")
