@@ -23,6 +23,8 @@ COPY_COSINE = 0.99  # trained rows of MNIST networks stay below 0.9 with every i
 MAX_ROWS = 4096  # rows compared (the first ones): a lab's parameter cap keeps honest first layers far smaller
 MAX_IMAGES = 3000  # images of each kind compared
 ROW_BLOCK = 512
+# in a handful of features (Iris has 4) trained rows point the way of some input by chance: only images are compared
+MIN_FEATURES = 64
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def memorised_rows(network: NumpyNetwork, images: list[Array]) -> Memorised | No
             found.append(_unit(np.nan_to_num(layer[1])))
     except (NetworkRefused, ValueError):
         return None
-    if weight is None or not found or weight.ndim != 2:
+    if weight is None or not found or weight.ndim != 2 or weight.shape[1] < MIN_FEATURES:
         return None
     seen = np.concatenate(found)
     rows = _unit(weight[:MAX_ROWS])

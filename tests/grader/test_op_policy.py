@@ -101,3 +101,21 @@ def test_first_layer_rows_that_are_stored_images_are_counted(harness: dict[str, 
                                           "dense").models}
     assert (models["mnist_multi_model"].memorised_rows, models["mnist_multi_model"].rows_compared) == (50, 50)
     assert (models["other_model"].memorised_rows, models["other_model"].rows_compared) == (0, 32)
+
+
+def test_rows_of_a_few_features_are_not_compared(harness: dict[str, Any], tmp_path: Path) -> None:
+    """In 4 features a trained row often points the way of an input: Iris networks are not measured."""
+    iris = RNG.random((60, 4))
+    np.save(tmp_path / "iris.npy", iris)
+    first = nn.Linear(4, 8)
+    with torch.no_grad():
+        first.weight.copy_(torch.tensor(iris[:8], dtype=torch.float32))  # copies, but of 4 numbers each
+    request = {"nonce": "n" * 32, "output": str(tmp_path / "out.json"), "samples": {"iris": str(tmp_path / "iris.npy")},
+               "slots": [{"name": "iris_model", "dataset": "iris"}], "histories": []}
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    harness["run"](str(tmp_path / "request.json"), {"iris_model": nn.Sequential(first, nn.ReLU(), nn.Linear(8, 3))})
+    exported = read_harness_output(tmp_path / "out.json", "n" * 32)
+    data = {"iris": DatasetInputs(hidden_x=iris[:30], sample_x=iris, sample_y=RNG.integers(0, 3, 60))}
+    model = evaluate(exported, [SlotRequest("iris_model", "iris")], [], data, "dense").models[0]
+    assert model.predictions is not None
+    assert (model.memorised_rows, model.rows_compared) == (None, None)
