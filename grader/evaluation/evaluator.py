@@ -251,6 +251,12 @@ def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, inputs: DatasetI
     return ModelResult(**base, predictions=[int(p) for p in predictions])
 
 
+def _over_cap(facts: ArchitectureFacts, slot: SlotRequest) -> str | None:
+    """Why a network of the slot's architecture is over its parameter cap; a network of another architecture earns
+    nothing anyway and is told the architecture it lacks, which says more."""
+    return over_parameter_cap(facts, slot.max_parameters) if architecture_fits(facts, slot.architecture) else None
+
+
 def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallback: bool) -> ModelResult | None:
     export = state.export
     contract = export.slot(slot.name)
@@ -262,7 +268,7 @@ def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallb
         label = entry.label if entry else f"`{slot.name}`"
         fit = state.fit(contract.network, slot.dataset)
         taken.add(contract.network)
-        over = None if isinstance(fit, str) else over_parameter_cap(fit.network.facts(), slot.max_parameters)
+        over = None if isinstance(fit, str) else _over_cap(fit.network.facts(), slot)
         if isinstance(fit, str) or over:
             network = state.network(contract.network)
             why = f"{NOT_FROM_LAYERS}: {fit}" if isinstance(network, str) else (over or str(fit))
@@ -280,7 +286,7 @@ def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallb
             if isinstance(state.network(entry.id), str) and entry.input_width in (None, width):
                 refused.append((entry.id, entry.label, f"{NOT_FROM_LAYERS}: {fit}"))
             continue
-        over = over_parameter_cap(fit.network.facts(), slot.max_parameters)
+        over = _over_cap(fit.network.facts(), slot)
         if over:
             refused.append((entry.id, entry.label, over))
         elif fallback or architecture_fits(fit.network.facts(), slot.architecture):

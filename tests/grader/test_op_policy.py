@@ -119,3 +119,12 @@ def test_rows_of_a_few_features_are_not_compared(harness: dict[str, Any], tmp_pa
     model = evaluate(exported, [SlotRequest("iris_model", "iris")], [], data, "dense").models[0]
     assert model.predictions is not None
     assert (model.memorised_rows, model.rows_compared) == (None, None)
+
+
+def test_a_network_of_another_architecture_is_told_its_architecture_not_its_size(harness: dict[str, Any],
+                                                                                 tmp_path: Path) -> None:
+    two = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
+    exported = export(harness, tmp_path, {"mnist_single_model": two})
+    model = grade(exported, "dense", SlotRequest("mnist_single_model", "mnist", "single_dense", 10_000))
+    entry = model["mnist_single_model"]
+    assert (entry.error, entry.facts is not None and entry.facts.dense_layers) == (None, 2)  # the scorer says why
