@@ -36,9 +36,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
                                 layouts=tuple(tuple(layout) for layout in paths.get("layouts", [])),
                                 preprocessings=tuple(paths.get("preprocessings", [])))
             for name, paths in job["datasets"].items()}
-    slots = [SlotRequest(s["name"], s["dataset"], s["architecture"]) for s in job["slots"]]
+    slots = [SlotRequest(s["name"], s["dataset"], s["architecture"], s.get("max_parameters")) for s in job["slots"]]
     histories = [HistoryRequest(h["name"], h.get("model")) for h in job["histories"]]
-    return {"result": evaluate(export, slots, histories, data).model_dump(mode="json")}
+    return {"result": evaluate(export, slots, histories, data, job.get("ops", "conv")).model_dump(mode="json")}
 
 
 UNREADABLE = "the grader could not evaluate the exported networks: it could not read them ({what})"

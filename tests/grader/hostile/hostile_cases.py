@@ -332,7 +332,8 @@ CASES: list[HostileCase] = [
         Expected(stdout={0: "my accuracy: 1.0 1.0\n"}, iris_message=(
             "`iris_model` could not be evaluated from its layers: its forward() could not be traced as tensor "
             "operations (RuntimeError: 'len' is not supported in symbolic tracing by default. If you want this call "
-            "to be recorded, please call torch.fx.wrap('len') at module scope)")),
+            "to be recorded, please call torch.fx.wrap('len') at module scope); traced on visible inputs, its output "
+            "does not depend on its input")),
     ),
     HostileCase(
         "fake_harness_output", "writing fake harness-output files (with guessed nonces) before the harness runs",
