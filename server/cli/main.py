@@ -8,14 +8,17 @@ import dataclasses
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from server.cli import kernels, users
+from server.scores import format_score, round_score
 from server.settings import Settings
 
 if TYPE_CHECKING:
-    from grader import FileLimits, SubmittedFile
+    from grader import FileLimits, LabSpec, SubmittedFile
+    from server.exports.policy import CountedAttempt
 
 
 def _settings(**overrides: object) -> Settings:
@@ -161,16 +164,31 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 4
     report = outcome.report
+    late = late_now(spec, report.score)
     if args.json:
         checks = [c.model_dump(include={"id", "title", "passed", "score", "max_score", "message"})
                   for c in report.checks]
-        print(json.dumps({"lab_id": report.lab_id, "status": "graded", "score": report.score,
+        print(json.dumps({"lab_id": report.lab_id, "status": "graded", "score": round_score(report.score),
                           "max_score": report.max_score, "checks": checks, "note": report.execution_note or None,
+                          "counted_score": late.score, "days_late": late.days_late,
+                          "penalty": round_score(late.penalty_fraction * 100), "reason": late.reason,
                           "discovery": list(report.discovery), "timings_s": report.timings_s,
                           "isolation": report.isolation}, indent=2))
     else:
         print(format_report(report.model_dump()))
+        if late.days_late:
+            print(f"Counted if submitted now: {format_score(late.score)} / {format_score(report.max_score)} "
+                  f"({late.reason})")
     return 0
+
+
+def late_now(spec: LabSpec, score: float) -> CountedAttempt:
+    """What the lab's late policy would make of this score if it were submitted now (the database clock is the
+    server's; this is the local one)."""
+    from server.exports.policy import Attempt, assess, parse_deadline
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return assess(Attempt(0, now, score), spec.submission, parse_deadline(spec.submission.deadline))
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

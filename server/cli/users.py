@@ -89,7 +89,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="users_command", required=True)
     add = users.add_parser("add", help="create a user and print its API token once")
     add.add_argument("name")
-    add.add_argument("--role", choices=["student", "instructor"], required=True)
+    add.add_argument("--role", choices=["student", "ta", "instructor"], required=True,
+                     help="ta: view, comment, override and regrade; no roster or lab administration")
     add.add_argument("--json", action="store_true")
     add.set_defaults(func=cmd_users_add)
     for name, text in [("reset-token", "issue a new API token (shown once); the old one stops working"),

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from server.dashboard import service
-from server.dashboard.access import DbSession, InstructorViewer, PageRoute, checked_form
+from server.dashboard.access import DbSession, InstructorViewer, PageRoute, Viewer, checked_form
 from server.dashboard.notebook_view import notebook_view
 from server.dashboard.plots import histogram_svg
 from server.dashboard.query_params import parse_submission_query, query_string
@@ -24,6 +24,7 @@ from server.jobs.models import ArtifactKind, JobQueue, JobStatus
 from server.labs.service import get_spec, list_specs
 from server.rescore import service as rescore
 from server.submissions import service as submissions
+from server.submissions.models import Submission
 
 router = APIRouter(prefix="/dashboard", route_class=PageRoute, include_in_schema=False)
 
@@ -129,13 +130,28 @@ def submissions_table(request: Request, viewer: InstructorViewer, db: DbSession)
 
 
 @router.get("/submissions/{submission_id}")
-def submission_page(request: Request, submission_id: int, viewer: InstructorViewer, db: DbSession) -> Response:
+def submission_page(request: Request, submission_id: int, viewer: InstructorViewer, db: DbSession,
+                    done: str = "") -> Response:
     submission = submissions.visible_submission(db, viewer.user, submission_id)
+    return render_submission(request, viewer, db, submission, done=DONE_MESSAGES.get(done, ""))
+
+
+DONE_MESSAGES = {"override": "The override is saved; the counted score below includes it.",
+                 "override-cleared": "The override is removed: the grader's score counts again.",
+                 "count": "This submission now counts toward the student's grade.",
+                 "extension": "The extension is saved; counted scores follow it at once.",
+                 "excuse": "The student is excused from this lab.",
+                 "cleared": "The decision is removed: the lab's rules apply again."}
+
+
+def render_submission(request: Request, viewer: Viewer, db: DbSession, submission: Submission,
+                      status_code: int = 200, problem: str = "", done: str = "") -> Response:
+    """The instructor's page of one submission; an action's result or refusal is shown at its top."""
     detail = service.submission_detail(db, submission)
     spec = get_spec(db, submission.lab_id)
-    return page("submission.html", viewer=viewer, detail=detail, out=submissions.to_out(db, submission), spec=spec,
-                notebook=notebook_view(detail.executed_notebook), base="/dashboard",
-                standing=lab_standing(db, spec, submission.student_id),
+    return page("submission.html", status_code, viewer=viewer, detail=detail, out=submissions.to_out(db, submission),
+                spec=spec, notebook=notebook_view(detail.executed_notebook), base="/dashboard",
+                standing=lab_standing(db, spec, submission.student_id), problem=problem, done=done,
                 progress=job_progress(db, submission.current_job_id, get_settings(request).jobs))
 
 

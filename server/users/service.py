@@ -39,7 +39,7 @@ def create_user(session: Session, name: str, role: str) -> IssuedToken:
     try:
         role_value = Role(role)
     except ValueError as exc:
-        raise InvalidInput(f"role must be 'student' or 'instructor', not {role!r}") from exc
+        raise InvalidInput(f"role must be 'student', 'ta' or 'instructor', not {role!r}") from exc
     if session.scalar(select(User.id).where(User.name == name)) is not None:
         raise Conflict(f"a user named {name!r} already exists")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -34,7 +34,7 @@ def test_roster_import_creates_users_and_prints_tokens(tmp_path: Path) -> None:
     bad.write_text("name,role\nfrank,teacher\n")
     refused = server.cli("roster", "import", str(bad), check=False)
     assert refused.returncode == 2
-    assert refused.stderr == "error: roster line 2: role must be 'student' or 'instructor', not 'teacher'\n"
+    assert refused.stderr == "error: roster line 2: role must be 'student', 'ta' or 'instructor', not 'teacher'\n"
 
 
 def test_grade_json_reports_in_the_api_shape(tmp_path: Path) -> None:

@@ -1,0 +1,113 @@
+"""The decision routes against a real `labgrader serve`: who may do what (student, TA, instructor), what the student
+then sees through the API, and the submission page's forms with their result or refusal at the top."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+
+from server.db import transaction
+from tests.conftest import LiveServer, make_server
+from tests.server.dashboard.pages import logged_in
+from tests.server.dashboard.seed import graded_submission, migrated_factory
+
+FULL = [20, 20, 30, 15, 15]
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, dict[str, str]]]:
+    server = make_server(tmp_path_factory.mktemp("grades"))
+    tokens = {"prof": server.add_user("prof", "instructor"), "tess": server.add_user("tess", "ta"),
+              "ada": server.add_user("ada"), "bob": server.add_user("bob")}
+    factory = migrated_factory(server.workdir / "labgrader.db")
+    with transaction(factory) as session:
+        graded_submission(session, "ada", datetime(2026, 11, 30, 9), FULL)  # 1
+        graded_submission(session, "ada", datetime(2026, 12, 1, 9), [20, 20, 30, 15, 0])  # 2, counts (latest)
+        graded_submission(session, "bob", datetime(2026, 12, 1, 9), FULL)  # 3
+    server.start()
+    yield server, tokens
+    server.stop()
+
+
+def test_a_ta_overrides_a_check_and_the_student_reads_who_did_it_and_why(course) -> None:  # type: ignore[no-untyped-def]
+    server, tokens = course
+    with server.client(tokens["tess"]) as ta:
+        set_it = ta.post("/api/v1/submissions/2/overrides",
+                         json={"check_id": "early_stopping", "score": 7.5, "comment": "stopped by hand at epoch 9"})
+    assert set_it.status_code == 200, set_it.text
+    with server.client(tokens["ada"]) as ada:
+        mine = ada.get("/api/v1/submissions/2").json()
+        grade = ada.get("/api/v1/labs/frameworks/students/ada/grade").json()
+        others = ada.get("/api/v1/labs/frameworks/students/bob/grade")
+    assert (mine["score"], mine["counted_score"], mine["counts"], mine["days_late"], mine["penalty"]) == (
+        85.0, 92.5, True, 0, 0.0)
+    assert mine["reason"] == "check early_stopping set to 7.5 by tess: stopped by hand at epoch 9"
+    assert [(d["kind"], d["by"], d["comment"], d["check_id"]) for d in mine["decisions"]] == [
+        ("override", "tess", "stopped by hand at epoch 9", "early_stopping")]
+    assert mine["checks"][4]["score"] == 0.0
+    assert (mine["checks"][4]["counted_score"], mine["checks"][4]["override"]) == (
+        7.5, "check early_stopping set to 7.5 by tess: stopped by hand at epoch 9")
+    assert (grade["submission_id"], grade["score"], grade["counted_score"], grade["excused"]) == (2, 85.0, 92.5, False)
+    assert (others.status_code, others.json()) == (404, {"detail": "no user named 'bob'"})
+
+
+@pytest.mark.parametrize(("who", "method", "path", "body", "status", "detail"), [
+    ("ada", "post", "/api/v1/submissions/2/overrides", {"score": 100, "comment": "mine"}, 403,
+     "this needs an instructor's or a TA's token"),
+    ("ada", "post", "/api/v1/submissions/2/count", {"comment": "mine"}, 403,
+     "this needs an instructor's or a TA's token"),
+    ("ada", "put", "/api/v1/labs/frameworks/students/ada/extension", {"penalty_per_day": 0, "comment": "me"}, 403,
+     "this needs an instructor's token"),
+    ("tess", "put", "/api/v1/labs/frameworks/students/ada/extension", {"penalty_per_day": 0, "comment": "x"}, 403,
+     "this needs an instructor's token"),
+    ("tess", "put", "/api/v1/labs/frameworks/students/ada/excusal", {"comment": "x"}, 403,
+     "this needs an instructor's token"),
+    ("tess", "post", "/api/v1/users/ada/reset-token", None, 403, "this needs an instructor's token"),
+    ("tess", "post", "/api/v1/labs/frameworks/rescore", None, 403, "this needs an instructor's token"),
+    ("prof", "post", "/api/v1/submissions/99999/overrides", {"score": 1, "comment": "x"}, 404,
+     "no submission with id 99999"),
+    ("prof", "put", "/api/v1/labs/frameworks/students/nobody/excusal", {"comment": "x"}, 404,
+     "no user named 'nobody'"),
+    ("prof", "post", "/api/v1/submissions/3/overrides", {"check_id": "iris_accuracy", "score": 25, "comment": "x"},
+     422, "the score of check iris_accuracy must be between 0 and 20, not 25"),
+])
+def test_each_decision_route_checks_the_role_and_the_input(course, who: str, method: str,  # type: ignore[no-untyped-def]
+                                                           path: str, body: dict | None, status: int,
+                                                           detail: str) -> None:
+    server, tokens = course
+    with server.client(tokens[who]) as client:
+        response = client.request(method.upper(), path, json=body)
+    assert (response.status_code, response.json()) == (status, {"detail": detail})
+
+
+def test_a_ta_sees_every_submission_and_a_student_only_their_own(course) -> None:  # type: ignore[no-untyped-def]
+    server, tokens = course
+    with server.client(tokens["tess"]) as ta, server.client(tokens["bob"]) as bob:
+        seen = ta.get("/api/v1/submissions?lab_id=frameworks").json()
+        hidden = bob.get("/api/v1/submissions/1")
+    assert sorted(s["id"] for s in seen["items"]) == [1, 2, 3]
+    assert (hidden.status_code, hidden.json()) == (404, {"detail": "no submission with id 1"})
+
+
+def test_the_page_shows_a_refusal_at_the_top_and_a_success_after_the_redirect(course) -> None:  # type: ignore[no-untyped-def]
+    server, tokens = course
+    with logged_in(server, tokens["prof"]) as (client, csrf):
+        refused = client.post("/dashboard/submissions/3/extension",
+                              data={"csrf_token": csrf, "deadline": "next friday", "comment": "flu"})
+        done = client.post("/dashboard/submissions/3/excuse", data={"csrf_token": csrf, "comment": "joined late"})
+        after = client.get(done.headers["location"])
+        forged = client.post("/dashboard/submissions/3/count", data={"csrf_token": "nope", "comment": "x"})
+    assert refused.status_code == 422
+    assert ('<div id="action-result" class="action-result" tabindex="-1" aria-live="polite" autofocus><p '
+            'class="problem" role="alert">Deadline \'next friday\' is not an ISO 8601 date-time such as '
+            '2026-12-01T23:59:00Z</p></div>') in refused.text.replace("&#39;", "'")
+    assert (done.status_code, done.headers["location"]) == (303, "/dashboard/submissions/3?done=excuse#action-result")
+    assert '<p class="done">The student is excused from this lab.</p>' in after.text
+    assert "<strong>bob is excused from this lab</strong>: no submission counts (excused by prof: joined late)." \
+        in after.text
+    assert forged.status_code == 403
+    with server.client(tokens["bob"]) as bob:
+        grade = bob.get("/api/v1/labs/frameworks/students/bob/grade").json()
+    assert (grade["excused"], grade["counted_score"], grade["reason"]) == (True, None, "excused by prof: joined late")
