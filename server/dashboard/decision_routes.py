@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from server.dashboard.access import DbSession, InstructorViewer, PageRoute, checked_form
+from server.dashboard.access import DbSession, PageRoute, StaffViewer, checked_form
 from server.dashboard.instructor_routes import render_submission
-from server.errors import InvalidInput, NotFound
+from server.errors import Forbidden, InvalidInput, NotFound
 from server.exports import decisions
 from server.grades.models import DecisionKind
 from server.submissions import service as submissions
@@ -20,6 +20,7 @@ from server.users.models import User
 router = APIRouter(prefix="/dashboard/submissions/{submission_id}", route_class=PageRoute, include_in_schema=False)
 
 ACTIONS = ("override", "clear-override", "count", "extension", "excuse", "clear")
+INSTRUCTORS_ONLY = ("extension", "excuse")
 
 
 def _text(form: Any, name: str) -> str:
@@ -38,11 +39,13 @@ def _number(form: Any, name: str, what: str) -> float | None:
 
 
 @router.post("/{action}")
-async def decide(request: Request, submission_id: int, action: str, viewer: InstructorViewer,
+async def decide(request: Request, submission_id: int, action: str, viewer: StaffViewer,
                  db: DbSession) -> Response:
     form = await checked_form(request, viewer)
     if action not in ACTIONS:
         raise NotFound(f"no action {action!r} on a submission")
+    if action in INSTRUCTORS_ONLY and not viewer.is_instructor:
+        raise Forbidden("extensions and excusals are for instructors: ask one")
     submission = submissions.visible_submission(db, viewer.user, submission_id)
     student = db.get(User, submission.student_id)
     assert student is not None
@@ -69,6 +72,8 @@ async def decide(request: Request, submission_id: int, action: str, viewer: Inst
             kind = DecisionKind(_text(form, "kind")) if _text(form, "kind") in set(DecisionKind) else None
             if kind is None:
                 raise InvalidInput("choose which decision to remove: choose, extension or excuse")
+            if kind is not DecisionKind.CHOOSE and not viewer.is_instructor:
+                raise Forbidden("extensions and excusals are for instructors: ask one")
             decisions.clear_decision(db, student.name, submission.lab_id, kind, actor)
             done = "cleared"
     except (InvalidInput, NotFound) as exc:

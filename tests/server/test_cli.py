@@ -28,8 +28,11 @@ def test_roster_import_creates_users_and_prints_tokens(tmp_path: Path) -> None:
     roster.write_text("name,role\ndan,student\nerin,instructor\n")
     out = server.cli("roster", "import", str(roster))
     lines = out.stdout.strip().splitlines()
-    assert lines[0] == "name,role,token"
-    assert [line.split(",")[:2] for line in lines[1:]] == [["dan", "student"], ["erin", "instructor"]]
+    assert lines[0] == "name,full_name,email,student_id,role,token"
+    assert [line.split(",")[:5] for line in lines[1:]] == [["dan", "", "", "", "student"],
+                                                            ["erin", "", "", "", "instructor"]]
+    assert out.stderr == "2 added, 0 updated, 0 unchanged (Labgrader roster); the new users' tokens are shown only " \
+                         "this once\n"
     bad = tmp_path / "bad.csv"
     bad.write_text("name,role\nfrank,teacher\n")
     refused = server.cli("roster", "import", str(bad), check=False)

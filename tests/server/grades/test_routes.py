@@ -111,3 +111,81 @@ def test_the_page_shows_a_refusal_at_the_top_and_a_success_after_the_redirect(co
     with server.client(tokens["bob"]) as bob:
         grade = bob.get("/api/v1/labs/frameworks/students/bob/grade").json()
     assert (grade["excused"], grade["counted_score"], grade["reason"]) == (True, None, "excused by prof: joined late")
+
+
+def test_the_cli_prints_the_graded_and_the_counted_score_of_the_apis_answer(course) -> None:  # type: ignore[no-untyped-def]
+    from server.cli.render import format_report
+
+    server, tokens = course
+    with server.client(tokens["prof"]) as prof:
+        assert prof.post("/api/v1/submissions/1/overrides",
+                         json={"score": 90, "comment": "plot copied from the lecture"}).status_code == 200
+    with server.client(tokens["ada"]) as ada:
+        answer = ada.get("/api/v1/submissions/1").json()
+    assert format_report(answer).splitlines()[-2:] == [
+        "Score: 100 / 100 as graded",
+        "Counted: 90 / 100 (submission 1's score set to 90 by prof: plot copied from the lecture; does not count: "
+        "another submission does)"]
+
+
+# every route a TA may not use, and what it answers: the roster, lab administration, extensions and excusals
+TA_REFUSED_API = {
+    ("POST", "/api/v1/labs/{lab_id}/regrade"), ("POST", "/api/v1/labs/{lab_id}/rescore"),
+    ("PUT", "/api/v1/labs/{lab_id}/students/{name}/extension"),
+    ("DELETE", "/api/v1/labs/{lab_id}/students/{name}/extension"),
+    ("PUT", "/api/v1/labs/{lab_id}/students/{name}/excusal"),
+    ("DELETE", "/api/v1/labs/{lab_id}/students/{name}/excusal"),
+    ("POST", "/api/v1/users/{name}/reset-token"), ("POST", "/api/v1/users/{name}/revoke"),
+    ("POST", "/api/v1/users/{name}/disable"), ("POST", "/api/v1/users/{name}/enable"),
+    ("DELETE", "/api/v1/users/{name}"),
+}
+PATH_VALUES = {"lab_id": "frameworks", "submission_id": "3", "name": "bob", "check_id": "iris_accuracy",
+               "action": "excuse", "job_id": "1"}
+
+
+def _api_routes(tmp: str) -> list[tuple[str, str]]:
+    """(method, path) of every /api/v1 route, from the app's own OpenAPI document."""
+    from server.app import create_app
+    from server.settings import Settings
+
+    paths = create_app(Settings(database_url=f"sqlite:///{tmp}/walk.db")).openapi()["paths"]
+    return sorted((method.upper(), path) for path, methods in paths.items() if path.startswith("/api/v1")
+                  for method in methods)
+
+
+def test_every_api_route_lets_a_ta_do_only_what_a_ta_may(course, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Walks every /api/v1 route as a TA: the administrative ones answer 403 "this needs an instructor's token";
+    no other one does (it may still refuse the empty request for another reason)."""
+    server, tokens = course
+    routes = _api_routes(str(tmp_path))
+    assert set(routes) >= TA_REFUSED_API
+    refused, allowed = [], []
+    with server.client(tokens["tess"]) as ta:
+        for method, path in routes:
+            url = path.format(**{k: v for k, v in PATH_VALUES.items() if "{" + k + "}" in path})
+            if method == "DELETE" and path == "/api/v1/users/{name}":
+                url = "/api/v1/users/nobody"  # never delete a user of the fixture, even if the check broke
+            response = ta.request(method, url, json={})
+            denied = response.status_code == 403 and response.json() == {"detail": "this needs an instructor's token"}
+            (refused if denied else allowed).append((method, path))
+    assert set(refused) == TA_REFUSED_API
+    assert ("POST", "/api/v1/submissions/{submission_id}/regrade") in allowed
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("GET", "/dashboard", 200), ("GET", "/dashboard/gradebook", 200), ("GET", "/dashboard/labs/frameworks", 200),
+    ("GET", "/dashboard/submissions", 200), ("GET", "/dashboard/submissions/3", 200),
+    ("GET", "/dashboard/labs/frameworks/export", 200),
+    ("GET", "/dashboard/roster", 403), ("GET", "/dashboard/labs/frameworks/regrade", 403),
+    ("POST", "/dashboard/labs/frameworks/rescore", 403), ("POST", "/dashboard/labs/frameworks/regrade", 403),
+    ("POST", "/dashboard/submissions/3/extension", 403), ("POST", "/dashboard/submissions/3/excuse", 403),
+    ("POST", "/dashboard/roster/users", 403),
+])
+def test_a_ta_sees_the_course_pages_but_not_the_roster_or_lab_administration(course, method: str, path: str,  # type: ignore[no-untyped-def]
+                                                                            status: int) -> None:
+    server, tokens = course
+    with logged_in(server, tokens["tess"]) as (client, csrf):
+        response = client.request(method, path, data={"csrf_token": csrf, "comment": "x"} if method == "POST" else None)
+        page = client.get("/dashboard/labs/frameworks").text
+    assert response.status_code == status, response.text[-500:]
+    assert "/dashboard/roster" not in page and 'action="/dashboard/labs/frameworks/rescore"' not in page
