@@ -206,6 +206,20 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return 2
 
 
+def cmd_wait(args: argparse.Namespace) -> int:
+    from server.cli.client import SubmitError, wait_for
+
+    token = args.token or os.environ.get("LABGRADER_TOKEN")
+    if not token:
+        print("error: give your API token with --token or the LABGRADER_TOKEN environment variable", file=sys.stderr)
+        return 2
+    try:
+        return wait_for(args.submission_id, args.server, token, as_json=args.json)
+    except SubmitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from server.exports.cli import run_export
 
@@ -278,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--with", dest="with_files", action="extend", nargs="+", metavar="FILE",
                         help="files the notebook reads, uploaded with it (a .zip is unpacked by the server)")
     submit.set_defaults(func=cmd_submit)
+    wait = sub.add_parser("wait", help="follow a submission (queue position, estimate, heartbeat) and print its report")
+    wait.add_argument("submission_id", type=int)
+    wait.add_argument("--server", default=os.environ.get("LABGRADER_SERVER", "http://127.0.0.1:8000"))
+    wait.add_argument("--token", default=None)
+    wait.add_argument("--json", action="store_true")
+    wait.set_defaults(func=cmd_wait)
 
     export = sub.add_parser("export", help="a lab's gradebook as CSV, Canvas CSV or Gradescope results JSON")
     export.add_argument("--lab", required=True)

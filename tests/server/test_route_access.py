@@ -54,6 +54,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/submissions/{submission_id}"): Access.OWN,
     ("GET", "/api/v1/submissions/{submission_id}/notebook"): Access.OWN,
     ("GET", "/api/v1/submissions/{submission_id}/learning-curve.png"): Access.OWN,
+    ("GET", "/api/v1/submissions/{submission_id}/progress"): Access.OWN,
     ("POST", "/api/v1/submissions/{submission_id}/regrade"): Access.STAFF,
     ("POST", "/api/v1/submissions/{submission_id}/overrides"): Access.STAFF,
     ("DELETE", "/api/v1/submissions/{submission_id}/overrides"): Access.STAFF,
