@@ -48,11 +48,18 @@ def gradebook_page(viewer: StaffViewer, db: DbSession) -> Response:
     return page("gradebook.html", viewer=viewer, books=books, students=dict(sorted(students.items())))
 
 
+def lab_file(request: Request, lab_id: str) -> str:
+    """The lab.toml this server loads the lab from (its labs folder: `LABGRADER_LABS_DIR` or the bundled one)."""
+    return str(get_settings(request).labs_dir.resolve() / lab_id / "lab.toml")
+
+
 @router.get("/labs/{lab_id}")
-def lab_page(lab_id: str, viewer: StaffViewer, db: DbSession, regraded: int | None = None) -> Response:
+def lab_page(request: Request, lab_id: str, viewer: StaffViewer, db: DbSession,
+             regraded: int | None = None) -> Response:
     stats = service.lab_stats(db, get_spec(db, lab_id))
     plot = histogram_svg(stats.histogram, stats.spec.max_score, f"Students per score band in {stats.spec.title}")
     return page("lab.html", viewer=viewer, stats=stats, plot=plot, regraded=regraded, formats=list(ExportFormat),
+                lab_file=lab_file(request, lab_id),
                 scopes=list(submissions.RegradeScope), rescored=None)
 
 
@@ -105,6 +112,7 @@ async def rescore_lab(request: Request, lab_id: str, viewer: InstructorViewer, d
     stats = service.lab_stats(db, get_spec(db, lab_id))
     plot = histogram_svg(stats.histogram, stats.spec.max_score, f"Students per score band in {stats.spec.title}")
     return page("lab.html", viewer=viewer, stats=stats, plot=plot, regraded=None, formats=list(ExportFormat),
+                lab_file=lab_file(request, lab_id),
                 scopes=list(submissions.RegradeScope), rescored=summary)
 
 

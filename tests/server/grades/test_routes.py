@@ -189,3 +189,22 @@ def test_a_ta_sees_the_course_pages_but_not_the_roster_or_lab_administration(cou
         page = client.get("/dashboard/labs/frameworks").text
     assert response.status_code == status, response.text[-500:]
     assert "/dashboard/roster" not in page and 'action="/dashboard/labs/frameworks/rescore"' not in page
+
+
+def test_the_lab_page_names_the_file_the_server_loaded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from lab_tasks import LABS_DIR
+
+    labs = tmp_path / "course-labs"
+    shutil.copytree(LABS_DIR / "frameworks", labs / "frameworks")
+    server = make_server(tmp_path, LABGRADER_LABS_DIR=str(labs))
+    token = server.add_user("prof", "instructor")
+    server.start()
+    try:
+        with logged_in(server, token) as (client, _csrf):
+            html = client.get("/dashboard/labs/frameworks").text
+    finally:
+        server.stop()
+    assert f'<code data-field="lab-file">{labs.resolve()}/frameworks/lab.toml</code>, the file this server loaded' \
+        in html
