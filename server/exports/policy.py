@@ -160,10 +160,14 @@ class NewSubmissionEffect:
 def new_submission_effect(counted: CountedAttempt | None, rules: LateSubmission, now: datetime,
                           max_score: float, terms: StudentTerms = NO_TERMS) -> NewSubmissionEffect | None:
     """The line the upload form shows for a lab under its `[submission]` rules (None when there is nothing to say)."""
+    late_now = days_late(now, effective_deadline(rules, terms))
     if counted is None:
+        penalty = min(1.0, late_now * penalty_per_day(rules, terms))
+        if late_now and penalty:
+            return NewSubmissionEffect(True, f"The deadline has passed: a submission now is {late_now} day(s) late, "
+                                             f"so {format_score(penalty * 100)}% comes off its score.")
         return None
     grade = f"{format_score(counted.score)} / {format_score(max_score)}"
-    late_now = days_late(now, effective_deadline(rules, terms))
     if terms.chosen_submission_id is not None:
         return NewSubmissionEffect(False, f"Your instructor chose the submission that counts ({grade}): a new one "
                                           "does not replace it.")

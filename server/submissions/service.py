@@ -56,6 +56,16 @@ def _check_rate(session: Session, student: User, per_hour: int) -> None:
                           f"the limit is {per_hour} per hour: try again in {wait}", retry)
 
 
+def uploads_left(session: Session, student: User, per_hour: int) -> int | None:
+    """How many more notebooks the student may upload in the coming hour (None: no limit applies to them)."""
+    if per_hour <= 0 or student.is_instructor:
+        return None
+    since = db_now(session) - RATE_WINDOW
+    recent = session.scalar(select(func.count()).where(Submission.student_id == student.id,
+                                                       Submission.created_at > since)) or 0
+    return max(per_hour - int(recent), 0)
+
+
 def submitted_files(uploads: Sequence[tuple[str, bytes]], limits: FileLimits) -> tuple[SubmittedFile, ...]:
     """The files uploaded beside a notebook, checked (names, links, limits; a .zip unpacked); refusals say why."""
     try:

@@ -78,6 +78,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/me/submissions"): Access.SIGNED_IN,
     ("GET", "/status.json"): Access.SIGNED_IN,
     ("GET", "/me/submissions/{submission_id}"): Access.OWN,
+    ("GET", "/me/labs/{lab_id}/starter.ipynb"): Access.SIGNED_IN,
     ("GET", "/me/submissions/{submission_id}/notebook.ipynb"): Access.OWN,
     ("GET", "/me/submissions/{submission_id}/learning-curve.png"): Access.OWN,
     ("GET", "/dashboard"): Access.STAFF,

@@ -82,3 +82,13 @@ def test_the_upload_form_follows_the_students_own_deadline_and_a_chosen_submissi
     assert effect is not None
     assert (effect.warning, effect.text) == (False, "Your instructor chose the submission that counts (100 / 100): "
                                                     "a new one does not replace it.")
+
+
+def test_a_first_upload_after_the_deadline_is_warned_of_its_penalty_and_an_extension_lifts_it() -> None:
+    after = at("2026-12-03T12:00:00")
+    effect = new_submission_effect(None, RULES, after, 100)
+    assert effect is not None
+    assert (effect.warning, effect.text) == (True, "The deadline has passed: a submission now is 2 day(s) late, so "
+                                                   "20% comes off its score.")
+    assert new_submission_effect(None, RULES, after, 100, StudentTerms(deadline=at("2026-12-05T00:00:00"))) is None
+    assert new_submission_effect(None, RULES, at("2026-11-30T12:00:00"), 100) is None

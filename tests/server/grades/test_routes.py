@@ -191,20 +191,38 @@ def test_a_ta_sees_the_course_pages_but_not_the_roster_or_lab_administration(cou
     assert "/dashboard/roster" not in page and 'action="/dashboard/labs/frameworks/rescore"' not in page
 
 
-def test_the_lab_page_names_the_file_the_server_loaded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_lab_page_names_the_file_the_server_loaded_and_students_see_the_lab_itself(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The instructor's lab page names the lab.toml of LABGRADER_LABS_DIR; the student's page offers that folder's
+    starter, lists the checks with points and thresholds, and says how many uploads are left this hour."""
     import shutil
+    from datetime import UTC
 
     from lab_tasks import LABS_DIR
 
     labs = tmp_path / "course-labs"
     shutil.copytree(LABS_DIR / "frameworks", labs / "frameworks")
-    server = make_server(tmp_path, LABGRADER_LABS_DIR=str(labs))
-    token = server.add_user("prof", "instructor")
+    server = make_server(tmp_path, LABGRADER_LABS_DIR=str(labs), LABGRADER_SUBMISSIONS_PER_HOUR="5")
+    token, student = server.add_user("prof", "instructor"), server.add_user("ada")
+    with transaction(migrated_factory(server.workdir / "labgrader.db")) as session:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        graded_submission(session, "ada", now, FULL)
+        graded_submission(session, "ada", now, FULL)
     server.start()
     try:
         with logged_in(server, token) as (client, _csrf):
             html = client.get("/dashboard/labs/frameworks").text
+        with logged_in(server, student) as (client, _csrf):
+            me = client.get("/me").text
+            starter = client.get("/me/labs/frameworks/starter.ipynb")
+            unknown = client.get("/me/labs/nope/starter.ipynb")
     finally:
         server.stop()
     assert f'<code data-field="lab-file">{labs.resolve()}/frameworks/lab.toml</code>, the file this server loaded' \
         in html
+    assert ('<p class="muted" id="uploads-left">You can upload 3 more notebook(s) in the coming hour (the limit is 5 '
+            'per hour, all labs together).</p>') in me
+    assert ('<li data-check="iris_accuracy"><strong>Iris network accuracy on held-out samples</strong> '
+            '<code>iris_accuracy</code>: 20 points (full credit at 0.93, no credit at 0.7)</li>') in me
+    assert (starter.status_code, starter.content) == (200, (labs / "frameworks" / "starter.ipynb").read_bytes())
+    assert starter.headers["content-disposition"] == 'attachment; filename="frameworks-starter.ipynb"'
+    assert unknown.status_code == 404
