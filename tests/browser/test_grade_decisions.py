@@ -91,3 +91,28 @@ def test_a_refused_extension_comes_back_at_the_top_of_the_same_page(page: Page, 
     assert "excused: excused by prof: joined the course after this lab" in page.locator(
         "tr[data-student=ada]").inner_text()
     shoot_both(page, "44-lab-gradebook-with-an-excused-student")
+
+
+def test_a_print_loop_notebook_fits_on_the_page(page: Page, course, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """874,000 characters in 252 outputs of one cell, as a student's training loop printed them: the page stays short
+    (it was 402,923 px) and links the full executed notebook."""
+    import json
+
+    from server.jobs.models import ArtifactKind
+    from server.jobs.stored_artifacts import new_artifact
+
+    server, tokens = course
+    outputs = [{"output_type": "stream", "name": "stdout", "text": f"batch {i:04d} loss {1 / (i + 1):.6f}".ljust(3467)
+                + "\n"} for i in range(252)]
+    nb = {"cells": [{"cell_type": "code", "source": "for batch in loader: print(loss)", "execution_count": 1,
+                     "outputs": outputs}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    with transaction(migrated_factory(server.workdir / "labgrader.db")) as session:
+        session.add(new_artifact(1, ArtifactKind.EXECUTED_NOTEBOOK.value, "application/x-ipynb+json",
+                                 json.dumps(nb).encode()))
+    log_in(page, server, tokens["ada"], "/me/submissions/1")
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height < 12_000, height
+    assert page.locator("pre.output.stream").count() == 1
+    assert page.get_by_role("link", name="Download the executed notebook").first.get_attribute("href") == \
+        "/me/submissions/1/notebook.ipynb"
+    shoot_both(page, "45-print-loop-notebook-capped")
