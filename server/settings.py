@@ -75,7 +75,7 @@ class Settings(BaseSettings, SandboxLimits):
     submissions_per_hour: int = Field(default=10, ge=0)
     # what one student's submissions may store in all, compressed (notebooks, files, outputs); 0: no quota
     student_quota_mb: float = Field(default=200, ge=0)
-    cookie_secure: bool | None = None  # page cookies `Secure` (None: only in production)
+    cookie_secure: bool | None = None  # page cookies `Secure` (None: in production or over https)
 
     # sandbox (its per-job limits are the fields of `SandboxLimits`, inherited)
     allow_unsandboxed: bool = False

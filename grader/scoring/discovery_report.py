@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from grader.evaluation.request import role_of, slot_architectures
 from grader.evaluation.result import EvaluationResult
 from grader.scoring.scorers import finite_curve
 from grader.scoring.student_text import INSTRUCTOR_TEXT_CHARS, printable
-from grader.spec import LabSpec
+from grader.spec.lab import LabSpec
+from grader.spec.slots import role_of, slot_architectures
 
 AFTER_CELL = re.compile(r" as it was after In \[(\d+)\]")
 

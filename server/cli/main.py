@@ -355,12 +355,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from pydantic import ValidationError
+
     from server.errors import DomainError
+    from server.secret_key import SecretKeyUnusable
 
     try:
         code: int = args.func(args)
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # the settings from the environment: one line per refused setting
+        for error in exc.errors():
+            print(f"error: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return 2
+    except SecretKeyUnusable as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     return code
 

@@ -27,7 +27,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 def _secure(request: Request) -> bool:
     settings = get_settings(request)
-    return CookiePolicy(cookie_secure=settings.cookie_secure).secure(settings)
+    return CookiePolicy(cookie_secure=settings.cookie_secure).secure(settings, request.url.scheme)
 
 
 def safe_next(target: str | None, is_instructor: bool) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from grader.spec import LateSubmission
+from grader.spec.lab import LateSubmission
 from server.db import transaction
 from tests.browser.conftest import PHONE, log_in, shoot, shoot_both
 from tests.conftest import LiveServer, make_server

@@ -133,3 +133,27 @@ def test_the_waiting_lines_say_position_estimate_and_time_running() -> None:
     assert progress_line(50, "running", {"status": "running", "queue": "live", "position": None, "elapsed_s": 40,
                                          "estimate_s": None}) == "     50 s  running: running for 40 s"
     assert progress_line(60, "graded", None) == "     60 s  graded"
+
+
+def test_serve_refuses_a_missing_weak_or_unprotected_secret_key_in_one_line(tmp_path: Path) -> None:
+    server = make_server(tmp_path)
+    env = {k: v for k, v in server.env.items() if k != "LABGRADER_SECRET_KEY"}
+    cases = [
+        ({"LABGRADER_ENVIRONMENT": "production"},
+         "error: LABGRADER_SECRET_KEY must be set to a random value in production (at least 32 characters)\n"),
+        ({"LABGRADER_SECRET_KEY": "insecure-development-key"},
+         "error: LABGRADER_SECRET_KEY is the public default of older releases: set a random value (python -c "
+         "'import secrets; print(secrets.token_urlsafe(32))')\n"),
+    ]
+    for extra, message in cases:
+        refused = subprocess.run([*LABGRADER, "serve", "--port", "1"], cwd=server.workdir, env={**env, **extra},
+                                 capture_output=True, text=True, timeout=120)
+        assert (refused.returncode, refused.stderr) == (2, message)
+    key = server.workdir / "data" / "secret_key"
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_text("k" * 43 + "\n")
+    key.chmod(0o644)
+    refused = subprocess.run([*LABGRADER, "serve", "--port", "1"], cwd=server.workdir, env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert (refused.returncode, refused.stderr.splitlines()[-1]) == (
+        2, f"error: {key.resolve()} is readable by others (mode 644): run `chmod 600 {key.resolve()}` and start again")

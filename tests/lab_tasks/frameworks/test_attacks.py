@@ -12,8 +12,8 @@ import json
 
 import pytest
 
-from grader.datasets import LabData
-from grader.spec import LabSpec
+from grader.data.lab_data import LabData
+from grader.spec.lab import LabSpec
 from tests.lab_tasks.frameworks.conftest import Grade, notebook
 
 MNIST_CHECKS = ("mnist_single_layer_accuracy", "mnist_multi_layer_accuracy", "overfitting_gap")

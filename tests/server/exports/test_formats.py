@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from grader.spec import LateSubmission
+from grader.spec.lab import LateSubmission
 from server.db import SessionFactory, transaction
 from server.exports.formats import ExportFormat, UnknownFormat, render_export
 from server.exports.gradebook import build_gradebook
