@@ -19,6 +19,7 @@ from server.dashboard.routes import router as dashboard_router
 from server.db import make_engine, make_session_factory, transaction
 from server.environments import not_ready_reason, unchecked_environments
 from server.errors import install_error_handlers
+from server.grades import router as grades_router
 from server.jobs.dispatch import Dispatcher, EmbeddedDispatcher
 from server.jobs.executor import EmbeddedExecutor
 from server.labs import router as labs_router
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, environments: Sequence[Environm
     app.include_router(labs_router.router)
     app.include_router(submissions_router.router)
     app.include_router(rescore_router.router)
+    app.include_router(grades_router.router)
     app.include_router(roster_router.router)
     app.include_router(dashboard_router)
     app.include_router(metrics_router)
