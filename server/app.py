@@ -23,6 +23,7 @@ from server.jobs.dispatch import Dispatcher, EmbeddedDispatcher
 from server.jobs.executor import EmbeddedExecutor
 from server.labs import router as labs_router
 from server.labs.service import list_specs, sync_labs
+from server.lti import lti_installed
 from server.metrics import router as metrics_router
 from server.rescore import router as rescore_router
 from server.roster import router as roster_router
@@ -114,5 +115,11 @@ def create_app(settings: Settings | None = None, environments: Sequence[Environm
     app.include_router(rescore_router.router)
     app.include_router(roster_router.router)
     app.include_router(dashboard_router)
+    if lti_installed():
+        from server.lti.platform_keys import PlatformKeys
+        from server.lti.router import router as lti_router
+
+        app.state.lti_platform_keys = PlatformKeys()
+        app.include_router(lti_router)
     app.include_router(metrics_router)
     return app

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from server.cli import kernels, users
+from server.cli import lti as lti_cli
 from server.settings import Settings
 
 if TYPE_CHECKING:
@@ -311,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     dimp.set_defaults(func=cmd_datasets)
     dsub.add_parser("status", help="what is prepared, with checksums").set_defaults(func=cmd_datasets)
     kernels.add_parser(sub)
+    lti_cli.add_parser(sub)
     return parser
 
 

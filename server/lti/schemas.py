@@ -1,0 +1,50 @@
+"""What a launch carries once its id_token verified, and the LTI claim names and role vocabulary it is read with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server.users.models import Role
+
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+MESSAGE_TYPE = CLAIM + "message_type"
+VERSION = CLAIM + "version"
+DEPLOYMENT_ID = CLAIM + "deployment_id"
+ROLES = CLAIM + "roles"
+CUSTOM = CLAIM + "custom"
+CONTEXT = CLAIM + "context"
+RESOURCE_LINK = CLAIM + "resource_link"
+
+RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
+MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership"
+# context roles only: an institution role (e.g. `institution/person#Instructor`) says nothing about this course
+INSTRUCTOR_ROLES = frozenset({MEMBERSHIP + "#Instructor", MEMBERSHIP + "#Administrator", "Instructor"})
+LEARNER_ROLES = frozenset({MEMBERSHIP + "#Learner", "Learner"})
+TA_ROLES = frozenset({MEMBERSHIP + "/Instructor#TeachingAssistant", MEMBERSHIP + "#TeachingAssistant"})
+
+
+def map_roles(roles: list[str]) -> Role | None:
+    """The Labgrader role of an LTI role list; None when it holds no course role Labgrader knows.
+
+    A teaching assistant becomes a student: main has no TA role yet, and a TA must not get an instructor's powers
+    (deleting users, changing every grade) by launching from the LMS.
+    """
+    held = set(roles)
+    if held & TA_ROLES:
+        return Role.STUDENT
+    if held & INSTRUCTOR_ROLES:
+        return Role.INSTRUCTOR
+    if held & LEARNER_ROLES:
+        return Role.STUDENT
+    return None
+
+
+@dataclass(frozen=True)
+class VerifiedLaunch:
+    """The facts of a launch whose id_token passed every check."""
+
+    issuer: str
+    subject: str
+    role: Role
+    lab_id: str | None
+    name_hints: tuple[str, ...]  # preferred_username, email, name: for a new user's Labgrader name
