@@ -62,6 +62,9 @@ class Settings(BaseSettings, SandboxLimits):
     # what one student's submissions may store in all, compressed (notebooks, files, outputs); 0: no quota
     student_quota_mb: float = Field(default=200, ge=0)
     cookie_secure: bool | None = None  # page cookies `Secure` (None: only in production)
+    # LTI grade passback: how often changed scores are looked for and sent, and the first retry's delay (doubling)
+    lti_passback_interval_s: float = Field(default=30, gt=0)
+    lti_passback_backoff_s: float = Field(default=30, gt=0)
 
     # sandbox (its per-job limits are the fields of `SandboxLimits`, inherited)
     allow_unsandboxed: bool = False

@@ -1,4 +1,5 @@
-"""`labgrader lti add-platform|platforms|rotate-key`: LMS registrations and the tool's keys from the command line."""
+"""`labgrader lti add-platform|platforms|passbacks|rotate-key`: LMS registrations, the grade passback ledger and
+the tool's keys from the command line."""
 
 from __future__ import annotations
 
@@ -44,6 +45,21 @@ def cmd_platforms(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_passbacks(args: argparse.Namespace) -> int:
+    from server.cli.users import _roster_session
+    from server.lti.passback import list_passbacks
+
+    with _roster_session() as session:
+        rows = list_passbacks(session)
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for row in rows:
+            print(f"{row['lab_id']}\t{row['student']}\t{row['score']}\t{row['status']}\tattempts {row['attempts']}"
+                  + (f"\t{row['last_error']}" if row["last_error"] else ""))
+    return 0
+
+
 def cmd_rotate_key(args: argparse.Namespace) -> int:
     from server.lti.keys import ToolKeys
 
@@ -75,6 +91,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     platforms = lti.add_parser("platforms", help="the registered LMSs")
     platforms.add_argument("--json", action="store_true")
     platforms.set_defaults(func=_needs_extra(cmd_platforms))
+    passbacks = lti.add_parser("passbacks", help="each student's grade passback to the LMS: sent, pending, errors")
+    passbacks.add_argument("--json", action="store_true")
+    passbacks.set_defaults(func=_needs_extra(cmd_passbacks))
     rotate = lti.add_parser("rotate-key", help="a new signing key; the old one stays published for a while")
     rotate.add_argument("--keep-old-h", type=float, default=72.0,
                         help="hours the previous key stays in the published key set (default 72)")

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from server.auth import Instructor, SessionDep
 from server.dashboard.access import DbSession, PageRoute
 from server.dependencies import get_settings
 from server.labs.service import list_specs
-from server.lti import service
+from server.lti import passback, service
 from server.lti.keys import ToolKeys
 from server.lti.page_session import cookie_secure, redirect_with_session
 from server.lti.platform_keys import PlatformKeys
@@ -18,6 +19,7 @@ from server.lti.platform_keys import PlatformKeys
 STATE_COOKIE = "labgrader_lti_state"
 
 router = APIRouter(prefix="/lti", route_class=PageRoute, include_in_schema=False)
+api_router = APIRouter(prefix="/api/v1/lti", tags=["lti"])
 
 
 def _platform_keys(request: Request) -> PlatformKeys:
@@ -55,7 +57,14 @@ def launch(request: Request, db: DbSession, id_token: Annotated[str, Form()] = "
            state: Annotated[str, Form()] = "") -> Response:
     verified = service.verify_launch(db, state, id_token, request.cookies.get(STATE_COOKIE), _platform_keys(request))
     user = service.user_for_launch(db, verified)
+    passback.record_placement(db, verified, user)
     target = service.landing_path(user, verified.lab_id, {spec.id for spec in list_specs(db)})
     response = redirect_with_session(request, user, target)
     response.delete_cookie(STATE_COOKIE, path="/lti")
     return response
+
+
+@api_router.get("/passbacks", responses={401: {"description": "bad token"}, 403: {"description": "not an instructor"}})
+def passbacks(_: Instructor, db: SessionDep) -> list[dict[str, object]]:
+    """Instructors: every student's grade passback to the LMS (score, sent or pending, attempts, last error)."""
+    return passback.list_passbacks(db)

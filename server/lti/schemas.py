@@ -14,6 +14,10 @@ ROLES = CLAIM + "roles"
 CUSTOM = CLAIM + "custom"
 CONTEXT = CLAIM + "context"
 RESOURCE_LINK = CLAIM + "resource_link"
+AGS_ENDPOINT = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+NRPS_SERVICE = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
+SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+MEMBERSHIPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 
 RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
 MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership"
@@ -48,3 +52,7 @@ class VerifiedLaunch:
     role: Role
     lab_id: str | None
     name_hints: tuple[str, ...]  # preferred_username, email, name: for a new user's Labgrader name
+    platform_id: int = 0
+    resource_link_id: str | None = None
+    lineitem_url: str | None = None  # Assignment and Grade Services: the link's grade column
+    memberships_url: str | None = None  # Names and Role Provisioning Services: the course roster

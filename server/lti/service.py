@@ -185,8 +185,17 @@ def verify_launch(session: Session, state: str, id_token: str, cookie_state: str
     custom = claims.get(schemas.CUSTOM)
     lab = custom.get("lab") if isinstance(custom, dict) else None
     hints = tuple(str(claims[k]) for k in ("preferred_username", "email", "name") if isinstance(claims.get(k), str))
-    return schemas.VerifiedLaunch(issuer=platform.issuer, subject=str(claims["sub"]), role=role,
-                                  lab_id=str(lab) if lab else None, name_hints=hints)
+    link, ags, nrps = (claims.get(c) for c in (schemas.RESOURCE_LINK, schemas.AGS_ENDPOINT, schemas.NRPS_SERVICE))
+    return schemas.VerifiedLaunch(
+        issuer=platform.issuer, subject=str(claims["sub"]), role=role, lab_id=str(lab) if lab else None,
+        name_hints=hints, platform_id=platform.id,
+        resource_link_id=_text(link.get("id")) if isinstance(link, dict) else None,
+        lineitem_url=_text(ags.get("lineitem")) if isinstance(ags, dict) else None,
+        memberships_url=_text(nrps.get("context_memberships_url")) if isinstance(nrps, dict) else None)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _free_name(session: Session, launch: schemas.VerifiedLaunch) -> str:

@@ -13,7 +13,8 @@ from tests.server.lti.platform import LtiPlatformServer
 
 @pytest.fixture(scope="package")
 def lti_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, LtiPlatformServer]]:
-    server = make_server(tmp_path_factory.mktemp("lti"))
+    server = make_server(tmp_path_factory.mktemp("lti"), LABGRADER_LTI_PASSBACK_INTERVAL_S="0.3",
+                         LABGRADER_LTI_PASSBACK_BACKOFF_S="0.2")
     platform = LtiPlatformServer(server.url).start()
     server.cli(*platform.add_platform_args())
     server.start()

@@ -36,6 +36,7 @@ DEPLOYMENT_ID = "deployment-1"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 TEACHING_ASSISTANT = "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant"
+SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 FORM_FIELD = re.compile(r'name="(id_token|state)" value="([^"]*)"')
 FORM_ACTION = re.compile(r'action="([^"]*)"')
 
@@ -84,6 +85,7 @@ class Launch(LTIAdvantageMessageLaunchAbstract):
         super().__init__(request, config)  # type: ignore[arg-type]
         self.query = dict(request.query_params)
         self.pending = pending
+        self.issuer = config.registration_data.get_iss()
 
     def get_preflight_response(self) -> dict[str, Any]:
         return self.query
@@ -93,6 +95,7 @@ class Launch(LTIAdvantageMessageLaunchAbstract):
         self.set_user_data(wanted.user_id, wanted.roles, full_name=wanted.name or None,
                            email_address=wanted.email or None)
         self.set_resource_link_claim("link-1", title="Lab")
+        self.set_ags(f"{self.issuer}/lineitems", f"{self.issuer}/lineitems/1/lineitem?type=lab")
         self.set_launch_context_claim("course-1", context_title="ML 101")
         if wanted.custom:
             self.set_custom_parameters_claim(wanted.custom)
@@ -120,8 +123,12 @@ class LtiPlatformServer:
                              .set_platform_public_key(public_pem(self.private_pem))
                              .set_platform_private_key(self.private_pem))
         self.pending: dict[str, LaunchRequest] = {}
+        self.scores: list[dict[str, Any]] = []  # every score the tool posted and the platform took
+        self.refuse_scores = False  # answer score posts with 503 (an LMS outage)
+        self.refused = 0
         app = Starlette(routes=[Route("/jwks", self._jwks), Route("/start", self._start),
-                                Route("/authorize", self._authorize)])
+                                Route("/authorize", self._authorize), Route("/token", self._token, methods=["POST"]),
+                                Route("/lineitems/1/lineitem/scores", self._score, methods=["POST"])])
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -170,6 +177,33 @@ class LtiPlatformServer:
 
     async def _authorize(self, request: Request) -> Response:
         return Launch(request, self.config, self.pending).lti_launch()  # type: ignore[no-any-return]
+
+    async def _token(self, request: Request) -> Response:
+        """OAuth2 client credentials with the tool's signed assertion, checked against the tool's JWKS (fetched)."""
+        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        self.registration.set_tool_key_set(None)  # type: ignore[arg-type]  # fetch again: the tool may have rotated
+        config = self.config
+        config.get_registration()
+        try:
+            return JSONResponse(config.get_access_token(form))
+        except Exception as exc:
+            return JSONResponse({"error": "invalid_client", "detail": str(exc)}, status_code=401)
+
+    async def _score(self, request: Request) -> Response:
+        config = self.config
+        config.get_registration()
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if request.query_params.get("type") != "lab":
+            return JSONResponse({"error": "the line item URL lost its query"}, status_code=404)
+        if not token or not config.validate_token(token, allowed_scopes=[SCORE_SCOPE]):
+            return JSONResponse({"error": "no score scope"}, status_code=401)
+        if request.headers.get("content-type") != "application/vnd.ims.lis.v1.score+json":
+            return JSONResponse({"error": "wrong content type"}, status_code=415)
+        if self.refuse_scores:
+            self.refused += 1
+            return JSONResponse({"error": "maintenance"}, status_code=503)
+        self.scores.append(await request.json())
+        return Response(status_code=204)
 
     def launch_form(self, client: httpx.Client, launch: LaunchRequest) -> tuple[str, dict[str, str]]:
         """Follow the login through the tool and the platform up to the auto-posting form: (its action, fields)."""
