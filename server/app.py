@@ -45,7 +45,8 @@ def _start_lti_passbacks(settings: Settings, factory: SessionFactory) -> Passbac
     from server.lti.passback import AgsClient, PassbackWorker
 
     worker = PassbackWorker(factory, AgsClient(ToolKeys.for_data_dir(settings.data_dir)),
-                            settings.lti_passback_interval_s, settings.lti_passback_backoff_s)
+                            settings.lti_passback_interval_s, settings.lti_passback_backoff_s,
+                            settings.lti_roster_sync_s)
     worker.start()
     return worker
 

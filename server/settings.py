@@ -65,6 +65,7 @@ class Settings(BaseSettings, SandboxLimits):
     # LTI grade passback: how often changed scores are looked for and sent, and the first retry's delay (doubling)
     lti_passback_interval_s: float = Field(default=30, gt=0)
     lti_passback_backoff_s: float = Field(default=30, gt=0)
+    lti_roster_sync_s: float = Field(default=3600, gt=0)  # how old a link's LMS roster may get before it is synced
 
     # sandbox (its per-job limits are the fields of `SandboxLimits`, inherited)
     allow_unsandboxed: bool = False

@@ -64,6 +64,8 @@ def upgrade() -> None:
         sa.Column("lab_id", sa.String(length=100), nullable=False),
         sa.Column("lineitem_url", sa.Text(), nullable=True),
         sa.Column("memberships_url", sa.Text(), nullable=True),
+        sa.Column("roster_synced_at", sa.DateTime(), nullable=True),
+        sa.Column("roster_error", sa.Text(), server_default="", nullable=False),
         sa.Column("updated_at", sa.DateTime(), server_default=sa.text("(CURRENT_TIMESTAMP)"), nullable=False),
         sa.ForeignKeyConstraint(["platform_id"], ["lti_platforms.id"], ondelete="CASCADE",
                                 name="fk_lti_resource_links_platform_id_lti_platforms"),

@@ -71,6 +71,8 @@ class LtiResourceLink(Base):
     lab_id: Mapped[str] = mapped_column(String(100))
     lineitem_url: Mapped[str | None] = mapped_column(Text)
     memberships_url: Mapped[str | None] = mapped_column(Text)
+    roster_synced_at: Mapped[datetime | None] = mapped_column(DateTime)
+    roster_error: Mapped[str] = mapped_column(Text, server_default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
 
 

@@ -55,6 +55,8 @@ def record_placement(session: Session, launch: VerifiedLaunch, user: User) -> No
         session.add(link)
     link.lab_id, link.lineitem_url, link.memberships_url = launch.lab_id, launch.lineitem_url, launch.memberships_url
     link.updated_at = now
+    if user.role == Role.INSTRUCTOR:
+        link.roster_synced_at = None  # an instructor's launch asks for a fresh roster at the next round
     session.flush()
     if user.role == Role.STUDENT:
         ensure_row(session, link, user.id, launch.subject, now)
@@ -147,6 +149,9 @@ class AgsClient:
             return {}
         return parsed if isinstance(parsed, dict) else {"items": parsed}
 
+    def get_json(self, url: str, token: str, media_type: str) -> dict[str, object]:
+        return self._call("GET", url, headers={"Authorization": f"Bearer {token}", "Accept": media_type})
+
     def post_score(self, platform: LtiPlatform, lineitem_url: str, row: LtiGradePassback) -> None:
         token = self.token(platform, SCORE_SCOPE)
         self._call("POST", scores_url(lineitem_url), headers={
@@ -197,10 +202,12 @@ def list_passbacks(session: Session) -> list[dict[str, object]]:
 
 
 class PassbackWorker:
-    """A thread of `serve` that reconciles and sends every `interval_s`."""
+    """A thread of `serve` that, every `interval_s`, syncs the rosters that are due, reconciles and sends."""
 
-    def __init__(self, factory: SessionFactory, client: AgsClient, interval_s: float, backoff_s: float) -> None:
+    def __init__(self, factory: SessionFactory, client: AgsClient, interval_s: float, backoff_s: float,
+                 roster_every_s: float) -> None:
         self.factory, self.client, self.interval_s, self.backoff_s = factory, client, interval_s, backoff_s
+        self.roster_every_s = roster_every_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lti-passback", daemon=True)
 
@@ -212,6 +219,10 @@ class PassbackWorker:
         self._thread.join(timeout=30)
 
     def run_once(self) -> None:
+        from server.lti.roster import sync_due  # roster imports this module
+
+        with self.factory() as session:
+            sync_due(session, self.client, self.roster_every_s)
         with transaction(self.factory) as session:
             reconcile(session)
         with self.factory() as session:

@@ -208,11 +208,12 @@ def _free_name(session: Session, launch: schemas.VerifiedLaunch) -> str:
     return digest
 
 
-def user_for_launch(session: Session, launch: schemas.VerifiedLaunch) -> User:
+def user_for_launch(session: Session, launch: schemas.VerifiedLaunch, keep_role: bool = False) -> User:
     """The Labgrader user of a verified launch: linked by (issuer, sub), created on the first launch.
 
     An LMS user is never linked to an existing Labgrader account by name or e-mail (an LMS profile's e-mail is
-    whatever its owner typed); the role follows the LMS's at every launch.
+    whatever its owner typed); the role follows the LMS's at every launch (`keep_role`: a roster sync, which
+    leaves a known user's role as it is).
     """
     link = session.scalar(select(LtiUserLink).where(LtiUserLink.issuer == launch.issuer,
                                                     LtiUserLink.subject == launch.subject))
@@ -225,6 +226,8 @@ def user_for_launch(session: Session, launch: schemas.VerifiedLaunch) -> User:
         if found is None:
             raise UnknownPlatform("the Labgrader account of this LMS user was deleted")
         user = found
+        if keep_role:
+            return user
         if user.disabled_at is not None:
             raise LaunchRefused("this account is disabled: ask your instructor")
         user.role = launch.role.value

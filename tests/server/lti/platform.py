@@ -37,6 +37,7 @@ LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 TEACHING_ASSISTANT = "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant"
 SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+MEMBERSHIPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 FORM_FIELD = re.compile(r'name="(id_token|state)" value="([^"]*)"')
 FORM_ACTION = re.compile(r'action="([^"]*)"')
 
@@ -96,6 +97,7 @@ class Launch(LTIAdvantageMessageLaunchAbstract):
                            email_address=wanted.email or None)
         self.set_resource_link_claim("link-1", title="Lab")
         self.set_ags(f"{self.issuer}/lineitems", f"{self.issuer}/lineitems/1/lineitem?type=lab")
+        self.set_nrps(f"{self.issuer}/memberships")
         self.set_launch_context_claim("course-1", context_title="ML 101")
         if wanted.custom:
             self.set_custom_parameters_claim(wanted.custom)
@@ -126,9 +128,11 @@ class LtiPlatformServer:
         self.scores: list[dict[str, Any]] = []  # every score the tool posted and the platform took
         self.refuse_scores = False  # answer score posts with 503 (an LMS outage)
         self.refused = 0
+        self.members: list[dict[str, Any]] = []  # the course roster the memberships service lists
         app = Starlette(routes=[Route("/jwks", self._jwks), Route("/start", self._start),
                                 Route("/authorize", self._authorize), Route("/token", self._token, methods=["POST"]),
-                                Route("/lineitems/1/lineitem/scores", self._score, methods=["POST"])])
+                                Route("/lineitems/1/lineitem/scores", self._score, methods=["POST"]),
+                                Route("/memberships", self._memberships)])
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -204,6 +208,16 @@ class LtiPlatformServer:
             return JSONResponse({"error": "maintenance"}, status_code=503)
         self.scores.append(await request.json())
         return Response(status_code=204)
+
+    async def _memberships(self, request: Request) -> Response:
+        config = self.config
+        config.get_registration()
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if not token or not config.validate_token(token, allowed_scopes=[MEMBERSHIPS_SCOPE]):
+            return JSONResponse({"error": "no membership scope"}, status_code=401)
+        return JSONResponse({"id": f"{self.issuer}/memberships", "context": {"id": "course-1", "title": "ML 101"},
+                             "members": self.members},
+                            media_type="application/vnd.ims.lti-nrps.v2.membershipcontainer+json")
 
     def launch_form(self, client: httpx.Client, launch: LaunchRequest) -> tuple[str, dict[str, str]]:
         """Follow the login through the tool and the platform up to the auto-posting form: (its action, fields)."""

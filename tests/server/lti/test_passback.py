@@ -1,5 +1,6 @@
-"""Grade passback (Assignment and Grade Services) to a real platform: a counted score reaches the LMS's grade column,
-an LMS outage is retried until it is over (nothing lost, visible to instructors), a changed score is sent again."""
+"""Grade passback (Assignment and Grade Services) and roster sync (Names and Role Provisioning Services) with a real
+platform: a counted score reaches the LMS's grade column, an LMS outage is retried until it is over (nothing lost,
+visible to instructors), a changed score is sent again; the roster brings students who never launched."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from lab_tasks import LABS_DIR
 from server.db import make_engine, make_session_factory, transaction
 from tests.conftest import LiveServer
 from tests.server.dashboard.seed import graded_submission
-from tests.server.lti.platform import LEARNER, LaunchRequest, LtiPlatformServer
+from tests.server.lti.platform import INSTRUCTOR, LEARNER, LaunchRequest, LtiPlatformServer
 
 Pair = tuple[LiveServer, LtiPlatformServer]
 MAX_SCORE = discover_labs(LABS_DIR)["frameworks"].max_score
@@ -94,3 +95,29 @@ def test_students_cannot_read_the_ledger(lti_pair: Pair) -> None:
     response = httpx.get(f"{server.url}/api/v1/lti/passbacks", headers={"Authorization": f"Bearer {student}"})
     assert response.status_code == 403
     assert response.json() == {"detail": "this needs an instructor's token"}
+
+
+def test_the_roster_sync_brings_students_who_never_launched_and_their_scores_go_back(lti_pair: Pair) -> None:
+    server, platform = lti_pair
+    instructor = server.add_user("roster-teacher", "instructor")
+    platform.members = [
+        {"status": "Active", "user_id": "lms-user-88", "email": "linus@uni.example", "roles": [LEARNER]},
+        {"status": "Inactive", "user_id": "lms-user-89", "email": "gone@uni.example", "roles": [LEARNER]},
+        {"status": "Active", "user_id": "lms-user-90", "email": "visitor@uni.example",
+         "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Mentor"]},
+    ]
+    with httpx.Client(timeout=30) as browser:  # an instructor's launch asks for a fresh roster
+        action, fields = platform.launch_form(browser, LaunchRequest(
+            "lms-teacher-1", [INSTRUCTOR], email="turing@uni.example", custom={"lab": "frameworks"}))
+        assert browser.post(action, data=fields).status_code == 303
+    synced = _until("the roster sync", lambda: [r for r in _ledger(server, instructor)
+                                                if r["student"] == "linus@uni.example"])
+    assert [(r["lab_id"], r["status"]) for r in synced] == [("frameworks", "no_score")]
+    students = {r["student"] for r in _ledger(server, instructor)}
+    assert "gone@uni.example" not in students and "visitor@uni.example" not in students
+    assert "turing@uni.example" not in students  # instructors get no grade rows
+
+    before = len(platform.scores)
+    _grade(server, "linus@uni.example", [2.0, 0.0, 0.0, 0.0, 0.0], minutes=5)
+    _until("linus's score in the LMS", lambda: len(platform.scores) > before)
+    assert [(s["userId"], s["scoreGiven"]) for s in platform.scores[before:]] == [("lms-user-88", 2.0)]
