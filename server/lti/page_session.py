@@ -7,7 +7,7 @@ function for this, this module is the only place that changes.
 from __future__ import annotations
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 
 from server.dashboard.sessions import SESSION_COOKIE, SESSION_MAX_AGE_S, CookiePolicy, encode_session, new_session
 from server.dependencies import get_settings
@@ -21,9 +21,14 @@ def cookie_secure(request: Request) -> bool:
 
 def redirect_with_session(request: Request, user: User, target: str) -> RedirectResponse:
     """A 303 to `target` (a path on this site) that logs `user` in."""
-    session = new_session(user.id, user.token_hash, generation=user.session_generation)
     response = RedirectResponse(target, status_code=303)
+    attach_session(request, response, user)
+    return response
+
+
+def attach_session(request: Request, response: Response, user: User) -> None:
+    """Log `user` in with this response."""
+    session = new_session(user.id, user.token_hash, generation=user.session_generation)
     response.set_cookie(SESSION_COOKIE, encode_session(session, get_settings(request).secret_key),
                         max_age=SESSION_MAX_AGE_S, path="/", httponly=True, samesite="lax",
                         secure=cookie_secure(request))
-    return response

@@ -5,16 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from server.auth import Instructor, SessionDep
 from server.dashboard.access import DbSession, PageRoute
 from server.dependencies import get_settings
 from server.labs.service import list_specs
 from server.lti import passback, service
+from server.lti.deep_link import picker_page
 from server.lti.keys import ToolKeys
-from server.lti.page_session import cookie_secure, redirect_with_session
+from server.lti.page_session import attach_session, cookie_secure, redirect_with_session
 from server.lti.platform_keys import PlatformKeys
+from server.lti.schemas import DEEP_LINKING_REQUEST, VerifiedLaunch
+from server.users.models import Role
 
 STATE_COOKIE = "labgrader_lti_state"
 
@@ -56,6 +59,8 @@ router.add_api_route("/login", _login, methods=["GET", "POST"], name="lti_login"
 def launch(request: Request, db: DbSession, id_token: Annotated[str, Form()] = "",
            state: Annotated[str, Form()] = "") -> Response:
     verified = service.verify_launch(db, state, id_token, request.cookies.get(STATE_COOKIE), _platform_keys(request))
+    if verified.message_type == DEEP_LINKING_REQUEST:
+        return _deep_link(request, db, verified)
     user = service.user_for_launch(db, verified)
     passback.record_placement(db, verified, user)
     target = service.landing_path(user, verified.lab_id, {spec.id for spec in list_specs(db)})
@@ -68,3 +73,14 @@ def launch(request: Request, db: DbSession, id_token: Annotated[str, Form()] = "
 def passbacks(_: Instructor, db: SessionDep) -> list[dict[str, object]]:
     """Instructors: every student's grade passback to the LMS (score, sent or pending, attempts, last error)."""
     return passback.list_passbacks(db)
+
+
+def _deep_link(request: Request, db: DbSession, verified: VerifiedLaunch) -> Response:
+    if verified.role != Role.INSTRUCTOR:
+        raise service.LaunchRefused("only the course's instructors place labs in it")
+    user = service.user_for_launch(db, verified)
+    keys = ToolKeys.for_data_dir(get_settings(request).data_dir)
+    response = HTMLResponse(picker_page(verified, list_specs(db), keys))
+    attach_session(request, response, user)
+    response.delete_cookie(STATE_COOKIE, path="/lti")
+    return response

@@ -20,6 +20,9 @@ SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 MEMBERSHIPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 
 RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
+DEEP_LINKING_REQUEST = "LtiDeepLinkingRequest"
+TARGET_LINK_URI = CLAIM + "target_link_uri"
+DEEP_LINKING_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
 MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership"
 # context roles only: an institution role (e.g. `institution/person#Instructor`) says nothing about this course
 INSTRUCTOR_ROLES = frozenset({MEMBERSHIP + "#Instructor", MEMBERSHIP + "#Administrator", "Instructor"})
@@ -56,3 +59,9 @@ class VerifiedLaunch:
     resource_link_id: str | None = None
     lineitem_url: str | None = None  # Assignment and Grade Services: the link's grade column
     memberships_url: str | None = None  # Names and Role Provisioning Services: the course roster
+    message_type: str = RESOURCE_LINK_REQUEST
+    deep_link_return_url: str | None = None  # deep linking: where the chosen lab is posted back
+    deep_link_data: object = None  # deep linking: opaque, echoed back
+    target_link_uri: str = ""
+    client_id: str = ""
+    deployment_id: str = ""

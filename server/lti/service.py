@@ -161,7 +161,7 @@ def _verify_token(platform: LtiPlatform, id_token: str, nonce: str, keys: Platfo
                             "registered: an operator adds it with `labgrader lti add-platform`")
     if claims.get(schemas.VERSION) != "1.3.0":
         raise LaunchRefused(f"the launch is LTI version {claims.get(schemas.VERSION)!r}; Labgrader speaks 1.3.0")
-    if claims.get(schemas.MESSAGE_TYPE) != schemas.RESOURCE_LINK_REQUEST:
+    if claims.get(schemas.MESSAGE_TYPE) not in (schemas.RESOURCE_LINK_REQUEST, schemas.DEEP_LINKING_REQUEST):
         raise LaunchRefused(f"the launch's message type {claims.get(schemas.MESSAGE_TYPE)!r} is not supported")
     return claims
 
@@ -191,7 +191,23 @@ def verify_launch(session: Session, state: str, id_token: str, cookie_state: str
         name_hints=hints, platform_id=platform.id,
         resource_link_id=_text(link.get("id")) if isinstance(link, dict) else None,
         lineitem_url=_text(ags.get("lineitem")) if isinstance(ags, dict) else None,
-        memberships_url=_text(nrps.get("context_memberships_url")) if isinstance(nrps, dict) else None)
+        memberships_url=_text(nrps.get("context_memberships_url")) if isinstance(nrps, dict) else None,
+        message_type=str(claims[schemas.MESSAGE_TYPE]), target_link_uri=str(claims.get(schemas.TARGET_LINK_URI, "")),
+        client_id=platform.client_id, deployment_id=platform.deployment_id,
+        **_deep_linking(claims))
+
+
+def _deep_linking(claims: dict[str, Any]) -> dict[str, Any]:
+    if claims[schemas.MESSAGE_TYPE] != schemas.DEEP_LINKING_REQUEST:
+        return {}
+    settings = claims.get(schemas.DEEP_LINKING_SETTINGS)
+    if not isinstance(settings, dict) or not _text(settings.get("deep_link_return_url")):
+        raise LaunchRefused("the deep linking request has no deep_link_return_url")
+    if urlsplit(settings["deep_link_return_url"]).scheme not in ("https", "http"):
+        raise LaunchRefused("the deep linking request's deep_link_return_url is not an http(s) URL")
+    if "ltiResourceLink" not in (settings.get("accept_types") or []):
+        raise LaunchRefused("the LMS does not accept LTI links here (accept_types has no ltiResourceLink)")
+    return {"deep_link_return_url": settings["deep_link_return_url"], "deep_link_data": settings.get("data")}
 
 
 def _text(value: object) -> str | None:

@@ -63,6 +63,7 @@ class LaunchRequest:
     name: str = ""
     email: str = ""
     custom: dict[str, str] = field(default_factory=dict)
+    deep_link: bool = False  # a deep linking request (the LMS's "add content") instead of a resource link launch
 
 
 class PlatformConfig(LTI1P3PlatformConfAbstract):
@@ -101,6 +102,9 @@ class Launch(LTIAdvantageMessageLaunchAbstract):
         self.set_launch_context_claim("course-1", context_title="ML 101")
         if wanted.custom:
             self.set_custom_parameters_claim(wanted.custom)
+        if wanted.deep_link:
+            self.set_dl(f"{self.issuer}/deep-link-return", title="Add a lab", accept_types={"ltiResourceLink"},
+                        extra_data={"course": "course-1"})
 
     def render_launch_form(self, launch_data: dict[str, Any], **kwargs: Any) -> Response:
         esc = {k: html.escape(str(v), quote=True) for k, v in launch_data.items()}
@@ -121,6 +125,7 @@ class LtiPlatformServer:
         self.registration = (Registration().set_iss(self.issuer).set_client_id(CLIENT_ID)
                              .set_deployment_id(DEPLOYMENT_ID).set_launch_url(f"{tool_url}/lti/launch")
                              .set_oidc_login_url(f"{tool_url}/lti/login")
+                             .set_deeplink_launch_url(f"{tool_url}/lti/launch")
                              .set_tool_key_set_url(f"{tool_url}/lti/jwks.json")
                              .set_platform_public_key(public_pem(self.private_pem))
                              .set_platform_private_key(self.private_pem))
@@ -129,10 +134,12 @@ class LtiPlatformServer:
         self.refuse_scores = False  # answer score posts with 503 (an LMS outage)
         self.refused = 0
         self.members: list[dict[str, Any]] = []  # the course roster the memberships service lists
+        self.placed: list[dict[str, Any]] = []  # content items the tool returned by deep linking (verified)
         app = Starlette(routes=[Route("/jwks", self._jwks), Route("/start", self._start),
                                 Route("/authorize", self._authorize), Route("/token", self._token, methods=["POST"]),
                                 Route("/lineitems/1/lineitem/scores", self._score, methods=["POST"]),
-                                Route("/memberships", self._memberships)])
+                                Route("/memberships", self._memberships),
+                                Route("/deep-link-return", self._deep_link_return, methods=["POST"])])
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -218,6 +225,17 @@ class LtiPlatformServer:
         return JSONResponse({"id": f"{self.issuer}/memberships", "context": {"id": "course-1", "title": "ML 101"},
                              "members": self.members},
                             media_type="application/vnd.ims.lti-nrps.v2.membershipcontainer+json")
+
+    async def _deep_link_return(self, request: Request) -> Response:
+        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        self.registration.set_tool_key_set(None)  # type: ignore[arg-type]
+        config = self.config
+        config.get_registration()
+        try:
+            self.placed.extend(config.validate_deeplinking_resp(form))
+        except Exception as exc:
+            return HTMLResponse(f"refused: {html.escape(str(exc))}", status_code=400)
+        return HTMLResponse("<p>Lab placed</p>")
 
     def launch_form(self, client: httpx.Client, launch: LaunchRequest) -> tuple[str, dict[str, str]]:
         """Follow the login through the tool and the platform up to the auto-posting form: (its action, fields)."""
