@@ -23,7 +23,7 @@ from server.jobs.dispatch import Dispatcher, EmbeddedDispatcher
 from server.jobs.executor import EmbeddedExecutor
 from server.labs import router as labs_router
 from server.labs.service import list_specs, sync_labs
-from server.lti import lti_installed
+from server.lti import lti_installed, sso_installed
 from server.metrics import router as metrics_router
 from server.rescore import router as rescore_router
 from server.roster import router as roster_router
@@ -143,5 +143,11 @@ def create_app(settings: Settings | None = None, environments: Sequence[Environm
         app.state.lti_platform_keys = PlatformKeys()
         app.include_router(lti_router)
         app.include_router(lti_api_router)
+    if sso_installed():
+        from server.sso.router import router as sso_router
+        from server.sso.service import ProviderMetadata
+
+        app.state.sso_metadata = ProviderMetadata()
+        app.include_router(sso_router)
     app.include_router(metrics_router)
     return app

@@ -1,5 +1,5 @@
 """lti: platform registrations, single-use login states, platform users linked to Labgrader users, links placed in
-courses, the grade passback ledger
+courses, the grade passback ledger; single-use SSO login states
 
 Revision ID: 0008
 Revises: 0006 (course25 adds 0007; the lead re-chains this onto it at merge)
@@ -95,7 +95,20 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "sso_login_states",
+        sa.Column("state", sa.String(length=64), nullable=False),
+        sa.Column("nonce", sa.String(length=64), nullable=False),
+        sa.Column("code_verifier", sa.String(length=128), nullable=False),
+        sa.Column("next_path", sa.String(length=500), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("used_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("state", name="pk_sso_login_states"),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("sso_login_states")
     op.drop_table("lti_grade_passbacks")
     op.drop_table("lti_resource_links")
     op.drop_table("lti_user_links")

@@ -13,3 +13,7 @@ MISSING_EXTRA = "LTI needs the lti extra: pip install 'labgrader[lti]'"
 
 def lti_installed() -> bool:
     return find_spec("jwt") is not None and find_spec("cryptography") is not None
+
+
+def sso_installed() -> bool:
+    return lti_installed() and find_spec("authlib") is not None and find_spec("joserfc") is not None
