@@ -27,6 +27,7 @@ from server.lti import lti_installed, sso_installed
 from server.metrics import router as metrics_router
 from server.rescore import router as rescore_router
 from server.roster import router as roster_router
+from server.secret_key import resolve_secret_key
 from server.settings import QueueKind, Settings
 from server.submissions import router as submissions_router
 from server.throttle import AuthThrottle
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, environments: Sequence[Environm
                   description="Autograding of machine-learning lab notebooks in sandboxed kernels.")
     install_api_docs(app)  # Swagger UI from local files, not a CDN
     app.state.settings = settings
+    app.state.secret_key = resolve_secret_key(settings)
     app.state.engine = engine
     app.state.session_factory = factory
     app.state.auth_throttle = AuthThrottle()

@@ -12,6 +12,7 @@ import io
 import os
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -91,8 +92,13 @@ def _zip_members(archive_name: str, data: bytes, room: int) -> Iterable[Submitte
                 raise AttachmentsTooLarge(f"file {archive_name!r}: unpacks to more than the {room} bytes left of the "
                                          "limit on submitted files")
             path = safe_path(info.filename)
-            with archive.open(info) as member:
-                content = member.read(info.file_size + 1)
+            try:
+                with archive.open(info) as member:
+                    content = member.read(info.file_size + 1)
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, ValueError) as exc:
+                # a header that lies about the size or the checksum, a truncated stream, an unknown compression
+                raise AttachmentsInvalid(f"file {archive_name!r}: {info.filename!r} cannot be unpacked ({exc})"
+                                         ) from exc
             if len(content) != info.file_size:  # a header that lies about the size (a zip bomb)
                 raise AttachmentsInvalid(f"file {archive_name!r}: {info.filename!r} is not the size its header says")
             yield SubmittedFile(path, content)

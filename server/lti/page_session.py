@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from server.dashboard.sessions import SESSION_COOKIE, SESSION_MAX_AGE_S, CookiePolicy, encode_session, new_session
-from server.dependencies import get_settings
+from server.dependencies import get_secret_key, get_settings
 from server.users.models import User
 
 
@@ -28,7 +28,8 @@ def redirect_with_session(request: Request, user: User, target: str) -> Redirect
 
 def attach_session(request: Request, response: Response, user: User) -> None:
     """Log `user` in with this response."""
-    session = new_session(user.id, user.token_hash, generation=user.session_generation)
-    response.set_cookie(SESSION_COOKIE, encode_session(session, get_settings(request).secret_key),
+    secret = get_secret_key(request)
+    session = new_session(secret, user.id, user.token_hash, generation=user.session_generation)
+    response.set_cookie(SESSION_COOKIE, encode_session(session, secret),
                         max_age=SESSION_MAX_AGE_S, path="/", httponly=True, samesite="lax",
                         secure=cookie_secure(request))
