@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from server.cli import kernels, users
+from server.cli import lti as lti_cli
 from server.scores import format_score, round_score
 from server.settings import Settings
 
@@ -349,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     dimp.set_defaults(func=cmd_datasets)
     dsub.add_parser("status", help="what is prepared, with checksums").set_defaults(func=cmd_datasets)
     kernels.add_parser(sub)
+    lti_cli.add_parser(sub)
     return parser
 
 

@@ -42,7 +42,8 @@ def safe_next(target: str | None, is_instructor: bool) -> str:
 
 def _login_page(request: Request, next_path: str, status_code: int = 200, message: str = "") -> Response:
     csrf = secrets.token_urlsafe(32)
-    response = page("login.html", status_code, viewer=None, csrf_token=csrf, next_path=next_path, message=message)
+    response = page("login.html", status_code, viewer=None, csrf_token=csrf, next_path=next_path, message=message,
+                    sso=bool(get_settings(request).sso_issuer))
     response.set_cookie(LOGIN_CSRF_COOKIE, csrf, max_age=3600, path="/login", httponly=True, samesite="strict",
                         secure=_secure(request))
     return response

@@ -56,8 +56,10 @@ def _preselected(chosen: str, uploaded: Any, rows: list[Any], specs: list[Any]) 
 
 
 @router.get("/me")
-def my_page(request: Request, viewer: AnyViewer, db: DbSession, uploaded: str = "") -> Response:
-    return _my_page(request, viewer, db, uploaded=whole_number(uploaded, submissions.MAX_ID) if uploaded else None)
+def my_page(request: Request, viewer: AnyViewer, db: DbSession, uploaded: str = "", lab: str = "") -> Response:
+    """`lab`: the lab the upload form offers first (an LMS link to one lab lands here)."""
+    return _my_page(request, viewer, db, uploaded=whole_number(uploaded, submissions.MAX_ID) if uploaded else None,
+                    chosen_lab=lab)
 
 
 @router.post("/me/submissions")

@@ -100,6 +100,16 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/dashboard/roster/users/{name}/{action}"): Access.INSTRUCTOR,
     ("POST", "/dashboard/roster/users"): Access.INSTRUCTOR,
     ("POST", "/dashboard/roster/import"): Access.INSTRUCTOR,
+    # campus logins (docs/lti.md): an LMS or a provider calls these without credentials; each checks what it is sent
+    ("GET", "/lti/jwks.json"): Access.PUBLIC,
+    ("GET", "/lti/login"): Access.PUBLIC,
+    ("POST", "/lti/login"): Access.PUBLIC,
+    ("POST", "/lti/launch"): Access.PUBLIC,
+    ("GET", "/sso/login"): Access.PUBLIC,
+    ("GET", "/sso/callback"): Access.PUBLIC,
+    ("GET", "/account/token"): Access.SIGNED_IN,
+    ("POST", "/account/token"): Access.SIGNED_IN,
+    ("GET", "/api/v1/lti/passbacks"): Access.INSTRUCTOR,
 }
 
 CALLER_CHECKS = {current_user, current_viewer, require_scraper}  # a route's dependencies must include one
