@@ -149,11 +149,11 @@ def test_the_workers_student_environment_is_the_one_kernels_build_makes_here(dep
                                            "/opt/labgrader-kernels/default/labgrader-environment.json").stdout)
     here = REPO / "lab_tasks" / "environments" / "default.txt"
     assert marker["requirements_sha256"] == hashlib.sha256(here.read_bytes()).hexdigest()
-    container = embedded_healthz(deployment, ["compose", "run", "--rm", "--no-deps", "-T",
-                                              "-e", "LABGRADER_QUEUE=embedded",
+    # in the worker container itself (compose 1.29's `run` cannot start a host-network container: it adds links)
+    container = embedded_healthz(deployment, ["compose", "exec", "-T", "-e", "LABGRADER_QUEUE=embedded",
                                               "-e", "LABGRADER_DATABASE_URL=sqlite:////tmp/healthz.db",
-                                              "worker-cpu", "serve", "--host", "127.0.0.1", "--port", "18091"],
-                                 18091)
+                                              "worker-cpu", "labgrader", "serve", "--host", "127.0.0.1",
+                                              "--port", "18091"], 18091)
     kernels_dir = os.environ.get("LABGRADER_KERNELS_DIR", str(REPO / "labgrader-data" / "kernels"))
     host = embedded_healthz(deployment, [str(REPO / ".venv" / "bin" / "labgrader"), "serve", "--host", "127.0.0.1",
                                          "--port", "18092"], 18092,
@@ -217,7 +217,8 @@ HOSTILE = [
     "        print('reached', port)\n"
     "    except OSError as exc:\n"
     "        print('refused', port, type(exc).__name__)\n",
-    "import os\nprint(sorted(k for k in os.environ if k.startswith('LABGRADER') or 'PASSWORD' in k or 'URL' in k))",
+    "import os\nprint(sorted(k for k in os.environ if any(w in k for w in ('DATABASE', 'BROKER', 'SECRET', 'PASSWORD',"
+    " 'TOKEN'))))",
     "import os\nprint([os.path.exists(p) for p in ('/opt/labgrader/venv', '/var/lib/labgrader', '/proc/1/environ')])",
     # past LABGRADER_MEMORY_LIMIT_MB (3072 here): the job's memory cgroup in the container must stop it
     "chunks = []\nfor i in range(24):\n    chunks.append(bytearray(256 * 1024 * 1024))\n"
@@ -273,9 +274,8 @@ def test_a_killed_workers_job_is_redelivered_and_graded_once(deployment: Deploym
     results = deployment.psql(f"SELECT count(DISTINCT job_id) FROM check_results WHERE submission_id = "
                               f"{submitted['id']}")
     assert results == "1"
-    up = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", deployment.container(service)],
-                        capture_output=True, text=True, timeout=60)
-    assert up.stdout.strip() == "true", "the killed worker was not restarted (restart: unless-stopped)"
+    # `docker kill` counts as a manual stop: the restart policy leaves the container down, the operator starts it
+    deployment.compose("up", "-d", "--no-build", service, timeout=600)
 
 
 def test_an_api_restart_during_uploads_loses_no_accepted_upload(deployment: Deployment) -> None:
@@ -302,12 +302,13 @@ def test_an_api_restart_during_uploads_loses_no_accepted_upload(deployment: Depl
     uploader.start()
     try:
         time.sleep(3)
+        before_restart = len(accepted)
         deployment.compose("restart", "api", timeout=300)
+        wait_healthy(deployment)
         deadline = time.monotonic() + 300
-        while not refused or len(accepted) < 3:
+        while len(accepted) < before_restart + 3:  # uploads go on being accepted after it
             assert time.monotonic() < deadline, (accepted, refused)
             time.sleep(1)
-        time.sleep(3)
     finally:
         stop.set()
         uploader.join(timeout=120)
