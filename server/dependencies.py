@@ -18,6 +18,12 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_secret_key(request: Request) -> str:
+    """The key that signs page sessions (configured, or generated into the data dir: `server.secret_key`)."""
+    key: str = request.app.state.secret_key
+    return key
+
+
 def get_session_factory(request: Request) -> SessionFactory:
     factory: SessionFactory = request.app.state.session_factory
     return factory

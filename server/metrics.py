@@ -12,14 +12,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import ColumnElement, Float, case, cast, func, select
 from sqlalchemy.orm import Session
 
-from server.auth import bearer_token, current_user
+from server.auth import SessionDep, bearer_token, current_user
 from server.db import db_now
 from server.dependencies import get_session_factory, get_settings
 from server.errors import Forbidden
@@ -131,9 +131,9 @@ class LedgerCollector(Collector):
         yield from (depth, oldest, running, jobs, duration, failures)
 
 
-def _check_scraper(request: Request, session: Session) -> None:
+def require_scraper(request: Request, session: SessionDep) -> None:
     """Prometheus with LABGRADER_METRICS_TOKEN, or an instructor's API token: queue sizes and failures are no one
-    else's business."""
+    else's business (a dependency of the route, so the route walk in tests sees who may call it)."""
     configured = get_settings(request).metrics_token
     token = bearer_token(request)
     if configured and token and hmac.compare_digest(token.encode(), configured.encode()):
@@ -142,11 +142,11 @@ def _check_scraper(request: Request, session: Session) -> None:
         raise Forbidden("metrics need LABGRADER_METRICS_TOKEN or an instructor's token")
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+            dependencies=[Depends(require_scraper)])
 def metrics(request: Request) -> Response:
     """Prometheus metrics of the whole deployment, read from the ledger."""
     with get_session_factory(request)() as session:
-        _check_scraper(request, session)
         snapshot = read_snapshot(session)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LedgerCollector(snapshot))

@@ -15,7 +15,20 @@ from lab_tasks import LABS_DIR
 if TYPE_CHECKING:
     from grader import FileLimits, GradingContext, LabSpec, SandboxConfig, StudentEnvironment
 
-DEFAULT_SECRET_KEY = "insecure-development-key"  # noqa: S105 (refused in production)
+# the public default key of releases before issue 20: a cookie signed with it must never verify, so it is refused
+PUBLIC_OLD_DEFAULT_SECRET_KEY = "insecure-development-key"  # noqa: S105 (a refused value, not a secret)
+MIN_SECRET_KEY_CHARS = 32
+
+
+def weak_secret_key_reason(key: str) -> str | None:
+    """Why a configured secret key must not be used, or None."""
+    if key.strip() == PUBLIC_OLD_DEFAULT_SECRET_KEY:
+        return "is the public default of older releases: set a random value (python -c 'import secrets; " \
+               "print(secrets.token_urlsafe(32))')"
+    if len(key) < MIN_SECRET_KEY_CHARS:
+        return f"is shorter than {MIN_SECRET_KEY_CHARS} characters: set a random value (python -c 'import " \
+               "secrets; print(secrets.token_urlsafe(32))')"
+    return None
 
 
 class QueueKind(StrEnum):
@@ -38,7 +51,8 @@ class Settings(BaseSettings, SandboxLimits):
     data_dir: Path = Path("./labgrader-data")
     queue: QueueKind = QueueKind.EMBEDDED
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
-    secret_key: str = DEFAULT_SECRET_KEY
+    # signs page sessions; empty: generated on first start into DATA_DIR/secret_key (development only)
+    secret_key: str = Field(default="", repr=False)
     metrics_token: str = ""  # a bearer token for Prometheus; instructors' API tokens work on /metrics too
     labs_dir: Path = LABS_DIR
     # job directories hold the kernel's Unix sockets, whose paths may not exceed 107 bytes: keep this short
@@ -61,7 +75,7 @@ class Settings(BaseSettings, SandboxLimits):
     submissions_per_hour: int = Field(default=10, ge=0)
     # what one student's submissions may store in all, compressed (notebooks, files, outputs); 0: no quota
     student_quota_mb: float = Field(default=200, ge=0)
-    cookie_secure: bool | None = None  # page cookies `Secure` (None: only in production)
+    cookie_secure: bool | None = None  # page cookies `Secure` (None: in production or over https)
 
     # sandbox (its per-job limits are the fields of `SandboxLimits`, inherited)
     allow_unsandboxed: bool = False
@@ -75,9 +89,14 @@ class Settings(BaseSettings, SandboxLimits):
     harness_timeout_s: float = DEFAULT_HARNESS_TIMEOUT_S
 
     @model_validator(mode="after")
-    def _refuse_default_secret_in_production(self) -> Settings:
-        if self.environment is Environment.PRODUCTION and self.secret_key == DEFAULT_SECRET_KEY:
-            raise ValueError("LABGRADER_SECRET_KEY must be set to a random value in production")
+    def _refuse_weak_or_missing_secret(self) -> Settings:
+        if self.secret_key:
+            reason = weak_secret_key_reason(self.secret_key)
+            if reason:
+                raise ValueError(f"LABGRADER_SECRET_KEY {reason}")
+        elif self.environment is Environment.PRODUCTION:
+            raise ValueError("LABGRADER_SECRET_KEY must be set to a random value in production (at least "
+                             f"{MIN_SECRET_KEY_CHARS} characters)")
         return self
 
     @property

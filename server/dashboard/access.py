@@ -6,7 +6,6 @@ exactly as if it did not exist.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -24,10 +23,12 @@ from server.dashboard.sessions import (
     CsrfRejected,
     PageSession,
     SessionMissing,
+    check_binding,
     check_csrf,
+    csrf_token,
     decode_session,
 )
-from server.dependencies import get_settings
+from server.dependencies import get_secret_key
 from server.errors import DomainError, Forbidden, RateLimited
 from server.users.models import User
 
@@ -70,10 +71,7 @@ class Viewer:
 
     user: User
     session: PageSession
-
-    @property
-    def csrf_token(self) -> str:
-        return self.session.csrf_token
+    csrf_token: str
 
     @property
     def is_instructor(self) -> bool:
@@ -81,16 +79,16 @@ class Viewer:
 
 
 def current_viewer(request: Request, db: DbSession) -> Viewer:
-    secret = get_settings(request).secret_key
+    secret = get_secret_key(request)
     session = decode_session(request.cookies.get(SESSION_COOKIE), secret)
     user = db.get(User, session.user_id)
-    if user is None or not hmac.compare_digest(user.token_hash[: len(session.token_digest)], session.token_digest):
+    if user is None or not check_binding(session, secret, user.id, user.token_hash):
         raise SessionMissing("the session belongs to a token that is no longer valid: log in again")
     if user.disabled_at is not None:
         raise SessionMissing("this account is disabled: ask your instructor")
     if session.generation != user.session_generation:
         raise SessionMissing("you logged out of this session: log in again")
-    viewer = Viewer(user, session)
+    viewer = Viewer(user, session, csrf_token(secret, session))
     request.state.viewer = viewer
     return viewer
 
@@ -101,8 +99,15 @@ def instructor_viewer(viewer: Annotated[Viewer, Depends(current_viewer)]) -> Vie
     return viewer
 
 
+def staff_viewer(viewer: Annotated[Viewer, Depends(current_viewer)]) -> Viewer:
+    if not viewer.user.is_staff:
+        raise Forbidden("this page is for instructors and TAs; your own results are at /me")
+    return viewer
+
+
 AnyViewer = Annotated[Viewer, Depends(current_viewer)]
 InstructorViewer = Annotated[Viewer, Depends(instructor_viewer)]
+StaffViewer = Annotated[Viewer, Depends(staff_viewer)]  # instructors and TAs: view, override, regrade one
 
 
 async def checked_form(request: Request, viewer: Viewer) -> Any:

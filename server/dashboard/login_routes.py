@@ -19,7 +19,7 @@ from server.dashboard.sessions import (
     encode_session,
     new_session,
 )
-from server.dependencies import get_auth_throttle, get_settings
+from server.dependencies import get_auth_throttle, get_secret_key, get_settings
 from server.users.service import end_page_sessions, user_for_token
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -27,7 +27,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 def _secure(request: Request) -> bool:
     settings = get_settings(request)
-    return CookiePolicy(cookie_secure=settings.cookie_secure).secure(settings)
+    return CookiePolicy(cookie_secure=settings.cookie_secure).secure(settings, request.url.scheme)
 
 
 def safe_next(target: str | None, is_instructor: bool) -> str:
@@ -63,9 +63,10 @@ def login(request: Request, db: DbSession, token: Annotated[str, Form()] = "",
         return _login_page(request, next, 401, "That token is not valid. Paste the whole token, starting with lg_.")
     if user.disabled_at is not None:
         return _login_page(request, next, 403, "This account is disabled. Ask your instructor to enable it.")
-    session = new_session(user.id, user.token_hash, generation=user.session_generation)
-    response = RedirectResponse(safe_next(next, user.is_instructor), status_code=303)
-    response.set_cookie(SESSION_COOKIE, encode_session(session, get_settings(request).secret_key),
+    secret = get_secret_key(request)
+    session = new_session(secret, user.id, user.token_hash, generation=user.session_generation)
+    response = RedirectResponse(safe_next(next, user.is_staff), status_code=303)
+    response.set_cookie(SESSION_COOKIE, encode_session(session, secret),
                         max_age=SESSION_MAX_AGE_S, path="/", httponly=True, samesite="lax", secure=_secure(request))
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response

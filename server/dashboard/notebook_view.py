@@ -3,7 +3,8 @@
 Student outputs are hostile: JavaScript, SVG and every other rich type are dropped (the page says which);
 `image/png` and `image/jpeg` survive as `data:` URIs after their bytes are checked to be what they claim, and
 `text/html` (pandas tables) survives only through nh3's allow-list sanitiser: table and text tags, no attributes
-but `colspan`/`rowspan`/`align`, no links, images, styles or scripts. Markdown is shown as its source text.
+but `colspan`/`rowspan`/`align`, no headings, links, images, styles or scripts; the page shows it in a bordered
+box labelled as the notebook's output, so it cannot pass for the page's own text. Markdown is shown as its source text.
 Long text keeps its head and its tail (an error is usually at the end).
 """
 
@@ -22,8 +23,8 @@ from markupsafe import Markup
 TEXT_LIMIT_CHARS = 20_000
 HTML_LIMIT_CHARS = 200_000
 HTML_TAGS = {"table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "colgroup", "col", "div", "span", "p",
-             "br", "b", "i", "em", "strong", "code", "pre", "small", "sub", "sup", "ul", "ol", "li", "h1", "h2", "h3",
-             "h4", "hr"}
+             "br", "b", "i", "em", "strong", "code", "pre", "small", "sub", "sup", "ul", "ol", "li", "hr"}
+# no headings: a student's <h1>Score: 100</h1> keeps its text but not its size; the page also boxes and labels it
 HTML_ATTRIBUTES = {"th": {"colspan", "rowspan", "align"}, "td": {"colspan", "rowspan", "align"}}
 IMAGE_LIMIT_BYTES = 2 * 1024 * 1024
 CELL_LIMIT = 500
@@ -155,5 +156,8 @@ def notebook_view(data: bytes | None) -> NotebookView:
             cell.get("outputs", []), list) else []
         views.append(CellView(index, str(cell.get("cell_type", "code"))[:20], capped_text(_joined(cell.get("source"))),
                               count if isinstance(count, int) else None, outputs))
+    from server.dashboard.output_budget import capped_notebook  # it builds on this module's views
+
+    views, budget_note = capped_notebook(views)
     problem = f"only the first {CELL_LIMIT} cells are shown" if len(cells) > CELL_LIMIT else ""
-    return NotebookView(views, problem)
+    return NotebookView(views, " ".join(p for p in (problem, budget_note) if p))

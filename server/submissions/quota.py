@@ -1,18 +1,21 @@
 """The per-student storage quota: the bytes a student's submissions hold in the database, counted by a query.
 
-Counted: every artifact of the student's submissions (uploaded and executed notebooks as stored, compressed; the
-submitted files; learning curves) and their stored evaluation outputs. Nothing is cached, so the count cannot drift
-from what is stored. An upload whose stored bytes would take the student past the quota is refused before anything
-is written. Instructors have no quota (they submit reference solutions and test notebooks).
+Counted: everything stored for the student's submissions: every artifact (uploaded and executed notebooks as stored,
+compressed; the submitted files; learning curves), the stored evaluation outputs, every grading job's report and
+error note, every check's message and the submission's own note and file name. Nothing is cached, so the count
+cannot drift from what is stored. An upload whose stored bytes would take the student past the quota is refused
+before anything is written. Instructors have no quota (they submit reference solutions and test notebooks).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from server.errors import PayloadTooLarge
-from server.jobs.models import Artifact
+from server.jobs.models import Artifact, CheckResultRow, GradingJob
 from server.rescore.models import StoredOutput
 from server.submissions.models import Submission
 from server.users.models import User
@@ -21,13 +24,18 @@ MB = 1024 * 1024
 
 
 def stored_bytes(session: Session, student_id: int) -> int:
-    """Bytes stored for the student's submissions now (artifacts as stored plus stored evaluation outputs)."""
+    """Bytes stored for the student's submissions now: artifacts as stored, evaluation outputs, reports, notes."""
     own = select(Submission.id).where(Submission.student_id == student_id).scalar_subquery()
-    artifacts = session.scalar(select(func.coalesce(func.sum(func.length(Artifact.content)), 0))
-                               .where(Artifact.submission_id.in_(own)))
-    outputs = session.scalar(select(func.coalesce(func.sum(func.length(StoredOutput.content)), 0))
-                             .where(StoredOutput.submission_id.in_(own)))
-    return int(artifacts or 0) + int(outputs or 0)
+
+    def total(*lengths: QueryableAttribute[Any], where: ColumnElement[bool]) -> int:
+        summed = sum((func.coalesce(func.length(column), 0) for column in lengths), start=literal(0))
+        return int(session.scalar(select(func.coalesce(func.sum(summed), 0)).where(where)) or 0)
+
+    return (total(Artifact.content, where=Artifact.submission_id.in_(own))
+            + total(StoredOutput.content, where=StoredOutput.submission_id.in_(own))
+            + total(GradingJob.report_json, GradingJob.error_reason, where=GradingJob.submission_id.in_(own))
+            + total(CheckResultRow.message, CheckResultRow.title, where=CheckResultRow.submission_id.in_(own))
+            + total(Submission.note, Submission.filename, where=Submission.student_id == student_id))
 
 
 def _mb(n: int) -> str:

@@ -202,8 +202,8 @@ def _assert_inert(page: Page, site: LiveServer) -> None:
     assert page.locator("article.cell img").count() == 0
     expect(page.get_by_text("<script>alert(6)</script><img src=x onerror=alert(7)>").first).to_be_visible()
     # HTML outputs pass through the sanitiser: their text stays, scripts, ids and links go
-    expect(page.locator(".html-output").nth(0)).to_have_text("bold")
-    expect(page.locator(".html-output").nth(1)).to_have_text("click me")
+    expect(page.locator(".html-output .student-html-body").nth(0)).to_have_text("bold")
+    expect(page.locator(".html-output .student-html-body").nth(1)).to_have_text("click me")
     assert page.locator(".html-output a, .html-output script, .html-output [id]").count() == 0
     expect(page.get_by_text("Output not shown here (image/svg+xml)")).to_be_visible()
     expect(page.get_by_text("Output not shown here (application/javascript)")).to_be_visible()

@@ -21,7 +21,7 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 SECRETS = {
     "POSTGRES_PASSWORD": "pgsecret0123",
     "RABBITMQ_PASSWORD": "mqsecret4567",
-    "LABGRADER_SECRET_KEY": "sk89abcdef",
+    "LABGRADER_SECRET_KEY": "sk89abcdef" * 4,  # the service refuses keys shorter than 32 characters
 }
 
 

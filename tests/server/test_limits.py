@@ -1,4 +1,4 @@
-"""Submission rate limit per student and lab, and throttling of token guessing."""
+"""Submission rate limit per student (all labs together), and throttling of token guessing."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from tests.conftest import make_server, notebook_bytes
 
 
 def test_over_the_hourly_limit_is_429_with_retry_after(tmp_path: Path) -> None:
+    """Two submissions to two labs use up a limit of 2: the third, to a third lab, is refused."""
     server = make_server(tmp_path, LABGRADER_SUBMISSIONS_PER_HOUR="2")
     server.start()
     try:
         token, other = server.add_user("eager"), server.add_user("calm")
         files = {"notebook": ("n.ipynb", notebook_bytes("print(1)"))}
         with server.client(token) as client:
-            codes = [client.post("/api/v1/labs/frameworks/submissions", files=files).status_code for _ in range(2)]
-            refused = client.post("/api/v1/labs/frameworks/submissions", files=files)
+            codes = [client.post(f"/api/v1/labs/{lab}/submissions", files=files).status_code
+                     for lab in ("frameworks", "perceptron")]
+            refused = client.post("/api/v1/labs/own_framework/submissions", files=files)
             listed = client.get("/api/v1/submissions").json()["total"]
         with server.client(other) as client:
             unaffected = client.post("/api/v1/labs/frameworks/submissions", files=files).status_code
@@ -26,7 +28,7 @@ def test_over_the_hourly_limit_is_429_with_retry_after(tmp_path: Path) -> None:
     retry_after = int(refused.headers["retry-after"])
     assert 3500 <= retry_after <= 3601
     assert refused.json()["detail"] == (
-        "you have submitted 2 notebooks for lab 'frameworks' in the last hour; the limit is 2 per hour: "
+        "you have submitted 2 notebooks in the last hour (all labs together); the limit is 2 per hour: "
         f"try again in {-(-retry_after // 60)} min")  # a person reads minutes; Retry-After keeps the seconds
     assert listed == 2
     assert unaffected == 202

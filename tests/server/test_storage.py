@@ -7,15 +7,24 @@ import json
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from sqlalchemy import func, select
 
-from server.jobs.stored_artifacts import decode
+from server.db import transaction
+from server.errors import PayloadTooLarge
+from server.jobs.models import Artifact, ArtifactKind, CheckResultRow, GradingJob
+from server.jobs.stored_artifacts import decode, new_artifact
+from server.submissions.models import Submission
+from server.submissions.quota import check_quota, stored_bytes
+from server.users.models import User
 from tests.conftest import LABGRADER, LiveServer, make_server
 from tests.server.dashboard.pages import logged_in
+from tests.server.dashboard.seed import graded_submission, migrated_factory
 
 MB = 1024 * 1024
 UPLOAD_MB = 19.9  # the review's upload: 19.9 MB of mostly repeated output stored 42 MB (it and its executed copy)
@@ -61,7 +70,13 @@ def _stored_bytes(server: LiveServer, student: str) -> int:
                       student)
     outputs = _rows(server, "SELECT coalesce(sum(length(content)), 0) FROM stored_outputs "
                             f"WHERE submission_id IN ({own})", student)
-    return sum(int(str(rows[0][0])) for rows in (artifacts, outputs))
+    texts = _rows(server, "SELECT coalesce(sum(length(coalesce(report_json, '')) + length(coalesce(error_reason, ''))),"
+                          f" 0) FROM grading_jobs WHERE submission_id IN ({own})", student)
+    checks = _rows(server, "SELECT coalesce(sum(length(message) + length(title)), 0) FROM check_results "
+                           f"WHERE submission_id IN ({own})", student)
+    notes = _rows(server, "SELECT coalesce(sum(length(coalesce(s.note, '')) + length(s.filename)), 0) FROM "
+                          "submissions s JOIN users u ON u.id = s.student_id WHERE u.name = ?", student)
+    return sum(int(str(rows[0][0])) for rows in (artifacts, outputs, texts, checks, notes))
 
 
 @pytest.mark.slow
@@ -128,3 +143,38 @@ def test_the_quota_is_per_student_and_counts_what_is_stored(quota_server: LiveSe
     assert response.status_code == 202, response.text
     assert _rows(quota_server, "SELECT content_encoding FROM artifacts WHERE submission_id = ? AND kind = "
                                "'submitted_notebook'", response.json()["id"]) == [("gzip",)]
+
+
+def test_notes_reports_and_messages_count_toward_the_quota(tmp_path: Path) -> None:
+    """Issue 20 stored 4.4 MB of note while the quota counted 4.6 kB: every stored text of a submission counts."""
+    factory = migrated_factory(tmp_path / "quota.db")
+    big = "N" * 300_000
+    with transaction(factory) as session:
+        sub = graded_submission(session, "noisy", datetime(2026, 11, 20, 10), [0, 0, 0, 0, 0],
+                                messages=[big, "m", "m", "m", "m"])
+        graded_submission(session, "other", datetime(2026, 11, 20, 10), [0, 0, 0, 0, 0])
+        submission = session.get(Submission, sub)
+        assert submission is not None
+        submission.note = big
+        job = session.get(GradingJob, submission.current_job_id)
+        assert job is not None
+        job.error_reason, job.report_json = big, job.report_json + " " * 200_000  # type: ignore[operator]
+        session.add(new_artifact(sub, ArtifactKind.EXECUTED_NOTEBOOK.value, "application/x-ipynb+json", b"{}"))
+    with factory() as session:
+        noisy = session.scalar(select(User).where(User.name == "noisy"))
+        assert noisy is not None
+        lengths = func.length(CheckResultRow.message) + func.length(CheckResultRow.title)
+        texts = session.execute(select(func.sum(lengths)).where(CheckResultRow.submission_id == sub)).scalar_one()
+        report = session.execute(select(func.length(GradingJob.report_json)).where(GradingJob.submission_id == sub)
+                                 ).scalar_one()
+        artifact = session.execute(select(func.length(Artifact.content)).where(Artifact.submission_id == sub)
+                                   ).scalar_one()
+        expected = len(big) * 2 + report + texts + len("lab.ipynb") + artifact
+        assert stored_bytes(session, noisy.id) == expected
+        assert expected > 3 * len(big)
+        with pytest.raises(PayloadTooLarge) as caught:
+            check_quota(session, noisy, 100_000, quota_mb=1)
+    assert str(caught.value) == (
+        f"your storage quota is full: your submissions store {expected / MB:.1f} MB of your 1 MB and this upload "
+        "needs 0.1 MB more (compressed); ask your instructor to raise your quota (the server setting "
+        "LABGRADER_STUDENT_QUOTA_MB)")

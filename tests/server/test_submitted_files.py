@@ -6,6 +6,7 @@ import io
 import json
 import sqlite3
 import stat
+import struct
 import subprocess
 import zipfile
 from collections.abc import Iterator
@@ -31,6 +32,22 @@ def zip_bytes(*members: tuple[str, bytes], link: str | None = None) -> bytes:
             info.external_attr = (stat.S_IFLNK | 0o777) << 16
             archive.writestr(info, "/etc/passwd")
     return out.getvalue()
+
+
+CENTRAL = {"crc": 16, "compressed": 20, "size": 24, "method": 10}  # offsets in the central directory header
+LOCAL = {"crc": 14, "compressed": 18, "size": 22, "method": 8}  # and in the local header
+
+
+def lying_zip(field: str, value: int) -> bytes:
+    """A deflated one-member zip whose headers (both) say `value` for `field`: a size, the checksum, the method."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("t.csv", b"1,2\n" * 500)
+    data = bytearray(out.getvalue())
+    fmt = "<H" if field == "method" else "<I"
+    for signature, offsets in ((b"PK\x01\x02", CENTRAL), (b"PK\x03\x04", LOCAL)):
+        struct.pack_into(fmt, data, data.index(signature) + offsets[field], value)
+    return bytes(data)
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +135,21 @@ def test_grade_with_places_the_files_and_refuses_links(tmp_path: Path) -> None:
                          check=False)
     assert (refused.returncode, refused.stderr) == (
         2, f"error: {tmp_path / 'link.jpg'}: not a plain file (links and folders are refused; zip a folder)\n")
+
+
+@pytest.mark.parametrize(("field", "value", "why"), [
+    ("size", 100, "cannot be unpacked (Bad CRC-32 for file 't.csv')"),
+    ("size", 5000, "is not the size its header says"),
+    ("crc", 12345, "cannot be unpacked (Bad CRC-32 for file 't.csv')"),
+    ("compressed", 5, "cannot be unpacked (Bad CRC-32 for file 't.csv')"),
+    ("method", 99, "cannot be unpacked (That compression method is not supported)"),
+    ("method", 12, "cannot be unpacked (Invalid data stream)"),  # bzip2 claimed for deflated bytes
+])
+def test_a_zip_that_lies_is_refused_with_the_reason(files_server: LiveServer, field: str, value: int,
+                                                   why: str) -> None:
+    """Issue 20: a member that lies about its size answered 500 (BadZipFile); every lie is a 422 that says which."""
+    token = files_server.add_user(f"liar-{field}-{value}")
+    with files_server.client(token) as client:
+        response = client.post("/api/v1/labs/frameworks/submissions", files=[
+            ("notebook", ("lab.ipynb", notebook_bytes("print(1)"))), ("files", ("t.zip", lying_zip(field, value)))])
+    assert (response.status_code, response.json()["detail"]) == (422, f"file 't.zip': 't.csv' {why}")
