@@ -47,6 +47,10 @@ ENV = {
     "LABGRADER_LOCAL_API_PORT": "18010",
     "LABGRADER_MEMORY_LIMIT_MB": "3072",  # the hostile notebook's allocation meets it without starving this host
     "LABGRADER_SUBMISSIONS_PER_HOUR": "1000",
+    # sandbox uids are host-wide: clear of the suite's own (61000, 62000 for the hostile suite, 64000), which other
+    # xdist workers use while this runs
+    "LABGRADER_LOCAL_UID_BASE": "66000",
+    "LABGRADER_LOCAL_UID_BASE_2": "67000",
 }
 
 
