@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from server.dashboard import service
 from server.dashboard.access import DbSession, InstructorViewer, PageRoute, StaffViewer, Viewer, checked_form
-from server.dashboard.notebook_view import notebook_view
+from server.dashboard.output_budget import page_notebook
 from server.dashboard.plots import histogram_svg
 from server.dashboard.query_params import parse_submission_query, query_string
 from server.dashboard.queue import job_progress, queue_stats
@@ -158,7 +158,7 @@ def render_submission(request: Request, viewer: Viewer, db: DbSession, submissio
     detail = service.submission_detail(db, submission)
     spec = get_spec(db, submission.lab_id)
     return page("submission.html", status_code, viewer=viewer, detail=detail, out=submissions.to_out(db, submission),
-                spec=spec, notebook=notebook_view(detail.executed_notebook), base="/dashboard",
+                spec=spec, notebook=page_notebook(detail.executed_notebook), base="/dashboard",
                 standing=lab_standing(db, spec, submission.student_id), problem=problem, done=done,
                 progress=job_progress(db, submission.current_job_id, get_settings(request).jobs))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from server.dashboard.notebook_parts import CellView, OutputView, capped_text
+from server.dashboard.notebook_view import CellView, NotebookView, OutputView, capped_text, notebook_view
 
 CELL_OUTPUT_LIMIT_CHARS = 20_000
 NOTEBOOK_OUTPUT_LIMIT_CHARS = 120_000
@@ -81,3 +81,10 @@ def capped_notebook(cells: list[CellView]) -> tuple[list[CellView], str]:
     shown = total - sum(sizes[i] for i in hidden)
     return out, (f"The notebook printed {total:,} characters of output; this page shows {shown:,} of them: the first "
                  f"and the last cells' outputs. The executed notebook has all of it.") if hidden else ""
+
+
+def page_notebook(data: bytes | None) -> NotebookView:
+    """The executed notebook as a page shows it: `notebook_view` within the per-cell and per-notebook budgets."""
+    view = notebook_view(data)
+    cells, note = capped_notebook(view.cells)
+    return NotebookView(cells, " ".join(p for p in (view.problem, note) if p))

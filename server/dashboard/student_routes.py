@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 
 from server.dashboard import service
 from server.dashboard.access import AnyViewer, DbSession, PageRoute, Viewer, checked_form
-from server.dashboard.notebook_view import notebook_view
+from server.dashboard.output_budget import page_notebook
 from server.dashboard.query_params import parse_submission_query, whole_number
 from server.dashboard.queue import job_progress
 from server.dashboard.rendering import artifact_response, page, secured
@@ -123,7 +123,7 @@ def my_submission(request: Request, submission_id: int, viewer: AnyViewer, db: D
     spec = get_spec(db, submission.lab_id)
     progress = job_progress(db, submission.current_job_id, get_settings(request).jobs)
     return page("my_submission.html", viewer=viewer, out=submissions.to_out(db, submission), spec=spec,
-                has_learning_curve=detail.has_learning_curve, notebook=notebook_view(detail.executed_notebook),
+                has_learning_curve=detail.has_learning_curve, notebook=page_notebook(detail.executed_notebook),
                 standing=lab_standing(db, spec, viewer.user.id), progress=progress, detail=detail)
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
-from server.dashboard.notebook_view import notebook_view
-from server.dashboard.output_budget import CELL_OUTPUT_LIMIT_CHARS, NOTEBOOK_OUTPUT_LIMIT_CHARS, output_size
+from server.dashboard.output_budget import (
+    CELL_OUTPUT_LIMIT_CHARS,
+    NOTEBOOK_OUTPUT_LIMIT_CHARS,
+    output_size,
+    page_notebook,
+)
 
 
 def _notebook(cells: list[list[dict[str, object]]]) -> bytes:
@@ -21,7 +25,7 @@ def _stream(text: str, name: str = "stdout") -> dict[str, object]:
 def test_a_per_batch_print_loop_becomes_one_capped_text_with_its_first_and_last_lines() -> None:
     """874,000 characters in 252 outputs of one cell (what a student's training loop printed)."""
     lines = [_stream(f"batch {i:04d} loss {1 / (i + 1):.6f}".ljust(3467) + "\n") for i in range(252)]
-    view = notebook_view(_notebook([lines]))
+    view = page_notebook(_notebook([lines]))
     outputs = view.cells[0].outputs
     assert [o.kind for o in outputs] == ["stream"]
     text = outputs[0].text
@@ -37,7 +41,7 @@ def test_a_cell_with_many_kinds_of_output_keeps_the_first_and_the_last() -> None
     for i in range(40):  # streams split by results, so they cannot be merged
         outputs += [_stream(f"epoch {i}\n" + "x" * 3000), {"output_type": "execute_result", "execution_count": 1,
                                                           "metadata": {}, "data": {"text/plain": f"result {i}"}}]
-    cell = notebook_view(_notebook([outputs])).cells[0]
+    cell = page_notebook(_notebook([outputs])).cells[0]
     assert sum(output_size(o) for o in cell.outputs) < CELL_OUTPUT_LIMIT_CHARS + 3100
     assert cell.outputs[0].text.startswith("epoch 0\n")
     assert cell.outputs[-1].text == "result 39"
@@ -48,7 +52,7 @@ def test_a_cell_with_many_kinds_of_output_keeps_the_first_and_the_last() -> None
 
 def test_a_notebook_over_its_budget_shows_its_first_and_last_cells_and_says_how_much_is_not_shown() -> None:
     cells = [[_stream(f"cell {i}\n" + "y" * 15_000)] for i in range(30)]  # 450,230 characters
-    view = notebook_view(_notebook(cells))
+    view = page_notebook(_notebook(cells))
     shown = sum(output_size(o) for c in view.cells for o in c.outputs if o.kind != "omitted")
     assert shown <= NOTEBOOK_OUTPUT_LIMIT_CHARS
     assert view.cells[0].outputs[0].text.startswith("cell 0\n")
