@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from grader.errors import AttachmentsInvalid as AttachmentsInvalid
     from grader.errors import AttachmentsTooLarge as AttachmentsTooLarge
     from grader.errors import DatasetError as DatasetError
+    from grader.errors import EnvironmentNotReady as EnvironmentNotReady
     from grader.errors import EnvironmentUnavailable as EnvironmentUnavailable
     from grader.errors import GraderError as GraderError
     from grader.errors import HarnessOutputInvalid as HarnessOutputInvalid
@@ -113,7 +114,8 @@ _EXPORTS: dict[str, str] = {
     "DatasetSpec": "grader.spec.dataset",
     "LabData": "grader.data.lab_data", "missing_datasets": "grader.data.lab_data",
     "sha256_of": "grader.data.lab_data", "warn_missing_datasets": "grader.data.lab_data",
-    "DatasetError": "grader.errors", "EnvironmentUnavailable": "grader.errors", "GraderError": "grader.errors",
+    "DatasetError": "grader.errors", "EnvironmentNotReady": "grader.errors",
+    "EnvironmentUnavailable": "grader.errors", "GraderError": "grader.errors",
     "HarnessOutputInvalid": "grader.errors", "InfrastructureError": "grader.errors",
     "KernelStartFailed": "grader.errors", "NetworkRefused": "grader.errors", "NoFreeUid": "grader.errors",
     "NotebookInvalid": "grader.errors", "SandboxUnavailable": "grader.errors", "SpecInvalid": "grader.errors",

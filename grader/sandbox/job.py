@@ -81,8 +81,9 @@ def prepare_job(config: SandboxConfig, isolation: Isolation, jobs_root: Path, ui
     job_key = f"job-{secrets.token_hex(8)}"
     dirs = JobDirs.create(jobs_root, job_key, uid, config.limits.work_dir_limit_mb)
     cgroup = job_cgroup(config, isolation, job_key)
-    job = PreparedJob(dirs, cgroup, uid, kernel_command.kernel_environment(dirs.work, extra_env, config.kernel_python),
-                      dirs.host)
+    config_dirs = kernel_command.make_config_dirs(dirs.evaluation, dirs.work)
+    job = PreparedJob(dirs, cgroup, uid, kernel_command.kernel_environment(dirs.work, extra_env, config.kernel_python,
+                                                                           config_dirs), dirs.host)
     try:
         (dirs.work / ".tmp").mkdir()
         _make_work_owned(dirs.work, uid)

@@ -261,7 +261,8 @@ def score_early_stopping(check: EarlyStoppingCheck, inputs: ScoringInputs) -> Ch
                        "early stopping worked")
         return _result(check, True, check.points, message, float(after))
     rise = (val_loss[-1] - val_loss[best - 1]) / abs(val_loss[best - 1]) * 100 if val_loss[best - 1] else 0.0
-    message = (f"{source}: validation loss was lowest at epoch {best} and {rise:.0f}% higher at epoch {epochs}: the "
+    higher = f"{rise:.0f}% higher" if rise < 1e6 else "far higher"  # 1e308 after 1e-300: no 300-digit percentage
+    message = (f"{source}: validation loss was lowest at epoch {best} and {higher} at epoch {epochs}: the "
                f"network overfits after epoch {best} — stop there or restore the best weights (at most "
                f"{check.patience} epochs after the minimum; this run went on for {after})")
     return _result(check, False, 0.0, message, float(after))

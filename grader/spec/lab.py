@@ -51,6 +51,7 @@ class AccuracyCheck(_CheckBase):
     dataset: Identifier
     architecture: Literal["any", "single_dense", "multi_dense"] = "any"
     dense_layers: int | None = Field(default=None, ge=1, le=100)  # exactly this many dense layers, when given
+    max_parameters: int | None = Field(default=None, ge=1, le=10**10)  # the most parameters the model may have
     full_credit_at: float = Field(ge=0, le=1)
     no_credit_at: float = Field(ge=0, le=1)
 
@@ -142,6 +143,9 @@ class LabSpec(_Strict):
     environment: str = Field(default="default", pattern=r"^[a-z][a-z0-9_-]{0,62}$")
     # what a notebook may hand in as a trained model: the kernel exports only these kinds
     model_kinds: tuple[ModelKind, ...] = Field(default=("torch", "keras"), min_length=1)
+    # the operations a network may compute: "dense" (affine layers and non-linearities: no pooling, nothing that
+    # selects among features) or "conv" (also convolutions and pooling)
+    ops: Literal["dense", "conv"] = "conv"
     limits: Limits = Limits()
     submission: LateSubmission = LateSubmission()
     datasets: tuple[DatasetSpec, ...] = ()

@@ -31,6 +31,9 @@ MEANINGS = {
                    "functional model), `numpy_network` (the student's own NumPy framework: layer objects holding "
                    "weight arrays), `perceptron` (a weight matrix, or one weight vector per class); only these are "
                    "exported",
+    "ops": "the operations a network may compute: `dense` (affine layers and non-linearities; pooling and any "
+           "maximum or minimum over features are refused, with the layer named) or `conv` (also convolutions and "
+           "pooling)",
     "limits": "how long a notebook may run",
     "submission": "deadline, late penalty and which submission counts",
     "checks": "what is measured and how it scores; at least one",
@@ -51,6 +54,8 @@ MEANINGS = {
                            "with a non-linearity between, no conv/recurrent), or `any`",
     "accuracy.dense_layers": "exactly this many dense layers (e.g. 3 for a 3-layer network); unset: any number the "
                              "architecture allows",
+    "accuracy.max_parameters": "the most parameters the model may have (a network over it is refused, saying "
+                               "so); unset: no cap",
     "accuracy.full_credit_at": "accuracy on the hidden split that earns every point",
     "accuracy.no_credit_at": "accuracy at or below which the check earns nothing; linear between",
     "overfitting_gap.full_credit_at": "training minus hidden accuracy at or below which every point is earned",

@@ -2,8 +2,10 @@
 
 A submission may carry files beside its notebook (an image the student photographed, a CSV): several plain files,
 or zip archives that are unpacked. Each name becomes a path relative to the kernel's working directory; names that
-could leave it (absolute paths, `..`), links, and the grader's own places (`data/`, dot-files of the grader) are
-refused, as are more files or more bytes than the limits. Every refusal says which file and why.
+could leave it (absolute paths, `..`), links, the grader's own places (`data/`, dot-files of the grader), and what
+could change how the kernel starts (hidden folders such as `.ipython/` or `.local/`, `sitecustomize.py`,
+`usercustomize.py`, `*.pth`, shell start-up files) are refused, as are more files or more bytes than the limits.
+Every refusal says which file and why.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ MAX_TOTAL_BYTES = 20 * 1024 * 1024
 MAX_NAME_CHARS = 200
 MAX_DEPTH = 8
 RESERVED_TOP = {"data", ".tmp"}  # the lab's data (served read-only) and the kernel's temporary directory
+# run before any cell by Python (site, `-m`), IPython or a shell, were they in the home or working directory
+START_UP_FILES = frozenset({"sitecustomize.py", "usercustomize.py", "ipykernel_launcher.py", ".bashrc",
+                            ".bash_profile", ".profile", ".pythonrc", ".pythonrc.py", ".inputrc"})
 BUNDLE_CONTENT_TYPE = "application/zip"
 
 
@@ -64,6 +69,13 @@ def safe_path(name: str) -> str:
                                  "provides; put the file elsewhere")
     if any(p.startswith(".labgrader") for p in parts):
         raise AttachmentsInvalid(f"file {shown!r}: names starting with '.labgrader' are the grader's")
+    if hidden := next((p for p in parts[:-1] if p.startswith(".")), None):
+        raise AttachmentsInvalid(f"file {shown!r}: '{hidden}/' is a hidden folder, where programs keep their settings "
+                                 "and start-up code (.ipython, .config, .local, .jupyter); files in folders whose "
+                                 "names start with '.' are refused")
+    if parts[-1] in START_UP_FILES or parts[-1].endswith(".pth"):
+        raise AttachmentsInvalid(f"file {shown!r}: '{parts[-1]}' is a start-up file that Python or the shell runs "
+                                 "before the grader's set-up; it is refused")
     return "/".join(parts)
 
 

@@ -3,6 +3,7 @@ clean evaluator that rebuilds the exported networks in NumPy and computes their 
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,13 @@ LABELS = RNG.integers(0, 10, 300)
 
 
 def export(harness: dict[str, Any], tmp_path: Path, user_ns: dict[str, Any], slots: tuple[str, ...] = (),
-           histories: tuple[str, ...] = ()) -> HarnessExport:
+           histories: tuple[str, ...] = (), iris: np.ndarray | None = None) -> HarnessExport:
     np.save(tmp_path / "sample.npy", IMAGES)
-    request = {"nonce": "n" * 32, "output": str(tmp_path / "out.json"),
-               "samples": {"mnist": str(tmp_path / "sample.npy")},
+    samples = {"mnist": str(tmp_path / "sample.npy")}
+    if iris is not None:
+        np.save(tmp_path / "iris.npy", iris)
+        samples["iris"] = str(tmp_path / "iris.npy")
+    request = {"nonce": "n" * 32, "output": str(tmp_path / "out.json"), "samples": samples,
                "slots": [{"name": s, "dataset": "mnist"} for s in slots],
                "histories": [{"name": h, "model": slots[-1] if slots else None} for h in histories]}
     (tmp_path / "request.json").write_text(json.dumps(request))
@@ -72,9 +76,9 @@ class ReLU(nn.Module):
 class LookupNet(nn.Module):
     """A genuine Linear-ReLU-Linear whose forward answers from a table keyed by a hash of the input."""
 
-    def __init__(self) -> None:
+    def __init__(self, width: int = 784) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
+        self.body = nn.Sequential(nn.Linear(width, 32), nn.ReLU(), nn.Linear(32, 10))
         self.table: dict[int, int] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -151,14 +155,18 @@ def test_what_forward_computes_decides_the_architecture_not_layer_names(harness:
 
 def test_networks_that_do_not_survive_export_are_refused_with_the_reason(harness: dict[str, Any],
                                                                          tmp_path: Path) -> None:
-    exported = export(harness, tmp_path, {"mnist_multi_model": LookupNet(), "raw": RawParameterNet(),
-                                          "impostor": Impostor()}, slots=("mnist_multi_model",))
+    raw_net = RawParameterNet()
+    exported = export(harness, tmp_path, {"mnist_multi_model": LookupNet(), "raw": raw_net, "impostor": Impostor()},
+                      slots=("mnist_multi_model",))
     assert [n.label for n in exported.networks] == ["`mnist_multi_model`", "`raw`"]  # the impostor is no network
     lookup, raw = exported.networks
     assert lookup.ops == [] and lookup.error is not None
     assert lookup.error.startswith("its forward() could not be traced as tensor operations")
-    assert raw.error == "its output is computed from `w2`, a stored tensor, not from its input" or (
-        raw.error is not None and "matmul" in raw.error)
+    assert "; traced on visible inputs, torch.export could not trace it on visible inputs (" in lookup.error
+    # raw parameters and `@` are an honest network: torch.fx reads no matmul, torch.export on visible inputs does
+    assert (raw.error, raw.path) == (None, "torch.export on visible inputs (torch.fx could not trace it)")
+    flat = IMAGES[:50].reshape(50, -1) / 255.0
+    assert (build_network(exported, raw).scores(flat).argmax(1) == torch_classes(raw_net, flat)).all()
     result = grade(exported, ("mnist_multi_model", "multi_dense"))
     entry = result.models[0]
     assert (entry.found, entry.predictions) == (True, None)
@@ -202,19 +210,27 @@ def test_keras_networks_are_evaluated_from_their_layers(harness: dict[str, Any],
         def call(self, x: Any) -> Any:
             return self.dense(x)
 
-    subclassed = Subclassed()
+    class MoreThanLayers(Subclassed):  # type: ignore[misc]
+        def call(self, x: Any) -> Any:
+            return keras.ops.max(self.dense(x), axis=1, keepdims=True) * keras.ops.ones((1, 10))
+
+    subclassed, more = Subclassed(), MoreThanLayers()
     subclassed(np.zeros((1, 784), np.float32))
+    more(np.zeros((1, 784), np.float32))
     exported = export(harness, tmp_path, {"seq": sequential, "fun": functional, "sub": subclassed,
-                                          "lookalike": lookalike})
-    for label, model, shape in (("`seq`", sequential, (100, 28, 28)), ("`fun`", functional, (100, 28, 28, 1))):
+                                          "lookalike": lookalike, "more": more})
+    for label, model, shape in (("`seq`", sequential, (100, 28, 28)), ("`fun`", functional, (100, 28, 28, 1)),
+                                ("`sub`", subclassed, (100, 784))):
         network = build_network(exported, network_of(exported, label))
         x = IMAGES[:100].reshape(shape).astype(np.float32)
         expected = np.asarray(model(x, training=False)).argmax(1)
         assert (network.scores(x).argmax(1) == expected).all(), label
     assert network_of(exported, "`lookalike`").error == "the activation `relu` is not one the grader evaluates"
-    assert network_of(exported, "`sub`").error == (
-        "a subclassed Keras model (Subclassed) whose call() the grader cannot read; build it with keras.Sequential "
-        "or the functional API")
+    # a subclassed model is read as its layers in order only where they compute what its call() computes
+    assert network_of(exported, "`sub`").path == ("its Keras layers in order, checked against its call() on visible "
+                                                  "inputs")
+    assert network_of(exported, "`more`").error == ("a subclassed Keras model whose call() computes more than its "
+                                                    "layers in order")
 
 
 def test_a_students_preprocessing_is_named_from_visible_rows_only() -> None:
@@ -279,6 +295,36 @@ def test_an_exported_history_is_cross_checked_against_its_network(harness: dict[
                       slots=("mnist_multi_model",), histories=("mnist_multi_history",))
     history = grade(exported, ("mnist_multi_model", "multi_dense"), history="mnist_multi_history").histories[0]
     assert history.consistent is True
+
+
+@pytest.mark.parametrize(("history", "consistent", "sentence"), [
+    # two huge finite training losses once made the sentence 600 characters long and crashed the whole evaluation
+    ({"loss": [1e308, 1e308], "val_loss": [2.4, 2.5]}, False,
+     "the network's cross-entropy on training data is {loss}, far below every training loss the history records "
+     "(1e+308 to 1e+308): the history does not describe this network"),
+    ({"loss": [-1e308, 2.3], "val_loss": [2.4, 2.5]}, True,
+     "cross-checked: the network's cross-entropy on training data is {loss}, within what the history records "
+     "(-1e+308 to 2.300)"),
+    ({"val_loss": [2.4, 2.3, 2.5]}, False,
+     "it records no training loss, so the grader cannot check that it describes this network: record the training "
+     "and the validation loss once per epoch"),
+    ({"loss": [float("nan"), float("inf")], "val_loss": [2.4, 2.5]}, False,
+     "it records no training loss, so the grader cannot check that it describes this network: record the training "
+     "and the validation loss once per epoch"),
+    ({"loss": [2.4, 2.35, 2.33], "val_loss": [2.4, 2.3]}, False,
+     "it records 3 training losses but 2 validation losses: record one of each per epoch"),
+])
+def test_any_history_fails_only_its_own_check(harness: dict[str, Any], tmp_path: Path, history: dict[str, Any],
+                                              consistent: bool, sentence: str) -> None:
+    torch.manual_seed(0)
+    untrained = nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
+    exported = export(harness, tmp_path, {"mnist_multi_model": untrained, "mnist_multi_history": history},
+                      slots=("mnist_multi_model",), histories=("mnist_multi_history",))
+    result = grade(exported, ("mnist_multi_model", "multi_dense"), history="mnist_multi_history")
+    assert result.models[0].predictions is not None and result.models[0].train_loss is not None
+    entry = result.histories[0]
+    assert (entry.found, entry.consistent) == (True, consistent)
+    assert entry.cross_check == sentence.format(loss=f"{result.models[0].train_loss:.3f}")
 
 
 def test_the_kernel_request_holds_no_hidden_input(harness: dict[str, Any], tmp_path: Path) -> None:
@@ -441,3 +487,92 @@ def test_a_single_output_network_is_binary_class_1_above_one_half(harness: dict[
     entry = evaluate(exported, [SlotRequest("binary", "mnist")], [], data).models[0]
     assert (entry.found, entry.source, entry.preprocessing) == (True, "`binary`", "scaled_255")
     assert entry.predictions == labels[:100].tolist()
+
+
+class LenFlatten(nn.Module):
+    """The curriculum's most common flattening: `x.view(len(x), -1)`, which torch.fx cannot trace."""
+
+    def __init__(self, width: int = 784) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(width, 16), nn.ReLU(), nn.Linear(16, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(x.view(len(x), -1))
+        return out
+
+
+class BatchDependent(nn.Module):
+    """Computes something else for a batch of another size than the one it was traced on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.fc(x.view(len(x), -1))
+        return out * 2 if len(x) == 37 else out
+
+
+def test_a_network_torch_fx_cannot_trace_is_exported_on_visible_inputs_and_cross_checked(
+        harness: dict[str, Any], tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    honest, tricky = LenFlatten(), BatchDependent()
+    exported = export(harness, tmp_path, {"mnist_multi_model": honest, "tricky": tricky},
+                      slots=("mnist_multi_model",))
+    entry = network_of(exported, "`mnist_multi_model`")
+    assert (entry.error, entry.path, entry.input_width) == (
+        None, "torch.export on visible inputs (torch.fx could not trace it)", 784)
+    flat = IMAGES[:100].reshape(100, -1).astype(np.float32)
+    assert (build_network(exported, entry).scores(flat).argmax(1) == torch_classes(honest, flat)).all()
+    result = grade(exported, ("mnist_multi_model", "multi_dense"), ("other", "single_dense"))
+    model = result.model("mnist_multi_model")
+    assert model is not None and model.predictions is not None
+    assert model.export_path == ("torch.export on visible inputs (torch.fx could not trace it); agrees with its "
+                                 "forward() on 16 visible inputs")
+    # traced on 37 rows, checked on 16: the export of `tricky` doubles what its forward() gives for other batches
+    other = result.model("other")
+    assert other is not None and other.error is not None
+    assert other.error.startswith("could not be evaluated from its layers: read as torch.export on visible inputs "
+                                  "(torch.fx could not trace it), it computes other outputs than its own forward() on "
+                                  "16 visible inputs (largest difference ")
+
+
+def test_a_forged_check_only_refuses_the_students_own_network(harness: dict[str, Any], tmp_path: Path) -> None:
+    exported = export(harness, tmp_path, {"mnist_single_model": nn.Sequential(nn.Flatten(), nn.Linear(784, 10))},
+                      slots=("mnist_single_model",))
+    entry = network_of(exported, "`mnist_single_model`")
+    assert entry.check is not None and entry.path == "torch.fx symbolic tracing"
+    output = exported.arrays[entry.check.output]
+    zeros = output.model_copy(update={"data": base64.b64encode(np.zeros(output.shape, "<f4").tobytes()).decode()})
+    forged = exported.model_copy(update={"arrays": {**exported.arrays, entry.check.output: zeros}})
+    model = grade(forged, ("mnist_single_model", "single_dense")).models[0]
+    assert (model.found, model.predictions) == (True, None)
+    assert model.error is not None and model.error.startswith(
+        "could not be evaluated from its layers: read as torch.fx symbolic tracing, it computes other outputs than its "
+        "own forward() on 16 visible inputs")
+
+
+def test_each_slot_names_the_network_that_took_its_inputs(harness: dict[str, Any], tmp_path: Path) -> None:
+    """Two networks that cannot be exported: the Iris slot names the Iris one, the MNIST slot the MNIST one."""
+    iris = np.asarray(RNG.random((60, 4)))
+    exported = export(harness, tmp_path, {"net": LookupNet(4), "mnist_net": LookupNet()}, iris=iris)
+    assert [(n.label, n.input_width) for n in exported.networks] == [("`net`", 4), ("`mnist_net`", 784)]
+    data = {"mnist": DatasetInputs(hidden_x=IMAGES[:100], sample_x=IMAGES, sample_y=LABELS),
+            "iris": DatasetInputs(hidden_x=iris[:30], sample_x=iris, sample_y=RNG.integers(0, 3, 60))}
+    slots = [SlotRequest("iris_model", "iris"), SlotRequest("mnist_single_model", "mnist", "single_dense")]
+    result = evaluate(exported, slots, [], data)
+    assert [(m.name, m.source) for m in result.models] == [("iris_model", "`net`"),
+                                                           ("mnist_single_model", "`mnist_net`")]
+
+
+def test_a_check_of_too_many_inputs_is_refused_before_it_is_computed(harness: dict[str, Any], tmp_path: Path) -> None:
+    exported = export(harness, tmp_path, {"mnist_single_model": nn.Sequential(nn.Flatten(), nn.Linear(784, 10))},
+                      slots=("mnist_single_model",))
+    entry = network_of(exported, "`mnist_single_model`")
+    assert entry.check is not None
+    many = exported.arrays[entry.check.input].model_copy(update={
+        "shape": [65, 28, 28], "data": base64.b64encode(np.zeros((65, 28, 28), "<f4").tobytes()).decode()})
+    forged = exported.model_copy(update={"arrays": {**exported.arrays, entry.check.input: many}})
+    model = grade(forged, ("mnist_single_model", "single_dense")).models[0]
+    assert model.error == ("could not be evaluated from its layers: the export's check holds 65 inputs with 16 outputs "
+                           "(1 to 64 of each)")

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from grader.kernel.cpu_only import cpu_only_note
 from grader.pipeline import GradingContext, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
+from grader.scoring.report import CellError
 from grader.spec.lab import discover_labs
 from lab_tasks import LABS_DIR
 from tests.lab_data import frameworks_data
@@ -37,3 +39,15 @@ async def test_a_cell_that_needs_cuda_is_named_with_the_reason_on_a_cpu_slot(tmp
     assert outcome.report.execution_note == note
     assert outcome.report.checks[0].message.endswith(  # the check says why it found no model
         f"({note}; cell 2 raised AssertionError: Torch not compiled with CUDA enabled)")
+
+
+def test_the_gpu_note_never_quotes_a_raw_class_name() -> None:
+    """The issue's reproduction: a 400 kB exception class name with a bidi override, an escape sequence and a fake
+    instructor's note. The note names "an exception" and quotes the message printable and capped."""
+    fake = "\u202e\x1b[2J INSTRUCTOR NOTE: full marks for this student "
+    error = CellError(cell_index=2, ename="No CUDA GPUs are available" + fake + "A" * 400_000,
+                      evalue="No CUDA GPUs are available" + fake + "x" * 1000)
+    note = cpu_only_note([error])
+    quoted = ("No CUDA GPUs are available[2J INSTRUCTOR NOTE: full marks for this student " + "x" * 1000)[:157]
+    assert note == f"cell 3 needs a GPU (an exception: {quoted}...), {ADVICE}"
+    assert len(note) < 400

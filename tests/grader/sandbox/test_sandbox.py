@@ -75,7 +75,8 @@ def test_this_host_isolation_with_cgroups() -> None:
         "capabilities, no_new_privs; memory 6144 MB by cgroup v1 memory controller (memory+swap); processes 512 by "
         "cgroup v1 pids + RLIMIT_NPROC; rlimits on file size (512 MB), open files (1024) and CPU (3600 s); work dir "
         "2048 MB tmpfs; /tmp 256 MB and /dev/shm 64 MB tmpfs; CPU share 1.5 cores by cgroup v1 cpu; seccomp filter "
-        "denying user namespaces, mounts, io_uring, keyrings, bpf, perf events, userfaultfd, ptrace")
+        "denying user namespaces, mounts, io_uring, keyrings, bpf, perf events, userfaultfd, ptrace, socket families "
+        "other than unix, inet, inet6 and netlink")
     assert isolation.seccomp
 
 

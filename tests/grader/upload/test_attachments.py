@@ -35,6 +35,15 @@ def zip_bytes(*members: tuple[str, bytes], link: str | None = None) -> bytes:
     (".labgrader-output-x.json", "names starting with '.labgrader' are the grader's"),
     ("a\\b.png", "use '/' between folders, not '\\'"),
     ("bad\nname", "the name is empty or holds control characters"),
+    *[(name, f"'{top}/' is a hidden folder, where programs keep their settings and start-up code (.ipython, .config, "
+             ".local, .jupyter); files in folders whose names start with '.' are refused")
+      for name, top in [(".ipython/profile_default/startup/x.py", ".ipython"), (".config/matplotlib/matplotlibrc",
+                        ".config"), (".local/lib/python3.11/site-packages/evil.pth", ".local"),
+                        (".jupyter/jupyter_config.py", ".jupyter"), ("lab/.git/config", ".git")]],
+    *[(name, f"'{name.rsplit('/', 1)[-1]}' is a start-up file that Python or the shell runs before the grader's "
+             "set-up; it is refused")
+      for name in ("sitecustomize.py", "helpers/usercustomize.py", "evil.pth", ".bashrc", ".profile",
+                   "ipykernel_launcher.py")],
 ])
 def test_unsafe_names_are_refused_with_the_reason(name: str, why: str) -> None:
     with pytest.raises(AttachmentsInvalid) as caught:
@@ -102,3 +111,12 @@ def test_place_files_never_follows_a_link(tmp_path: Path) -> None:
     with pytest.raises(AttachmentsInvalid, match=r"'f\.txt' would replace a file the grader put there"):
         place_files((SubmittedFile("f.txt", b"x"),), work, None)
     assert list(outside.iterdir()) == []
+
+
+def test_a_start_up_file_inside_a_zip_is_refused_naming_it() -> None:
+    with pytest.raises(AttachmentsInvalid) as caught:
+        collect_files([("x.zip", zip_bytes(("ok.txt", b"ok"), (".ipython/profile_default/startup/x.py", b"1/0")))])
+    assert str(caught.value) == (
+        "file '.ipython/profile_default/startup/x.py': '.ipython/' is a hidden folder, where programs keep their "
+        "settings and start-up code (.ipython, .config, .local, .jupyter); files in folders whose names start with "
+        "'.' are refused")
