@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from grader.data.lab_data import warn_missing_datasets as warn_missing_datasets
     from grader.data.prepare import prepare_labs as prepare_labs
     from grader.data.private import import_private_data as import_private_data
+    from grader.data.private import undeclared_split as undeclared_split
     from grader.data.sources import dataset_status as dataset_status
     from grader.data.sources import fetch_sources as fetch_sources
     from grader.data.sources import import_source as import_source
@@ -135,6 +136,7 @@ _EXPORTS: dict[str, str] = {
     "KernelSlot": "grader.kernel.slot", "Slot": "grader.kernel.slot",
     "WarmKernelPool": "grader.pipeline", "lab_frameworks": "grader.kernel.warm_pool",
     "import_private_data": "grader.data.private",
+    "undeclared_split": "grader.data.private",
     "DEFAULT_UID_BASE": "grader.sandbox.isolation", "Isolation": "grader.sandbox.isolation",
     "SandboxConfig": "grader.sandbox.isolation", "SandboxLimits": "grader.sandbox.isolation",
     "probe_isolation": "grader.sandbox.isolation",

@@ -3,11 +3,13 @@
     FILE.npz  x_train, y_train, x_test, y_test   the test part becomes the hidden split as it is
               x, y                               a stratified, seeded share becomes the hidden split
     FILE.csv  a header row, numeric feature columns and a label column (`--label NAME`, default the last one);
-              labels that are names become class indices in sorted order
+              labels are class names or class numbers 0..k-1
     FOLDER/   one sub-folder of images per class (or train/ and test/ with those): `grader.data.image_folder`
 
 Class names the source gives (CSV labels, folder names) are numbered in the order the dataset declares (`classes`),
-else in sorted order. Inputs are checked against the declaration (dtype, input_shape, value_range).
+else in sorted order. Class numbers (CSV, .npz) are indices into the declared `classes`: 0 is the first declared
+class; numbers that cannot be such indices, or declared classes that are themselves numbers in another order, are
+refused with the fix. Inputs are checked against the declaration (dtype, input_shape, value_range).
 
 Written under the lab's data directory as `visible/ID.npz` (x_train, y_train: copied into every job as ./data) and
 `hidden/ID.npz` (x, y: read only by the scorer, root-only; it never enters a sandbox or leaves the grader host), with
@@ -59,7 +61,7 @@ def _read_npz(path: Path) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any] | No
                        "x_test, y_test (split by you) or x, y (split here)")
 
 
-def _read_csv(path: Path, label: str | None) -> tuple[NDArray[Any], NDArray[Any], list[str]]:
+def _read_csv(path: Path, label: str | None) -> tuple[NDArray[Any], NDArray[Any], list[str] | None]:
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))
@@ -82,12 +84,32 @@ def _read_csv(path: Path, label: str | None) -> tuple[NDArray[Any], NDArray[Any]
             raise DatasetError(f"{path}:{number}: a feature is not a number ({exc})") from exc
     labels = [row[column].strip() for row in body]
     try:
-        y = np.array([int(v) for v in labels], dtype=np.int64)
-        names = [str(c) for c in sorted(set(y.tolist()))]
+        # class numbers, as an .npz holds them: indices into the declared classes
+        return x, np.array([int(v) for v in labels], dtype=np.int64), None
     except ValueError:
         names = sorted(set(labels))
-        y = np.array([names.index(v) for v in labels], dtype=np.int64)
-    return x, y, names
+        return x, np.array([names.index(v) for v in labels], dtype=np.int64), names
+
+
+def _numbered_classes(dataset: DatasetSpec, source: Path, *labels: Array) -> None:
+    """Refuse class numbers that are not indices into the declared classes, and declarations that make them
+    ambiguous, with what to change."""
+    numbers = sorted(set().union(*(set(np.asarray(y).tolist()) for y in labels)))
+    declared = list(dataset.classes)
+    count = len(declared)
+    meaning = ", ".join(f"{i} = {name}" for i, name in enumerate(declared[:3])) + (", ..." if count > 3 else "")
+    if numbers and (numbers[0] < 0 or numbers[-1] >= count):
+        shown = ", ".join(str(n) for n in numbers[:10]) + (", ..." if len(numbers) > 10 else "")
+        raise DatasetError(f"{source}: the labels are numbers ({shown}), but dataset {dataset.id} declares {count} "
+                           f"classes and a number is an index into them ({meaning}): renumber the labels "
+                           f"0..{count - 1} in that order, or write the class names in the label column")
+    if any(name.lstrip("-").isdigit() and name != str(i) for i, name in enumerate(declared)):
+        in_order = ", ".join(f'"{i}"' for i in range(count))
+        raise DatasetError(f"{source}: the labels are numbers and dataset {dataset.id} declares classes named by "
+                           f"numbers in another order ({', '.join(declared)}); a label would mean the class at that "
+                           f"index, not the class of that name: declare classes = "
+                           f"[{in_order}], or give them names that are not "
+                           "numbers")
 
 
 def _read(source: Path, label: str | None) -> tuple[Array, Array, Array | None, Array | None, list[str] | None]:
@@ -116,6 +138,15 @@ def _declared_order(dataset: DatasetSpec, names: list[str] | None, *labels: Arra
     return tuple(order[np.asarray(y, dtype=np.int64)] for y in labels)
 
 
+def undeclared_split(dataset: DatasetSpec) -> str | None:
+    """What `datasets import` does with a dataset of the instructor's own that declares no split; None otherwise."""
+    if dataset.source.kind != "import" or "split" in dataset.model_fields_set:
+        return None
+    return (f"dataset {dataset.id}: no [datasets.split] declared: an imported file with a test part (x_test and "
+            "y_test, or train/ and test/ folders) is hidden as given; any other is split stratified, 0.2 of the rows "
+            f"hidden (datasets import --hidden-fraction), seed {SPLIT_SEED}")
+
+
 def import_private_data(lab: LabData, dataset: DatasetSpec, source: Path, *, label: str | None = None,
                         hidden_fraction: float = 0.2) -> str:
     """Write the visible and hidden splits of `dataset` for `lab` from `source`; returns a one-line summary.
@@ -129,9 +160,11 @@ def import_private_data(lab: LabData, dataset: DatasetSpec, source: Path, *, lab
         raise DatasetError(f"{source}: inputs and labels differ in length (or exceed {MAX_ROWS} rows)")
     if not np.issubdtype(np.asarray(y).dtype, np.integer):
         raise DatasetError(f"{source}: labels must be class indices (integers), not {np.asarray(y).dtype}")
+    if dataset.classes and names is None:
+        _numbered_classes(dataset, source, y, *([] if y_test is None else [y_test]))
     y, *rest = _declared_order(dataset, names, y, *([] if y_test is None else [y_test]))
     y_test = rest[0] if rest else None
-    names = list(dataset.classes) if dataset.classes and names is not None else names
+    names = list(dataset.classes) if dataset.classes else names
     check_arrays(dataset, source, x, np.asarray(y), "train" if x_test is not None else "")
     if x_test is not None and y_test is not None:
         check_arrays(dataset, source, x_test, np.asarray(y_test), "test")

@@ -72,7 +72,10 @@ class DatasetSplit(_Strict):
     kind: Literal["test_half", "stratified", "given"] = Field(default="given", description=(
         "`test_half`: a seeded half of the source's test part is hidden, the other half and the training part "
         "stay visible; `stratified`: `held_out` rows, seeded, in proportion per class; `given`: the source's test "
-        "part is the hidden part as it is"))
+        "part is the hidden part as it is. Undeclared, a `file` source is `given`, and a `datasets import` of "
+        "your own data is `given` when the file has a test part (x_test and y_test, or train/ and test/ folders) "
+        "and otherwise stratified: 0.2 of the rows hidden (`--hidden-fraction`), seed 20241130 (`labs validate` "
+        "says so)"))
     seed: int = Field(default=20241130, ge=0, le=2**32 - 1, description="the seed of the rows chosen")
     held_out: float | None = Field(default=None, gt=0, description=(
         "`stratified` only: rows hidden (a whole number), or a share of all rows (below 1)"))
@@ -106,7 +109,8 @@ class DatasetSpec(_Strict):
     id: Identifier = Field(description="what checks' `dataset =` name; the visible part is ./data/<id>.npz")
     title: str = Field(min_length=1, max_length=100, description='how reports name it ("multi-layer <title> model")')
     classes: tuple[str, ...] = Field(default=(), max_length=10000, description=(
-        "the class names in label order (their count is the number of classes); empty: taken from the data"))
+        "the class names in label order: label 0 is the first; imported class names are numbered in this order, "
+        "class numbers index it (their count is the number of classes); empty: taken from the data, names sorted"))
     input_shape: tuple[Annotated[int, Field(ge=1)], ...] = Field(default=(), max_length=8, description=(
         "the shape of one raw input row as stored (empty: any; `datasets import` refuses other shapes)"))
     dtype: DTYPES | None = Field(default=None, description="the raw inputs' dtype (a source is cast to it)")

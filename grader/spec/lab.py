@@ -87,7 +87,8 @@ class OverfittingGapCheck(_CheckBase):
     min_hidden_accuracy: float = Field(default=0.0, ge=0, le=1)
 
     def thresholds(self) -> dict[str, Any]:
-        return {"full_credit_at": self.full_credit_at, "no_credit_at": self.no_credit_at}
+        return {"full_credit_at": self.full_credit_at, "no_credit_at": self.no_credit_at,
+                "min_hidden_accuracy": self.min_hidden_accuracy}
 
     def model_slot(self) -> tuple[str, str, str] | None:
         return (self.model, self.dataset, "any")

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-LAB_TOML = '''# Lab {name}: docs/lab-author.md explains every key; check it with `labgrader labs validate {name}`.
+LAB_TOML = '''# Lab {name}: docs/lab-author.md explains every key; check it with `labgrader labs validate {target}`.
 id = "{name}"
 title = "{name}: a classifier on the lab's data"
 summary = "Train a network on the visible data in ./data/{name}.npz and assign it to `model`."
@@ -70,10 +70,10 @@ def _notebook(*cells: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def write_skeleton(folder: Path, name: str) -> None:
-    """Write the three files into a new folder."""
+def write_skeleton(folder: Path, name: str, target: str) -> None:
+    """Write the three files into a new folder; `target` is what `labs validate` is given to check it."""
     (folder / "solutions").mkdir(parents=True)
-    (folder / "lab.toml").write_text(LAB_TOML.format(name=name), encoding="utf-8")
+    (folder / "lab.toml").write_text(LAB_TOML.format(name=name, target=target), encoding="utf-8")
     intro = new_markdown_cell(f"# {name}\n\nTrain a classifier on `./data/{name}.npz` and assign the trained network "  # type: ignore[no-untyped-call]
                               "to `model`. The grader evaluates it on a hidden split you never see.")
     load = new_code_cell(LOAD.format(name=name))  # type: ignore[no-untyped-call]

@@ -1,5 +1,5 @@
-"""`labgrader labs list|validate PATH|new NAME`: the labs this server loads, a lab folder checked key by key, and a
-new lab's skeleton that validates."""
+"""`labgrader labs list|validate LAB...|new NAME`: the labs this server loads, lab folders checked key by key (by id
+or path), and a new lab's skeleton that validates."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.labs_command == "list":
         return list_labs(settings, as_json=args.json)
     if args.labs_command == "validate":
-        return validate(Path(args.path))
-    return new_lab(args.name, Path(args.dir) if args.dir else settings.labs_dir)
+        return validate_all(args.labs, settings.labs_dir)
+    return new_lab(args.name, Path(args.dir) if args.dir else settings.labs_dir, settings.labs_dir)
 
 
 def list_labs(settings: Settings, *, as_json: bool) -> int:
@@ -59,9 +59,28 @@ def list_labs(settings: Settings, *, as_json: bool) -> int:
     return 0
 
 
+def validate_all(targets: list[str], labs_dir: Path) -> int:
+    """Validate each lab named by a path (a folder or its lab.toml) or by its id under the labs directory; exit 1
+    when any fails."""
+    failed = 0
+    for target in targets:
+        path = Path(target)
+        if not path.exists() and NAME.match(target) and (labs_dir / target).exists():
+            path = labs_dir / target
+        elif not path.exists():
+            print(f"{target}: not a lab folder, a lab.toml, or a lab id in {labs_dir} (set LABGRADER_LABS_DIR to the "
+                  "folder holding your labs)", file=sys.stderr)
+            failed += 1
+            continue
+        failed += validate(path)
+    if len(targets) > 1 and failed:
+        print(f"{failed} of {len(targets)} labs failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def validate(path: Path) -> int:
     """Print every problem as `FILE:LINE: KEY: MESSAGE`; exit 1 when there is any."""
-    from grader import find_spec_problems, load_spec
+    from grader import find_spec_problems, load_spec, undeclared_split
 
     problems = find_spec_problems(path)
     for problem in problems:
@@ -74,10 +93,12 @@ def validate(path: Path) -> int:
     checks = f"{len(spec.checks)} check{'s' if len(spec.checks) != 1 else ''}"
     print(f"{toml}: valid: lab {spec.id}, {checks}, {spec.max_score:g} points, datasets "
           f"{', '.join(sorted(spec.evaluated_datasets())) or 'none'}")
+    for note in filter(None, map(undeclared_split, spec.datasets)):
+        print(f"  {note}")
     return 0
 
 
-def new_lab(name: str, parent: Path) -> int:
+def new_lab(name: str, parent: Path, labs_dir: Path) -> int:
     """A folder `parent/name` with a lab.toml, a starter notebook and a reference solution that validate."""
     from server.cli.lab_skeleton import write_skeleton
 
@@ -89,7 +110,8 @@ def new_lab(name: str, parent: Path) -> int:
     if folder.exists():
         print(f"error: {folder} already exists; nothing was written", file=sys.stderr)
         return 2
-    write_skeleton(folder, name)
+    # the id alone finds the lab only under the labs directory; elsewhere the comment names the folder
+    write_skeleton(folder, name, name if parent.resolve() == labs_dir.resolve() else str(folder))
     print(f"created lab {name} in {folder}: lab.toml, starter.ipynb, solutions/solution.ipynb\n"
           f"next: edit lab.toml, `labgrader labs validate {folder}`, then see docs/lab-author.md")
     return 0

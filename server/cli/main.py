@@ -319,8 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     llist = lsub.add_parser("list", help="the labs under LABGRADER_LABS_DIR (or the bundled ones), with their data")
     llist.add_argument("--json", action="store_true")
     llist.set_defaults(func=cmd_labs)
-    lval = lsub.add_parser("validate", help="check a lab folder (or its lab.toml); every error names key and line")
-    lval.add_argument("path")
+    lval = lsub.add_parser("validate", help="check labs by id (under LABGRADER_LABS_DIR) or path (a folder or its "
+                                            "lab.toml); every error names key and line; exits 1 if any lab fails")
+    lval.add_argument("labs", nargs="+", metavar="LAB")
     lval.set_defaults(func=cmd_labs)
     lnew = lsub.add_parser("new", help="a new lab folder with a lab.toml, starter and solution that validate")
     lnew.add_argument("name")

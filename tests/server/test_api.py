@@ -46,6 +46,8 @@ def test_labs_list_checks_with_points_and_thresholds(api: LiveServer) -> None:
     iris = next(c for c in frameworks["checks"] if c["id"] == "iris_accuracy")
     assert iris["thresholds"] == {"full_credit_at": 0.93, "no_credit_at": 0.7}
     assert iris["points"] > 0
+    gap = next(c for c in frameworks["checks"] if c["id"] == "overfitting_gap")
+    assert gap["thresholds"] == {"full_credit_at": 0.03, "no_credit_at": 0.08, "min_hidden_accuracy": 0.9}
 
 
 @pytest.mark.parametrize("header", [None, "Bearer lg_not-a-real-token", "Basic abc"])

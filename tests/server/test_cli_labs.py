@@ -7,6 +7,10 @@ from pathlib import Path
 
 from tests.conftest import LABGRADER, REPO, server_env
 
+WINE_SPLIT = ("  dataset wine: no [datasets.split] declared: an imported file with a test part (x_test and y_test, or "
+              "train/ and test/ folders) is hidden as given; any other is split stratified, 0.2 of the rows hidden "
+              "(datasets import --hidden-fraction), seed 20241130\n")
+
 BAD_TOML = """id = "bad"
 title = "A lab with mistakes"
 colour = "blue"
@@ -113,7 +117,8 @@ def test_a_new_lab_validates_and_is_listed(tmp_path: Path) -> None:
                                                                    "starter.ipynb"]
     valid = labgrader(tmp_path, "labs", "validate", str(labs / "wine"))
     assert valid.returncode == 0
-    assert valid.stdout == f"{labs / 'wine' / 'lab.toml'}: valid: lab wine, 1 check, 100 points, datasets wine\n"
+    assert valid.stdout == (f"{labs / 'wine' / 'lab.toml'}: valid: lab wine, 1 check, 100 points, datasets wine\n"
+                            + WINE_SPLIT)
     (labs / "bad").mkdir()
     (labs / "bad" / "lab.toml").write_text(BAD_TOML)
     listed = labgrader(tmp_path, "labs", "list", LABGRADER_LABS_DIR=str(labs))
@@ -136,3 +141,42 @@ def test_the_bundled_labs_validate() -> None:
         out = subprocess.run([*LABGRADER, "labs", "validate", str(toml.parent)], capture_output=True, text=True,
                              timeout=120, env=server_env(REPO))
         assert out.returncode == 0, out.stderr
+
+
+def test_validate_takes_ids_and_paths_several_at_once(tmp_path: Path) -> None:
+    labs = tmp_path / "labs"
+    labs.mkdir()
+    assert labgrader(tmp_path, "labs", "new", "wine", LABGRADER_LABS_DIR=str(labs)).returncode == 0
+    first_line = (labs / "wine" / "lab.toml").read_text().splitlines()[0]
+    assert first_line == ("# Lab wine: docs/lab-author.md explains every key; check it with "
+                          "`labgrader labs validate wine`.")
+    (labs / "bad").mkdir()
+    (labs / "bad" / "lab.toml").write_text(BAD_TOML)
+    both = labgrader(tmp_path, "labs", "validate", "wine", str(labs / "wine" / "lab.toml"),
+                     LABGRADER_LABS_DIR=str(labs))
+    assert (both.returncode, both.stderr) == (0, "")
+    assert both.stdout == 2 * (f"{labs / 'wine' / 'lab.toml'}: valid: lab wine, 1 check, 100 points, datasets "
+                               "wine\n" + WINE_SPLIT)
+    mixed = labgrader(tmp_path, "labs", "validate", "wine", "bad", "nosuch", "../etc", LABGRADER_LABS_DIR=str(labs))
+    assert mixed.returncode == 1
+    assert mixed.stdout == (f"{labs / 'wine' / 'lab.toml'}: valid: lab wine, 1 check, 100 points, datasets wine\n"
+                            + WINE_SPLIT)
+    assert mixed.stderr.splitlines()[-4:] == [
+        f"6 problem(s) in {labs / 'bad'}",
+        f"nosuch: not a lab folder, a lab.toml, or a lab id in {labs} (set LABGRADER_LABS_DIR to the folder holding "
+        "your labs)",
+        f"../etc: not a lab folder, a lab.toml, or a lab id in {labs} (set LABGRADER_LABS_DIR to the folder holding "
+        "your labs)",
+        "3 of 4 labs failed"]
+    elsewhere = tmp_path / "drafts"
+    elsewhere.mkdir()
+    assert labgrader(tmp_path, "labs", "new", "beer", "--dir", str(elsewhere),
+                     LABGRADER_LABS_DIR=str(labs)).returncode == 0
+    comment = (elsewhere / "beer" / "lab.toml").read_text().splitlines()[0]
+    assert comment.endswith(f"check it with `labgrader labs validate {elsewhere / 'beer'}`.")
+    found = labgrader(tmp_path, "labs", "validate", str(elsewhere / "beer"), LABGRADER_LABS_DIR=str(labs))
+    assert found.returncode == 0, found.stderr
+    toml = labs / "wine" / "lab.toml"
+    toml.write_text(toml.read_text().replace("\n[[checks]]", '[datasets.split]\nkind = "given"\n\n[[checks]]', 1))
+    declared = labgrader(tmp_path, "labs", "validate", "wine", LABGRADER_LABS_DIR=str(labs))
+    assert declared.stdout == f"{toml}: valid: lab wine, 1 check, 100 points, datasets wine\n"

@@ -472,6 +472,23 @@ def test_an_object_that_refuses_inspection_does_not_hide_the_other_networks(harn
     assert [n.label for n in exported.networks] == ["`net`"]
 
 
+def test_a_single_output_network_is_binary_class_1_above_one_half(harness: dict[str, Any], tmp_path: Path) -> None:
+    """docs/lab-author.md: one output is the probability of class 1 (end the network with a sigmoid)."""
+    torch.manual_seed(0)
+    binary = nn.Sequential(nn.Flatten(), nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 1), nn.Sigmoid())
+    flat = torch.tensor(IMAGES.reshape(len(IMAGES), -1) / 255.0, dtype=torch.float32)
+    with torch.no_grad():
+        binary[3].bias -= binary[:4](flat)[:, 0].median()  # half the rows on each side of 0.5
+        probability = binary(flat)[:, 0].numpy()
+    labels = (probability > 0.5).astype(np.int64)
+    assert 0.4 < labels.mean() < 0.6
+    exported = export(harness, tmp_path, {"binary": binary}, slots=("binary",))
+    data = {"mnist": DatasetInputs(hidden_x=IMAGES[:100], sample_x=IMAGES, sample_y=labels)}
+    entry = evaluate(exported, [SlotRequest("binary", "mnist")], [], data).models[0]
+    assert (entry.found, entry.source, entry.preprocessing) == (True, "`binary`", "scaled_255")
+    assert entry.predictions == labels[:100].tolist()
+
+
 class LenFlatten(nn.Module):
     """The curriculum's most common flattening: `x.view(len(x), -1)`, which torch.fx cannot trace."""
 
