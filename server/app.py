@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,13 +16,15 @@ from grader import EnvironmentStatus, prepare_labs, probe_isolation, warn_missin
 from server.api_docs import install_api_docs
 from server.body_limit import FORM_SLACK_BYTES, BodySizeLimit
 from server.dashboard.routes import router as dashboard_router
-from server.db import make_engine, make_session_factory, transaction
-from server.environments import unchecked_environments
+from server.db import SessionFactory, make_engine, make_session_factory, transaction
+from server.environments import not_ready_reason, unchecked_environments
 from server.errors import install_error_handlers
+from server.grades import router as grades_router
 from server.jobs.dispatch import Dispatcher, EmbeddedDispatcher
 from server.jobs.executor import EmbeddedExecutor
 from server.labs import router as labs_router
 from server.labs.service import list_specs, sync_labs
+from server.lti import lti_installed, sso_installed
 from server.metrics import router as metrics_router
 from server.rescore import router as rescore_router
 from server.roster import router as roster_router
@@ -31,7 +33,25 @@ from server.settings import QueueKind, Settings
 from server.submissions import router as submissions_router
 from server.throttle import AuthThrottle
 
+if TYPE_CHECKING:
+    from server.lti.worker import PassbackWorker
+
 log = logging.getLogger("labgrader.app")
+
+
+def _start_lti_passbacks(settings: Settings, factory: SessionFactory) -> PassbackWorker | None:
+    """The thread that sends changed scores to the LMSs (when the lti extra is installed)."""
+    if not lti_installed():
+        return None
+    from server.lti.keys import ToolKeys
+    from server.lti.passback import AgsClient
+    from server.lti.worker import PassbackWorker
+
+    worker = PassbackWorker(factory, AgsClient(ToolKeys.for_data_dir(settings.data_dir)),
+                            settings.lti_passback_interval_s, settings.lti_passback_backoff_s,
+                            settings.lti_roster_sync_s)
+    worker.start()
+    return worker
 
 
 def create_app(settings: Settings | None = None, environments: Sequence[EnvironmentStatus] = ()) -> FastAPI:
@@ -66,9 +86,12 @@ def create_app(settings: Settings | None = None, environments: Sequence[Environm
             from server.jobs.celery_publisher import CeleryDispatcher
 
             app.state.dispatcher = CeleryDispatcher(settings)
+        passbacks = _start_lti_passbacks(settings, factory)
         try:
             yield
         finally:
+            if passbacks is not None:
+                passbacks.stop()
             if executor is not None:
                 executor.stop()
             engine.dispose()
@@ -109,12 +132,30 @@ def create_app(settings: Settings | None = None, environments: Sequence[Environm
             "sandbox": isolation.detail if isolation else "unknown",
             "environments": {e.name: e.as_json() for e in getattr(request.app.state, "environments", [])},
         }
+        for name, entry in body["environments"].items():  # checked at start; a build may have begun since
+            if waiting := not_ready_reason(settings, name):
+                entry["status"] = waiting
         return JSONResponse(body, status_code=200 if ok else 503)
 
     app.include_router(labs_router.router)
     app.include_router(submissions_router.router)
     app.include_router(rescore_router.router)
+    app.include_router(grades_router.router)
     app.include_router(roster_router.router)
     app.include_router(dashboard_router)
+    if lti_installed():
+        from server.lti.platform_keys import PlatformKeys
+        from server.lti.router import api_router as lti_api_router
+        from server.lti.router import router as lti_router
+
+        app.state.lti_platform_keys = PlatformKeys()
+        app.include_router(lti_router)
+        app.include_router(lti_api_router)
+    if sso_installed():
+        from server.sso.router import router as sso_router
+        from server.sso.service import ProviderMetadata
+
+        app.state.sso_metadata = ProviderMetadata()
+        app.include_router(sso_router)
     app.include_router(metrics_router)
     return app

@@ -75,7 +75,16 @@ class Settings(BaseSettings, SandboxLimits):
     submissions_per_hour: int = Field(default=10, ge=0)
     # what one student's submissions may store in all, compressed (notebooks, files, outputs); 0: no quota
     student_quota_mb: float = Field(default=200, ge=0)
-    cookie_secure: bool | None = None  # page cookies `Secure` (None: only in production)
+    cookie_secure: bool | None = None  # page cookies `Secure` (None: in production or over https)
+    # LTI grade passback: how often changed scores are looked for and sent, and the first retry's delay (doubling)
+    lti_passback_interval_s: float = Field(default=30, gt=0)
+    lti_passback_backoff_s: float = Field(default=30, gt=0)
+    lti_roster_sync_s: float = Field(default=3600, gt=0)  # how old a link's LMS roster may get before it is synced
+    # single sign-on (OpenID Connect): the provider's issuer URL and this service's client there; "" = no SSO
+    sso_issuer: str = ""
+    sso_client_id: str = ""
+    sso_client_secret: str = ""
+    sso_user_claim: str = "email"  # the id_token claim whose value is the Labgrader user name
 
     # sandbox (its per-job limits are the fields of `SandboxLimits`, inherited)
     allow_unsandboxed: bool = False
