@@ -23,5 +23,5 @@ def test_a_groups_tests_run_on_one_worker() -> None:
     assert proc.returncode == 0, proc.stdout[-2000:]
     lines = re.findall(r"^\[(gw\d)\] \[[ \d]+%\] PASSED tests/test_import_arrows.py::(\w+)", proc.stdout, re.MULTILINE)
     placed = {name: worker for worker, name in lines}
-    assert len(placed) == 7
+    assert placed.keys() >= SHARED_FIXTURE
     assert len({placed[name] for name in SHARED_FIXTURE}) == 1
