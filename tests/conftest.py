@@ -162,6 +162,9 @@ SERIAL_GROUPS = {
     # suite's processes or cgroups are left, which another worker's live job there would contradict
     "uids-62000": lambda item: "tests/grader/hostile/" in item.nodeid
     or item.nodeid.startswith("tests/grader/test_warm_pool.py"),
+    # docs/architecture.md: written by test_import_arrows, also when test_parallel_groups runs that module itself
+    "import-arrows": lambda item: item.nodeid.startswith(
+        ("tests/test_import_arrows.py", "tests/test_parallel_groups.py")),
 }
 
 
@@ -195,6 +198,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     partial.replace(root / f"{GROUPS_FILE.removesuffix('.json')}-{worker}.json")
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: without xdist, this conftest still loads
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """Load scheduling in which the tests of one group go to one worker and every other test goes where it fits."""
     from xdist.scheduler import LoadScopeScheduling
