@@ -27,7 +27,7 @@ MNIST_SOURCE = Path(os.environ.get("LABGRADER_BENCH_MNIST", "/work/shared/datase
 
 def labgrader_env(**extra: str) -> dict[str, str]:
     """The environment of a `labgrader` command in the bench's own data, jobs dir and uid range."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LABGRADER_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABGRADER_") or k == "LABGRADER_KERNELS_DIR"}
     env.update({
         "LABGRADER_DATA_DIR": str(BENCH_ROOT / "data"),
         "LABGRADER_JOBS_DIR": str(BENCH_ROOT / "jobs"),

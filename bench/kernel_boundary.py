@@ -28,10 +28,10 @@ import psutil
 from nbformat.v4 import new_code_cell, new_notebook
 
 from bench.common import BENCH_ROOT, BENCH_UID_BASE
-from grader.datasets import LabData
-from grader.kernel.pipeline import GradingContext, grade_notebook
+from grader.data.lab_data import LabData
+from grader.pipeline import GradingContext, grade_notebook
 from grader.sandbox.isolation import SandboxConfig, SandboxLimits
-from grader.spec import discover_labs
+from grader.spec.lab import discover_labs
 from lab_tasks import LABS_DIR
 
 HONEST = "print(sum(range(10)))"
@@ -95,7 +95,7 @@ def _context(flood_s: float) -> GradingContext:
     lab = LabData(data, "frameworks")
     spec = discover_labs(LABS_DIR)["frameworks"]
     if not (data / "labs" / "frameworks").exists():
-        from grader.dataset_prep import prepare_lab
+        from grader.data.prepare import prepare_lab
 
         prepare_lab(lab, spec, LABS_DIR / "frameworks")
     spec = spec.model_copy(update={"checks": tuple(c for c in spec.checks if c.id == "iris_accuracy")})

@@ -27,11 +27,11 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from bench import common
 from bench.common import BENCH_ROOT, BENCH_UID_BASE, median, table
-from grader.datasets import LabData
+from grader.data.lab_data import LabData
 from grader.kernel.environments import read_environment_marker
-from grader.kernel.pipeline import GradingContext, grade_notebook
+from grader.pipeline import GradingContext, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
-from grader.spec import discover_labs
+from grader.spec.lab import discover_labs
 from lab_tasks import LABS_DIR
 
 TRIVIAL = "x = sum(range(10))\nprint(x)"

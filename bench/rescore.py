@@ -30,11 +30,11 @@ DEFAULT_NOTEBOOK = REPO / "lab_tasks" / "frameworks" / "solutions" / "solution_p
 
 def grade_once(notebook: Path) -> tuple[float, StoredEvaluation, str]:
     """Grade the notebook in the bench's sandbox and data; returns (seconds, its scoring inputs, its report JSON)."""
-    from grader.dataset_prep import prepare_labs
-    from grader.datasets import LabData
-    from grader.kernel.notebook import parse_notebook
-    from grader.kernel.pipeline import GradingContext, grade_notebook
-    from grader.spec import discover_labs
+    from grader.data.lab_data import LabData
+    from grader.data.prepare import prepare_labs
+    from grader.pipeline import GradingContext, grade_notebook
+    from grader.spec.lab import discover_labs
+    from grader.upload.notebook import parse_notebook
     from lab_tasks import LABS_DIR
     from server.settings import Settings
 

@@ -25,11 +25,10 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from bench import common
 from bench.common import BENCH_ROOT, BENCH_UID_BASE, PYTHON, median, table, timed
-from grader.datasets import LabData
-from grader.kernel.pipeline import GradingContext, grade_notebook
-from grader.kernel.warm_pool import WarmKernelPool
+from grader.data.lab_data import LabData
+from grader.pipeline import GradingContext, WarmKernelPool, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
-from grader.spec import discover_labs
+from grader.spec.lab import discover_labs
 from lab_tasks import LABS_DIR
 
 NOTEBOOKS = {

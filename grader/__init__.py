@@ -1,21 +1,20 @@
 """The grader: a library that grades one notebook against one lab spec, with no database and no web in sight.
 
 This module is its front door: the service (`server/`) and the labs (`lab_tasks/`) import only the names below, never
-the modules behind them. The rooms behind the door, each importing only downward:
+the modules behind them. The rooms behind the door, by the steps of a grading run, each importing only downward:
 
-    grader.kernel      run a notebook: upload checks, files submitted with it, nbclient in a sandboxed kernel, warm
-                       kernels, the pipeline
+    grader.pipeline    one grading run, step by step (the one module that imports every room); the grading warm pool
+    grader.upload      the notebook and the files submitted with it, checked before anything runs
+    grader.kernel      running cells: nbclient behind the job's driver in a sandboxed kernel, slots, student
+                       environments, warm kernels
     grader.scoring     trusted scorers, the report, its plots and discovery lines
     grader.evaluation  the in-kernel exporter (`in_kernel/`, read as text, never imported), what comes back, and
                        the clean evaluator that computes every prediction from it (EvaluationResult)
-    grader.sandbox     isolation probe, cgroups, uid leases, job directories, the kernel's argv, process reaper
-    grader.spec, grader.datasets, grader.errors   the lab-spec schema, a lab's data, the exception tree
-    grader.dataset_spec, grader.dataset_prep, grader.dataset_serve, grader.dataset_sources
-                                                  a declared dataset, its splits, the files and loaders it serves,
-                                                  its declared source files (import, fetch, status)
-    grader.spec_lines, grader.spec_problems       a lab.toml's problems, each by key and line
-    grader.spec_reference                         the lab.toml reference of docs/lab-author.md
-    grader.private_data                           an instructor's own evaluation data for a lab
+    grader.data        a lab's data: its source files, splits, served files and loaders, private data, image folders
+    grader.sandbox     isolation probe, cgroups, uid leases, job directories and a job's life, the kernel's argv,
+                       process reaper
+    grader.spec        what a lab declares: the schema, datasets, model slots, a lab.toml's problems, its reference
+    grader.errors      the exception tree
 
 Names are loaded on first use (PEP 562): a process that needs only the spec schema (the API, most CLI commands) does
 not pay for nbclient and jupyter_client (0.6 s against 1.6 s to import on the development machine).
@@ -27,18 +26,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from grader.dataset_prep import prepare_labs as prepare_labs
-    from grader.dataset_sources import dataset_status as dataset_status
-    from grader.dataset_sources import fetch_sources as fetch_sources
-    from grader.dataset_sources import import_source as import_source
-    from grader.dataset_spec import DatasetSpec as DatasetSpec
-    from grader.datasets import LabData as LabData
-    from grader.datasets import missing_datasets as missing_datasets
-    from grader.datasets import sha256_of as sha256_of
-    from grader.datasets import warn_missing_datasets as warn_missing_datasets
+    from grader.data.lab_data import LabData as LabData
+    from grader.data.lab_data import missing_datasets as missing_datasets
+    from grader.data.lab_data import sha256_of as sha256_of
+    from grader.data.lab_data import warn_missing_datasets as warn_missing_datasets
+    from grader.data.prepare import prepare_labs as prepare_labs
+    from grader.data.private import import_private_data as import_private_data
+    from grader.data.sources import dataset_status as dataset_status
+    from grader.data.sources import fetch_sources as fetch_sources
+    from grader.data.sources import import_source as import_source
     from grader.errors import AttachmentsInvalid as AttachmentsInvalid
     from grader.errors import AttachmentsTooLarge as AttachmentsTooLarge
     from grader.errors import DatasetError as DatasetError
+    from grader.errors import EnvironmentNotReady as EnvironmentNotReady
     from grader.errors import EnvironmentUnavailable as EnvironmentUnavailable
     from grader.errors import GraderError as GraderError
     from grader.errors import HarnessOutputInvalid as HarnessOutputInvalid
@@ -52,12 +52,6 @@ if TYPE_CHECKING:
     from grader.errors import StoredOutputUnreadable as StoredOutputUnreadable
     from grader.errors import WorkerConfigError as WorkerConfigError
     from grader.evaluation.result import EvaluationResult as EvaluationResult
-    from grader.kernel.attachments import BUNDLE_CONTENT_TYPE as BUNDLE_CONTENT_TYPE
-    from grader.kernel.attachments import FileLimits as FileLimits
-    from grader.kernel.attachments import SubmittedFile as SubmittedFile
-    from grader.kernel.attachments import bundle as bundle
-    from grader.kernel.attachments import collect_files as collect_files
-    from grader.kernel.attachments import unbundle as unbundle
     from grader.kernel.environments import DEFAULT_ENVIRONMENT as DEFAULT_ENVIRONMENT
     from grader.kernel.environments import EnvironmentStatus as EnvironmentStatus
     from grader.kernel.environments import StudentEnvironment as StudentEnvironment
@@ -68,22 +62,19 @@ if TYPE_CHECKING:
     from grader.kernel.environments import resolve_environment as resolve_environment
     from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S as DEFAULT_HARNESS_TIMEOUT_S
     from grader.kernel.limits import DEFAULT_OUTPUT_LIMIT_KB as DEFAULT_OUTPUT_LIMIT_KB
-    from grader.kernel.notebook import check_upload as check_upload
-    from grader.kernel.notebook import parse_notebook as parse_notebook
-    from grader.kernel.pipeline import GradingContext as GradingContext
-    from grader.kernel.pipeline import GradingOutcome as GradingOutcome
-    from grader.kernel.pipeline import grade_notebook as grade_notebook
-    from grader.kernel.pipeline import sweep_abandoned_jobs as sweep_abandoned_jobs
     from grader.kernel.slot import KernelSlot as KernelSlot
     from grader.kernel.slot import Slot as Slot
-    from grader.kernel.warm_pool import WarmKernelPool as WarmKernelPool
     from grader.kernel.warm_pool import lab_frameworks as lab_frameworks
-    from grader.private_data import import_private_data as import_private_data
+    from grader.pipeline import GradingContext as GradingContext
+    from grader.pipeline import GradingOutcome as GradingOutcome
+    from grader.pipeline import WarmKernelPool as WarmKernelPool
+    from grader.pipeline import grade_notebook as grade_notebook
     from grader.sandbox.isolation import DEFAULT_UID_BASE as DEFAULT_UID_BASE
     from grader.sandbox.isolation import Isolation as Isolation
     from grader.sandbox.isolation import SandboxConfig as SandboxConfig
     from grader.sandbox.isolation import SandboxLimits as SandboxLimits
     from grader.sandbox.isolation import probe_isolation as probe_isolation
+    from grader.sandbox.job import sweep_abandoned_jobs as sweep_abandoned_jobs
     from grader.scoring.report import CellError as CellError
     from grader.scoring.report import CheckResult as CheckResult
     from grader.scoring.report import GradingReport as GradingReport
@@ -96,44 +87,54 @@ if TYPE_CHECKING:
     from grader.scoring.stored import pack_evaluation as pack_evaluation
     from grader.scoring.stored import rescore_report as rescore_report
     from grader.scoring.stored import unpack_evaluation as unpack_evaluation
-    from grader.spec import AccuracyCheck as AccuracyCheck
-    from grader.spec import EarlyStoppingCheck as EarlyStoppingCheck
-    from grader.spec import LabSpec as LabSpec
-    from grader.spec import LateSubmission as LateSubmission
-    from grader.spec import OverfittingGapCheck as OverfittingGapCheck
-    from grader.spec import discover_labs as discover_labs
-    from grader.spec import load_spec as load_spec
-    from grader.spec_lines import SpecProblem as SpecProblem
-    from grader.spec_problems import find_spec_problems as find_spec_problems
+    from grader.spec.dataset import DatasetSpec as DatasetSpec
+    from grader.spec.lab import AccuracyCheck as AccuracyCheck
+    from grader.spec.lab import EarlyStoppingCheck as EarlyStoppingCheck
+    from grader.spec.lab import LabSpec as LabSpec
+    from grader.spec.lab import LateSubmission as LateSubmission
+    from grader.spec.lab import OverfittingGapCheck as OverfittingGapCheck
+    from grader.spec.lab import discover_labs as discover_labs
+    from grader.spec.lab import load_spec as load_spec
+    from grader.spec.lines import SpecProblem as SpecProblem
+    from grader.spec.problems import find_spec_problems as find_spec_problems
+    from grader.upload.attachments import BUNDLE_CONTENT_TYPE as BUNDLE_CONTENT_TYPE
+    from grader.upload.attachments import FileLimits as FileLimits
+    from grader.upload.attachments import SubmittedFile as SubmittedFile
+    from grader.upload.attachments import bundle as bundle
+    from grader.upload.attachments import collect_files as collect_files
+    from grader.upload.attachments import unbundle as unbundle
+    from grader.upload.notebook import check_upload as check_upload
+    from grader.upload.notebook import parse_notebook as parse_notebook
 
 # public name -> the module that defines it (tests/test_import_arrows.py checks this agrees with the block above)
 _EXPORTS: dict[str, str] = {
-    "prepare_labs": "grader.dataset_prep", "dataset_status": "grader.dataset_sources",
-    "fetch_sources": "grader.dataset_sources", "import_source": "grader.dataset_sources",
-    "DatasetSpec": "grader.dataset_spec",
-    "LabData": "grader.datasets", "missing_datasets": "grader.datasets",
-    "sha256_of": "grader.datasets", "warn_missing_datasets": "grader.datasets",
-    "DatasetError": "grader.errors", "EnvironmentUnavailable": "grader.errors", "GraderError": "grader.errors",
+    "prepare_labs": "grader.data.prepare", "dataset_status": "grader.data.sources",
+    "fetch_sources": "grader.data.sources", "import_source": "grader.data.sources",
+    "DatasetSpec": "grader.spec.dataset",
+    "LabData": "grader.data.lab_data", "missing_datasets": "grader.data.lab_data",
+    "sha256_of": "grader.data.lab_data", "warn_missing_datasets": "grader.data.lab_data",
+    "DatasetError": "grader.errors", "EnvironmentNotReady": "grader.errors",
+    "EnvironmentUnavailable": "grader.errors", "GraderError": "grader.errors",
     "HarnessOutputInvalid": "grader.errors", "InfrastructureError": "grader.errors",
     "KernelStartFailed": "grader.errors", "NetworkRefused": "grader.errors", "NoFreeUid": "grader.errors",
     "NotebookInvalid": "grader.errors", "SandboxUnavailable": "grader.errors", "SpecInvalid": "grader.errors",
     "StoredOutputUnreadable": "grader.errors", "WorkerConfigError": "grader.errors",
     "EvaluationResult": "grader.evaluation.result",
     "AttachmentsInvalid": "grader.errors", "AttachmentsTooLarge": "grader.errors",
-    "BUNDLE_CONTENT_TYPE": "grader.kernel.attachments", "FileLimits": "grader.kernel.attachments",
-    "SubmittedFile": "grader.kernel.attachments", "bundle": "grader.kernel.attachments",
-    "collect_files": "grader.kernel.attachments", "unbundle": "grader.kernel.attachments",
+    "BUNDLE_CONTENT_TYPE": "grader.upload.attachments", "FileLimits": "grader.upload.attachments",
+    "SubmittedFile": "grader.upload.attachments", "bundle": "grader.upload.attachments",
+    "collect_files": "grader.upload.attachments", "unbundle": "grader.upload.attachments",
     "DEFAULT_ENVIRONMENT": "grader.kernel.environments", "EnvironmentStatus": "grader.kernel.environments",
     "StudentEnvironment": "grader.kernel.environments", "build_environment": "grader.kernel.environments",
     "check_environment": "grader.kernel.environments", "environment_definitions": "grader.kernel.environments",
     "read_environment_marker": "grader.kernel.environments", "resolve_environment": "grader.kernel.environments",
     "DEFAULT_HARNESS_TIMEOUT_S": "grader.kernel.limits", "DEFAULT_OUTPUT_LIMIT_KB": "grader.kernel.limits",
-    "check_upload": "grader.kernel.notebook", "parse_notebook": "grader.kernel.notebook",
-    "GradingContext": "grader.kernel.pipeline", "GradingOutcome": "grader.kernel.pipeline",
-    "grade_notebook": "grader.kernel.pipeline", "sweep_abandoned_jobs": "grader.kernel.pipeline",
+    "check_upload": "grader.upload.notebook", "parse_notebook": "grader.upload.notebook",
+    "GradingContext": "grader.pipeline", "GradingOutcome": "grader.pipeline",
+    "grade_notebook": "grader.pipeline", "sweep_abandoned_jobs": "grader.sandbox.job",
     "KernelSlot": "grader.kernel.slot", "Slot": "grader.kernel.slot",
-    "WarmKernelPool": "grader.kernel.warm_pool", "lab_frameworks": "grader.kernel.warm_pool",
-    "import_private_data": "grader.private_data",
+    "WarmKernelPool": "grader.pipeline", "lab_frameworks": "grader.kernel.warm_pool",
+    "import_private_data": "grader.data.private",
     "DEFAULT_UID_BASE": "grader.sandbox.isolation", "Isolation": "grader.sandbox.isolation",
     "SandboxConfig": "grader.sandbox.isolation", "SandboxLimits": "grader.sandbox.isolation",
     "probe_isolation": "grader.sandbox.isolation",
@@ -144,11 +145,11 @@ _EXPORTS: dict[str, str] = {
     "StoredEvaluation": "grader.scoring.stored", "evaluation_plan": "grader.scoring.stored",
     "pack_evaluation": "grader.scoring.stored", "rescore_report": "grader.scoring.stored",
     "unpack_evaluation": "grader.scoring.stored",
-    "AccuracyCheck": "grader.spec", "EarlyStoppingCheck": "grader.spec", "LabSpec": "grader.spec",
-    "LateSubmission": "grader.spec", "OverfittingGapCheck": "grader.spec", "discover_labs": "grader.spec",
-    "load_spec": "grader.spec",
-    "SpecProblem": "grader.spec_lines",
-    "find_spec_problems": "grader.spec_problems",
+    "AccuracyCheck": "grader.spec.lab", "EarlyStoppingCheck": "grader.spec.lab", "LabSpec": "grader.spec.lab",
+    "LateSubmission": "grader.spec.lab", "OverfittingGapCheck": "grader.spec.lab", "discover_labs": "grader.spec.lab",
+    "load_spec": "grader.spec.lab",
+    "SpecProblem": "grader.spec.lines",
+    "find_spec_problems": "grader.spec.problems",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -2,11 +2,12 @@
 
     GraderError
      ├── NotebookInvalid         the upload is not a gradable notebook (the message says why)
-     ├── AttachmentsInvalid      files submitted with a notebook were refused (grader.kernel.attachments)
+     ├── AttachmentsInvalid      files submitted with a notebook were refused (grader.upload.attachments)
      │    └── AttachmentsTooLarge  more files or more bytes than the limits
      ├── SpecInvalid             a lab spec does not validate against the schema
      ├── DatasetError            a lab's data is missing, malformed or failed its checksum
      ├── EnvironmentUnavailable  a student environment is unknown, not built, or hidden from the sandbox
+     │    └── EnvironmentNotReady  its build has begun and none is complete yet: its jobs wait
      ├── WorkerConfigError       a worker's slots or queues make no sense (also a ValueError; the message names the
      │                           option to fix)
      ├── SandboxUnavailable      the host cannot isolate student code and unsandboxed runs are not allowed
@@ -53,6 +54,10 @@ class DatasetError(GraderError):
 
 class EnvironmentUnavailable(GraderError):
     """A student environment cannot run kernels here (unknown, not built, or where the sandbox cannot see it)."""
+
+
+class EnvironmentNotReady(EnvironmentUnavailable):
+    """A student environment's build is under way (or did not finish) and no complete build is in use: wait."""
 
 
 class WorkerConfigError(GraderError, ValueError):

@@ -17,8 +17,9 @@ from server.api_docs import install_api_docs
 from server.body_limit import FORM_SLACK_BYTES, BodySizeLimit
 from server.dashboard.routes import router as dashboard_router
 from server.db import SessionFactory, make_engine, make_session_factory, transaction
-from server.environments import unchecked_environments
+from server.environments import not_ready_reason, unchecked_environments
 from server.errors import install_error_handlers
+from server.grades import router as grades_router
 from server.jobs.dispatch import Dispatcher, EmbeddedDispatcher
 from server.jobs.executor import EmbeddedExecutor
 from server.labs import router as labs_router
@@ -130,11 +131,15 @@ def create_app(settings: Settings | None = None, environments: Sequence[Environm
             "sandbox": isolation.detail if isolation else "unknown",
             "environments": {e.name: e.as_json() for e in getattr(request.app.state, "environments", [])},
         }
+        for name, entry in body["environments"].items():  # checked at start; a build may have begun since
+            if waiting := not_ready_reason(settings, name):
+                entry["status"] = waiting
         return JSONResponse(body, status_code=200 if ok else 503)
 
     app.include_router(labs_router.router)
     app.include_router(submissions_router.router)
     app.include_router(rescore_router.router)
+    app.include_router(grades_router.router)
     app.include_router(roster_router.router)
     app.include_router(dashboard_router)
     if lti_installed():

@@ -53,3 +53,12 @@ def current_instructor(user: CurrentUser) -> User:
 
 
 Instructor = Annotated[User, Depends(current_instructor)]
+
+
+def current_staff(user: CurrentUser) -> User:
+    if not user.is_staff:
+        raise Forbidden("this needs an instructor's or a TA's token")
+    return user
+
+
+Staff = Annotated[User, Depends(current_staff)]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from grader import (
     DEFAULT_ENVIRONMENT,
+    EnvironmentNotReady,
     EnvironmentStatus,
     EnvironmentUnavailable,
     LabSpec,
@@ -34,6 +35,17 @@ def is_service_interpreter(python: str) -> bool:
         except OSError:
             return False
     return os.path.realpath(python) == os.path.realpath(sys.executable)
+
+
+def not_ready_reason(settings: Settings, name: str) -> str:
+    """Why `name` cannot be used now because its build is under way or did not finish ("" when that is not so)."""
+    try:
+        settings.student_environment(name)
+    except EnvironmentNotReady as exc:
+        return str(exc)
+    except EnvironmentUnavailable:
+        return ""
+    return ""
 
 
 def used_environments(specs: Sequence[LabSpec]) -> dict[str, tuple[str, ...]]:

@@ -75,7 +75,7 @@ class Settings(BaseSettings, SandboxLimits):
     submissions_per_hour: int = Field(default=10, ge=0)
     # what one student's submissions may store in all, compressed (notebooks, files, outputs); 0: no quota
     student_quota_mb: float = Field(default=200, ge=0)
-    cookie_secure: bool | None = None  # page cookies `Secure` (None: only in production)
+    cookie_secure: bool | None = None  # page cookies `Secure` (None: in production or over https)
     # LTI grade passback: how often changed scores are looked for and sent, and the first retry's delay (doubling)
     lti_passback_interval_s: float = Field(default=30, gt=0)
     lti_passback_backoff_s: float = Field(default=30, gt=0)

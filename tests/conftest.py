@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -149,3 +151,85 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     server.start()
     yield server
     server.stop()
+
+
+# Parallel runs (pytest-xdist, `-n auto` in pyproject.toml). A test goes to whichever worker is free, except where it
+# shares something with other tests that must stay on one worker:
+SERIAL_GROUPS = {
+    # PostgreSQL and RabbitMQ: tests/services stops and restarts both, which would fail any other test using them
+    "services": lambda item: item.get_closest_marker("services") is not None,
+    # sandbox uid base 62000: the hostile suite and the warm-pool tests assert exact uids and that none of the
+    # suite's processes or cgroups are left, which another worker's live job there would contradict
+    "uids-62000": lambda item: "tests/grader/hostile/" in item.nodeid
+    or item.nodeid.startswith("tests/grader/test_warm_pool.py"),
+}
+
+
+def _xdist_group(item: pytest.Item) -> str | None:
+    """The group that keeps `item` on one worker with the tests it shares a resource or an expensive fixture with."""
+    for group, belongs in SERIAL_GROUPS.items():
+        if belongs(item):
+            return group
+    info = getattr(item, "_fixtureinfo", None)
+    scopes = {d.scope for defs in (info.name2fixturedefs.values() if info else ()) for d in defs}
+    if "package" in scopes:  # one Chromium per package (tests/browser), one per worker otherwise
+        return item.nodeid.split("::", 1)[0].rsplit("/", 1)[0]
+    if "module" in scopes:  # a module's live server or trained networks are made once, not once per worker
+        return item.nodeid.split("::", 1)[0]
+    return None
+
+
+GROUPS_FILE = "xdist-groups.json"  # in the run's temporary root: each worker's nodeid -> group, for the controller
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In each xdist worker: write every test's group where the controller's scheduler reads it. (xdist's own
+    `xdist_group` does not reach the scheduler under pytest 9.2, which derives `nodeid` from `_id`.)"""
+    if not hasattr(config, "workerinput"):
+        return
+    groups = {item.nodeid: group for item in items if (group := _xdist_group(item)) is not None}
+    root = Path(str(config.option.basetemp)).parent  # the worker's basetemp is <run root>/popen-gwN
+    worker = config.workerinput["workerid"]
+    partial = root / f"{GROUPS_FILE}.{worker}"
+    partial.write_text(json.dumps(groups))
+    partial.replace(root / f"{GROUPS_FILE.removesuffix('.json')}-{worker}.json")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Load scheduling in which the tests of one group go to one worker and every other test goes where it fits."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    root = Path(str(config.option.basetemp))
+
+    class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:
+                found = sorted(root.glob(f"{GROUPS_FILE.removesuffix('.json')}-*.json"))
+                if not found:
+                    raise RuntimeError(f"no worker wrote its test groups into {root}")
+                self.groups = json.loads(found[0].read_text())
+            return self.groups.get(nodeid, nodeid)
+
+    return GroupScheduling(config, log)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A short temporary root for the run: a kernel's Unix sockets live in its job directory under `tmp_path`, and a
+    socket path has at most 107 bytes; pytest's `/tmp/pytest-of-root/pytest-NNN/popen-gwN/<test name>/jobs/...`
+    outgrows that (xdist adds `popen-gwN`, NNN keeps counting). Workers get `<root>/popen-gwN` from the controller."""
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="lgt-")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that passed leaves nothing behind; a failed one keeps its temporary files and says where."""
+    config = session.config
+    basetemp = Path(str(config.option.basetemp))
+    if hasattr(config, "workerinput") or not basetemp.name.startswith("lgt-"):
+        return
+    if exitstatus == 0:
+        shutil.rmtree(basetemp, ignore_errors=True)
+    else:
+        config.get_terminal_writer().line(f"temporary files of this run kept in {basetemp}")

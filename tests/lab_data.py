@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.dataset_prep import prepare_lab
-from grader.dataset_sources import import_source
-from grader.datasets import LabData
-from grader.spec import discover_labs
+from grader.data.lab_data import LabData
+from grader.data.prepare import prepare_lab
+from grader.data.sources import import_source
+from grader.spec.lab import discover_labs
 from lab_tasks import LABS_DIR
 
 FRAMEWORKS_DIR = LABS_DIR / "frameworks"

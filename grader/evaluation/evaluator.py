@@ -16,8 +16,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from grader.errors import NetworkRefused
-from grader.evaluation.harness_output import HarnessExport, HistoryExport
+from grader.evaluation.export_check import checked_path
+from grader.evaluation.harness_output import HarnessExport
+from grader.evaluation.history_check import HistoryRequest as HistoryRequest  # the evaluator's front: re-exported
+from grader.evaluation.history_check import choose_history, history_result
+from grader.evaluation.memorisation import MAX_IMAGES, memorised_rows
 from grader.evaluation.network import NumpyNetwork, build_network
+from grader.evaluation.op_policy import over_parameter_cap, refused_in_dense_lab
 from grader.evaluation.preprocessing import Preprocessing, match_student, named_preprocessings
 from grader.evaluation.result import ArchitectureFacts, EvaluationResult, HistoryResult, ModelResult
 
@@ -44,12 +49,7 @@ class SlotRequest:
     name: str
     dataset: str
     architecture: str = "any"
-
-
-@dataclass(frozen=True)
-class HistoryRequest:
-    name: str
-    model: str | None = None
+    max_parameters: int | None = None
 
 
 @dataclass
@@ -73,6 +73,8 @@ class _Evaluation:
     student: dict[str, tuple[Preprocessing | None, str, tuple[int, ...]]] = field(default_factory=dict)
     decoded: dict[str, Array] = field(default_factory=dict)
     named: dict[str, list[Preprocessing]] = field(default_factory=dict)
+    paths: dict[int, str] = field(default_factory=dict)  # how each network was exported and cross-checked
+    ops: str = "conv"  # the lab's op family: "dense" refuses pooling
 
     def named_preprocessings(self, dataset: str) -> list[Preprocessing]:
         if dataset not in self.named:
@@ -86,7 +88,12 @@ class _Evaluation:
             try:
                 if entry is None:
                     raise NetworkRefused("the export does not hold it")
-                self.networks[index] = build_network(self.export, entry, self.decoded)
+                network = build_network(self.export, entry, self.decoded)
+                self.paths[index] = checked_path(self.export, entry, network)
+                refused = refused_in_dense_lab(network) if self.ops == "dense" else None
+                if refused:
+                    raise NetworkRefused(refused)
+                self.networks[index] = network
             except NetworkRefused as exc:
                 self.networks[index] = str(exc)
         return self.networks[index]
@@ -221,11 +228,12 @@ def architecture_fits(facts: ArchitectureFacts, requirement: str) -> bool:
     return True
 
 
-def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, hidden_x: Array,
+def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, inputs: DatasetInputs, path: str | None,
             considered: int | None = None) -> ModelResult:
+    hidden_x = inputs.hidden_x
     network = fit.network
     words = fit.preprocessing.words
-    base: dict[str, Any] = {"name": slot.name, "found": True, "via": via, "source": label,
+    base: dict[str, Any] = {"name": slot.name, "found": True, "via": via, "source": label, "export_path": path,
                             "framework": network.source.framework, "facts": network.facts(),
                             "preprocessing": fit.preprocessing.name, "preprocessing_words": words,
                             "train_predictions": [int(p) for p in fit.train_predictions],
@@ -236,7 +244,17 @@ def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, hidden_x: Array,
         predictions = classes_of(network.scores(prepared))
     except (NetworkRefused, ValueError) as exc:
         return ModelResult(**base, error=f"it could not be run on the hidden inputs: {str(exc)[:300]}")
+    sample = fit.preprocessing(inputs.sample_x[:MAX_IMAGES]).reshape((-1, *fit.layout))
+    memorised = memorised_rows(network, [sample, prepared])
+    if memorised is not None:
+        base.update(memorised_rows=memorised.copies, rows_compared=memorised.rows)
     return ModelResult(**base, predictions=[int(p) for p in predictions])
+
+
+def _over_cap(facts: ArchitectureFacts, slot: SlotRequest) -> str | None:
+    """Why a network of the slot's architecture is over its parameter cap; a network of another architecture earns
+    nothing anyway and is told the architecture it lacks, which says more."""
+    return over_parameter_cap(facts, slot.max_parameters) if architecture_fits(facts, slot.architecture) else None
 
 
 def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallback: bool) -> ModelResult | None:
@@ -250,50 +268,45 @@ def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallb
         label = entry.label if entry else f"`{slot.name}`"
         fit = state.fit(contract.network, slot.dataset)
         taken.add(contract.network)
-        if isinstance(fit, str):
+        over = None if isinstance(fit, str) else _over_cap(fit.network.facts(), slot)
+        if isinstance(fit, str) or over:
             network = state.network(contract.network)
-            why = f"{NOT_FROM_LAYERS}: {fit}" if isinstance(network, str) else fit
+            why = f"{NOT_FROM_LAYERS}: {fit}" if isinstance(network, str) else (over or str(fit))
             return ModelResult(name=slot.name, found=True, via="contract", source=label,
                                framework=entry.framework if entry else None, error=why)
-        return _result(slot, "contract", label, fit, inputs.hidden_x)
+        return _result(slot, "contract", label, fit, inputs, state.paths.get(contract.network))
     pool: list[tuple[int, _Fit]] = []
-    refused: list[tuple[str, str]] = []
+    refused: list[tuple[int, str, str]] = []
+    width = int(np.prod(inputs.sample_x.shape[1:]))
     for entry in export.networks[:MAX_CANDIDATES]:
         if entry.id in taken:
             continue
         fit = state.fit(entry.id, slot.dataset)
         if isinstance(fit, str):
-            if isinstance(state.network(entry.id), str):
-                refused.append((entry.label, fit))
+            if isinstance(state.network(entry.id), str) and entry.input_width in (None, width):
+                refused.append((entry.id, entry.label, f"{NOT_FROM_LAYERS}: {fit}"))
             continue
-        if fallback or architecture_fits(fit.network.facts(), slot.architecture):
+        over = _over_cap(fit.network.facts(), slot)
+        if over:
+            refused.append((entry.id, entry.label, over))
+        elif fallback or architecture_fits(fit.network.facts(), slot.architecture):
             pool.append((entry.id, fit))
     if not pool:
+        # a network the notebook trained for this slot that could not be read: the one whose forward() took this
+        # dataset's inputs (another slot's network is never named here)
         if fallback and refused:
-            label, why = refused[0]
-            return ModelResult(name=slot.name, found=False, source=label, error=f"{NOT_FROM_LAYERS}: {why}")
+            took = [item for item in refused if getattr(export.network(item[0]), "input_width", None) == width]
+            index, label, why = (took or refused)[0]
+            taken.add(index)
+            return ModelResult(name=slot.name, found=False, source=label, error=why)
         return None
     # the best network the student trained for this role: the most accurate on the visible sample (the export lists
     # the final bindings first, so a name's latest network wins a tie over an earlier snapshot)
     index, best = max(pool, key=lambda item: item[1].accuracy)
     taken.add(index)
     entry = export.network(index)
-    return _result(slot, "discovery", entry.label if entry else "?", best, inputs.hidden_x, considered=len(pool))
-
-
-def _choose_history(request: HistoryRequest, found: list[HistoryExport], network: int | None,
-                    elsewhere: set[int]) -> HistoryExport | None:
-    """The contract history, else the one of the chosen network, else one with validation loss, else the last found;
-    never one that records a network of another dataset (`elsewhere`: one dataset's `fit` says nothing of another's)."""
-    contract = [h for h in found if h.via == "contract"]
-    if contract:
-        return contract[0]
-    found = [h for h in found if h.network is None or h.network == network or h.network not in elsewhere]
-    if not found:
-        return None
-    linked = [h for h in found if network is not None and h.network == network]
-    with_validation = [h for h in found if h.val_loss]
-    return (linked or with_validation or found)[-1]
+    return _result(slot, "discovery", entry.label if entry else "?", best, inputs, state.paths.get(index),
+                   considered=len(pool))
 
 
 def _other_dataset_networks(state: _Evaluation, dataset: str | None) -> set[int]:
@@ -311,32 +324,12 @@ def _other_dataset_networks(state: _Evaluation, dataset: str | None) -> set[int]
     return other
 
 
-def _cross_check(history: HistoryExport, model: ModelResult | None) -> tuple[bool | None, str]:
-    """Is the history's training loss that of the exported network? The grader recomputes the network's
-    cross-entropy on the visible training sample; a history whose every recorded loss is far below it does not
-    describe this network."""
-    losses = [v for v in history.loss if v is not None and np.isfinite(v)]
-    if model is None or not model.found or model.predictions is None:
-        return None, "not cross-checked: the network it records was not evaluated"
-    if model.train_loss is None:
-        return None, "not cross-checked: the network's outputs are not class scores"
-    if not losses:
-        return None, "not cross-checked: it records no training loss"
-    low, high = min(losses), max(losses)
-    if model.train_loss > 2 * high + 0.1:
-        return False, (f"the network's cross-entropy on training data is {model.train_loss:.3f}, far above every "
-                       f"training loss the history records ({low:.3f} to {high:.3f}): the history does not describe "
-                       "this network")
-    return True, (f"cross-checked: the network's cross-entropy on training data is {model.train_loss:.3f}, within "
-                  f"what the history records ({low:.3f} to {high:.3f})")
-
-
 def evaluate(export: HarnessExport | None, slots: list[SlotRequest], histories: list[HistoryRequest],
-             data: dict[str, DatasetInputs]) -> EvaluationResult:
+             data: dict[str, DatasetInputs], ops: str = "conv") -> EvaluationResult:
     """Every graded prediction, computed here from the exported networks."""
     if export is None:
         return EvaluationResult()
-    state = _Evaluation(export, data)
+    state = _Evaluation(export, data, ops=ops)
     entries: dict[str, ModelResult] = {}
     taken = {s.network for s in export.slots if s.network is not None and any(r.name == s.name for r in slots)}
     # first every slot takes a network whose architecture fits; only then may an empty slot take an unfitting one
@@ -353,18 +346,13 @@ def evaluate(export: HarnessExport | None, slots: list[SlotRequest], histories: 
     history_results = []
     datasets = {slot.name: slot.dataset for slot in slots}
     for request in histories:
-        history = _choose_history(request, [h for h in export.histories if h.name == request.name],
+        history = choose_history(request, [h for h in export.histories if h.name == request.name],
                                   chosen.get(request.model or ""),
                                   _other_dataset_networks(state, datasets.get(request.model or "")))
         if history is None:
             history_results.append(HistoryResult(name=request.name, found=False))
             continue
-        consistent, sentence = _cross_check(history, entries.get(request.model or "")) if history.found else (
-            None, "")
-        history_results.append(HistoryResult(
-            name=history.name, found=history.found, error=history.error, via=history.via, source=history.source,
-            loss=history.loss, val_loss=history.val_loss, consistent=consistent, cross_check=sentence,
-            shape=history.shape))
+        history_results.append(history_result(request, history, entries.get(request.model or "")))
     return EvaluationResult(models=list(entries.values()), histories=history_results)
 
 

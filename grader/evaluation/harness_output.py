@@ -15,27 +15,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from grader.errors import HarnessOutputInvalid
+from grader.evaluation.ops import MAX_ARRAY_ELEMENTS, ArrayKey, Label, Op, Untrusted
 
 MAX_HARNESS_OUTPUT_BYTES = 80 * 1024 * 1024  # the kernel's export budget (48 MB of weights) in base64, plus the JSON
 MAX_EPOCHS = 1000
-MAX_ARRAY_ELEMENTS = 16 * 1024 * 1024
 MAX_OPS = 200
 
-Label = Annotated[str, Field(max_length=200)]
 Message = Annotated[str, Field(max_length=2000)]
-ArrayKey = Annotated[str, Field(pattern=r"^a[0-9]{1,6}$")]
 Dim = Annotated[int, Field(ge=0, le=MAX_ARRAY_ELEMENTS)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
-class _Untrusted(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class ArrayPayload(_Untrusted):
+class ArrayPayload(Untrusted):
     dtype: Literal["float32", "float64"]
     shape: list[Dim] = Field(max_length=6)
     data: str = Field(max_length=MAX_HARNESS_OUTPUT_BYTES)
@@ -62,92 +55,17 @@ class ArrayPayload(_Untrusted):
         return array
 
 
-class Linear(_Untrusted):
-    op: Literal["linear"]
-    weight: ArrayKey
-    bias: ArrayKey | None = None
-    # a square weight matrix whose orientation the exporter could not settle: the evaluator tries both readings on
-    # the visible sample (`transposed`: read as x @ W rather than x @ W.T)
-    transposable: bool = False
-    transposed: bool = False
-
-
-class Conv2d(_Untrusted):
-    op: Literal["conv2d"]
-    layout: Literal["nchw", "nhwc"]
-    weight: ArrayKey
-    bias: ArrayKey | None = None
-    stride: list[Annotated[int, Field(ge=1, le=64)]] = Field(min_length=2, max_length=2)
-    padding: list[Annotated[int, Field(ge=0, le=64)]] = Field(min_length=2, max_length=2)
-
-
-class MaxPool2d(_Untrusted):
-    op: Literal["max_pool2d"]
-    layout: Literal["nchw", "nhwc"]
-    kernel: list[Annotated[int, Field(ge=1, le=64)]] = Field(min_length=2, max_length=2)
-    stride: list[Annotated[int, Field(ge=1, le=64)]] = Field(min_length=2, max_length=2)
-    padding: list[Annotated[int, Field(ge=0, le=32)]] = Field(min_length=2, max_length=2)
-
-
-class BatchNorm(_Untrusted):
-    op: Literal["batch_norm"]
-    axis: Literal[1, -1]
-    eps: Annotated[float, Field(ge=0, le=1)]
-    mean: ArrayKey
-    var: ArrayKey
-    scale: ArrayKey
-    shift: ArrayKey
-
-
-class ScaleShift(_Untrusted):
-    op: Literal["scale_shift"]
-    scale: Finite | ArrayKey
-    shift: Finite | ArrayKey
-
-
-class Perceptron(_Untrusted):
-    """One weight vector per class; `bias_feature`: none, or the column that weighs a constant input of 1."""
-
-    op: Literal["perceptron"]
-    weight: ArrayKey
-    bias_feature: Literal["none", "first", "last"]
-
-
-class Activation(_Untrusted):
-    op: Literal["relu", "sigmoid", "tanh", "selu", "silu", "softplus", "flatten"]
-
-
-class Softmax(_Untrusted):
-    op: Literal["softmax", "log_softmax"]
-    axis: Annotated[int, Field(ge=-6, le=6)]
-
-
-class LeakyRelu(_Untrusted):
-    op: Literal["leaky_relu"]
-    slope: Annotated[float, Field(ge=-100, le=100)]
-
-
-class Elu(_Untrusted):
-    op: Literal["elu"]
-    alpha: Annotated[float, Field(ge=-100, le=100)]
-
-
-class Gelu(_Untrusted):
-    op: Literal["gelu"]
-    approximate: Literal["none", "tanh"]
-
-
-class Reshape(_Untrusted):
-    op: Literal["reshape"]
-    shape: list[Annotated[int, Field(ge=-1, le=MAX_ARRAY_ELEMENTS)]] = Field(min_length=1, max_length=5)
-
-
-Op = Annotated[Linear | Conv2d | MaxPool2d | BatchNorm | ScaleShift | Activation | Softmax | LeakyRelu | Elu | Gelu
-               | Reshape | Perceptron, Field(discriminator="op")]
 ModelKind = Literal["torch", "keras", "numpy_network", "perceptron"]
 
 
-class ExportedNetwork(_Untrusted):
+class ExportCheck(Untrusted):
+    """Visible inputs and what the student's own forward() computed for them: the exported operations must agree."""
+
+    input: ArrayKey
+    output: ArrayKey
+
+
+class ExportedNetwork(Untrusted):
     """One candidate network: its operations in order, or why it could not be exported."""
 
     id: int = Field(ge=0, le=1000)
@@ -157,9 +75,12 @@ class ExportedNetwork(_Untrusted):
     ops: list[Op] = Field(default_factory=list, max_length=MAX_OPS)
     device: str = Field(default="cpu", max_length=40)
     error: Message | None = None
+    path: str | None = Field(default=None, max_length=200)  # how it was exported ("torch.fx symbolic tracing")
+    check: ExportCheck | None = None
+    input_width: int | None = Field(default=None, ge=1, le=MAX_ARRAY_ELEMENTS)  # the inputs its forward() took
 
 
-class SlotExport(_Untrusted):
+class SlotExport(Untrusted):
     """A contract name: the network it holds, or why it holds none."""
 
     name: Label
@@ -167,7 +88,7 @@ class SlotExport(_Untrusted):
     error: Message | None = None
 
 
-class PreprocessedSample(_Untrusted):
+class PreprocessedSample(Untrusted):
     """The student's preprocess_<dataset> applied to the first rows of the visible training sample."""
 
     dataset: Label
@@ -176,7 +97,7 @@ class PreprocessedSample(_Untrusted):
     error: Message | None = None
 
 
-class HistoryExport(_Untrusted):
+class HistoryExport(Untrusted):
     name: Label
     found: bool
     error: Message | None = None
@@ -188,7 +109,7 @@ class HistoryExport(_Untrusted):
     shape: str | None = Field(default=None, max_length=80)  # "a Keras History", "two lists of per-epoch losses"
 
 
-class HarnessExport(_Untrusted):
+class HarnessExport(Untrusted):
     nonce: str = Field(max_length=64)
     networks: list[ExportedNetwork] = Field(default_factory=list, max_length=64)
     slots: list[SlotExport] = Field(default_factory=list, max_length=100)

@@ -1,7 +1,8 @@
 """An exported network rebuilt in NumPy: each operation of the export applied in order, in the network's dtype.
 
 Validation happens when the network is built (every array exists, every shape fits its operation) and again while it
-runs (a shape that does not fit the input raises NetworkRefused); nothing but the operations below is ever computed.
+runs (a shape that does not fit the input raises NetworkRefused); nothing but the operations of ops.py is ever
+computed, each by its own `apply`.
 """
 
 from __future__ import annotations
@@ -14,23 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from grader.errors import NetworkRefused
-from grader.evaluation.harness_output import (
-    Activation,
-    BatchNorm,
-    Conv2d,
-    Elu,
-    ExportedNetwork,
-    Gelu,
-    HarnessExport,
-    LeakyRelu,
-    Linear,
-    MaxPool2d,
-    Op,
-    Perceptron,
-    Reshape,
-    ScaleShift,
-    Softmax,
-)
+from grader.evaluation.harness_output import ExportedNetwork, HarnessExport
+from grader.evaluation.ops import BatchNorm, Conv2d, Linear, Op, Perceptron
 from grader.evaluation.result import ArchitectureFacts
 
 Array = NDArray[Any]
@@ -131,176 +117,9 @@ class NumpyNetwork:
         return keys
 
 
-def _array(arrays: dict[str, Array], key: str | float) -> Array:
-    if isinstance(key, float):
-        return np.asarray(key)
-    return arrays[key]
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise NetworkRefused(message)
-
-
-def _to_nchw(x: Array, layout: str) -> Array:
-    _check(x.ndim == 4, f"a 2-D convolution or pooling on an input of shape {x.shape[1:]}")
-    return x if layout == "nchw" else x.transpose(0, 3, 1, 2)
-
-
-def _from_nchw(x: Array, layout: str) -> Array:
-    return x if layout == "nchw" else x.transpose(0, 2, 3, 1)
-
-
-def _windows(x: Array, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
-             fill: float) -> Array:
-    """(N, C, H', W', kh, kw) views of x's sliding windows."""
-    if padding != (0, 0):
-        x = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=fill)
-    _check(x.shape[2] >= kernel[0] and x.shape[3] >= kernel[1], "a kernel larger than its input")
-    windows = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=(2, 3))
-    return windows[:, :, ::stride[0], ::stride[1]]
-
-
-def _conv2d(op: Conv2d, x: Array, arrays: dict[str, Array]) -> Array:
-    weight = arrays[op.weight]
-    x = _to_nchw(x, op.layout)
-    _check(weight.ndim == 4 and weight.shape[1] == x.shape[1], f"a convolution of {weight.shape} on {x.shape[1:]}")
-    windows = _windows(x, (weight.shape[2], weight.shape[3]), (op.stride[0], op.stride[1]),
-                       (op.padding[0], op.padding[1]), 0.0)
-    n, _, height, width = windows.shape[:4]
-    columns = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * height * width, -1)  # im2col
-    out = (columns @ weight.reshape(weight.shape[0], -1).T).reshape(n, height, width, -1).transpose(0, 3, 1, 2)
-    if op.bias is not None:
-        bias = arrays[op.bias]
-        _check(bias.shape == (weight.shape[0],), "a convolution bias of the wrong size")
-        out = out + bias[None, :, None, None]
-    return _from_nchw(out, op.layout)
-
-
-def _perceptron(op: Perceptron, x: Array, arrays: dict[str, Array]) -> Array:
-    weight = arrays[op.weight]
-    extra = 0 if op.bias_feature == "none" else 1
-    _check(weight.ndim == 2 and x.ndim == 2 and weight.shape[1] == x.shape[1] + extra,
-           f"a perceptron of {weight.shape[1] - extra if weight.ndim == 2 else '?'} inputs given {x.shape[1:]}")
-    if op.bias_feature == "none":
-        out: Array = x @ weight.T
-        return out
-    columns, bias = (weight[:, 1:], weight[:, 0]) if op.bias_feature == "first" else (weight[:, :-1], weight[:, -1])
-    scores: Array = x @ columns.T + bias
-    return scores
-
-
-def _max_pool(op: MaxPool2d, x: Array) -> Array:
-    x = _to_nchw(x, op.layout)
-    (kh, kw), (sh, sw) = op.kernel, op.stride
-    if (kh, kw) == (sh, sw) and op.padding == [0, 0] and x.shape[2] >= kh and x.shape[3] >= kw:
-        # non-overlapping windows: a reshape, much faster than strided views
-        n, c, h, w = x.shape
-        blocks = x[:, :, :h // kh * kh, :w // kw * kw].reshape(n, c, h // kh, kh, w // kw, kw)
-        return _from_nchw(blocks.max(axis=(3, 5)), op.layout)
-    windows = _windows(x, (op.kernel[0], op.kernel[1]), (op.stride[0], op.stride[1]),
-                       (op.padding[0], op.padding[1]), -np.inf)
-    return _from_nchw(windows.max(axis=(4, 5)), op.layout)
-
-
-def _softmax(x: Array, axis: int, log: bool) -> Array:
-    _check(-x.ndim <= axis < x.ndim, f"a softmax over axis {axis} of a {x.ndim}-D value")
-    shifted = x - x.max(axis=axis, keepdims=True)
-    log_sum = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    out: Array = shifted - log_sum if log else np.exp(shifted - log_sum)
-    return out
-
-
-def _broadcast(value: Array, x: Array, axis: int) -> Array:
-    _check(value.ndim == 1 and value.shape[0] == x.shape[axis], f"per-feature values of shape {value.shape} for "
-                                                                 f"an input of shape {x.shape[1:]}")
-    shape = [1] * x.ndim
-    shape[axis] = value.shape[0]
-    return value.reshape(shape)
-
-
 def apply(op: Op, x: Array, arrays: dict[str, Array]) -> Array:
     """One operation of the export on a batch x."""
-    if isinstance(op, Linear):
-        weight = arrays[op.weight].T if op.transposed else arrays[op.weight]
-        _check(weight.ndim == 2 and x.ndim == 2 and weight.shape[1] == x.shape[1],
-               f"a dense layer of {weight.shape[1] if weight.ndim == 2 else '?'} inputs given {x.shape[1:]}")
-        out = x @ weight.T
-        if op.bias is not None:
-            bias = arrays[op.bias]
-            _check(bias.shape == (weight.shape[0],), "a dense layer bias of the wrong size")
-            out = out + bias
-        return out
-    if isinstance(op, Perceptron):
-        return _perceptron(op, x, arrays)
-    if isinstance(op, Conv2d):
-        return _conv2d(op, x, arrays)
-    if isinstance(op, MaxPool2d):
-        return _max_pool(op, x)
-    if isinstance(op, BatchNorm):
-        axis = 1 if op.axis == 1 else x.ndim - 1
-        _check(x.ndim >= 2, "a batch normalisation of a 1-D value")
-        mean, var = _broadcast(arrays[op.mean], x, axis), _broadcast(arrays[op.var], x, axis)
-        scale, shift = _broadcast(arrays[op.scale], x, axis), _broadcast(arrays[op.shift], x, axis)
-        return (x - mean) / np.sqrt(var + op.eps) * scale + shift
-    if isinstance(op, ScaleShift):
-        scale, shift = _array(arrays, op.scale), _array(arrays, op.shift)
-        for value in (scale, shift):
-            _check((value.ndim <= x.ndim - 1 and (value.ndim == 0 or value.shape == x.shape[x.ndim - value.ndim:]))
-                   or value.size == 1, f"a scaling of shape {value.shape} for an input of shape {x.shape[1:]}")
-        return x * scale.reshape(scale.shape if scale.size != 1 else ()) + shift.reshape(
-            shift.shape if shift.size != 1 else ())
-    if isinstance(op, Softmax):
-        return _softmax(x, op.axis, op.op == "log_softmax")
-    if isinstance(op, LeakyRelu):
-        return np.where(x >= 0, x, x * op.slope)
-    if isinstance(op, Elu):
-        return np.where(x > 0, x, op.alpha * np.expm1(np.minimum(x, 0)))
-    if isinstance(op, Gelu):
-        if op.approximate == "tanh":
-            gelu: Array = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
-            return gelu
-        exact: Array = 0.5 * x * (1 + erf(x / np.sqrt(2)))
-        return exact
-    if isinstance(op, Reshape):
-        size = int(np.prod(x.shape[1:]))
-        shape = list(op.shape)
-        known = int(np.prod([d for d in shape if d != -1]))
-        if -1 in shape:
-            _check(shape.count(-1) == 1 and known > 0 and size % known == 0, f"a reshape of {x.shape[1:]} to {shape}")
-            shape[shape.index(-1)] = size // known
-        _check(int(np.prod(shape)) == size, f"a reshape of {x.shape[1:]} to {tuple(op.shape)}")
-        return x.reshape(len(x), *shape)
-    if isinstance(op, Activation):
-        return _activation(op.op, x)
-    raise NetworkRefused(f"the operation {op.op} is not one the grader evaluates")
-
-
-def erf(x: Array) -> Array:
-    """The error function to 1.5e-7 (Abramowitz and Stegun 7.1.26): scipy costs a second to import per job."""
-    sign, a = np.sign(x), np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    out: Array = sign * (1.0 - poly * np.exp(-a * a))
-    return out
-
-
-def _activation(name: str, x: Array) -> Array:
-    if name == "relu":
-        return np.maximum(x, 0)
-    if name == "sigmoid":
-        return 0.5 * (1 + np.tanh(0.5 * x))
-    if name == "tanh":
-        return np.tanh(x)
-    if name == "silu":
-        silu: Array = x * 0.5 * (1 + np.tanh(0.5 * x))
-        return silu
-    if name == "softplus":
-        return np.logaddexp(0, x)
-    if name == "selu":
-        alpha, scale = 1.6732632423543772, 1.0507009873554805
-        return scale * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
-    return x.reshape(len(x), -1)  # flatten
+    return op.apply(x, arrays)
 
 
 def build_network(export: HarnessExport, network: ExportedNetwork,
@@ -310,12 +129,7 @@ def build_network(export: HarnessExport, network: ExportedNetwork,
         raise NetworkRefused(network.error)
     if network.framework is None or not network.ops:
         raise NetworkRefused("the export holds no operations for it")
-    keys: set[str] = set()
-    for op in network.ops:
-        for name in ("weight", "bias", "mean", "var", "scale", "shift"):  # every array an operation reads
-            value = getattr(op, name, None)
-            if isinstance(value, str):
-                keys.add(value)
+    keys: set[str] = set().union(*(op.array_keys() for op in network.ops))
     arrays: dict[str, Array] = {}
     for key in sorted(keys):
         if decoded is not None and key in decoded:

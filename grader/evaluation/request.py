@@ -14,36 +14,23 @@ from typing import Any
 
 import numpy as np
 
-from grader.datasets import LabData
-from grader.spec import LabSpec
+from grader.data.lab_data import LabData
+from grader.errors import HarnessOutputInvalid
+from grader.evaluation.evaluator import DatasetInputs, HistoryRequest, SlotRequest, evaluate
+from grader.evaluation.harness_output import read_harness_output
+from grader.evaluation.result import EvaluationResult
+from grader.spec.lab import LabSpec
+from grader.spec.slots import slot_architectures
 
 
-def role_of(architecture: str, title: str) -> str:
-    """How a report names a slot: "multi-layer <dataset title> model" ("3-layer ..." for exactly three)."""
-    architecture, _, count = architecture.partition(":")  # "multi_dense:3": exactly three dense layers
-    prefix = f"{count}-layer " if count else {"single_dense": "single-layer ",
-                                              "multi_dense": "multi-layer "}.get(architecture, "")
-    return f"{prefix}{title} model"
-
-
-def slot_role(spec: LabSpec, name: str, dataset: str = "") -> str:
-    """How a report names the model slot `name` of `spec`: the strictest architecture its checks ask for, and its
-    dataset by the title the lab declares (`dataset` when no check of `spec` evaluates the slot)."""
-    slot = slot_architectures(spec).get(name)
-    dataset, architecture = slot if slot is not None else (dataset, "any")
-    return role_of(architecture, spec.dataset_title(dataset))
-
-
-def slot_architectures(spec: LabSpec) -> dict[str, tuple[str, str]]:
-    """Contract model name -> (dataset, required architecture) for every model a check evaluates."""
-    slots: dict[str, tuple[str, str]] = {}
+def slot_max_parameters(spec: LabSpec) -> dict[str, int]:
+    """Contract model name -> the fewest `max_parameters` any check of that model declares."""
+    caps: dict[str, int] = {}
     for check in spec.checks:
-        if (slot := check.model_slot()) is not None:
-            name, dataset, architecture = slot
-            previous = slots.get(name)
-            if previous is None or previous[1] == "any":
-                slots[name] = (dataset, architecture)
-    return slots
+        cap, slot = getattr(check, "max_parameters", None), check.model_slot()
+        if cap is not None and slot is not None:
+            caps[slot[0]] = min(cap, caps.get(slot[0], cap))
+    return caps
 
 
 def _save(path: Path, array: np.ndarray[Any, Any]) -> str:
@@ -85,7 +72,38 @@ def build_evaluation_job(spec: LabSpec, lab: LabData, host: Path, export: Path, 
                 "layouts": [list(layout) for layout in declared.layouts],
                 "preprocessings": list(declared.preprocessings),
             }
-        slots.append({"name": name, "dataset": dataset, "architecture": architecture})
+        slots.append({"name": name, "dataset": dataset, "architecture": architecture,
+                      "max_parameters": slot_max_parameters(spec).get(name)})
     histories = [{"name": name, "model": model} for name, model in spec.history_requests()]
     return {"nonce": nonce, "export": str(export), "slots": slots, "histories": histories, "datasets": datasets,
-            "result": str(host / "evaluation-result.json")}
+            "result": str(host / "evaluation-result.json"), "ops": spec.ops}
+
+
+QUICK_EXPORT_BYTES = 256 * 1024  # an export without networks is a few KB (histories at most); larger goes to the room
+
+
+def evaluate_without_networks(spec: LabSpec, lab: LabData, export: Path, nonce: str) -> EvaluationResult | None:
+    """The evaluation of a trusted copy of an export that holds no network, computed here; None when the export holds
+    a network (or is not a small valid export), which only the evaluator in its own room may rebuild and run.
+
+    With no network there is nothing to run on any input: every slot is "not found" (or the contract's own error)
+    and histories are not cross-checked, exactly what the evaluator answers, without its ~0.5 s start. The export is
+    read with the same size cap and schema as the evaluator reads it."""
+    try:
+        if export.stat().st_size > QUICK_EXPORT_BYTES:
+            return None
+        parsed = read_harness_output(export, nonce)
+    except (OSError, HarnessOutputInvalid):
+        return None
+    if parsed.networks:
+        return None
+    slots, datasets = [], {}
+    for name, (dataset, architecture) in slot_architectures(spec).items():
+        if lab.has_dataset(dataset):
+            slots.append(SlotRequest(name, dataset, architecture, slot_max_parameters(spec).get(name)))
+            datasets[dataset] = DatasetInputs(hidden_x=_NO_ROWS, sample_x=_NO_ROWS, sample_y=_NO_ROWS)
+    histories = [HistoryRequest(name, model) for name, model in spec.history_requests()]
+    return evaluate(parsed, slots, histories, datasets, ops=spec.ops)
+
+
+_NO_ROWS: np.ndarray[Any, Any] = np.zeros((0, 1))  # no network reads a dataset's rows when there is no network

@@ -67,6 +67,10 @@ class ModelResult(_Result):
     train_loss: float | None = None  # cross-entropy on the visible training sample
     considered: int | None = Field(default=None, ge=1, le=1000)  # networks of this role that discovery compared
     train_accuracy: float | None = Field(default=None, ge=0, le=1)  # on the visible training sample: why it won
+    export_path: str | None = Field(default=None, max_length=300)  # how the network was read, and its cross-check
+    # first-layer rows that are copies of visible or hidden images (cosine >= 0.99), of `rows_compared`: instructors
+    memorised_rows: int | None = Field(default=None, ge=0)
+    rows_compared: int | None = Field(default=None, ge=0)
 
 
 class HistoryResult(_Result):

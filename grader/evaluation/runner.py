@@ -78,6 +78,9 @@ def run_evaluator(job: dict[str, Any], place: EvaluatorPlace, timeout_s: float =
     try:
         answer = json.loads(data)
         if "problem" in answer:
+            if done.stderr:
+                tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
+                logger.warning("the evaluator reported a problem: %s", " | ".join(tail)[-600:])
             return None, str(answer["problem"])[:500]
         return EvaluationResult.model_validate(answer["result"]), ""
     except (ValueError, KeyError, TypeError, ValidationError) as exc:

@@ -1,2 +1,2 @@
-"""Running a notebook: upload checks, nbclient in a sandboxed kernel, job slots, warm kernels and the grading pipeline
-(validate -> prepare job dir -> execute -> harness output -> score -> report)."""
+"""Running a notebook's cells: nbclient behind the job's unprivileged driver in a sandboxed kernel, the kernel's
+process, job slots, student environments and warm kernels. The run's order lives above it, in `grader.pipeline`."""

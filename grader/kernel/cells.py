@@ -36,6 +36,7 @@ RESPONSE_GRACE_S = 5.0
 # after a cell's reply, how long its outputs may still be arriving: the driver shares the job's CPU share with the
 # kernel, so a cell that displayed hundreds of outputs may need more than nbclient's 4 s to be read
 IOPUB_GRACE_S = 30
+READ_FAILURE = "a reply the grader could not read"
 
 @dataclass(frozen=True)
 class DriverLimits:
@@ -206,8 +207,13 @@ class RunOutcome:
             "harness_error": self.harness_error, "protocol_violation": self.protocol_violation,
             "timings_s": self.timings_s, "cutoff": self.cutoff,
             "cells": [{"index": i, "outputs": self.nb.cells[i].get("outputs", []),
-                       "execution_count": self.nb.cells[i].get("execution_count")} for i in self.ran],
+                       "execution_count": _count(self.nb.cells[i].get("execution_count"))} for i in self.ran],
         }
+
+
+def _count(value: object) -> int | None:
+    """A cell's execution count as the kernel's messages set it; anything but a count is none."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31 else None
 
 
 def _why(state: KernelState) -> str:
@@ -236,14 +242,28 @@ async def run_notebook(state: KernelState, nb: NotebookNode, limits: DriverLimit
         await _run_cells(client, state, nb, setup_code, limits, outcome, harness, progress, phase)
     except DeadKernelError:
         outcome.note = outcome.note or f"the kernel died before the notebook finished ({_why(state)})"
+    except SetupFailed:
+        raise  # grader code failed before any student code ran: the root's infrastructure error
     except KernelProtocolViolation as violation:
         # graded, never retried: the notebook's own code sent it; the root stops the kernel
-        outcome.protocol_violation = True
-        outcome.note = (f"the notebook sent the grader {violation.what} during {phase[0]}; the kernel was "
-                        "stopped there, so the cells after it and the evaluation did not run")
-        outcome.harness_error = outcome.note
-        outcome.harness_ran = False
+        _violated(outcome, f"the grader {violation.what}", phase[0])
+    except Exception as exc:
+        # nbclient (or this driver) failed on a message it could read but not use: an execute_reply without a
+        # status, a reply of the wrong type. Only the kernel, which holds the key, can send one: the student's code
+        # (before any student code ran, the environment's: the root's infrastructure error)
+        logger.exception("a message the driver could not use during %s", phase[0])
+        if phase[0] == "the set-up":
+            raise SetupFailed(f"the sandbox set-up failed: {type(exc).__name__}") from exc
+        _violated(outcome, READ_FAILURE, phase[0])
     return outcome
+
+
+def _violated(outcome: RunOutcome, what: str, phase: str) -> None:
+    outcome.protocol_violation = True
+    outcome.note = (f"the notebook sent {what} during {phase}; the kernel was stopped there, so the cells after it "
+                    "and the evaluation did not run")
+    outcome.harness_error = outcome.note
+    outcome.harness_ran = False
 
 
 async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: NotebookNode, setup_code: str,

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 from grader.scoring.report import CellError
+from grader.scoring.student_text import exception_name, printable
 
 # what PyTorch, Lightning and TensorFlow say when code asks for a GPU that is not there (CPU or CUDA builds)
 NEEDS_A_GPU = re.compile(
@@ -22,9 +23,11 @@ NEEDS_A_GPU = re.compile(
 def cpu_only_note(cell_errors: Sequence[CellError]) -> str:
     """The first cell that failed for want of a GPU, and why the grader has none; "" when no cell did."""
     for error in cell_errors:
-        if NEEDS_A_GPU.search(f"{error.ename}: {error.evalue}"):
-            evalue = error.evalue if len(error.evalue) <= 160 else error.evalue[:160] + "..."
-            return (f"cell {error.cell_index + 1} needs a GPU ({error.ename}: {evalue}), but this lab is graded on "
+        # the class and message come from student code: a built-in class name or "an exception", the message
+        # printable and capped (a class named with a bidi override and a fake note is no part of the sentence)
+        if NEEDS_A_GPU.search(f"{error.ename[:200]}: {error.evalue[:2000]}"):
+            what = f"{exception_name(error.ename)}: {printable(error.evalue, 160)}"
+            return (f"cell {error.cell_index + 1} needs a GPU ({what}), but this lab is graded on "
                     "CPU workers: pick the device with `'cuda' if torch.cuda.is_available() else 'cpu'` "
                     "(Lightning: accelerator='auto'), and the notebook runs on both")
     return ""

@@ -2,14 +2,20 @@
 
     lab_tasks/environments/NAME.txt       the bundled definitions (`default`: what the curriculum imports)
     LABS_DIR/environments/NAME.txt        a course's own (found first when LABGRADER_LABS_DIR is set)
-    KERNELS_DIR/NAME/                     the venv `labgrader kernels build NAME` makes (KERNELS_DIR defaults to
-                                          DATA_DIR/kernels); bin/python runs the kernel
-    KERNELS_DIR/NAME/labgrader-environment.json   written last by the build: its versions and what it was built from
+    KERNELS_DIR/NAME@STAMP/               one build's venv (KERNELS_DIR defaults to DATA_DIR/kernels); bin/python runs
+                                          the kernel
+    KERNELS_DIR/NAME@STAMP/labgrader-environment.json   written last by the build: its versions, what it was built from
+    KERNELS_DIR/NAME -> NAME@STAMP        the build in use: a link, replaced atomically (rename) once a new build is
+                                          complete, so a job resolves NAME to the old build or the new one, never to
+                                          a half-built venv or another interpreter; the previous build stays for the
+                                          jobs still running in it, older ones are removed
 
 A lab names its environment in `lab.toml` (`environment = "default"`). The worker image runs the same build command
-on the same file. Where `default` is not built, the service's own interpreter runs student kernels (a development
-install has the frameworks there) and `/healthz` and `labgrader kernels list` say so; the start-up check refuses
-an environment that lacks what a lab declares in `frameworks`.
+on the same file. Where `default` was never built, the service's own interpreter runs student kernels (a development
+install has the frameworks there) and `/healthz` and `labgrader kernels list` say so; once a build of an environment
+has begun, nothing else stands in for it: until one is complete, grading its labs is refused (their jobs wait) and
+`/healthz` says why. The start-up check refuses an environment that lacks what a lab declares in `frameworks`.
+(A venv built by an older Labgrader in KERNELS_DIR/NAME itself is used as it is until the next build replaces it.)
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.datasets import sha256_of
-from grader.errors import EnvironmentUnavailable
+from grader.data.lab_data import sha256_of
+from grader.errors import EnvironmentNotReady, EnvironmentUnavailable
 from grader.sandbox.isolation import Isolation, IsolationMode, SandboxConfig
 from grader.sandbox.kernel_command import hidden_path_problem
 
@@ -105,14 +111,25 @@ def read_environment_marker(venv: Path) -> dict[str, Any] | None:
     return marker if isinstance(marker, dict) else None
 
 
+def _builds(kernels_dir: Path, name: str) -> list[Path]:
+    """Every build directory of `name` (complete or not), oldest first."""
+    return sorted(p for p in kernels_dir.glob(f"{name}@*") if p.is_dir() and not p.is_symlink())
+
+
 def resolve_environment(name: str, kernels_dir: Path, kernel_python: str | None) -> StudentEnvironment:
-    """The interpreter that runs `name`'s kernels: LABGRADER_KERNEL_PYTHON (for `default`), the built venv, or, for
-    an unbuilt `default`, the service's own interpreter; an unbuilt other environment is refused."""
+    """The interpreter that runs `name`'s kernels: LABGRADER_KERNEL_PYTHON (for `default`), the build in use (its real
+    path: a swap to a newer build does not move a job that resolved this one), or, for a `default` never built, the
+    service's own interpreter. An environment whose build has begun but none is complete is refused (jobs wait)."""
     if name == DEFAULT_ENVIRONMENT and kernel_python:
         return StudentEnvironment(name, kernel_python, None, "LABGRADER_KERNEL_PYTHON")
     venv = kernels_dir / name
     if read_environment_marker(venv) is not None:
-        return StudentEnvironment(name, str(venv / "bin" / "python"), venv, "built")
+        real = Path(os.path.realpath(venv))
+        return StudentEnvironment(name, str(real / "bin" / "python"), real, "built")
+    if venv.exists() or venv.is_symlink() or _builds(kernels_dir, name):
+        raise EnvironmentNotReady(
+            f"the student environment `{name}` is not ready in {venv}: a build is under way or did not finish; "
+            f"its labs are not graded (their jobs wait) until `labgrader kernels build {name}` completes")
     if name == DEFAULT_ENVIRONMENT:
         return StudentEnvironment(name, sys.executable, None,
                                   f"not built (the service's own interpreter runs it; `labgrader kernels build` "
@@ -139,8 +156,8 @@ def check_environment(env: StudentEnvironment, config: SandboxConfig, isolation:
                      frameworks: Sequence[str] = (), timeout_s: float = 180) -> EnvironmentStatus:
     """Start `env`'s interpreter exactly as a kernel starts (same sandbox, uid, limits), import the kernel and find
     the lab's frameworks; the versions it reports, or the reason it failed."""
-    from grader.kernel.pipeline import prepare_job
     from grader.sandbox import kernel_command
+    from grader.sandbox.job import prepare_job
     from grader.sandbox.uid_lease import lease_uid
 
     def failed(detail: str) -> EnvironmentStatus:
@@ -200,24 +217,35 @@ def directory_size_mb(path: Path) -> float:
 
 def build_environment(name: str, requirements: Path, kernels_dir: Path, base_python: str, *,
                       use_pip_config: bool = False, clean: bool = False) -> dict[str, Any]:
-    """Build (or bring up to date) the venv of `name` from `requirements`; returns what the marker records.
+    """Build `name` from `requirements` beside the build in use, then swap it in; returns what the marker records.
+    A build in use that was made from the same file and base interpreter is kept as it is, unless `clean`.
 
     pip runs isolated from this machine's pip configuration unless `use_pip_config` (a mirror, a proxy): the same
     file then gives the same environment on every machine, as in the worker image."""
-    venv = kernels_dir / name
-    problem = hidden_path_problem(str(venv))
+    link = kernels_dir / name
+    problem = hidden_path_problem(str(link))
     if problem:
         raise EnvironmentUnavailable(f"cannot build `{name}` there: {problem}")
-    run = subprocess.run
-    started = time.monotonic()
-    if clean and venv.exists():
-        shutil.rmtree(venv)
-    with contextlib.suppress(FileNotFoundError):
-        (venv / MARKER).unlink()  # a half-updated venv is not "built" until the marker is written again
+    current = read_environment_marker(link)
+    if current is not None and not clean and current.get("requirements_sha256") == sha256_of(requirements) \
+            and current.get("base_python") == base_python:
+        return current
     kernels_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(kernels_dir, 0o755)  # noqa: S103 - the sandbox uids read the venvs below it
-    if not (venv / "bin" / "python").exists():
-        run([base_python, "-m", "venv", str(venv)], check=True, stdout=sys.stderr)
+    venv = kernels_dir / f"{name}@{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
+    try:
+        marker = _build_venv(name, requirements, venv, base_python, use_pip_config)
+    except BaseException:
+        shutil.rmtree(venv, ignore_errors=True)  # the build in use (if any) stays in use
+        raise
+    _swap_in(link, venv)
+    return marker
+
+
+def _build_venv(name: str, requirements: Path, venv: Path, base_python: str, use_pip_config: bool) -> dict[str, Any]:
+    run = subprocess.run
+    started = time.monotonic()
+    run([base_python, "-m", "venv", str(venv)], check=True, stdout=sys.stderr)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
     if not use_pip_config:
         pip.append("--isolated")
@@ -238,3 +266,19 @@ def build_environment(name: str, requirements: Path, kernels_dir: Path, base_pyt
     os.chmod(tmp, 0o644)
     os.replace(tmp, venv / MARKER)
     return marker
+
+
+def _swap_in(link: Path, venv: Path) -> None:
+    """Point `link` at the complete build `venv` in one rename; keep the build it replaces (jobs may still run in it)
+    and remove older ones."""
+    previous = Path(os.path.realpath(link)) if link.is_symlink() else None
+    if link.is_dir() and not link.is_symlink():  # a venv built in place by an older Labgrader: kept as a build
+        previous = link.with_name(f"{link.name}@0-in-place-{os.getpid()}")
+        os.rename(link, previous)
+    tmp = link.with_name(f".{link.name}.swap-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    os.symlink(venv.name, tmp)
+    os.replace(tmp, link)
+    for old in _builds(link.parent, link.name):
+        if old not in (venv, previous):
+            shutil.rmtree(old, ignore_errors=True)

@@ -162,7 +162,12 @@ async def _drive(driver: KernelDriver, nb: NotebookNode, setup_code: str, limits
         except DriverEnded:
             why = death_reason()
             if not why and driver.process.returncode is not None and driver.process.returncode > 0:
-                raise InfrastructureError(f"the kernel driver failed: {driver.stderr_tail()}") from None
+                if current == "the set-up":  # no student code ran yet: the grader's own failure
+                    raise InfrastructureError(f"the kernel driver failed: {driver.stderr_tail()}") from None
+                # after student code ran, the driver's failure is graded with the grader's words, never retried;
+                # its traceback (with the service's paths) is for instructors only
+                logger.warning("the kernel driver failed during %s: %s", current, driver.stderr_tail())
+                why = "the grader could not read what the kernel sent"
             result.note = (f"the grader's connection to the kernel ended during {current} "
                            f"({why or DEFAULT_DEATH_REASON}); the cells after it and the evaluation did not run")
             result.harness_error = result.note

@@ -3,7 +3,6 @@ and a kernel manager that never connects to the kernel (the job's driver does, `
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,8 +14,8 @@ from jupyter_client.manager import AsyncKernelManager
 
 from grader.errors import InfrastructureError
 from grader.kernel.frames import CONNECTION_KEYS
+from grader.sandbox.job import KERNEL_NAME
 
-KERNEL_NAME = "labgrader-sandbox"
 # signals of a crash inside compiled code (the sandbox's shell reports a signal N as exit status 128 + N)
 CRASH_SIGNALS = {signal.SIGSEGV: "a segmentation fault", signal.SIGBUS: "a bus error",
                  signal.SIGILL: "an illegal instruction", signal.SIGFPE: "a floating-point exception",
@@ -68,15 +67,6 @@ class SandboxKernelManager(AsyncKernelManager):
         info: dict[str, Any] = dict(self.get_connection_info())
         info["key"] = info["key"].decode("ascii") if isinstance(info["key"], bytes) else info["key"]
         return {k: info[k] for k in CONNECTION_KEYS}
-
-
-def write_kernelspec(host_dir: Path, argv: list[str]) -> Path:
-    """A kernelspec whose argv is the sandbox command; interrupts travel as messages (signals can't cross bwrap)."""
-    spec_dir = host_dir / "kernels" / KERNEL_NAME
-    spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": argv, "display_name": "Labgrader sandbox", "language": "python", "interrupt_mode": "message"}
-    (spec_dir / "kernel.json").write_text(json.dumps(spec))
-    return host_dir / "kernels"
 
 
 def sandbox_kernel_manager(work: Path, kernel_dirs: Path, sandbox_uid: int | None) -> SandboxKernelManager:

@@ -1,10 +1,11 @@
 """Warm sandboxed kernels: started ahead of demand, each used for exactly one submission, then destroyed.
 
-A warm kernel is prepared by the same code as a cold one (`pipeline.prepare_job`: its own job directory and tmpfs,
-its own cgroups, the argv of `kernel_command.kernel_argv`) under its own host-wide uid lease, started, given the
-private set-up cell (`in_kernel/startup.py`) and, optionally, the lab's frameworks imported. No student code has run
-in it. `WarmKernelPool.grade` hands it to exactly one job; the job's end (`PreparedJob.end`) kills it and removes its
-directory, cgroups and uid, exactly as for a cold kernel, and the pool starts a fresh one for that slot.
+A warm kernel is prepared by the same code as a cold one (`grader.sandbox.job.prepare_job`: its own job directory
+and tmpfs, its own cgroups, the argv of `kernel_command.kernel_argv`) under its own host-wide uid lease, started, given
+the private set-up cell (`in_kernel/startup.py`) and, optionally, the lab's frameworks imported. No student code has
+run in it. `grader.pipeline.WarmKernelPool.grade` hands it to exactly one job; the job's end (`PreparedJob.end`) kills
+it and removes its directory, cgroups and uid, exactly as for a cold kernel, and the pool starts a fresh one for that
+slot.
 
 The lab's visible data is copied into `./data` when the kernel is taken (a warm kernel does not know its lab yet);
 the directory exists from the start so the set-up cell puts it on `sys.path`, and the first private cell of the job
@@ -24,18 +25,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from nbformat import NotebookNode
+from typing import Any, Protocol
 
 from grader.errors import InfrastructureError, KernelStartFailed
 from grader.evaluation.in_kernel import source
 from grader.kernel.driver_handle import KernelDriver, start_driver
 from grader.kernel.kernel_process import SandboxKernelManager, sandbox_kernel_manager, start_kernel
-from grader.kernel.pipeline import GradingContext, GradingOutcome, PreparedJob, grade_notebook, prepare_job
 from grader.kernel.slot import KernelSlot
 from grader.kernel.stderr_tail import StderrTail
 from grader.sandbox.isolation import IsolationMode, SandboxConfig, require_isolation
+from grader.sandbox.job import PreparedJob, prepare_job
 from grader.sandbox.uid_lease import lease_uid
 
 log = logging.getLogger("labgrader.warm_pool")
@@ -72,6 +71,21 @@ def _preload_code(modules: Sequence[str]) -> str:
     )
 
 
+class JobPlacement(Protocol):
+    """Where and how a job runs (`grader.pipeline.GradingContext`): a warm kernel serves it only when prepared alike."""
+
+    @property
+    def slot(self) -> int: ...
+    @property
+    def extra_env(self) -> dict[str, str]: ...
+    @property
+    def devices(self) -> tuple[str, ...]: ...
+    @property
+    def sandbox(self) -> SandboxConfig: ...
+    @property
+    def jobs_root(self) -> Path: ...
+
+
 @dataclass
 class WarmKernel:
     """A started, set-up kernel in its own prepared job; no student code has run in it."""
@@ -93,7 +107,7 @@ class WarmKernel:
     _uid_lease: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
     _ended: bool = False
 
-    def suits(self, ctx: GradingContext) -> bool:
+    def suits(self, ctx: JobPlacement) -> bool:
         """Whether this kernel was prepared exactly as a cold one for `ctx` would be."""
         return (ctx.slot == self.slot and ctx.extra_env == self.extra_env and ctx.devices == self.devices
                 and ctx.sandbox == self.config and ctx.jobs_root == self.jobs_root)
@@ -199,13 +213,13 @@ class PoolStats:
     ready_s: list[float] = field(default_factory=list)
 
 
-class WarmKernelPool:
+class WarmKernels:
     """At most one warm kernel per slot (`size` slots, by default all), started while the host has memory for it.
 
     A slot's next kernel is warmed only once the slot has been idle for `idle_grace_s`: under a backlog the next job
     follows at once and starts cold, so warming never competes with the jobs for the cores (it cannot make a busy
     worker faster: it moves the start-up work into idle time). Call `start()` inside the event loop that grades,
-    `grade()` per job, `close()` at shutdown.
+    `take()` per job (`grader.pipeline.WarmKernelPool.grade` does), `close()` at shutdown.
     """
 
     def __init__(self, config: SandboxConfig, jobs_root: Path, slots: Sequence[KernelSlot],
@@ -260,7 +274,7 @@ class WarmKernelPool:
         """Wait until every warm kernel being started is ready (or failed)."""
         await asyncio.gather(*self._warming.values(), return_exceptions=True)
 
-    async def take(self, ctx: GradingContext) -> WarmKernel | None:
+    async def take(self, ctx: JobPlacement) -> WarmKernel | None:
         """The slot's warm kernel (waiting for it if it is still starting), or None: the job starts cold."""
         task = self._warming.pop(ctx.slot, None)
         if task is None:
@@ -282,20 +296,6 @@ class WarmKernelPool:
             await asyncio.to_thread(kernel.end)
             return None
         return kernel
-
-    async def grade(self, nb: NotebookNode, ctx: GradingContext) -> GradingOutcome:
-        """Grade one notebook in the slot's warm kernel (cold if none), then warm a fresh kernel for the slot."""
-        kernel = await self.take(ctx)
-        try:
-            if kernel is None:
-                self.stats.cold_jobs += 1
-            else:
-                self.stats.warm_jobs += 1
-            return await grade_notebook(nb, ctx, warm=kernel)
-        finally:
-            if kernel is not None:
-                await asyncio.to_thread(kernel.end)  # grade_notebook ended the job; this gives the uid back
-            self._refill(ctx.slot)
 
     async def close(self) -> None:
         """Stop warming and destroy every unused warm kernel."""

@@ -61,8 +61,32 @@ def kernel_python_prefixes(python: str) -> tuple[str, ...]:
     return _python_prefixes(python)
 
 
-def kernel_environment(work: Path, extra: dict[str, str], python: str = sys.executable) -> dict[str, str]:
-    """The kernel's entire environment: nothing of the service's (no database URL, broker URL or tokens)."""
+# IPython's profile (its start-up scripts and config files) and Jupyter's configuration: empty, root-owned, and
+# read-only in the sandbox (under the job's `eval` directory); nothing in the work directory (the kernel's home, where
+# submitted files land) is read as a profile, a start-up script or a config file
+PROFILE = "ipython/profile_default"
+
+
+def make_config_dirs(evaluation: Path, work: Path) -> dict[str, str]:
+    """The kernel's empty profile and Jupyter configuration under `evaluation` (root-owned), and the variables that
+    point the kernel at them; IPython's own scratch directory (`IPYTHONDIR`, where nothing is read from once a
+    profile is given) lies in the work directory's `.tmp`."""
+    profile = evaluation / PROFILE
+    # security and pid as IPython makes them (0700: nothing there is read), so it does not try to change them
+    for sub, mode in (("startup", 0o755), ("log", 0o755), ("pid", 0o700), ("security", 0o700)):
+        (profile / sub).mkdir(mode=mode, parents=True, exist_ok=True)
+    for part in (evaluation / "ipython", profile):
+        os.chmod(part, 0o755)  # noqa: S103 - the sandbox uid reads the (empty) profile
+    jupyter = evaluation / "jupyter"
+    jupyter.mkdir(mode=0o755, exist_ok=True)
+    return {"IPYTHONDIR": str(work / ".tmp" / "ipython"), "JUPYTER_CONFIG_DIR": str(jupyter),
+            "JUPYTER_DATA_DIR": str(jupyter)}
+
+
+def kernel_environment(work: Path, extra: dict[str, str], python: str = sys.executable,
+                       config_dirs: dict[str, str] | None = None) -> dict[str, str]:
+    """The kernel's entire environment: nothing of the service's (no database URL, broker URL or tokens);
+    `config_dirs` (`make_config_dirs`) keeps IPython's and Jupyter's configuration out of the work directory."""
     python_bin = str(Path(python).parent)  # the kernel's venv: `python`, `pip` and `!jupyter` resolve inside it
     env = {
         "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin",
@@ -80,6 +104,8 @@ def kernel_environment(work: Path, extra: dict[str, str], python: str = sys.exec
         "TF_FORCE_GPU_ALLOW_GROWTH": "true",
         "CUDA_VISIBLE_DEVICES": "",
         "TMPDIR": str(work / ".tmp"),
+        "PYTHONNOUSERSITE": "1",  # no ~/.local site-packages (nor its .pth files) at start-up
+        **(config_dirs or {}),
     }
     env.update(extra)
     return env
@@ -190,7 +216,10 @@ def kernel_argv(config: SandboxConfig, isolation: Isolation, dirs: JobDirs, uid:
     """The command line that starts one sandboxed IPython kernel; `{connection_file}` is filled by jupyter_client.
 
     `command`: run this instead of the kernel, in the same sandbox (the start-up check of an environment)."""
-    kernel = command or [config.kernel_python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    # -P: the work directory is not on sys.path while the kernel starts, so no submitted file shadows a module the
+    # kernel imports (the grader's set-up adds it, where IPython would, before the first cell)
+    kernel = command or [config.kernel_python, "-P", "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                         f"--profile-dir={dirs.evaluation / PROFILE}"]
     limit_address_space = isolation.memory is MemoryLimitMechanism.ADDRESS_SPACE
     rlimits = rlimit_args(config.tools.prlimit, config.limits, limit_address_space)
     if isolation.mode is IsolationMode.NONE:

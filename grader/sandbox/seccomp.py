@@ -6,7 +6,10 @@ process and that no notebook needs: new user namespaces (`unshare`/`clone` with 
 flags sit in memory a filter cannot read, answers ENOSYS so that the C library falls back to `clone`), `setns`,
 every mount call (old and new API), io_uring, the kernel keyrings, bpf, perf events, userfaultfd, ptrace and
 process_vm_*, module and kexec loading, and a few calls only an administrator makes. System calls of another ABI
-(32-bit `int 0x80`, x32) are refused altogether: the filter checks the architecture first.
+(32-bit `int 0x80`, x32) are refused altogether: the filter checks the architecture first. `socket` and `socketpair`
+open only the address families a notebook uses (Unix, IPv4, IPv6, netlink for the C library's interface queries);
+any other family (AF_VSOCK to the hypervisor, AF_ALG, AF_PACKET, Bluetooth...) answers EAFNOSUPPORT, as on a kernel
+built without it.
 
 The clean evaluator (`grader.evaluation`, which reads the kernel's untrusted export) runs under the same filter with
 `socket` and `socketpair` denied as well: it opens no socket at all.
@@ -36,7 +39,10 @@ OFFSET_NR, OFFSET_ARCH, OFFSET_ARG0_LOW = 0, 4, 16  # struct seccomp_data (littl
 CLONE_NEW_FLAGS = (0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
                    | 0x00000080)  # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
 
-DENIED_GROUPS = ("user namespaces", "mounts", "io_uring", "keyrings", "bpf", "perf events", "userfaultfd", "ptrace")
+DENIED_GROUPS = ("user namespaces", "mounts", "io_uring", "keyrings", "bpf", "perf events", "userfaultfd", "ptrace",
+                 "socket families other than unix, inet, inet6 and netlink")
+# AF_UNIX, AF_INET, AF_INET6, AF_NETLINK: the only families `socket`/`socketpair` may open
+ALLOWED_SOCKET_FAMILIES = (1, 2, 10, 16)
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,12 @@ def filter_program(machine: str | None = None, deny_sockets: bool = False) -> by
         body.append((BPF_JMP_JEQ_K, 0, 2, number))
         body.append((BPF_LD_W_ABS, 0, 0, OFFSET_ARG0_LOW))
         body.append((BPF_JMP_JSET_K, DENY, ALLOW, CLONE_NEW_FLAGS))
+    for number in arch.sockets.values():
+        # nr == socket/socketpair ? its family must be allowed : the next test (the accumulator still holds nr)
+        body.append((BPF_JMP_JEQ_K, 0, len(ALLOWED_SOCKET_FAMILIES) + 2, number))
+        body.append((BPF_LD_W_ABS, 0, 0, OFFSET_ARG0_LOW))
+        body.extend((BPF_JMP_JEQ_K, ALLOW, 0, family) for family in ALLOWED_SOCKET_FAMILIES)
+        body.append((BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | errno.EAFNOSUPPORT))
     body.append((BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW))
     returns = {ALLOW: len(body) - 1, DENY: len(body), NOSYS: len(body) + 1}
     tail = [(BPF_RET_K, 0, 0, deny), (BPF_RET_K, 0, 0, enosys)]

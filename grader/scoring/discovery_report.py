@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from grader.evaluation.request import role_of, slot_architectures
 from grader.evaluation.result import EvaluationResult
 from grader.scoring.scorers import finite_curve
 from grader.scoring.student_text import INSTRUCTOR_TEXT_CHARS, printable
-from grader.spec import LabSpec
+from grader.spec.lab import LabSpec
+from grader.spec.slots import role_of, slot_architectures
 
 AFTER_CELL = re.compile(r" as it was after In \[(\d+)\]")
+DEFAULT_EXPORT_PATHS = {"torch.fx symbolic tracing", "its Keras layers", "its layers"}
 
 
 def where(label: str, cell_numbers: Mapping[int, int]) -> str:
@@ -54,6 +55,11 @@ def discovery_lines(spec: LabSpec, output: EvaluationResult | None,
         if entry.via == "discovery":
             how += _choice(role, entry.considered, entry.train_accuracy)
         facts = f"; {entry.facts.describe()}" if entry.facts else ""
+        if entry.memorised_rows:
+            facts += (f"; {entry.memorised_rows} of the {entry.rows_compared} first-layer rows compared are copies of "
+                      "visible or hidden images (cosine similarity >= 0.99): memorised, not learned")
+        if entry.export_path and entry.export_path.split(";")[0] not in DEFAULT_EXPORT_PATHS:
+            facts += f"; exported by {entry.export_path}"  # the first way of each framework goes without saying
         line = f"{role}: {where(entry.source or '`' + name + '`', cells)} ({how}{facts})"
         if entry.preprocessing_words:
             line += f", {entry.preprocessing_words}"

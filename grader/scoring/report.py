@@ -1,12 +1,34 @@
-"""Grading results: a CheckResult per check rolling up into a GradingReport with a computed total."""
+"""Grading results: a CheckResult per check rolling up into a GradingReport with a computed total.
+
+Every text a report carries is grader-written sentences with values in them, some of which came from the sandbox.
+Whatever built it, the report itself is the last gate: each text field is made printable (no control or format
+characters: escape sequences, bidi overrides) and capped (`TEXT_LIMITS`) when the model is made, so nothing stored,
+served, exported or shown holds more (a cell's traceback, for instructors only, is capped and kept as IPython wrote
+it). `tests/grader/scoring/test_report_text.py` walks every text field."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
 from grader.scoring.student_text import exception_name, printable
+
+TEXT_LIMITS = {"message": 3000, "note": 3000, "line": 600, "name": 200, "evalue": 2000, "traceback": 20000}
+MAX_DISCOVERY_LINES = 200
+
+
+def _bounded(limit: int) -> AfterValidator:
+    return AfterValidator(lambda text: printable(text, limit))
+
+
+def _bounded_lines(lines: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(printable(line, TEXT_LIMITS["line"]) for line in lines[:MAX_DISCOVERY_LINES])
+
+
+Message = Annotated[str, _bounded(TEXT_LIMITS["message"])]
+Note = Annotated[str, _bounded(TEXT_LIMITS["note"])]
+Name = Annotated[str, _bounded(TEXT_LIMITS["name"])]
 
 
 class CheckResult(BaseModel):
@@ -14,12 +36,12 @@ class CheckResult(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: str
-    title: str
+    id: Name
+    title: Message
     passed: bool
     score: float
     max_score: float
-    message: str
+    message: Message
     measured: float | None = None
 
 
@@ -29,9 +51,10 @@ class CellError(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     cell_index: int
-    ename: str
-    evalue: str
-    traceback: str = ""
+    ename: Name
+    evalue: Annotated[str, _bounded(TEXT_LIMITS["evalue"])]
+    # instructors' text, as IPython wrote it (colour codes included: the dashboard renders them), capped
+    traceback: Annotated[str, AfterValidator(lambda text: text[-TEXT_LIMITS["traceback"]:])] = ""
 
     def describe(self) -> str:
         """Student-facing: a built-in exception's class (or the grader's CellTimeout) and the message, printable and
@@ -76,13 +99,13 @@ class GradingReport(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    lab_id: str
+    lab_id: Name
     checks: tuple[CheckResult, ...]
     cell_errors: tuple[CellError, ...] = ()
-    execution_note: str = ""
-    discovery: tuple[str, ...] = ()
-    device: str = "cpu"
-    isolation: str = ""
+    execution_note: Note = ""
+    discovery: Annotated[tuple[str, ...], AfterValidator(_bounded_lines)] = ()
+    device: Name = "cpu"
+    isolation: Annotated[str, _bounded(TEXT_LIMITS["message"])] = ""
     timings_s: dict[str, float] = Field(default_factory=dict)
     history: dict[str, dict[str, list[float]]] = Field(default_factory=dict)
     cutoff: Cutoff | None = None

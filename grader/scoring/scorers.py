@@ -1,6 +1,6 @@
 """The trusted scorer: compares the predictions the clean evaluator computed (an EvaluationResult) with hidden labels.
 
-Each check kind has one scorer here, registered with `@scorer(kind)` beside its spec model in `grader.spec`.
+Each check kind has one scorer here, registered with `@scorer(kind)` beside its spec model in `grader.spec.lab`.
 Every message says what was measured, against which threshold, and what to do next; none holds hidden data.
 """
 
@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from grader.datasets import LabData
+from grader.data.lab_data import LabData
 from grader.evaluation.evaluator import NOT_FROM_LAYERS
-from grader.evaluation.request import role_of, slot_architectures, slot_role
 from grader.evaluation.result import EvaluationResult, HistoryResult, ModelResult
 from grader.scoring.report import CellError, CheckResult
 from grader.scoring.student_text import printable
-from grader.spec import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
+from grader.spec.lab import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
+from grader.spec.slots import role_of, slot_architectures, slot_role
 
 __all__ = ["EvaluationResult", "execution_context", "partial_credit", "score_checks", "scorer"]
 ARCHITECTURE_NEEDS = {
@@ -47,7 +47,7 @@ SCORERS: dict[str, Scorer] = {}
 
 
 def scorer(kind: str) -> Callable[[Scorer], Scorer]:
-    """Register the scorer of a check kind (the spec model with that `kind` lives in grader.spec)."""
+    """Register the scorer of a check kind (the spec model with that `kind` lives in grader.spec.lab)."""
     def register(function: Scorer) -> Scorer:
         SCORERS[kind] = function
         return function
@@ -261,7 +261,8 @@ def score_early_stopping(check: EarlyStoppingCheck, inputs: ScoringInputs) -> Ch
                        "early stopping worked")
         return _result(check, True, check.points, message, float(after))
     rise = (val_loss[-1] - val_loss[best - 1]) / abs(val_loss[best - 1]) * 100 if val_loss[best - 1] else 0.0
-    message = (f"{source}: validation loss was lowest at epoch {best} and {rise:.0f}% higher at epoch {epochs}: the "
+    higher = f"{rise:.0f}% higher" if rise < 1e6 else "far higher"  # 1e308 after 1e-300: no 300-digit percentage
+    message = (f"{source}: validation loss was lowest at epoch {best} and {higher} at epoch {epochs}: the "
                f"network overfits after epoch {best} — stop there or restore the best weights (at most "
                f"{check.patience} epochs after the minimum; this run went on for {after})")
     return _result(check, False, 0.0, message, float(after))

@@ -20,14 +20,14 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from grader.datasets import TRAINING_SAMPLE_SIZE, HiddenSplit, LabData
+from grader.data.lab_data import TRAINING_SAMPLE_SIZE, HiddenSplit, LabData
 from grader.errors import StoredOutputUnreadable
-from grader.evaluation.request import role_of, slot_architectures
 from grader.evaluation.result import EvaluationResult
 from grader.scoring.discovery_report import discovery_lines
 from grader.scoring.report import CellError, Cutoff, GradingReport
 from grader.scoring.scorers import execution_context, history_of, score_checks, with_dataset_note
-from grader.spec import EarlyStoppingCheck, LabSpec
+from grader.spec.lab import EarlyStoppingCheck, LabSpec
+from grader.spec.slots import role_of, slot_architectures
 
 STORED_EVALUATION_FORMAT: Literal["stored-evaluation/1"] = "stored-evaluation/1"
 MAX_STORED_EVALUATION_BYTES = 2 * 1024 * 1024  # compressed; a larger one is not kept (its job needs a regrade)

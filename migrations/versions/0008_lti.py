@@ -2,7 +2,7 @@
 courses, the grade passback ledger; single-use SSO login states
 
 Revision ID: 0008
-Revises: 0006 (course25 adds 0007; the lead re-chains this onto it at merge)
+Revises: 0007
 Create Date: 2026-12-07 16:20:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -133,7 +133,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     ksub = kernels.add_subparsers(dest="kernels_command", required=True)
     build = ksub.add_parser("build", help="build student environments into their own venvs (default: `default`)")
     build.add_argument("names", nargs="*", metavar="NAME")
-    build.add_argument("--clean", action="store_true", help="remove the venv first instead of updating it")
+    build.add_argument("--clean", action="store_true", help="build anew even when the build in use is up to date")
     build.add_argument("--python", default=None, help="the base interpreter of the venv (default: this one's)")
     build.add_argument("--use-pip-config", action="store_true",
                        help="let pip read this machine's configuration (a mirror, a proxy); default: isolated")

@@ -8,15 +8,18 @@ import dataclasses
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from server.cli import kernels, users
 from server.cli import lti as lti_cli
+from server.scores import format_score, round_score
 from server.settings import Settings
 
 if TYPE_CHECKING:
-    from grader import FileLimits, SubmittedFile
+    from grader import FileLimits, LabSpec, SubmittedFile
+    from server.exports.policy import CountedAttempt
 
 
 def _settings(**overrides: object) -> Settings:
@@ -162,16 +165,31 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 4
     report = outcome.report
+    late = late_now(spec, report.score)
     if args.json:
         checks = [c.model_dump(include={"id", "title", "passed", "score", "max_score", "message"})
                   for c in report.checks]
-        print(json.dumps({"lab_id": report.lab_id, "status": "graded", "score": report.score,
+        print(json.dumps({"lab_id": report.lab_id, "status": "graded", "score": round_score(report.score),
                           "max_score": report.max_score, "checks": checks, "note": report.execution_note or None,
+                          "counted_score": late.score, "days_late": late.days_late,
+                          "penalty": round_score(late.penalty_fraction * 100), "reason": late.reason,
                           "discovery": list(report.discovery), "timings_s": report.timings_s,
                           "isolation": report.isolation}, indent=2))
     else:
         print(format_report(report.model_dump()))
+        if late.days_late:
+            print(f"Counted if submitted now: {format_score(late.score)} / {format_score(report.max_score)} "
+                  f"({late.reason})")
     return 0
+
+
+def late_now(spec: LabSpec, score: float) -> CountedAttempt:
+    """What the lab's late policy would make of this score if it were submitted now (the database clock is the
+    server's; this is the local one)."""
+    from server.exports.policy import Attempt, assess, parse_deadline
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return assess(Attempt(0, now, score), spec.submission, parse_deadline(spec.submission.deadline))
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -184,6 +202,20 @@ def cmd_submit(args: argparse.Namespace) -> int:
     try:
         return submit(Path(args.notebook), args.lab, args.server, token, wait=not args.no_wait, as_json=args.json,
                       files=[Path(f) for f in args.with_files or []])
+    except SubmitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    from server.cli.client import SubmitError, wait_for
+
+    token = args.token or os.environ.get("LABGRADER_TOKEN")
+    if not token:
+        print("error: give your API token with --token or the LABGRADER_TOKEN environment variable", file=sys.stderr)
+        return 2
+    try:
+        return wait_for(args.submission_id, args.server, token, as_json=args.json)
     except SubmitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -261,6 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--with", dest="with_files", action="extend", nargs="+", metavar="FILE",
                         help="files the notebook reads, uploaded with it (a .zip is unpacked by the server)")
     submit.set_defaults(func=cmd_submit)
+    wait = sub.add_parser("wait", help="follow a submission (queue position, estimate, heartbeat) and print its report")
+    wait.add_argument("submission_id", type=int)
+    wait.add_argument("--server", default=os.environ.get("LABGRADER_SERVER", "http://127.0.0.1:8000"))
+    wait.add_argument("--token", default=None)
+    wait.add_argument("--json", action="store_true")
+    wait.set_defaults(func=cmd_wait)
 
     export = sub.add_parser("export", help="a lab's gradebook as CSV, Canvas CSV or Gradescope results JSON")
     export.add_argument("--lab", required=True)
@@ -319,12 +357,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from pydantic import ValidationError
+
     from server.errors import DomainError
+    from server.secret_key import SecretKeyUnusable
 
     try:
         code: int = args.func(args)
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # the settings from the environment: one line per refused setting
+        for error in exc.errors():
+            print(f"error: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return 2
+    except SecretKeyUnusable as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     return code
 

@@ -1,19 +1,22 @@
-"""`labgrader users add|reset-token|revoke|disable|enable|delete` and `roster import`: the roster from the command
+"""`labgrader users add|list|reset-token|revoke|disable|enable|delete` and `roster import`: the roster from the command
 line, each change in one transaction on a migrated database (a first `users add` before the first `serve` works)."""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import getpass
 import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from server.settings import Settings
+
+if TYPE_CHECKING:  # the ORM costs ~0.3 s to import: only the roster commands that open a session pay it
+    from sqlalchemy.orm import Session
 
 
 @contextmanager
@@ -74,14 +77,40 @@ def cmd_users_lifecycle(args: argparse.Namespace) -> int:
 
 
 def cmd_roster_import(args: argparse.Namespace) -> int:
-    from server.users.service import import_roster
+    """Upsert the roster; the new users' tokens go to stdout (or --tokens FILE) as a mail-merge CSV."""
+    from server.roster.importer import import_roster, tokens_csv
 
     with _roster_session() as session:
-        issued = import_roster(session, Path(args.file).read_text(encoding="utf-8"))
-    print("name,role,token")
-    for user in issued:
-        print(f"{user.name},{user.role},{user.token}")
-    print(f"{len(issued)} users created; their tokens are shown only this once", file=sys.stderr)
+        result = import_roster(session, Path(args.file).read_text(encoding="utf-8-sig"))
+    if args.tokens:
+        Path(args.tokens).write_text(tokens_csv(result.added), encoding="utf-8")
+    else:
+        print(tokens_csv(result.added), end="")
+    print(f"{result.summary}; the new users' tokens are shown only this once"
+          + (f", in {args.tokens}" if args.tokens else ""), file=sys.stderr)
+    for name in result.updated:
+        print(f"updated: {name}", file=sys.stderr)
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    """Every user: name, role, full name, email, student id, state (never a token)."""
+    from sqlalchemy import select
+
+    from server.users.models import User
+
+    with _roster_session() as session:
+        users = session.scalars(select(User).order_by(User.role, User.name)).all()
+        rows = [{"name": u.name, "role": u.role, "full_name": u.full_name or "", "email": u.email or "",
+                 "student_id": u.student_number or "",
+                 "state": "disabled" if u.disabled_at else ("token revoked" if u.token_revoked_at else "active")}
+                for u in users]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["name", "role", "full_name", "email", "student_id", "state"])
+    writer.writerows(list(r.values()) for r in rows)
     return 0
 
 
@@ -89,9 +118,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="users_command", required=True)
     add = users.add_parser("add", help="create a user and print its API token once")
     add.add_argument("name")
-    add.add_argument("--role", choices=["student", "instructor"], required=True)
+    add.add_argument("--role", choices=["student", "ta", "instructor"], required=True,
+                     help="ta: view, comment, override and regrade; no roster or lab administration")
     add.add_argument("--json", action="store_true")
     add.set_defaults(func=cmd_users_add)
+    listing = users.add_parser("list", help="every user with role, full name, email, student id and state (CSV)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_users_list)
     for name, text in [("reset-token", "issue a new API token (shown once); the old one stops working"),
                        ("revoke", "make the user's token stop working now"),
                        ("disable", "the user can no longer log in or call the API (their grades stay)"),
@@ -106,6 +139,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         life.set_defaults(func=cmd_users_lifecycle)
 
     roster = sub.add_parser("roster", help="many users at once").add_subparsers(dest="roster_command", required=True)
-    imp = roster.add_parser("import", help="create users from a CSV with columns name,role")
+    imp = roster.add_parser("import", help="add new users and update known ones from a CSV (name,role,full_name,"
+                                           "email,student_id; or a Canvas or Moodle export as it comes)")
     imp.add_argument("file")
+    imp.add_argument("--tokens", metavar="FILE", help="write the new users' tokens (mail-merge CSV) here, not stdout")
     imp.set_defaults(func=cmd_roster_import)

@@ -99,8 +99,15 @@ def instructor_viewer(viewer: Annotated[Viewer, Depends(current_viewer)]) -> Vie
     return viewer
 
 
+def staff_viewer(viewer: Annotated[Viewer, Depends(current_viewer)]) -> Viewer:
+    if not viewer.user.is_staff:
+        raise Forbidden("this page is for instructors and TAs; your own results are at /me")
+    return viewer
+
+
 AnyViewer = Annotated[Viewer, Depends(current_viewer)]
 InstructorViewer = Annotated[Viewer, Depends(instructor_viewer)]
+StaffViewer = Annotated[Viewer, Depends(staff_viewer)]  # instructors and TAs: view, override, regrade one
 
 
 async def checked_form(request: Request, viewer: Viewer) -> Any:

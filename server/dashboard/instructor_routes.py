@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from server.dashboard import service
-from server.dashboard.access import DbSession, InstructorViewer, PageRoute, checked_form
+from server.dashboard.access import DbSession, InstructorViewer, PageRoute, StaffViewer, Viewer, checked_form
 from server.dashboard.notebook_view import notebook_view
 from server.dashboard.plots import histogram_svg
 from server.dashboard.query_params import parse_submission_query, query_string
@@ -24,12 +24,13 @@ from server.jobs.models import ArtifactKind, JobQueue, JobStatus
 from server.labs.service import get_spec, list_specs
 from server.rescore import service as rescore
 from server.submissions import service as submissions
+from server.submissions.models import Submission
 
 router = APIRouter(prefix="/dashboard", route_class=PageRoute, include_in_schema=False)
 
 
 @router.get("")
-def overview(viewer: InstructorViewer, db: DbSession) -> Response:
+def overview(viewer: StaffViewer, db: DbSession) -> Response:
     stats = service.all_lab_stats(db)
     plots = {s.spec.id: histogram_svg(s.histogram, s.spec.max_score, f"Students per score band in {s.spec.title}")
              for s in stats}
@@ -37,7 +38,7 @@ def overview(viewer: InstructorViewer, db: DbSession) -> Response:
 
 
 @router.get("/gradebook")
-def gradebook_page(viewer: InstructorViewer, db: DbSession) -> Response:
+def gradebook_page(viewer: StaffViewer, db: DbSession) -> Response:
     """Roster x lab: each student's counted score per lab, the same numbers as every lab's export."""
     books = [build_gradebook(db, spec.id) for spec in list_specs(db)]
     students: dict[str, dict[str, GradebookRow]] = {}
@@ -47,16 +48,23 @@ def gradebook_page(viewer: InstructorViewer, db: DbSession) -> Response:
     return page("gradebook.html", viewer=viewer, books=books, students=dict(sorted(students.items())))
 
 
+def lab_file(request: Request, lab_id: str) -> str:
+    """The lab.toml this server loads the lab from (its labs folder: `LABGRADER_LABS_DIR` or the bundled one)."""
+    return str(get_settings(request).labs_dir.resolve() / lab_id / "lab.toml")
+
+
 @router.get("/labs/{lab_id}")
-def lab_page(lab_id: str, viewer: InstructorViewer, db: DbSession, regraded: int | None = None) -> Response:
+def lab_page(request: Request, lab_id: str, viewer: StaffViewer, db: DbSession,
+             regraded: int | None = None) -> Response:
     stats = service.lab_stats(db, get_spec(db, lab_id))
     plot = histogram_svg(stats.histogram, stats.spec.max_score, f"Students per score band in {stats.spec.title}")
     return page("lab.html", viewer=viewer, stats=stats, plot=plot, regraded=regraded, formats=list(ExportFormat),
+                lab_file=lab_file(request, lab_id),
                 scopes=list(submissions.RegradeScope), rescored=None)
 
 
 @router.get("/labs/{lab_id}/checks/{check_id}")
-def check_page(lab_id: str, check_id: str, viewer: InstructorViewer, db: DbSession) -> Response:
+def check_page(lab_id: str, check_id: str, viewer: StaffViewer, db: DbSession) -> Response:
     """The students whose counted submission fails one check, grouped by the message they got."""
     book = build_gradebook(db, lab_id)
     check = next((c for c in book.spec.checks if c.id == check_id), None)
@@ -68,7 +76,7 @@ def check_page(lab_id: str, check_id: str, viewer: InstructorViewer, db: DbSessi
 
 
 @router.get("/labs/{lab_id}/progress.json")
-def lab_progress(lab_id: str, viewer: InstructorViewer, db: DbSession) -> Response:
+def lab_progress(lab_id: str, viewer: StaffViewer, db: DbSession) -> Response:
     get_spec(db, lab_id)
     counts = service.status_counts(db, lab_id)
     return secured(JSONResponse({"lab_id": lab_id, "total": sum(counts.values()), **counts}))
@@ -104,11 +112,12 @@ async def rescore_lab(request: Request, lab_id: str, viewer: InstructorViewer, d
     stats = service.lab_stats(db, get_spec(db, lab_id))
     plot = histogram_svg(stats.histogram, stats.spec.max_score, f"Students per score band in {stats.spec.title}")
     return page("lab.html", viewer=viewer, stats=stats, plot=plot, regraded=None, formats=list(ExportFormat),
+                lab_file=lab_file(request, lab_id),
                 scopes=list(submissions.RegradeScope), rescored=summary)
 
 
 @router.get("/labs/{lab_id}/export")
-def export(lab_id: str, viewer: InstructorViewer, db: DbSession, format: str = "csv") -> Response:
+def export(lab_id: str, viewer: StaffViewer, db: DbSession, format: str = "csv") -> Response:
     try:
         chosen = ExportFormat.parse(format)
     except UnknownFormat as exc:
@@ -119,7 +128,7 @@ def export(lab_id: str, viewer: InstructorViewer, db: DbSession, format: str = "
 
 
 @router.get("/submissions")
-def submissions_table(request: Request, viewer: InstructorViewer, db: DbSession) -> Response:
+def submissions_table(request: Request, viewer: StaffViewer, db: DbSession) -> Response:
     query = parse_submission_query(request.query_params)
     result = service.submissions_page(db, query)
     labs = list_specs(db)
@@ -129,18 +138,33 @@ def submissions_table(request: Request, viewer: InstructorViewer, db: DbSession)
 
 
 @router.get("/submissions/{submission_id}")
-def submission_page(request: Request, submission_id: int, viewer: InstructorViewer, db: DbSession) -> Response:
+def submission_page(request: Request, submission_id: int, viewer: StaffViewer, db: DbSession,
+                    done: str = "") -> Response:
     submission = submissions.visible_submission(db, viewer.user, submission_id)
+    return render_submission(request, viewer, db, submission, done=DONE_MESSAGES.get(done, ""))
+
+
+DONE_MESSAGES = {"override": "The override is saved; the counted score below includes it.",
+                 "override-cleared": "The override is removed: the grader's score counts again.",
+                 "count": "This submission now counts toward the student's grade.",
+                 "extension": "The extension is saved; counted scores follow it at once.",
+                 "excuse": "The student is excused from this lab.",
+                 "cleared": "The decision is removed: the lab's rules apply again."}
+
+
+def render_submission(request: Request, viewer: Viewer, db: DbSession, submission: Submission,
+                      status_code: int = 200, problem: str = "", done: str = "") -> Response:
+    """The instructor's page of one submission; an action's result or refusal is shown at its top."""
     detail = service.submission_detail(db, submission)
     spec = get_spec(db, submission.lab_id)
-    return page("submission.html", viewer=viewer, detail=detail, out=submissions.to_out(db, submission), spec=spec,
-                notebook=notebook_view(detail.executed_notebook), base="/dashboard",
-                standing=lab_standing(db, spec, submission.student_id),
+    return page("submission.html", status_code, viewer=viewer, detail=detail, out=submissions.to_out(db, submission),
+                spec=spec, notebook=notebook_view(detail.executed_notebook), base="/dashboard",
+                standing=lab_standing(db, spec, submission.student_id), problem=problem, done=done,
                 progress=job_progress(db, submission.current_job_id, get_settings(request).jobs))
 
 
 @router.post("/submissions/{submission_id}/regrade")
-async def regrade_one(request: Request, submission_id: int, viewer: InstructorViewer, db: DbSession,
+async def regrade_one(request: Request, submission_id: int, viewer: StaffViewer, db: DbSession,
                       dispatcher: DispatcherDep) -> Response:
     await checked_form(request, viewer)
     submission = submissions.visible_submission(db, viewer.user, submission_id)
@@ -151,10 +175,10 @@ async def regrade_one(request: Request, submission_id: int, viewer: InstructorVi
 
 
 @router.get("/submissions/{submission_id}/notebook.ipynb")
-def executed_notebook(submission_id: int, viewer: InstructorViewer, db: DbSession) -> Response:
+def executed_notebook(submission_id: int, viewer: StaffViewer, db: DbSession) -> Response:
     return artifact_response(db, viewer.user, submission_id, ArtifactKind.EXECUTED_NOTEBOOK)
 
 
 @router.get("/submissions/{submission_id}/learning-curve.png")
-def learning_curve(submission_id: int, viewer: InstructorViewer, db: DbSession) -> Response:
+def learning_curve(submission_id: int, viewer: StaffViewer, db: DbSession) -> Response:
     return artifact_response(db, viewer.user, submission_id, ArtifactKind.LEARNING_CURVE)

@@ -27,7 +27,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 def _secure(request: Request) -> bool:
     settings = get_settings(request)
-    return CookiePolicy(cookie_secure=settings.cookie_secure).secure(settings)
+    return CookiePolicy(cookie_secure=settings.cookie_secure).secure(settings, request.url.scheme)
 
 
 def safe_next(target: str | None, is_instructor: bool) -> str:
@@ -66,7 +66,7 @@ def login(request: Request, db: DbSession, token: Annotated[str, Form()] = "",
         return _login_page(request, next, 403, "This account is disabled. Ask your instructor to enable it.")
     secret = get_secret_key(request)
     session = new_session(secret, user.id, user.token_hash, generation=user.session_generation)
-    response = RedirectResponse(safe_next(next, user.is_instructor), status_code=303)
+    response = RedirectResponse(safe_next(next, user.is_staff), status_code=303)
     response.set_cookie(SESSION_COOKIE, encode_session(session, secret),
                         max_age=SESSION_MAX_AGE_S, path="/", httponly=True, samesite="lax", secure=_secure(request))
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")

@@ -156,5 +156,8 @@ def notebook_view(data: bytes | None) -> NotebookView:
             cell.get("outputs", []), list) else []
         views.append(CellView(index, str(cell.get("cell_type", "code"))[:20], capped_text(_joined(cell.get("source"))),
                               count if isinstance(count, int) else None, outputs))
+    from server.dashboard.output_budget import capped_notebook  # it builds on this module's views
+
+    views, budget_note = capped_notebook(views)
     problem = f"only the first {CELL_LIMIT} cells are shown" if len(cells) > CELL_LIMIT else ""
-    return NotebookView(views, problem)
+    return NotebookView(views, " ".join(p for p in (problem, budget_note) if p))

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from server.dashboard.notebook_view import capped_text
 from server.jobs.models import Artifact, ArtifactKind
 from server.jobs.stored_artifacts import artifact_content
+from server.scores import format_score
 from server.submissions import service as submissions
 from server.users.models import User
 
@@ -39,7 +40,7 @@ def _when(value: datetime | None) -> str:
 
 
 def _score(value: float | None) -> str:
-    return "-" if value is None else f"{value:g}"
+    return format_score(value)
 
 
 def _percent(value: float | None) -> str:

@@ -3,8 +3,6 @@ new tokens are shown once (and offered as a CSV download built in the page) and 
 
 from __future__ import annotations
 
-import csv
-import io
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -15,20 +13,20 @@ from server.dashboard import service
 from server.dashboard.access import DbSession, InstructorViewer, PageRoute, checked_form
 from server.dashboard.rendering import page
 from server.errors import Conflict, InvalidInput, NotFound
+from server.roster.importer import NewUser, Person, RosterImport, import_roster, tokens_csv
 from server.roster.lifecycle import RosterAction, delete_user, recent_audit, reset_token, revoke_token, set_disabled
-from server.users.service import IssuedToken, create_user, import_roster
+from server.users.service import IssuedToken, create_user
 
 router = APIRouter(prefix="/dashboard/roster", route_class=PageRoute, include_in_schema=False)
 ROSTER_LIMIT_BYTES = 1024 * 1024
 
 
-def _issued_page(viewer: InstructorViewer, issued: list[IssuedToken], status_code: int = 201) -> Response:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["name", "role", "token"])
-    writer.writerows([t.name, t.role, t.token] for t in issued)
-    return page("tokens.html", status_code, viewer=viewer, issued=issued,
-                csv_href="data:text/csv;charset=utf-8," + quote(buffer.getvalue()))
+def _issued_page(viewer: InstructorViewer, issued: list[IssuedToken], status_code: int = 201,
+                 result: RosterImport | None = None) -> Response:
+    """The new tokens, shown once, with a mail-merge CSV to download (name, full name, email, student id, token)."""
+    added = result.added if result else [NewUser(Person(t.name, t.role), t) for t in issued]
+    return page("tokens.html", status_code, viewer=viewer, issued=issued, result=result,
+                csv_href="data:text/csv;charset=utf-8," + quote(tokens_csv(added)))
 
 
 def _roster(viewer: InstructorViewer, db: DbSession, status_code: int = 200, problem: str = "", done: str = "",
@@ -93,7 +91,7 @@ async def import_csv(request: Request, viewer: InstructorViewer, db: DbSession) 
     form = await checked_form(request, viewer)
     upload = form.get("roster")
     if not isinstance(upload, UploadFile) or not upload.filename:
-        raise InvalidInput("choose a CSV file with the columns name,role")
+        raise InvalidInput("choose a CSV file: name,role (full_name, email, student_id), or a Canvas or Moodle export")
     data = await upload.read(ROSTER_LIMIT_BYTES + 1)
     if len(data) > ROSTER_LIMIT_BYTES:
         raise InvalidInput("the roster CSV is larger than 1 MB")
@@ -101,6 +99,6 @@ async def import_csv(request: Request, viewer: InstructorViewer, db: DbSession) 
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInput("the roster CSV is not UTF-8 text") from exc
-    issued = import_roster(db, text)
+    result = import_roster(db, text)
     db.commit()
-    return _issued_page(viewer, issued)
+    return _issued_page(viewer, [u.token for u in result.added], result=result)

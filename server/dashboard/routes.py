@@ -7,7 +7,14 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse, Response
 
-from server.dashboard import api_routes, instructor_routes, login_routes, roster_routes, student_routes
+from server.dashboard import (
+    api_routes,
+    decision_routes,
+    instructor_routes,
+    login_routes,
+    roster_routes,
+    student_routes,
+)
 from server.dashboard.rendering import secured
 from server.errors import NotFound
 
@@ -15,7 +22,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"dashboard.css": "text/css; charset=utf-8", "live.js": "text/javascript; charset=utf-8"}
 
 router = APIRouter()
-for part in (login_routes, instructor_routes, roster_routes, student_routes, api_routes):
+for part in (login_routes, instructor_routes, decision_routes, roster_routes, student_routes, api_routes):
     router.include_router(part.router)
 
 

@@ -56,14 +56,14 @@ class CsrfRejected(SessionError):
 
 class CookiePolicy(BaseModel):
     """Whether page cookies are `Secure`: `Settings.cookie_secure` (`LABGRADER_COOKIE_SECURE=true|false`) overrides
-    the default (Secure only in production)."""
+    the default (Secure in production, and whenever the request came over https)."""
 
     cookie_secure: bool | None = None
 
-    def secure(self, settings: Settings) -> bool:
+    def secure(self, settings: Settings, scheme: str = "http") -> bool:
         if self.cookie_secure is not None:
             return self.cookie_secure
-        return settings.environment is Environment.PRODUCTION
+        return settings.environment is Environment.PRODUCTION or scheme == "https"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from grader import LabSpec
 from server.db import db_now
 from server.exports.gradebook import Standing, student_standing
-from server.exports.policy import NewSubmissionEffect, new_submission_effect, parse_deadline
+from server.exports.policy import NewSubmissionEffect, effective_deadline, new_submission_effect, penalty_per_day
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class LabStanding:
 
     @property
     def penalty_text(self) -> str:
-        per_day = self.spec.submission.penalty_per_day
+        per_day = penalty_per_day(self.spec.submission, self.standing.terms)
         if self.deadline is None:
             return "no deadline"
         return f"{per_day * 100:g}% off per started day late" if per_day else "no late penalty"
@@ -44,8 +44,9 @@ def lab_standings(session: Session, specs: list[LabSpec], student_id: int) -> li
     out = []
     for spec in specs:
         standing = student_standing(session, spec, student_id)
-        out.append(LabStanding(spec, standing, parse_deadline(spec.submission.deadline), now,
-                               new_submission_effect(standing.counted, spec.submission, now, spec.max_score)))
+        out.append(LabStanding(spec, standing, effective_deadline(spec.submission, standing.terms), now,
+                               new_submission_effect(standing.counted, spec.submission, now, spec.max_score,
+                                                     standing.terms)))
     return out
 
 

@@ -20,7 +20,7 @@ from server.dashboard.queue import job_progress
 from server.dashboard.rendering import artifact_response, page, secured
 from server.dashboard.standing import lab_standing, lab_standings
 from server.dependencies import SettingsDep, get_settings
-from server.errors import InvalidInput, PayloadTooLarge, RateLimited
+from server.errors import InvalidInput, NotFound, PayloadTooLarge, RateLimited
 from server.jobs.dispatch import DispatcherDep
 from server.jobs.models import ArtifactKind
 from server.labs.service import get_spec, list_specs
@@ -39,7 +39,9 @@ def _my_page(request: Request, viewer: Viewer, db: DbSession, status_code: int =
     just_uploaded = None
     if uploaded is not None:
         just_uploaded = next((r for r in result.rows if r.id == uploaded), None)
+    per_hour = get_settings(request).submissions_per_hour
     return page("me.html", status_code, viewer=viewer, result=result, labs=specs, standings=standings,
+                uploads_left=submissions.uploads_left(db, viewer.user, per_hour), per_hour=per_hour,
                 titles={s.id: s.title for s in specs}, counted_ids=counted_ids, problem=problem,
                 chosen_lab=_preselected(chosen_lab, just_uploaded, result.rows, specs), uploaded=just_uploaded)
 
@@ -100,6 +102,18 @@ async def upload(request: Request, viewer: AnyViewer, db: DbSession, settings: S
     return RedirectResponse(f"/me?uploaded={submission.id}", status_code=303)
 
 
+@router.get("/me/labs/{lab_id}/starter.ipynb")
+def starter(request: Request, lab_id: str, viewer: AnyViewer, db: DbSession) -> Response:
+    """The lab's starter notebook, as the lab folder this server loaded holds it."""
+    spec = get_spec(db, lab_id)
+    folder = (get_settings(request).labs_dir / lab_id).resolve()
+    path = (folder / spec.starter).resolve()
+    if not path.is_relative_to(folder) or not path.is_file():
+        raise NotFound(f"lab {lab_id!r} has no starter notebook on this server")
+    return secured(Response(path.read_bytes(), media_type="application/x-ipynb+json", headers={
+        "Content-Disposition": f'attachment; filename="{lab_id}-starter.ipynb"'}))
+
+
 @router.get("/me/submissions/{submission_id}")
 def my_submission(request: Request, submission_id: int, viewer: AnyViewer, db: DbSession) -> Response:
     submission = submissions.visible_submission(db, viewer.user, submission_id)
@@ -127,7 +141,7 @@ def my_learning_curve(submission_id: int, viewer: AnyViewer, db: DbSession) -> R
 def live_status(request: Request, viewer: AnyViewer, db: DbSession, ids: str = "") -> Response:
     """Status, score and queue progress of the listed submissions this viewer may see; pages poll it every 1.5 s."""
     wanted = [n for part in ids.split(",")[:500] if (n := whole_number(part, submissions.MAX_ID)) is not None]
-    found = service.live_statuses(db, wanted, None if viewer.is_instructor else viewer.user.id)
+    found = service.live_statuses(db, wanted, None if viewer.user.is_staff else viewer.user.id)
     slots = get_settings(request).jobs
     items = []
     for s in found:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from server.exports.gradebook import Gradebook, GradebookRow
+from server.scores import format_score
 
 
 class ExportError(ValueError):
@@ -37,7 +38,7 @@ class ExportFormat(StrEnum):
 
 
 def _number(value: float | None) -> str:
-    return "" if value is None else f"{value:g}"
+    return "" if value is None else format_score(value)
 
 
 def _iso(row: GradebookRow) -> str:
@@ -45,13 +46,14 @@ def _iso(row: GradebookRow) -> str:
 
 
 def gradebook_csv(book: Gradebook) -> str:
-    """One row per student: the counted submission, lateness, raw and final score, each check's points, and the note
-    on how its run ended when not normally (training cut off by a limit, a cell that raised)."""
+    """One row per student: the counted submission, lateness, raw and final score, each check's points (after
+    overrides), the note on how its run ended when not normally (training cut off by a limit, a cell that raised),
+    and the reason of the final score (late penalty, override, extension, chosen submission; "excused by ...")."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     check_ids = [c.id for c in book.spec.checks]
     writer.writerow(["student", "lab_id", "submission_id", "submitted_at", "days_late", "late_penalty_percent",
-                     "raw_score", "score", "max_score", *check_ids, "note"])
+                     "raw_score", "score", "max_score", *check_ids, "note", "reason"])
     for row in book.rows:
         counted = row.counted
         by_id = {c.check_id: c.score for c in row.checks}
@@ -60,35 +62,38 @@ def gradebook_csv(book: Gradebook) -> str:
             "" if counted is None else counted.days_late,
             "" if counted is None else _number(round(counted.penalty_fraction * 100, 4)),
             "" if counted is None else _number(counted.attempt.raw_score), _number(row.score),
-            _number(book.max_score), *(_number(by_id.get(i)) for i in check_ids), row.note,
+            _number(book.max_score), *(_number(by_id.get(i)) for i in check_ids), row.note, row.reason,
         ])
     return buffer.getvalue()
 
 
 def canvas_csv(book: Gradebook) -> str:
-    """Canvas's gradebook import layout: the student columns, a `Points Possible` row, one assignment column."""
+    """Canvas's gradebook import layout: the student columns, a `Points Possible` row, one assignment column
+    (`EX`, Canvas's own mark, for an excused student)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     assignment = f"{book.spec.title} ({book.spec.id})"
     writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", assignment])
     writer.writerow(["Points Possible", "", "", "", "", _number(book.max_score)])
     for row in book.rows:
-        writer.writerow([row.student, "", "", row.student, "", _number(row.score)])
+        writer.writerow([row.student, "", "", row.student, "", "EX" if row.excused else _number(row.score)])
     return buffer.getvalue()
 
 
 def gradescope_results(book: Gradebook) -> str:
-    """Per student, a Gradescope autograder `results.json` object (score, tests with name/score/max_score/output)."""
-    students = []
+    """Per student, a Gradescope autograder `results.json` object (score, tests with name/score/max_score/output);
+    excused students are listed apart with the reason."""
+    students, excused = [], []
     for row in book.rows:
+        if row.excused:
+            excused.append({"student": row.student, "reason": row.reason})
         if row.counted is None:
             continue
         counted = row.counted
-        output = f"Submission {counted.attempt.submission_id}, scored {counted.attempt.raw_score:g}/" \
-                 f"{book.max_score:g}."
-        if counted.days_late:
-            output += (f" Submitted {counted.days_late} day(s) after the deadline: "
-                       f"{counted.penalty_fraction * 100:g}% late penalty.")
+        output = f"Submission {counted.attempt.submission_id}, scored {_number(counted.attempt.raw_score)}/" \
+                 f"{_number(book.max_score)}."
+        if row.reason:
+            output += f" Counted {_number(counted.score)}/{_number(book.max_score)}: {row.reason}."
         if row.note:
             output += f" Note: {row.note}"
         tests = [{"name": c.title, "number": c.check_id, "score": c.score, "max_score": c.max_score,
@@ -97,7 +102,8 @@ def gradescope_results(book: Gradebook) -> str:
         students.append({"student": row.student, "submission_id": counted.attempt.submission_id,
                          "results": {"score": counted.score, "output": output, "visibility": "visible",
                                      "stdout_visibility": "hidden", "tests": tests}})
-    return json.dumps({"lab_id": book.spec.id, "max_score": book.max_score, "students": students}, indent=2) + "\n"
+    return json.dumps({"lab_id": book.spec.id, "max_score": book.max_score, "students": students,
+                       "excused": excused}, indent=2) + "\n"
 
 
 RENDERERS: dict[ExportFormat, tuple[Callable[[Gradebook], str], str, str]] = {

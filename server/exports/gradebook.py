@@ -7,16 +7,19 @@ structure, so a page can never disagree with the file an instructor uploads to t
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from grader import LabSpec
-from server.exports.policy import Attempt, CountedAttempt, assess, counted_attempt, parse_deadline
+from server.exports.decisions import DecisionRecord, LabDecisions, load_decisions
+from server.exports.policy import NO_TERMS, Attempt, CountedAttempt, Outcome, StudentTerms, decide
+from server.grades.models import ScoreOverride
 from server.jobs.models import CheckResultRow, JobStatus
 from server.labs.service import get_spec
+from server.scores import round_score
 from server.submissions.models import Submission
 from server.users.models import Role, User
 
@@ -31,6 +34,23 @@ class CheckScore:
     score: float
     max_score: float
     message: str
+    graded_score: float | None = None  # the grader's score when an instructor overrode it
+    override: str = ""  # who overrode it, and why
+
+
+def check_scores(rows: list[CheckResultRow], decisions: LabDecisions) -> list[CheckScore]:
+    """A submission's check results with instructors' overrides applied, scores rounded."""
+    out = []
+    for row in rows:
+        found = next((o for o in decisions.overrides.get(row.submission_id, []) if o.check_id == row.check_id), None)
+        if found is None:
+            out.append(CheckScore(row.check_id, row.title, row.passed, round_score(row.score), row.max_score,
+                                  row.message))
+        else:
+            out.append(CheckScore(row.check_id, row.title, found.score >= row.max_score, round_score(found.score),
+                                  row.max_score, row.message, round_score(row.score),
+                                  f"set to {found.score:g} by {found.actor}: {found.comment}"))
+    return out
 
 
 @dataclass(frozen=True)
@@ -42,6 +62,8 @@ class GradebookRow:
     attempts: int = 0  # every submission of the student for the lab, graded or not
     pending: int = 0  # of those, queued or running
     note: str = ""  # how the counted run ended when not normally: training cut off by a limit, a cell that raised
+    excused: bool = False
+    reason: str = ""  # why the counted score is what it is: late penalty, override, extension, choice, excusal
 
     @property
     def score(self) -> float | None:
@@ -133,10 +155,11 @@ def build_gradebook(session: Session, lab_id: str) -> Gradebook:
         select(Submission.id, Submission.student_id, Submission.created_at, Submission.score, Submission.note)
         .where(Submission.lab_id == lab_id, Submission.score.is_not(None))
     ).tuples().all()
+    decisions = load_decisions(session, lab_id)
     attempts: dict[int, list[Attempt]] = defaultdict(list)
     notes: dict[int, str] = {}
     for submission_id, student_id, created_at, score, note in graded:
-        attempts[student_id].append(Attempt(submission_id, created_at, float(score or 0.0)))
+        attempts[student_id].append(decisions.attempt(submission_id, created_at, float(score or 0.0)))
         notes[submission_id] = note or ""
     pending_states = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
     tallies = {sid: (int(n), int(p or 0)) for sid, n, p in session.execute(
@@ -147,19 +170,21 @@ def build_gradebook(session: Session, lab_id: str) -> Gradebook:
         select(User.id, User.name).where((User.role == Role.STUDENT.value) | User.id.in_(list(tallies)))
         .order_by(User.name)
     ).tuples().all()
-    counted = {uid: counted_attempt(attempts.get(uid, []), spec.submission) for uid, _ in people}
-    counted_ids = [c.attempt.submission_id for c in counted.values() if c is not None]
-    checks: dict[int, list[CheckScore]] = defaultdict(list)
+    outcomes = {uid: decide(attempts.get(uid, []), spec.submission, decisions.terms(uid)) for uid, _ in people}
+    counted_ids = [o.counted.attempt.submission_id for o in outcomes.values() if o.counted is not None]
+    results: dict[int, list[CheckResultRow]] = defaultdict(list)
     for row in session.scalars(select(CheckResultRow).where(CheckResultRow.submission_id.in_(counted_ids))
                                .order_by(CheckResultRow.submission_id, CheckResultRow.position)):
-        checks[row.submission_id].append(CheckScore(row.check_id, row.title, row.passed, row.score, row.max_score,
-                                                    row.message))
+        results[row.submission_id].append(row)
     rows = []
     for uid, name in people:
-        found = counted[uid]
+        outcome = outcomes[uid]
+        found = outcome.counted
         total, pending = tallies.get(uid, (0, 0))
-        rows.append(GradebookRow(name, found, tuple(checks[found.attempt.submission_id]) if found else (),
-                                 uid, total, pending, notes.get(found.attempt.submission_id, "") if found else ""))
+        checks = tuple(check_scores(results[found.attempt.submission_id], decisions)) if found else ()
+        rows.append(GradebookRow(name, found, checks, uid, total, pending,
+                                 notes.get(found.attempt.submission_id, "") if found else "",
+                                 outcome.excused, outcome.reason))
     return Gradebook(spec, tuple(rows))
 
 
@@ -171,6 +196,14 @@ class Standing:
     spec: LabSpec
     counted: CountedAttempt | None
     assessed: dict[int, CountedAttempt]
+    excused: bool = False
+    reason: str = ""
+    terms: StudentTerms = NO_TERMS
+    records: tuple[DecisionRecord, ...] = ()
+    decisions: LabDecisions = field(default_factory=LabDecisions)
+
+    def check_override(self, submission_id: int, check_id: str) -> ScoreOverride | None:
+        return next((o for o in self.decisions.overrides.get(submission_id, []) if o.check_id == check_id), None)
 
 
 def student_standing(session: Session, spec: LabSpec, student_id: int) -> Standing:
@@ -179,7 +212,9 @@ def student_standing(session: Session, spec: LabSpec, student_id: int) -> Standi
         select(Submission.id, Submission.created_at, Submission.score)
         .where(Submission.lab_id == spec.id, Submission.student_id == student_id, Submission.score.is_not(None))
     ).tuples().all()
-    attempts = [Attempt(sid, created_at, float(score or 0.0)) for sid, created_at, score in graded]
-    deadline = parse_deadline(spec.submission.deadline)
-    assessed = {a.submission_id: assess(a, spec.submission, deadline) for a in attempts}
-    return Standing(spec, counted_attempt(attempts, spec.submission), assessed)
+    decisions = load_decisions(session, spec.id, [student_id])
+    attempts = [decisions.attempt(sid, created_at, float(score or 0.0)) for sid, created_at, score in graded]
+    terms = decisions.terms(student_id)
+    outcome: Outcome = decide(attempts, spec.submission, terms)
+    return Standing(spec, outcome.counted, outcome.assessed, outcome.excused, outcome.reason, terms,
+                    tuple(decisions.records(student_id, [a.submission_id for a in attempts])), decisions)

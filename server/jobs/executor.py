@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from server.db import SessionFactory
@@ -53,6 +53,19 @@ def cpu_lab_ids(specs: Sequence[LabSpec]) -> frozenset[str] | None:
     log.warning("lab(s) %s need a GPU: `labgrader serve` runs jobs on CPU slots only, so their submissions stay "
                 "queued for a `labgrader worker --gpus ...` (LABGRADER_QUEUE=celery)", ", ".join(gpu))
     return frozenset(spec.id for spec in specs if not spec.needs_gpu)
+
+
+def ready_lab_ids(settings: Settings, specs: Sequence[LabSpec],
+                  allowed: frozenset[str] | None) -> frozenset[str] | None:
+    """Of the labs `allowed` (None: all), those whose student environment is not being built (None: every lab): a
+    lab whose environment is being built keeps its jobs queued instead of grading them with another interpreter."""
+    from server.environments import not_ready_reason
+
+    ready = {spec.id for spec in specs
+             if (allowed is None or spec.id in allowed) and not not_ready_reason(settings, spec.environment)}
+    if allowed is None and len(ready) == len(specs):
+        return None
+    return frozenset(ready)
 
 
 class EmbeddedExecutor:
@@ -107,7 +120,10 @@ class EmbeddedExecutor:
                 frameworks if self.settings.warm_kernels_import_frameworks else (), size=self.settings.warm_kernels)
             kernels.start()
         ready.set()
-        tasks = [asyncio.create_task(self._slot_loop(runner, slot, cpu_labs)) for slot in slots]
+        def claimable() -> frozenset[str] | None:
+            return ready_lab_ids(self.settings, specs, cpu_labs)
+
+        tasks = [asyncio.create_task(self._slot_loop(runner, slot, claimable)) for slot in slots]
         tasks.append(asyncio.create_task(self._reaper(runner.owner)))
         await self._stop.wait()
         for task in tasks:
@@ -118,11 +134,12 @@ class EmbeddedExecutor:
         if kernels is not None:
             await kernels.close()
 
-    async def _slot_loop(self, runner: JobRunner, slot: Slot, lab_ids: frozenset[str] | None) -> None:
+    async def _slot_loop(self, runner: JobRunner, slot: Slot,
+                         lab_ids: Callable[[], frozenset[str] | None]) -> None:
         assert self._wake is not None
         while True:
             try:
-                found = await runner.run_next(slot, lab_ids=lab_ids)
+                found = await runner.run_next(slot, lab_ids=await asyncio.to_thread(lab_ids))
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -26,7 +26,7 @@ class JobQueue(StrEnum):
 
 class ArtifactKind(StrEnum):
     SUBMITTED_NOTEBOOK = "submitted_notebook"
-    SUBMITTED_FILES = "submitted_files"  # the files submitted with the notebook, as one zip (grader.kernel.attachments)
+    SUBMITTED_FILES = "submitted_files"  # the files submitted with the notebook, as one zip (grader.upload.attachments)
     EXECUTED_NOTEBOOK = "executed_notebook"
     LEARNING_CURVE = "learning_curve"
 

@@ -27,6 +27,7 @@ from grader import (
     MAX_STORED_EVALUATION_BYTES,
     STORED_EVALUATION_FORMAT,
     CheckResult,
+    EnvironmentNotReady,
     FileLimits,
     GraderError,
     GradingContext,
@@ -65,6 +66,7 @@ class RunOutcome(StrEnum):
     DISCARDED = "discarded"  # graded, but the lease was gone: another attempt owns the job
     FAILED = "failed"  # an infrastructure failure: re-queued or, after max_attempts, `error`
     LOST_LEASE = "lost lease"  # stopped mid-run because this worker could no longer hold the job
+    WAITING = "waiting"  # given back, no attempt counted: its lab's student environment is being built
 
 
 def outcome_to_result(outcome: GradingOutcome) -> ledger.GradedResult:
@@ -142,6 +144,11 @@ class JobRunner:
                 return RunOutcome.LOST_LEASE
             await asyncio.to_thread(ledger.release, self.factory, claim)
             raise
+        except EnvironmentNotReady as exc:
+            # the lab's student environment is not ready (a build under way): the job waits, no attempt counted
+            log.warning("job %s waits: %s", claim.job_id, exc)
+            await asyncio.to_thread(ledger.release, self.factory, claim)
+            return RunOutcome.WAITING  # not re-announced at once: the sweeper (or the executor's next poll) does
         except (InfrastructureError, OSError, GraderError) as exc:
             log.exception("job %s attempt %s failed in the grader", claim.job_id, claim.attempt)
             await self._retrying(ledger.fail_attempt, self.factory, claim, f"{type(exc).__name__}: {exc}",

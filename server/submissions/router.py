@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Path, Query, UploadFile
 from fastapi.responses import Response
 
-from server.auth import CurrentUser, Instructor, SessionDep
+from server.auth import CurrentUser, Instructor, SessionDep, Staff
 from server.dependencies import SettingsDep
 from server.errors import PayloadTooLarge
 from server.jobs.dispatch import DispatcherDep
@@ -85,7 +85,7 @@ def learning_curve(submission_id: SubmissionId, user: CurrentUser, session: Sess
 
 
 @router.post("/submissions/{submission_id}/regrade", status_code=202, response_model=RegradeOut)
-def regrade_one(submission_id: SubmissionId, user: Instructor, session: SessionDep,
+def regrade_one(submission_id: SubmissionId, user: Staff, session: SessionDep,
                 dispatcher: DispatcherDep) -> RegradeOut:
     submission = service.visible_submission(session, user, submission_id)
     ids = service.regrade(session, [submission], JobQueue.REGRADE)

@@ -23,14 +23,16 @@ from grader import (
 )
 from server.db import db_now
 from server.errors import InvalidInput, NotFound, PayloadTooLarge, RateLimited
-from server.exports.gradebook import build_gradebook
+from server.exports.decisions import override_text
+from server.exports.gradebook import Standing, build_gradebook, student_standing
 from server.jobs import ledger
 from server.jobs.models import Artifact, ArtifactKind, CheckResultRow, GradingJob, JobQueue, JobStatus
 from server.jobs.stored_artifacts import new_artifact
 from server.labs.service import get_spec
+from server.scores import round_score
 from server.submissions.models import Submission
 from server.submissions.quota import check_quota
-from server.submissions.schemas import SubmissionCheckOut, SubmissionOut
+from server.submissions.schemas import DecisionOut, SubmissionCheckOut, SubmissionOut
 from server.users.models import User
 
 RATE_WINDOW = timedelta(hours=1)
@@ -52,6 +54,16 @@ def _check_rate(session: Session, student: User, per_hour: int) -> None:
         wait = f"{retry} s" if retry < 60 else f"{math.ceil(retry / 60)} min"
         raise RateLimited(f"you have submitted {len(recent)} notebooks in the last hour (all labs together); "
                           f"the limit is {per_hour} per hour: try again in {wait}", retry)
+
+
+def uploads_left(session: Session, student: User, per_hour: int) -> int | None:
+    """How many more notebooks the student may upload in the coming hour (None: no limit applies to them)."""
+    if per_hour <= 0 or student.is_instructor:
+        return None
+    since = db_now(session) - RATE_WINDOW
+    recent = session.scalar(select(func.count()).where(Submission.student_id == student.id,
+                                                       Submission.created_at > since)) or 0
+    return max(per_hour - int(recent), 0)
 
 
 def submitted_files(uploads: Sequence[tuple[str, bytes]], limits: FileLimits) -> tuple[SubmittedFile, ...]:
@@ -96,7 +108,7 @@ def create_submission(session: Session, student: User, lab_id: str, data: bytes,
 def visible_submission(session: Session, user: User, submission_id: int) -> Submission:
     """The submission if this user may see it; others' submissions are indistinguishable from missing ones."""
     submission = session.get(Submission, submission_id) if 1 <= submission_id <= MAX_ID else None
-    if submission is None or (not user.is_instructor and submission.student_id != user.id):
+    if submission is None or (not user.is_staff and submission.student_id != user.id):
         raise NotFound(f"no submission with id {submission_id}")
     return submission
 
@@ -106,14 +118,24 @@ def to_out(session: Session, submission: Submission) -> SubmissionOut:
 
 
 def to_out_many(session: Session, submissions: Sequence[Submission]) -> list[SubmissionOut]:
+    """Submissions in the API's shape, each with its counted score as the gradebook computes it."""
     ids = [s.id for s in submissions]
     if not ids:
         return []
+    standings: dict[tuple[int, str], Standing] = {}
+    for s in submissions:
+        if (s.student_id, s.lab_id) not in standings:
+            standings[(s.student_id, s.lab_id)] = student_standing(session, get_spec(session, s.lab_id), s.student_id)
     checks: dict[int, list[SubmissionCheckOut]] = {i: [] for i in ids}
+    lab_of = {s.id: (s.student_id, s.lab_id) for s in submissions}
     for row in session.scalars(select(CheckResultRow).where(CheckResultRow.submission_id.in_(ids))
                                .order_by(CheckResultRow.submission_id, CheckResultRow.position)):
-        checks[row.submission_id].append(SubmissionCheckOut(id=row.check_id, title=row.title, passed=row.passed,
-                                                  score=row.score, max_score=row.max_score, message=row.message))
+        found = standings[lab_of[row.submission_id]].check_override(row.submission_id, row.check_id)
+        counted = row.score if found is None else found.score
+        checks[row.submission_id].append(SubmissionCheckOut(
+            id=row.check_id, title=row.title, passed=row.passed if found is None else counted >= row.max_score,
+            score=round_score(row.score), max_score=row.max_score, message=row.message,
+            counted_score=round_score(counted), override=override_text(found) if found else None))
     job_ids = [s.current_job_id for s in submissions if s.current_job_id is not None]
     jobs = {j.id: j for j in session.scalars(select(GradingJob).where(GradingJob.id.in_(job_ids)))}
     names = dict(session.execute(select(User.id, User.name).where(
@@ -121,11 +143,23 @@ def to_out_many(session: Session, submissions: Sequence[Submission]) -> list[Sub
     out = []
     for s in submissions:
         job = jobs.get(s.current_job_id or -1)
+        standing = standings[(s.student_id, s.lab_id)]
+        mine = standing.assessed.get(s.id)
+        counts = standing.counted is not None and standing.counted.attempt.submission_id == s.id
+        decisions = [DecisionOut(kind=r.kind, text=r.text, comment=r.comment, by=r.actor, at=r.created_at,
+                                 check_id=r.check_id, submission_id=r.submission_id)
+                     for r in standing.records if r.kind != "override" or r.submission_id == s.id]
         out.append(SubmissionOut(
-            id=s.id, lab_id=s.lab_id, student=names.get(s.student_id, "?"), status=s.status, score=s.score,
+            id=s.id, lab_id=s.lab_id, student=names.get(s.student_id, "?"), status=s.status,
+            score=None if s.score is None else round_score(s.score),
             max_score=s.max_score, checks=checks[s.id], note=s.note, created_at=s.created_at,
             started_at=job.started_at if job else None,
             finished_at=job.finished_at if job and job.status in (JobStatus.GRADED, JobStatus.ERROR) else None,
+            counted_score=None if mine is None or standing.excused else mine.score, counts=counts,
+            days_late=mine.days_late if mine else 0,
+            penalty=round_score(mine.penalty_fraction * 100) if mine else 0.0,
+            reason=standing.reason if standing.excused else (mine.reason if mine else ""),
+            excused=standing.excused, decisions=decisions,
         ))
     return out
 
@@ -133,7 +167,7 @@ def to_out_many(session: Session, submissions: Sequence[Submission]) -> list[Sub
 def list_submissions(session: Session, user: User, lab_id: str | None, limit: int,
                      offset: int) -> tuple[list[Submission], int]:
     query = select(Submission)
-    if not user.is_instructor:
+    if not user.is_staff:
         query = query.where(Submission.student_id == user.id)
     if lab_id is not None:
         query = query.where(Submission.lab_id == lab_id)

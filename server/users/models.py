@@ -13,6 +13,7 @@ from server.db import Base
 
 class Role(StrEnum):
     STUDENT = "student"
+    TA = "ta"  # view, comment, override, regrade; no roster or lab administration
     INSTRUCTOR = "instructor"
 
 
@@ -29,10 +30,18 @@ class User(Base):
     session_generation: Mapped[int] = mapped_column(Integer, server_default="0")
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime)  # a disabled user can neither log in nor call
     token_revoked_at: Mapped[datetime | None] = mapped_column(DateTime)  # no valid token until one is reset
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    student_number: Mapped[str | None] = mapped_column(String(64))  # the institution's student id
 
     @property
     def is_instructor(self) -> bool:
         return self.role == Role.INSTRUCTOR
+
+    @property
+    def is_staff(self) -> bool:
+        """Instructors and TAs: they see every submission, comment, override and regrade."""
+        return self.role in (Role.INSTRUCTOR, Role.TA)
 
 
 class AuditEvent(Base):

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import re
 import secrets
 from dataclasses import dataclass
@@ -39,7 +37,7 @@ def create_user(session: Session, name: str, role: str) -> IssuedToken:
     try:
         role_value = Role(role)
     except ValueError as exc:
-        raise InvalidInput(f"role must be 'student' or 'instructor', not {role!r}") from exc
+        raise InvalidInput(f"role must be 'student', 'ta' or 'instructor', not {role!r}") from exc
     if session.scalar(select(User.id).where(User.name == name)) is not None:
         raise Conflict(f"a user named {name!r} already exists")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -63,18 +61,3 @@ def end_page_sessions(session: Session, user: User) -> None:
     session.execute(update(User).where(User.id == user.id)
                     .values(session_generation=User.session_generation + 1))
     session.commit()
-
-
-def import_roster(session: Session, text: str) -> list[IssuedToken]:
-    """Create every user of a CSV with columns `name,role`; all or nothing."""
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or not {"name", "role"} <= {f.strip() for f in reader.fieldnames}:
-        raise InvalidInput("the roster CSV needs a header row with the columns name,role")
-    issued = []
-    for line, row in enumerate(reader, start=2):
-        name, role = (row.get("name") or "").strip(), (row.get("role") or "student").strip() or "student"
-        try:
-            issued.append(create_user(session, name, role))
-        except (InvalidInput, Conflict) as exc:
-            raise InvalidInput(f"roster line {line}: {exc}") from exc
-    return issued

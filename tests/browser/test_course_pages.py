@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from grader.spec import LateSubmission
+from grader.spec.lab import LateSubmission
 from server.db import transaction
 from tests.browser.conftest import PHONE, log_in, shoot, shoot_both
 from tests.conftest import LiveServer, make_server
@@ -255,7 +255,8 @@ def test_roster_lifecycle_reset_revoke_disable_delete_with_csv_and_audit(course:
     assert token.startswith("lg_") and token != tokens["dan"]
     with page.expect_download() as download:
         page.get_by_role("link", name="Download these 1 token(s) as CSV").click()
-    assert Path(download.value.path()).read_text() == f"name,role,token\ndan,student,{token}\n"
+    assert Path(download.value.path()).read_text() == (f"name,full_name,email,student_id,role,token\n"
+                                                       f"dan,,,,student,{token}\n")
     shoot(page, "29-instructor-reset-token-shown-once")
     with server.client(tokens["dan"]) as client:
         assert client.get("/api/v1/submissions").status_code == 401  # the old token is gone

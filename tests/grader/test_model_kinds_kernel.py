@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from nbformat import NotebookNode
 
-from grader.datasets import LabData
-from grader.kernel.pipeline import GradingContext, GradingOutcome, grade_notebook
+from grader.data.lab_data import LabData
+from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
-from grader.spec import LabSpec, load_spec
+from grader.spec.lab import LabSpec, load_spec
 from tests.lab_data import frameworks_data
 from tests.lab_tasks.frameworks.conftest import Grade, notebook
 

@@ -10,8 +10,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from grader.dataset_sources import import_source
-from grader.spec import discover_labs
+from grader.data.sources import import_source
+from grader.spec.lab import discover_labs
 from lab_tasks import LABS_DIR
 from tests.lab_data import SMALL_MNIST
 from tests.lab_tasks.bundled import contract_cell, import_mnist, lab_toml, solutions

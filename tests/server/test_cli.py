@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -28,13 +29,16 @@ def test_roster_import_creates_users_and_prints_tokens(tmp_path: Path) -> None:
     roster.write_text("name,role\ndan,student\nerin,instructor\n")
     out = server.cli("roster", "import", str(roster))
     lines = out.stdout.strip().splitlines()
-    assert lines[0] == "name,role,token"
-    assert [line.split(",")[:2] for line in lines[1:]] == [["dan", "student"], ["erin", "instructor"]]
+    assert lines[0] == "name,full_name,email,student_id,role,token"
+    assert [line.split(",")[:5] for line in lines[1:]] == [["dan", "", "", "", "student"],
+                                                            ["erin", "", "", "", "instructor"]]
+    assert out.stderr == "2 added, 0 updated, 0 unchanged (Labgrader roster); the new users' tokens are shown only " \
+                         "this once\n"
     bad = tmp_path / "bad.csv"
     bad.write_text("name,role\nfrank,teacher\n")
     refused = server.cli("roster", "import", str(bad), check=False)
     assert refused.returncode == 2
-    assert refused.stderr == "error: roster line 2: role must be 'student' or 'instructor', not 'teacher'\n"
+    assert refused.stderr == "error: roster line 2: role must be 'student', 'ta' or 'instructor', not 'teacher'\n"
 
 
 def test_grade_json_reports_in_the_api_shape(tmp_path: Path) -> None:
@@ -96,3 +100,60 @@ def test_datasets_import_then_status(tmp_path: Path) -> None:
     refused = server.cli("datasets", "import", str(tmp_path / "missing.npz"), check=False)
     assert refused.returncode == 2
     assert refused.stderr.startswith(f"error: {tmp_path / 'missing.npz'} is not a NumPy .npz archive: ")
+
+
+def test_submit_no_wait_prints_the_command_that_follows_it_like_the_page(live_server: LiveServer,
+                                                                        tmp_path: Path) -> None:
+    token = live_server.add_user("hana")
+    notebook = tmp_path / "lab.ipynb"
+    notebook.write_bytes(notebook_bytes("raise RuntimeError('no model yet')"))
+    env = {**live_server.env, "LABGRADER_TOKEN": token}
+    sent = subprocess.run([*LABGRADER, "submit", str(notebook), "--lab", "frameworks", "--server", live_server.url,
+                           "--no-wait"], capture_output=True, text=True, timeout=60, env=env)
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout == f"Follow it with: labgrader wait 1 --server {live_server.url}\n"
+    followed = subprocess.run([*LABGRADER, "wait", "1", "--server", live_server.url], capture_output=True, text=True,
+                              timeout=300, env=env)
+    assert followed.returncode == 0, followed.stderr
+    lines = followed.stderr.splitlines()
+    assert lines, "nothing was shown while waiting"
+    assert all(re.fullmatch(r"\s+\d+ s  (queued: position \d+ in the live queue.*|running.*|graded)", line)
+               for line in lines), lines
+    assert followed.stdout.startswith("Submission 1 (frameworks): graded\n")
+
+
+def test_the_waiting_lines_say_position_estimate_and_time_running() -> None:
+    from server.cli.client import progress_line
+
+    assert progress_line(3, "queued", {"status": "queued", "queue": "live", "position": 3, "elapsed_s": 3,
+                                       "estimate_s": 200}) == \
+        "      3 s  queued: position 3 in the live queue, about 3 min to the result"
+    assert progress_line(40, "running", {"status": "running", "queue": "live", "position": None, "elapsed_s": 30,
+                                         "estimate_s": 45}) == "     40 s  running: running for 30 s, about 45 s left"
+    assert progress_line(50, "running", {"status": "running", "queue": "live", "position": None, "elapsed_s": 40,
+                                         "estimate_s": None}) == "     50 s  running: running for 40 s"
+    assert progress_line(60, "graded", None) == "     60 s  graded"
+
+
+def test_serve_refuses_a_missing_weak_or_unprotected_secret_key_in_one_line(tmp_path: Path) -> None:
+    server = make_server(tmp_path)
+    env = {k: v for k, v in server.env.items() if k != "LABGRADER_SECRET_KEY"}
+    cases = [
+        ({"LABGRADER_ENVIRONMENT": "production"},
+         "error: LABGRADER_SECRET_KEY must be set to a random value in production (at least 32 characters)\n"),
+        ({"LABGRADER_SECRET_KEY": "insecure-development-key"},
+         "error: LABGRADER_SECRET_KEY is the public default of older releases: set a random value (python -c "
+         "'import secrets; print(secrets.token_urlsafe(32))')\n"),
+    ]
+    for extra, message in cases:
+        refused = subprocess.run([*LABGRADER, "serve", "--port", "1"], cwd=server.workdir, env={**env, **extra},
+                                 capture_output=True, text=True, timeout=120)
+        assert (refused.returncode, refused.stderr) == (2, message)
+    key = server.workdir / "data" / "secret_key"
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_text("k" * 43 + "\n")
+    key.chmod(0o644)
+    refused = subprocess.run([*LABGRADER, "serve", "--port", "1"], cwd=server.workdir, env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert (refused.returncode, refused.stderr.splitlines()[-1]) == (
+        2, f"error: {key.resolve()} is readable by others (mode 644): run `chmod 600 {key.resolve()}` and start again")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from grader.data.lab_data import sha256_of
+from grader.kernel.environments import MARKER, versions_code
 from tests.conftest import LABGRADER, REPO, make_server, notebook_bytes, server_env
 from tests.grader.kernel_venvs import make_kernel_venv
 
@@ -62,12 +64,14 @@ def test_a_lab_names_its_environment_which_kernels_build_makes_and_list_shows(tm
     assert (tiny["built"], tiny["source"]) == (False, "not built")
     graded = _run(env, tmp_path, "grade", str(_notebook(tmp_path)), "--lab", "frameworks")
     assert graded.returncode == 4
-    assert graded.stderr == (f"error: the student environment `tiny` is not built in {venvs / 'kernels' / 'tiny'}: "
-                             "run `labgrader kernels build tiny`\n")
+    # a venv without the build's marker is never used: a build is under way or did not finish
+    assert graded.stderr == (f"error: the student environment `tiny` is not ready in {venvs / 'kernels' / 'tiny'}: "
+                             "a build is under way or did not finish; its labs are not graded (their jobs wait) "
+                             "until `labgrader kernels build tiny` completes\n")
 
-    built = _run(env, tmp_path, "kernels", "build", "tiny")  # brings the venv up to date offline: all installed
-    assert built.returncode == 0, built.stderr
-    assert built.stdout.startswith("built `tiny` in ")
+    # what an older Labgrader's `kernels build` left: the venv in place, its marker written last (builds now go
+    # beside it and are swapped in: tests/grader/kernel/test_environment_swap.py, offline)
+    _finish_in_place(venvs / "kernels" / "tiny", labs / "environments" / "tiny.txt")
     listed = json.loads(_run(env, tmp_path, "kernels", "list", "--json").stdout)
     tiny = next(e for e in listed if e["name"] == "tiny")
     assert (tiny["built"], tiny["up_to_date"], tiny["source"]) == (True, True, "built")
@@ -90,6 +94,16 @@ def test_a_lab_names_its_environment_which_kernels_build_makes_and_list_shows(tm
     assert graded.returncode == 0, graded.stderr
     messages = {check["message"] for check in json.loads(graded.stdout)["checks"]}
     assert any(f"cell 1 raised RuntimeError: prefix {venvs / 'kernels' / 'tiny'}" in m for m in messages), messages
+
+
+def _finish_in_place(venv: Path, requirements: Path) -> None:
+    python = venv / "bin" / "python"
+    versions = json.loads(subprocess.run([str(python), "-c", versions_code()], capture_output=True, text=True,
+                                         check=True, timeout=120).stdout)
+    marker = {"name": venv.name, "requirements": str(requirements.resolve()),
+              "requirements_sha256": sha256_of(requirements), "base_python": str(python), "versions": versions,
+              "built_at": "2026-12-01T00:00:00Z", "build_s": 1.0, "size_mb": 1.0}
+    (venv / MARKER).write_text(json.dumps(marker))
 
 
 def _notebook(tmp_path: Path, source: str = PRINT_PREFIX) -> Path:

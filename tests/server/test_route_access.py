@@ -34,6 +34,7 @@ class Access(StrEnum):
     PUBLIC = "public"  # anyone, no credentials (the allow-list)
     SIGNED_IN = "signed in"  # any valid user, acting on their own behalf
     OWN = "own"  # a student-owned object: its owner and instructors; anyone else gets the 404 of a missing id
+    STAFF = "instructor or TA"  # a TA may: view, comment, override, regrade one submission
     INSTRUCTOR = "instructor"
 
 
@@ -53,10 +54,20 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/submissions/{submission_id}"): Access.OWN,
     ("GET", "/api/v1/submissions/{submission_id}/notebook"): Access.OWN,
     ("GET", "/api/v1/submissions/{submission_id}/learning-curve.png"): Access.OWN,
-    ("POST", "/api/v1/submissions/{submission_id}/regrade"): Access.INSTRUCTOR,
+    ("GET", "/api/v1/submissions/{submission_id}/progress"): Access.OWN,
+    ("POST", "/api/v1/submissions/{submission_id}/regrade"): Access.STAFF,
+    ("POST", "/api/v1/submissions/{submission_id}/overrides"): Access.STAFF,
+    ("DELETE", "/api/v1/submissions/{submission_id}/overrides"): Access.STAFF,
+    ("POST", "/api/v1/submissions/{submission_id}/count"): Access.STAFF,
+    ("GET", "/api/v1/labs/{lab_id}/students/{name}/grade"): Access.OWN,
+    ("DELETE", "/api/v1/labs/{lab_id}/students/{name}/count"): Access.STAFF,
+    ("PUT", "/api/v1/labs/{lab_id}/students/{name}/extension"): Access.INSTRUCTOR,
+    ("DELETE", "/api/v1/labs/{lab_id}/students/{name}/extension"): Access.INSTRUCTOR,
+    ("PUT", "/api/v1/labs/{lab_id}/students/{name}/excusal"): Access.INSTRUCTOR,
+    ("DELETE", "/api/v1/labs/{lab_id}/students/{name}/excusal"): Access.INSTRUCTOR,
     ("POST", "/api/v1/labs/{lab_id}/regrade"): Access.INSTRUCTOR,
     ("POST", "/api/v1/labs/{lab_id}/rescore"): Access.INSTRUCTOR,
-    ("GET", "/api/v1/labs/{lab_id}/gradebook.csv"): Access.INSTRUCTOR,
+    ("GET", "/api/v1/labs/{lab_id}/gradebook.csv"): Access.STAFF,
     ("POST", "/api/v1/users/{name}/reset-token"): Access.INSTRUCTOR,
     ("POST", "/api/v1/users/{name}/revoke"): Access.INSTRUCTOR,
     ("POST", "/api/v1/users/{name}/disable"): Access.INSTRUCTOR,
@@ -67,22 +78,24 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/me/submissions"): Access.SIGNED_IN,
     ("GET", "/status.json"): Access.SIGNED_IN,
     ("GET", "/me/submissions/{submission_id}"): Access.OWN,
+    ("GET", "/me/labs/{lab_id}/starter.ipynb"): Access.SIGNED_IN,
     ("GET", "/me/submissions/{submission_id}/notebook.ipynb"): Access.OWN,
     ("GET", "/me/submissions/{submission_id}/learning-curve.png"): Access.OWN,
-    ("GET", "/dashboard"): Access.INSTRUCTOR,
-    ("GET", "/dashboard/gradebook"): Access.INSTRUCTOR,
-    ("GET", "/dashboard/labs/{lab_id}"): Access.INSTRUCTOR,
-    ("GET", "/dashboard/labs/{lab_id}/checks/{check_id}"): Access.INSTRUCTOR,
-    ("GET", "/dashboard/labs/{lab_id}/progress.json"): Access.INSTRUCTOR,
+    ("GET", "/dashboard"): Access.STAFF,
+    ("GET", "/dashboard/gradebook"): Access.STAFF,
+    ("GET", "/dashboard/labs/{lab_id}"): Access.STAFF,
+    ("GET", "/dashboard/labs/{lab_id}/checks/{check_id}"): Access.STAFF,
+    ("GET", "/dashboard/labs/{lab_id}/progress.json"): Access.STAFF,
     ("GET", "/dashboard/labs/{lab_id}/regrade"): Access.INSTRUCTOR,
     ("POST", "/dashboard/labs/{lab_id}/regrade"): Access.INSTRUCTOR,
     ("POST", "/dashboard/labs/{lab_id}/rescore"): Access.INSTRUCTOR,
-    ("GET", "/dashboard/labs/{lab_id}/export"): Access.INSTRUCTOR,
-    ("GET", "/dashboard/submissions"): Access.INSTRUCTOR,
-    ("GET", "/dashboard/submissions/{submission_id}"): Access.INSTRUCTOR,
-    ("POST", "/dashboard/submissions/{submission_id}/regrade"): Access.INSTRUCTOR,
-    ("GET", "/dashboard/submissions/{submission_id}/notebook.ipynb"): Access.INSTRUCTOR,
-    ("GET", "/dashboard/submissions/{submission_id}/learning-curve.png"): Access.INSTRUCTOR,
+    ("GET", "/dashboard/labs/{lab_id}/export"): Access.STAFF,
+    ("GET", "/dashboard/submissions"): Access.STAFF,
+    ("GET", "/dashboard/submissions/{submission_id}"): Access.STAFF,
+    ("POST", "/dashboard/submissions/{submission_id}/regrade"): Access.STAFF,
+    ("POST", "/dashboard/submissions/{submission_id}/{action}"): Access.STAFF,  # extension, excuse: instructors
+    ("GET", "/dashboard/submissions/{submission_id}/notebook.ipynb"): Access.STAFF,
+    ("GET", "/dashboard/submissions/{submission_id}/learning-curve.png"): Access.STAFF,
     ("GET", "/dashboard/roster"): Access.INSTRUCTOR,
     ("POST", "/dashboard/roster/users/{name}/{action}"): Access.INSTRUCTOR,
     ("POST", "/dashboard/roster/users"): Access.INSTRUCTOR,
@@ -142,7 +155,7 @@ def walked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
     server = make_server(tmp_path_factory.mktemp("routes"))
     server.start()
     tokens = {"prof": server.add_user("prof", "instructor"), "ann": server.add_user("ann"),
-              "ben": server.add_user("ben")}
+              "ben": server.add_user("ben"), "tess": server.add_user("tess", "ta")}
     with transaction(server_factory(server.workdir / "labgrader.db")) as session:
         ann_sub = graded_submission(session, "ann", datetime(2026, 11, 20, 10), [20, 10, 0, 0, 15])
     with sqlite3.connect(server.workdir / "labgrader.db") as conn:
@@ -173,7 +186,9 @@ def test_each_route_refuses_who_it_must(walked: tuple[LiveServer, dict[str, Any]
     checked = 0
     with (httpx.Client(base_url=server.url, timeout=60) as anonymous,
           server.client(tokens["ben"]) as ben_api,
-          logged_in(server, tokens["ben"]) as (ben_page, ben_csrf)):
+          logged_in(server, tokens["ben"]) as (ben_page, ben_csrf),
+          server.client(tokens["tess"]) as ta_api,
+          logged_in(server, tokens["tess"]) as (ta_page, ta_csrf)):
         for method, path, _dependant in app_routes(tmp_path):
             access = ACCESS[(method, path)]
             api = _is_api(path)
@@ -196,8 +211,11 @@ def test_each_route_refuses_who_it_must(walked: tuple[LiveServer, dict[str, Any]
                 continue
             student = ben_api if api else ben_page
             as_ben = _send(student, method, path, ann_sub, ben_csrf)
-            if access is Access.INSTRUCTOR:
+            if access in (Access.INSTRUCTOR, Access.STAFF):
                 assert as_ben.status_code == 403, (method, path, as_ben.status_code, as_ben.text[:300])
+            if access is Access.INSTRUCTOR:  # a TA administers neither the roster nor the labs
+                as_ta = _send(ta_api if api else ta_page, method, path, ann_sub, ta_csrf)
+                assert as_ta.status_code == 403, (method, path, as_ta.status_code, as_ta.text[:300])
             elif access is Access.OWN:
                 missing = _send(student, method, path, MISSING_ID, ben_csrf)
                 assert (as_ben.status_code, as_ben.text.replace(f"id {ann_sub}", "id N")) == (
@@ -206,7 +224,8 @@ def test_each_route_refuses_who_it_must(walked: tuple[LiveServer, dict[str, Any]
     with sqlite3.connect(server.workdir / "labgrader.db") as conn:
         users = conn.execute("SELECT name, token_hash, disabled_at, token_revoked_at FROM users ORDER BY id").fetchall()
         jobs = conn.execute("SELECT count(*) FROM grading_jobs").fetchone()
-    assert [(u[0], u[2], u[3]) for u in users] == [("prof", None, None), ("ann", None, None), ("ben", None, None)]
+    assert [(u[0], u[2], u[3]) for u in users] == [("prof", None, None), ("ann", None, None), ("ben", None, None),
+                                                   ("tess", None, None)]
     assert [u[1] for u in users] == seeded["hashes"]
     assert jobs == (1,)  # the seeded one
     assert checked == sum(1 for a in ACCESS.values() if a is not Access.PUBLIC)

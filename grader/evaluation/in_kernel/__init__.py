@@ -5,11 +5,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # the harness cell runs these in one namespace, in this order: each file uses names the earlier ones define
-HARNESS_SOURCES = ("export_common.py", "export_torch.py", "export_keras.py", "export_numpy.py", "export.py",
-                   "histories.py", "harness.py")
+HARNESS_SOURCES = ("export_common.py", "export_torch.py", "export_torch_traced.py", "export_keras.py",
+                   "export_numpy.py", "export.py", "histories.py", "harness.py")
 # the exporter of each model kind; a lab's harness carries only those of the kinds it declares
-KIND_SOURCES = {"torch": "export_torch.py", "keras": "export_keras.py", "numpy_network": "export_numpy.py",
-                "perceptron": "export_numpy.py"}
+KIND_SOURCES = {"torch": ("export_torch.py", "export_torch_traced.py"), "keras": ("export_keras.py",),
+                "numpy_network": ("export_numpy.py",), "perceptron": ("export_numpy.py",)}
 ALL_KINDS = ("torch", "keras", "numpy_network", "perceptron")
 
 
@@ -22,6 +22,6 @@ def harness_source(kinds: Iterable[str] = ALL_KINDS) -> str:
 
     Leaving out the exporters a lab does not use keeps the harness small: it runs after the student's last cell, in
     whatever memory a notebook left it (a notebook that filled its memory limit still gets its models exported)."""
-    wanted = {KIND_SOURCES[kind] for kind in kinds}
-    return "\n".join(source(name) for name in HARNESS_SOURCES
-                     if name not in KIND_SOURCES.values() or name in wanted)
+    wanted = {name for kind in kinds for name in KIND_SOURCES[kind]}
+    every = {name for names in KIND_SOURCES.values() for name in names}
+    return "\n".join(source(name) for name in HARNESS_SOURCES if name not in every or name in wanted)

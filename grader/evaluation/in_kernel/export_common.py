@@ -9,6 +9,9 @@ from typing import Any
 import numpy as np
 
 MAX_EXPORT_BYTES = 48 * 1024 * 1024  # all networks and arrays of one export together
+# visible inputs a network is traced on when its code must run to be read: an unusual batch size, so that a size the
+# student wrote into forward() is unlikely to be it
+TRACE_ROWS = 37
 
 
 class NotExportable(Exception):
@@ -42,3 +45,8 @@ class Arrays:
 def pair(value: Any) -> list[int]:
     """(h, w) of a kernel size, stride or padding given as one number or two."""
     return [int(v) for v in value] if isinstance(value, tuple | list) else [int(value), int(value)]
+
+
+def _torch_numpy(tensor: Any) -> Any:
+    """A torch tensor's values as a NumPy array (export_torch.py and export_torch_traced.py share it)."""
+    return tensor.detach().cpu().numpy()

@@ -144,13 +144,52 @@ def _keras_model_ops(keras: Any, model: Any, arrays: Arrays) -> list[dict[str, A
         raise NotExportable("a model that was never built (never called on data)")
     ops: list[dict[str, Any]] = []
     for layer in layers:
-        ops.extend(_keras_layer_ops(keras, layer, arrays))
+        ops.extend(_named(layer, _keras_layer_ops(keras, layer, arrays)))
     return ops
 
 
-def export_keras(model: Any, arrays: Arrays) -> dict[str, Any]:
+def _named(layer: Any, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for op in ops:
+        op.setdefault("layer", str(getattr(layer, "name", ""))[:150] or None)
+    return ops
+
+
+def _subclassed_layers(keras: Any, model: Any, example: Any) -> list[Any]:
+    """The layers of a subclassed model, when calling them one after another on visible inputs computes exactly
+    what its call() computes (the common `for layer in self.layers` / `self.d2(self.d1(x))` shapes)."""
+    layers = [layer for layer in model.layers if type(layer) is not getattr(keras.layers, "InputLayer", None)]
+    if not layers:
+        raise NotExportable("a subclassed Keras model without layers")
+    try:
+        expected = np.asarray(model(example, training=False))
+        out = example
+        for layer in layers:
+            out = layer(out, training=False)  # Keras drops `training` for a layer whose call() takes none
+        same = np.asarray(out).shape == expected.shape and np.allclose(np.asarray(out), expected, rtol=1e-4,
+                                                                        atol=1e-5)
+    except Exception as exc:
+        raise NotExportable(f"a subclassed Keras model whose layers, called in order, fail on visible inputs "
+                            f"({type(exc).__name__})") from None
+    if not same:
+        raise NotExportable("a subclassed Keras model whose call() computes more than its layers in order")
+    return layers
+
+
+def export_keras(model: Any, arrays: Arrays, example: Any = None) -> dict[str, Any]:
+    """The operations of a Keras model: read from a Sequential or functional model's layers, or (a subclassed model,
+    with `example`, visible inputs it accepts) from its layers in order once they compute what call() computes."""
     keras = _keras_module(model)
     dtype = str(getattr(model, "dtype", "float32") or "float32")
-    ops = _keras_model_ops(keras, model, arrays)
-    return {"framework": "keras", "dtype": "float64" if dtype == "float64" else "float32", "ops": ops}
+    kind = type(model)
+    path = "its Keras layers"
+    if kind.__name__ in ("Sequential", "Functional") and kind.__module__.startswith(("keras.", "tf_keras.")):
+        ops = _keras_model_ops(keras, model, arrays)
+    elif example is None:
+        ops = _keras_model_ops(keras, model, arrays)  # refuses it, saying why
+    else:
+        ops = []
+        for layer in _subclassed_layers(keras, model, example):
+            ops.extend(_named(layer, _keras_layer_ops(keras, layer, arrays)))
+        path = "its Keras layers in order, checked against its call() on visible inputs"
+    return {"framework": "keras", "dtype": "float64" if dtype == "float64" else "float32", "ops": ops, "path": path}
 

@@ -9,11 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:  # defined by export_common.py, which runs first in the same namespace
-    from grader.evaluation.in_kernel.export_common import Arrays, NotExportable, pair
-
-
-def _torch_numpy(tensor: Any) -> Any:
-    return tensor.detach().cpu().numpy()
+    from grader.evaluation.in_kernel.export_common import Arrays, NotExportable, _torch_numpy, pair
+    from grader.evaluation.in_kernel.export_torch_traced import export_torch_traced
 
 
 
@@ -248,11 +245,28 @@ class _tensor_of_a_proxy_is_the_proxy:
             del torch.Tensor.__new__
 
 
-def export_torch(model: Any, arrays: Arrays) -> dict[str, Any]:
-    """The operations of a torch.nn.Module, traced with torch.fx from its forward()."""
+def export_torch(model: Any, arrays: Arrays, example: Any = None) -> dict[str, Any]:
+    """The operations of a torch.nn.Module: traced with torch.fx from its forward(), or else (with `example`, visible
+    inputs forward() accepts) with torch.export while forward() runs on them. `path` says which."""
+    dtype = _torch_dtype(model)
+    try:
+        return {"framework": "torch", "dtype": np.dtype(dtype).name, "ops": _fx_chain(model, arrays, dtype),
+                "path": "torch.fx symbolic tracing"}
+    except NotExportable as exc:
+        if example is None:
+            raise
+        symbolic = str(exc)
+    try:
+        ops = export_torch_traced(model, example, arrays, dtype)
+    except NotExportable as exc:
+        raise NotExportable(f"{symbolic}; traced on visible inputs, {exc}") from None
+    return {"framework": "torch", "dtype": np.dtype(dtype).name, "ops": ops,
+            "path": "torch.export on visible inputs (torch.fx could not trace it)"}
+
+
+def _fx_chain(model: Any, arrays: Arrays, dtype: Any) -> list[dict[str, Any]]:
     import torch.fx as fx  # torch is already imported when a torch model exists
 
-    dtype = _torch_dtype(model)
     try:
         with _tensor_of_a_proxy_is_the_proxy():
             traced = fx.symbolic_trace(model)
@@ -275,6 +289,8 @@ def export_torch(model: Any, arrays: Arrays) -> dict[str, Any]:
             if len(value.args) != 1 or value.kwargs:
                 raise NotExportable(f"layer `{value.target}` is called with more than one input")
             op = _torch_module_op(traced.get_submodule(str(value.target)), arrays, dtype)
+            if op is not None:
+                op["layer"] = str(value.target)[:150]
         elif value.op in ("call_function", "call_method"):
             op = _torch_function_op(value, traced, arrays, dtype)
         else:
@@ -285,5 +301,5 @@ def export_torch(model: Any, arrays: Arrays) -> dict[str, Any]:
     if not placeholders or value is not placeholders[0]:
         raise NotExportable("its output does not come from its first input")
     chain.reverse()
-    return {"framework": "torch", "dtype": np.dtype(dtype).name, "ops": chain}
+    return chain
 

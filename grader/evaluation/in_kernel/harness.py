@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:  # defined by the exporters and histories.py, which run first in the same namespace
-    from grader.evaluation.in_kernel.export import DEFAULT_KINDS, ModelKinds, export_network, framework_of
+    from grader.evaluation.in_kernel.export import (
+        DEFAULT_KINDS,
+        ModelKinds,
+        export_network,
+        framework_of,
+        visible_example,
+    )
     from grader.evaluation.in_kernel.export_common import Arrays, NotExportable
     from grader.evaluation.in_kernel.export_numpy import layer_list
     from grader.evaluation.in_kernel.histories import Curves, history_curves, history_owner, paired_lists
@@ -133,12 +139,14 @@ def collect_histories(user_ns: dict[str, Any]) -> list[tuple[str, Any, Curves]]:
 def _export_one(index: int, label: str, model: Any, arrays: Arrays, kinds: ModelKinds) -> dict[str, Any]:
     framework = kinds.kind_of(model)
     entry = {"id": index, "label": label, "framework": framework, "ops": [], "dtype": "float32", "device": "cpu",
-             "error": None}
+             "error": None, "input_width": None}
     saved_items, saved_budget = dict(arrays.items), arrays.budget
     try:
         if framework is None:
             raise NotExportable(f"not a {kinds.names()}")
-        entry.update(export_network(model, framework, arrays, kinds))
+        example = visible_example(model, framework, kinds)
+        entry["input_width"] = None if example is None else example.width
+        entry.update(export_network(model, framework, arrays, kinds, example))
     except NotExportable as exc:
         arrays.items, arrays.budget = saved_items, saved_budget
         entry["error"] = str(exc)[:500]
@@ -152,14 +160,16 @@ def model_kinds(request: dict[str, Any]) -> ModelKinds:
     """The lab's model kinds, with the widths, class counts and a few visible rows of its datasets' inputs."""
     widths: set[int] = set()
     samples: dict[int, Any] = {}
+    shapes: dict[int, tuple[int, ...]] = {}
     for path in request["samples"].values():
         sample = np.load(path, mmap_mode="r", allow_pickle=False)  # the grader wrote it: a failure is the grader's
         width = int(np.prod(sample.shape[1:]))
         widths.add(width)
+        shapes.setdefault(width, tuple(int(d) for d in sample.shape[1:]))
         rows = np.asarray(sample[:64], dtype=np.float64).reshape(-1, width)
         samples.setdefault(width, rows / max(1.0, float(np.abs(rows).max(initial=0.0))))
     classes = {int(c) for c in request.get("classes", {}).values()}
-    return ModelKinds(request.get("model_kinds", DEFAULT_KINDS), widths, classes, samples)
+    return ModelKinds(request.get("model_kinds", DEFAULT_KINDS), widths, classes, samples, shapes)
 
 
 def export_networks(request: dict[str, Any], user_ns: dict[str, Any],

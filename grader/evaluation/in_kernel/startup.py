@@ -73,7 +73,7 @@ def __labgrader_startup() -> None:
         except AttributeError:
             pass
 
-    # What this job's lab serves offline, set by the job's first private cell (`grader.dataset_serve.served_code`):
+    # What this job's lab serves offline, set by the job's first private cell (`grader.data.serve.served_code`):
     # loaders read it when they are called, so a warm kernel set up before its lab was known serves the right data.
     served: dict[str, Any] = {"keras": [], "torchvision": [], "urls": {}}
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from hostile_env import CELL_TIMEOUT_S, NOTEBOOK_TIMEOUT_S, SECRET, SUITE_LIMITS, Listener, ServiceFiles
 
-from grader.datasets import LabData
-from grader.kernel.pipeline import GradingContext
+from grader.data.lab_data import LabData
+from grader.pipeline import GradingContext
 from grader.sandbox.isolation import SandboxConfig
-from grader.spec import discover_labs
+from grader.spec.lab import discover_labs
 from lab_tasks import LABS_DIR
 from tests.lab_data import frameworks_data
 

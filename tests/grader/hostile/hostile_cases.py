@@ -332,7 +332,8 @@ CASES: list[HostileCase] = [
         Expected(stdout={0: "my accuracy: 1.0 1.0\n"}, iris_message=(
             "`iris_model` could not be evaluated from its layers: its forward() could not be traced as tensor "
             "operations (RuntimeError: 'len' is not supported in symbolic tracing by default. If you want this call "
-            "to be recorded, please call torch.fx.wrap('len') at module scope)")),
+            "to be recorded, please call torch.fx.wrap('len') at module scope); traced on visible inputs, its output "
+            "does not depend on its input")),
     ),
     HostileCase(
         "fake_harness_output", "writing fake harness-output files (with guessed nonces) before the harness runs",
@@ -500,6 +501,22 @@ CASES: list[HostileCase] = [
                             "add_key: EPERM\nkeyctl: EPERM\nrequest_key: EPERM\nbpf: EPERM\n"
                             "perf_event_open: EPERM\nuserfaultfd: EPERM\nptrace: EPERM\nunshare -Ur: 1\n"
                             "threads and processes: 0\n"}),
+    ),
+    HostileCase(
+        "socket_families", "sockets of families a notebook never needs: AF_VSOCK (the hypervisor), AF_ALG (the "
+        "kernel's crypto), AF_PACKET, AF_KEY, Bluetooth, AF_RDS, AF_TIPC (each refused by the seccomp filter)",
+        (SYSCALLS + "for name, family in (('AF_VSOCK', 40), ('AF_ALG', 38), ('AF_PACKET', 17), ('AF_KEY', 15), "
+         "('AF_BLUETOOTH', 31), ('AF_RDS', 21), ('AF_TIPC', 30)):\n"
+         "    syscall(f'socket({name})', 41, family, 1, 0)\n"
+         "    syscall(f'socketpair({name})', 53, family, 1, 0, 0)\n"
+         "import socket\n"
+         "for family in (socket.AF_UNIX, socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK):\n"
+         "    kind = socket.SOCK_RAW if family == socket.AF_NETLINK else socket.SOCK_STREAM\n"
+         "    socket.socket(family, kind).close()\n"
+         "print('unix, inet, inet6, netlink: ok')",),
+        Expected(stdout={0: "".join(f"socket({name}): EAFNOSUPPORT\nsocketpair({name}): EAFNOSUPPORT\n" for name in (
+            "AF_VSOCK", "AF_ALG", "AF_PACKET", "AF_KEY", "AF_BLUETOOTH", "AF_RDS", "AF_TIPC"))
+            + "unix, inet, inet6, netlink: ok\n"}),
     ),
     HostileCase(
         "notebook_time_limit", "cells that each stay under the cell limit but together pass the notebook's",

@@ -24,7 +24,7 @@ from hostile_env import SECRET, SUITE_LIMITS, Listener, ServiceFiles
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.kernel.pipeline import GradingContext, GradingOutcome, grade_notebook
+from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
 from grader.sandbox import reaper
 from grader.sandbox.isolation import slot_uid
 
@@ -102,7 +102,7 @@ def suite(hostile_context: GradingContext, service_files: ServiceFiles, listener
         dict[str, CaseRun]]:
     """Grade every hostile case once (three at a time), then an honest notebook after all of them."""
     warnings = _Warnings()
-    logger = logging.getLogger("grader.kernel.pipeline")
+    logger = logging.getLogger("grader.sandbox.job")  # where `_end_job` warns of stragglers
     logger.addHandler(warnings)
     started = time.monotonic()
     try:

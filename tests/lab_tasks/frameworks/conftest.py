@@ -11,11 +11,11 @@ import pytest
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.datasets import LabData
+from grader.data.lab_data import LabData
 from grader.kernel.environments import read_environment_marker
-from grader.kernel.pipeline import GradingContext, GradingOutcome, grade_notebook
+from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
-from grader.spec import AccuracyCheck, LabSpec, OverfittingGapCheck, discover_labs
+from grader.spec.lab import AccuracyCheck, LabSpec, OverfittingGapCheck, discover_labs
 from lab_tasks import LABS_DIR
 from tests.lab_data import frameworks_data
 

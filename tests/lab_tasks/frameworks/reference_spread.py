@@ -14,9 +14,9 @@ from pathlib import Path
 
 import nbformat
 
-from grader.kernel.pipeline import GradingContext, grade_notebook
+from grader.pipeline import GradingContext, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
-from grader.spec import discover_labs
+from grader.spec.lab import discover_labs
 from lab_tasks import LABS_DIR
 from tests.lab_data import FRAMEWORKS_DIR, frameworks_data
 

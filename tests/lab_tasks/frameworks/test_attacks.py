@@ -1,8 +1,9 @@
-"""The attacks of issue 12 as hostile notebooks, graded through the real pipeline: none earns an MNIST point.
+"""The attacks of issues 12 and 23 as hostile notebooks, graded through the real pipeline: none earns an MNIST point.
 
 Each trains nothing honest. Before the grader computed predictions itself, each scored full MNIST marks: a lookup
 of the public test labels inside preprocess_mnist, a nearest-neighbour vote inside it, a forward() that is a hash
-lookup, an object whose __class__ claims nn.Sequential, and a patched json.dumps forging the harness's output.
+lookup, an object whose __class__ claims nn.Sequential, and a patched json.dumps forging the harness's output; and
+(issue 23) nearest-template classifiers: a layer of stored public test or visible training images with max pooling.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import json
 
 import pytest
 
-from grader.datasets import LabData
-from grader.spec import LabSpec
+from grader.data.lab_data import LabData
+from grader.spec.lab import LabSpec
 from tests.lab_tasks.frameworks.conftest import Grade, notebook
 
 MNIST_CHECKS = ("mnist_single_layer_accuracy", "mnist_multi_layer_accuracy", "overfitting_gap")
@@ -95,6 +96,30 @@ json.dumps = forged
 """
 
 
+# Issue 23: a Linear whose rows are stored images followed by max pooling over each class's rows is a
+# nearest-template classifier that "has one dense layer"; with the public test images (or only the visible training
+# images, no gradient step) it beat the honest reference. {images} is x_test or x_train.
+TEMPLATE_LOOKUP = """
+import numpy as np, torch
+from torch import nn
+import labdata
+(x_train, y_train), (x_test, y_test) = labdata.load_mnist(flatten=True, scale=True)
+images, labels = {images}, {labels}
+per_class = min(64, *(int((labels == c).sum()) for c in range(10)))  # the widest pooling an export holds
+rows = np.concatenate([images[labels == c][:per_class] for c in range(10)])
+lookup = nn.Linear(784, len(rows), bias=False)
+with torch.no_grad():
+    lookup.weight.copy_(torch.tensor(rows / np.linalg.norm(rows, axis=1, keepdims=True)))
+mnist_single_model = nn.Sequential(nn.Flatten(), lookup, nn.Unflatten(1, (1, 10, per_class)),
+                                   nn.MaxPool2d((1, per_class)), nn.Flatten())
+mnist_multi_model = nn.Sequential(mnist_single_model, nn.ReLU(), nn.Linear(10, 10))
+with torch.no_grad():
+    mnist_multi_model[2].weight.copy_(torch.eye(10)); mnist_multi_model[2].bias.zero_()
+def preprocess_mnist(X):
+    return X.reshape(len(X), -1).astype(np.float32) / 255.0
+"""
+
+
 def _key(image: bytes) -> str:
     return hashlib.sha1(image).hexdigest()[:12]
 
@@ -117,6 +142,8 @@ def _cells(attack: str, lab: LabData) -> list[str]:
         "hash_lookup_forward": [constants, HASH_FORWARD],
         "class_claims_sequential": [constants, IMPOSTOR],
         "forged_json_dumps": [constants, FORGED_OUTPUT],
+        "public_test_templates": [TEMPLATE_LOOKUP.format(images="x_test", labels="y_test")],
+        "visible_training_templates": [TEMPLATE_LOOKUP.format(images="x_train", labels="y_train")],
     }[attack]
 
 
@@ -132,6 +159,13 @@ WHY = {
     "class_claims_sequential": "could not be evaluated: `mnist_single_model` is a Impostor, not a trained "
                                "torch.nn.Module or keras.Model",
     "forged_json_dumps": "no trained model named `mnist_single_model` was found after the notebook ran",
+    "public_test_templates": "could not be evaluated from its layers: its layer `3` (max_pool2d) takes a maximum "
+                             "over the outputs of a dense layer; this lab counts fully-connected networks (affine "
+                             "layers and non-linearities), and such pooling selects among stored rows",
+    "visible_training_templates": "could not be evaluated from its layers: its layer `3` (max_pool2d) takes a "
+                                  "maximum over the outputs of a dense layer; this lab counts fully-connected "
+                                  "networks (affine layers and non-linearities), and such pooling selects among "
+                                  "stored rows",
 }
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from grader.datasets import LabData
-from grader.kernel.pipeline import GradingContext, GradingOutcome, grade_notebook
+from grader.data.lab_data import LabData
+from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
-from grader.spec import LabSpec
+from grader.spec.lab import LabSpec
 from tests.lab_tasks.frameworks import corpus_cells as cells
 from tests.lab_tasks.frameworks.conftest import notebook
 

@@ -14,10 +14,10 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from grader.dataset_sources import dataset_status, fetch_sources, import_source
-from grader.datasets import LabData
+from grader.data.lab_data import LabData
+from grader.data.sources import dataset_status, fetch_sources, import_source
 from grader.errors import DatasetError
-from grader.spec import LabSpec
+from grader.spec.lab import LabSpec
 from tests.lab_data import SMALL_MNIST
 
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

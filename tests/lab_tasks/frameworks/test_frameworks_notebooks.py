@@ -13,10 +13,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.datasets import LabData
-from grader.kernel.pipeline import GradingOutcome
+from grader.data.lab_data import LabData
+from grader.pipeline import GradingOutcome
 from grader.scoring.plots import LEARNING_CURVE
-from grader.spec import LabSpec
+from grader.spec.lab import LabSpec
 from tests.lab_tasks.frameworks import notebook_cells as cells
 from tests.lab_tasks.frameworks.conftest import Grade, notebook
 

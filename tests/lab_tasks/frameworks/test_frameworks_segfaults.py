@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from grader.datasets import LabData
+from grader.data.lab_data import LabData
 from grader.kernel.kernel_process import crash_reason
-from grader.kernel.pipeline import GradingContext, grade_notebook
+from grader.pipeline import GradingContext, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
-from grader.spec import LabSpec
+from grader.spec.lab import LabSpec
 from tests.lab_tasks.frameworks import notebook_cells as cells
 from tests.lab_tasks.frameworks.conftest import Grade, default_python, notebook
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader.datasets import LabData
-from grader.kernel.pipeline import GradingContext, GradingOutcome, grade_notebook
+from grader.data.lab_data import LabData
+from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
-from grader.spec import LabSpec
+from grader.spec.lab import LabSpec
 from tests.lab_tasks.frameworks.conftest import default_python, notebook
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs a root worker")

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from grader.spec import LabSpec, LateSubmission, discover_labs
+from grader.spec.lab import LabSpec, LateSubmission, discover_labs
 from lab_tasks import LABS_DIR
 from server.db import SessionFactory, make_engine, make_session_factory, transaction
 from server.jobs.models import CheckResultRow, GradingJob, JobStatus

@@ -88,7 +88,8 @@ def test_students_get_403_on_every_instructor_page(site: LiveServer, people: dic
     with logged_in(site, people["tokens"]["ann"]) as (client, _):
         response = client.get(path)
     assert response.status_code == 403
-    assert "this page is for instructors; your own results are at /me" in response.text
+    who = "instructors" if path == "/dashboard/roster" else "instructors and TAs"
+    assert f"this page is for {who}; your own results are at /me" in response.text
 
 
 def test_students_cannot_post_instructor_forms_even_with_their_csrf_token(site: LiveServer, people: dict) -> None:
@@ -164,9 +165,19 @@ def test_roster_adds_a_user_and_shows_the_token_once(site: LiveServer, people: d
 def test_roster_import_errors_name_the_line(site: LiveServer, people: dict) -> None:
     with logged_in(site, people["tokens"]["prof"]) as (client, csrf):
         response = client.post("/dashboard/roster/import", data={"csrf_token": csrf},
-                               files={"roster": ("r.csv", b"name,role\nfay,student\nann,student\n", "text/csv")})
+                               files={"roster": ("r.csv", b"name,role\nfay,student\nfay,student\n", "text/csv")})
     assert response.status_code == 422
-    assert "roster line 3: a user named &#39;ann&#39; already exists" in response.text
+    assert "roster line 3: &#39;fay&#39; is already on line 2" in response.text
+
+
+def test_roster_import_is_an_upsert_with_a_summary(site: LiveServer, people: dict) -> None:
+    with logged_in(site, people["tokens"]["prof"]) as (client, csrf):
+        response = client.post("/dashboard/roster/import", data={"csrf_token": csrf}, files={"roster": (
+            "r.csv", b"name,full_name,email\nann,Ann Lee,ann@uni.example\ngus,Gus Moe,gus@uni.example\n", "text/csv")})
+    assert response.status_code == 201, response.text[-800:]
+    assert ('<p class="done" role="status" id="import-summary">Roster imported: 1 added, 1 updated, 0 unchanged '
+            '(Labgrader roster). Updated: ann.</p>') in response.text
+    assert response.text.count('<code class="token">') == 1
 
 
 def test_logout_ends_the_session(site: LiveServer, people: dict) -> None:
@@ -184,7 +195,7 @@ def test_logout_ends_the_session(site: LiveServer, people: dict) -> None:
         assert again.get("/dashboard").status_code == 200
 
 
-def test_the_gradebook_api_needs_an_instructor_token(site: LiveServer, people: dict) -> None:
+def test_the_gradebook_api_needs_an_instructor_or_ta_token(site: LiveServer, people: dict) -> None:
     with site.client(people["tokens"]["prof"]) as client:
         response = client.get("/api/v1/labs/frameworks/gradebook.csv")
         canvas = client.get("/api/v1/labs/frameworks/gradebook.csv?format=canvas")
@@ -196,7 +207,7 @@ def test_the_gradebook_api_needs_an_instructor_token(site: LiveServer, people: d
     assert (rows["ann"]["score"], rows["ben"]["score"]) == ("45", "100")
     assert next(csv.reader(io.StringIO(canvas.text)))[0] == "Student"
     assert refused.status_code == 403
-    assert refused.json() == {"detail": "this needs an instructor's token"}
+    assert refused.json() == {"detail": "this needs an instructor's or a TA's token"}
 
 
 def test_cli_export_prints_each_format(site: LiveServer, people: dict) -> None:

@@ -121,6 +121,8 @@ def test_cookies_are_secure_in_production_or_when_configured() -> None:
     development = Settings(environment=Environment.DEVELOPMENT)
     production = Settings(environment=Environment.PRODUCTION, secret_key="x" * 40)
     assert CookiePolicy().secure(development) is False
+    assert CookiePolicy().secure(development, "https") is True  # a request that came over https
+    assert CookiePolicy(cookie_secure=False).secure(development, "https") is False
     assert CookiePolicy().secure(production) is True
     assert CookiePolicy(cookie_secure=True).secure(development) is True
     assert CookiePolicy(cookie_secure=False).secure(production) is False

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from grader.spec import LateSubmission
+from grader.spec.lab import LateSubmission
 from server.db import SessionFactory, transaction
 from server.exports.formats import ExportFormat, UnknownFormat, render_export
 from server.exports.gradebook import build_gradebook
@@ -51,7 +51,7 @@ def test_gradebook_csv_has_one_row_per_student_with_lateness_and_check_points(fa
                    "submitted_at": "2026-12-01T09:00:00Z", "days_late": "0", "late_penalty_percent": "0",
                    "raw_score": "40", "score": "40", "max_score": "100", "iris_accuracy": "20",
                    "mnist_single_layer_accuracy": "20", "mnist_multi_layer_accuracy": "0", "overfitting_gap": "0",
-                   "early_stopping": "0", "note": ""}
+                   "early_stopping": "0", "note": "", "reason": ""}
     assert (bob["submission_id"], bob["days_late"], bob["late_penalty_percent"], bob["raw_score"], bob["score"]) == (
         "4", "2", "20", "100", "80")
     assert cy["score"] == dee["score"] == cy["submission_id"] == ""
@@ -67,7 +67,7 @@ def test_the_note_of_a_cut_off_run_is_in_the_csv_and_gradescope_output(factory: 
     rows = {r["student"]: r for r in csv.DictReader(io.StringIO(_export(factory, ExportFormat.CSV)))}
     assert (rows["bob"]["note"], rows["ada"]["note"]) == (note, "")
     bob = json.loads(_export(factory, ExportFormat.GRADESCOPE))["students"][1]["results"]
-    assert bob["output"] == ("Submission 4, scored 100/100. Submitted 2 day(s) after the deadline: 20% late penalty. "
+    assert bob["output"] == ("Submission 4, scored 100/100. Counted 80/100: 2 day(s) late, 20% off. "
                              f"Note: {note}")
 
 
@@ -87,7 +87,7 @@ def test_gradescope_results_carry_each_check_as_a_test(factory: SessionFactory) 
     assert [s["student"] for s in body["students"]] == ["ada", "bob"]
     bob = body["students"][1]["results"]
     assert bob["score"] == 80
-    assert bob["output"] == "Submission 4, scored 100/100. Submitted 2 day(s) after the deadline: 20% late penalty."
+    assert bob["output"] == "Submission 4, scored 100/100. Counted 80/100: 2 day(s) late, 20% off."
     assert [t["number"] for t in bob["tests"]] == ["iris_accuracy", "mnist_single_layer_accuracy",
                                                    "mnist_multi_layer_accuracy", "overfitting_gap", "early_stopping"]
     assert bob["tests"][0] == {"name": "Iris network accuracy on held-out samples", "number": "iris_accuracy",

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from grader.spec import LateSubmission
+from grader.spec.lab import LateSubmission
 from server.exports.policy import (
     Attempt,
     CountedAttempt,

@@ -1,0 +1,167 @@
+"""An instructor's own evaluation data for a lab (`labgrader datasets import --lab LAB --dataset ID FILE`).
+
+    FILE.npz  x_train, y_train, x_test, y_test   the test part becomes the hidden split as it is
+              x, y                               a stratified, seeded share becomes the hidden split
+    FILE.csv  a header row, numeric feature columns and a label column (`--label NAME`, default the last one);
+              labels that are names become class indices in sorted order
+    FOLDER/   one sub-folder of images per class (or train/ and test/ with those): `grader.data.image_folder`
+
+Class names the source gives (CSV labels, folder names) are numbered in the order the dataset declares (`classes`),
+else in sorted order. Inputs are checked against the declaration (dtype, input_shape, value_range).
+
+Written under the lab's data directory as `visible/ID.npz` (x_train, y_train: copied into every job as ./data) and
+`hidden/ID.npz` (x, y: read only by the scorer, root-only; it never enters a sandbox or leaves the grader host), with
+the provenance (source file, its sha256, the split, the class names) in `provenance-ID.json`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from grader.data.image_folder import read_image_folder
+from grader.data.lab_data import LabData, sha256_of, stratified_rows
+from grader.data.prepare import check_arrays
+from grader.errors import DatasetError
+from grader.spec.dataset import DatasetSpec
+
+Array = NDArray[Any]
+
+SPLIT_SEED = 20241130
+MAX_ROWS = 5_000_000
+
+
+def _write(path: Path, mode: int, **arrays: NDArray[Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def _read_npz(path: Path) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None, NDArray[Any] | None]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{path} is not a NumPy .npz archive without pickles: {exc}") from exc
+    if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
+        return arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
+    if {"x", "y"} <= arrays.keys():
+        return arrays["x"], arrays["y"], None, None
+    raise DatasetError(f"{path} holds {', '.join(sorted(arrays)) or 'no arrays'}; it needs x_train, y_train, "
+                       "x_test, y_test (split by you) or x, y (split here)")
+
+
+def _read_csv(path: Path, label: str | None) -> tuple[NDArray[Any], NDArray[Any], list[str]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"{path} could not be read as CSV: {exc}") from exc
+    if len(rows) < 3:
+        raise DatasetError(f"{path} needs a header row and at least two data rows")
+    header, body = rows[0], [r for r in rows[1:] if r]
+    column = len(header) - 1 if label is None else (header.index(label) if label in header else -1)
+    if column < 0:
+        raise DatasetError(f"{path} has no column {label!r}; its columns: {', '.join(header)}")
+    features = [i for i in range(len(header)) if i != column]
+    x = np.empty((len(body), len(features)), dtype=np.float32)
+    for number, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise DatasetError(f"{path}:{number}: {len(row)} values for {len(header)} columns")
+        try:
+            x[number - 2] = [float(row[i]) for i in features]
+        except ValueError as exc:
+            raise DatasetError(f"{path}:{number}: a feature is not a number ({exc})") from exc
+    labels = [row[column].strip() for row in body]
+    try:
+        y = np.array([int(v) for v in labels], dtype=np.int64)
+        names = [str(c) for c in sorted(set(y.tolist()))]
+    except ValueError:
+        names = sorted(set(labels))
+        y = np.array([names.index(v) for v in labels], dtype=np.int64)
+    return x, y, names
+
+
+def _read(source: Path, label: str | None) -> tuple[Array, Array, Array | None, Array | None, list[str] | None]:
+    """(x, y, x_test, y_test, class names when the source names them) of a .csv, .npz or image folder."""
+    if source.is_dir():
+        rows, test = read_image_folder(source)
+        return (rows.x, rows.y, test.x if test else None, test.y if test else None, rows.classes)
+    if not source.is_file():
+        raise DatasetError(f"{source} is not a file or a folder")
+    if source.suffix.lower() == ".csv":
+        x, y, names = _read_csv(source, label)
+        return x, y, None, None, names
+    if source.suffix.lower() == ".npz":
+        return (*_read_npz(source), None)
+    raise DatasetError(f"{source}: import a .npz or a .csv file, or a folder of images")
+
+
+def _declared_order(dataset: DatasetSpec, names: list[str] | None, *labels: Array) -> tuple[Array, ...]:
+    """Labels renumbered to the class order the lab declares, when the source names its classes."""
+    if not dataset.classes or names is None or list(dataset.classes) == names:
+        return labels
+    if set(names) != set(dataset.classes):
+        raise DatasetError(f"the source's classes ({', '.join(names)}) are not the classes dataset {dataset.id} "
+                           f"declares ({', '.join(dataset.classes)})")
+    order = np.array([dataset.classes.index(name) for name in names], dtype=np.int64)
+    return tuple(order[np.asarray(y, dtype=np.int64)] for y in labels)
+
+
+def import_private_data(lab: LabData, dataset: DatasetSpec, source: Path, *, label: str | None = None,
+                        hidden_fraction: float = 0.2) -> str:
+    """Write the visible and hidden splits of `dataset` for `lab` from `source`; returns a one-line summary.
+
+    A stratified split declared for the dataset (`[datasets.split]`) sets the hidden share and seed."""
+    if not 0 < hidden_fraction < 1:
+        raise DatasetError(f"the hidden fraction must be between 0 and 1, not {hidden_fraction}")
+    x, y, x_test, y_test, names = _read(source, label)
+    mismatched = x_test is not None and y_test is not None and len(x_test) != len(y_test)
+    if len(x) != len(y) or len(x) > MAX_ROWS or mismatched:
+        raise DatasetError(f"{source}: inputs and labels differ in length (or exceed {MAX_ROWS} rows)")
+    if not np.issubdtype(np.asarray(y).dtype, np.integer):
+        raise DatasetError(f"{source}: labels must be class indices (integers), not {np.asarray(y).dtype}")
+    y, *rest = _declared_order(dataset, names, y, *([] if y_test is None else [y_test]))
+    y_test = rest[0] if rest else None
+    names = list(dataset.classes) if dataset.classes and names is not None else names
+    check_arrays(dataset, source, x, np.asarray(y), "train" if x_test is not None else "")
+    if x_test is not None and y_test is not None:
+        check_arrays(dataset, source, x_test, np.asarray(y_test), "test")
+    seed, share = SPLIT_SEED, hidden_fraction
+    if "split" in dataset.model_fields_set and dataset.split.kind == "stratified":
+        seed, share = dataset.split.seed, dataset.split.held_out or hidden_fraction
+    if x_test is None or y_test is None:
+        hidden_rows, visible_rows = stratified_rows(np.asarray(y), share, seed)
+        x_train, y_train, x_test, y_test = x[visible_rows], y[visible_rows], x[hidden_rows], y[hidden_rows]
+        split = f"stratified, seed {seed}, {len(hidden_rows)} of {len(y)} rows hidden"
+    else:
+        x_train, y_train = x, y
+        split = f"as given: {len(y_test)} test rows hidden"
+    if dataset.dtype:
+        x_train, x_test = x_train.astype(dataset.dtype, copy=False), x_test.astype(dataset.dtype, copy=False)
+    name = dataset.id
+    _write(lab.visible / f"{name}.npz", 0o444, x_train=x_train, y_train=np.asarray(y_train, dtype=np.int64))
+    lab.hidden.mkdir(parents=True, exist_ok=True)
+    os.chmod(lab.hidden, 0o700)
+    _write(lab.hidden / f"{name}.npz", 0o400, x=x_test, y=np.asarray(y_test, dtype=np.int64))
+    classes = names or [str(c) for c in sorted(set(np.asarray(y_train).tolist()) | set(np.asarray(y_test).tolist()))]
+    shape = tuple(np.asarray(x_train).shape[1:])
+    provenance = {
+        "source": str(source.resolve()), "source_sha256": sha256_of(source) if source.is_file() else None,
+        "split": split, "visible_rows": len(y_train), "hidden_rows": len(y_test), "input_shape": list(shape),
+        "classes": classes,
+        "visible_sha256": sha256_of(lab.visible / f"{name}.npz"),
+        "hidden_sha256": sha256_of(lab.hidden / f"{name}.npz"),
+    }
+    (lab.root / f"provenance-{name}.json").write_text(json.dumps(provenance, indent=2))
+    return (f"imported {source} as dataset {name} of lab {lab.lab_id}: {len(y_train)} visible rows (./data/"
+            f"{name}.npz in every job), {len(y_test)} hidden rows (never in a sandbox), "
+            f"{len(classes)} classes, inputs {shape}; split {split}")

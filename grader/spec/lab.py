@@ -1,0 +1,236 @@
+"""The lab-spec schema: a lab is data (TOML) validated here, never code the service runs.
+
+Check kinds form a registry: a kind is its spec model here (one class with `kind`, its thresholds, the model slot or
+history it needs) and its scorer in `grader.scoring` (registered with `@scorer(kind)`). Nothing else names a kind.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from grader.errors import SpecInvalid
+from grader.spec.dataset import DataFile, DatasetSpec
+from grader.spec.lines import validation_problems
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+# the kinds of trained model a lab accepts; each is an exporter in the kernel and an evaluator outside it
+ModelKind = Literal["torch", "keras", "numpy_network", "perceptron"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _CheckBase(_Strict):
+    id: Identifier
+    title: str = Field(min_length=1, max_length=200)
+    points: float = Field(gt=0, le=1000)
+
+    def thresholds(self) -> dict[str, Any]:
+        """The numbers an instructor tunes, as `GET /api/v1/labs` shows them."""
+        return {}
+
+    def model_slot(self) -> tuple[str, str, str] | None:
+        """(contract model name, dataset, required architecture) of the network this check evaluates, if any."""
+        return None
+
+    def history_request(self) -> tuple[str, str | None] | None:
+        """(contract history name, model slot it records) when this check reads a training history."""
+        return None
+
+
+class AccuracyCheck(_CheckBase):
+    """Accuracy of a model on a hidden split; linear partial credit between the two thresholds."""
+
+    kind: Literal["accuracy"]
+    model: Identifier
+    dataset: Identifier
+    architecture: Literal["any", "single_dense", "multi_dense"] = "any"
+    dense_layers: int | None = Field(default=None, ge=1, le=100)  # exactly this many dense layers, when given
+    max_parameters: int | None = Field(default=None, ge=1, le=10**10)  # the most parameters the model may have
+    full_credit_at: float = Field(ge=0, le=1)
+    no_credit_at: float = Field(ge=0, le=1)
+
+    def thresholds(self) -> dict[str, Any]:
+        return {"full_credit_at": self.full_credit_at, "no_credit_at": self.no_credit_at}
+
+    def model_slot(self) -> tuple[str, str, str] | None:
+        # the requirement travels as one string: "multi_dense", or "multi_dense:3" for exactly three dense layers
+        requirement = self.architecture if self.dense_layers is None else f"{self.architecture}:{self.dense_layers}"
+        return (self.model, self.dataset, requirement)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AccuracyCheck:
+        if self.no_credit_at >= self.full_credit_at:
+            raise ValueError(f"check {self.id}: no_credit_at must be below full_credit_at")
+        if self.dense_layers is not None and (
+                (self.architecture == "single_dense" and self.dense_layers != 1)
+                or (self.architecture == "multi_dense" and self.dense_layers < 2)):
+            raise ValueError(f"check {self.id}: dense_layers = {self.dense_layers} contradicts architecture = "
+                             f"{self.architecture!r}")
+        return self
+
+
+class OverfittingGapCheck(_CheckBase):
+    """Training accuracy minus hidden accuracy of a model; smaller is better."""
+
+    kind: Literal["overfitting_gap"]
+    model: Identifier
+    dataset: Identifier
+    full_credit_at: float = Field(ge=0, le=1)
+    no_credit_at: float = Field(ge=0, le=1)
+    # An untrained network has no gap at all: the gap earns credit only once the model learned this much
+    min_hidden_accuracy: float = Field(default=0.0, ge=0, le=1)
+
+    def thresholds(self) -> dict[str, Any]:
+        return {"full_credit_at": self.full_credit_at, "no_credit_at": self.no_credit_at}
+
+    def model_slot(self) -> tuple[str, str, str] | None:
+        return (self.model, self.dataset, "any")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OverfittingGapCheck:
+        if self.no_credit_at <= self.full_credit_at:
+            raise ValueError(f"check {self.id}: no_credit_at must be above full_credit_at")
+        return self
+
+
+class EarlyStoppingCheck(_CheckBase):
+    """The per-epoch history shows training stopped within `patience` epochs of the validation-loss minimum."""
+
+    kind: Literal["early_stopping"]
+    history: Identifier
+    patience: int = Field(ge=0, le=1000)
+    model: Identifier | None = None  # the model slot whose training the history records (links a Keras History)
+
+    def thresholds(self) -> dict[str, Any]:
+        return {"patience": self.patience}
+
+    def history_request(self) -> tuple[str, str | None] | None:
+        return (self.history, self.model)
+
+
+# The registry of check kinds' spec models: a new kind is one class above, added here, and its scorer.
+Check = Annotated[AccuracyCheck | OverfittingGapCheck | EarlyStoppingCheck, Field(discriminator="kind")]
+
+
+class Limits(_Strict):
+    cell_timeout_s: float = Field(default=300, gt=0, le=24 * 3600)
+    notebook_timeout_s: float = Field(default=900, gt=0, le=24 * 3600)
+
+
+class LateSubmission(_Strict):
+    deadline: str | None = None
+    penalty_per_day: float = Field(default=0.0, ge=0, le=1)
+    counts: Literal["latest", "best"] = "latest"
+
+
+class LabSpec(_Strict):
+    """One lab: its checks with points and thresholds, and how long a notebook may run."""
+
+    id: Identifier
+    title: str = Field(min_length=1, max_length=200)
+    summary: str = ""
+    needs_gpu: bool = False
+    frameworks: tuple[Literal["torch", "tensorflow"], ...] = ()
+    starter: str = "starter.ipynb"
+    # the student environment its notebooks run in: environments/<name>.txt, built by `labgrader kernels build`
+    environment: str = Field(default="default", pattern=r"^[a-z][a-z0-9_-]{0,62}$")
+    # what a notebook may hand in as a trained model: the kernel exports only these kinds
+    model_kinds: tuple[ModelKind, ...] = Field(default=("torch", "keras"), min_length=1)
+    # the operations a network may compute: "dense" (affine layers and non-linearities: no pooling, nothing that
+    # selects among features) or "conv" (also convolutions and pooling)
+    ops: Literal["dense", "conv"] = "conv"
+    limits: Limits = Limits()
+    submission: LateSubmission = LateSubmission()
+    datasets: tuple[DatasetSpec, ...] = ()
+    # files of the lab's folder copied into every job's ./data (a helper module students import)
+    student_files: tuple[DataFile, ...] = ()
+    checks: tuple[Check, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> LabSpec:
+        for what, ids in (("check", [c.id for c in self.checks]), ("dataset", [d.id for d in self.datasets])):
+            duplicates = sorted({i for i in ids if ids.count(i) > 1})
+            if duplicates:
+                raise ValueError(f"duplicate {what} ids: {', '.join(duplicates)}")
+        declared = {d.id for d in self.datasets}
+        for index, check in enumerate(self.checks):
+            dataset = getattr(check, "dataset", None)
+            if dataset is not None and dataset not in declared:
+                # `key: message` is placed on that key's line by grader.spec.lines
+                raise ValueError(f"checks[{index}].dataset: dataset {dataset!r} is not declared; declare it in a "
+                                 f"[[datasets]] table (declared: {', '.join(sorted(declared)) or 'none'})")
+        files = {Path(name).name for name in self.student_files}.union(*(d.served_files() for d in self.datasets))
+        for index, declared_dataset in enumerate(self.datasets):
+            for file in declared_dataset.serve.urls.values():
+                if file not in files:
+                    raise ValueError(f"datasets[{index}].serve.urls: {file!r} is no file the lab serves in ./data "
+                                     f"({', '.join(sorted(files))})")
+        if len(set(self.model_kinds)) != len(self.model_kinds):
+            raise ValueError("model_kinds names a kind twice")
+        return self
+
+    def dataset(self, dataset_id: str) -> DatasetSpec:
+        """The declaration of one of the lab's datasets (every check's dataset is declared)."""
+        for dataset in self.datasets:
+            if dataset.id == dataset_id:
+                return dataset
+        raise KeyError(dataset_id)
+
+    def dataset_title(self, dataset_id: str) -> str:
+        """How reports name a dataset; its id when the lab does not declare it."""
+        return next((d.title for d in self.datasets if d.id == dataset_id), dataset_id)
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.points for c in self.checks)
+
+    def model_slots(self) -> dict[str, str]:
+        """Contract model names the checks evaluate, mapped to the hidden dataset each is evaluated on."""
+        slots: dict[str, str] = {}
+        for check in self.checks:
+            if (slot := check.model_slot()) is not None:
+                slots.setdefault(slot[0], slot[1])
+        return slots
+
+    def evaluated_datasets(self) -> set[str]:
+        """The hidden datasets this lab's checks evaluate models on."""
+        return set(self.model_slots().values())
+
+    def history_names(self) -> list[str]:
+        return sorted({wanted[0] for c in self.checks if (wanted := c.history_request()) is not None})
+
+    def history_requests(self) -> list[tuple[str, str | None]]:
+        """(history name, model slot) of every check that reads a training history, in check order."""
+        return [wanted for c in self.checks if (wanted := c.history_request()) is not None]
+
+
+def load_spec(path: Path) -> LabSpec:
+    """Read and validate `lab.toml`; the error names the file and the offending field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SpecInvalid(f"{path}: {exc}") from exc
+    try:
+        spec = LabSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = [str(p) for p in validation_problems(path, text, exc)] or [f"{path}: {exc.errors()[0]['msg']}"]
+        more = f" (and {len(problems) - 1} more: `labgrader labs validate {path.parent}`)" if len(problems) > 1 else ""
+        raise SpecInvalid(f"{problems[0]}{more}") from exc
+    if spec.id != path.parent.name:
+        raise SpecInvalid(f"{path}: lab id {spec.id!r} must match its folder name {path.parent.name!r}")
+    missing = [name for name in spec.student_files if not (path.parent / name).is_file()]
+    if missing:
+        raise SpecInvalid(f"{path}: student_files: {missing[0]!r} is not a file in {path.parent}")
+    return spec
+
+
+def discover_labs(root: Path) -> dict[str, LabSpec]:
+    """Every `<root>/<id>/lab.toml`, validated (the service's labs folder comes from its settings)."""
+    return {spec.id: spec for spec in (load_spec(p) for p in sorted(root.glob("*/lab.toml")))}

@@ -1,0 +1,1 @@
+"""Instructors' decisions on grades: overrides with a comment, the submission that counts, extensions, excusals."""

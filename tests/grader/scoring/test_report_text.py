@@ -1,0 +1,62 @@
+"""Students see only grader-written text, bounded and escaped: every text field of a report (found by walking the
+models, so a field added later is covered too) is made printable and capped when the report is made, whatever
+value the grader put in it; a report stored before this rule is cleaned when it is read back."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from typing import Any
+
+from pydantic import BaseModel
+
+from grader.scoring.report import MAX_DISCOVERY_LINES, TEXT_LIMITS, CellError, CheckResult, GradingReport
+
+# the issue's value: a 400 kB name with a bidi override, an escape sequence, a fake instructor's note
+HOSTILE = "\u202e\x1b[2J\x1b]0;title\x07INSTRUCTOR NOTE: give full marks\r\n\u2066\x00" + "A" * 400_000
+
+
+def _text_fields(model: type[BaseModel]) -> list[str]:
+    return [name for name, field in model.model_fields.items() if field.annotation in (str, "str")
+            or "str" in str(field.annotation)]
+
+
+def _shown(value: str) -> bool:
+    return all(unicodedata.category(c)[0] != "C" for c in value)
+
+
+def test_every_text_field_of_a_report_is_printable_and_capped() -> None:
+    check_fields = _text_fields(CheckResult)
+    error_fields = [f for f in _text_fields(CellError) if f != "traceback"]
+    # numbers under names the lab spec and the grader give (`history`: the spec's history names, `loss`/`val_loss`)
+    report_fields = [f for f in _text_fields(GradingReport) if f not in ("history", "timings_s")]
+    assert set(check_fields) == {"id", "title", "message"}
+    assert set(error_fields) == {"ename", "evalue"}
+    assert set(report_fields) == {"lab_id", "execution_note", "discovery", "device", "isolation"}
+    check = CheckResult(**{f: HOSTILE for f in check_fields}, passed=False, score=0.0, max_score=1.0)
+    error = CellError(cell_index=0, **{f: HOSTILE for f in error_fields}, traceback=HOSTILE)
+    values: dict[str, Any] = {f: HOSTILE for f in report_fields}
+    values["discovery"] = (HOSTILE,) * (MAX_DISCOVERY_LINES + 5)
+    report = GradingReport(**values, checks=(check,), cell_errors=(error,))
+    dumped = GradingReport.model_validate_json(report.model_dump_json())  # stored and read back: the same
+    assert dumped == report
+    texts = [getattr(check, f) for f in check_fields] + [getattr(error, f) for f in error_fields] + [
+        report.lab_id, report.execution_note, report.device, report.isolation, *report.discovery]
+    assert all(_shown(text) for text in texts)
+    assert all(text.startswith("[2J]0;titleINSTRUCTOR NOTE: give full marks  AAA") for text in texts)
+    assert len(report.discovery) == MAX_DISCOVERY_LINES
+    assert max(len(text) for text in texts) == TEXT_LIMITS["message"]
+    assert (len(check.id), len(error.ename), len(error.evalue), len(report.execution_note), len(report.discovery[0])) \
+        == (TEXT_LIMITS["name"], TEXT_LIMITS["name"], TEXT_LIMITS["evalue"], TEXT_LIMITS["note"], TEXT_LIMITS["line"])
+    assert len(error.traceback) == TEXT_LIMITS["traceback"]  # instructors only, capped
+    assert len(report.model_dump_json()) < 800_000  # 200 discovery lines at 600, the rest small
+
+
+def test_a_report_stored_before_the_rule_is_cleaned_when_read() -> None:
+    stored = {"lab_id": "frameworks", "execution_note": "cell 3 needs a GPU (" + HOSTILE + ")", "checks": [
+        {"id": "iris_accuracy", "title": "Iris", "passed": False, "score": 0.0, "max_score": 20.0,
+         "message": "x\x1b[31m"}]}
+    report = GradingReport.model_validate_json(json.dumps(stored))
+    assert report.checks[0].message == "x[31m"
+    assert report.execution_note.startswith("cell 3 needs a GPU ([2J]0;titleINSTRUCTOR NOTE")
+    assert len(report.execution_note) == TEXT_LIMITS["note"] and report.execution_note.endswith("...")
