@@ -34,7 +34,7 @@ from server.submissions import router as submissions_router
 from server.throttle import AuthThrottle
 
 if TYPE_CHECKING:
-    from server.lti.passback import PassbackWorker
+    from server.lti.worker import PassbackWorker
 
 log = logging.getLogger("labgrader.app")
 
@@ -44,7 +44,8 @@ def _start_lti_passbacks(settings: Settings, factory: SessionFactory) -> Passbac
     if not lti_installed():
         return None
     from server.lti.keys import ToolKeys
-    from server.lti.passback import AgsClient, PassbackWorker
+    from server.lti.passback import AgsClient
+    from server.lti.worker import PassbackWorker
 
     worker = PassbackWorker(factory, AgsClient(ToolKeys.for_data_dir(settings.data_dir)),
                             settings.lti_passback_interval_s, settings.lti_passback_backoff_s,

@@ -4,7 +4,8 @@ The ledger is `lti_grade_passbacks`, one row per (link, student). `reconcile` co
 (`build_gradebook`: the counted score after the lab's policy, the same number as every export) and marks a changed
 score `pending`; `send_due` posts pending rows whose time has come and, when the LMS does not take one, keeps it
 pending with the error and a later time (exponential backoff, capped): nothing is dropped, and only the latest score
-of a student is ever sent. `PassbackWorker` runs both in `serve`, every `LABGRADER_LTI_PASSBACK_INTERVAL_S`.
+of a student is ever sent. `server.lti.worker` runs both in `serve`, every
+`LABGRADER_LTI_PASSBACK_INTERVAL_S`.
 
     PassbackFailed   the LMS refused or could not be reached: the row says why and when it is tried again
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +24,7 @@ import jwt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.db import SessionFactory, db_now, transaction
+from server.db import db_now
 from server.exports.gradebook import build_gradebook
 from server.lti.keys import ToolKeys
 from server.lti.models import LtiGradePassback, LtiPlatform, LtiResourceLink, PassbackStatus
@@ -199,38 +199,3 @@ def list_passbacks(session: Session) -> list[dict[str, object]]:
              "attempts": row.attempts, "last_error": row.last_error,
              "next_attempt_at": row.next_attempt_at.isoformat() if row.status == PassbackStatus.PENDING else None,
              "sent_at": row.sent_at.isoformat() if row.sent_at else None} for row, link, user in rows]
-
-
-class PassbackWorker:
-    """A thread of `serve` that, every `interval_s`, syncs the rosters that are due, reconciles and sends."""
-
-    def __init__(self, factory: SessionFactory, client: AgsClient, interval_s: float, backoff_s: float,
-                 roster_every_s: float) -> None:
-        self.factory, self.client, self.interval_s, self.backoff_s = factory, client, interval_s, backoff_s
-        self.roster_every_s = roster_every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lti-passback", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def run_once(self) -> None:
-        from server.lti.roster import sync_due  # roster imports this module
-
-        with self.factory() as session:
-            sync_due(session, self.client, self.roster_every_s)
-        with transaction(self.factory) as session:
-            reconcile(session)
-        with self.factory() as session:
-            send_due(session, self.client, self.backoff_s)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.run_once()
-            except Exception:  # the next round tries again; the ledger keeps every pending score
-                log.exception("grade passback round failed")

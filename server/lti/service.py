@@ -29,7 +29,7 @@ from server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.lti import schemas
 from server.lti.models import LtiLoginState, LtiPlatform, LtiUserLink
 from server.lti.platform_keys import PlatformKeys
-from server.users.models import Role, User
+from server.users.models import User
 from server.users.service import NAME_PATTERN, create_user
 
 STATE_TTL_S = 600

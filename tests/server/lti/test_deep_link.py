@@ -8,7 +8,7 @@ import re
 import httpx
 import jwt
 
-from grader.spec import discover_labs
+from grader.spec.lab import discover_labs
 from lab_tasks import LABS_DIR
 from tests.conftest import LiveServer
 from tests.server.lti.platform import CLIENT_ID, INSTRUCTOR, LEARNER, LaunchRequest, LtiPlatformServer

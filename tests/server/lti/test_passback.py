@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from grader.spec import discover_labs
+from grader.spec.lab import discover_labs
 from lab_tasks import LABS_DIR
 from server.db import make_engine, make_session_factory, transaction
 from tests.conftest import LiveServer
