@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -215,6 +216,31 @@ def directory_size_mb(path: Path) -> float:
     return round(total / 1024 / 1024, 1)
 
 
+def open_for_reading(root: Path) -> int:
+    """`chmod -R a+rX,go-w root`, touching only what differs; returns how many modes changed.
+
+    A chmod that changes nothing still copies the file up into a new image layer (overlayfs), so the worker image's
+    `kernels build` over an environment installed in an earlier layer would duplicate its 7 GB."""
+    changed = _open_one(str(root))
+    for top, dirs, files in os.walk(root):
+        for name in dirs + files:
+            changed += _open_one(os.path.join(top, name))
+    return changed
+
+
+def _open_one(path: str) -> int:
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode):
+        return 0
+    wanted = (mode | 0o444) & ~0o022
+    if stat.S_ISDIR(mode) or mode & 0o111:
+        wanted |= 0o111
+    if stat.S_IMODE(wanted) == stat.S_IMODE(mode):
+        return 0
+    os.chmod(path, stat.S_IMODE(wanted))
+    return 1
+
+
 def build_environment(name: str, requirements: Path, kernels_dir: Path, base_python: str, *,
                       use_pip_config: bool = False, clean: bool = False) -> dict[str, Any]:
     """Build `name` from `requirements` beside the build in use, then swap it in; returns what the marker records.
@@ -250,7 +276,7 @@ def _build_venv(name: str, requirements: Path, venv: Path, base_python: str, use
     if not use_pip_config:
         pip.append("--isolated")
     run([*pip, "-r", str(requirements)], check=True, stdout=sys.stderr)  # stdout: the summary only
-    run(["chmod", "-R", "a+rX,go-w", str(venv)], check=True)  # read by the sandbox uids, written by none
+    open_for_reading(venv)  # read by the sandbox uids, written by none
     versions = json.loads(run([str(venv / "bin" / "python"), "-c", versions_code()], check=True,
                               capture_output=True, text=True).stdout)
     if "ipykernel" not in versions:

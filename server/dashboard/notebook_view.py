@@ -14,13 +14,14 @@ import base64
 import binascii
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import nh3
 from markupsafe import Markup
 
-TEXT_LIMIT_CHARS = 20_000
+from server.dashboard.notebook_parts import CellView, NotebookView, OutputView, capped_text
+from server.dashboard.output_budget import capped_notebook
+
 HTML_LIMIT_CHARS = 200_000
 HTML_TAGS = {"table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "colgroup", "col", "div", "span", "p",
              "br", "b", "i", "em", "strong", "code", "pre", "small", "sub", "sup", "ul", "ol", "li", "hr"}
@@ -28,48 +29,13 @@ HTML_TAGS = {"table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "c
 HTML_ATTRIBUTES = {"th": {"colspan", "rowspan", "align"}, "td": {"colspan", "rowspan", "align"}}
 IMAGE_LIMIT_BYTES = 2 * 1024 * 1024
 CELL_LIMIT = 500
-ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 IMAGE_MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
-
-
-@dataclass(frozen=True)
-class OutputView:
-    kind: Literal["stream", "text", "image", "html", "error", "omitted"]
-    text: str = ""
-    data_uri: str = ""
-    label: str = ""
-    html: Markup = field(default_factory=Markup)
-
-
-@dataclass(frozen=True)
-class CellView:
-    index: int
-    cell_type: str
-    source: str
-    execution_count: int | None
-    outputs: list[OutputView] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class NotebookView:
-    cells: list[CellView]
-    problem: str = ""
 
 
 def _joined(value: Any) -> str:
     if isinstance(value, list):
         return "".join(v for v in value if isinstance(v, str))
     return value if isinstance(value, str) else ""
-
-
-def capped_text(text: str, limit: int = TEXT_LIMIT_CHARS) -> str:
-    """ANSI colour codes removed; beyond `limit` characters, the first and the last half of it with a marker."""
-    clean = ANSI_ESCAPE.sub("", text)
-    if len(clean) <= limit:
-        return clean
-    half = limit // 2
-    return (clean[:half] + f"\n... ({len(clean) - 2 * half} characters in the middle not shown; download the "
-            f"notebook for all of it) ...\n" + clean[-half:])
 
 
 def sanitised_html(html: str) -> Markup | None:
@@ -156,8 +122,6 @@ def notebook_view(data: bytes | None) -> NotebookView:
             cell.get("outputs", []), list) else []
         views.append(CellView(index, str(cell.get("cell_type", "code"))[:20], capped_text(_joined(cell.get("source"))),
                               count if isinstance(count, int) else None, outputs))
-    from server.dashboard.output_budget import capped_notebook  # it builds on this module's views
-
     views, budget_note = capped_notebook(views)
     problem = f"only the first {CELL_LIMIT} cells are shown" if len(cells) > CELL_LIMIT else ""
     return NotebookView(views, " ".join(p for p in (problem, budget_note) if p))

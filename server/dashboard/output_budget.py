@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from server.dashboard.notebook_view import CellView, OutputView, capped_text
+from server.dashboard.notebook_parts import CellView, OutputView, capped_text
 
 CELL_OUTPUT_LIMIT_CHARS = 20_000
 NOTEBOOK_OUTPUT_LIMIT_CHARS = 120_000

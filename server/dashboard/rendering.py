@@ -12,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
-from server.dashboard.notebook_view import capped_text
+from server.dashboard.notebook_parts import capped_text
 from server.jobs.models import Artifact, ArtifactKind
 from server.jobs.stored_artifacts import artifact_content
 from server.scores import format_score

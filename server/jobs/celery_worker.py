@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 import queue
+import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -50,6 +51,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("labgrader.celery_worker")
 LAB_CACHE_S = 30.0
 DB_OUTAGE_WAIT_S = 120.0  # how long a task waits out an unreachable database before giving its message up
+
+
+def node_name() -> str:
+    """Celery's node name before the `@host`: unique even where workers share a host name and a pid, as containers
+    on the host network do (each container's worker is a low pid of its own), whose identical names would collide on
+    Celery's exclusive per-node control queue and stop the second worker ("RESOURCE_LOCKED ... pidbox")."""
+    return f"labgrader-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def plan_slots(jobs: int, gpus: Sequence[str], jobs_per_gpu: int) -> list[Slot]:
@@ -261,7 +269,7 @@ def run_worker(settings: Settings, factory: SessionFactory, slots: Sequence[Slot
     try:
         app.worker_main(["worker", "--pool=threads", f"--concurrency={len(slots)}", f"--queues={','.join(queues)}",
                          "--prefetch-multiplier=1", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                         "--loglevel=INFO", f"--hostname=labgrader-{os.getpid()}@%h"])
+                         "--loglevel=INFO", f"--hostname={node_name()}@%h"])
     finally:
         sweeper.stop()
     return 0

@@ -4,7 +4,7 @@ The ledger is `lti_grade_passbacks`, one row per (link, student). `reconcile` co
 (`build_gradebook`: the counted score after the lab's policy, the same number as every export) and marks a changed
 score `pending`; `send_due` posts pending rows whose time has come and, when the LMS does not take one, keeps it
 pending with the error and a later time (exponential backoff, capped): nothing is dropped, and only the latest score
-of a student is ever sent. `server.lti.worker` runs both in `serve`, every
+of a student is ever sent. `server.lti.worker.PassbackWorker` runs both in `serve`, every
 `LABGRADER_LTI_PASSBACK_INTERVAL_S`.
 
     PassbackFailed   the LMS refused or could not be reached: the row says why and when it is tried again

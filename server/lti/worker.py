@@ -1,4 +1,5 @@
-"""The thread of `serve` that keeps LMSs in step: roster syncs that are due, then changed scores sent."""
+"""The thread of `serve` that keeps the LMS in step: every `LABGRADER_LTI_PASSBACK_INTERVAL_S` it syncs the rosters
+that are due (`roster`), reconciles the ledger with the counted scores and sends what is due (`passback`)."""
 
 from __future__ import annotations
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from grader.datasets import LabData
-from grader.kernel.pipeline import GradingContext, grade_notebook
+from grader.data.lab_data import LabData
+from grader.pipeline import GradingContext, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
-from grader.spec import LabSpec
+from grader.spec.lab import LabSpec
 from tests.lab_tasks.frameworks import notebook_cells as cells
 from tests.lab_tasks.frameworks.conftest import default_python, notebook
 

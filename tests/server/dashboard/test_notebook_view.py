@@ -6,7 +6,8 @@ from __future__ import annotations
 import base64
 import json
 
-from server.dashboard.notebook_view import TEXT_LIMIT_CHARS, OutputView, image_data_uri, notebook_view
+from server.dashboard.notebook_parts import TEXT_LIMIT_CHARS, OutputView
+from server.dashboard.notebook_view import image_data_uri, notebook_view
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 PNG_B64 = base64.b64encode(PNG).decode()

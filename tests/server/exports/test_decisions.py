@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from grader.spec import LateSubmission
+from grader.spec.lab import LateSubmission
 from server.db import SessionFactory, transaction
 from server.errors import InvalidInput, NotFound
 from server.exports import decisions

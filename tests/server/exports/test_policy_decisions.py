@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from grader.spec import LateSubmission
+from grader.spec.lab import LateSubmission
 from server.exports.policy import Attempt, StudentTerms, decide, new_submission_effect
 
 RULES = LateSubmission(deadline="2026-12-01T23:59:00Z", penalty_per_day=0.1, counts="latest")

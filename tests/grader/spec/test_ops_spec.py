@@ -9,7 +9,7 @@ import pytest
 
 from grader.errors import SpecInvalid
 from grader.evaluation.request import slot_max_parameters
-from grader.spec import load_spec
+from grader.spec.lab import load_spec
 
 CHECK = """
 [[checks]]
