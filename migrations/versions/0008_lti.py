@@ -2,7 +2,7 @@
 courses, the grade passback ledger; single-use SSO login states
 
 Revision ID: 0008
-Revises: 0006 (course25 adds 0007; the lead re-chains this onto it at merge)
+Revises: 0007
 Create Date: 2026-12-07 16:20:00
 """
 

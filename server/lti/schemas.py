@@ -33,12 +33,12 @@ TA_ROLES = frozenset({MEMBERSHIP + "/Instructor#TeachingAssistant", MEMBERSHIP +
 def map_roles(roles: list[str]) -> Role | None:
     """The Labgrader role of an LTI role list; None when it holds no course role Labgrader knows.
 
-    A teaching assistant becomes a student: main has no TA role yet, and a TA must not get an instructor's powers
-    (deleting users, changing every grade) by launching from the LMS.
+    A teaching assistant is a TA even when the LMS also lists them as Instructor (Canvas does: the TA is a sub-role
+    of Instructor): a TA must not get an instructor's powers (the roster, extensions) by launching from the LMS.
     """
     held = set(roles)
     if held & TA_ROLES:
-        return Role.STUDENT
+        return Role.TA
     if held & INSTRUCTOR_ROLES:
         return Role.INSTRUCTOR
     if held & LEARNER_ROLES:

@@ -29,7 +29,7 @@ from server.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.lti import schemas
 from server.lti.models import LtiLoginState, LtiPlatform, LtiUserLink
 from server.lti.platform_keys import PlatformKeys
-from server.users.models import Role, User
+from server.users.models import User
 from server.users.service import NAME_PATTERN, create_user
 
 STATE_TTL_S = 600
@@ -256,6 +256,6 @@ def landing_path(user: User, lab_id: str | None, known_labs: set[str]) -> str:
     if lab_id is not None and lab_id not in known_labs:
         raise NotFound(f"the LMS link names lab {lab_id!r}, which this server does not have: the instructor fixes "
                        "the link's custom parameter lab=")
-    if user.role == Role.INSTRUCTOR:
+    if user.is_staff:
         return f"/dashboard/labs/{lab_id}" if lab_id else "/dashboard"
     return f"/me?lab={lab_id}" if lab_id else "/me"

@@ -84,13 +84,16 @@ def test_instructor_launch_lands_on_the_instructor_lab_page(lti_pair: Pair) -> N
         assert client.get(f"{server.url}/dashboard/labs/frameworks").status_code == 200
 
 
-def test_teaching_assistant_gets_a_student_role_until_labgrader_has_a_ta_role(lti_pair: Pair) -> None:
+def test_a_teaching_assistant_gets_the_ta_role_not_the_instructor_one(lti_pair: Pair) -> None:
+    """Canvas lists a TA as Instructor with the TeachingAssistant sub-role: the TA role wins."""
     server, _ = lti_pair
-    client, response = _launch(lti_pair, LaunchRequest("ta-1", [TEACHING_ASSISTANT, INSTRUCTOR]))
+    client, response = _launch(lti_pair, LaunchRequest("ta-1", [TEACHING_ASSISTANT, INSTRUCTOR],
+                                                      email="ta@uni.example", custom={"lab": "frameworks"}))
     with closing(client):
         assert response.status_code == 303, response.text
-        assert response.headers["location"] == "/me"
-        assert client.get(f"{server.url}/dashboard").status_code == 403
+        assert response.headers["location"] == "/dashboard/labs/frameworks"
+        assert client.get(f"{server.url}/dashboard/labs/frameworks").status_code == 200  # TAs see the lab
+        assert client.get(f"{server.url}/dashboard/roster").status_code == 403  # but not the roster
 
 
 def test_a_launch_with_no_known_course_role_is_refused(lti_pair: Pair) -> None:
