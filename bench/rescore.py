@@ -73,10 +73,10 @@ def seed(url: str, submissions: int, inputs: StoredEvaluation, report_json: str,
     from lab_tasks import LABS_DIR
     from server.db import make_engine, make_session_factory, transaction
     from server.jobs.models import CheckResultRow, GradingJob, JobStatus
+    from server.jobs.results import check_row_values
     from server.labs.service import sync_labs
     from server.migrate import upgrade
     from server.rescore.models import StoredOutput
-    from server.rescore.service import check_row_values
     from server.submissions.models import Submission
     from server.users.models import User
     from server.users.service import create_user

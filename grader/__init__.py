@@ -42,17 +42,12 @@ if TYPE_CHECKING:
     from grader.errors import EnvironmentNotReady as EnvironmentNotReady
     from grader.errors import EnvironmentUnavailable as EnvironmentUnavailable
     from grader.errors import GraderError as GraderError
-    from grader.errors import HarnessOutputInvalid as HarnessOutputInvalid
     from grader.errors import InfrastructureError as InfrastructureError
-    from grader.errors import KernelStartFailed as KernelStartFailed
-    from grader.errors import NetworkRefused as NetworkRefused
-    from grader.errors import NoFreeUid as NoFreeUid
     from grader.errors import NotebookInvalid as NotebookInvalid
     from grader.errors import SandboxUnavailable as SandboxUnavailable
     from grader.errors import SpecInvalid as SpecInvalid
     from grader.errors import StoredOutputUnreadable as StoredOutputUnreadable
     from grader.errors import WorkerConfigError as WorkerConfigError
-    from grader.evaluation.result import EvaluationResult as EvaluationResult
     from grader.kernel.environments import DEFAULT_ENVIRONMENT as DEFAULT_ENVIRONMENT
     from grader.kernel.environments import EnvironmentStatus as EnvironmentStatus
     from grader.kernel.environments import StudentEnvironment as StudentEnvironment
@@ -63,7 +58,6 @@ if TYPE_CHECKING:
     from grader.kernel.environments import resolve_environment as resolve_environment
     from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S as DEFAULT_HARNESS_TIMEOUT_S
     from grader.kernel.limits import DEFAULT_OUTPUT_LIMIT_KB as DEFAULT_OUTPUT_LIMIT_KB
-    from grader.kernel.slot import KernelSlot as KernelSlot
     from grader.kernel.slot import Slot as Slot
     from grader.kernel.warm_pool import lab_frameworks as lab_frameworks
     from grader.pipeline import GradingContext as GradingContext
@@ -71,32 +65,24 @@ if TYPE_CHECKING:
     from grader.pipeline import WarmKernelPool as WarmKernelPool
     from grader.pipeline import grade_notebook as grade_notebook
     from grader.sandbox.isolation import DEFAULT_UID_BASE as DEFAULT_UID_BASE
-    from grader.sandbox.isolation import Isolation as Isolation
     from grader.sandbox.isolation import SandboxConfig as SandboxConfig
     from grader.sandbox.isolation import SandboxLimits as SandboxLimits
     from grader.sandbox.isolation import probe_isolation as probe_isolation
     from grader.sandbox.job import sweep_abandoned_jobs as sweep_abandoned_jobs
-    from grader.scoring.report import CellError as CellError
     from grader.scoring.report import CheckResult as CheckResult
     from grader.scoring.report import GradingReport as GradingReport
     from grader.scoring.stored import MAX_STORED_EVALUATION_BYTES as MAX_STORED_EVALUATION_BYTES
     from grader.scoring.stored import STORED_EVALUATION_FORMAT as STORED_EVALUATION_FORMAT
     from grader.scoring.stored import EvaluationPlan as EvaluationPlan
     from grader.scoring.stored import MemoisedLabData as MemoisedLabData
-    from grader.scoring.stored import StoredEvaluation as StoredEvaluation
     from grader.scoring.stored import evaluation_plan as evaluation_plan
     from grader.scoring.stored import pack_evaluation as pack_evaluation
     from grader.scoring.stored import rescore_report as rescore_report
     from grader.scoring.stored import unpack_evaluation as unpack_evaluation
-    from grader.spec.dataset import DatasetSpec as DatasetSpec
-    from grader.spec.lab import AccuracyCheck as AccuracyCheck
-    from grader.spec.lab import EarlyStoppingCheck as EarlyStoppingCheck
     from grader.spec.lab import LabSpec as LabSpec
     from grader.spec.lab import LateSubmission as LateSubmission
-    from grader.spec.lab import OverfittingGapCheck as OverfittingGapCheck
     from grader.spec.lab import discover_labs as discover_labs
     from grader.spec.lab import load_spec as load_spec
-    from grader.spec.lines import SpecProblem as SpecProblem
     from grader.spec.problems import find_spec_problems as find_spec_problems
     from grader.upload.attachments import BUNDLE_CONTENT_TYPE as BUNDLE_CONTENT_TYPE
     from grader.upload.attachments import FileLimits as FileLimits
@@ -109,49 +95,41 @@ if TYPE_CHECKING:
 
 # public name -> the module that defines it (tests/test_import_arrows.py checks this agrees with the block above)
 _EXPORTS: dict[str, str] = {
-    "prepare_labs": "grader.data.prepare", "dataset_status": "grader.data.sources",
-    "fetch_sources": "grader.data.sources", "import_source": "grader.data.sources",
-    "DatasetSpec": "grader.spec.dataset",
-    "LabData": "grader.data.lab_data", "missing_datasets": "grader.data.lab_data",
-    "sha256_of": "grader.data.lab_data", "warn_missing_datasets": "grader.data.lab_data",
-    "DatasetError": "grader.errors", "EnvironmentNotReady": "grader.errors",
-    "EnvironmentUnavailable": "grader.errors", "GraderError": "grader.errors",
-    "HarnessOutputInvalid": "grader.errors", "InfrastructureError": "grader.errors",
-    "KernelStartFailed": "grader.errors", "NetworkRefused": "grader.errors", "NoFreeUid": "grader.errors",
+    "LabData": "grader.data.lab_data", "missing_datasets": "grader.data.lab_data", "sha256_of": "grader.data.lab_data",
+    "warn_missing_datasets": "grader.data.lab_data",
+    "prepare_labs": "grader.data.prepare",
+    "import_private_data": "grader.data.private", "undeclared_split": "grader.data.private",
+    "dataset_status": "grader.data.sources", "fetch_sources": "grader.data.sources",
+    "import_source": "grader.data.sources",
+    "AttachmentsInvalid": "grader.errors", "AttachmentsTooLarge": "grader.errors", "DatasetError": "grader.errors",
+    "EnvironmentNotReady": "grader.errors",
+    "EnvironmentUnavailable": "grader.errors", "GraderError": "grader.errors", "InfrastructureError": "grader.errors",
     "NotebookInvalid": "grader.errors", "SandboxUnavailable": "grader.errors", "SpecInvalid": "grader.errors",
     "StoredOutputUnreadable": "grader.errors", "WorkerConfigError": "grader.errors",
-    "EvaluationResult": "grader.evaluation.result",
-    "AttachmentsInvalid": "grader.errors", "AttachmentsTooLarge": "grader.errors",
-    "BUNDLE_CONTENT_TYPE": "grader.upload.attachments", "FileLimits": "grader.upload.attachments",
-    "SubmittedFile": "grader.upload.attachments", "bundle": "grader.upload.attachments",
-    "collect_files": "grader.upload.attachments", "unbundle": "grader.upload.attachments",
     "DEFAULT_ENVIRONMENT": "grader.kernel.environments", "EnvironmentStatus": "grader.kernel.environments",
     "StudentEnvironment": "grader.kernel.environments", "build_environment": "grader.kernel.environments",
     "check_environment": "grader.kernel.environments", "environment_definitions": "grader.kernel.environments",
     "read_environment_marker": "grader.kernel.environments", "resolve_environment": "grader.kernel.environments",
     "DEFAULT_HARNESS_TIMEOUT_S": "grader.kernel.limits", "DEFAULT_OUTPUT_LIMIT_KB": "grader.kernel.limits",
-    "check_upload": "grader.upload.notebook", "parse_notebook": "grader.upload.notebook",
-    "GradingContext": "grader.pipeline", "GradingOutcome": "grader.pipeline",
-    "grade_notebook": "grader.pipeline", "sweep_abandoned_jobs": "grader.sandbox.job",
-    "KernelSlot": "grader.kernel.slot", "Slot": "grader.kernel.slot",
-    "WarmKernelPool": "grader.pipeline", "lab_frameworks": "grader.kernel.warm_pool",
-    "import_private_data": "grader.data.private",
-    "undeclared_split": "grader.data.private",
-    "DEFAULT_UID_BASE": "grader.sandbox.isolation", "Isolation": "grader.sandbox.isolation",
-    "SandboxConfig": "grader.sandbox.isolation", "SandboxLimits": "grader.sandbox.isolation",
-    "probe_isolation": "grader.sandbox.isolation",
-    "CellError": "grader.scoring.report", "CheckResult": "grader.scoring.report",
-    "GradingReport": "grader.scoring.report",
+    "Slot": "grader.kernel.slot",
+    "lab_frameworks": "grader.kernel.warm_pool",
+    "GradingContext": "grader.pipeline", "GradingOutcome": "grader.pipeline", "WarmKernelPool": "grader.pipeline",
+    "grade_notebook": "grader.pipeline",
+    "DEFAULT_UID_BASE": "grader.sandbox.isolation", "SandboxConfig": "grader.sandbox.isolation",
+    "SandboxLimits": "grader.sandbox.isolation", "probe_isolation": "grader.sandbox.isolation",
+    "sweep_abandoned_jobs": "grader.sandbox.job",
+    "CheckResult": "grader.scoring.report", "GradingReport": "grader.scoring.report",
     "EvaluationPlan": "grader.scoring.stored", "MAX_STORED_EVALUATION_BYTES": "grader.scoring.stored",
     "MemoisedLabData": "grader.scoring.stored", "STORED_EVALUATION_FORMAT": "grader.scoring.stored",
-    "StoredEvaluation": "grader.scoring.stored", "evaluation_plan": "grader.scoring.stored",
-    "pack_evaluation": "grader.scoring.stored", "rescore_report": "grader.scoring.stored",
-    "unpack_evaluation": "grader.scoring.stored",
-    "AccuracyCheck": "grader.spec.lab", "EarlyStoppingCheck": "grader.spec.lab", "LabSpec": "grader.spec.lab",
-    "LateSubmission": "grader.spec.lab", "OverfittingGapCheck": "grader.spec.lab", "discover_labs": "grader.spec.lab",
+    "evaluation_plan": "grader.scoring.stored", "pack_evaluation": "grader.scoring.stored",
+    "rescore_report": "grader.scoring.stored", "unpack_evaluation": "grader.scoring.stored",
+    "LabSpec": "grader.spec.lab", "LateSubmission": "grader.spec.lab", "discover_labs": "grader.spec.lab",
     "load_spec": "grader.spec.lab",
-    "SpecProblem": "grader.spec.lines",
     "find_spec_problems": "grader.spec.problems",
+    "BUNDLE_CONTENT_TYPE": "grader.upload.attachments", "FileLimits": "grader.upload.attachments",
+    "SubmittedFile": "grader.upload.attachments", "bundle": "grader.upload.attachments",
+    "collect_files": "grader.upload.attachments", "unbundle": "grader.upload.attachments",
+    "check_upload": "grader.upload.notebook", "parse_notebook": "grader.upload.notebook",
 }
 __all__ = sorted(_EXPORTS)
 

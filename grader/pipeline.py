@@ -72,19 +72,12 @@ class GradingContext:
 
 @dataclass(frozen=True)
 class GradingOutcome:
-    """The report, the executed notebook and files drawn from the report (`learning_curve.png`)."""
+    """The report, the executed notebook and the report's plots (PNG by kind: `grader.scoring.plots`)."""
 
     report: GradingReport
     executed_notebook: bytes
-    artifacts: dict[str, bytes] = field(default_factory=dict)
+    artifacts: dict[str, bytes] = field(default_factory=dict)  # plot kind -> PNG, drawn by the report step
     stored_evaluation: StoredEvaluation | None = None  # stored beside the report: `labgrader rescore` reuses it
-
-    def __post_init__(self) -> None:
-        # drawn here so every way of building an outcome carries the plot of the report's history
-        if not self.artifacts and self.report.history:
-            from grader.scoring.plots import learning_curve_artifacts  # matplotlib: ~1 s to import, only when drawn
-
-            object.__setattr__(self, "artifacts", learning_curve_artifacts(self.report.history))
 
 
 def _harness_step(ctx: GradingContext, work: Path, evaluation: Path) -> tuple[str, Path]:
@@ -179,9 +172,19 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
         output, harness_problem = await asyncio.to_thread(_evaluate, ctx, result, dirs, isolation)
         inputs = StoredEvaluation(plan=plan, output=output)
         report = _report(ctx, result, inputs, harness_problem, isolation, prepare_s)
-        return GradingOutcome(report=report, executed_notebook=notebook_bytes(nb), stored_evaluation=inputs)
+        return GradingOutcome(report=report, executed_notebook=notebook_bytes(nb), artifacts=_plots(report),
+                              stored_evaluation=inputs)
     finally:
         job.end()
+
+
+def _plots(report: GradingReport) -> dict[str, bytes]:
+    """The report's plots, the last step of the report (none without a history)."""
+    if not report.history:
+        return {}
+    from grader.scoring.plots import report_plots  # matplotlib: ~1 s to import, only when something is drawn
+
+    return report_plots(report)
 
 
 def notebook_bytes(nb: NotebookNode) -> bytes:

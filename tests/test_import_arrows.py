@@ -256,6 +256,29 @@ def test_front_door_names_resolve() -> None:
         assert getattr(grader, name) is getattr(importlib.import_module(module), name)
 
 
+def front_door_users(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Each name imported from the front door (`from grader import NAME`) by `server` or `lab_tasks` -> who does."""
+    users: dict[str, set[str]] = {}
+    for source, path in modules.items():
+        if source.split(".")[0] not in ("server", "lab_tasks"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module == "grader" and not node.level:
+                for alias in node.names:
+                    users.setdefault(alias.name, set()).add(source)
+    return users
+
+
+def test_the_front_door_exports_what_the_service_and_labs_use_and_nothing_else() -> None:
+    """`grader.__all__` is exactly the names `server/` and `lab_tasks/` import from it: a name nobody outside uses is
+    an internal made public, a name used but not exported fails at import."""
+    import grader
+
+    used = set(front_door_users(house_modules()))
+    assert sorted(used - set(grader.__all__)) == []
+    assert sorted(set(grader.__all__) - used) == []
+
+
 def test_the_drawing_in_docs_is_the_house(found: list[Arrow]) -> None:
     """docs/architecture.md shows the graph this test checks (regenerate: `python -m tests.test_import_arrows`),
     and in it every arrow points down."""

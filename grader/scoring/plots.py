@@ -8,7 +8,9 @@ import logging
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-LEARNING_CURVE = "learning_curve.png"
+from grader.scoring.report import GradingReport
+
+LEARNING_CURVE = "learning_curve"  # a plot's kind: what the service stores it as (every plot is a PNG)
 logger = logging.getLogger(__name__)
 
 
@@ -36,10 +38,15 @@ def learning_curve_png(loss: list[float], val_loss: list[float], title: str) -> 
     return buffer.getvalue()
 
 
+def report_plots(report: GradingReport) -> dict[str, bytes]:
+    """The plots of a report, PNG by kind: the report step draws them once, whoever stores them finds them by kind."""
+    return learning_curve_artifacts(report.history) if report.history else {}
+
+
 def learning_curve_artifacts(history: dict[str, dict[str, list[float]]]) -> dict[str, bytes]:
-    """One learning-curve PNG for the first history that has epochs; empty when there is none, or when the numbers
-    cannot be drawn (the notebook reports them: `{"loss": [1e308, -1e308]}` overflows the axis): the plot is an
-    extra and never fails a job."""
+    """One learning-curve PNG (kind `learning_curve`) for the first history that has epochs; empty when there is
+    none, or when the numbers cannot be drawn (the notebook reports them: `{"loss": [1e308, -1e308]}` overflows the
+    axis): the plot is an extra and never fails a job."""
     for name, curves in history.items():
         if curves.get("loss") or curves.get("val_loss"):
             title = f"Learning curve ({name[:80]})"

@@ -10,13 +10,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from server.db import SessionFactory, db_now, transaction
-from server.jobs.models import Artifact, ArtifactKind, CheckResultRow, GradingJob, JobQueue, JobStatus
-from server.jobs.stored_artifacts import new_artifact
-from server.rescore.service import store_evaluation
+from server.jobs.models import GradingJob, JobQueue, JobStatus
+from server.jobs.results import GradedResult as GradedResult  # the result `complete` writes (tests build it here)
+from server.jobs.results import write_graded
 from server.submissions.models import Submission
 
 
@@ -29,19 +29,6 @@ class Claim:
     owner: str
     submission_id: int
     lab_id: str
-
-
-@dataclass(frozen=True)
-class GradedResult:
-    """What a worker hands back: the report (as JSON), per-check rows and artifacts."""
-
-    score: float
-    max_score: float
-    note: str
-    report_json: str
-    checks: list[dict[str, object]]
-    artifacts: dict[str, tuple[str, bytes]]
-    stored_evaluation: tuple[str, bytes] | None = None  # (format, packed): what a rescore scores again
 
 
 def enqueue(session: Session, submission: Submission, queue: JobQueue = JobQueue.LIVE) -> GradingJob:
@@ -167,18 +154,7 @@ def complete(factory: SessionFactory, claim: Claim, result: GradedResult) -> boo
         assert submission is not None
         if submission.current_job_id != claim.job_id:
             return True  # a newer regrade superseded this job; keep its result in the job row only
-        submission.status, submission.score = JobStatus.GRADED.value, result.score
-        submission.max_score, submission.note = result.max_score, result.note or None
-        session.execute(delete(CheckResultRow).where(CheckResultRow.submission_id == claim.submission_id))
-        for position, check in enumerate(result.checks):
-            session.add(CheckResultRow(submission_id=claim.submission_id, job_id=claim.job_id, position=position,
-                                       **check))
-        kinds = [k for k in result.artifacts]
-        session.execute(delete(Artifact).where(Artifact.submission_id == claim.submission_id,
-                                               Artifact.kind.in_([*kinds, ArtifactKind.LEARNING_CURVE.value])))
-        for kind, (content_type, content) in result.artifacts.items():
-            session.add(new_artifact(claim.submission_id, kind, content_type, content))
-        store_evaluation(session, claim.submission_id, claim.job_id, result.stored_evaluation)
+        write_graded(session, submission, claim.job_id, result)
         return True
 
 

@@ -24,8 +24,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from grader import (
-    MAX_STORED_EVALUATION_BYTES,
-    STORED_EVALUATION_FORMAT,
     CheckResult,
     EnvironmentNotReady,
     FileLimits,
@@ -38,7 +36,6 @@ from grader import (
     Slot,
     WarmKernelPool,
     grade_notebook,
-    pack_evaluation,
     parse_notebook,
     unbundle,
 )
@@ -46,9 +43,9 @@ from server.db import SessionFactory
 from server.jobs import ledger
 from server.jobs.models import Artifact, ArtifactKind, JobQueue
 from server.jobs.outage import database_unreachable, retry_during_outage_async
+from server.jobs.results import outcome_to_result
 from server.jobs.stored_artifacts import artifact_content
 from server.labs.service import get_spec
-from server.rescore.service import check_row_values
 from server.settings import Settings
 
 log = logging.getLogger("labgrader.worker")
@@ -67,23 +64,6 @@ class RunOutcome(StrEnum):
     FAILED = "failed"  # an infrastructure failure: re-queued or, after max_attempts, `error`
     LOST_LEASE = "lost lease"  # stopped mid-run because this worker could no longer hold the job
     WAITING = "waiting"  # given back, no attempt counted: its lab's student environment is being built
-
-
-def outcome_to_result(outcome: GradingOutcome) -> ledger.GradedResult:
-    report = outcome.report
-    checks = check_row_values(report)
-    artifacts = {ArtifactKind.EXECUTED_NOTEBOOK.value: ("application/x-ipynb+json", outcome.executed_notebook)}
-    for name, content in outcome.artifacts.items():
-        if name == "learning_curve.png":
-            artifacts[ArtifactKind.LEARNING_CURVE.value] = ("image/png", content)
-    inputs = outcome.stored_evaluation
-    packed = pack_evaluation(inputs) if inputs is not None else None
-    if inputs is not None and packed is None:
-        log.warning("the scoring inputs of lab %s's job are over %d bytes packed; not stored (rescore will ask for a "
-                    "regrade of this submission)", report.lab_id, MAX_STORED_EVALUATION_BYTES)
-    return ledger.GradedResult(score=report.score, max_score=report.max_score, note=report.execution_note,
-                               report_json=report.model_dump_json(), checks=checks, artifacts=artifacts,
-                               stored_evaluation=(STORED_EVALUATION_FORMAT, packed) if packed is not None else None)
 
 
 def refused_report(lab_id: str, spec_checks: list[tuple[str, str, float]], reason: str) -> GradingReport:

@@ -11,7 +11,7 @@ from server.db import Base
 
 
 class StoredOutput(Base):
-    """`grader.StoredEvaluation`, zlib-compressed JSON; one row per submission (its latest job)."""
+    """`grader.scoring.stored.StoredEvaluation`, zlib-compressed JSON; one row per submission (its latest job)."""
 
     __tablename__ = "stored_outputs"
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from grader import (
@@ -26,7 +26,8 @@ from grader import (
     unpack_evaluation,
 )
 from server.db import db_now
-from server.jobs.models import CheckResultRow, GradingJob, JobStatus
+from server.jobs.models import GradingJob, JobStatus
+from server.jobs.results import check_row_values, replace_check_rows
 from server.labs.service import reload_spec
 from server.rescore.models import StoredOutput
 from server.submissions.models import Submission
@@ -50,21 +51,6 @@ class RescoreSummary:
     @property
     def not_rescored_count(self) -> int:
         return sum(len(ids) for ids in self.not_rescored.values())
-
-
-def check_row_values(report: GradingReport) -> list[dict[str, object]]:
-    """The `check_results` rows of a report, in check order (without submission, job and position)."""
-    return [c.model_dump(include={"title", "passed", "score", "max_score", "message", "measured"})
-            | {"check_id": c.id} for c in report.checks]
-
-
-def store_evaluation(session: Session, submission_id: int, job_id: int, packed: tuple[str, bytes] | None) -> None:
-    """Keep the latest job's scoring inputs (or none: that submission then needs a regrade to be rescored)."""
-    session.execute(delete(StoredOutput).where(StoredOutput.submission_id == submission_id))
-    if packed is not None:
-        fmt, content = packed
-        session.add(StoredOutput(submission_id=submission_id, job_id=job_id, format=fmt, size_bytes=len(content),
-                                 content=content))
 
 
 def rescore_lab(session: Session, lab_id: str, labs_dir: Path, data_dir: Path) -> RescoreSummary:
@@ -129,8 +115,7 @@ def _write(session: Session, written: list[tuple[int, int, GradingReport, bool]]
     if not written:
         return
     conn = session.connection()
-    submissions, jobs, checks, stored = (cast(Table, m.__table__) for m in (Submission, GradingJob, CheckResultRow,
-                                                                             StoredOutput))
+    submissions, jobs, stored = (cast(Table, m.__table__) for m in (Submission, GradingJob, StoredOutput))
     conn.execute(
         update(submissions).where(submissions.c.id == bindparam("sid"),
                                   submissions.c.current_job_id == bindparam("jid"),
@@ -150,9 +135,6 @@ def _write(session: Session, written: list[tuple[int, int, GradingReport, bool]]
     conn.execute(update(jobs).where(jobs.c.id == bindparam("jid"))
                  .values(score=bindparam("score"), report_json=bindparam("report")),
                  [{"jid": jid, "score": r.score, "report": r.model_dump_json()} for _, jid, r in kept])
-    conn.execute(delete(checks).where(checks.c.submission_id.in_(ids)))
-    conn.execute(insert(checks), [
-        values | {"submission_id": sid, "job_id": jid, "position": position}
-        for sid, jid, r in kept for position, values in enumerate(check_row_values(r))])
+    replace_check_rows(session, [(sid, jid, check_row_values(r)) for sid, jid, r in kept])
     conn.execute(update(stored).where(stored.c.submission_id.in_(ids)).values(rescored_at=db_now(session)))
     summary.rescored += len(kept)

@@ -15,9 +15,8 @@ from nbformat import NotebookNode, ValidationError
 from grader.errors import FrameTooLarge, KernelProtocolViolation
 from grader.kernel.channel import ProtocolGuard, StrictSession
 from grader.kernel.frames import encode_frame, read_frame
-from grader.pipeline import GradingOutcome
 from grader.sandbox import seccomp
-from grader.scoring.plots import learning_curve_artifacts
+from grader.scoring.plots import LEARNING_CURVE, learning_curve_artifacts, report_plots
 from grader.scoring.report import CellError, CheckResult, GradingReport
 from grader.scoring.student_text import exception_name, printable
 from server.cli.render import format_report, terminal_safe
@@ -114,9 +113,10 @@ def test_an_absurd_history_never_fails_a_job() -> None:
     absurd = {"mnist_multi_history": {"loss": [1e308, -1e308], "val_loss": [1.0, 0.5]}}
     assert learning_curve_artifacts(absurd) == {}
     report = GradingReport(lab_id="x", checks=(), history=absurd)
-    assert GradingOutcome(report=report, executed_notebook=b"{}").artifacts == {}
+    assert report_plots(report) == {}  # the report step draws no plot of it, and raises nothing
     fine = {"h": {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}}
-    assert learning_curve_artifacts(fine)["learning_curve.png"].startswith(b"\x89PNG")
+    assert learning_curve_artifacts(fine)[LEARNING_CURVE].startswith(b"\x89PNG")
+    assert report_plots(GradingReport(lab_id="x", checks=(), history=fine)).keys() == {"learning_curve"}
 
 
 def test_terminal_output_shows_no_escape_sequences() -> None:
