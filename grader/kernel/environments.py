@@ -256,6 +256,11 @@ def build_environment(name: str, requirements: Path, kernels_dir: Path, base_pyt
     if current is not None and not clean and current.get("requirements_sha256") == sha256_of(requirements) \
             and current.get("base_python") == base_python:
         return current
+    if current is None and not clean and not link.is_symlink() and (link / "bin" / "python").exists():
+        # a venv installed in place with no record: the worker image's environment layer, which must not depend on
+        # the code. It is brought up to the file where it stands and recorded, not rebuilt beside it: a rename out of
+        # an image's lower layer fails (EXDEV on overlayfs), and a second build would add another 7 GB layer
+        return _build_venv(name, requirements, link, base_python, use_pip_config, create=False)
     kernels_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(kernels_dir, 0o755)  # noqa: S103 - the sandbox uids read the venvs below it
     venv = kernels_dir / f"{name}@{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
@@ -268,10 +273,12 @@ def build_environment(name: str, requirements: Path, kernels_dir: Path, base_pyt
     return marker
 
 
-def _build_venv(name: str, requirements: Path, venv: Path, base_python: str, use_pip_config: bool) -> dict[str, Any]:
+def _build_venv(name: str, requirements: Path, venv: Path, base_python: str, use_pip_config: bool, *,
+                create: bool = True) -> dict[str, Any]:
     run = subprocess.run
     started = time.monotonic()
-    run([base_python, "-m", "venv", str(venv)], check=True, stdout=sys.stderr)
+    if create:
+        run([base_python, "-m", "venv", str(venv)], check=True, stdout=sys.stderr)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
     if not use_pip_config:
         pip.append("--isolated")

@@ -6,6 +6,7 @@ directory, built offline by the real `build_environment` from a local wheel."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -139,3 +140,20 @@ def test_a_venv_built_in_place_by_an_older_labgrader_is_used_then_kept_as_the_pr
     assert in_place.is_symlink()
     kept = [p for p in kernels_dir.iterdir() if p.name.startswith("tiny@0-in-place-")]
     assert len(kept) == 1 and (kept[0] / MARKER).is_file() and marker["versions"]["ipykernel"] == "1.0"
+
+
+def test_a_venv_installed_in_place_without_a_record_is_recorded_where_it_stands(kernels_dir: Path) -> None:
+    """The worker image's layout: its environment layer makes KERNELS_DIR/NAME with `python -m venv` and pip, before
+    the code exists; the later `kernels build` must record it there, not rename it (EXDEV out of an image layer)."""
+    requirements = _requirements(kernels_dir.parent / "wheels", "1.0")
+    in_place = kernels_dir / "tiny"
+    subprocess.run([BASE_PYTHON, "-m", "venv", str(in_place)], check=True)
+    subprocess.run([str(in_place / "bin" / "python"), "-m", "pip", "install", "-q", "-r", str(requirements)],
+                   check=True)
+    marker = build_environment("tiny", requirements, kernels_dir, BASE_PYTHON, use_pip_config=True)
+    assert in_place.is_dir() and not in_place.is_symlink()
+    assert [p.name for p in kernels_dir.iterdir()] == ["tiny"]  # nothing built beside it, nothing renamed
+    assert (in_place / MARKER).is_file() and marker["versions"]["ipykernel"] == "1.0"
+    env = resolve_environment("tiny", kernels_dir, None)
+    assert (env.python, env.source) == (str(in_place / "bin" / "python"), "built")
+    assert build_environment("tiny", requirements, kernels_dir, BASE_PYTHON, use_pip_config=True) == marker
