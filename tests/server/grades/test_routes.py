@@ -138,6 +138,7 @@ TA_REFUSED_API = {
     ("POST", "/api/v1/users/{name}/reset-token"), ("POST", "/api/v1/users/{name}/revoke"),
     ("POST", "/api/v1/users/{name}/disable"), ("POST", "/api/v1/users/{name}/enable"),
     ("DELETE", "/api/v1/users/{name}"),
+    ("GET", "/api/v1/lti/passbacks"),  # the LMS ledger is course administration
 }
 PATH_VALUES = {"lab_id": "frameworks", "submission_id": "3", "name": "bob", "check_id": "iris_accuracy",
                "action": "excuse", "job_id": "1"}
