@@ -114,7 +114,8 @@ def test_the_gradebook_pages_show_the_exports_numbers_per_student(course: dict[s
         assert shown["days_late"] == row["days_late"]
         assert shown["raw_score"] == row["raw_score"]
         assert shown["score"].split(" / ")[0] == row["score"], (student, shown, row)
-    assert (table["ben"]["raw_score"], table["ben"]["score"]) == ("80", "40 / 100 −50%")
+    assert (table["ben"]["raw_score"], table["ben"]["score"]) == ("80", "40 / 100 −50% 2 day(s) late, 50% off")
+    assert exported["ben"]["reason"] == "2 day(s) late, 50% off"  # the page and the export give the same reason
     shoot_both(page, "21-instructor-lab-gradebook-late-lab")
 
     page.goto(f"{server.url}/dashboard")
