@@ -19,11 +19,12 @@ from grader.evaluation.network import NumpyNetwork, apply
 from grader.evaluation.ops import Linear, Perceptron
 
 Array = NDArray[Any]
-COPY_COSINE = 0.99  # trained rows of MNIST networks stay below 0.9 with every image
+COPY_COSINE = 0.99  # trained rows of the bundled image labs' networks stay below 0.9 with every image
 MAX_ROWS = 4096  # rows compared (the first ones): a lab's parameter cap keeps honest first layers far smaller
 MAX_IMAGES = 3000  # images of each kind compared
 ROW_BLOCK = 512
-# in a handful of features (Iris has 4) trained rows point the way of some input by chance: only images are compared
+# with a handful of features (4 in a small tabular lab) trained rows point the way of some input by chance:
+# only images are compared
 MIN_FEATURES = 64
 
 

@@ -47,7 +47,7 @@ class ModelKinds:
                  samples: dict[int, Any], shapes: dict[int, tuple[int, ...]] | None = None) -> None:
         self.kinds = tuple(kinds)
         self.widths, self.classes, self.samples = widths, classes, samples
-        self.shapes = shapes or {}  # width -> the shape of one stored input, (28, 28) for MNIST
+        self.shapes = shapes or {}  # width -> the shape of one stored input (an image: height, width)
 
     def layouts(self, width: int) -> list[tuple[int, ...]]:
         """The shapes one input of `width` features may be handed to a network in: flat, as stored, channels
