@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from grader.data.lab_data import LabData
 from grader.evaluation.result import ArchitectureFacts, EvaluationResult, HistoryResult, ModelResult
@@ -22,9 +21,7 @@ from grader.scoring.scorers import (
 )
 from grader.spec.dataset import DatasetSpec
 from grader.spec.lab import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
-
-HIDDEN_Y = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9] * 10)  # 100 hidden labels
-TRAIN_Y = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9] * 5)  # 50 visible training labels
+from tests.grader.scoring.conftest import HIDDEN_Y, TRAIN_Y
 
 SINGLE = AccuracyCheck(id="single", title="single", kind="accuracy", model="mnist_single_model", dataset="mnist",
                        architecture="single_dense", points=20, full_credit_at=0.9, no_credit_at=0.8)
@@ -35,16 +32,6 @@ GAP = OverfittingGapCheck(id="gap", title="gap", kind="overfitting_gap", model="
 DIGITS = (DatasetSpec(id="mnist", title="MNIST", classes=tuple("0123456789"), input_shape=(28, 28)),)
 STOP = EarlyStoppingCheck(id="stop", title="stop", kind="early_stopping", history="mnist_multi_history", patience=3,
                           points=15, model="mnist_multi_model")
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> LabData:
-    lab = LabData(tmp_path, "frameworks")
-    lab.hidden.mkdir(parents=True)
-    lab.visible.mkdir(parents=True)
-    np.savez(lab.hidden / "mnist.npz", x=np.zeros((100, 28, 28), np.uint8), y=HIDDEN_Y)
-    np.savez(lab.visible / "mnist.npz", x_train=np.zeros((50, 28, 28), np.uint8), y_train=TRAIN_Y)
-    return lab
 
 
 def facts(dense: int, *, between: bool = True, conv: bool = False) -> ArchitectureFacts:

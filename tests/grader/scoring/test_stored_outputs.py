@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,19 +21,10 @@ from grader.scoring.stored import (
     unpack_evaluation,
 )
 from grader.spec.lab import LabSpec
-from tests.grader.scoring.test_scoring import DIGITS, GAP, HIDDEN_Y, MULTI, SINGLE, STOP, TRAIN_Y, multi
+from tests.grader.scoring.conftest import HIDDEN_Y, TRAIN_Y
+from tests.grader.scoring.test_scoring import DIGITS, GAP, MULTI, SINGLE, STOP, multi
 
 SPEC = LabSpec(id="frameworks", title="t", datasets=DIGITS, checks=(SINGLE, MULTI, GAP, STOP))
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> LabData:
-    lab = LabData(tmp_path, "frameworks")
-    lab.hidden.mkdir(parents=True)
-    lab.visible.mkdir(parents=True)
-    np.savez(lab.hidden / "mnist.npz", x=np.zeros((100, 28, 28), np.uint8), y=HIDDEN_Y)
-    np.savez(lab.visible / "mnist.npz", x_train=np.zeros((50, 28, 28), np.uint8), y_train=TRAIN_Y)
-    return lab
 
 
 def inputs_for(spec: LabSpec, lab: LabData, hidden_wrong: int = 1) -> StoredEvaluation:
