@@ -192,12 +192,19 @@ def late_now(spec: LabSpec, score: float) -> CountedAttempt:
     return assess(Attempt(0, now, score), spec.submission, parse_deadline(spec.submission.deadline))
 
 
+def _api_token(args: argparse.Namespace) -> str | None:
+    """The token of `submit` and `wait`: --token or LABGRADER_TOKEN; None (having said so) when there is neither."""
+    token: str | None = args.token or os.environ.get("LABGRADER_TOKEN")
+    if not token:
+        print("error: give your API token with --token or the LABGRADER_TOKEN environment variable", file=sys.stderr)
+    return token or None
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     from server.cli.client import SubmitError, submit
 
-    token = args.token or os.environ.get("LABGRADER_TOKEN")
-    if not token:
-        print("error: give your API token with --token or the LABGRADER_TOKEN environment variable", file=sys.stderr)
+    token = _api_token(args)
+    if token is None:
         return 2
     try:
         return submit(Path(args.notebook), args.lab, args.server, token, wait=not args.no_wait, as_json=args.json,
@@ -210,9 +217,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_wait(args: argparse.Namespace) -> int:
     from server.cli.client import SubmitError, wait_for
 
-    token = args.token or os.environ.get("LABGRADER_TOKEN")
-    if not token:
-        print("error: give your API token with --token or the LABGRADER_TOKEN environment variable", file=sys.stderr)
+    token = _api_token(args)
+    if token is None:
         return 2
     try:
         return wait_for(args.submission_id, args.server, token, as_json=args.json)
