@@ -7,7 +7,7 @@ from server.lti.models import LtiGradePassback, LtiLoginState, LtiPlatform, LtiR
 from server.rescore.models import StoredOutput
 from server.sso.models import SsoLoginState
 from server.submissions.models import Submission
-from server.users.models import AuditEvent, PageSessionRecord, User
+from server.users.models import AuditEvent, User
 
 __all__ = ["Artifact", "AuditEvent", "CheckResultRow", "GradingJob", "Lab", "LabDecision", "LtiGradePassback",
            "LtiLoginState", "LtiPlatform", "LtiResourceLink", "LtiUserLink", "ScoreOverride", "SsoLoginState",

@@ -4,8 +4,8 @@
      ├── NotFound   no user by that name
      └── Conflict   an instructor acting on their own account (they would lock themselves out)
 
-Every change ends the user's page sessions (server.users.page_sessions), so their open pages log out at once, and writes an
-`AuditEvent` with the actor's name in the same transaction.
+Every change ends the user's page sessions (server.users.page_sessions), so their open pages log out at once, and
+writes an `AuditEvent` with the actor's name in the same transaction.
 """
 
 from __future__ import annotations

@@ -28,9 +28,9 @@ def _digest(session_id: str) -> str:
 def record_session(db: Session, user: User, session_id: str, lifetime_s: float) -> None:
     """Open a session row (and forget this user's ended or expired ones); the caller commits."""
     now = db_now(db)
-    db.execute(delete(PageSessionRecord).where(
-        PageSessionRecord.user_id == user.id,
-        or_(PageSessionRecord.ended_at.is_not(None), PageSessionRecord.created_at < now - timedelta(seconds=lifetime_s))))
+    stale = or_(PageSessionRecord.ended_at.is_not(None),
+                PageSessionRecord.created_at < now - timedelta(seconds=lifetime_s))
+    db.execute(delete(PageSessionRecord).where(PageSessionRecord.user_id == user.id, stale))
     db.add(PageSessionRecord(id_digest=_digest(session_id), user_id=user.id, created_at=now, last_seen_at=now))
 
 

@@ -110,6 +110,10 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/account/token"): Access.SIGNED_IN,
     ("POST", "/account/token"): Access.SIGNED_IN,
     ("GET", "/api/v1/lti/passbacks"): Access.INSTRUCTOR,
+    ("GET", "/dashboard/lti/platforms"): Access.INSTRUCTOR,  # registering an LMS is not a TA's
+    ("POST", "/dashboard/lti/platforms"): Access.INSTRUCTOR,
+    ("GET", "/dashboard/lti/passbacks"): Access.INSTRUCTOR,
+    ("POST", "/dashboard/lti/passbacks/{passback_id}/retry"): Access.INSTRUCTOR,
 }
 
 CALLER_CHECKS = {current_user, current_viewer, require_scraper}  # a route's dependencies must include one
@@ -166,7 +170,7 @@ def walked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
 
 def _url(path: str, submission_id: int) -> str:
     args = {"submission_id": str(submission_id), "lab_id": "frameworks", "check_id": "iris_accuracy",
-            "name": ASSET_NAMES.get(path, "ann"), "action": "disable"}
+            "name": ASSET_NAMES.get(path, "ann"), "action": "disable", "passback_id": str(submission_id)}
     return re.sub(r"\{(\w+)\}", lambda m: args[m.group(1)], path)
 
 
