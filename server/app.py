@@ -144,6 +144,7 @@ def create_app(settings: Settings | None = None, environments: Sequence[Environm
     app.include_router(roster_router.router)
     app.include_router(dashboard_router)
     if lti_installed():
+        from server.dashboard.rendering import environment as page_environment
         from server.lti.pages import router as lti_pages_router
         from server.lti.platform_keys import PlatformKeys
         from server.lti.router import api_router as lti_api_router
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None, environments: Sequence[Environm
         app.state.lti_platform_keys = PlatformKeys()
         app.include_router(lti_router)
         app.include_router(lti_pages_router)
+        page_environment.globals["lms_pages"] = True  # the roster page links to them
         app.include_router(lti_api_router)
     if sso_installed():
         from server.sso.router import router as sso_router

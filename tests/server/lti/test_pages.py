@@ -45,6 +45,7 @@ def test_registering_an_lms_on_the_page_is_the_cli_registration(lti_pair: Pair) 
         assert shown.status_code == 200
         for name, path in (("login", "/lti/login"), ("launch", "/lti/launch"), ("jwks", "/lti/jwks.json")):
             assert f'<code data-value="{name}">{server.url}{path}</code>' in shown.text  # to paste into the LMS
+        assert 'href="/dashboard/lti/platforms"' in client.get("/dashboard/roster").text  # linked from the roster
         assert client.post("/dashboard/lti/platforms", data=FORM).status_code == 403  # no CSRF token: refused
         added = client.post("/dashboard/lti/platforms", data={**FORM, "csrf_token": csrf})
         assert added.status_code == 201, added.text[:500]
