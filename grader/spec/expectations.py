@@ -23,8 +23,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from grader.errors import SpecInvalid
+from grader.spec.check_base import Identifier
 from grader.spec.dataset import DataFile
-from grader.spec.lab import Identifier, LabSpec
+from grader.spec.lab import LabSpec
 
 EXPECTATIONS_FILE = "expectations.toml"
 Verdict = Literal["pass", "fail", "partial"]

@@ -26,7 +26,7 @@ def lab_folder(target: str, labs_dir: Path) -> Path | None:
 
 def run_lab_tests(targets: list[str], settings: Settings, *, as_json: bool) -> int:
     """Every lab's notebooks graded and compared; the worst exit status of all."""
-    worst, answers = 0, []
+    worst, answers = 0, list[dict[str, Any]]()
     for target in targets:
         folder = lab_folder(target, settings.labs_dir)
         if folder is None:

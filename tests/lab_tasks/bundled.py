@@ -53,7 +53,8 @@ def lab_test(workdir: Path, lab: str) -> dict[str, Any]:
     command must find everything as expected. Returns notebook -> check -> (earned, message)."""
     out = subprocess.run([*LABGRADER, "labs", "test", lab, "--json"], cwd=workdir, env=server_env(workdir),
                          capture_output=True, text=True, timeout=2400)  # three notebooks or more, one after another
-    [answer] = json.loads(out.stdout) if out.stdout.strip() else [{"error": out.stderr[-3000:]}]
+    answers: list[dict[str, Any]] = json.loads(out.stdout) if out.stdout.strip() else [{"error": out.stderr[-3000:]}]
+    answer = answers[0]
     assert (out.returncode, answer.get("ok")) == (0, True), answer
     graded: dict[str, Any] = {}
     for row in answer["rows"]:
