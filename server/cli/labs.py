@@ -85,7 +85,14 @@ def validate_all(targets: list[str], labs_dir: Path) -> int:
 
 def validate(path: Path) -> int:
     """Print every problem as `FILE:LINE: KEY: MESSAGE`; exit 1 when there is any."""
-    from grader import find_spec_problems, load_spec, undeclared_split
+    from grader import (
+        EXPECTATIONS_FILE,
+        SpecInvalid,
+        find_spec_problems,
+        load_expectations,
+        load_spec,
+        undeclared_split,
+    )
 
     problems = find_spec_problems(path)
     for problem in problems:
@@ -95,6 +102,12 @@ def validate(path: Path) -> int:
         return 1
     toml = path / "lab.toml" if path.is_dir() else path
     spec = load_spec(toml)
+    if (toml.parent / EXPECTATIONS_FILE).is_file():  # what `labs test` reads: its checks and notebooks exist
+        try:
+            load_expectations(toml.parent, spec)
+        except SpecInvalid as exc:
+            print(f"{exc}\n1 problem(s) in {path}", file=sys.stderr)
+            return 1
     checks = f"{len(spec.checks)} check{'s' if len(spec.checks) != 1 else ''}"
     print(f"{toml}: valid: lab {spec.id}, {checks}, {spec.max_score:g} points, datasets "
           f"{', '.join(sorted(spec.evaluated_datasets())) or 'none'}")

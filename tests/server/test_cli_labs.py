@@ -189,6 +189,10 @@ def test_labs_test_says_what_it_cannot_read_and_exits_2(tmp_path: Path) -> None:
     assert labgrader(tmp_path, "labs", "new", "wine", LABGRADER_LABS_DIR=str(labs)).returncode == 0
     (labs / "wine" / "expectations.toml").write_text('[[notebooks]]\npath = "starter.ipynb"\n'
                                                      'checks = { acuracy = "fail" }\n')
+    invalid = labgrader(tmp_path, "labs", "validate", "wine", LABGRADER_LABS_DIR=str(labs))
+    assert invalid.returncode == 1
+    assert invalid.stderr == (f"{labs / 'wine' / 'expectations.toml'}: notebooks[0].checks: lab wine has no check "
+                              f"'acuracy' (its checks: accuracy)\n1 problem(s) in {labs / 'wine'}\n")
     typo = labgrader(tmp_path, "labs", "test", "wine", LABGRADER_LABS_DIR=str(labs))
     assert (typo.returncode, typo.stdout) == (2, "")
     assert typo.stderr == (f"error: {labs / 'wine' / 'expectations.toml'}: notebooks[0].checks: lab wine has no "
