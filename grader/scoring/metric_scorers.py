@@ -29,6 +29,7 @@ from grader.scoring.report import CheckResult
 from grader.spec.metric_checks import (
     BalancedAccuracyCheck,
     F1Check,
+    MetricCheck,
     MinClassRecallCheck,
     PrecisionCheck,
     RecallCheck,
@@ -37,12 +38,11 @@ from grader.spec.metric_checks import (
 from grader.spec.slots import slot_role
 
 Array = NDArray[Any]
-Metric = RecallCheck | PrecisionCheck | F1Check | BalancedAccuracyCheck | TopKAccuracyCheck | MinClassRecallCheck
 NEGLECTED = ("the network neglects some classes: weight the rare classes more in the loss (class weights) or "
              "oversample them, and train longer")
 
 
-def _predictions(check: Metric, inputs: ScoringInputs) -> tuple[ModelResult, Array, Array] | CheckResult:
+def _predictions(check: MetricCheck, inputs: ScoringInputs) -> tuple[ModelResult, Array, Array] | CheckResult:
     """(the model's entry, its hidden predictions, the hidden labels), or the failed result saying why not."""
     missing = data_missing(check, inputs)
     if missing:
@@ -58,7 +58,7 @@ def _predictions(check: Metric, inputs: ScoringInputs) -> tuple[ModelResult, Arr
     return entry, predicted, labels
 
 
-def _graded(check: Metric, entry: ModelResult, value: float, measured: str, advice: str) -> CheckResult:
+def _graded(check: MetricCheck, entry: ModelResult, value: float, measured: str, advice: str) -> CheckResult:
     """Linear partial credit between the thresholds (higher is better), in the words accuracy uses."""
     score = partial_credit(value, check.full_credit_at, check.no_credit_at, check.points)
     passed = value >= check.full_credit_at
@@ -88,7 +88,7 @@ def _f1(precision: float, recall: float) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
-def _no_samples(check: Metric, name: str, shown: str) -> CheckResult:
+def _no_samples(check: MetricCheck, name: str, shown: str) -> CheckResult:
     return failed(check, f"the hidden {shown} data holds no sample of class {name}, so this check cannot be measured; "
                          "this is not a fault of the notebook: ask your instructor to check the lab's hidden split")
 
