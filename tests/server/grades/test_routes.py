@@ -202,6 +202,7 @@ def test_the_lab_page_names_the_file_the_server_loaded_and_students_see_the_lab_
 
     labs = tmp_path / "course-labs"
     shutil.copytree(LABS_DIR / "frameworks", labs / "frameworks")
+    shutil.copy(LABS_DIR / "datasets.toml", labs)  # the course's MNIST declaration
     server = make_server(tmp_path, LABGRADER_LABS_DIR=str(labs), LABGRADER_SUBMISSIONS_PER_HOUR="5")
     token, student = server.add_user("prof", "instructor"), server.add_user("ada")
     with transaction(migrated_factory(server.workdir / "labgrader.db")) as session:
