@@ -22,7 +22,6 @@ from server.errors import install_error_handlers
 from server.grades import router as grades_router
 from server.jobs.dispatch import Dispatcher, EmbeddedDispatcher
 from server.jobs.executor import EmbeddedExecutor
-from server.labs import router as labs_router
 from server.labs.service import list_specs, sync_labs
 from server.lti import lti_installed, sso_installed
 from server.metrics import router as metrics_router
@@ -137,7 +136,6 @@ def create_app(settings: Settings | None = None, environments: Sequence[Environm
                 entry["status"] = waiting
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    app.include_router(labs_router.router)
     app.include_router(submissions_router.router)
     app.include_router(rescore_router.router)
     app.include_router(grades_router.router)

@@ -116,6 +116,15 @@ class LateSubmission(_Strict):
     deadline: str | None = None
     penalty_per_day: float = Field(default=0.0, ge=0, le=1)
     counts: Literal["latest", "best"] = "latest"
+    # what students see of each check before their deadline: "always" everything; "after_deadline" the titles and
+    # points only, the thresholds once their deadline (an extension's, if any) has passed
+    check_details: Literal["always", "after_deadline"] = "always"
+
+    @model_validator(mode="after")
+    def _details_need_a_deadline(self) -> LateSubmission:
+        if self.check_details == "after_deadline" and not self.deadline:
+            raise ValueError('check_details = "after_deadline" needs a deadline in [submission]')
+        return self
 
 
 class LabSpec(_Strict):

@@ -45,6 +45,8 @@ MEANINGS = {
     "submission.deadline": "ISO 8601 time (UTC when no zone); later submissions are late",
     "submission.penalty_per_day": "share of the score taken per started day late (0.1 = 10 %)",
     "submission.counts": "which graded submission counts: the latest before the deadline, or the best after penalties",
+    "submission.check_details": "what students see of each check before their deadline: everything, or the title "
+                                "and points with the thresholds only after it (needs a `deadline`)",
     "checks.id": "the check's stable id (gradebook column, API); keep it when you change thresholds",
     "checks.title": "shown with the result",
     "checks.points": "the check's full credit",

@@ -167,12 +167,13 @@ def cmd_grade(args: argparse.Namespace) -> int:
     report = outcome.report
     late = late_now(spec, report.score)
     if args.json:
+        from server.exports.policy import counted_fields
+
         checks = [c.model_dump(include={"id", "title", "passed", "score", "max_score", "message"})
                   for c in report.checks]
         print(json.dumps({"lab_id": report.lab_id, "status": "graded", "score": round_score(report.score),
                           "max_score": report.max_score, "checks": checks, "note": report.execution_note or None,
-                          "counted_score": late.score, "days_late": late.days_late,
-                          "penalty": round_score(late.penalty_fraction * 100), "reason": late.reason,
+                          **counted_fields(late).as_dict(),
                           "discovery": list(report.discovery), "timings_s": report.timings_s,
                           "isolation": report.isolation}, indent=2))
     else:
