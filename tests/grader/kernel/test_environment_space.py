@@ -51,4 +51,5 @@ def test_a_rebuild_larger_than_the_disk_is_refused_and_the_build_in_use_kept(out
         build_environment("default", requirements, kernels, BASE_PYTHON)
 
     assert sorted(p.name for p in kernels.iterdir()) == ["default", build.name]  # nothing begun, nothing removed
-    assert read_environment_marker(kernels / "default")["requirements_sha256"] == "old"
+    marker = read_environment_marker(kernels / "default")
+    assert marker is not None and marker["requirements_sha256"] == "old"
