@@ -1,19 +1,25 @@
 """Corpus check: grade a folder of real notebooks and compare each check with what a TA expected by reading them.
 
-    .venv/bin/python -m bench.corpus /work/corpus [--expected FILE] [--lab frameworks] [--parallel 2] [--reuse]
+    .venv/bin/python -m bench.corpus FOLDER [--manifest FILE] [--lab LAB] [--parallel 1] [--reuse] [--mirrors DIR]
 
-The folder holds the notebooks (other people's work: keep it outside the repository) and `expected.toml`, written by
-reading every notebook before it was graded:
+The folder holds the notebooks (other people's work: keep it outside the repository); the manifest (default
+`FOLDER/expected.toml`; the curriculum's corpus is `bench/corpus_manifest.toml`) was written by reading every notebook
+before it was graded:
 
-    [notebooks.NAME]                      # NAME.ipynb in the folder
+    [notebooks."perceptron/NAME"]         # FOLDER/perceptron/NAME.ipynb (a name without a folder: FOLDER/NAME.ipynb)
+    lab = "perceptron"                    # optional: the lab it is graded with (default: --lab, else frameworks)
+    source = "https://github.com/OWNER/REPO/blob/COMMIT/PATH"   # optional: where it came from
+    sha256 = "..."                        # optional: the notebook's hash; a different file is refused
     files = ["NAME.files/photo.jpg"]      # optional: what the notebook reads, passed with `grade --with`
     iris_accuracy = { outcome = "pass", why = "net2 reached 0.97 on its split" }
     early_stopping = { outcome = "fail", why = "losses per batch, no validation loss", needs = "gpu" }
 
 outcome is pass (full credit), partial (some credit), fail (attempted, no credit) or not-attempted (nothing in the
-notebook does it). Each notebook is graded with `labgrader grade --json` (the same sandbox and checks as the service,
-the environment's LABGRADER_* settings, e.g. LABGRADER_KERNEL_PYTHON and LABGRADER_DATA_DIR); the reports are kept in
-`<folder>/reports/` and `--reuse` scores the kept ones without grading again. Agreement counts the checks where the
+notebook does it). `--mirrors DIR` writes a missing notebook from a bare git copy of its source repository,
+`DIR/OWNER+REPO/repo` (what the search tool's fetch makes), at the source's commit, and checks its sha256. Each
+notebook is graded with `labgrader grade --json` (the same sandbox and checks as the service, the environment's
+LABGRADER_* settings, e.g. LABGRADER_KERNELS_DIR and LABGRADER_DATA_DIR); the reports are kept in `FOLDER/reports/`
+and `--reuse` scores the kept ones without grading again. Agreement, per lab and in all, counts the checks where the
 grader's credit (full, partial, none) is the TA's, of those whose data and hardware this machine has: a check marked
 `needs = "gpu"` counts only where a GPU is visible, and one the grader reports as "not installed on this grader" never
 counts. The strict figure also tells "fail" from "not-attempted" by the grader's message.
@@ -22,6 +28,7 @@ counts. The strict figure also tells "fail" from "not-attempted" by the grader's
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -56,23 +63,52 @@ class Entry:
     notebook: Path
     files: tuple[Path, ...]
     checks: dict[str, Expectation]
+    lab: str = ""
+    source: str = ""
+    sha256: str = ""
+
+
+MANIFEST_KEYS = ("files", "lab", "source", "sha256")
+SOURCE = re.compile(r"https://github\.com/([\w.-]+)/([\w.-]+)/blob/([0-9a-f]{40})/(.+)")
 
 
 def load_expectations(folder: Path, path: Path) -> list[Entry]:
-    """The notebooks of `path` (expected.toml), each with its expected outcome per check id."""
+    """The notebooks of `path` (the manifest), each with its expected outcome per check id."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     entries = []
     for name, table in data.get("notebooks", {}).items():
         checks = {}
         for check_id, value in table.items():
-            if check_id == "files":
+            if check_id in MANIFEST_KEYS:
                 continue
             if not isinstance(value, dict) or value.get("outcome") not in OUTCOMES:
                 raise SystemExit(f"{path}: {name}.{check_id}: outcome must be one of {', '.join(OUTCOMES)}")
             checks[check_id] = Expectation(value["outcome"], str(value.get("why", "")), str(value.get("needs", "")))
         files = tuple(folder / f for f in table.get("files", []))
-        entries.append(Entry(name, folder / f"{name}.ipynb", files, checks))
+        entries.append(Entry(name, folder / f"{name}.ipynb", files, checks, str(table.get("lab", "")),
+                             str(table.get("source", "")), str(table.get("sha256", ""))))
     return entries
+
+
+def from_mirror(entry: Entry, mirrors: Path) -> None:
+    """Write a missing notebook from the bare git copy of its source repository (`mirrors/OWNER+REPO/repo`)."""
+    found = SOURCE.fullmatch(entry.source)
+    if not found:
+        raise SystemExit(f"{entry.name}: no notebook, and its source is not a GitHub blob URL at a commit")
+    owner, repo, commit, inner = found.groups()
+    git_dir = mirrors / f"{owner}+{repo}" / "repo"
+    done = subprocess.run(["git", f"--git-dir={git_dir}", "show", f"{commit}:{inner}"], capture_output=True,
+                          check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{entry.name}: not in {git_dir} at {commit[:12]}: {done.stderr.decode()[-200:].strip()}")
+    entry.notebook.parent.mkdir(parents=True, exist_ok=True)
+    entry.notebook.write_bytes(done.stdout)
+
+
+def check_hash(entry: Entry) -> None:
+    if entry.sha256 and hashlib.sha256(entry.notebook.read_bytes()).hexdigest() != entry.sha256:
+        raise SystemExit(f"{entry.notebook}: its sha256 is not the manifest's: it is not the notebook the TA read "
+                         f"({entry.source or 'no source given'})")
 
 
 def grade(entry: Entry, lab: str, reports: Path, timeout_s: float) -> dict[str, object]:
@@ -93,7 +129,9 @@ def grade(entry: Entry, lab: str, reports: Path, timeout_s: float) -> dict[str, 
         except ValueError:
             report = {"error": f"not JSON: {done.stdout[:300]!r} {done.stderr[-300:]!r}"}
     report["bench_wall_s"] = round(time.monotonic() - started, 1)
-    (reports / f"{entry.name}.json").write_text(json.dumps(report, indent=2))
+    kept = reports / f"{entry.name}.json"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(json.dumps(report, indent=2))
     return report
 
 
@@ -182,22 +220,33 @@ def print_table(rows: list[list[str]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path)
-    parser.add_argument("--expected", type=Path, default=None, help="default: FOLDER/expected.toml")
-    parser.add_argument("--lab", default="frameworks")
-    parser.add_argument("--parallel", type=int, default=2, help="notebooks graded at once (default 2)")
+    parser.add_argument("--manifest", "--expected", dest="manifest", type=Path, default=None,
+                        help="default: FOLDER/expected.toml")
+    parser.add_argument("--lab", default="", help="the lab of notebooks whose manifest names none (default frameworks)")
+    parser.add_argument("--parallel", type=int, default=1, help="notebooks graded at once (default 1)")
     parser.add_argument("--reuse", action="store_true", help="score the reports kept from an earlier run")
-    parser.add_argument("--only", default="", help="comma-separated notebook names")
+    parser.add_argument("--only", default="", help="comma-separated notebook names, or labs")
+    parser.add_argument("--mirrors", type=Path, default=None, help="write missing notebooks from DIR/OWNER+REPO/repo")
+    parser.add_argument("--prepare", action="store_true", help="write and check the notebooks, grade nothing")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per notebook (default 1800)")
     parser.add_argument("--verbose", action="store_true", help="print the grader's message for every check")
     args = parser.parse_args(argv)
     folder = args.folder.resolve()
-    entries = load_expectations(folder, args.expected or folder / "expected.toml")
+    entries = load_expectations(folder, args.manifest or folder / "expected.toml")
     if args.only:
         wanted = set(args.only.split(","))
-        entries = [e for e in entries if e.name in wanted]
+        entries = [e for e in entries if e.name in wanted or lab_of(e, args.lab) in wanted]
+    for entry in entries:
+        if not entry.notebook.is_file() and args.mirrors:
+            from_mirror(entry, args.mirrors)
     missing = [e.name for e in entries if not e.notebook.is_file()]
     if missing:
-        raise SystemExit(f"no notebook for: {', '.join(missing)}")
+        raise SystemExit(f"no notebook for: {', '.join(missing)} (--mirrors DIR writes them from their sources)")
+    for entry in entries:
+        check_hash(entry)
+    if args.prepare:
+        print(f"{len(entries)} notebooks in {folder}, each the one its manifest names")
+        return 0
     reports_dir = folder / "reports"
     reports_dir.mkdir(exist_ok=True)
     reports: dict[str, dict[str, object]] = {}
@@ -210,25 +259,43 @@ def main(argv: list[str] | None = None) -> int:
             todo.append(entry)
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
-        futures = {pool.submit(grade, e, args.lab, reports_dir, args.timeout): e for e in todo}
+        futures = {pool.submit(grade, e, lab_of(e, args.lab), reports_dir, args.timeout): e for e in todo}
         for future, entry in futures.items():
             reports[entry.name] = future.result()
             print(f"graded {entry.name} in {reports[entry.name].get('bench_wall_s')} s", file=sys.stderr)
     gpu = has_gpu()
-    rows, notes, tally = compare(entries, reports, gpu, args.verbose)
-    print(f"Corpus {folder} ({len(entries)} notebooks, lab {args.lab}, GPU {'yes' if gpu else 'no'}; "
+    labs = sorted({lab_of(e, args.lab) for e in entries})
+    print(f"Corpus {folder} ({len(entries)} notebooks, labs {', '.join(labs)}, GPU {'yes' if gpu else 'no'}; "
           f"graded {len(todo)} in {time.monotonic() - started:.0f} s). Cells: TA/grader; '-' = not measurable here.")
-    print_table(rows)
-    if notes:
-        print("\nDisagreements:" if not args.verbose else "\nMessages:")
-        for note in notes:
-            print(f"- {note}")
+    total = Tally()
+    summary = []
+    for lab in labs:
+        rows, notes, tally = compare([e for e in entries if lab_of(e, args.lab) == lab], reports, gpu, args.verbose)
+        print(f"\n## {lab}")
+        print_table(rows)
+        if notes:
+            print("\nDisagreements:" if not args.verbose else "\nMessages:")
+            for note in notes:
+                print(f"- {note}")
+        summary.append(f"{lab}: {_agreement(tally)}")
+        for field in ("counted", "agreed", "strict", "excluded"):
+            setattr(total, field, getattr(total, field) + getattr(tally, field))
+    print("\nAgreement (credit: full / partial / none), per lab:")
+    for line in summary:
+        print(f"- {line}")
+    print(f"- all: {_agreement(total)}")
+    return 0
+
+
+def lab_of(entry: Entry, default: str) -> str:
+    return entry.lab or default or "frameworks"
+
+
+def _agreement(tally: Tally) -> str:
     share = tally.agreed / tally.counted if tally.counted else 0.0
     strict = tally.strict / tally.counted if tally.counted else 0.0
-    print(f"\nAgreement (credit: full / partial / none): {tally.agreed} of {tally.counted} checks = {share:.1%}; "
-          f"strict (fail vs not-attempted told apart): {tally.strict} of {tally.counted} = {strict:.1%}; "
-          f"{tally.excluded} checks not measurable here")
-    return 0
+    return (f"{tally.agreed} of {tally.counted} checks = {share:.1%}; strict (fail vs not-attempted told apart): "
+            f"{tally.strict} of {tally.counted} = {strict:.1%}; {tally.excluded} not measurable here")
 
 
 if __name__ == "__main__":

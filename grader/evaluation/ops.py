@@ -191,8 +191,41 @@ class Reshape(_Op):
         return x.reshape(len(x), *shape)
 
 
+class Reduce(_Op):
+    """A maximum or minimum over axes other than the batch (`x.amax(dim=1)`, `torch.max(x, 1).values`)."""
+
+    op: Literal["reduce_max", "reduce_min"]
+    axes: list[Annotated[int, Field(ge=1, le=5)]] = Field(min_length=1, max_length=5)
+    keepdims: bool = False
+
+    def apply(self, x: Array, arrays: dict[str, Array]) -> Array:
+        _check(max(self.axes) < x.ndim, f"a {self.op} over axes {self.axes} of an input of shape {x.shape[1:]}")
+        reduce = np.max if self.op == "reduce_max" else np.min
+        out: Array = reduce(x, axis=tuple(self.axes), keepdims=self.keepdims)
+        return out
+
+
+class Gather(_Op):
+    """The values at stored indices along one axis (`x[:, idx]`, `torch.index_select(x, 1, idx)`)."""
+
+    op: Literal["gather"]
+    axis: Annotated[int, Field(ge=1, le=5)]
+    index: ArrayKey
+
+    def apply(self, x: Array, arrays: dict[str, Array]) -> Array:
+        index = arrays[self.index]
+        _check(index.ndim == 1 and self.axis < x.ndim and index.size > 0
+               and bool(np.all((index >= -x.shape[self.axis]) & (index < x.shape[self.axis]))),
+               f"a selection of {index.shape} indices along axis {self.axis} of an input of shape {x.shape[1:]}")
+        out: Array = np.take(x, index.astype(np.int64), axis=self.axis)
+        return out
+
+    def array_keys(self) -> set[str]:
+        return {self.index}
+
+
 Op = Annotated[Linear | Conv2d | MaxPool2d | BatchNorm | ScaleShift | Activation | Softmax | LeakyRelu | Elu | Gelu
-               | Reshape | Perceptron, Field(discriminator="op")]
+               | Reshape | Perceptron | Reduce | Gather, Field(discriminator="op")]
 
 
 def _array(arrays: dict[str, Array], key: str | float) -> Array:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -128,3 +129,74 @@ def test_a_network_of_another_architecture_is_told_its_architecture_not_its_size
     model = grade(exported, "dense", SlotRequest("mnist_single_model", "mnist", "single_dense", 10_000))
     entry = model["mnist_single_model"]
     assert (entry.error, entry.facts is not None and entry.facts.dense_layers) == (None, 2)  # the scorer says why
+
+
+class TemplateMax(nn.Module):
+    """The stored-row lookup written in forward(): scores against stored rows, then the best score of each class's
+    rows, by `amax`, by `torch.max(...).values`, by `[0]` of `max`, by the worst score instead (`amin`), or (traced on
+    visible inputs) after `view(len(x), -1)`."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.lookup = template_lookup()[1]
+        self.how = how
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.view(len(x), -1) if self.how == "traced" else x.flatten(1)
+        scores = self.lookup(flat).view(-1, 10, TEMPLATES_PER_CLASS)
+        if self.how == "values":
+            return torch.max(scores, dim=2).values
+        if self.how == "index0":
+            return scores.max(2)[0]
+        if self.how == "min":
+            return torch.amin(scores, dim=2)
+        return scores.amax(dim=2)
+
+
+class TemplateGather(nn.Module):
+    """Scores against every stored row, then the columns of ten chosen rows (one per class): a selection."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.lookup = template_lookup()[1]
+        self.register_buffer("chosen", torch.arange(0, 10 * TEMPLATES_PER_CLASS, TEMPLATES_PER_CLASS))
+        self.how = how
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = self.lookup(x.view(len(x), -1) if self.how == "traced" else x.flatten(1))
+        if self.how == "index_select":
+            return torch.index_select(scores, 1, self.chosen)
+        return scores[:, self.chosen]
+
+
+@pytest.mark.parametrize("how", ["amax", "values", "index0", "min", "traced"])
+def test_a_maximum_or_minimum_over_features_is_refused_in_a_dense_lab_with_the_layer_named(
+        harness: dict[str, Any], tmp_path: Path, how: str) -> None:
+    network = TemplateMax(how)
+    exported = export(harness, tmp_path, {"mnist_single_model": network})
+    slot = SlotRequest("mnist_single_model", "mnist", "single_dense")
+    dense = grade(exported, "dense", slot)["mnist_single_model"]
+    extreme = "minimum" if how == "min" else "maximum"
+    assert (dense.found, dense.predictions) == (True, None)
+    assert dense.error is not None and dense.error.startswith("could not be evaluated from its layers: its layer `")
+    assert (f"(reduce_{extreme[:3]}) takes a {extreme} over features (axis 2); this lab counts fully-connected "
+            f"networks (affine layers and non-linearities), and a {extreme} over a layer's outputs picks the "
+            "best-matching stored row, a lookup rather than a layer") in dense.error
+    conv = grade(exported, "conv", slot)["mnist_single_model"]  # computed where a lab allows it: the student's own
+    with torch.no_grad():
+        own = network(torch.tensor(IMAGES[:50] / 255.0, dtype=torch.float32)).argmax(1).numpy()
+    assert conv.error is None and conv.predictions is not None
+    assert list(conv.predictions) == [int(v) for v in own]
+
+
+@pytest.mark.parametrize("how", ["getitem", "index_select", "traced"])
+def test_a_selection_of_stored_positions_is_refused_in_a_dense_lab_with_the_layer_named(
+        harness: dict[str, Any], tmp_path: Path, how: str) -> None:
+    exported = export(harness, tmp_path, {"mnist_single_model": TemplateGather(how)})
+    slot = SlotRequest("mnist_single_model", "mnist", "single_dense")
+    dense = grade(exported, "dense", slot)["mnist_single_model"]
+    assert (dense.found, dense.predictions) == (True, None)
+    assert dense.error is not None and ("(gather) selects stored positions along axis 1; this lab counts "
+                                        "fully-connected networks (affine layers and non-linearities), and selecting "
+                                        "among features or stored rows is a lookup rather than a layer") in dense.error
+    assert grade(exported, "conv", slot)["mnist_single_model"].predictions is not None

@@ -212,6 +212,70 @@ def _torch_function_op(node: Any, root: Any, arrays: Arrays, dtype: Any) -> dict
     raise NotExportable(f"it calls the tensor method `{name}`, which the grader does not evaluate")
 
 
+def _dims(value: Any) -> list[int]:
+    dims = list(value) if isinstance(value, tuple | list) else [value]
+    if not dims or not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+        raise NotExportable("a maximum or minimum over a `dim` computed at run time, or over every value")
+    return dims
+
+
+def _index(value: Any, root: Any) -> Any:
+    """The stored indices of a selection: a tensor of the network or a list of numbers written in forward()."""
+    fx = sys.modules["torch.fx"]
+    if isinstance(value, fx.Node) and value.op == "get_attr":
+        value = _torch_numpy(_fetch_attr(root, str(value.target)))
+    array = np.asarray(value)
+    if array.ndim != 1 or array.dtype.kind not in "iub":
+        raise NotExportable("it selects with an index that is neither a stored 1-D tensor nor a list of numbers")
+    return np.flatnonzero(array) if array.dtype.kind == "b" else array
+
+
+def _lookup(table: dict[Any, str], key: Any) -> str | None:
+    try:
+        return table.get(key)
+    except TypeError:  # an unhashable callable
+        return None
+
+
+def _selection_op(node: Any, root: Any, arrays: Arrays) -> tuple[dict[str, Any], Any] | None:
+    """(the operation, the node it reads) where `node` selects among values: a maximum or minimum over an axis, or
+    stored indices along one; None for any other node. The evaluator computes them and the lab's op rule decides."""
+    torch = sys.modules["torch"]
+    fx = sys.modules["torch.fx"]
+    target = node.target
+    method = target if node.op == "call_method" else None
+    function = target if node.op == "call_function" else None
+    kind = _lookup({torch.amax: "reduce_max", torch.amin: "reduce_min"}, function)
+    kind = kind or {"amax": "reduce_max", "amin": "reduce_min"}.get(str(method))
+    if kind:
+        keep = bool(_argument(node, 2, "keepdim", False))
+        return {"op": kind, "axes": _dims(_argument(node, 1, "dim", None)), "keepdims": keep}, node.args[0]
+    if function in (getattr, operator.getitem) and isinstance(node.args[0], fx.Node):
+        source, key = node.args[0], node.args[1]
+        reduced = _lookup({torch.max: "reduce_max", torch.min: "reduce_min"}, source.target) \
+            if source.op == "call_function" else \
+            {"max": "reduce_max", "min": "reduce_min"}.get(str(source.target)) if source.op == "call_method" else None
+        if reduced and key in (0, "values"):
+            keep = bool(_argument(source, 2, "keepdim", False))
+            return {"op": reduced, "axes": _dims(_argument(source, 1, "dim", None)), "keepdims": keep}, source.args[0]
+        if reduced:
+            raise NotExportable(f"it takes the position of a {reduced[7:]}imum (`{node.name}`): a selection, not a "
+                                "score the grader evaluates")
+        if function is operator.getitem and isinstance(key, tuple) and len(key) >= 2 and key[0] == slice(None) \
+                and all(k == slice(None) for k in key[1:-1]) and not isinstance(key[-1], slice | int):
+            return {"op": "gather", "axis": len(key) - 1, "index": arrays.add(_index(key[-1], root))}, source
+    if function is torch.index_select or method == "index_select":
+        axis = _argument(node, 1, "dim", None)
+        if not isinstance(axis, int) or axis < 1:
+            raise NotExportable("an index_select over the batch or over a `dim` computed at run time")
+        return {"op": "gather", "axis": axis, "index": arrays.add(_index(_argument(node, 2, "index", None), root))}, \
+            node.args[0]
+    if _lookup({torch.gather: "", torch.argmax: "", torch.argmin: "", torch.topk: "", torch.sort: ""}, function) == "" \
+            or method in ("gather", "argmax", "argmin", "topk", "sort"):
+        raise NotExportable(f"it selects among its values with `{node.name}`, which the grader does not evaluate")
+    return None
+
+
 def _torch_dtype(model: Any) -> Any:
     torch = sys.modules["torch"]
     for parameter in model.parameters():
@@ -291,6 +355,12 @@ def _fx_chain(model: Any, arrays: Arrays, dtype: Any) -> list[dict[str, Any]]:
             op = _torch_module_op(traced.get_submodule(str(value.target)), arrays, dtype)
             if op is not None:
                 op["layer"] = str(value.target)[:150]
+        elif value.op in ("call_function", "call_method") and (selected := _selection_op(value, traced, arrays)):
+            op, source = selected
+            op["layer"] = str(value.name)[:150]
+            chain.append(op)
+            value = source
+            continue
         elif value.op in ("call_function", "call_method"):
             op = _torch_function_op(value, traced, arrays, dtype)
         else:

@@ -9,6 +9,8 @@ import operator
 import sys
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:  # defined by export_common.py and export_torch.py, which run first in the same namespace
     from grader.evaluation.in_kernel.export_common import TRACE_ROWS, Arrays, NotExportable, _torch_numpy
 
@@ -16,6 +18,7 @@ IDENTITY_OPS = {"clone", "detach", "alias", "contiguous", "_to_copy", "to", "lif
                 "feature_dropout", "alpha_dropout", "feature_alpha_dropout", "type_as"}
 SIMPLE_OPS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "selu": "selu", "silu": "silu"}
 ARITHMETIC = {"mul", "div", "add", "sub", "rsub"}
+SELECTIONS = {"reduce_max", "reduce_min", "gather"}
 
 
 class _Graph:
@@ -209,9 +212,35 @@ def _aten_op(node: Any, graph: _Graph, arrays: Arrays, dtype: Any) -> tuple[dict
         return {"op": "max_pool2d", "layout": "nchw", "kernel": [int(v) for v in kernel] * (3 - len(kernel)),
                 "stride": [int(v) for v in stride] * (3 - len(stride)),
                 "padding": [int(v) for v in padding] * (3 - len(padding))}, data
+    if name in ("amax", "amin"):
+        return {"op": f"reduce_{name[1:]}", "axes": _axes(args[1:2]),
+                "keepdims": bool(args[2]) if len(args) > 2 else False}, data
+    if name == "index_select":
+        if not isinstance(args[1], int) or args[1] < 1:
+            raise NotExportable("an index_select over the batch dimension")
+        return {"op": "gather", "axis": int(args[1]), "index": _indices(graph.constant(args[2]), arrays)}, data
+    if name == "index":
+        where = list(args[1])
+        if len(where) < 2 or any(w is not None for w in where[:-1]) or where[-1] is None:
+            raise NotExportable("it indexes its input other than by stored positions along its last indexed axis")
+        return {"op": "gather", "axis": len(where) - 1, "index": _indices(graph.constant(where[-1]), arrays)}, data
     if name == "t" or name == "permute" or name == "transpose":
         raise NotExportable(f"it transposes its input (`{name}`)")
     raise NotExportable(f"it calls `{name}`, which the grader does not evaluate")
+
+
+def _axes(value: Any) -> list[int]:
+    dims = list(value[0]) if value and isinstance(value[0], list | tuple) else list(value)
+    if not dims or not all(isinstance(d, int) for d in dims):
+        raise NotExportable("a maximum or minimum over every value, or over axes computed at run time")
+    return [int(d) for d in dims]
+
+
+def _indices(tensor: Any, arrays: Arrays) -> str:
+    index = _torch_numpy(tensor)
+    if index.ndim != 1 or index.dtype.kind not in "iub":
+        raise NotExportable("it selects with an index that is not a stored 1-D tensor of positions")
+    return arrays.add(np.flatnonzero(index) if index.dtype.kind == "b" else index)
 
 
 def export_torch_traced(model: Any, example: Any, arrays: Arrays, dtype: Any) -> list[dict[str, Any]]:
@@ -237,6 +266,12 @@ def export_torch_traced(model: Any, example: Any, arrays: Arrays, dtype: Any) ->
             raise NotExportable("its output does not depend on its input")
         if value.target is operator.getitem:  # (output, mean, var) of a batch normalisation, or max's values
             source = value.args[0]
+            if value.args[1] == 0 and _aten_name(source) in ("max", "min"):
+                chain.append({"op": f"reduce_{_aten_name(source)}", "axes": _axes(source.args[1:2]),
+                              "keepdims": bool(source.args[2]) if len(source.args) > 2 else False,
+                              "layer": _layer_name(source) or str(source.name)})
+                value = source.args[0]
+                continue
             if value.args[1] != 0 or _aten_name(source) != "_native_batch_norm_legit_no_training":
                 raise NotExportable(f"it selects among the results of `{_aten_name(source)}`")
             value = source
@@ -248,7 +283,8 @@ def export_torch_traced(model: Any, example: Any, arrays: Arrays, dtype: Any) ->
         else:
             op, value = _aten_op(value, graph, arrays, dtype)
         if op is not None:
-            op["layer"] = _layer_name(node)
+            # a selection written in forward() has no layer of its own: its node's name (`amax`, `index_select`)
+            op["layer"] = _layer_name(node) or (str(node.name) if op["op"] in SELECTIONS else None)
             chain.append(op)
     raise NotExportable("its traced graph is not a chain")
 

@@ -3,7 +3,8 @@
 Each trains nothing honest. Before the grader computed predictions itself, each scored full MNIST marks: a lookup
 of the public test labels inside preprocess_mnist, a nearest-neighbour vote inside it, a forward() that is a hash
 lookup, an object whose __class__ claims nn.Sequential, and a patched json.dumps forging the harness's output; and
-(issue 23) nearest-template classifiers: a layer of stored public test or visible training images with max pooling.
+(issue 23) nearest-template classifiers: a layer of stored public test or visible training images with max pooling,
+a maximum over each class's rows in forward(), or a gather of chosen rows' scores.
 """
 
 from __future__ import annotations
@@ -120,6 +121,26 @@ def preprocess_mnist(X):
 """
 
 
+# The same lookup written in forward(): a maximum over each class's rows (`amax`), or the scores of ten chosen stored
+# rows (a gather by `index_select`); before the op rule knew them they failed at export for want of an operation.
+TEMPLATE_SELECT = TEMPLATE_LOOKUP.split("mnist_single_model =")[0] + """
+class Lookup(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rows = lookup
+        self.register_buffer('chosen', torch.arange(0, 10 * per_class, per_class))
+    def forward(self, x):
+        scores = self.rows(x.view(len(x), -1))
+        return {select}
+mnist_single_model = Lookup()
+mnist_multi_model = nn.Sequential(Lookup(), nn.ReLU(), nn.Linear(10, 10))
+with torch.no_grad():
+    mnist_multi_model[2].weight.copy_(torch.eye(10)); mnist_multi_model[2].bias.zero_()
+def preprocess_mnist(X):
+    return X.reshape(len(X), -1).astype(np.float32) / 255.0
+"""
+
+
 def _key(image: bytes) -> str:
     return hashlib.sha1(image).hexdigest()[:12]
 
@@ -144,6 +165,10 @@ def _cells(attack: str, lab: LabData) -> list[str]:
         "forged_json_dumps": [constants, FORGED_OUTPUT],
         "public_test_templates": [TEMPLATE_LOOKUP.format(images="x_test", labels="y_test")],
         "visible_training_templates": [TEMPLATE_LOOKUP.format(images="x_train", labels="y_train")],
+        "max_over_template_rows": [TEMPLATE_SELECT.format(images="x_test", labels="y_test",
+                                                          select="scores.view(-1, 10, per_class).amax(dim=2)")],
+        "gather_of_template_rows": [TEMPLATE_SELECT.format(images="x_test", labels="y_test",
+                                                           select="torch.index_select(scores, 1, self.chosen)")],
     }[attack]
 
 
@@ -166,6 +191,12 @@ WHY = {
                                   "maximum over the outputs of a dense layer; this lab counts fully-connected "
                                   "networks (affine layers and non-linearities), and such pooling selects among "
                                   "stored rows",
+    "max_over_template_rows": "takes a maximum over features (axis 2); this lab counts fully-connected networks "
+                              "(affine layers and non-linearities), and a maximum over a layer's outputs picks the "
+                              "best-matching stored row, a lookup rather than a layer",
+    "gather_of_template_rows": "selects stored positions along axis 1; this lab counts fully-connected networks "
+                               "(affine layers and non-linearities), and selecting among features or stored rows is "
+                               "a lookup rather than a layer",
 }
 
 
