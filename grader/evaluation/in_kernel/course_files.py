@@ -50,8 +50,9 @@ def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-ar
         if name not in shown and not isfile(os.path.join(data_dir, name)):
             return None
         where = shown.get(name, f"data/{name}")
-        return (f"{text} is a path on your own computer, which the grader does not have: the grader serves "
-                f"{name} at {where} (relative to the notebook's folder); read it from there")
+        # short: a report quotes the first 200 characters of an error
+        return (f"{text} is a path on your computer, not on the grader: it serves {name} as `{where}` (from the "
+                "notebook's folder)")
 
     def serving_open(original: Any) -> Any:
         def open(file: Any, mode: Any = "r", *args: Any, **kwargs: Any) -> Any:
@@ -61,11 +62,11 @@ def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-ar
                     return original(local, mode, *args, **kwargs)
             try:
                 return original(file, mode, *args, **kwargs)
-            except FileNotFoundError as exc:
+            except FileNotFoundError:
                 message = unreachable(text_of(file))
                 if message is None:
                     raise
-                raise FileNotFoundError(exc.errno, message) from None
+                raise FileNotFoundError(message) from None
 
         return open
 
@@ -75,13 +76,16 @@ def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-ar
 
         return check
 
+    shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821 - defined in every IPython kernel
     if paths or shown:
         builtins.open = serving_open(builtins.open)
         io.open = serving_open(io.open)
         os.path.exists = serving_check(os.path.exists)
         os.path.isfile = serving_check(os.path.isfile)
-
-    shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821 - defined in every IPython kernel
+        # IPython gives the notebook its own `open` (a wrapper of the io.open it imported): that one answers too
+        for namespace in (getattr(shell, "user_ns", None), getattr(shell, "user_ns_hidden", None)):
+            if isinstance(namespace, dict) and callable(namespace.get("open")):
+                namespace["open"] = serving_open(namespace["open"])
     linked = [path for path in dict(description.get("paths") or {}) if not path.startswith("..")]
     for method in ("system", "getoutput") if linked else ():
         inner = getattr(shell, method, None)
