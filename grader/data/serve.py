@@ -8,9 +8,9 @@
     <work>/<path>               a link to a served pickle at each of its `paths` inside the notebook's folder;
                                 the paths that climb out of it are answered by the kernel's start-up
 
-`served_description` is what the kernel's start-up is told for one job (`in_kernel/startup.py`): which loaders to
-answer from ./data, which URLs map to which local file and at which paths notebooks read the served pickles. It
-names only files every job already sees.
+`served_description` is what the kernel's start-up is told for one job (`in_kernel/startup_serving.py`): which
+loaders to answer from ./data, which URLs map to which local file and at which paths notebooks read the served pickles
+(`in_kernel/course_files.py`, run for each job after it). It names only files every job already sees.
 """
 
 from __future__ import annotations

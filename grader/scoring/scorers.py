@@ -281,7 +281,8 @@ def score_early_stopping(check: EarlyStoppingCheck, inputs: ScoringInputs) -> Ch
     return _result(check, False, 0.0, message, float(after))
 
 
-NOT_SERVED = "DatasetNotServed"  # raised in the kernel when a loader of another dataset fails (in_kernel/startup.py)
+# raised in the kernel when a loader of another dataset fails (in_kernel/startup_serving.py)
+NOT_SERVED = "DatasetNotServed"
 
 
 def not_served(cell_errors: list[CellError]) -> str:

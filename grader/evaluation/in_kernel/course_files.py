@@ -86,7 +86,8 @@ def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-ar
         for namespace in (getattr(shell, "user_ns", None), getattr(shell, "user_ns_hidden", None)):
             if isinstance(namespace, dict) and callable(namespace.get("open")):
                 namespace["open"] = serving_open(namespace["open"])
-    linked = [path for path in dict(description.get("paths") or {}) if not path.startswith("..")]
+    linked = {path: os.path.join(data_dir, file) for path, file in dict(description.get("paths") or {}).items()
+              if not path.startswith("..")}
     for method in ("system", "getoutput") if linked else ():
         inner = getattr(shell, method, None)
         if not callable(inner):
@@ -99,8 +100,9 @@ def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-ar
                 words = str(command).split()
                 if words and os.path.basename(words[0]) in ("wget", "curl"):
                     named = {re.split(r"[?#]", word)[0].rstrip("/").rsplit("/", 1)[-1] for word in words[1:]}
-                    for path in linked:
-                        if os.path.basename(path) in named and isfile(path) and not os.access(path, os.W_OK):
+                    for path, served_file in linked.items():
+                        if os.path.basename(path) in named and isfile(path) and isfile(served_file) \
+                                and os.path.samefile(path, served_file):
                             os.unlink(path)
             except Exception:
                 pass
@@ -109,6 +111,11 @@ def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-ar
         setattr(shell, method, downloading)
 
     numpy = sys.modules.get("numpy")
+    if description.get("numpy1_names") and numpy is None:
+        try:  # the start-up's seeding imported it already where it is installed
+            import numpy
+        except ImportError:
+            numpy = None
     if description.get("numpy1_names") and numpy is not None:
         # names NumPy 2 removed, each given back as the name it was an alias of
         aliases = {"NAN": "nan", "NaN": "nan", "Inf": "inf", "Infinity": "inf", "infty": "inf", "PINF": "inf",
