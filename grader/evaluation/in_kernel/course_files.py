@@ -140,3 +140,31 @@ def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-ar
 
         shell.enable_matplotlib = enable_matplotlib
 
+    import importlib.abc
+
+    class StaticAfterIpympl(importlib.abc.MetaPathFinder):
+        # `import ipympl` switches matplotlib to its widget backend: switched back to inline right after
+        def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+            if name != "ipympl":
+                return None
+            for finder in sys.meta_path:
+                spec = None if finder is self else getattr(finder, "find_spec", lambda *a: None)(name, path, target)
+                if spec is not None and spec.loader is not None:
+                    break
+            else:
+                return None
+            sys.meta_path.remove(self)
+            original = spec.loader.exec_module
+
+            def exec_module(module: Any) -> None:
+                original(module)
+                try:
+                    sys.modules["matplotlib"].use("module://matplotlib_inline.backend_inline")
+                except Exception:
+                    pass
+
+            spec.loader.exec_module = exec_module
+            return spec
+
+    sys.meta_path.insert(0, StaticAfterIpympl())
+

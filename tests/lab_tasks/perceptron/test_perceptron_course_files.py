@@ -128,3 +128,4 @@ def test_nielsens_tuple_from_mnielsens_url_and_a_list_of_perceptron_objects(work
     assert report["checks"][0]["message"].startswith("`perceptrons` (inputs divided by 256 (observed: the notebook's "
                                                      "`x` holds its training rows so), the bias weight taken as the "
                                                      "last column"), report["checks"][0]["message"]
+
