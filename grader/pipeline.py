@@ -20,7 +20,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from grader.data.lab_data import LabData
-from grader.data.serve import served_code
+from grader.data.serve import course_call, link_served_paths, served_code
 from grader.errors import KernelStartFailed
 from grader.evaluation.harness_output import MAX_HARNESS_OUTPUT_BYTES
 from grader.evaluation.in_kernel import harness_source, source, startup_source
@@ -44,6 +44,7 @@ from grader.sandbox.isolation import Isolation, IsolationMode, SandboxConfig, re
 from grader.sandbox.job import PreparedJob, prepare_job
 from grader.sandbox.jobdir import JobDirs, take_untrusted_file
 from grader.sandbox.uid_lease import lease_uid
+from grader.scoring.cause import with_causes
 from grader.scoring.report import GradingReport
 from grader.scoring.stored import StoredEvaluation, evaluation_plan, score_report
 from grader.spec.lab import LabSpec
@@ -140,6 +141,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
     try:
         ctx.lab_data.copy_visible_into(dirs.work / "data")
         place_files(ctx.files, dirs.work, uid)  # before any student code runs: nothing there can be a link yet
+        link_served_paths(ctx.spec, dirs.work)  # the course's files where its notebooks read them, unless uploaded
         limits = RunLimits(
             cell_timeout_s=ctx.cell_timeout_s or ctx.spec.limits.cell_timeout_s,
             notebook_timeout_s=ctx.notebook_timeout_s or ctx.spec.limits.notebook_timeout_s,
@@ -159,7 +161,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
             result = await execute_notebook(
                 nb, work=dirs.work, kernel_dirs=job.kernel_dirs, env=job.env, limits=limits,
                 setup_code=(warm.setup_code if warm is not None else startup_source()) + served_code(ctx.spec)
-                + source("notebook_path.py"),
+                + source("course_files.py") + course_call(ctx.spec) + source("notebook_path.py"),
                 harness=harness,
                 sandbox_uid=uid, death_reason=cgroup.death_reason,
                 driver_argv=list(job.driver_argv),
@@ -237,7 +239,9 @@ def _report(ctx: GradingContext, result: ExecutionResult, inputs: StoredEvaluati
     gpu = cpu_only_note(result.cell_errors) if ctx.device_label == "cpu" else ""
     note = "; ".join(part for part in (result.note or harness_problem, gpu) if part)
     timings = {"prepare": round(prepare_s, 3), **{k: round(v, 3) for k, v in result.timings_s.items()}}
-    return score_report(ctx.spec, inputs, ctx.lab_data, cell_errors=tuple(result.cell_errors),
+    sources = {index: str(cell.get("source", "")) for index, cell in enumerate(result.notebook.cells)
+               if cell.get("cell_type") == "code"}
+    return score_report(ctx.spec, inputs, ctx.lab_data, cell_errors=tuple(with_causes(result.cell_errors, sources)),
                         execution_note=note, device=ctx.device_label,
                         isolation=isolation.detail, timings_s=timings, cutoff=result.cutoff,
                         cell_numbers=cell_numbers(result.notebook))

@@ -3,10 +3,14 @@
     visible/<name>.npz          keras.datasets.<name>.load_data() (the kernel start-up answers its get_file with it)
     visible/<Name>/raw/*-ubyte  torchvision.datasets.<Name>(root='./data'): uncompressed IDX files, the format
                                 torchvision's IDX-reading classes parse (uint8 images and labels)
-    visible/<file>              each of the lab's `student_files` (a helper module students import)
+    visible/<file>              each of the lab's `student_files` (a helper module students import), and each of
+                                `serve.pickles` (`grader.data.pickles`)
+    <work>/<path>               a link to a served pickle at each of its `paths` inside the notebook's folder;
+                                the paths that climb out of it are answered by the kernel's start-up
 
 `served_description` is what the kernel's start-up is told for one job (`in_kernel/startup_serving.py`): which
-loaders to answer from ./data and which URLs map to which local file. It names only files every job already sees.
+loaders to answer from ./data, which URLs map to which local file and at which paths notebooks read the served pickles
+(`in_kernel/course_files.py`, run for each job after it). It names only files every job already sees.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from grader.data.lab_data import LabData
+from grader.data.pickles import write_pickles
 from grader.spec.dataset import DatasetSpec
 from grader.spec.lab import LabSpec
 
@@ -68,7 +73,7 @@ def write_served_files(lab: LabData, dataset: DatasetSpec) -> list[str]:
             for file, key in IDX_FILES:
                 write_idx(lab.visible / name / "raw" / file, arrays[key])
                 written.append(f"{name}/raw/{file}")
-    return written
+    return written + write_pickles(lab.visible, dataset)
 
 
 def install_student_files(lab: LabData, spec: LabSpec, lab_dir: Path) -> list[str]:
@@ -96,9 +101,46 @@ def served_description(spec: LabSpec) -> dict[str, Any]:
         keras += [name for name in dataset.serve.keras if name not in keras]
         torchvision += [name for name in dataset.serve.torchvision if name not in torchvision]
         urls.update(dataset.serve.urls)
-    return {"keras": keras, "torchvision": torchvision, "urls": urls}
+    description: dict[str, Any] = {"keras": keras, "torchvision": torchvision, "urls": urls}
+    paths = served_paths(spec)
+    if paths:
+        description["paths"] = paths
+    if spec.numpy1_names:
+        description["numpy1_names"] = True
+    return description
+
+
+def served_paths(spec: LabSpec) -> dict[str, str]:
+    """Where notebooks read the lab's pickles (normalised, relative to the notebook's folder) -> file in ./data."""
+    return {os.path.normpath(path): declared.file for dataset in spec.datasets
+            for declared in dataset.serve.pickles for path in declared.paths}
+
+
+def link_served_paths(spec: LabSpec, work: Path) -> list[str]:
+    """Link each served pickle at its paths inside the notebook's folder (`work`), where the upload put no file of
+    that name; returns the paths linked. The links share the read-only ./data file: no copy per job."""
+    linked = []
+    for path, file in served_paths(spec).items():
+        source, target = work / "data" / file, work / path
+        if path.startswith("..") or not source.is_file() or os.path.lexists(target):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+            os.chmod(target, 0o444)
+        linked.append(path)
+    return linked
 
 
 def served_code(spec: LabSpec) -> str:
     """The private cell that tells the kernel start-up (already run, also in a warm kernel) what this job serves."""
     return f"__import__('_labgrader_seen').serve({served_description(spec)!r})\n"
+
+
+def course_call(spec: LabSpec) -> str:
+    """The private code that runs `in_kernel/course_files.py` (read before it) for a job of this lab."""
+    description = {key: value for key, value in served_description(spec).items()
+                   if key in ("paths", "numpy1_names")}
+    return f"__labgrader_course_files({description!r})\ndel __labgrader_course_files\n"

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from grader.errors import NetworkRefused
 from grader.evaluation.export_check import checked_path
-from grader.evaluation.harness_output import HarnessExport
+from grader.evaluation.harness_output import HarnessExport, PreprocessedSample
 from grader.evaluation.history_check import HistoryRequest as HistoryRequest  # the evaluator's front: re-exported
 from grader.evaluation.history_check import choose_history, history_result
 from grader.evaluation.memorisation import MAX_IMAGES, memorised_rows
@@ -114,14 +114,30 @@ class _Evaluation:
                     except ValueError as exc:
                         output, problem = None, str(exc)
                     sample = self.data[dataset].sample_x
-                    if output is None or len(output) > len(sample) or len(output) == 0:
-                        found = (None, f"`{entry.function}` returned no usable array", ())
+                    raw = None if output is None else (
+                        self._observed_rows(entry, sample) if entry.observed else sample[:len(output)])
+                    if output is None or len(output) > len(sample) or len(output) == 0 or raw is None \
+                            or len(raw) != len(output):
+                        found = (None, "" if entry.observed else f"`{entry.function}` returned no usable array", ())
                     else:
-                        matched, problem = match_student(entry.function, sample[:len(output)], output,
-                                                         self.named_preprocessings(dataset))
-                        found = (matched, problem, tuple(output.shape[1:]))
+                        matched, problem = match_student(entry.function, raw, output,
+                                                         self.named_preprocessings(dataset), entry.observed)
+                        # an observation that names no map is no finding: the best fit decides, as without one
+                        found = (matched, "" if entry.observed else problem,
+                                 tuple(output.shape[1:]) if matched or not entry.observed else ())
             self.student[dataset] = found
         return self.student[dataset]
+
+    def _observed_rows(self, entry: PreprocessedSample, sample: Any) -> Any:
+        """The sample rows an observed array's rows are (untrusted indices: None unless each is a row)."""
+        payload = self.export.arrays.get(entry.rows) if entry.rows else None
+        try:
+            rows = None if payload is None else payload.decode()
+        except ValueError:
+            return None
+        if rows is None or rows.ndim != 1 or not np.all((rows >= 0) & (rows < len(sample)) & (rows == np.round(rows))):
+            return None
+        return sample[rows.astype(np.int64)]
 
     def fit(self, index: int, dataset: str) -> _Fit | str:
         key = (index, dataset)

@@ -89,12 +89,16 @@ class SlotExport(Untrusted):
 
 
 class PreprocessedSample(Untrusted):
-    """The student's preprocess_<dataset> applied to the first rows of the visible training sample."""
+    """The student's preprocess_<dataset> applied to the first rows of the visible training sample, or (observed) rows
+    of a namespace array matched to rows of the sample."""
 
     dataset: Label
     function: Label
     output: ArrayKey | None = None
     error: Message | None = None
+    # observed: `function` names a namespace array of preprocessed training rows, `rows` the sample rows they are
+    observed: bool = False
+    rows: ArrayKey | None = None
 
 
 class HistoryExport(Untrusted):

@@ -86,20 +86,24 @@ def _scale_shift_words(scale: float, shift: float, output: Array) -> str:
     return f"inputs scaled by {scale:.4g} and shifted by {shift:.4g}"
 
 
-def match_student(function: str, raw: Array, output: Array,
-                  named: list[Preprocessing]) -> tuple[Preprocessing | None, str]:
+def match_student(function: str, raw: Array, output: Array, named: list[Preprocessing],
+                  observed: bool = False) -> tuple[Preprocessing | None, str]:
     """What the student's function computed on the rows `raw` (its output `output`): (preprocessing, why not).
 
-    `named`: the named preprocessings of the dataset (`named_preprocessings` of its visible sample)."""
+    `named`: the named preprocessings of the dataset (`named_preprocessings` of its visible sample). `observed`:
+    `function` is no function but an array of the notebook holding the rows `output` (its training inputs)."""
     x = np.asarray(raw, dtype=np.float64).reshape(len(raw), -1)
     y = np.asarray(output, dtype=np.float64).reshape(len(output), -1)
     if y.shape != x.shape:
         return None, (f"`{function}` turns each input of {x.shape[1]} values into {y.shape[1]}, so it is not a "
                       "preprocessing the grader can apply")
-    by = f"(what `{function}` computes)"
+    by = f"(observed: the notebook's `{function}` holds its training rows so)" if observed else \
+        f"(what `{function}` computes)"
     for option in named:
         if _close(y, option.per_row(x)):
-            return Preprocessing(option.name, f"{option.words} {by}", option.per_row), ""
+            # observed to be a named one: worded as the named one, whichever way it was found
+            return Preprocessing(option.name, option.words if observed else f"{option.words} {by}",
+                                 option.per_row), ""
     # one scale and shift for every value: /255, (x/255 - 0.1307)/0.3081, (x/255 - 0.5)/0.5, ...
     design = np.stack([x.ravel(), np.ones(x.size)], axis=1)
     (scale, shift), *_ = np.linalg.lstsq(design, y.ravel(), rcond=None)

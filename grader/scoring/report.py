@@ -55,12 +55,23 @@ class CellError(BaseModel):
     evalue: Annotated[str, _bounded(TEXT_LIMITS["evalue"])]
     # instructors' text, as IPython wrote it (colour codes included: the dashboard renders them), capped
     traceback: Annotated[str, AfterValidator(lambda text: text[-TEXT_LIMITS["traceback"]:])] = ""
+    # what this failure left undefined that later cells needed, and those cells (indices): `grader.scoring.cause`
+    left_undefined: tuple[Name, ...] = Field(default=(), max_length=8)
+    failed_after: tuple[int, ...] = Field(default=(), max_length=1000)
 
     def describe(self) -> str:
         """Student-facing: a built-in exception's class (or the grader's CellTimeout) and the message, printable and
-        capped; any other class name is "an exception" (the traceback stays with the instructors)."""
+        capped; any other class name is "an exception" (the traceback stays with the instructors). A failure that
+        others followed says what it left undefined and which later cells failed for it."""
         name = self.ename if self.ename == "CellTimeout" else exception_name(self.ename)
-        return f"cell {self.cell_index + 1} raised {name}: {printable(self.evalue, 200)}"
+        said = f"cell {self.cell_index + 1} raised {name}: {printable(self.evalue, 200)}"
+        if not self.failed_after:
+            return said
+        one_name, one_cell = len(self.left_undefined) == 1, len(self.failed_after) == 1
+        names = ", ".join(f"`{n}`" for n in self.left_undefined)
+        later = [str(i + 1) for i in self.failed_after[:8]] + (["..."] if len(self.failed_after) > 8 else [])
+        return (f"{said}, so {names} {'was' if one_name else 'were'} never defined and cell{'' if one_cell else 's'} "
+                f"{', '.join(later)} that depend{'s' if one_cell else ''} on {'it' if one_name else 'them'} failed too")
 
 
 class Cutoff(BaseModel):

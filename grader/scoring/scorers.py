@@ -14,6 +14,7 @@ import numpy as np
 from grader.data.lab_data import LabData
 from grader.evaluation.result import EvaluationResult, HistoryResult, ModelResult
 from grader.scoring import metric_scorers
+from grader.scoring.cause import blocking_error
 from grader.scoring.registry import (
     SCORERS,
     ScoringInputs,
@@ -73,6 +74,15 @@ def _dense_layers_problem(entry: ModelResult, wanted: int | None) -> str:
             f"; this check needs a network of exactly {wanted} dense layer{'s' if wanted != 1 else ''}")
 
 
+CHANCE_FACTOR = 1.5  # accuracy at most this many times 1/classes counts as untrained
+
+
+def _chance(spec: LabSpec, dataset: str) -> float:
+    """The accuracy of guessing among the declared classes (0 when the lab declares none: never "untrained")."""
+    declared = next((d for d in spec.datasets if d.id == dataset), None)
+    return 1 / len(declared.classes) if declared is not None and len(declared.classes) >= 2 else 0.0
+
+
 @scorer("accuracy")
 def score_accuracy(check: AccuracyCheck, inputs: ScoringInputs) -> CheckResult:
     """Hidden accuracy with linear partial credit, for a model whose architecture is the one the check asks for."""
@@ -103,6 +113,9 @@ def score_accuracy(check: AccuracyCheck, inputs: ScoringInputs) -> CheckResult:
         only = class_name(inputs.spec, check.dataset, entry.predictions[0])
         message += (f"; it predicted class {only} for every sample, so it has not learned to tell "
                     "the classes apart: check that labels match inputs, the learning rate and the input scaling")
+    elif not passed and context and accuracy <= CHANCE_FACTOR * _chance(inputs.spec, check.dataset):
+        # no better than guessing: what kept the notebook from training it, not advice on training
+        message += f"; that is no better than chance, as for a network that was never trained ({context})"
     elif not passed:
         message += "; train longer, tune the learning rate, or check the input scaling"
     return result(check, passed, score, message, accuracy)
@@ -238,9 +251,9 @@ def execution_context(cell_errors: list[CellError], note: str) -> str:
     parts = [foreign] if foreign else []
     if note:
         parts.append(note)
-    others = [e for e in cell_errors if e.ename != NOT_SERVED]
-    if others:
-        parts.append(others[0].describe())
+    cause = blocking_error([e for e in cell_errors if e.ename != NOT_SERVED])
+    if cause is not None:
+        parts.append(cause.describe())
     return "; ".join(parts)
 
 

@@ -8,6 +8,7 @@ Nothing in `grader/` or `server/` names a particular dataset; this schema is the
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -89,6 +90,41 @@ class DatasetSplit(_Strict):
         return self
 
 
+# where a notebook reads a served file, relative to its own folder: it may climb out of it (`../../data/x.gz`), as
+# notebooks written inside the curriculum's repository do; the kernel's start-up answers such a read with the file
+def _notebook_path(path: str) -> str:
+    if not re.fullmatch(r"(\./)?(\.\./)*[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*", path):
+        raise ValueError(f"{path!r} is no path relative to the notebook's folder: write it with `/`, as `name`, "
+                         "`folder/name` or `../../data/name` (a Windows or absolute path exists on no grader)")
+    return path
+
+
+NotebookPath = Annotated[str, Field(max_length=200), AfterValidator(_notebook_path)]
+PickleLayout = Literal["train_dict", "train_valid_test"]
+
+
+class DatasetPickle(_Strict):
+    """A pickle of the visible part in a layout course notebooks load (`pickle.load`, gzipped when `file` ends .gz)."""
+
+    file: DataFile = Field(description="the file written in ./data; `.pkl` or `.pkl.gz`")
+    layout: PickleLayout = Field(description=(
+        "`train_dict`: {'Train': {'Features': int64 rows flattened, as stored, 'Labels': int64}} of the first "
+        "`train_rows` visible training rows; `train_valid_test`: ((x, y), (x, y), (x, y)) with x float32 rows "
+        "flattened and divided by (the largest raw value + 1), y int64: the first `train_rows` visible training "
+        "rows, the rest of the training part, and the visible test part (empty when the split hides it all)"))
+    train_rows: int | None = Field(default=None, ge=1, description=(
+        "rows of the training part in the file (all visible training rows when unset or when fewer)"))
+    paths: tuple[NotebookPath, ...] = Field(default=(), max_length=32, description=(
+        "where notebooks read it, relative to the notebook's folder: a path inside it is a link to the file there, "
+        "one that climbs out of it (`../../data/name`) is answered by the kernel's start-up"))
+
+    @model_validator(mode="after")
+    def _pickle_file(self) -> DatasetPickle:
+        if not self.file.endswith((".pkl", ".pkl.gz")):
+            raise ValueError(f"{self.file!r}: a pickle file's name ends with .pkl or .pkl.gz")
+        return self
+
+
 class DatasetServe(_Strict):
     """The loaders answered offline from ./data in the sandbox; any other dataset loader fails with "not served"."""
 
@@ -101,6 +137,8 @@ class DatasetServe(_Strict):
     urls: dict[Annotated[str, Field(pattern=r"^https?://\S+$")], DataFile] = Field(default_factory=dict, description=(
         "URL -> file in ./data: `get_file`, torchvision's `download_url`, `urllib.request.urlretrieve`/`urlopen` "
         "and `!wget URL` / `!curl -O URL` lines get the local file"))
+    pickles: tuple[DatasetPickle, ...] = Field(default=(), max_length=16, description=(
+        "pickles of the visible part in the layouts course notebooks load, at the paths they read them from"))
 
 
 class DatasetSpec(_Strict):
@@ -163,6 +201,9 @@ class DatasetSpec(_Strict):
         if (self.serve.keras or self.serve.torchvision) and self.split.kind != "test_half":
             raise ValueError(f"dataset {self.id}: keras and torchvision loaders return a test part, which only a "
                              "test_half split leaves visible")
+        if self.serve.pickles and (not self.input_shape or self.value_range is None):
+            raise ValueError(f"dataset {self.id}: a pickle flattens rows of a known shape and scales by the largest "
+                             "raw value: declare input_shape and value_range")
         if self.serve.torchvision and (self.dtype != "uint8" or len(self.input_shape) != 2):
             raise ValueError(f"dataset {self.id}: torchvision's IDX files hold uint8 images: declare dtype = "
                              "\"uint8\" and a two-dimensional input_shape")
@@ -170,4 +211,5 @@ class DatasetSpec(_Strict):
 
     def served_files(self) -> set[str]:
         """The files of ./data this dataset provides."""
-        return {f"{self.id}.npz", *(f"{name}.npz" for name in self.serve.keras)}
+        return {f"{self.id}.npz", *(f"{name}.npz" for name in self.serve.keras),
+                *(pickle.file for pickle in self.serve.pickles)}

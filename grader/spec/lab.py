@@ -6,6 +6,7 @@ history it needs) and its scorer in `grader.scoring` (registered with `@scorer(k
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -138,6 +139,9 @@ class LabSpec(_Strict):
     starter: str = "starter.ipynb"
     # the student environment its notebooks run in: environments/<name>.txt, built by `labgrader kernels build`
     environment: str = Field(default="default", pattern=r"^[a-z][a-z0-9_-]{0,62}$")
+    # `true`: the kernel gives back the NumPy 1 names NumPy 2 removed (np.NAN, np.NaN, np.Inf, np.float_, ...) as
+    # aliases of their replacements, for a course written against NumPy 1 (`grader.spec.reference` lists them)
+    numpy1_names: bool = False
     # what a notebook may hand in as a trained model: the kernel exports only these kinds
     model_kinds: tuple[ModelKind, ...] = Field(default=("torch", "keras"), min_length=1)
     # the operations a network may compute: "dense" (affine layers and non-linearities: no pooling, nothing that
@@ -174,6 +178,13 @@ class LabSpec(_Strict):
                 if file not in files:
                     raise ValueError(f"datasets[{index}].serve.urls: {file!r} is no file the lab serves in ./data "
                                      f"({', '.join(sorted(files))})")
+        read_at: set[str] = set()
+        for index, declared_dataset in enumerate(self.datasets):
+            for pickle in declared_dataset.serve.pickles:
+                for path in map(os.path.normpath, pickle.paths):
+                    if path in read_at:
+                        raise ValueError(f"datasets[{index}].serve.pickles: {path!r} is the path of two pickles")
+                    read_at.add(path)
         if len(set(self.model_kinds)) != len(self.model_kinds):
             raise ValueError("model_kinds names a kind twice")
         return self

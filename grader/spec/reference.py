@@ -27,6 +27,10 @@ MEANINGS = {
     "frameworks": "the frameworks the lab is about (shown; the kernel environment has both)",
     "starter": "the starter notebook in the lab's folder, handed to students",
     "environment": "the student environment the notebooks run in (`labgrader kernels list`; built by `kernels build`)",
+    "numpy1_names": "`true`: the kernel gives back the names NumPy 2 removed (`np.NAN`, `np.NaN`, `np.Inf`, "
+                    "`np.infty`, `np.PINF`, `np.NINF`, `np.float_`, `np.complex_`, `np.string_`, `np.unicode_`, "
+                    "`np.product`, `np.cumproduct`, `np.alltrue`, `np.sometrue`, `np.round_`, `np.asfarray`) as "
+                    "aliases of their replacements, for a course written against NumPy 1; default `false`",
     "model_kinds": "what a notebook may hand in as a trained model: `torch` (an nn.Module), `keras` (a Sequential or "
                    "functional model), `numpy_network` (the student's own NumPy framework: layer objects holding "
                    "weight arrays), `perceptron` (a weight matrix, or one weight vector per class); only these are "

@@ -95,6 +95,27 @@ GPU_ONLY = [
 ]
 
 
+# the curriculum's perceptron lesson: an ipywidgets slider over training snapshots and `%matplotlib widget` (ipympl);
+# graded, the slider's function runs once with its default value and draws with the static inline backend
+WIDGETS = """
+%matplotlib widget
+import ipympl
+import ipywidgets as widgets
+from ipywidgets import interact
+import matplotlib.pyplot as plt
+seen = []
+def show(step):
+    seen.append(step)
+    plt.plot([0, step])
+    plt.show()
+interact(show, step=widgets.IntSlider(value=2, min=0, max=5))
+print('widgets', seen, plt.get_backend())
+plt.figure()
+plt.plot([1, 2])
+plt.show()
+"""
+
+
 @pytest.fixture(scope="module")
 def default_python() -> str:
     kernels = Path(os.environ.get("LABGRADER_KERNELS_DIR", REPO / "labgrader-data" / "kernels"))
@@ -102,7 +123,7 @@ def default_python() -> str:
     if read_environment_marker(venv) is None:
         pytest.fail(f"the default student environment is not built in {venv}: run `.ci/prepare` (or "
                     "`.venv/bin/labgrader kernels build default`; LABGRADER_KERNELS_DIR names another folder)")
-    return str(venv / "bin" / "python")
+    return str(Path(os.path.realpath(venv)) / "bin" / "python")  # as the service resolves it: the build in use
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +159,9 @@ def _stdout(cell: NotebookNode) -> str:
     # Keras 3.12 keeps the NumPy integer it was given as the layer's size
     (KERAS, r"^keras 3\.12\.4 \(None, np\.int64\(3\)\) \(None, np\.int64\(3\)\) int64 \(28, 28\)$"),
     (PLOTS, r"^plots PairGrid$"),
-], ids=["torchvision-mnist-download-offline", "lightning-auto-and-cpu", "keras-numpy-int-units", "inline-pairplot"])
+    (WIDGETS, r"^widgets \[2\] module://matplotlib_inline\.backend_inline$"),
+], ids=["torchvision-mnist-download-offline", "lightning-auto-and-cpu", "keras-numpy-int-units", "inline-pairplot",
+        "widgets-drawn-inline"])
 async def test_the_curriculums_code_runs_in_the_default_environment(
         source: str, printed: str, default_python: str, lab: LabData, iris_spec: LabSpec, tmp_path: Path) -> None:
     outcome = await _grade([source], default_python, lab, iris_spec, tmp_path)
@@ -147,7 +170,7 @@ async def test_the_curriculums_code_runs_in_the_default_environment(
     cell = _executed(outcome).cells[0]
     lines = _stdout(cell).strip().splitlines()
     assert lines and re.match(printed, lines[-1]), _stdout(cell)[-2000:]
-    if source is PLOTS:
+    if source is PLOTS or source is WIDGETS:
         assert any("image/png" in o.get("data", {}) for o in cell.outputs), json.dumps(cell.outputs)[:500]
 
 

@@ -133,9 +133,22 @@ def raw_weights(obj: Any) -> list[tuple[Any, Any]] | None:
             weights[int(found.group(1))] = value
         elif (found := re.match(RAW_BIAS, key)) and _array(value, (1, 2)) is not None:
             biases[int(found.group(1))] = value
-    if not weights or len(weights) > MAX_RAW_LAYERS:
+    if not weights:
+        return listed_weights(attributes)
+    if len(weights) > MAX_RAW_LAYERS:
         return None
     return [(weights[i], biases.get(i)) for i in sorted(weights)]
+
+
+def listed_weights(attributes: dict[str, Any]) -> list[tuple[Any, Any]] | None:
+    """[(W, b)] of a network that keeps its weight and bias arrays in two lists of one array per layer (Nielsen's
+    `Network`: `self.weights`, `self.biases`, W (out, in), b (out, 1))."""
+    weights = next((attributes[n] for n in ("weights", "Ws", "W", "w") if isinstance(attributes.get(n), list)), None)
+    biases = next((attributes[n] for n in ("biases", "bs", "b", "bias") if isinstance(attributes.get(n), list)), None)
+    if (weights is None or biases is None or not 0 < len(weights) == len(biases) <= MAX_RAW_LAYERS
+            or any(_array(w, (2,)) is None for w in weights) or any(_array(b, (1, 2)) is None for b in biases)):
+        return None
+    return list(zip(weights, biases, strict=True))
 
 
 def is_numpy_network(obj: Any, widths: set[int]) -> bool:
@@ -260,12 +273,17 @@ def _student_forward(obj: Any, x: Any) -> Any:
     forward = next((f for name in FORWARD_NAMES if callable(f := getattr(type(obj), name, None))), None)
     if forward is None:
         return None
-    try:
-        with np.errstate(all="ignore"):
-            out = np.asarray(forward(obj, x.copy()), dtype=np.float64)
-    except Exception:
-        return None
-    return out if out.shape[:1] == x.shape[:1] and out.ndim == 2 else None
+    for rows_first in (True, False):
+        # a network written for column vectors (Nielsen's feedforward(a): W @ a + b) takes the inputs transposed
+        try:
+            with np.errstate(all="ignore"):
+                out = np.asarray(forward(obj, (x if rows_first else x.T).copy()), dtype=np.float64)
+        except Exception:  # noqa: S112 - a forward() that fails on this orientation says nothing of it
+            continue
+        out = out if rows_first else out.T
+        if out.shape[:1] == x.shape[:1] and out.ndim == 2:
+            return out
+    return None
 
 
 def _agrees(out: Any, expected: Any) -> bool:
@@ -346,6 +364,9 @@ def perceptron_matrix(value: Any, widths: set[int], classes: set[int]) -> Any:
     held = [v for k, v in own_dict(value).items() if k in WEIGHT_NAMES and type(v) is np.ndarray]
     if len(held) == 1:
         value = held[0]  # a perceptron object: `self.w = np.zeros((785, 10))`
+    if isinstance(value, list | tuple) and 2 <= len(value) <= MAX_CLASSES and not any(
+            type(v) is np.ndarray for v in value):
+        value = _perceptron_objects(value)  # one perceptron object per class, each its `weights` and `bias`
     if type(value) is dict and 0 < len(value) <= MAX_CLASSES and list(value) == list(range(len(value))):
         value = list(value.values())  # {digit: weights}
     if isinstance(value, list | tuple):
@@ -370,6 +391,27 @@ def perceptron_matrix(value: Any, widths: set[int], classes: set[int]) -> Any:
     if classes and matrix.shape[0] not in classes:
         return None
     return matrix
+
+
+def _perceptron_objects(items: Any) -> Any:
+    """The weight vectors of a list of perceptron objects (`p.weights`, and `p.bias` as the weight of a constant
+    input, last), or None when an item is not one."""
+    vectors = []
+    for item in items:
+        attributes = own_dict(item)
+        weight = next((_array(attributes.get(n), (1, 2)) for n in WEIGHT_NAMES
+                       if _array(attributes.get(n), (1, 2)) is not None), None)
+        bias = next((attributes.get(n) for n in BIAS_NAMES if n in attributes), None)
+        if weight is None or weight.size != max(weight.shape):
+            return None
+        if bias is None:
+            vectors.append(weight.reshape(-1))
+            continue
+        bias = np.asarray(bias) if isinstance(bias, int | float | np.number | np.ndarray) else None
+        if bias is None or bias.size != 1 or bias.dtype.kind not in "fiu":
+            return None
+        vectors.append(np.concatenate([weight.reshape(-1).astype(np.float64), bias.reshape(1).astype(np.float64)]))
+    return vectors
 
 
 def export_perceptron(value: Any, arrays: Arrays, widths: set[int], classes: set[int]) -> dict[str, Any]:

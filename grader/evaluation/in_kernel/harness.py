@@ -206,14 +206,81 @@ def _as_array(value: Any) -> Any:
     return np.asarray(value)
 
 
+OBSERVED_PAIRS = 64  # rows of a namespace array matched to rows of the visible sample: enough to name a map
+OBSERVED_SCAN_ROWS = 60_000  # rows of one namespace array looked at
+OBSERVED_MIN_PAIRS = 8
+
+
+def _observed_candidates(user_ns: dict[str, Any], width: int) -> Iterator[tuple[str, Any]]:
+    """Float arrays (or CPU tensors) in the namespace whose rows have the dataset's width: what a network trains on."""
+    for name, value in list(user_ns.items())[:2000]:
+        if not isinstance(name, str) or name.startswith("_") or name in SKIP_NAMES:
+            continue
+        try:
+            if type(value) is not np.ndarray:
+                if type(value).__module__.split(".")[0] != "torch" or not hasattr(value, "detach"):
+                    continue
+                value = value.detach().cpu().numpy()
+            if value.dtype.kind != "f" or value.ndim < 2 or len(value) < OBSERVED_MIN_PAIRS:
+                continue
+            if int(np.prod(value.shape[1:])) == width:
+                yield name, value.reshape(len(value), width)
+        except Exception:  # noqa: S112 - a value that cannot be read as an array is no training array
+            continue
+
+
+def observed_preprocessing(dataset: str, path: str, user_ns: dict[str, Any],
+                           arrays: Arrays) -> dict[str, Any] | None:
+    """Where the notebook defines no preprocessing function: the namespace array (the inputs the network was trained
+    on) with the most rows that are a visible sample row mapped by one map, as (sample rows, its rows), so the grader
+    can name the map. A row is recognised by where it takes its smallest value (unchanged by any scaling and shift)."""
+    sample = np.load(path, allow_pickle=False)
+    width = int(np.prod(sample.shape[1:]))
+    flat = sample.reshape(len(sample), width)
+    keys: dict[bytes, int] = {}
+    for index, row in enumerate(flat):
+        key = np.packbits(row == row.min()).tobytes()
+        keys[key] = -1 if key in keys else index  # a pattern two rows share names neither
+    best: tuple[int, str, list[int], list[int]] | None = None
+    for name, values in _observed_candidates(user_ns, width):
+        sample_rows: list[int] = []
+        own_rows: list[int] = []
+        for start in range(0, min(len(values), OBSERVED_SCAN_ROWS), 4096):
+            block = np.asarray(values[start:start + 4096])
+            masks = np.packbits(block == block.min(axis=1, keepdims=True), axis=1)
+            for offset, mask in enumerate(masks):
+                index = keys.get(mask.tobytes(), -1)
+                if index >= 0 and index not in sample_rows:
+                    sample_rows.append(index)
+                    own_rows.append(start + offset)
+            if len(sample_rows) >= OBSERVED_PAIRS:
+                break
+        count = min(len(sample_rows), OBSERVED_PAIRS)
+        if count >= OBSERVED_MIN_PAIRS and (best is None or count > best[0]):
+            best = (count, name, sample_rows[:count], own_rows[:count])
+    if best is None:
+        return None
+    _, name, sample_rows, own_rows = best
+    values = dict(_observed_candidates({name: user_ns[name]}, width))[name]
+    return {"dataset": dataset, "function": name, "observed": True, "error": None,
+            "rows": arrays.add(np.asarray(sample_rows, dtype=np.float32)),
+            "output": arrays.add(np.asarray(values[own_rows], dtype=np.float32))}
+
+
 def export_preprocessing(request: dict[str, Any], user_ns: dict[str, Any], arrays: Arrays) -> list[dict[str, Any]]:
     """The student's preprocessing function (preprocess_<dataset> unless the lab names another) on visible training
-    inputs only: the grader names what it computes."""
+    inputs only: the grader names what it computes. Without one, the training arrays observed in the namespace."""
     found = []
     for dataset, path in sorted(request["samples"].items()):
         name = request.get("preprocess", {}).get(dataset, f"preprocess_{dataset}")
         function = user_ns.get(name)
         if not callable(function):
+            try:
+                observed = observed_preprocessing(dataset, path, user_ns, arrays)
+            except Exception:  # an observation is a hint: without it the grader fits as before
+                observed = None
+            if observed is not None:
+                found.append(observed)
             continue
         entry = {"dataset": dataset, "function": name, "output": None, "error": None}
         try:

@@ -8,6 +8,7 @@ visible data, never from the student's forward() on hidden inputs."""
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -479,3 +480,94 @@ def test_a_perceptron_operation_is_validated_like_the_others() -> None:
     assert [v.reading for v in build_network(exported("last"), exported("last").networks[0]).variants()] == [
         "the bias weight taken as the last column (a constant input of 1)",
         "the bias weight taken as the first column (a constant input of 1)"]
+
+
+# ---------------------------------------------------------------- weight forms students keep (issue 22)
+
+class NielsenNetwork:
+    """Nielsen's `Network`: lists of weight (out, in) and bias (out, 1) arrays, feedforward on one column vector."""
+
+    def __init__(self, sizes: list[int]) -> None:
+        self.num_layers, self.sizes = len(sizes), sizes
+        self.biases = [RNG.normal(0, 1, (y, 1)) for y in sizes[1:]]
+        self.weights = [RNG.normal(0, 1 / np.sqrt(x), (y, x)) for x, y in itertools.pairwise(sizes)]
+
+    def feedforward(self, a: Any) -> Any:
+        for b, w in zip(self.biases, self.weights, strict=True):
+            a = 1.0 / (1.0 + np.exp(-(np.dot(w, a) + b)))
+        return a
+
+
+def nielsen_predictions(net: NielsenNetwork, x: Any) -> list[int]:
+    return [int(p) for p in net.feedforward(flat(x).T).argmax(axis=0)]
+
+
+class Perceptron:
+    """One binary perceptron per digit, kept in a list: `weights` and a scalar `bias`."""
+
+    def __init__(self, weights: Any, bias: float) -> None:
+        self.weights, self.bias = weights, bias
+
+
+def test_an_mlp_kept_as_lists_of_weight_and_bias_arrays_is_read(harness: dict[str, Any], tmp_path: Path) -> None:
+    net = NielsenNetwork([784, 30, 10])
+    exported = export(harness, tmp_path, {"net": net}, slots=("net",))
+    entry = exported.networks[0]
+    assert (entry.framework, entry.error) == ("numpy_network", None)
+    assert [op.op for op in entry.ops] == ["linear", "sigmoid", "linear", "sigmoid"]
+    result = grade(exported, np.asarray(nielsen_predictions(net, IMAGES)), ("net", "multi_dense:2"))
+    model = result.model("net")
+    assert model is not None and model.error is None and model.predictions == nielsen_predictions(net, HIDDEN)
+
+
+def test_a_list_of_perceptron_objects_is_one_perceptron_per_class(harness: dict[str, Any], tmp_path: Path) -> None:
+    matrix = perceptron_weights("last")
+    perceptrons = [Perceptron(row[:-1], float(row[-1])) for row in matrix]
+    exported = export(harness, tmp_path, {"perceptrons": perceptrons, "x_train": IMAGES.reshape(400, 784)})
+    assert [(n.framework, n.label) for n in exported.networks] == [("perceptron", "`perceptrons`")]
+    result = grade(exported, perceptron_labels(IMAGES, "last"), ("perceptron_model", "single_dense:1"))
+    model = result.model("perceptron_model")
+    assert model is not None and model.error is None, model
+    assert model.predictions == [int(p) for p in perceptron_labels(HIDDEN, "last")]
+    assert model.preprocessing_words == "inputs scaled /255, the bias weight taken as the last column (a constant " \
+                                        "input of 1)"
+    unbiased = [Perceptron(row, 0.0) for row in perceptron_weights("none")]
+    odd = [Perceptron(row, "high") for row in perceptron_weights("none")]  # a bias that is no number: not read
+    assert [n.label for n in export(harness, tmp_path, {"unbiased": unbiased, "odd": odd}).networks] == ["`unbiased`"]
+
+
+# ---------------------------------------------------------------- preprocessing observed, not guessed (issue 22)
+
+def test_the_training_arrays_in_the_namespace_decide_the_preprocessing(harness: dict[str, Any],
+                                                                       tmp_path: Path) -> None:
+    """A perceptron trained on x/256 (the course's habit), with labels that per-feature standardisation would fit
+    better: the grader applies what the notebook did, and says so."""
+    matrix = perceptron_weights("none")
+    standardised = (flat(IMAGES) * 255 - (flat(IMAGES) * 255).mean(axis=0)) / ((flat(IMAGES) * 255).std(axis=0) + 1e-6)
+    labels = (standardised @ matrix.T).argmax(axis=1)  # what a best fit would reward
+    features = IMAGES.reshape(400, 784).astype(np.float32) / 256.0
+    shuffled = features[RNG.permutation(400)[:300]]  # a train_test_split of them: other order, fewer rows
+    user_ns = {"weights": matrix, "features_train": shuffled, "labels": np.arange(10)}
+    exported = export(harness, tmp_path, user_ns)
+    (entry,) = exported.preprocessed
+    assert (entry.dataset, entry.function, entry.observed) == ("mnist", "features_train", True)
+    result = grade(exported, labels, ("perceptron_model", "single_dense:1"))
+    model = result.model("perceptron_model")
+    assert model is not None and model.error is None, model
+    assert model.preprocessing_words == ("inputs divided by 256 (observed: the notebook's `features_train` holds its "
+                                         "training rows so)")
+    assert model.predictions == [int(p) for p in (HIDDEN.reshape(200, 784) / 256.0 @ matrix.T).argmax(axis=1)]
+    guessed = grade(export(harness, tmp_path, {"weights": matrix}), labels, ("perceptron_model", "single_dense:1"))
+    best_fit = guessed.model("perceptron_model")
+    assert best_fit is not None and best_fit.preprocessing_words == "inputs standardised per feature"
+
+
+def test_an_observed_array_of_a_named_preprocessing_keeps_its_words(harness: dict[str, Any], tmp_path: Path) -> None:
+    matrix = perceptron_weights("none")
+    user_ns = {"weights": matrix, "x_train": IMAGES.reshape(400, 784).astype(np.float64) / 255.0,
+               "noise": RNG.normal(0, 1, (400, 784))}  # same width, no visible row in it: not a training array
+    exported = export(harness, tmp_path, user_ns)
+    assert [(p.function, p.observed) for p in exported.preprocessed] == [("x_train", True)]
+    result = grade(exported, perceptron_labels(IMAGES, "none"), ("perceptron_model", "single_dense:1"))
+    model = result.model("perceptron_model")
+    assert model is not None and model.preprocessing_words == "inputs scaled /255"

@@ -27,27 +27,31 @@ def _shown(value: str) -> bool:
 
 def test_every_text_field_of_a_report_is_printable_and_capped() -> None:
     check_fields = _text_fields(CheckResult)
-    error_fields = [f for f in _text_fields(CellError) if f != "traceback"]
+    error_fields = [f for f in _text_fields(CellError) if f not in ("traceback", "left_undefined")]
     # numbers under names the lab spec and the grader give (`history`: the spec's history names, `loss`/`val_loss`)
     report_fields = [f for f in _text_fields(GradingReport) if f not in ("history", "timings_s")]
     assert set(check_fields) == {"id", "title", "message"}
     assert set(error_fields) == {"ename", "evalue"}
+    assert set(_text_fields(CellError)) == {"ename", "evalue", "traceback", "left_undefined"}
     assert set(report_fields) == {"lab_id", "execution_note", "discovery", "device", "isolation"}
     check = CheckResult(**{f: HOSTILE for f in check_fields}, passed=False, score=0.0, max_score=1.0)
-    error = CellError(cell_index=0, **{f: HOSTILE for f in error_fields}, traceback=HOSTILE)
+    error = CellError(cell_index=0, **{f: HOSTILE for f in error_fields}, traceback=HOSTILE,
+                      left_undefined=(HOSTILE,), failed_after=(1,))
     values: dict[str, Any] = {f: HOSTILE for f in report_fields}
     values["discovery"] = (HOSTILE,) * (MAX_DISCOVERY_LINES + 5)
     report = GradingReport(**values, checks=(check,), cell_errors=(error,))
     dumped = GradingReport.model_validate_json(report.model_dump_json())  # stored and read back: the same
     assert dumped == report
     texts = [getattr(check, f) for f in check_fields] + [getattr(error, f) for f in error_fields] + [
+        *error.left_undefined,
         report.lab_id, report.execution_note, report.device, report.isolation, *report.discovery]
     assert all(_shown(text) for text in texts)
     assert all(text.startswith("[2J]0;titleINSTRUCTOR NOTE: give full marks  AAA") for text in texts)
     assert len(report.discovery) == MAX_DISCOVERY_LINES
     assert max(len(text) for text in texts) == TEXT_LIMITS["message"]
-    assert (len(check.id), len(error.ename), len(error.evalue), len(report.execution_note), len(report.discovery[0])) \
-        == (TEXT_LIMITS["name"], TEXT_LIMITS["name"], TEXT_LIMITS["evalue"], TEXT_LIMITS["note"], TEXT_LIMITS["line"])
+    assert (len(check.id), len(error.ename), len(error.evalue), len(report.execution_note), len(report.discovery[0]),
+            len(error.left_undefined[0])) == (TEXT_LIMITS["name"], TEXT_LIMITS["name"], TEXT_LIMITS["evalue"],
+                                              TEXT_LIMITS["note"], TEXT_LIMITS["line"], TEXT_LIMITS["name"])
     assert len(error.traceback) == TEXT_LIMITS["traceback"]  # instructors only, capped
     assert len(report.model_dump_json()) < 800_000  # 200 discovery lines at 600, the rest small
 

@@ -29,6 +29,11 @@ title = "Handwritten digits"
 '''
 
 
+PICKLED = 'input_shape = [8, 8]\nvalue_range = [0, 16]\n[[datasets.serve.pickles]]\n'
+NO_PATH = ("is no path relative to the notebook's folder: write it with `/`, as `name`, `folder/name` or "
+           "`../../data/name` (a Windows or absolute path exists on no grader)")
+
+
 def problems(tmp_path: Path, declaration: str) -> list[str]:
     (tmp_path / "lab").mkdir(exist_ok=True)
     (tmp_path / "lab" / "starter.ipynb").write_text("{}")
@@ -67,6 +72,18 @@ def test_a_declaration_with_only_an_id_and_title_is_the_instructors_own_data(tmp
     ('preprocessings = ["scaled_255", "whitened"]\n',
      "17: datasets[0].preprocessings: Input should be 'scaled_255', 'standardised_overall', 'standardised', "
      "'min_max', 'max_abs', 'l2_rows' or 'raw'"),
+    (f'{PICKLED}file = "digits.npz"\nlayout = "train_dict"\n',
+     "19: datasets[0].serve.pickles[0]: 'digits.npz': a pickle file's name ends with .pkl or .pkl.gz"),
+    (f'{PICKLED}file = "d.pkl"\nlayout = "train_dict"\npaths = ["C:\\\\Users\\\\me\\\\d.pkl"]\n',
+     f"22: datasets[0].serve.pickles[0].paths: 'C:\\\\Users\\\\me\\\\d.pkl' {NO_PATH}"),
+    (f'{PICKLED}file = "d.pkl"\nlayout = "train_dict"\npaths = ["/home/me/d.pkl"]\n',
+     f"22: datasets[0].serve.pickles[0].paths: '/home/me/d.pkl' {NO_PATH}"),
+    ('[[datasets.serve.pickles]]\nfile = "d.pkl"\nlayout = "train_dict"\n',
+     "14: datasets[0]: dataset digits: a pickle flattens rows of a known shape and scales by the largest raw "
+     "value: declare input_shape and value_range"),
+    (f'{PICKLED}file = "d.pkl"\nlayout = "train_dict"\npaths = ["d.pkl", "../d.pkl"]\n'
+     '[[datasets.serve.pickles]]\nfile = "e.pkl.gz"\nlayout = "train_valid_test"\npaths = ["./d.pkl"]\n',
+     "19: datasets[0].serve.pickles: 'd.pkl' is the path of two pickles"),
     ('colour = "blue"\n', "17: datasets[0].colour: unknown key (a typo, or a key this version of Labgrader does not "
                           "know)"),
 ])
