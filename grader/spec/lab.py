@@ -203,9 +203,6 @@ class LabSpec(_Strict):
         """The hidden datasets this lab's checks evaluate models on."""
         return set(self.model_slots().values())
 
-    def history_names(self) -> list[str]:
-        return sorted({wanted[0] for c in self.checks if (wanted := c.history_request()) is not None})
-
     def history_requests(self) -> list[tuple[str, str | None]]:
         """(history name, model slot) of every check that reads a training history, in check order."""
         return [wanted for c in self.checks if (wanted := c.history_request()) is not None]
