@@ -15,10 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from grader.errors import SpecInvalid
 from grader.spec.dataset import DataFile, DatasetSpec
 from grader.spec.lines import validation_problems
+from grader.spec.model_kinds import DEFAULT_MODEL_KINDS, ModelKind
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
-# the kinds of trained model a lab accepts; each is an exporter in the kernel and an evaluator outside it
-ModelKind = Literal["torch", "keras", "numpy_network", "perceptron"]
 
 
 class _Strict(BaseModel):
@@ -142,7 +141,7 @@ class LabSpec(_Strict):
     # the student environment its notebooks run in: environments/<name>.txt, built by `labgrader kernels build`
     environment: str = Field(default="default", pattern=r"^[a-z][a-z0-9_-]{0,62}$")
     # what a notebook may hand in as a trained model: the kernel exports only these kinds
-    model_kinds: tuple[ModelKind, ...] = Field(default=("torch", "keras"), min_length=1)
+    model_kinds: tuple[ModelKind, ...] = Field(default=DEFAULT_MODEL_KINDS, min_length=1)
     # the operations a network may compute: "dense" (affine layers and non-linearities: no pooling, nothing that
     # selects among features) or "conv" (also convolutions and pooling)
     ops: Literal["dense", "conv"] = "conv"
