@@ -26,9 +26,11 @@ from grader.evaluation.harness_output import MAX_HARNESS_OUTPUT_BYTES
 from grader.evaluation.in_kernel import harness_source, source, startup_source
 from grader.evaluation.request import (
     QUICK_EXPORT_BYTES,
+    RunSlots,
     build_evaluation_job,
     build_request,
     evaluate_without_networks,
+    run_slots,
 )
 from grader.evaluation.result import EvaluationResult
 from grader.evaluation.runner import run_evaluator
@@ -81,14 +83,14 @@ class GradingOutcome:
     stored_evaluation: StoredEvaluation | None = None  # stored beside the report: `labgrader rescore` reuses it
 
 
-def _harness_step(ctx: GradingContext, work: Path, evaluation: Path) -> tuple[str, Path]:
+def _harness_step(ctx: GradingContext, work: Path, evaluation: Path, slots: RunSlots) -> tuple[str, Path]:
     """Copy a visible sample in (no hidden input, no label) and return the harness cell's code and its output path."""
     nonce = secrets.token_hex(16)
     private = evaluation / nonce  # root-owned and read-only in the sandbox: no student thread can swap it
     private.mkdir(mode=0o755)
     output = work / f".labgrader-output-{nonce}.json"
     request = private / "request.json"
-    request.write_text(json.dumps(build_request(ctx.spec, ctx.lab_data, private, nonce, output)))
+    request.write_text(json.dumps(build_request(ctx.spec, ctx.lab_data, private, nonce, output, slots)))
     os.chmod(request, 0o444)
     harness = private / "labgrader_harness.py"  # beside the request: root-owned, read-only in the sandbox
     harness.write_text(harness_source(ctx.spec.model_kinds), encoding="utf-8")  # only the kinds the lab declares
@@ -147,7 +149,8 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
             notebook_timeout_s=ctx.notebook_timeout_s or ctx.spec.limits.notebook_timeout_s,
             harness_timeout_s=ctx.harness_timeout_s, output_limit_bytes=ctx.output_limit_bytes,
         )
-        plan = evaluation_plan(ctx.spec, ctx.lab_data)  # what the evaluation below is asked for
+        slots = run_slots(ctx.spec, ctx.lab_data)  # the model slots and histories of this run, derived once
+        plan = evaluation_plan(ctx.spec, ctx.lab_data, slots)  # what the evaluation below is asked for
         prepare_s = time.monotonic() - started
 
         async def harness() -> tuple[str, Path]:
@@ -155,7 +158,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
                 # planted by the notebook (a file, a link, even a directory): never a reason to fail the job
                 with contextlib.suppress(OSError):
                     stale.unlink()
-            return _harness_step(ctx, dirs.work, dirs.evaluation)
+            return _harness_step(ctx, dirs.work, dirs.evaluation, slots)
 
         try:
             result = await execute_notebook(
@@ -171,7 +174,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
         except KernelStartFailed as exc:
             line = start_failure(ctx.environment, ctx.sandbox.kernel_python, exc.stderr_tail or str(exc))
             raise KernelStartFailed(line, exc.stderr_tail) from exc
-        output, harness_problem = await asyncio.to_thread(_evaluate, ctx, result, dirs, isolation)
+        output, harness_problem = await asyncio.to_thread(_evaluate, ctx, result, dirs, isolation, slots)
         inputs = StoredEvaluation(plan=plan, output=output)
         report = _report(ctx, result, inputs, harness_problem, isolation, prepare_s)
         return GradingOutcome(report=report, executed_notebook=notebook_bytes(nb), artifacts=_plots(report),
@@ -196,8 +199,8 @@ def notebook_bytes(nb: NotebookNode) -> bytes:
     return text.encode("utf-8", errors="replace")
 
 
-def _evaluate(ctx: GradingContext, result: ExecutionResult, dirs: JobDirs,
-              isolation: Isolation) -> tuple[EvaluationResult | None, str]:
+def _evaluate(ctx: GradingContext, result: ExecutionResult, dirs: JobDirs, isolation: Isolation,
+              slots: RunSlots) -> tuple[EvaluationResult | None, str]:
     """Take the kernel's export (untrusted) out of the sandbox and have the clean evaluator compute predictions, in a
     sandbox of its own as a uid other than the kernel's (`grader.sandbox.evaluator_room`)."""
     if result.harness_output is None:
@@ -206,7 +209,7 @@ def _evaluate(ctx: GradingContext, result: ExecutionResult, dirs: JobDirs,
     started = time.monotonic()
     quick = dirs.host / "harness-output.json"  # host-only (mode 700): the kernel's uid cannot reach this copy
     if not take_untrusted_file(result.harness_output, quick, QUICK_EXPORT_BYTES):
-        output = evaluate_without_networks(ctx.spec, ctx.lab_data, quick, nonce)
+        output = evaluate_without_networks(ctx.spec, ctx.lab_data, quick, nonce, slots)
         if output is not None:  # no network to rebuild: no evaluator to start (its room costs ~0.5 s)
             result.timings_s["evaluate"] = time.monotonic() - started
             return output, ""
@@ -216,7 +219,7 @@ def _evaluate(ctx: GradingContext, result: ExecutionResult, dirs: JobDirs,
         if refused:
             return None, result.harness_error or refused
         os.chmod(trusted_copy, 0o444)
-        job = build_evaluation_job(ctx.spec, ctx.lab_data, room.inputs, trusted_copy, nonce)
+        job = build_evaluation_job(ctx.spec, ctx.lab_data, room.inputs, trusted_copy, nonce, slots)
         output, problem = run_evaluator(job, room)
     result.timings_s["evaluate"] = time.monotonic() - started
     if output is None:

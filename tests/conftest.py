@@ -161,7 +161,7 @@ SERIAL_GROUPS = {
     # sandbox uid base 62000: the hostile suite and the warm-pool tests assert exact uids and that none of the
     # suite's processes or cgroups are left, which another worker's live job there would contradict
     "uids-62000": lambda item: "tests/grader/hostile/" in item.nodeid
-    or item.nodeid.startswith("tests/grader/test_warm_pool.py"),
+    or item.nodeid.startswith("tests/grader/kernel/test_warm_pool.py"),
     # docs/architecture.md: written by test_import_arrows, also when test_parallel_groups runs that module itself
     "import-arrows": lambda item: item.nodeid.startswith(
         ("tests/test_import_arrows.py", "tests/test_parallel_groups.py")),

@@ -18,6 +18,7 @@ import numpy as np
 from grader.errors import HarnessOutputInvalid
 from grader.evaluation.evaluator import DatasetInputs, HistoryRequest, SlotRequest, evaluate
 from grader.evaluation.harness_output import read_harness_output
+from grader.evaluation.messages import EvaluationJob, EvaluatorAnswer
 
 
 def _load(path: str) -> np.ndarray[Any, Any]:
@@ -25,7 +26,7 @@ def _load(path: str) -> np.ndarray[Any, Any]:
     return array
 
 
-def run_job(job: dict[str, Any]) -> dict[str, Any]:
+def run_job(job: EvaluationJob) -> EvaluatorAnswer:
     """The evaluation of one job description (paths and names only); returns the JSON-able answer."""
     try:
         export = read_harness_output(Path(job["export"]), job["nonce"])
@@ -46,7 +47,7 @@ UNREADABLE = "the grader could not evaluate the exported networks: it could not 
 
 
 def main(argv: list[str]) -> int:
-    job = json.loads(Path(argv[0]).read_text())
+    job: EvaluationJob = json.loads(Path(argv[0]).read_text())  # written by the host (grader.evaluation.runner)
     try:
         answer = run_job(job)
     except Exception as exc:  # an export that passed validation but broke the evaluation: graded, with a note

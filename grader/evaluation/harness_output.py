@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from grader.errors import HarnessOutputInvalid
 from grader.evaluation.ops import MAX_ARRAY_ELEMENTS, ArrayKey, Label, Op, Untrusted
+from grader.spec.model_kinds import ModelKind
 
 MAX_HARNESS_OUTPUT_BYTES = 80 * 1024 * 1024  # the kernel's export budget (48 MB of weights) in base64, plus the JSON
 MAX_EPOCHS = 1000
@@ -53,9 +54,6 @@ class ArrayPayload(Untrusted):
         if not np.isfinite(array).all():
             raise ValueError("an array holding NaN or infinity")
         return array
-
-
-ModelKind = Literal["torch", "keras", "numpy_network", "perceptron"]
 
 
 class ExportCheck(Untrusted):

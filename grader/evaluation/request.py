@@ -9,6 +9,7 @@ with its public labels, and the export to evaluate; it lives in the host-only pa
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from grader.data.lab_data import LabData
 from grader.errors import HarnessOutputInvalid
 from grader.evaluation.evaluator import DatasetInputs, HistoryRequest, SlotRequest, evaluate
 from grader.evaluation.harness_output import read_harness_output
+from grader.evaluation.messages import DatasetFiles, EvaluationJob, HistoryWanted, JobSlot, KernelRequest
 from grader.evaluation.result import EvaluationResult
 from grader.spec.lab import LabSpec
 from grader.spec.slots import slot_architectures, slot_top_k
@@ -40,30 +42,51 @@ def _save(path: Path, array: np.ndarray[Any, Any]) -> str:
     return str(path)
 
 
-def build_request(spec: LabSpec, lab: LabData, private: Path, nonce: str, output: Path) -> dict[str, Any]:
-    """Write the visible samples into `private` and return the JSON-able request the kernel's harness reads."""
-    slots, samples, preprocess = [], {}, {}
-    for name, (dataset, _) in slot_architectures(spec).items():
-        if not lab.has_dataset(dataset):
-            continue
-        if dataset not in samples:
-            samples[dataset] = _save(private / f"{dataset}-sample-x.npy", lab.training_sample(dataset).x)
-            preprocess[dataset] = spec.dataset(dataset).preprocess_function
-        slots.append({"name": name, "dataset": dataset})
-    histories = [{"name": name, "model": model} for name, model in spec.history_requests()]
+@dataclass(frozen=True)
+class RunSlots:
+    """The model slots and training histories one run evaluates, derived once per run (`run_slots`) and passed to
+    the kernel's request, the evaluator's job and the quick evaluation alike."""
+
+    slots: tuple[SlotRequest, ...]  # only those whose dataset this host has
+    histories: tuple[HistoryRequest, ...]
+
+
+def run_slots(spec: LabSpec, lab: LabData) -> RunSlots:
+    caps, ranks = slot_max_parameters(spec), slot_top_k(spec)
+    slots = tuple(SlotRequest(name, dataset, architecture, caps.get(name), ranks.get(name))
+                  for name, (dataset, architecture) in slot_architectures(spec).items() if lab.has_dataset(dataset))
+    return RunSlots(slots, tuple(HistoryRequest(name, model) for name, model in spec.history_requests()))
+
+
+def _histories(slots: RunSlots) -> list[HistoryWanted]:
+    return [{"name": h.name, "model": h.model} for h in slots.histories]
+
+
+def build_request(spec: LabSpec, lab: LabData, private: Path, nonce: str, output: Path,
+                  slots: RunSlots | None = None) -> KernelRequest:
+    """Write the visible samples into `private` and return the request the kernel's harness reads (JSON)."""
+    slots = slots or run_slots(spec, lab)
+    samples: dict[str, str] = {}
+    preprocess: dict[str, str] = {}
+    for slot in slots.slots:
+        if slot.dataset not in samples:
+            samples[slot.dataset] = _save(private / f"{slot.dataset}-sample-x.npy", lab.training_sample(slot.dataset).x)
+            preprocess[slot.dataset] = spec.dataset(slot.dataset).preprocess_function
     # the model kinds the lab accepts, and for the NumPy kinds each dataset's number of classes (a perceptron's rows)
     classes = {dataset: len(spec.dataset(dataset).classes) for dataset in samples}
-    return {"nonce": nonce, "slots": slots, "samples": samples, "preprocess": preprocess, "histories": histories,
-            "output": str(output), "model_kinds": list(spec.model_kinds), "classes": classes}
+    return {"nonce": nonce, "slots": [{"name": s.name, "dataset": s.dataset} for s in slots.slots],
+            "samples": samples, "preprocess": preprocess, "histories": _histories(slots), "output": str(output),
+            "model_kinds": list(spec.model_kinds), "classes": classes}
 
 
-def build_evaluation_job(spec: LabSpec, lab: LabData, host: Path, export: Path, nonce: str) -> dict[str, Any]:
+def build_evaluation_job(spec: LabSpec, lab: LabData, host: Path, export: Path, nonce: str,
+                         slots: RunSlots | None = None) -> EvaluationJob:
     """Write the hidden inputs (never labels) and the visible sample into the host-only `host` and return the job."""
-    slots, datasets = [], {}
-    for name, (dataset, architecture) in slot_architectures(spec).items():
-        if not lab.has_dataset(dataset):
-            continue
-        if dataset not in datasets:
+    slots = slots or run_slots(spec, lab)
+    datasets: dict[str, DatasetFiles] = {}
+    for slot in slots.slots:
+        if slot.dataset not in datasets:
+            dataset = slot.dataset
             sample, declared = lab.training_sample(dataset), spec.dataset(dataset)
             datasets[dataset] = {
                 "hidden_x": _save(host / f"{dataset}-hidden-x.npy", lab.hidden_split(dataset).x),
@@ -72,17 +95,18 @@ def build_evaluation_job(spec: LabSpec, lab: LabData, host: Path, export: Path, 
                 "layouts": [list(layout) for layout in declared.layouts],
                 "preprocessings": list(declared.preprocessings),
             }
-        slots.append({"name": name, "dataset": dataset, "architecture": architecture,
-                      "max_parameters": slot_max_parameters(spec).get(name), "top_k": slot_top_k(spec).get(name)})
-    histories = [{"name": name, "model": model} for name, model in spec.history_requests()]
-    return {"nonce": nonce, "export": str(export), "slots": slots, "histories": histories, "datasets": datasets,
-            "result": str(host / "evaluation-result.json"), "ops": spec.ops}
+    job_slots: list[JobSlot] = [{"name": s.name, "dataset": s.dataset, "architecture": s.architecture,
+                                 "max_parameters": s.max_parameters,
+                                 "top_k": s.top_k} for s in slots.slots]
+    return {"nonce": nonce, "export": str(export), "slots": job_slots, "histories": _histories(slots),
+            "datasets": datasets, "result": str(host / "evaluation-result.json"), "ops": spec.ops}
 
 
 QUICK_EXPORT_BYTES = 256 * 1024  # an export without networks is a few KB (histories at most); larger goes to the room
 
 
-def evaluate_without_networks(spec: LabSpec, lab: LabData, export: Path, nonce: str) -> EvaluationResult | None:
+def evaluate_without_networks(spec: LabSpec, lab: LabData, export: Path, nonce: str,
+                              slots: RunSlots | None = None) -> EvaluationResult | None:
     """The evaluation of a trusted copy of an export that holds no network, computed here; None when the export holds
     a network (or is not a small valid export), which only the evaluator in its own room may rebuild and run.
 
@@ -97,13 +121,9 @@ def evaluate_without_networks(spec: LabSpec, lab: LabData, export: Path, nonce: 
         return None
     if parsed.networks:
         return None
-    slots, datasets = [], {}
-    for name, (dataset, architecture) in slot_architectures(spec).items():
-        if lab.has_dataset(dataset):
-            slots.append(SlotRequest(name, dataset, architecture, slot_max_parameters(spec).get(name)))
-            datasets[dataset] = DatasetInputs(hidden_x=_NO_ROWS, sample_x=_NO_ROWS, sample_y=_NO_ROWS)
-    histories = [HistoryRequest(name, model) for name, model in spec.history_requests()]
-    return evaluate(parsed, slots, histories, datasets, ops=spec.ops)
+    slots = slots or run_slots(spec, lab)
+    datasets = {s.dataset: DatasetInputs(hidden_x=_NO_ROWS, sample_x=_NO_ROWS, sample_y=_NO_ROWS) for s in slots.slots}
+    return evaluate(parsed, list(slots.slots), list(slots.histories), datasets, ops=spec.ops)
 
 
 _NO_ROWS: np.ndarray[Any, Any] = np.zeros((0, 1))  # no network reads a dataset's rows when there is no network

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from grader.spec.model_kinds import MODEL_KINDS, ModelKind
+
 MAX_EPOCHS = 1000
 
 Label = Annotated[str, Field(max_length=200)]
@@ -25,7 +27,7 @@ class _Result(BaseModel):
 class ArchitectureFacts(_Result):
     """What the network computes, read from its exported operations."""
 
-    framework: Literal["torch", "keras", "numpy_network", "perceptron"]
+    framework: ModelKind
     dense_layers: int = Field(ge=0, le=100_000)
     activations: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list, max_length=20)
     nonlinear_between: bool = False
@@ -39,8 +41,7 @@ class ArchitectureFacts(_Result):
 
     def describe(self) -> str:
         """"PyTorch, 3 dense layers, relu, 235,146 parameters, cpu"."""
-        framework = {"torch": "PyTorch", "keras": "Keras", "numpy_network": "NumPy network",
-                     "perceptron": "perceptron"}[self.framework]
+        framework = MODEL_KINDS[self.framework].display_name
         layers = f"{self.dense_layers} dense layer{'s' if self.dense_layers != 1 else ''}"
         extra = [x for x, present in (("convolution", self.conv), ("recurrent", self.recurrent)) if present]
         parts = [framework, layers, *extra]
@@ -58,7 +59,7 @@ class ModelResult(_Result):
     error: str | None = Field(default=None, max_length=2000)
     via: Literal["contract", "discovery"] | None = None
     source: Label | None = None
-    framework: Literal["torch", "keras", "numpy_network", "perceptron"] | None = None
+    framework: ModelKind | None = None
     facts: ArchitectureFacts | None = None
     preprocessing: str | None = Field(default=None, max_length=60)  # a named preprocessing
     preprocessing_words: str | None = Field(default=None, max_length=300)  # how the report says it

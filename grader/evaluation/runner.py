@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from grader.evaluation.messages import EvaluationJob
 from grader.evaluation.result import EvaluationResult
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def _read_result(path: Path) -> bytes | None:
     return data if len(data) <= MAX_RESULT_BYTES else None
 
 
-def run_evaluator(job: dict[str, Any], place: EvaluatorPlace, timeout_s: float = EVALUATOR_TIMEOUT_S) -> tuple[
+def run_evaluator(job: EvaluationJob, place: EvaluatorPlace, timeout_s: float = EVALUATOR_TIMEOUT_S) -> tuple[
         EvaluationResult | None, str]:
     """(the result, "") or (None, why there is none) for a job built by `build_evaluation_job` in `place.inputs`."""
     job_file = place.inputs / "evaluation-job.json"

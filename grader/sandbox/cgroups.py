@@ -115,14 +115,6 @@ class JobCgroup:
             return 0
         return _read_counter(self.memory / "memory.oom_control", "oom_kill")
 
-    def memory_limit_hits(self) -> int:
-        if self.memory is None:
-            return 0
-        try:
-            return int((self.memory / "memory.failcnt").read_text())
-        except (OSError, ValueError):
-            return 0
-
     def fork_refusals(self) -> int:
         """How many times a fork was refused because the job reached its process limit."""
         if self.pids is None:

@@ -22,12 +22,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from grader.data.lab_data import TRAINING_SAMPLE_SIZE, HiddenSplit, LabData
 from grader.errors import StoredOutputUnreadable
+from grader.evaluation.request import RunSlots, run_slots
 from grader.evaluation.result import EvaluationResult
 from grader.scoring.discovery_report import discovery_lines
 from grader.scoring.report import CellError, Cutoff, GradingReport
 from grader.scoring.scorers import execution_context, history_of, score_checks, with_dataset_note
-from grader.spec.lab import EarlyStoppingCheck, LabSpec
-from grader.spec.slots import role_of, slot_architectures, slot_top_k
+from grader.spec.lab import LabSpec
+from grader.spec.slots import role_of
 
 STORED_EVALUATION_FORMAT: Literal["stored-evaluation/1"] = "stored-evaluation/1"
 MAX_STORED_EVALUATION_BYTES = 2 * 1024 * 1024  # compressed; a larger one is not kept (its job needs a regrade)
@@ -148,15 +149,17 @@ def dataset_sha256(lab: LabData, dataset: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def evaluation_plan(spec: LabSpec, lab: LabData) -> EvaluationPlan:
-    """The slots and histories an evaluation of `spec` answers on this data directory (installed datasets only)."""
+def evaluation_plan(spec: LabSpec, lab: LabData, run: RunSlots | None = None) -> EvaluationPlan:
+    """The slots and histories an evaluation of `spec` answers on this data directory (installed datasets only), from
+    the run's slots (`grader.evaluation.request.run_slots`, derived once per run) when given."""
+    run = run or run_slots(spec, lab)
     slots = tuple(
-        EvaluatedSlot(name=name, dataset=dataset, architecture=architecture,
-                      data_sha256=dataset_sha256(lab, dataset), title=spec.dataset_title(dataset),
-                      top_k=slot_top_k(spec).get(name, 0))
-        for name, (dataset, architecture) in sorted(slot_architectures(spec).items()) if lab.has_dataset(dataset))
-    histories = tuple(sorted({EvaluatedHistory(name=c.history, model=c.model) for c in spec.checks
-                              if isinstance(c, EarlyStoppingCheck)}, key=lambda h: (h.name, h.model or "")))
+        EvaluatedSlot(name=s.name, dataset=s.dataset, architecture=s.architecture,
+                      data_sha256=dataset_sha256(lab, s.dataset), title=spec.dataset_title(s.dataset),
+                      top_k=s.top_k or 0)
+        for s in sorted(run.slots, key=lambda s: s.name))
+    histories = tuple(sorted({EvaluatedHistory(name=h.name, model=h.model) for h in run.histories},
+                             key=lambda h: (h.name, h.model or "")))
     return EvaluationPlan(slots=slots, histories=histories)
 
 

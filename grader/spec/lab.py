@@ -25,10 +25,8 @@ from grader.spec.metric_checks import (
     RecallCheck,
     TopKAccuracyCheck,
 )
+from grader.spec.model_kinds import DEFAULT_MODEL_KINDS, ModelKind
 from grader.spec.shared import with_shared_datasets
-
-# the kinds of trained model a lab accepts; each is an exporter in the kernel and an evaluator outside it
-ModelKind = Literal["torch", "keras", "numpy_network", "perceptron"]
 
 
 class AccuracyCheck(CheckBase):
@@ -143,7 +141,7 @@ class LabSpec(_Strict):
     # aliases of their replacements, for a course written against NumPy 1 (`grader.spec.reference` lists them)
     numpy1_names: bool = False
     # what a notebook may hand in as a trained model: the kernel exports only these kinds
-    model_kinds: tuple[ModelKind, ...] = Field(default=("torch", "keras"), min_length=1)
+    model_kinds: tuple[ModelKind, ...] = Field(default=DEFAULT_MODEL_KINDS, min_length=1)
     # the operations a network may compute: "dense" (affine layers and non-linearities: no pooling, nothing that
     # selects among features) or "conv" (also convolutions and pooling)
     ops: Literal["dense", "conv"] = "conv"
@@ -215,9 +213,6 @@ class LabSpec(_Strict):
     def evaluated_datasets(self) -> set[str]:
         """The hidden datasets this lab's checks evaluate models on."""
         return set(self.model_slots().values())
-
-    def history_names(self) -> list[str]:
-        return sorted({wanted[0] for c in self.checks if (wanted := c.history_request()) is not None})
 
     def history_requests(self) -> list[tuple[str, str | None]]:
         """(history name, model slot) of every check that reads a training history, in check order."""

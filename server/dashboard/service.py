@@ -232,10 +232,6 @@ class SubmissionDetail:
     has_learning_curve: bool
     executed_notebook: bytes | None
 
-    @property
-    def current_job(self) -> JobView | None:
-        return next((j for j in self.jobs if j.id == self.submission.current_job_id), None)
-
 
 def submission_detail(session: Session, submission: Submission) -> SubmissionDetail:
     """Everything one detail page shows; the caller has already checked who may see it."""

@@ -93,14 +93,6 @@ class JobRunner:
         await self.run_claim(claim, slot)
         return True
 
-    async def run_job_id(self, job_id: int, slot: Slot) -> bool:
-        """Grade one named job if it is still queued (a broker message named it); duplicates are no-ops."""
-        claim = await asyncio.to_thread(ledger.claim_job, self.factory, job_id, self.owner, self.settings.lease_s)
-        if claim is None:
-            return False
-        await self.run_claim(claim, slot)
-        return True
-
     async def run_claim(self, claim: ledger.Claim, slot: Slot) -> RunOutcome:
         grading = asyncio.create_task(self._grade(claim, slot))
         lost_lease = False

@@ -48,10 +48,6 @@ class RescoreSummary:
     not_rescored: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # reason -> ids
     seconds: float = 0.0
 
-    @property
-    def not_rescored_count(self) -> int:
-        return sum(len(ids) for ids in self.not_rescored.values())
-
 
 def rescore_lab(session: Session, lab_id: str, labs_dir: Path, data_dir: Path) -> RescoreSummary:
     """Reload the lab's spec from its lab.toml, then rescore every graded submission from its stored inputs."""

@@ -1,29 +1,20 @@
 # Which model kind an object is, and its export as {framework, dtype, ops, device}. Runs in the student's kernel after
-# the recogniser (recognise.py) and the exporters of each kind (export_common.py, export_torch.py, export_keras.py,
-# export_numpy.py; same namespace).
-# A lab declares the kinds its notebooks may hand in (`model_kinds` in lab.toml); the kernel's request carries them,
-# and only those kinds are recognised.
+# the recogniser (recognise.py) and the exporters of each kind (export_common.py, then each kind's sources, which
+# register the kind in KIND_EXPORTERS; same namespace). A lab declares the kinds its notebooks may hand in
+# (`model_kinds` in lab.toml); the kernel's request carries them, and only those kinds are recognised.
 import sys
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:  # defined by the recogniser and the exporters, which run first in the same namespace
-    from grader.evaluation.in_kernel.export_common import TRACE_ROWS, Arrays, NotExportable
-    from grader.evaluation.in_kernel.export_keras import export_keras
-    from grader.evaluation.in_kernel.export_numpy import (
-        export_numpy_network,
-        export_perceptron,
-        is_numpy_network,
-        perceptron_matrix,
-    )
-    from grader.evaluation.in_kernel.export_torch import export_torch
+    from grader.evaluation.in_kernel.export_common import KIND_EXPORTERS, TRACE_ROWS, Arrays, NotExportable
     from grader.evaluation.in_kernel.recognise import framework_of
 
-DEFAULT_KINDS = ("torch", "keras")
+    # the harness's first lines, written by the host from the table of model kinds (in_kernel.kinds_source)
+    from grader.spec.model_kinds import DEFAULT_MODEL_KINDS, KERNEL_NAMES
+
 CHECK_ROWS = 16  # visible inputs on which the grader compares the export with the student's forward()
-KIND_NAMES = {"torch": "torch.nn.Module", "keras": "keras.Model", "numpy_network": "network of NumPy layers",
-              "perceptron": "perceptron weight matrix"}
 
 
 class ModelKinds:
@@ -49,16 +40,13 @@ class ModelKinds:
         if framework is not None:
             return framework if framework in self.kinds else None
         try:  # any object of the notebook's namespace comes here: one that raises is no model
-            if "numpy_network" in self.kinds and is_numpy_network(obj, self.widths):
-                return "numpy_network"
-            if "perceptron" in self.kinds and perceptron_matrix(obj, self.widths, self.classes) is not None:
-                return "perceptron"
+            return next((kind for kind, exporter in KIND_EXPORTERS.items()
+                         if kind in self.kinds and exporter.recognise(obj, self)), None)
         except Exception:
             return None
-        return None
 
     def names(self) -> str:
-        shown = [KIND_NAMES.get(k, k) for k in self.kinds]
+        shown = [KERNEL_NAMES.get(k, k) for k in self.kinds]
         return ", ".join(shown[:-1]) + f" or {shown[-1]}" if len(shown) > 1 else shown[0]
 
 
@@ -140,7 +128,7 @@ def export_network(model: Any, framework: str, arrays: Arrays, kinds: ModelKinds
     """The network as {framework, dtype, ops, device, path, check}; raises NotExportable (the arrays it added stay
     unused). `check`: CHECK_ROWS visible inputs and the outputs the student's own forward() gives for them, from
     which the grader confirms, outside the kernel, that the exported operations compute what the network computes."""
-    kinds = kinds or ModelKinds(DEFAULT_KINDS, set(), set(), {})
+    kinds = kinds or ModelKinds(DEFAULT_MODEL_KINDS, set(), set(), {})
     with _evaluation_mode(model, framework):
         exported = _export(model, framework, arrays, kinds, example)
         if example is not None:
@@ -158,18 +146,5 @@ def export_network(model: Any, framework: str, arrays: Arrays, kinds: ModelKinds
 
 def _export(model: Any, framework: str, arrays: Arrays, kinds: ModelKinds,
             example: VisibleExample | None) -> dict[str, Any]:
-    if framework == "torch":
-        torch = sys.modules["torch"]
-        tensor = None
-        if example is not None:
-            parameter = next(iter(model.parameters()), None)
-            tensor = torch.as_tensor(example.x, dtype=parameter.dtype if parameter is not None else torch.float32,
-                                     device=parameter.device if parameter is not None else "cpu")
-        exported = export_torch(model, arrays, tensor)
-    elif framework == "keras":
-        exported = export_keras(model, arrays, None if example is None else example.x)
-    elif framework == "numpy_network":
-        exported = export_numpy_network(model, arrays, kinds.samples)
-    else:
-        exported = export_perceptron(model, arrays, kinds.widths, kinds.classes)
+    exported: dict[str, Any] = KIND_EXPORTERS[framework].export(model, arrays, kinds, example)
     return exported

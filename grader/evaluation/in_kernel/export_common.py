@@ -18,6 +18,18 @@ class NotExportable(Exception):
     """The network's computation cannot be written as the grader's operations; the message says why."""
 
 
+class KindExporter:
+    """One model kind, as its exporter source registers it in KIND_EXPORTERS: `recognise(obj, kinds)` (is `obj` one,
+    given the lab's `ModelKinds`) and `export(model, arrays, kinds, example)` ({ops, dtype, ...} or NotExportable)."""
+
+    def __init__(self, recognise: Any, export: Any) -> None:
+        self.recognise, self.export = recognise, export
+
+
+# kind -> its exporter, in the order the exporter sources ran; the harness carries only the lab's kinds' sources
+KIND_EXPORTERS: dict[str, KindExporter] = {}
+
+
 
 class Arrays:
     """The weights of an export, each stored once under a short key, within the export's byte budget."""

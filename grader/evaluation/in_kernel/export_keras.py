@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:  # defined by recognise.py and export_common.py, which run first in the same namespace
-    from grader.evaluation.in_kernel.export_common import Arrays, NotExportable, pair
-    from grader.evaluation.in_kernel.recognise import KERAS_MODULES
+    from grader.evaluation.in_kernel.export_common import KIND_EXPORTERS, Arrays, KindExporter, NotExportable, pair
+    from grader.evaluation.in_kernel.recognise import KERAS_MODULES, framework_of
 
 
 def _keras_module(model: Any) -> Any:
@@ -195,3 +195,7 @@ def export_keras(model: Any, arrays: Arrays, example: Any = None) -> dict[str, A
         path = "its Keras layers in order, checked against its call() on visible inputs"
     return {"framework": "keras", "dtype": "float64" if dtype == "float64" else "float32", "ops": ops, "path": path}
 
+
+KIND_EXPORTERS["keras"] = KindExporter(
+    lambda obj, kinds: framework_of(obj) == "keras",
+    lambda model, arrays, kinds, example: export_keras(model, arrays, None if example is None else example.x))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:  # defined by export_common.py, which runs first in the same namespace
-    from grader.evaluation.in_kernel.export_common import Arrays, NotExportable
+    from grader.evaluation.in_kernel.export_common import KIND_EXPORTERS, Arrays, KindExporter, NotExportable
 
 MAX_NUMPY_LAYERS = 64
 MAX_CLASSES = 1000
@@ -425,3 +425,11 @@ def export_perceptron(value: Any, arrays: Arrays, widths: set[int], classes: set
     bias = "none" if matrix.shape[1] in widths else "last"
     return {"framework": "perceptron", "dtype": np.dtype(dtype).name,
             "ops": [{"op": "perceptron", "weight": arrays.add(matrix, dtype), "bias_feature": bias}]}
+
+
+KIND_EXPORTERS["numpy_network"] = KindExporter(
+    lambda obj, kinds: is_numpy_network(obj, kinds.widths),
+    lambda model, arrays, kinds, example: export_numpy_network(model, arrays, kinds.samples))
+KIND_EXPORTERS["perceptron"] = KindExporter(
+    lambda obj, kinds: perceptron_matrix(obj, kinds.widths, kinds.classes) is not None,
+    lambda model, arrays, kinds, example: export_perceptron(model, arrays, kinds.widths, kinds.classes))

@@ -8,9 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-if TYPE_CHECKING:  # defined by export_common.py, which runs first in the same namespace
-    from grader.evaluation.in_kernel.export_common import Arrays, NotExportable, _torch_numpy, pair
+if TYPE_CHECKING:  # defined by recognise.py and export_common.py, which run first in the same namespace
+    from grader.evaluation.in_kernel.export_common import (
+        KIND_EXPORTERS,
+        Arrays,
+        KindExporter,
+        NotExportable,
+        _torch_numpy,
+        pair,
+    )
     from grader.evaluation.in_kernel.export_torch_traced import export_torch_traced
+    from grader.evaluation.in_kernel.recognise import framework_of
 
 
 
@@ -373,3 +381,15 @@ def _fx_chain(model: Any, arrays: Arrays, dtype: Any) -> list[dict[str, Any]]:
     chain.reverse()
     return chain
 
+
+def _export_torch_kind(model: Any, arrays: Arrays, kinds: Any, example: Any) -> dict[str, Any]:
+    tensor = None
+    if example is not None:  # the visible inputs forward() accepted, as a tensor of the network's dtype and device
+        torch = sys.modules["torch"]
+        parameter = next(iter(model.parameters()), None)
+        tensor = torch.as_tensor(example.x, dtype=parameter.dtype if parameter is not None else torch.float32,
+                                 device=parameter.device if parameter is not None else "cpu")
+    return export_torch(model, arrays, tensor)
+
+
+KIND_EXPORTERS["torch"] = KindExporter(lambda obj, kinds: framework_of(obj) == "torch", _export_torch_kind)

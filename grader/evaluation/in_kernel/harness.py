@@ -15,7 +15,6 @@ import numpy as np
 
 if TYPE_CHECKING:  # defined by the exporters and histories.py, which run first in the same namespace
     from grader.evaluation.in_kernel.export import (
-        DEFAULT_KINDS,
         ModelKinds,
         export_network,
         visible_example,
@@ -24,6 +23,7 @@ if TYPE_CHECKING:  # defined by the exporters and histories.py, which run first 
     from grader.evaluation.in_kernel.export_numpy import layer_list
     from grader.evaluation.in_kernel.histories import Curves, history_curves, history_owner, paired_lists
     from grader.evaluation.in_kernel.recognise import framework_of
+    from grader.spec.model_kinds import DEFAULT_MODEL_KINDS
 
 MAX_CANDIDATES = 16
 MAX_HISTORIES = 16
@@ -89,7 +89,7 @@ def _lone_layer(value: Any) -> bool:
 
 
 def collect_models(user_ns: dict[str, Any], kinds: ModelKinds | None = None) -> list[tuple[str, Any]]:
-    kinds = kinds or ModelKinds(DEFAULT_KINDS, set(), set(), {})
+    kinds = kinds or ModelKinds(DEFAULT_MODEL_KINDS, set(), set(), {})
     seen: set[int] = set()
     found: list[tuple[str, Any]] = []
     stash = sys.modules.get("_labgrader_seen")
@@ -169,7 +169,7 @@ def model_kinds(request: dict[str, Any]) -> ModelKinds:
         rows = np.asarray(sample[:64], dtype=np.float64).reshape(-1, width)
         samples.setdefault(width, rows / max(1.0, float(np.abs(rows).max(initial=0.0))))
     classes = {int(c) for c in request.get("classes", {}).values()}
-    return ModelKinds(request.get("model_kinds", DEFAULT_KINDS), widths, classes, samples, shapes)
+    return ModelKinds(request.get("model_kinds", DEFAULT_MODEL_KINDS), widths, classes, samples, shapes)
 
 
 def export_networks(request: dict[str, Any], user_ns: dict[str, Any],

@@ -11,13 +11,20 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hostile_env import CELL_TIMEOUT_S, NOTEBOOK_TIMEOUT_S, SECRET, SUITE_LIMITS, Listener, ServiceFiles
 
 from grader.data.lab_data import LabData
 from grader.pipeline import GradingContext
 from grader.sandbox.isolation import SandboxConfig
 from grader.spec.lab import discover_labs
 from lab_tasks import LABS_DIR
+from tests.grader.hostile.hostile_env import (
+    CELL_TIMEOUT_S,
+    NOTEBOOK_TIMEOUT_S,
+    SECRET,
+    SUITE_LIMITS,
+    Listener,
+    ServiceFiles,
+)
 from tests.lab_data import frameworks_data
 
 

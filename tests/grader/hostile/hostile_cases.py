@@ -9,21 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hostile_env import NOTEBOOK_TIMEOUT_S, SHORT_CELL_TIMEOUT_S
+from tests.grader.hostile.hostile_env import NOTEBOOK_TIMEOUT_S, SHORT_CELL_TIMEOUT_S
+from tests.lab_data import TRAIN_IRIS
 
 NO_MODEL = "no trained model named `iris_model` was found after the notebook ran"
 
-# A small, deterministic Iris network on the lab's visible data: with the grader's seeds it reaches full credit.
-TRAIN_IRIS = """
-import numpy as np, torch
-torch.set_num_threads(1)
-visible = np.load('data/iris.npz')
-X = torch.tensor(visible['x_train'], dtype=torch.float32); y = torch.tensor(visible['y_train'], dtype=torch.long)
-iris_model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
-opt = torch.optim.Adam(iris_model.parameters(), lr=0.05)
-for epoch in range(200):
-    opt.zero_grad(); loss = torch.nn.functional.cross_entropy(iris_model(X), y); loss.backward(); opt.step()
-"""
 
 # Prints `<label>: <exception class> <errno name>` or `<label>: ok` for one attempted action.
 ATTEMPT = """

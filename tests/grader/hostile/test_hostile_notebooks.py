@@ -19,14 +19,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from hostile_cases import CASES, NO_MODEL, TRAIN_IRIS, HostileCase
-from hostile_env import SECRET, SUITE_LIMITS, Listener, ServiceFiles
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
 from grader.sandbox import reaper
 from grader.sandbox.isolation import slot_uid
+from tests.grader.hostile.hostile_cases import CASES, NO_MODEL, HostileCase
+from tests.grader.hostile.hostile_env import SECRET, SUITE_LIMITS, Listener, ServiceFiles
+from tests.lab_data import TRAIN_IRIS
 
 TIMINGS_FILE = Path(__file__).resolve().parents[3] / "test-artifacts" / "hostile_timings.json"
 SLOTS = (7, 8, 9)

@@ -19,7 +19,7 @@ from grader.sandbox.isolation import SandboxConfig
 from grader.spec.lab import discover_labs
 from grader.upload.attachments import SubmittedFile
 from lab_tasks import LABS_DIR
-from tests.lab_data import frameworks_data
+from tests.lab_data import TRAIN_IRIS, frameworks_data
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs a root worker")
 
@@ -37,16 +37,6 @@ with open('.local/lib/python3.11/site-packages/evil.pth', 'w') as fh:
     fh.write('import os; os._exit(7)\\n')
 import helper
 print(helper.VALUE)
-"""
-TRAIN_IRIS = """
-import numpy as np, torch
-torch.manual_seed(0)
-visible = np.load('data/iris.npz')
-X = torch.tensor(visible['x_train'], dtype=torch.float32); y = torch.tensor(visible['y_train'], dtype=torch.long)
-iris_model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
-opt = torch.optim.Adam(iris_model.parameters(), lr=0.05)
-for epoch in range(200):
-    opt.zero_grad(); loss = torch.nn.functional.cross_entropy(iris_model(X), y); loss.backward(); opt.step()
 """
 
 
