@@ -85,7 +85,10 @@ def test_the_split_of_the_training_part_follows_train_rows(tmp_path: Path) -> No
     lab_dir.mkdir(parents=True)
     (lab_dir / "starter.ipynb").write_text("{}")
     toml = (LABS_DIR / "perceptron" / "lab.toml").read_text().replace('id = "perceptron"', 'id = "split"')
-    (lab_dir / "lab.toml").write_text(toml.replace("train_rows = 50_000", "train_rows = 5_000"))
+    (lab_dir / "lab.toml").write_text(toml)
+    shared = (LABS_DIR / "datasets.toml").read_text()  # the course's MNIST declaration, where the pickles are
+    assert "train_rows = 50_000" in shared
+    (tmp_path / "labs" / "datasets.toml").write_text(shared.replace("train_rows = 50_000", "train_rows = 5_000"))
     spec = discover_labs(tmp_path / "labs")["split"]
     import_source(tmp_path / "data", {"split": spec}, SMALL_MNIST, "mnist.npz")
     (train_x, train_y), (valid_x, valid_y), _ = load(tmp_path / "data" / "labs" / "split" / "visible" /
