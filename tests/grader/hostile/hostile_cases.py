@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from hostile_env import NOTEBOOK_TIMEOUT_S, SHORT_CELL_TIMEOUT_S
 
+from grader.kernel.limits import WALL_BACKSTOP_FACTOR
+
 NO_MODEL = "no trained model named `iris_model` was found after the notebook ran"
 
 # A small, deterministic Iris network on the lab's visible data: with the grader's seeds it reaches full credit.
@@ -89,8 +91,12 @@ def send_signed(content: bytes, times: int = 1) -> None:
 KILLED = "memory or process limit reached, or the process was killed"
 SEGFAULT = ("its Python process crashed with a segmentation fault (signal 11) inside a compiled library, not a limit "
             "of the grader; two libraries that clash can do this, and importing them in another order may avoid it")
-STUCK = (f"cell {{cell}} ran longer than {SHORT_CELL_TIMEOUT_S} s and did not stop when interrupted; "
+# the cell limit is CPU time (issue 27): a busy loop meets it, a stopped or sleeping cell meets the wall-clock
+# backstop (WALL_BACKSTOP_FACTOR times the limit)
+STUCK = (f"cell {{cell}} used more than its {SHORT_CELL_TIMEOUT_S} s of CPU time and did not stop when interrupted; "
          "the cells after it did not run")
+STUCK_WAITING = (f"cell {{cell}} ran longer than {SHORT_CELL_TIMEOUT_S * WALL_BACKSTOP_FACTOR:.0f} s and did not stop "
+                 "when interrupted; the cells after it did not run")
 
 CASES: list[HostileCase] = [
     HostileCase(
@@ -101,11 +107,11 @@ CASES: list[HostileCase] = [
     HostileCase(
         "infinite_loop", "`while True: pass` in a cell",
         ("x = 0\nwhile True:\n    x += 1", "print('after the loop')"),
-        Expected(note=(f"cell 1 ran longer than {SHORT_CELL_TIMEOUT_S} s and was interrupted; the cells after it ran "
-                       f"(the lab's limits: {SHORT_CELL_TIMEOUT_S} s per cell, {NOTEBOOK_TIMEOUT_S} s for the whole "
-                       "notebook). The networks are graded as they were trained when it stopped, "
-                       f"{SHORT_CELL_TIMEOUT_S} s into that cell; train for fewer epochs or with larger batches to "
-                       "finish within the limits"),
+        Expected(note=(f"cell 1 used its {SHORT_CELL_TIMEOUT_S} s of CPU time and was interrupted; the cells after "
+                       f"it ran (the lab's limits: {SHORT_CELL_TIMEOUT_S} s per cell, {NOTEBOOK_TIMEOUT_S} s for the "
+                       "whole notebook, in CPU time at 1 core, so a busy worker does not shorten them). The networks "
+                       "are graded as they were trained when it stopped, {s} s into that cell; train for fewer epochs "
+                       "or with larger batches to finish within the limits"),
                  cell_errors=((0, "CellTimeout"),), stdout={1: "after the loop\n"}),
         cell_timeout_s=SHORT_CELL_TIMEOUT_S,
     ),
@@ -261,7 +267,7 @@ CASES: list[HostileCase] = [
     HostileCase(
         "sigstop", "stopping itself with SIGSTOP",
         ("import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)", "print('never')"),
-        Expected(note=STUCK.format(cell=1), cell_errors=((0, "CellTimeout"),)),
+        Expected(note=STUCK_WAITING.format(cell=1), cell_errors=((0, "CellTimeout"),)),
         cell_timeout_s=SHORT_CELL_TIMEOUT_S,
     ),
     HostileCase(
@@ -523,13 +529,16 @@ CASES: list[HostileCase] = [
     ),
     HostileCase(
         "notebook_time_limit", "cells that each stay under the cell limit but together pass the notebook's",
-        ("import time\ntime.sleep(6)\nprint('one')", "time.sleep(6)\nprint('two')", "print('three')"),
+        # CPU time: the notebook's limit counts computing, not sleeping (issue 27)
+        ("import time\nt = time.process_time()\nwhile time.process_time() - t < 6:\n    pass\nprint('one')",
+         "t = time.process_time()\nwhile time.process_time() - t < 6:\n    pass\nprint('two')", "print('three')"),
         # the cell the time ran out in is interrupted (not reported as a dead kernel), and the networks trained until
         # then are still evaluated; the note says how long that cell ran
-        Expected(note=("the notebook ran longer than its 10 s limit in cell 2, which was interrupted after running "
-                       "{s} s; the cells after it did not run (the lab's limits: 60 s per cell, 10 s for the whole "
-                       "notebook). The networks are graded as they were trained when it stopped; train for fewer "
-                       "epochs or with larger batches to finish within the limits"),
+        Expected(note=("the notebook used its 10 s of CPU time in cell 2, which was interrupted after running {s} s; "
+                       "the cells after it did not run (the lab's limits: 60 s per cell, 10 s for the whole notebook, "
+                       "in CPU time at 1 core, so a busy worker does not shorten them). The networks are graded as "
+                       "they were trained when it stopped; train for fewer epochs or with larger batches to finish "
+                       "within the limits"),
                  cell_errors=((1, "NotebookTimeout"),), stdout={0: "one\n", 2: ""}),
         notebook_timeout_s=10,
     ),

@@ -178,7 +178,7 @@ def test_nothing_of_the_suite_is_left(suite: dict[str, CaseRun], hostile_context
     assert sorted(p.name for p in service_files.jobs_root.iterdir()) == [service_files.decoy.parent.name]
     mounts = Path("/proc/mounts").read_text().splitlines()
     assert [line for line in mounts if str(service_files.jobs_root) in line] == []
-    for controller in ("memory", "pids", "cpu"):
+    for controller in ("memory", "pids", "cpu", "cpuacct"):
         parent = hostile_context.sandbox.cgroup_root / controller / hostile_context.sandbox.cgroup_parent
         assert sorted(p.name for p in parent.iterdir() if p.is_dir()) == []
     for slot in SLOTS:
