@@ -25,7 +25,7 @@ from grader.kernel.channel import (
     SandboxKernelClient,
     StrictSession,
 )
-from grader.kernel.cpu_clock import POLL_S, Budget, CpuClock, used
+from grader.kernel.cpu_clock import Budget, CpuClock, used, watch_cell
 from grader.kernel.frames import CONNECTION_KEYS, DEFAULT_DEATH_REASON
 from grader.scoring.student_text import BUILTIN_EXCEPTIONS
 
@@ -271,26 +271,6 @@ def _violated(outcome: RunOutcome, what: str, phase: str) -> None:
     outcome.harness_ran = False
 
 
-async def _watch(running: asyncio.Future[Any], budget: Budget, deadline: float, notebook_cpu0: float | None,
-                 cell_cpu0: float | None) -> tuple[str, str] | None:
-    """Wait for the cell; None when it ended, else (limit, clock) of what struck first: the job's CPU time over the
-    cell's or the notebook's limit, or the notebook's wall-clock backstop."""
-    loop = asyncio.get_running_loop()
-    while True:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            return "notebook", "wall"
-        wait_s = min(remaining, POLL_S) if budget.clock is not None else remaining
-        done, _ = await asyncio.wait({running}, timeout=wait_s)
-        if done:
-            return None
-        now = budget.now()
-        if (notebook := used(notebook_cpu0, now)) is not None and notebook >= budget.notebook_cpu_s:
-            return "notebook", "cpu"
-        if (cell := used(cell_cpu0, now)) is not None and cell >= budget.cell_cpu_s:
-            return "cell", "cpu"
-
-
 def _timeout_error(cell: NotebookNode, ename: str, evalue: str) -> None:
     cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"] + [
         new_output("error", ename=ename, evalue=evalue, traceback=[])]  # type: ignore[no-untyped-call]
@@ -329,7 +309,7 @@ async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: Noteb
         cpu_cut = False
         running = asyncio.ensure_future(client.async_execute_cell(cell, index))
         try:
-            struck = await _watch(running, budget, deadline, notebook_cpu0, cell_cpu0)
+            struck = await watch_cell(running, budget, deadline, notebook_cpu0, cell_cpu0)
             if struck is None:
                 running.result()  # the cell's own end: its timeout (interrupted), a dead kernel
             elif struck[0] == "cell":  # the cell used its CPU time: interrupted, and the cells after it run

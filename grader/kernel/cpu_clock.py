@@ -10,10 +10,12 @@ Without a cpuacct group (no cgroup v1 controller) the limits stay wall-clock, as
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from grader.kernel.limits import WALL_BACKSTOP_FACTOR
 
@@ -91,3 +93,23 @@ class Budget:
 
 def used(start: float | None, now: float | None) -> float | None:
     return None if start is None or now is None else max(0.0, now - start)
+
+
+async def watch_cell(running: asyncio.Future[Any], budget: Budget, deadline: float, notebook_cpu0: float | None,
+                     cell_cpu0: float | None) -> tuple[str, str] | None:
+    """Wait for the cell; None when it ended, else (limit, clock) of what struck first: the job's CPU time over the
+    cell's or the notebook's limit, or the notebook's wall-clock backstop."""
+    loop = asyncio.get_running_loop()
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return "notebook", "wall"
+        wait_s = min(remaining, POLL_S) if budget.clock is not None else remaining
+        done, _ = await asyncio.wait({running}, timeout=wait_s)
+        if done:
+            return None
+        now = budget.now()
+        if (notebook := used(notebook_cpu0, now)) is not None and notebook >= budget.notebook_cpu_s:
+            return "notebook", "cpu"
+        if (cell := used(cell_cpu0, now)) is not None and cell >= budget.cell_cpu_s:
+            return "cell", "cpu"

@@ -135,6 +135,8 @@ def test_hostile_notebook(case: HostileCase, suite: dict[str, CaseRun], service_
     report = run.outcome.report
     iris = report.checks[0]
     expected = case.expected
+    if expected.starved is not None and re.fullmatch(_note_pattern(expected.starved.note), report.execution_note):
+        expected = expected.starved  # the machine starved the job: the backstop's outcome, checked just as exactly
     assert re.fullmatch(_note_pattern(expected.note), report.execution_note), report.execution_note
     assert [(e.cell_index, e.ename) for e in report.cell_errors] == list(expected.cell_errors)
     executed = nbformat.reads(run.outcome.executed_notebook.decode(), as_version=4)
