@@ -28,7 +28,7 @@ import httpx
 
 from bench import common
 from bench.common import BENCH_ROOT, REPO, table
-from bench.servers import add_students, free_port, labgrader_serve, prepare_server, server_env
+from bench.servers import add_user, free_port, labgrader_serve, prepare_server, server_env
 
 SOLUTION = REPO / "lab_tasks" / "frameworks" / "solutions" / "solution_pytorch.ipynb"
 SMALL = ("x = sum(range(10))\nprint(x)", "import torch\nx = torch.ones(3).sum()\nprint(float(x))")
@@ -76,7 +76,7 @@ def run_config(args: argparse.Namespace, warm: int) -> tuple[list[Job], float, s
     work = common.fresh_dir(BENCH_ROOT / f"burst-{warm}")
     env = server_env(work, LABGRADER_WARM_KERNELS=str(warm), LABGRADER_POLL_INTERVAL_S="0.2")
     prepare_server(work, env)
-    tokens = add_students(work, env, args.students)
+    tokens = [add_user(work, env, f"student{i:03d}", "student") for i in range(args.students)]
     solution = SOLUTION.read_bytes()
     step = max(1, args.submissions // max(1, args.solutions)) if args.solutions else 0
     plan = []
