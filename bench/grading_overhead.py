@@ -4,7 +4,7 @@
 
 For each notebook the three ways run interleaved (grade, nbconvert, script, grade, ...) so a noisy neighbour hits
 them alike; the table shows medians. The baselines run the same code the sandboxed kernel runs: the grader's set-up
-cell (`grader/evaluation/in_kernel/startup.py`: seeds, `./data` on `sys.path`, offline MNIST for Keras) and then
+cell (`grader/evaluation/in_kernel/startup*.py`: seeds, `./data` on `sys.path`, offline MNIST for Keras) and then
 the student's cells, in a directory holding the same visible data; only the sandbox, the harness and the scoring are
 missing.
 Peak memory is the largest VmHWM of the kernel process (the script's own process), sampled every 0.1 s.
@@ -23,7 +23,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from bench import common
 from bench.common import BENCH_ROOT, PYTHON, REPO, Run, fresh_dir, labgrader, labgrader_env, median, table, timed
-from grader.evaluation.in_kernel import source
+from grader.evaluation.in_kernel import startup_source
 from grader.sandbox.kernel_command import kernel_environment
 
 JUPYTER = str(Path(PYTHON).parent / "jupyter")
@@ -69,13 +69,13 @@ def _baseline_inputs(case: Case, visible: Path) -> tuple[Path, Path, Path]:
     (work / ".tmp").mkdir()
     nb = nbformat.read(str(case.notebook), as_version=4)
     code = [c.source for c in nb.cells if c.cell_type == "code"]
-    baseline_nb = new_notebook(cells=[new_code_cell(source("startup.py")), *(new_code_cell(c) for c in code)])
+    baseline_nb = new_notebook(cells=[new_code_cell(startup_source()), *(new_code_cell(c) for c in code)])
     baseline_nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb_path = work / "notebook.ipynb"
     nbformat.write(baseline_nb, str(nb_path))
     lines = [line for c in code for line in c.splitlines() if not line.lstrip().startswith(("%", "!"))]
     script = work / "notebook.py"
-    script.write_text("def get_ipython():\n    return None\n\n" + source("startup.py") + "\n" + "\n".join(lines) + "\n")
+    script.write_text("def get_ipython():\n    return None\n\n" + startup_source() + "\n" + "\n".join(lines) + "\n")
     return work, nb_path, script
 
 

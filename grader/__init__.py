@@ -79,6 +79,9 @@ if TYPE_CHECKING:
     from grader.scoring.stored import pack_evaluation as pack_evaluation
     from grader.scoring.stored import rescore_report as rescore_report
     from grader.scoring.stored import unpack_evaluation as unpack_evaluation
+    from grader.spec.expectations import EXPECTATIONS_FILE as EXPECTATIONS_FILE
+    from grader.spec.expectations import compare_expectations as compare_expectations
+    from grader.spec.expectations import load_expectations as load_expectations
     from grader.spec.lab import LabSpec as LabSpec
     from grader.spec.lab import LateSubmission as LateSubmission
     from grader.spec.lab import discover_labs as discover_labs
@@ -123,6 +126,8 @@ _EXPORTS: dict[str, str] = {
     "MemoisedLabData": "grader.scoring.stored", "STORED_EVALUATION_FORMAT": "grader.scoring.stored",
     "evaluation_plan": "grader.scoring.stored", "pack_evaluation": "grader.scoring.stored",
     "rescore_report": "grader.scoring.stored", "unpack_evaluation": "grader.scoring.stored",
+    "EXPECTATIONS_FILE": "grader.spec.expectations", "compare_expectations": "grader.spec.expectations",
+    "load_expectations": "grader.spec.expectations",
     "LabSpec": "grader.spec.lab", "LateSubmission": "grader.spec.lab", "discover_labs": "grader.spec.lab",
     "load_spec": "grader.spec.lab",
     "find_spec_problems": "grader.spec.problems",

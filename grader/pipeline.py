@@ -24,7 +24,7 @@ from grader.data.lab_data import LabData
 from grader.data.serve import served_code
 from grader.errors import KernelStartFailed
 from grader.evaluation.harness_output import MAX_HARNESS_OUTPUT_BYTES
-from grader.evaluation.in_kernel import harness_source, source
+from grader.evaluation.in_kernel import harness_source, source, startup_source
 from grader.evaluation.request import (
     QUICK_EXPORT_BYTES,
     build_evaluation_job,
@@ -162,7 +162,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
         try:
             result = await execute_notebook(
                 nb, work=dirs.work, kernel_dirs=job.kernel_dirs, env=job.env, limits=limits,
-                setup_code=(warm.setup_code if warm is not None else source("startup.py")) + served_code(ctx.spec)
+                setup_code=(warm.setup_code if warm is not None else startup_source()) + served_code(ctx.spec)
                 + source("notebook_path.py"),
                 harness=harness,
                 sandbox_uid=uid, death_reason=cgroup.death_reason,

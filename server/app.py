@@ -22,7 +22,6 @@ from server.errors import install_error_handlers
 from server.grades import router as grades_router
 from server.jobs.dispatch import Dispatcher, EmbeddedDispatcher
 from server.jobs.executor import EmbeddedExecutor
-from server.labs import router as labs_router
 from server.labs.service import list_specs, sync_labs
 from server.lti import lti_installed, sso_installed
 from server.metrics import router as metrics_router
@@ -137,19 +136,22 @@ def create_app(settings: Settings | None = None, environments: Sequence[Environm
                 entry["status"] = waiting
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    app.include_router(labs_router.router)
     app.include_router(submissions_router.router)
     app.include_router(rescore_router.router)
     app.include_router(grades_router.router)
     app.include_router(roster_router.router)
     app.include_router(dashboard_router)
     if lti_installed():
+        from server.dashboard.rendering import environment as page_environment
+        from server.lti.pages import router as lti_pages_router
         from server.lti.platform_keys import PlatformKeys
         from server.lti.router import api_router as lti_api_router
         from server.lti.router import router as lti_router
 
         app.state.lti_platform_keys = PlatformKeys()
         app.include_router(lti_router)
+        app.include_router(lti_pages_router)
+        page_environment.globals["lms_pages"] = True  # the roster page links to them
         app.include_router(lti_api_router)
     if sso_installed():
         from server.sso.router import router as sso_router

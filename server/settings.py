@@ -76,6 +76,8 @@ class Settings(BaseSettings, SandboxLimits):
     # what one student's submissions may store in all, compressed (notebooks, files, outputs); 0: no quota
     student_quota_mb: float = Field(default=200, ge=0)
     cookie_secure: bool | None = None  # page cookies `Secure` (None: in production or over https)
+    # a page session ends after this long without a page view (besides its 12 h lifetime)
+    session_idle_minutes: float = Field(default=120, gt=0, le=720)
     # LTI grade passback: how often changed scores are looked for and sent, and the first retry's delay (doubling)
     lti_passback_interval_s: float = Field(default=30, gt=0)
     lti_passback_backoff_s: float = Field(default=30, gt=0)

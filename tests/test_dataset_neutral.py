@@ -17,11 +17,12 @@ ORDINARY_WORDS = {"digits"}
 
 
 def declared_names() -> set[str]:
-    """The id and title of every dataset any lab under lab_tasks/ declares."""
+    """The id and title of every dataset any lab under lab_tasks/ declares, or the course's datasets.toml."""
     names: set[str] = set()
-    for toml in sorted((REPO / "lab_tasks").glob("*/lab.toml")):
+    for toml in [*sorted((REPO / "lab_tasks").glob("*/lab.toml")), REPO / "lab_tasks" / "datasets.toml"]:
         for dataset in tomllib.loads(toml.read_text(encoding="utf-8")).get("datasets", []):
-            names |= {str(dataset["id"]), str(dataset["title"])}
+            if "shared" not in dataset:  # `shared = "ID"` takes the course's declaration
+                names |= {str(dataset["id"]), str(dataset["title"])}
     return {name for name in names if name.lower() not in ORDINARY_WORDS}
 
 

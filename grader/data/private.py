@@ -61,7 +61,9 @@ def _read_npz(path: Path) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any] | No
                        "x_test, y_test (split by you) or x, y (split here)")
 
 
-def _read_csv(path: Path, label: str | None) -> tuple[NDArray[Any], NDArray[Any], list[str] | None]:
+def _read_csv(path: Path, label: str | None, dtype: str | None) -> tuple[NDArray[Any], NDArray[Any], list[str] | None]:
+    """(features, labels, class names when the labels are names); the features read as float64 and stored in the
+    declared dtype, float32 when none is declared."""
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))
@@ -74,7 +76,7 @@ def _read_csv(path: Path, label: str | None) -> tuple[NDArray[Any], NDArray[Any]
     if column < 0:
         raise DatasetError(f"{path} has no column {label!r}; its columns: {', '.join(header)}")
     features = [i for i in range(len(header)) if i != column]
-    x = np.empty((len(body), len(features)), dtype=np.float32)
+    x = np.empty((len(body), len(features)), dtype=np.float64)
     for number, row in enumerate(body, start=2):
         if len(row) != len(header):
             raise DatasetError(f"{path}:{number}: {len(row)} values for {len(header)} columns")
@@ -82,6 +84,7 @@ def _read_csv(path: Path, label: str | None) -> tuple[NDArray[Any], NDArray[Any]
             x[number - 2] = [float(row[i]) for i in features]
         except ValueError as exc:
             raise DatasetError(f"{path}:{number}: a feature is not a number ({exc})") from exc
+    x = x if dtype else x.astype(np.float32)
     labels = [row[column].strip() for row in body]
     try:
         # class numbers, as an .npz holds them: indices into the declared classes
@@ -112,7 +115,8 @@ def _numbered_classes(dataset: DatasetSpec, source: Path, *labels: Array) -> Non
                            "numbers")
 
 
-def _read(source: Path, label: str | None) -> tuple[Array, Array, Array | None, Array | None, list[str] | None]:
+def _read(source: Path, label: str | None,
+          dtype: str | None = None) -> tuple[Array, Array, Array | None, Array | None, list[str] | None]:
     """(x, y, x_test, y_test, class names when the source names them) of a .csv, .npz or image folder."""
     if source.is_dir():
         rows, test = read_image_folder(source)
@@ -120,7 +124,7 @@ def _read(source: Path, label: str | None) -> tuple[Array, Array, Array | None, 
     if not source.is_file():
         raise DatasetError(f"{source} is not a file or a folder")
     if source.suffix.lower() == ".csv":
-        x, y, names = _read_csv(source, label)
+        x, y, names = _read_csv(source, label, dtype)
         return x, y, None, None, names
     if source.suffix.lower() == ".npz":
         return (*_read_npz(source), None)
@@ -154,7 +158,7 @@ def import_private_data(lab: LabData, dataset: DatasetSpec, source: Path, *, lab
     A stratified split declared for the dataset (`[datasets.split]`) sets the hidden share and seed."""
     if not 0 < hidden_fraction < 1:
         raise DatasetError(f"the hidden fraction must be between 0 and 1, not {hidden_fraction}")
-    x, y, x_test, y_test, names = _read(source, label)
+    x, y, x_test, y_test, names = _read(source, label, dataset.dtype)
     mismatched = x_test is not None and y_test is not None and len(x_test) != len(y_test)
     if len(x) != len(y) or len(x) > MAX_ROWS or mismatched:
         raise DatasetError(f"{source}: inputs and labels differ in length (or exceed {MAX_ROWS} rows)")

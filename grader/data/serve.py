@@ -5,8 +5,8 @@
                                 torchvision's IDX-reading classes parse (uint8 images and labels)
     visible/<file>              each of the lab's `student_files` (a helper module students import)
 
-`served_description` is what the kernel's start-up is told for one job (`in_kernel/startup.py`): which loaders to
-answer from ./data and which URLs map to which local file. It names only files every job already sees.
+`served_description` is what the kernel's start-up is told for one job (`in_kernel/startup_serving.py`): which
+loaders to answer from ./data and which URLs map to which local file. It names only files every job already sees.
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
                                 layouts=tuple(tuple(layout) for layout in paths.get("layouts", [])),
                                 preprocessings=tuple(paths.get("preprocessings", [])))
             for name, paths in job["datasets"].items()}
-    slots = [SlotRequest(s["name"], s["dataset"], s["architecture"], s.get("max_parameters")) for s in job["slots"]]
+    slots = [SlotRequest(s["name"], s["dataset"], s["architecture"], s.get("max_parameters"), s.get("top_k"))
+             for s in job["slots"]]
     histories = [HistoryRequest(h["name"], h.get("model")) for h in job["histories"]]
     return {"result": evaluate(export, slots, histories, data, job.get("ops", "conv")).model_dump(mode="json")}
 

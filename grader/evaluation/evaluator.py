@@ -50,6 +50,7 @@ class SlotRequest:
     dataset: str
     architecture: str = "any"
     max_parameters: int | None = None
+    top_k: int | None = None  # rank this many classes per hidden input (a top-k check of the slot)
 
 
 @dataclass
@@ -159,7 +160,7 @@ class _Evaluation:
                 except (NetworkRefused, ValueError) as exc:
                     problem = str(exc)
                     continue
-                accuracy = float((classes_of(scores) == probe_y).mean())
+                accuracy = float((classes_of(scores, variant.one_output_threshold) == probe_y).mean())
                 if best is None or accuracy > best[0] + TIE_MARGIN:
                     best = (accuracy, option, variant)
         if best is None:
@@ -174,7 +175,7 @@ class _Evaluation:
             scores = network.scores(chosen(inputs.sample_x).reshape((len(inputs.sample_x), *layout)))
         except (NetworkRefused, ValueError) as exc:
             return f"it could not be run on {dataset} inputs: {exc}"
-        predicted = classes_of(scores)
+        predicted = classes_of(scores, network.one_output_threshold)
         return _Fit(network, chosen, layout, float((predicted == inputs.sample_y).mean()), predicted,
                     cross_entropy(scores, inputs.sample_y))
 
@@ -194,12 +195,21 @@ def input_layouts(raw: tuple[int, ...], student: tuple[int, ...],
     return list(dict.fromkeys(layouts))
 
 
-def classes_of(scores: Array) -> Array:
+def classes_of(scores: Array, threshold: float = 0.5) -> Array:
+    """The class each row of scores predicts: the highest score's, or for one output class 1 above `threshold` (0.5
+    for a probability, 0 for a logit: `NumpyNetwork.one_output_threshold`)."""
     if scores.shape[1] == 1:
-        return (scores[:, 0] > 0.5).astype(np.int64)
+        return (scores[:, 0] > threshold).astype(np.int64)
     with np.errstate(invalid="ignore"):
         classes: Array = np.nan_to_num(scores, nan=-np.inf).argmax(axis=1).astype(np.int64)
         return classes
+
+
+def ranked_classes(scores: Array, k: int) -> Array:
+    """Each row's k best-scored classes, best first (NaN scores last; ties in class order)."""
+    with np.errstate(invalid="ignore"):
+        order: Array = np.argsort(-np.nan_to_num(scores, nan=-np.inf), axis=1, kind="stable")[:, :k]
+    return order.astype(np.int64)
 
 
 def cross_entropy(scores: Array, labels: Array) -> float | None:
@@ -241,14 +251,16 @@ def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, inputs: DatasetI
                             "train_accuracy": round(float(fit.accuracy), 4) if considered else None}
     try:
         prepared = fit.preprocessing(hidden_x).reshape((len(hidden_x), *fit.layout))
-        predictions = classes_of(network.scores(prepared))
+        scores = network.scores(prepared)
+        predictions = classes_of(scores, network.one_output_threshold)
     except (NetworkRefused, ValueError) as exc:
         return ModelResult(**base, error=f"it could not be run on the hidden inputs: {str(exc)[:300]}")
     sample = fit.preprocessing(inputs.sample_x[:MAX_IMAGES]).reshape((-1, *fit.layout))
     memorised = memorised_rows(network, [sample, prepared])
     if memorised is not None:
         base.update(memorised_rows=memorised.copies, rows_compared=memorised.rows)
-    return ModelResult(**base, predictions=[int(p) for p in predictions])
+    ranked = ranked_classes(scores, slot.top_k).tolist() if slot.top_k and scores.shape[1] > 1 else None
+    return ModelResult(**base, predictions=[int(p) for p in predictions], ranked=ranked)
 
 
 def _over_cap(facts: ArchitectureFacts, slot: SlotRequest) -> str | None:

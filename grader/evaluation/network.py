@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from grader.errors import NetworkRefused
 from grader.evaluation.harness_output import ExportedNetwork, HarnessExport
-from grader.evaluation.ops import BatchNorm, Conv2d, Linear, Op, Perceptron
+from grader.evaluation.ops import BatchNorm, Conv2d, Linear, Op, Perceptron, ScaleShift
 from grader.evaluation.result import ArchitectureFacts
 
 Array = NDArray[Any]
@@ -44,6 +44,15 @@ class NumpyNetwork:
         if not out:
             return np.zeros((0, 0), dtype=self.dtype)
         return np.concatenate(out).reshape(len(x), -1)
+
+    @property
+    def one_output_threshold(self) -> float:
+        """Where a single output divides class 0 from class 1: 0.5 when the network ends in a sigmoid (or a
+        softmax) and its output is a probability, 0 when it ends in an affine layer and its output is a logit (a
+        network trained with BCEWithLogitsLoss), 0 after tanh; 0.5 after anything else."""
+        last = next((op for op in reversed(self.source.ops) if op.op not in ("flatten", "reshape")), None)
+        return 0.0 if isinstance(last, Linear | Conv2d | BatchNorm | ScaleShift) or (last and last.op == "tanh") \
+            else 0.5
 
     def _forward(self, x: Array) -> Array:
         rows = len(x)

@@ -20,7 +20,7 @@ from grader.evaluation.evaluator import DatasetInputs, HistoryRequest, SlotReque
 from grader.evaluation.harness_output import read_harness_output
 from grader.evaluation.result import EvaluationResult
 from grader.spec.lab import LabSpec
-from grader.spec.slots import slot_architectures
+from grader.spec.slots import slot_architectures, slot_top_k
 
 
 def slot_max_parameters(spec: LabSpec) -> dict[str, int]:
@@ -73,7 +73,7 @@ def build_evaluation_job(spec: LabSpec, lab: LabData, host: Path, export: Path, 
                 "preprocessings": list(declared.preprocessings),
             }
         slots.append({"name": name, "dataset": dataset, "architecture": architecture,
-                      "max_parameters": slot_max_parameters(spec).get(name)})
+                      "max_parameters": slot_max_parameters(spec).get(name), "top_k": slot_top_k(spec).get(name)})
     histories = [{"name": name, "model": model} for name, model in spec.history_requests()]
     return {"nonce": nonce, "export": str(export), "slots": slots, "histories": histories, "datasets": datasets,
             "result": str(host / "evaluation-result.json"), "ops": spec.ops}

@@ -64,6 +64,8 @@ class ModelResult(_Result):
     preprocessing_words: str | None = Field(default=None, max_length=300)  # how the report says it
     predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
     train_predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
+    # per hidden input, its classes by score, best first (as many as a top-k check of the slot needs)
+    ranked: list[Annotated[list[ClassIndex], Field(max_length=20)]] | None = Field(default=None, max_length=200_000)
     train_loss: float | None = None  # cross-entropy on the visible training sample
     considered: int | None = Field(default=None, ge=1, le=1000)  # networks of this role that discovery compared
     train_accuracy: float | None = Field(default=None, ge=0, le=1)  # on the visible training sample: why it won

@@ -44,6 +44,10 @@ ENVIRONMENTS_FOLDER = "environments"
 REPORTED = ("ipykernel", "numpy", "torch", "torchvision", "lightning", "pytorch-lightning", "tensorflow", "keras",
             "scikit-learn", "pandas", "matplotlib", "seaborn")
 STDERR_TAIL_CHARS = 600
+BUILD_SPACE_FACTOR = 1.3  # a rebuild: the last build's size, and room for pip's unpacked wheels
+UNKNOWN_BUILD_MB = 3 * 1024  # a first build of a file of unknown size: refuse only a disk that is nearly full
+MORE_SPACE = "free space there or set LABGRADER_KERNELS_DIR to a folder on a larger disk"
+FULL_DISK_MB = 512  # a failed build that left less than this: the disk, not the file, is named
 
 VERSIONS_CODE = (
     "import json, sys\nfrom importlib import metadata\nout = {'python': sys.version.split()[0]}\n"
@@ -241,6 +245,20 @@ def _open_one(path: str) -> int:
     return 1
 
 
+def space_problem(folder: Path, needed_mb: float) -> str | None:
+    """Why a build of about `needed_mb` would not fit on the disk of `folder`, or None. A build beside the one in use
+    needs room for both until the swap; pip unpacks wheels there too."""
+    free = free_mb(folder)
+    if free >= needed_mb:
+        return None
+    return (f"only {free / 1024:.1f} GB free on the disk of {folder}, and the build needs about "
+            f"{needed_mb / 1024:.1f} GB beside the build in use; {MORE_SPACE}")
+
+
+def free_mb(folder: Path) -> float:
+    return shutil.disk_usage(folder).free / 2**20
+
+
 def build_environment(name: str, requirements: Path, kernels_dir: Path, base_python: str, *,
                       use_pip_config: bool = False, clean: bool = False) -> dict[str, Any]:
     """Build `name` from `requirements` beside the build in use, then swap it in; returns what the marker records.
@@ -263,11 +281,20 @@ def build_environment(name: str, requirements: Path, kernels_dir: Path, base_pyt
         return _build_venv(name, requirements, link, base_python, use_pip_config, create=False)
     kernels_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(kernels_dir, 0o755)  # noqa: S103 - the sandbox uids read the venvs below it
+    previous_mb = float((current or {}).get("size_mb") or 0)
+    problem = space_problem(kernels_dir, previous_mb * BUILD_SPACE_FACTOR or UNKNOWN_BUILD_MB)
+    if problem:
+        raise EnvironmentUnavailable(f"cannot build `{name}`: {problem}")
     venv = kernels_dir / f"{name}@{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
     try:
         marker = _build_venv(name, requirements, venv, base_python, use_pip_config)
-    except BaseException:
+    except BaseException as exc:
+        left_mb = free_mb(kernels_dir)
         shutil.rmtree(venv, ignore_errors=True)  # the build in use (if any) stays in use
+        if isinstance(exc, subprocess.CalledProcessError) and left_mb < FULL_DISK_MB:
+            raise EnvironmentUnavailable(
+                f"building `{name}` failed: the disk of {kernels_dir} filled up ({left_mb:.0f} MB left); "
+                f"{MORE_SPACE}") from exc
         raise
     _swap_in(link, venv)
     return marker

@@ -2,7 +2,7 @@
 
 A warm kernel is prepared by the same code as a cold one (`grader.sandbox.job.prepare_job`: its own job directory
 and tmpfs, its own cgroups, the argv of `kernel_command.kernel_argv`) under its own host-wide uid lease, started, given
-the private set-up cell (`in_kernel/startup.py`) and, optionally, the lab's frameworks imported. No student code has
+the private set-up cell (`in_kernel.startup_source`) and, optionally, the lab's frameworks imported. No student code has
 run in it. `grader.pipeline.WarmKernelPool.grade` hands it to exactly one job; the job's end (`PreparedJob.end`) kills
 it and removes its directory, cgroups and uid, exactly as for a cold kernel, and the pool starts a fresh one for that
 slot.
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from grader.errors import InfrastructureError, KernelStartFailed
-from grader.evaluation.in_kernel import source
+from grader.evaluation.in_kernel import startup_source
 from grader.kernel.driver_handle import KernelDriver, start_driver
 from grader.kernel.kernel_process import SandboxKernelManager, sandbox_kernel_manager, start_kernel
 from grader.kernel.slot import KernelSlot
@@ -182,7 +182,7 @@ async def start_warm_kernel(config: SandboxConfig, jobs_root: Path, slot: Kernel
         warm.stderr.close_writer()
         driver = warm.driver = await start_driver(list(job.driver_argv), km, job.dirs.work, startup_timeout_s,
                                                   job.cgroup.death_reason, job.cgroup.cpu_usage_file())
-        await _run_private(driver, source("startup.py"), startup_timeout_s)
+        await _run_private(driver, startup_source(), startup_timeout_s)
         modules = [m for name in frameworks for m in FRAMEWORK_MODULES.get(name, (name,))]
         if modules:
             await _run_private(driver, _preload_code(modules), startup_timeout_s)

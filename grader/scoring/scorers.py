@@ -1,27 +1,39 @@
 """The trusted scorer: compares the predictions the clean evaluator computed (an EvaluationResult) with hidden labels.
 
-Each check kind has one scorer here, registered with `@scorer(kind)` beside its spec model in `grader.spec.lab`.
+Each check kind has one scorer, registered with `@scorer(kind)` (grader.scoring.registry): accuracy, the overfitting
+gap and early stopping here, the classifier metrics in `grader.scoring.metric_scorers`.
 Every message says what was measured, against which threshold, and what to do next; none holds hidden data.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from grader.data.lab_data import LabData
-from grader.evaluation.evaluator import NOT_FROM_LAYERS
 from grader.evaluation.result import EvaluationResult, HistoryResult, ModelResult
+from grader.scoring import metric_scorers
+from grader.scoring.registry import (
+    SCORERS,
+    ScoringInputs,
+    class_name,
+    data_missing,
+    failed,
+    partial_credit,
+    result,
+    scorer,
+    subject,
+    verdict,
+    why_missing,
+)
 from grader.scoring.report import CellError, CheckResult, Cutoff
 from grader.scoring.student_text import printable
 from grader.spec.lab import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
 from grader.spec.slots import role_of, slot_architectures, slot_role
 
-__all__ = ["EvaluationResult", "execution_context", "partial_credit", "score_checks", "scorer"]
+__all__ = ["SCORERS", "EvaluationResult", "ScoringInputs", "execution_context", "metric_scorers", "partial_credit",
+           "score_checks", "scorer"]
 ARCHITECTURE_NEEDS = {
     "single_dense": "a single-layer network: exactly one dense (Linear/Dense) layer from the inputs to the classes, "
                     "no convolution or recurrent layers",
@@ -30,80 +42,6 @@ ARCHITECTURE_NEEDS = {
 }
 
 Scored = AccuracyCheck | OverfittingGapCheck | EarlyStoppingCheck
-
-
-@dataclass(frozen=True)
-class ScoringInputs:
-    """What every scorer may read: the evaluation result, the lab's data (hidden labels), the run's context."""
-
-    spec: LabSpec
-    output: EvaluationResult | None
-    lab: LabData
-    context: str
-    cutoff: Cutoff | None = None  # the grader's limit that stopped the run, if one did
-
-
-Scorer = Callable[[Any, ScoringInputs], CheckResult]
-SCORERS: dict[str, Scorer] = {}
-
-
-def scorer(kind: str) -> Callable[[Scorer], Scorer]:
-    """Register the scorer of a check kind (the spec model with that `kind` lives in grader.spec.lab)."""
-    def register(function: Scorer) -> Scorer:
-        SCORERS[kind] = function
-        return function
-    return register
-
-
-def partial_credit(value: float, full_at: float, none_at: float, points: float) -> float:
-    """Linear credit between the no-credit and full-credit thresholds (either direction)."""
-    fraction = (value - none_at) / (full_at - none_at)
-    return round(points * min(1.0, max(0.0, fraction)), 4)
-
-
-def _result(check: Scored, passed: bool, score: float, message: str, measured: float | None = None) -> CheckResult:
-    return CheckResult(id=check.id, title=check.title, passed=passed, score=score, max_score=check.points,
-                       message=message, measured=None if measured is None else round(measured, 4))
-
-
-def _failed(check: Scored, message: str) -> CheckResult:
-    return _result(check, False, 0.0, message)
-
-
-def _verdict(score: float, points: float, passed: bool) -> str:
-    if passed:
-        return "full credit"
-    return f"partial credit, {score:g} of {points:g} points" if score > 0 else "no credit"
-
-
-def _why_missing(name: str, role: str, entry: ModelResult | None, context: str) -> str:
-    if entry is not None and entry.error:
-        # the kernel sees no hidden input any more, so no hidden row can be in this text; what the kernel exported
-        # is still untrusted: printable, capped
-        where = printable(entry.source, 80) if entry.source else f"`{name}`"
-        joined = " " if entry.error.startswith(NOT_FROM_LAYERS) else " could not be evaluated: "
-        message = f"{where}{joined}{printable(entry.error, 400)}"
-    else:
-        message = (f"no trained model named `{name}` was found after the notebook ran, and no {role} turned up among "
-                   f"its variables; train the network and assign it to `{name}`")
-    return f"{message} ({context})" if context else message
-
-
-def _data_missing(check: AccuracyCheck | OverfittingGapCheck, inputs: ScoringInputs) -> CheckResult | None:
-    """A check whose data this grader lacks fails with a message that blames the installation, not the student."""
-    if inputs.lab.has_dataset(check.dataset):
-        return None
-    shown = inputs.spec.dataset_title(check.dataset)
-    declared = next((d for d in inputs.spec.datasets if d.id == check.dataset), None)
-    how = f" ({declared.install_command(inputs.spec.id)})" if declared is not None else ""
-    return _failed(check, f"the {shown} data is not installed on this grader, so this check was not measured; this is "
-                          f"not a fault of the notebook: ask your instructor to install it{how} and regrade")
-
-
-def _subject(entry: ModelResult) -> str:
-    source = entry.source or f"`{entry.name}`"
-    how = entry.preprocessing_words or ""
-    return f"{source} ({how})" if how else source
 
 
 def _architecture_problem(entry: ModelResult, architecture: str) -> str:
@@ -139,70 +77,71 @@ def _dense_layers_problem(entry: ModelResult, wanted: int | None) -> str:
 def score_accuracy(check: AccuracyCheck, inputs: ScoringInputs) -> CheckResult:
     """Hidden accuracy with linear partial credit, for a model whose architecture is the one the check asks for."""
     output, lab, context = inputs.output, inputs.lab, inputs.context
-    missing = _data_missing(check, inputs)
+    missing = data_missing(check, inputs)
     if missing:
         return missing
     entry = output.model(check.model) if output else None
     role = role_of(check.architecture, inputs.spec.dataset_title(check.dataset))
     if entry is None or not entry.found or entry.predictions is None:
-        return _failed(check, _why_missing(check.model, role, entry, context))
+        return failed(check, why_missing(check.model, role, entry, context))
     split = lab.hidden_split(check.dataset)
     predictions = np.asarray(entry.predictions, dtype=np.int64)
     if predictions.shape != split.y.shape:
-        return _failed(check, f"{_subject(entry)} returned {len(predictions)} predictions for {len(split.y)} inputs")
+        return failed(check, f"{subject(entry)} returned {len(predictions)} predictions for {len(split.y)} inputs")
     accuracy = float((predictions == split.y).mean())
     shown = inputs.spec.dataset_title(check.dataset)
-    measured = f"{_subject(entry)} reached accuracy {accuracy:.3f} on {len(split.y)} hidden {shown} samples"
+    measured = f"{subject(entry)} reached accuracy {accuracy:.3f} on {len(split.y)} hidden {shown} samples"
     problem = _architecture_problem(entry, check.architecture) or _dense_layers_problem(entry, check.dense_layers)
     if problem:
-        return _result(check, False, 0.0, f"{problem} ({measured}, which counts only for that architecture)",
+        return result(check, False, 0.0, f"{problem} ({measured}, which counts only for that architecture)",
                        accuracy)
     score = partial_credit(accuracy, check.full_credit_at, check.no_credit_at, check.points)
     passed = accuracy >= check.full_credit_at
     message = (f"{measured} (full credit at {check.full_credit_at:.2f}, none at or below {check.no_credit_at:.2f}): "
-               f"{_verdict(score, check.points, passed)}")
+               f"{verdict(score, check.points, passed)}")
     if len(set(entry.predictions)) == 1:
-        message += (f"; it predicted class {entry.predictions[0]} for every sample, so it has not learned to tell "
+        only = class_name(inputs.spec, check.dataset, entry.predictions[0])
+        message += (f"; it predicted class {only} for every sample, so it has not learned to tell "
                     "the classes apart: check that labels match inputs, the learning rate and the input scaling")
     elif not passed:
         message += "; train longer, tune the learning rate, or check the input scaling"
-    return _result(check, passed, score, message, accuracy)
+    return result(check, passed, score, message, accuracy)
 
 
 @scorer("overfitting_gap")
 def score_gap(check: OverfittingGapCheck, inputs: ScoringInputs) -> CheckResult:
     """Training accuracy on a visible training sample minus hidden accuracy; smaller is better."""
     output, lab, context = inputs.output, inputs.lab, inputs.context
-    missing = _data_missing(check, inputs)
+    missing = data_missing(check, inputs)
     if missing:
         return missing
     entry = output.model(check.model) if output else None
     role = slot_role(inputs.spec, check.model, check.dataset)  # named as its accuracy check names it
     if entry is None or not entry.found or entry.predictions is None or entry.train_predictions is None:
-        return _failed(check, _why_missing(check.model, role, entry, context))
+        return failed(check, why_missing(check.model, role, entry, context))
     hidden, sample = lab.hidden_split(check.dataset), lab.training_sample(check.dataset)
     predictions, train = np.asarray(entry.predictions), np.asarray(entry.train_predictions)
     if predictions.shape != hidden.y.shape or train.shape != sample.y.shape:
-        return _failed(check, f"{_subject(entry)} returned the wrong number of predictions")
+        return failed(check, f"{subject(entry)} returned the wrong number of predictions")
     hidden_accuracy = float((predictions == hidden.y).mean())
     train_accuracy = float((train == sample.y).mean())
     gap = train_accuracy - hidden_accuracy
     if hidden_accuracy < check.min_hidden_accuracy:
-        return _result(check, False, 0.0, (
-            f"{_subject(entry)} classified {hidden_accuracy:.3f} of the hidden samples correctly, below the "
+        return result(check, False, 0.0, (
+            f"{subject(entry)} classified {hidden_accuracy:.3f} of the hidden samples correctly, below the "
             f"{check.min_hidden_accuracy:.2f} a network must reach before its overfitting gap counts (an untrained "
             f"network has no gap: its gap here is {gap:.3f}): no credit; train it until it learns, then keep the "
             "gap small"), gap)
     score = partial_credit(gap, check.full_credit_at, check.no_credit_at, check.points)
     passed = gap <= check.full_credit_at
-    message = (f"{_subject(entry)} classified {train_accuracy:.3f} of {len(sample.y)} training samples and "
+    message = (f"{subject(entry)} classified {train_accuracy:.3f} of {len(sample.y)} training samples and "
                f"{hidden_accuracy:.3f} of the hidden samples correctly: gap {gap:.3f} (full credit at or below "
                f"{check.full_credit_at:.2f}, none at or above {check.no_credit_at:.2f}): "
-               f"{_verdict(score, check.points, passed)}")
+               f"{verdict(score, check.points, passed)}")
     if not passed:
         message += ("; the network memorises its training data: stop training at the validation-loss minimum, add "
                     "dropout or weight decay, or use fewer hidden units")
-    return _result(check, passed, score, message, gap)
+    return result(check, passed, score, message, gap)
 
 
 def finite_curve(values: list[float | None]) -> list[float]:
@@ -231,23 +170,23 @@ def score_early_stopping(check: EarlyStoppingCheck, inputs: ScoringInputs) -> Ch
             f"no per-epoch training history was found: assign `{check.history} = model.fit(..., "
             f"validation_data=...)` (Keras) or a dict {{'loss': [...], 'val_loss': [...]}} filled once per epoch "
             "(PyTorch), so the grader can see where validation loss was lowest")
-        return _failed(check, f"{why} ({context})" if context else why)
+        return failed(check, f"{why} ({context})" if context else why)
     source = entry.source or f"`{check.history}`"
     model = output.model(check.model) if output and check.model else None
     if check.model and model_role and (model is None or not model.found or model.predictions is None):
         # a history is what the notebook says about its training: without the trained network it is only numbers
-        why = _why_missing(check.model, model_role, model, context)
-        return _failed(check, f"{source} was found, but the network it should record was not: {why}")
+        why = why_missing(check.model, model_role, model, context)
+        return failed(check, f"{source} was found, but the network it should record was not: {why}")
     if entry.consistent is False:
-        return _failed(check, f"{source}: {entry.cross_check}; record the loss of the network you grade, epoch by "
+        return failed(check, f"{source}: {entry.cross_check}; record the loss of the network you grade, epoch by "
                               "epoch")
     val_loss = finite_curve(entry.val_loss)
     if not val_loss:
-        return _failed(check, f"{source} holds training loss for {len(entry.loss)} epochs but no validation loss: "
+        return failed(check, f"{source} holds training loss for {len(entry.loss)} epochs but no validation loss: "
                               "pass validation_data (or validation_split) to fit, or record the loss on held-out data "
                               "after every epoch")
     if len(val_loss) < len(entry.val_loss):
-        return _failed(check, f"{source}: validation loss stopped being a finite number after epoch "
+        return failed(check, f"{source}: validation loss stopped being a finite number after epoch "
                               f"{len(val_loss)}: the training diverged; lower the learning rate")
     epochs = len(val_loss)
     best = int(np.argmin(val_loss)) + 1
@@ -255,7 +194,7 @@ def score_early_stopping(check: EarlyStoppingCheck, inputs: ScoringInputs) -> Ch
     if after <= check.patience and inputs.cutoff is not None and inputs.cutoff.interrupted:
         # the grader's own limit ended the training: the history shows where the grader stopped it, not where the
         # notebook would have stopped
-        return _result(check, False, 0.0, (
+        return result(check, False, 0.0, (
             f"{source}: training was still running after epoch {epochs} when the grader's "
             f"{inputs.cutoff.limit} limit interrupted cell {inputs.cutoff.cell_number}, so this history shows where "
             "the limit stopped it, not where early stopping would have; no credit for early stopping in a run the "
@@ -268,16 +207,17 @@ def score_early_stopping(check: EarlyStoppingCheck, inputs: ScoringInputs) -> Ch
             message = (f"{source}: validation loss was lowest at epoch {best} of {epochs}; training stopped "
                        f"{after} epoch{'s' if after != 1 else ''} later, within the patience of {check.patience}: "
                        "early stopping worked")
-        return _result(check, True, check.points, message, float(after))
+        return result(check, True, check.points, message, float(after))
     rise = (val_loss[-1] - val_loss[best - 1]) / abs(val_loss[best - 1]) * 100 if val_loss[best - 1] else 0.0
     higher = f"{rise:.0f}% higher" if rise < 1e6 else "far higher"  # 1e308 after 1e-300: no 300-digit percentage
     message = (f"{source}: validation loss was lowest at epoch {best} and {higher} at epoch {epochs}: the "
                f"network overfits after epoch {best} — stop there or restore the best weights (at most "
                f"{check.patience} epochs after the minimum; this run went on for {after})")
-    return _result(check, False, 0.0, message, float(after))
+    return result(check, False, 0.0, message, float(after))
 
 
-NOT_SERVED = "DatasetNotServed"  # raised in the kernel when a loader of another dataset fails (in_kernel/startup.py)
+# raised in the kernel when a loader of another dataset fails (in_kernel/startup_serving.py)
+NOT_SERVED = "DatasetNotServed"
 
 
 def not_served(cell_errors: list[CellError]) -> str:

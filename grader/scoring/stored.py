@@ -27,7 +27,7 @@ from grader.scoring.discovery_report import discovery_lines
 from grader.scoring.report import CellError, Cutoff, GradingReport
 from grader.scoring.scorers import execution_context, history_of, score_checks, with_dataset_note
 from grader.spec.lab import EarlyStoppingCheck, LabSpec
-from grader.spec.slots import role_of, slot_architectures
+from grader.spec.slots import role_of, slot_architectures, slot_top_k
 
 STORED_EVALUATION_FORMAT: Literal["stored-evaluation/1"] = "stored-evaluation/1"
 MAX_STORED_EVALUATION_BYTES = 2 * 1024 * 1024  # compressed; a larger one is not kept (its job needs a regrade)
@@ -44,6 +44,7 @@ class EvaluatedSlot(BaseModel):
     architecture: str
     data_sha256: str
     title: str = ""  # how reports name the dataset (the lab's declaration); outputs stored before it was kept lack it
+    top_k: int = 0  # the classes ranked per hidden input (a top-k check of the slot); 0: none
 
 
 class EvaluatedHistory(BaseModel):
@@ -85,6 +86,9 @@ class StoredEvaluation(BaseModel):
             if old.architecture != slot.architecture:
                 return (f"model slot `{slot.name}` now requires architecture `{slot.architecture}` (then "
                         f"`{old.architecture}`): the grader may pick a different network")
+            if slot.top_k > old.top_k:
+                return (f"model slot `{slot.name}` now has a top-{slot.top_k} check, and its class scores were not "
+                        "ranked then")
             if old.data_sha256 != slot.data_sha256:
                 return f"the data of dataset `{slot.dataset}` changed since then (a new hidden or training split)"
         asked = set(self.plan.histories)
@@ -148,7 +152,8 @@ def evaluation_plan(spec: LabSpec, lab: LabData) -> EvaluationPlan:
     """The slots and histories an evaluation of `spec` answers on this data directory (installed datasets only)."""
     slots = tuple(
         EvaluatedSlot(name=name, dataset=dataset, architecture=architecture,
-                      data_sha256=dataset_sha256(lab, dataset), title=spec.dataset_title(dataset))
+                      data_sha256=dataset_sha256(lab, dataset), title=spec.dataset_title(dataset),
+                      top_k=slot_top_k(spec).get(name, 0))
         for name, (dataset, architecture) in sorted(slot_architectures(spec).items()) if lab.has_dataset(dataset))
     histories = tuple(sorted({EvaluatedHistory(name=c.history, model=c.model) for c in spec.checks
                               if isinstance(c, EarlyStoppingCheck)}, key=lambda h: (h.name, h.model or "")))

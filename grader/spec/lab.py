@@ -10,40 +10,27 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from grader.errors import SpecInvalid
+from grader.spec.check_base import CheckBase, Identifier, _Strict
 from grader.spec.dataset import DataFile, DatasetSpec
 from grader.spec.lines import validation_problems
+from grader.spec.metric_checks import (
+    BalancedAccuracyCheck,
+    F1Check,
+    MinClassRecallCheck,
+    PrecisionCheck,
+    RecallCheck,
+    TopKAccuracyCheck,
+)
+from grader.spec.shared import with_shared_datasets
 
-Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 # the kinds of trained model a lab accepts; each is an exporter in the kernel and an evaluator outside it
 ModelKind = Literal["torch", "keras", "numpy_network", "perceptron"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _CheckBase(_Strict):
-    id: Identifier
-    title: str = Field(min_length=1, max_length=200)
-    points: float = Field(gt=0, le=1000)
-
-    def thresholds(self) -> dict[str, Any]:
-        """The numbers an instructor tunes, as `GET /api/v1/labs` shows them."""
-        return {}
-
-    def model_slot(self) -> tuple[str, str, str] | None:
-        """(contract model name, dataset, required architecture) of the network this check evaluates, if any."""
-        return None
-
-    def history_request(self) -> tuple[str, str | None] | None:
-        """(contract history name, model slot it records) when this check reads a training history."""
-        return None
-
-
-class AccuracyCheck(_CheckBase):
+class AccuracyCheck(CheckBase):
     """Accuracy of a model on a hidden split; linear partial credit between the two thresholds."""
 
     kind: Literal["accuracy"]
@@ -75,7 +62,7 @@ class AccuracyCheck(_CheckBase):
         return self
 
 
-class OverfittingGapCheck(_CheckBase):
+class OverfittingGapCheck(CheckBase):
     """Training accuracy minus hidden accuracy of a model; smaller is better."""
 
     kind: Literal["overfitting_gap"]
@@ -100,7 +87,7 @@ class OverfittingGapCheck(_CheckBase):
         return self
 
 
-class EarlyStoppingCheck(_CheckBase):
+class EarlyStoppingCheck(CheckBase):
     """The per-epoch history shows training stopped within `patience` epochs of the validation-loss minimum."""
 
     kind: Literal["early_stopping"]
@@ -116,7 +103,8 @@ class EarlyStoppingCheck(_CheckBase):
 
 
 # The registry of check kinds' spec models: a new kind is one class above, added here, and its scorer.
-Check = Annotated[AccuracyCheck | OverfittingGapCheck | EarlyStoppingCheck, Field(discriminator="kind")]
+Check = Annotated[AccuracyCheck | OverfittingGapCheck | EarlyStoppingCheck | RecallCheck | PrecisionCheck | F1Check
+                  | BalancedAccuracyCheck | TopKAccuracyCheck | MinClassRecallCheck, Field(discriminator="kind")]
 
 
 class Limits(_Strict):
@@ -128,6 +116,15 @@ class LateSubmission(_Strict):
     deadline: str | None = None
     penalty_per_day: float = Field(default=0.0, ge=0, le=1)
     counts: Literal["latest", "best"] = "latest"
+    # what students see of each check before their deadline: "always" everything; "after_deadline" the titles and
+    # points only, the thresholds once their deadline (an extension's, if any) has passed
+    check_details: Literal["always", "after_deadline"] = "always"
+
+    @model_validator(mode="after")
+    def _details_need_a_deadline(self) -> LateSubmission:
+        if self.check_details == "after_deadline" and not self.deadline:
+            raise ValueError('check_details = "after_deadline" needs a deadline in [submission]')
+        return self
 
 
 class LabSpec(_Strict):
@@ -166,6 +163,11 @@ class LabSpec(_Strict):
                 # `key: message` is placed on that key's line by grader.spec.lines
                 raise ValueError(f"checks[{index}].dataset: dataset {dataset!r} is not declared; declare it in a "
                                  f"[[datasets]] table (declared: {', '.join(sorted(declared)) or 'none'})")
+            classes = self.dataset(dataset).classes if dataset is not None else ()
+            for name in check.named_classes():
+                if name not in classes:
+                    listed = f"its classes are {', '.join(classes)}" if classes else "declare its `classes`"
+                    raise ValueError(f"checks[{index}].class: dataset {dataset!r} has no class {name!r}; {listed}")
         files = {Path(name).name for name in self.student_files}.union(*(d.served_files() for d in self.datasets))
         for index, declared_dataset in enumerate(self.datasets):
             for file in declared_dataset.serve.urls.values():
@@ -215,7 +217,7 @@ def load_spec(path: Path) -> LabSpec:
     """Read and validate `lab.toml`; the error names the file and the offending field."""
     try:
         text = path.read_text(encoding="utf-8")
-        raw = tomllib.loads(text)
+        raw = with_shared_datasets(tomllib.loads(text), path)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise SpecInvalid(f"{path}: {exc}") from exc
     try:

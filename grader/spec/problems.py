@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from grader.spec.lab import LabSpec
 from grader.spec.lines import SpecProblem, key_lines, validation_problems
+from grader.spec.shared import SharedDatasetInvalid, with_shared_datasets
 
 __all__ = ["SpecProblem", "find_spec_problems"]
 
@@ -30,6 +31,10 @@ def find_spec_problems(folder_or_toml: Path) -> list[SpecProblem]:
         found = _SYNTAX_LINE.search(str(exc))
         return [SpecProblem(toml, int(found.group(1)) if found else 1, "(syntax)", str(exc))]
     try:
+        raw = with_shared_datasets(raw, toml)
+    except SharedDatasetInvalid as exc:
+        return [SpecProblem(toml, _line_of(text, exc.key), exc.key, exc.message)]
+    try:
         spec = LabSpec.model_validate(raw)
     except ValidationError as exc:
         return validation_problems(toml, text, exc)
@@ -46,3 +51,14 @@ def find_spec_problems(folder_or_toml: Path) -> list[SpecProblem]:
             problems.append(SpecProblem(toml, lines.get(("student_files",), 1), "student_files",
                                         f"{name!r} is not a file in {toml.parent}"))
     return problems
+
+
+def _line_of(text: str, key: str) -> int:
+    """The line of `datasets[1].shared` (or of its table, or 1) in a lab.toml."""
+    parts: list[str | int] = []
+    for part in re.findall(r"[a-z_]+|\[\d+\]", key):
+        parts.append(int(part[1:-1]) if part.startswith("[") else part)
+    lines = key_lines(text)
+    while parts and tuple(parts) not in lines:
+        parts.pop()
+    return lines.get(tuple(parts), 1)

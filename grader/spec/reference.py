@@ -37,7 +37,8 @@ MEANINGS = {
     "limits": "how long a notebook may run",
     "submission": "deadline, late penalty and which submission counts",
     "checks": "what is measured and how it scores; at least one",
-    "datasets": "the datasets the checks evaluate models on; every check's `dataset` is declared here",
+    "datasets": "the datasets the checks evaluate models on; every check's `dataset` is declared here, in full or as "
+                "`shared = \"ID\"` (the course's declaration in `datasets.toml` beside the lab folders)",
     "student_files": "files of the lab's folder copied into every job's ./data (a helper module students import)",
     "limits.cell_timeout_s": "seconds one cell may compute: CPU seconds at the job's share of the cores, with a "
                              "wall-clock backstop 3 times longer (`LABGRADER_CELL_TIMEOUT_S` overrides it on a "
@@ -46,6 +47,8 @@ MEANINGS = {
     "submission.deadline": "ISO 8601 time (UTC when no zone); later submissions are late",
     "submission.penalty_per_day": "share of the score taken per started day late (0.1 = 10 %)",
     "submission.counts": "which graded submission counts: the latest before the deadline, or the best after penalties",
+    "submission.check_details": "what students see of each check before their deadline: everything, or the title "
+                                "and points with the thresholds only after it (needs a `deadline`)",
     "checks.id": "the check's stable id (gradebook column, API); keep it when you change thresholds",
     "checks.title": "shown with the result",
     "checks.points": "the check's full credit",
@@ -67,7 +70,16 @@ MEANINGS = {
     "checks.history": "the variable holding per-epoch `loss` and `val_loss` (a Keras `History` or a dict)",
     "checks.patience": "epochs training may go on after the validation-loss minimum",
     "early_stopping.model": "the model slot whose training the history records; without it found, no credit",
+    "checks.class": "the class measured, by its declared name (one of the dataset's `classes`)",
+    "checks.average": "`binary`: the F1 of `class`; `macro`: the mean F1 over the classes of the hidden split",
+    "checks.k": "how many of the model's highest-scored classes may hold the true class",
 }
+# the classifier metrics: a share between 0 and 1, higher is better
+for _kind, _what in (("recall", "recall of `class`"), ("precision", "precision of `class`"), ("f1", "F1"),
+                     ("balanced_accuracy", "balanced accuracy"), ("top_k_accuracy", "top-k accuracy"),
+                     ("min_class_recall", "the lowest recall of any class")):
+    MEANINGS[f"{_kind}.full_credit_at"] = f"{_what} on the hidden split that earns every point"
+    MEANINGS[f"{_kind}.no_credit_at"] = f"{_what} at or below which the check earns nothing; linear between"
 
 
 def _type(prop: dict[str, Any], defs: dict[str, Any]) -> str:

@@ -32,3 +32,13 @@ def slot_architectures(spec: LabSpec) -> dict[str, tuple[str, str]]:
             if previous is None or previous[1] == "any":
                 slots[name] = (dataset, architecture)
     return slots
+
+
+def slot_top_k(spec: LabSpec) -> dict[str, int]:
+    """Contract model name -> the most classes per hidden input any top-k check of that model ranks."""
+    wanted: dict[str, int] = {}
+    for check in spec.checks:
+        k, slot = check.top_k(), check.model_slot()
+        if k is not None and slot is not None:
+            wanted[slot[0]] = max(k, wanted.get(slot[0], k))
+    return wanted

@@ -1,4 +1,5 @@
-"""The files `labgrader labs new NAME` writes: a lab.toml that validates, a starter notebook, a reference solution."""
+"""The files `labgrader labs new NAME` writes: a lab.toml that validates, a starter notebook, a reference solution,
+and the expectations `labgrader labs test` checks them against."""
 
 from __future__ import annotations
 
@@ -39,6 +40,20 @@ full_credit_at = 0.90     # full credit at or above this accuracy
 no_credit_at = 0.50       # none at or below; linear between
 '''
 
+EXPECTATIONS = '''# What `labgrader labs test {target}` checks: each notebook graded, each check earning what is
+# written here: "pass" (full credit), "fail" (no credit), "partial" (some), or [low, high] points; `every` is each
+# check not listed under `checks`; `score` = [low, high] bounds the total. Add a notebook that is wrong in one way
+# (too few epochs, an architecture a check forbids) and name the one check it must fail.
+
+[[notebooks]]
+path = "starter.ipynb"
+every = "fail"
+
+[[notebooks]]
+path = "solutions/solution.ipynb"
+every = "pass"
+'''
+
 LOAD = '''import numpy as np
 
 data = np.load("data/{name}.npz")  # the visible split; the hidden one never leaves the grader
@@ -71,9 +86,10 @@ def _notebook(*cells: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def write_skeleton(folder: Path, name: str, target: str) -> None:
-    """Write the three files into a new folder; `target` is what `labs validate` is given to check it."""
+    """Write the lab's files into a new folder; `target` is what `labs validate` is given to check it."""
     (folder / "solutions").mkdir(parents=True)
     (folder / "lab.toml").write_text(LAB_TOML.format(name=name, target=target), encoding="utf-8")
+    (folder / "expectations.toml").write_text(EXPECTATIONS.format(target=target), encoding="utf-8")
     intro = new_markdown_cell(f"# {name}\n\nTrain a classifier on `./data/{name}.npz` and assign the trained network "  # type: ignore[no-untyped-call]
                               "to `model`. The grader evaluates it on a hidden split you never see.")
     load = new_code_cell(LOAD.format(name=name))  # type: ignore[no-untyped-call]

@@ -1,5 +1,6 @@
-"""`labgrader labs list|validate LAB...|new NAME`: the labs this server loads, lab folders checked key by key (by id
-or path), and a new lab's skeleton that validates."""
+"""`labgrader labs list|validate LAB...|test LAB...|new NAME`: the labs this server loads, lab folders checked key by
+key (by id or path), their notebooks graded against their expectations (server.cli.lab_test), and a new lab's
+skeleton that validates."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return list_labs(settings, as_json=args.json)
     if args.labs_command == "validate":
         return validate_all(args.labs, settings.labs_dir)
+    if args.labs_command == "test":
+        from server.cli.lab_test import run_lab_tests
+
+        return run_lab_tests(args.labs, settings, as_json=args.json)
     return new_lab(args.name, Path(args.dir) if args.dir else settings.labs_dir, settings.labs_dir)
 
 
@@ -80,7 +85,14 @@ def validate_all(targets: list[str], labs_dir: Path) -> int:
 
 def validate(path: Path) -> int:
     """Print every problem as `FILE:LINE: KEY: MESSAGE`; exit 1 when there is any."""
-    from grader import find_spec_problems, load_spec, undeclared_split
+    from grader import (
+        EXPECTATIONS_FILE,
+        SpecInvalid,
+        find_spec_problems,
+        load_expectations,
+        load_spec,
+        undeclared_split,
+    )
 
     problems = find_spec_problems(path)
     for problem in problems:
@@ -90,6 +102,12 @@ def validate(path: Path) -> int:
         return 1
     toml = path / "lab.toml" if path.is_dir() else path
     spec = load_spec(toml)
+    if (toml.parent / EXPECTATIONS_FILE).is_file():  # what `labs test` reads: its checks and notebooks exist
+        try:
+            load_expectations(toml.parent, spec)
+        except SpecInvalid as exc:
+            print(f"{exc}\n1 problem(s) in {path}", file=sys.stderr)
+            return 1
     checks = f"{len(spec.checks)} check{'s' if len(spec.checks) != 1 else ''}"
     print(f"{toml}: valid: lab {spec.id}, {checks}, {spec.max_score:g} points, datasets "
           f"{', '.join(sorted(spec.evaluated_datasets())) or 'none'}")
@@ -112,6 +130,7 @@ def new_lab(name: str, parent: Path, labs_dir: Path) -> int:
         return 2
     # the id alone finds the lab only under the labs directory; elsewhere the comment names the folder
     write_skeleton(folder, name, name if parent.resolve() == labs_dir.resolve() else str(folder))
-    print(f"created lab {name} in {folder}: lab.toml, starter.ipynb, solutions/solution.ipynb\n"
-          f"next: edit lab.toml, `labgrader labs validate {folder}`, then see docs/lab-author.md")
+    print(f"created lab {name} in {folder}: lab.toml, starter.ipynb, solutions/solution.ipynb, expectations.toml\n"
+          f"next: edit lab.toml, `labgrader labs validate {folder}`, import its data, `labgrader labs test {folder}`; "
+          "see docs/lab-author.md")
     return 0

@@ -15,17 +15,19 @@ from server.settings import Settings
 def cmd_add_platform(args: argparse.Namespace) -> int:
     from server.cli.users import _roster_session
     from server.lti.keys import ToolKeys
-    from server.lti.service import register_platform
+    from server.lti.service import register_deployments
 
     with _roster_session() as session:
-        platform = register_platform(session, issuer=args.issuer, client_id=args.client_id,
-                                     deployment_id=args.deployment_id, keyset_url=args.keyset_url,
-                                     auth_url=args.auth_url, token_url=args.token_url)
-        platform_id = platform.id
+        platforms = register_deployments(session, issuer=args.issuer, client_id=args.client_id,
+                                         deployment_ids=args.deployment_id, keyset_url=args.keyset_url,
+                                         auth_url=args.auth_url, token_url=args.token_url)
+        registered = [(p.id, p.deployment_id) for p in platforms]
     ToolKeys.for_data_dir(Settings().data_dir).ensure()
-    print(f"Registered LTI platform {platform_id}: {args.issuer} (client id {args.client_id}, deployment "
-          f"{args.deployment_id}). In the LMS, set the tool's URLs on this server: login /lti/login, launch (redirect) "
-          "/lti/launch, public key set /lti/jwks.json.")
+    for platform_id, deployment_id in registered:
+        print(f"Registered LTI platform {platform_id}: {args.issuer} (client id {args.client_id}, deployment "
+              f"{deployment_id}).")
+    print("In the LMS, set the tool's URLs on this server: login /lti/login, launch (redirect) /lti/launch, public "
+          "key set /lti/jwks.json.")
     return 0
 
 
@@ -83,7 +85,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add = lti.add_parser("add-platform", help="register an LMS (the values it shows for the tool's registration)")
     add.add_argument("--issuer", required=True, help="the platform's issuer, e.g. https://canvas.instructure.com")
     add.add_argument("--client-id", required=True, help="the client id the LMS gave the tool")
-    add.add_argument("--deployment-id", required=True, help="the deployment id of the tool in the LMS")
+    add.add_argument("--deployment-id", required=True, action="append",
+                     help="the deployment id of the tool in the LMS (repeat it for several deployments)")
     add.add_argument("--keyset-url", required=True, help="the LMS's public key set (JWKS) URL")
     add.add_argument("--auth-url", required=True, help="the LMS's OIDC authorization (authentication request) URL")
     add.add_argument("--token-url", required=True, help="the LMS's OAuth2 access token URL")

@@ -167,12 +167,13 @@ def cmd_grade(args: argparse.Namespace) -> int:
     report = outcome.report
     late = late_now(spec, report.score)
     if args.json:
+        from server.exports.policy import counted_fields
+
         checks = [c.model_dump(include={"id", "title", "passed", "score", "max_score", "message"})
                   for c in report.checks]
         print(json.dumps({"lab_id": report.lab_id, "status": "graded", "score": round_score(report.score),
                           "max_score": report.max_score, "checks": checks, "note": report.execution_note or None,
-                          "counted_score": late.score, "days_late": late.days_late,
-                          "penalty": round_score(late.penalty_fraction * 100), "reason": late.reason,
+                          **counted_fields(late).as_dict(),
                           "discovery": list(report.discovery), "timings_s": report.timings_s,
                           "isolation": report.isolation}, indent=2))
     else:
@@ -320,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     rescore.add_argument("--json", action="store_true", help="print the API's answer (POST /api/v1/labs/LAB/rescore)")
     rescore.set_defaults(func=cmd_rescore)
 
-    labs = sub.add_parser("labs", help="lab folders: list, validate, new")
+    labs = sub.add_parser("labs", help="lab folders: list, validate, test, new")
     lsub = labs.add_subparsers(dest="labs_command", required=True)
     llist = lsub.add_parser("list", help="the labs under LABGRADER_LABS_DIR (or the bundled ones), with their data")
     llist.add_argument("--json", action="store_true")
@@ -329,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
                                             "lab.toml); every error names key and line; exits 1 if any lab fails")
     lval.add_argument("labs", nargs="+", metavar="LAB")
     lval.set_defaults(func=cmd_labs)
+    ltest = lsub.add_parser("test", help="grade the notebooks a lab's expectations.toml lists and compare each check "
+                                         "with what it should earn; exits 1 when any is not as expected")
+    ltest.add_argument("labs", nargs="+", metavar="LAB")
+    ltest.add_argument("--json", action="store_true")
+    ltest.set_defaults(func=cmd_labs)
     lnew = lsub.add_parser("new", help="a new lab folder with a lab.toml, starter and solution that validate")
     lnew.add_argument("name")
     lnew.add_argument("--dir", default=None, help="where to create it (default LABGRADER_LABS_DIR, else here)")

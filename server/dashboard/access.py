@@ -20,6 +20,7 @@ from server.auth import get_session
 from server.dashboard.rendering import page
 from server.dashboard.sessions import (
     SESSION_COOKIE,
+    SESSION_MAX_AGE_S,
     CsrfRejected,
     PageSession,
     SessionMissing,
@@ -28,9 +29,10 @@ from server.dashboard.sessions import (
     csrf_token,
     decode_session,
 )
-from server.dependencies import get_secret_key
+from server.dependencies import get_secret_key, get_settings
 from server.errors import DomainError, Forbidden, RateLimited
 from server.users.models import User
+from server.users.page_sessions import open_session_problem
 
 
 class PageRoute(APIRoute):
@@ -88,6 +90,11 @@ def current_viewer(request: Request, db: DbSession) -> Viewer:
         raise SessionMissing("this account is disabled: ask your instructor")
     if session.generation != user.session_generation:
         raise SessionMissing("you logged out of this session: log in again")
+    settings = get_settings(request)
+    problem = open_session_problem(db, user.id, session.session_id, settings.session_idle_minutes * 60,
+                                   SESSION_MAX_AGE_S)
+    if problem is not None:
+        raise SessionMissing(problem)
     viewer = Viewer(user, session, csrf_token(secret, session))
     request.state.viewer = viewer
     return viewer

@@ -1,4 +1,5 @@
-"""Bearer-token API routes built on the dashboard's views: the gradebook (DESIGN section 5,
+"""Bearer-token API routes built on the dashboard's views: the labs as the caller may see them (`GET /api/v1/labs`:
+thresholds wait for a student's deadline where the lab says so, as on their page), the gradebook (DESIGN section 5,
 `GET /api/v1/labs/{lab_id}/gradebook.csv`) and a submission's place in the queue (what `labgrader submit` shows)."""
 
 from __future__ import annotations
@@ -8,13 +9,26 @@ from fastapi.responses import Response
 
 from server.auth import CurrentUser, SessionDep, Staff
 from server.dashboard.queue import job_progress
+from server.dashboard.standing import lab_standings
 from server.dependencies import SettingsDep
 from server.exports.formats import ExportFormat, render_export
 from server.exports.gradebook import build_gradebook
+from server.labs.schemas import LabOut
+from server.labs.service import list_specs
 from server.submissions import service as submissions
 from server.submissions.router import SubmissionId
 
 router = APIRouter(prefix="/api/v1", tags=["exports"])
+
+
+@router.get("/labs", response_model=list[LabOut], tags=["labs"])
+def labs(user: CurrentUser, session: SessionDep) -> list[LabOut]:
+    """Every lab with its checks, points and thresholds; a lab with `check_details = "after_deadline"` gives a
+    student `thresholds: {}` and `thresholds_hidden: true` until their deadline (an extension's, if any)."""
+    specs = list_specs(session)
+    if user.is_staff:
+        return [LabOut.from_spec(spec) for spec in specs]
+    return [LabOut.from_spec(st.spec, st.details_hidden) for st in lab_standings(session, specs, user.id)]
 
 
 @router.get("/labs/{lab_id}/gradebook.csv", response_class=Response,

@@ -18,12 +18,13 @@ from server.dashboard.standing import lab_standing
 from server.dependencies import get_settings
 from server.errors import InvalidInput, NotFound
 from server.exports.formats import ExportFormat, UnknownFormat, render_export
-from server.exports.gradebook import GradebookRow, build_gradebook
+from server.exports.gradebook import build_gradebook
 from server.jobs.dispatch import DispatcherDep
 from server.jobs.models import ArtifactKind, JobQueue, JobStatus
 from server.labs.service import get_spec, list_specs
 from server.rescore import service as rescore
 from server.submissions import service as submissions
+from server.submissions.attachments import submitted_files
 from server.submissions.models import Submission
 
 router = APIRouter(prefix="/dashboard", route_class=PageRoute, include_in_schema=False)
@@ -37,17 +38,6 @@ def overview(viewer: StaffViewer, db: DbSession) -> Response:
     return page("overview.html", viewer=viewer, stats=stats, plots=plots, queue=queue_stats(db))
 
 
-@router.get("/gradebook")
-def gradebook_page(viewer: StaffViewer, db: DbSession) -> Response:
-    """Roster x lab: each student's counted score per lab, the same numbers as every lab's export."""
-    books = [build_gradebook(db, spec.id) for spec in list_specs(db)]
-    students: dict[str, dict[str, GradebookRow]] = {}
-    for book in books:
-        for row in book.rows:
-            students.setdefault(row.student, {})[book.spec.id] = row
-    return page("gradebook.html", viewer=viewer, books=books, students=dict(sorted(students.items())))
-
-
 def lab_file(request: Request, lab_id: str) -> str:
     """The lab.toml this server loads the lab from (its labs folder: `LABGRADER_LABS_DIR` or the bundled one)."""
     return str(get_settings(request).labs_dir.resolve() / lab_id / "lab.toml")
@@ -56,11 +46,18 @@ def lab_file(request: Request, lab_id: str) -> str:
 @router.get("/labs/{lab_id}")
 def lab_page(request: Request, lab_id: str, viewer: StaffViewer, db: DbSession,
              regraded: int | None = None) -> Response:
+    return render_lab(request, viewer, db, lab_id, regraded=regraded)
+
+
+def render_lab(request: Request, viewer: Viewer, db: DbSession, lab_id: str, status_code: int = 200,
+               problem: str = "", regraded: int | None = None, rescored: rescore.RescoreSummary | None = None
+               ) -> Response:
+    """The lab's page; an action's result or refusal (rescore, regrade) is shown at its top, focused and announced."""
     stats = service.lab_stats(db, get_spec(db, lab_id))
     plot = histogram_svg(stats.histogram, stats.spec.max_score, f"Students per score band in {stats.spec.title}")
-    return page("lab.html", viewer=viewer, stats=stats, plot=plot, regraded=regraded, formats=list(ExportFormat),
-                lab_file=lab_file(request, lab_id),
-                scopes=list(submissions.RegradeScope), rescored=None)
+    return page("lab.html", status_code, viewer=viewer, stats=stats, plot=plot, regraded=regraded,
+                formats=list(ExportFormat), lab_file=lab_file(request, lab_id), scopes=list(submissions.RegradeScope),
+                rescored=rescored, problem=problem)
 
 
 @router.get("/labs/{lab_id}/checks/{check_id}")
@@ -97,23 +94,30 @@ async def regrade_lab(request: Request, lab_id: str, viewer: InstructorViewer, d
                       dispatcher: DispatcherDep) -> Response:
     form = await checked_form(request, viewer)
     scope = form.get("scope")
-    found = submissions.lab_submissions(db, lab_id, submissions.parse_scope(scope if isinstance(scope, str) else ""))
+    get_spec(db, lab_id)
+    try:
+        chosen = submissions.parse_scope(scope if isinstance(scope, str) else "")
+    except InvalidInput as exc:
+        return render_lab(request, viewer, db, lab_id, exc.status_code, exc.message)
+    found = submissions.lab_submissions(db, lab_id, chosen)
     ids = submissions.regrade(db, found, JobQueue.REGRADE)
     db.commit()
     dispatcher.submitted([s.current_job_id for s in found], JobQueue.REGRADE)
-    return RedirectResponse(f"/dashboard/labs/{lab_id}?regraded={len(ids)}", status_code=303)
+    return RedirectResponse(f"/dashboard/labs/{lab_id}?regraded={len(ids)}#action-result", status_code=303)
 
 
 @router.post("/labs/{lab_id}/rescore")
 async def rescore_lab(request: Request, lab_id: str, viewer: InstructorViewer, db: DbSession) -> Response:
     await checked_form(request, viewer)
+    get_spec(db, lab_id)
     settings = get_settings(request)
-    summary = await run_in_threadpool(rescore.rescore_lab, db, lab_id, settings.labs_dir, settings.data_dir.resolve())
-    stats = service.lab_stats(db, get_spec(db, lab_id))
-    plot = histogram_svg(stats.histogram, stats.spec.max_score, f"Students per score band in {stats.spec.title}")
-    return page("lab.html", viewer=viewer, stats=stats, plot=plot, regraded=None, formats=list(ExportFormat),
-                lab_file=lab_file(request, lab_id),
-                scopes=list(submissions.RegradeScope), rescored=summary)
+    try:
+        summary = await run_in_threadpool(rescore.rescore_lab, db, lab_id, settings.labs_dir,
+                                          settings.data_dir.resolve())
+    except InvalidInput as exc:  # lab.toml no longer validates: said on the lab's page, nothing changed
+        db.rollback()
+        return render_lab(request, viewer, db, lab_id, exc.status_code, exc.message)
+    return render_lab(request, viewer, db, lab_id, rescored=summary)
 
 
 @router.get("/labs/{lab_id}/export")
@@ -160,6 +164,7 @@ def render_submission(request: Request, viewer: Viewer, db: DbSession, submissio
     return page("submission.html", status_code, viewer=viewer, detail=detail, out=submissions.to_out(db, submission),
                 spec=spec, notebook=page_notebook(detail.executed_notebook), base="/dashboard",
                 standing=lab_standing(db, spec, submission.student_id), problem=problem, done=done,
+                files=submitted_files(db, submission),
                 progress=job_progress(db, submission.current_job_id, get_settings(request).jobs))
 
 

@@ -1,4 +1,4 @@
-"""Log in with an API token (-> a signed session cookie) and log out."""
+"""Log in with an API token (-> a session: server.dashboard.session_start) and log out (every session of the user)."""
 
 from __future__ import annotations
 
@@ -10,24 +10,12 @@ from fastapi.responses import RedirectResponse, Response
 
 from server.dashboard.access import AnyViewer, DbSession, PageRoute, checked_form
 from server.dashboard.rendering import page
-from server.dashboard.sessions import (
-    LOGIN_CSRF_COOKIE,
-    SESSION_COOKIE,
-    SESSION_MAX_AGE_S,
-    CookiePolicy,
-    check_csrf,
-    encode_session,
-    new_session,
-)
-from server.dependencies import get_auth_throttle, get_secret_key, get_settings
+from server.dashboard.session_start import cookie_secure, start_session
+from server.dashboard.sessions import LOGIN_CSRF_COOKIE, SESSION_COOKIE, check_csrf
+from server.dependencies import get_auth_throttle, get_settings
 from server.users.service import end_page_sessions, user_for_token
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-
-
-def _secure(request: Request) -> bool:
-    settings = get_settings(request)
-    return CookiePolicy(cookie_secure=settings.cookie_secure).secure(settings, request.url.scheme)
 
 
 def safe_next(target: str | None, is_instructor: bool) -> str:
@@ -45,7 +33,7 @@ def _login_page(request: Request, next_path: str, status_code: int = 200, messag
     response = page("login.html", status_code, viewer=None, csrf_token=csrf, next_path=next_path, message=message,
                     sso=bool(get_settings(request).sso_issuer))
     response.set_cookie(LOGIN_CSRF_COOKIE, csrf, max_age=3600, path="/login", httponly=True, samesite="strict",
-                        secure=_secure(request))
+                        secure=cookie_secure(request))
     return response
 
 
@@ -64,11 +52,8 @@ def login(request: Request, db: DbSession, token: Annotated[str, Form()] = "",
         return _login_page(request, next, 401, "That token is not valid. Paste the whole token, starting with lg_.")
     if user.disabled_at is not None:
         return _login_page(request, next, 403, "This account is disabled. Ask your instructor to enable it.")
-    secret = get_secret_key(request)
-    session = new_session(secret, user.id, user.token_hash, generation=user.session_generation)
     response = RedirectResponse(safe_next(next, user.is_staff), status_code=303)
-    response.set_cookie(SESSION_COOKIE, encode_session(session, secret),
-                        max_age=SESSION_MAX_AGE_S, path="/", httponly=True, samesite="lax", secure=_secure(request))
+    start_session(request, response, db, user)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
@@ -78,5 +63,5 @@ async def logout(request: Request, viewer: AnyViewer, db: DbSession) -> Response
     await checked_form(request, viewer)
     end_page_sessions(db, viewer.user)  # a copy of the cookie, here or on another device, no longer logs anyone in
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_secure(request))
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=cookie_secure(request))
     return response

@@ -47,6 +47,15 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.0f}%"
 
 
+def _file_size(size_bytes: int) -> str:
+    """A file's size as people read it: 812 bytes, 4.2 KB, 1.5 MB."""
+    if size_bytes < 1024:
+        return f"{size_bytes} bytes"
+    if size_bytes < 1024 * 1024:
+        return f"{size_bytes / 1024:.1f} KB"
+    return f"{size_bytes / (1024 * 1024):.1f} MB"
+
+
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} s"
 
@@ -104,7 +113,7 @@ environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_
                           undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 environment.filters.update(plain=lambda v: capped_text(str(v)), when=_when, score=_score, percent=_percent,
                            seconds=_seconds, duration=duration, local_time=local_time, message=message_html,
-                           iso=_iso_utc)
+                           iso=_iso_utc, filesize=_file_size)
 environment.globals.update(score_band=score_band)
 
 

@@ -21,11 +21,13 @@ router = APIRouter(prefix="/dashboard/roster", route_class=PageRoute, include_in
 ROSTER_LIMIT_BYTES = 1024 * 1024
 
 
-def _issued_page(viewer: InstructorViewer, issued: list[IssuedToken], status_code: int = 201,
+def _issued_page(request: Request, viewer: InstructorViewer, issued: list[IssuedToken], status_code: int = 201,
                  result: RosterImport | None = None) -> Response:
-    """The new tokens, shown once, with a mail-merge CSV to download (name, full name, email, student id, token)."""
+    """The new tokens, shown once, with a mail-merge CSV to download (name, full name, email, student id, token)
+    and a printable card per person (name, this server's URL, the token, the submit command)."""
     added = result.added if result else [NewUser(Person(t.name, t.role), t) for t in issued]
     return page("tokens.html", status_code, viewer=viewer, issued=issued, result=result,
+                people={u.person.name: u.person for u in added}, server_url=str(request.base_url).rstrip("/"),
                 csv_href="data:text/csv;charset=utf-8," + quote(tokens_csv(added)))
 
 
@@ -53,7 +55,7 @@ async def user_action(request: Request, name: str, action: str, viewer: Instruct
         if chosen is RosterAction.RESET_TOKEN:
             issued = reset_token(db, name, actor)
             db.commit()
-            return _issued_page(viewer, [issued], 200)
+            return _issued_page(request, viewer, [issued], 200)
         if chosen is RosterAction.REVOKE:
             revoke_token(db, name, actor)
             done = f"{name}'s token is revoked. Reset it to give them a new one."
@@ -83,22 +85,28 @@ async def add_user(request: Request, viewer: InstructorViewer, db: DbSession) ->
         db.rollback()
         return _roster(viewer, db, exc.status_code, exc.message, form_name=typed)
     db.commit()
-    return _issued_page(viewer, [issued])
+    return _issued_page(request, viewer, [issued])
 
 
 @router.post("/import")
 async def import_csv(request: Request, viewer: InstructorViewer, db: DbSession) -> Response:
+    """A roster CSV as an upsert; a refused file comes back on the roster page with the reason, nothing kept."""
     form = await checked_form(request, viewer)
     upload = form.get("roster")
-    if not isinstance(upload, UploadFile) or not upload.filename:
-        raise InvalidInput("choose a CSV file: name,role (full_name, email, student_id), or a Canvas or Moodle export")
-    data = await upload.read(ROSTER_LIMIT_BYTES + 1)
-    if len(data) > ROSTER_LIMIT_BYTES:
-        raise InvalidInput("the roster CSV is larger than 1 MB")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput("the roster CSV is not UTF-8 text") from exc
-    result = import_roster(db, text)
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise InvalidInput("choose a CSV file: name,role (full_name, email, student_id), or a Canvas or Moodle "
+                               "export")
+        data = await upload.read(ROSTER_LIMIT_BYTES + 1)
+        if len(data) > ROSTER_LIMIT_BYTES:
+            raise InvalidInput("the roster CSV is larger than 1 MB")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput("the roster CSV is not UTF-8 text") from exc
+        result = import_roster(db, text)
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()
+        return _roster(viewer, db, exc.status_code, f"The roster was not imported: {exc.message}")
     db.commit()
-    return _issued_page(viewer, [u.token for u in result.added], result=result)
+    return _issued_page(request, viewer, [u.token for u in result.added], result=result)

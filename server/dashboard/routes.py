@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from server.dashboard import (
     api_routes,
+    course_routes,
     decision_routes,
     instructor_routes,
     login_routes,
@@ -22,7 +23,8 @@ STATIC = Path(__file__).resolve().parent / "static"
 ASSETS = {"dashboard.css": "text/css; charset=utf-8", "live.js": "text/javascript; charset=utf-8"}
 
 router = APIRouter()
-for part in (login_routes, instructor_routes, decision_routes, roster_routes, student_routes, api_routes):
+for part in (login_routes, instructor_routes, course_routes, decision_routes, roster_routes, student_routes,
+             api_routes):
     router.include_router(part.router)
 
 

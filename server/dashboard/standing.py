@@ -26,6 +26,12 @@ class LabStanding:
         return None if self.deadline is None else (self.deadline - self.now).total_seconds()
 
     @property
+    def details_hidden(self) -> bool:
+        """The lab shows its checks' thresholds only after the student's deadline, which has not passed."""
+        left = self.seconds_left
+        return self.spec.submission.check_details == "after_deadline" and left is not None and left > 0
+
+    @property
     def rule(self) -> str:
         return ("your latest submission made before the deadline counts" if self.spec.submission.counts == "latest"
                 else "your best submission (after late penalties) counts")

@@ -6,9 +6,10 @@ instructor traceback, discovery notes or hidden-check internals.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
@@ -25,6 +26,7 @@ from server.jobs.dispatch import DispatcherDep
 from server.jobs.models import ArtifactKind
 from server.labs.service import get_spec, list_specs
 from server.submissions import service as submissions
+from server.submissions.attachments import submitted_file, submitted_files
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -124,7 +126,19 @@ def my_submission(request: Request, submission_id: int, viewer: AnyViewer, db: D
     progress = job_progress(db, submission.current_job_id, get_settings(request).jobs)
     return page("my_submission.html", viewer=viewer, out=submissions.to_out(db, submission), spec=spec,
                 has_learning_curve=detail.has_learning_curve, notebook=page_notebook(detail.executed_notebook),
-                standing=lab_standing(db, spec, viewer.user.id), progress=progress, detail=detail)
+                standing=lab_standing(db, spec, viewer.user.id), progress=progress, detail=detail,
+                files=submitted_files(db, submission))
+
+
+@router.get("/me/submissions/{submission_id}/files/{file_index}")
+def my_submitted_file(request: Request, submission_id: int, file_index: Annotated[int, Path(ge=0, le=100_000)],
+                      viewer: AnyViewer, db: DbSession) -> Response:
+    """One file that came with the submission, as a download (its student and staff only; never shown inline)."""
+    submission = submissions.visible_submission(db, viewer.user, submission_id)
+    name, data = submitted_file(db, submission, file_index, get_settings(request).max_files_bytes)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name.rsplit("/", 1)[-1]).lstrip(".") or "file"
+    return secured(Response(data, media_type="application/octet-stream", headers={
+        "Content-Disposition": f'attachment; filename="{safe}"'}))
 
 
 @router.get("/me/submissions/{submission_id}/notebook.ipynb")

@@ -55,12 +55,11 @@ def gradebook_csv(book: Gradebook) -> str:
     writer.writerow(["student", "lab_id", "submission_id", "submitted_at", "days_late", "late_penalty_percent",
                      "raw_score", "score", "max_score", *check_ids, "note", "reason"])
     for row in book.rows:
-        counted = row.counted
+        counted, fields = row.counted, row.fields
         by_id = {c.check_id: c.score for c in row.checks}
         writer.writerow([
             row.student, book.spec.id, "" if counted is None else counted.attempt.submission_id, _iso(row),
-            "" if counted is None else counted.days_late,
-            "" if counted is None else _number(round(counted.penalty_fraction * 100, 4)),
+            "" if counted is None else fields.days_late, "" if counted is None else _number(fields.penalty),
             "" if counted is None else _number(counted.attempt.raw_score), _number(row.score),
             _number(book.max_score), *(_number(by_id.get(i)) for i in check_ids), row.note, row.reason,
         ])

@@ -15,7 +15,16 @@ from sqlalchemy.orm import Session
 
 from grader import LabSpec
 from server.exports.decisions import DecisionRecord, LabDecisions, load_decisions
-from server.exports.policy import NO_TERMS, Attempt, CountedAttempt, Outcome, StudentTerms, decide
+from server.exports.policy import (
+    NO_TERMS,
+    Attempt,
+    CountedAttempt,
+    CountedFields,
+    Outcome,
+    StudentTerms,
+    counted_fields,
+    decide,
+)
 from server.grades.models import ScoreOverride
 from server.jobs.models import CheckResultRow, JobStatus
 from server.labs.service import get_spec
@@ -68,6 +77,10 @@ class GradebookRow:
     @property
     def score(self) -> float | None:
         return None if self.counted is None else self.counted.score
+
+    @property
+    def fields(self) -> CountedFields:
+        return counted_fields(self.counted, self.excused, self.reason)
 
     @property
     def raw_score(self) -> float | None:
@@ -201,6 +214,11 @@ class Standing:
     terms: StudentTerms = NO_TERMS
     records: tuple[DecisionRecord, ...] = ()
     decisions: LabDecisions = field(default_factory=LabDecisions)
+
+    def fields(self, submission_id: int | None = None) -> CountedFields:
+        """The counted-score fields of the counted submission, or of one graded submission of the student's."""
+        attempt = self.counted if submission_id is None else self.assessed.get(submission_id)
+        return counted_fields(attempt, self.excused, self.reason)
 
     def check_override(self, submission_id: int, check_id: str) -> ScoreOverride | None:
         return next((o for o in self.decisions.overrides.get(submission_id, []) if o.check_id == check_id), None)

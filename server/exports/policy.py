@@ -19,6 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from grader import LateSubmission
 from server.errors import InvalidInput
@@ -80,6 +81,30 @@ class Outcome:
     assessed: dict[int, CountedAttempt] = field(default_factory=dict)
     excused: bool = False
     reason: str = ""  # of the counted score, or why there is none (excused)
+
+
+@dataclass(frozen=True)
+class CountedFields:
+    """The counted-score fields every shape carries (API, pages, exports): one builder, one meaning."""
+
+    counted_score: float | None  # null: not graded, or excused
+    reason: str  # why it differs from the grader's score (override, lateness, extension, choice); or the excusal
+    days_late: int
+    penalty: float  # percent taken off for lateness, 2 decimals
+    excused: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"counted_score": self.counted_score, "reason": self.reason, "days_late": self.days_late,
+                "penalty": self.penalty, "excused": self.excused}
+
+
+def counted_fields(attempt: CountedAttempt | None, excused: bool = False, excuse_note: str = "") -> CountedFields:
+    """The fields of one assessed attempt (None: not graded); an excused student has no counted score and the
+    excusal is the reason."""
+    if attempt is None:
+        return CountedFields(None, excuse_note if excused else "", 0, 0.0, excused)
+    return CountedFields(None if excused else attempt.score, excuse_note if excused else attempt.reason,
+                         attempt.days_late, round_score(attempt.penalty_fraction * 100), excused)
 
 
 def parse_deadline(text: str | None) -> datetime | None:

@@ -16,7 +16,7 @@ from server.grades.schemas import CommentIn, ExtensionIn, GradeOut, OverrideIn
 from server.labs.service import get_spec
 from server.scores import round_score
 from server.submissions import service as submissions
-from server.submissions.schemas import DecisionOut, SubmissionOut
+from server.submissions.schemas import SubmissionOut
 
 router = APIRouter(prefix="/api/v1", tags=["grades"])
 
@@ -58,13 +58,8 @@ def grade_out(session: SessionDep, lab_id: str, student: str) -> GradeOut:
     counted = standing.counted
     return GradeOut(
         student=user.name, lab_id=lab_id, submission_id=counted.attempt.submission_id if counted else None,
-        score=round_score(counted.attempt.raw_score) if counted else None,
-        counted_score=counted.score if counted else None, max_score=spec.max_score,
-        days_late=counted.days_late if counted else 0,
-        penalty=round_score(counted.penalty_fraction * 100) if counted else 0.0,
-        reason=standing.reason, excused=standing.excused,
-        decisions=[DecisionOut(kind=r.kind, text=r.text, comment=r.comment, by=r.actor, at=r.created_at,
-                               check_id=r.check_id, submission_id=r.submission_id) for r in standing.records])
+        score=round_score(counted.attempt.raw_score) if counted else None, max_score=spec.max_score,
+        decisions=submissions.decision_outs(standing.records), **standing.fields().as_dict())
 
 
 @router.get("/labs/{lab_id}/students/{name}/grade", response_model=GradeOut)

@@ -26,10 +26,11 @@ class LabOut(BaseModel):
     needs_gpu: bool
     max_score: float
     checks: list[LabCheckOut]
+    thresholds_hidden: bool = False  # the lab shows thresholds after the caller's deadline (`check_details`)
 
     @classmethod
-    def from_spec(cls, spec: LabSpec) -> LabOut:
+    def from_spec(cls, spec: LabSpec, hide_thresholds: bool = False) -> LabOut:
         checks = [LabCheckOut(id=check.id, title=check.title, kind=check.kind, points=check.points,
-                              thresholds=check.thresholds()) for check in spec.checks]
+                              thresholds={} if hide_thresholds else check.thresholds()) for check in spec.checks]
         return cls(id=spec.id, title=spec.title, summary=spec.summary, needs_gpu=spec.needs_gpu,
-                   max_score=spec.max_score, checks=checks)
+                   max_score=spec.max_score, checks=checks, thresholds_hidden=hide_thresholds)

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.db import db_now
+from server.errors import Conflict, NotFound
 from server.exports.gradebook import build_gradebook
 from server.lti.keys import ToolKeys
 from server.lti.models import LtiGradePassback, LtiPlatform, LtiResourceLink, PassbackStatus
@@ -194,8 +195,20 @@ def list_passbacks(session: Session) -> list[dict[str, object]]:
         select(LtiGradePassback, LtiResourceLink, User)
         .join(LtiResourceLink, LtiGradePassback.link_id == LtiResourceLink.id)
         .join(User, LtiGradePassback.user_id == User.id).order_by(LtiResourceLink.lab_id, User.name))
-    return [{"lab_id": link.lab_id, "student": user.name, "resource_link_id": link.resource_link_id,
+    return [{"id": row.id, "lab_id": link.lab_id, "student": user.name, "resource_link_id": link.resource_link_id,
              "score": row.score_given, "max_score": row.score_maximum, "status": row.status,
              "attempts": row.attempts, "last_error": row.last_error,
              "next_attempt_at": row.next_attempt_at.isoformat() if row.status == PassbackStatus.PENDING else None,
              "sent_at": row.sent_at.isoformat() if row.sent_at else None} for row, link, user in rows]
+
+
+def retry_now(session: Session, passback_id: int) -> LtiGradePassback:
+    """An instructor's "retry now": a pending row is due at once (its backoff skipped); a sent one stays sent."""
+    row = session.get(LtiGradePassback, passback_id)
+    if row is None:
+        raise NotFound(f"no grade passback {passback_id}")
+    if row.status != PassbackStatus.PENDING:
+        raise Conflict("only a pending passback is retried: this one was sent, or its student has no counted score yet")
+    row.next_attempt_at = db_now(session)
+    session.commit()
+    return row

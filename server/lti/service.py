@@ -45,10 +45,15 @@ class UnknownPlatform(NotFound):
     pass
 
 
+FIELD_NAMES = {"issuer": "the issuer", "client-id": "the client id", "deployment-id": "the deployment id",
+               "keyset-url": "the public key set URL", "auth-url": "the authentication (OIDC auth) URL",
+               "token-url": "the access token URL"}
+
+
 def _check_url(name: str, url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise InvalidInput(f"--{name} must be an http(s) URL, not {url!r}")
+        raise InvalidInput(f"{FIELD_NAMES[name]} (--{name}) must be an http(s) URL, not {url!r}")
     return url
 
 
@@ -56,8 +61,8 @@ def register_platform(session: Session, *, issuer: str, client_id: str, deployme
                       auth_url: str, token_url: str) -> LtiPlatform:
     """Store an LMS registration (the values the LMS shows when the tool is added to it)."""
     for name, value in (("issuer", issuer), ("client-id", client_id), ("deployment-id", deployment_id)):
-        if not value.strip() or len(value) > 300:
-            raise InvalidInput(f"--{name} must be 1-300 characters")
+        if not value.strip() or len(value) > 300 or value != value.strip():
+            raise InvalidInput(f"{FIELD_NAMES[name]} (--{name}) must be 1-300 characters, without spaces around")
     exists = session.scalar(select(LtiPlatform.id).where(
         LtiPlatform.issuer == issuer, LtiPlatform.client_id == client_id, LtiPlatform.deployment_id == deployment_id))
     if exists is not None:
@@ -69,6 +74,17 @@ def register_platform(session: Session, *, issuer: str, client_id: str, deployme
     session.add(platform)
     session.flush()
     return platform
+
+
+def register_deployments(session: Session, *, deployment_ids: list[str], **values: str) -> list[LtiPlatform]:
+    """One registration per deployment id of the same LMS client (the CLI and the page); the caller commits all of
+    them or, when one is refused, none."""
+    if not deployment_ids:
+        raise InvalidInput(f"{FIELD_NAMES['deployment-id']} (--deployment-id) is missing: the LMS shows it once the "
+                           "tool is deployed")
+    if len(set(deployment_ids)) != len(deployment_ids):
+        raise InvalidInput("a deployment id is given twice")
+    return [register_platform(session, deployment_id=d, **values) for d in deployment_ids]
 
 
 def list_platforms(session: Session) -> list[LtiPlatform]:
@@ -92,8 +108,8 @@ def _find_platform(session: Session, issuer: str, client_id: str | None, deploym
     return found[0]
 
 
-def begin_login(session: Session, params: dict[str, str]) -> tuple[str, str]:
-    """OIDC login initiation: (the platform's authorization URL to redirect to, the state for the cookie)."""
+def login_platform(session: Session, params: dict[str, str]) -> LtiPlatform:
+    """The registration a login initiation names, after its parameters are checked."""
     for required in ("iss", "login_hint", "target_link_uri"):
         if not params.get(required):
             raise LaunchRefused(f"the login initiation has no {required}: start the launch from the LMS")
@@ -102,15 +118,32 @@ def begin_login(session: Session, params: dict[str, str]) -> tuple[str, str]:
     if target.scheme not in ("https", "http") or target.path != LAUNCH_PATH:
         raise LaunchRefused(f"target_link_uri must be this server's {LAUNCH_PATH}, not {params['target_link_uri']!r}:"
                             " fix the tool's launch URL in the LMS")
+    return platform
+
+
+def begin_login(session: Session, params: dict[str, str]) -> str:
+    """OIDC login initiation, first step: a new single-use state (and its nonce) for the browser's cookie."""
+    platform = login_platform(session, params)
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     session.add(LtiLoginState(state=state, nonce=nonce, platform_id=platform.id, created_at=db_now(session)))
+    return state
+
+
+def auth_redirect(session: Session, params: dict[str, str], state: str) -> str:
+    """OIDC login initiation, second step (the browser showed it keeps the state cookie): the platform's
+    authorization URL for this state."""
+    platform = login_platform(session, params)
+    row = session.get(LtiLoginState, state) if state and len(state) <= 64 else None
+    if (row is None or row.used_at is not None or row.platform_id != platform.id
+            or row.created_at < db_now(session) - timedelta(seconds=STATE_TTL_S)):
+        raise LaunchRefused("this login has expired or belongs to another LMS: start it again from the LMS")
     query = {"scope": "openid", "response_type": "id_token", "response_mode": "form_post", "prompt": "none",
              "client_id": platform.client_id, "redirect_uri": params["target_link_uri"],
-             "login_hint": params["login_hint"], "state": state, "nonce": nonce}
+             "login_hint": params["login_hint"], "state": state, "nonce": row.nonce}
     if params.get("lti_message_hint"):
         query["lti_message_hint"] = params["lti_message_hint"]
     separator = "&" if urlsplit(platform.auth_url).query else "?"
-    return platform.auth_url + separator + urlencode(query), state
+    return platform.auth_url + separator + urlencode(query)
 
 
 def _consume_state(session: Session, state: str, cookie_state: str | None) -> LtiLoginState:

@@ -4,8 +4,8 @@
      ├── NotFound   no user by that name
      └── Conflict   an instructor acting on their own account (they would lock themselves out)
 
-Every change bumps the user's session generation, so their open pages log out at once, and writes an
-`AuditEvent` with the actor's name in the same transaction.
+Every change ends the user's page sessions (server.users.page_sessions), so their open pages log out at once, and
+writes an `AuditEvent` with the actor's name in the same transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from server.errors import Conflict, NotFound
 from server.jobs.models import GradingJob
 from server.submissions.models import Submission
 from server.users.models import AuditEvent, User
+from server.users.page_sessions import end_user_sessions
 from server.users.service import TOKEN_PREFIX, IssuedToken, hash_token
 
 
@@ -51,8 +52,9 @@ def _not_self(user: User, actor: str, action: RosterAction) -> None:
         raise Conflict(f"you cannot {action.value.replace('-', ' ')} your own account; ask another instructor")
 
 
-def _end_sessions(user: User) -> None:
+def _end_sessions(session: Session, user: User) -> None:
     user.session_generation = (user.session_generation or 0) + 1
+    end_user_sessions(session, user.id)
 
 
 def reset_token(session: Session, name: str, actor: str) -> IssuedToken:
@@ -60,7 +62,7 @@ def reset_token(session: Session, name: str, actor: str) -> IssuedToken:
     user = find_user(session, name)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     user.token_hash, user.token_prefix, user.token_revoked_at = hash_token(token), token[:8], None
-    _end_sessions(user)
+    _end_sessions(session, user)
     _audit(session, actor, RosterAction.RESET_TOKEN, name, f"new token {token[:8]}…")
     session.flush()
     return IssuedToken(name=user.name, role=user.role, token=token)
@@ -72,7 +74,7 @@ def revoke_token(session: Session, name: str, actor: str) -> None:
     _not_self(user, actor, RosterAction.REVOKE)
     # an unguessable hash of nothing anyone holds: the column stays unique and no token matches it
     user.token_hash, user.token_revoked_at = hash_token(secrets.token_urlsafe(32)), db_now(session)
-    _end_sessions(user)
+    _end_sessions(session, user)
     _audit(session, actor, RosterAction.REVOKE, name, f"token {user.token_prefix}… revoked")
 
 
@@ -82,7 +84,7 @@ def set_disabled(session: Session, name: str, actor: str, disabled: bool) -> Non
     user = find_user(session, name)
     _not_self(user, actor, action)
     user.disabled_at = db_now(session) if disabled else None
-    _end_sessions(user)
+    _end_sessions(session, user)
     _audit(session, actor, action, name, "disabled" if disabled else "enabled")
 
 

@@ -64,7 +64,7 @@ def sso_callback(request: Request, db: DbSession, code: str = "", state: str = "
                                              code, state, request.cookies.get(STATE_COOKIE))
     home = "/dashboard" if user.is_instructor else "/me"
     target = next_path if next_path and (user.is_instructor or not next_path.startswith("/dashboard")) else home
-    response = redirect_with_session(request, user, target)
+    response = redirect_with_session(request, db, user, target)
     response.delete_cookie(STATE_COOKIE, path="/sso")
     return response
 
@@ -84,5 +84,5 @@ async def mint_token(request: Request, viewer: AnyViewer, db: DbSession) -> Resp
     db.refresh(viewer.user)
     response = secured(HTMLResponse(_TOKEN_PAGE.render(token=issued.token, csrf_token="",
                                                        home="/dashboard" if viewer.is_instructor else "/me")))
-    attach_session(request, response, viewer.user)  # the old session was bound to the old token
+    attach_session(request, response, db, viewer.user)  # the old session was bound to the old token
     return response

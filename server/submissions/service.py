@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from enum import StrEnum
 
@@ -23,7 +23,7 @@ from grader import (
 )
 from server.db import db_now
 from server.errors import InvalidInput, NotFound, PayloadTooLarge, RateLimited
-from server.exports.decisions import override_text
+from server.exports.decisions import DecisionRecord, override_text
 from server.exports.gradebook import Standing, build_gradebook, student_standing
 from server.jobs import ledger
 from server.jobs.models import Artifact, ArtifactKind, CheckResultRow, GradingJob, JobQueue, JobStatus
@@ -117,6 +117,12 @@ def to_out(session: Session, submission: Submission) -> SubmissionOut:
     return to_out_many(session, [submission])[0]
 
 
+def decision_outs(records: Iterable[DecisionRecord]) -> list[DecisionOut]:
+    """Instructors' decisions in the API's shape."""
+    return [DecisionOut(kind=r.kind, text=r.text, comment=r.comment, by=r.actor, at=r.created_at,
+                        check_id=r.check_id, submission_id=r.submission_id) for r in records]
+
+
 def to_out_many(session: Session, submissions: Sequence[Submission]) -> list[SubmissionOut]:
     """Submissions in the API's shape, each with its counted score as the gradebook computes it."""
     ids = [s.id for s in submissions]
@@ -144,22 +150,15 @@ def to_out_many(session: Session, submissions: Sequence[Submission]) -> list[Sub
     for s in submissions:
         job = jobs.get(s.current_job_id or -1)
         standing = standings[(s.student_id, s.lab_id)]
-        mine = standing.assessed.get(s.id)
         counts = standing.counted is not None and standing.counted.attempt.submission_id == s.id
-        decisions = [DecisionOut(kind=r.kind, text=r.text, comment=r.comment, by=r.actor, at=r.created_at,
-                                 check_id=r.check_id, submission_id=r.submission_id)
-                     for r in standing.records if r.kind != "override" or r.submission_id == s.id]
+        decisions = decision_outs(r for r in standing.records if r.kind != "override" or r.submission_id == s.id)
         out.append(SubmissionOut(
             id=s.id, lab_id=s.lab_id, student=names.get(s.student_id, "?"), status=s.status,
             score=None if s.score is None else round_score(s.score),
             max_score=s.max_score, checks=checks[s.id], note=s.note, created_at=s.created_at,
             started_at=job.started_at if job else None,
             finished_at=job.finished_at if job and job.status in (JobStatus.GRADED, JobStatus.ERROR) else None,
-            counted_score=None if mine is None or standing.excused else mine.score, counts=counts,
-            days_late=mine.days_late if mine else 0,
-            penalty=round_score(mine.penalty_fraction * 100) if mine else 0.0,
-            reason=standing.reason if standing.excused else (mine.reason if mine else ""),
-            excused=standing.excused, decisions=decisions,
+            counts=counts, decisions=decisions, **standing.fields(s.id).as_dict(),
         ))
     return out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, func
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.db import Base
@@ -56,3 +56,18 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(40))
     target: Mapped[str] = mapped_column(String(100))
     detail: Mapped[str] = mapped_column(Text)
+
+
+class PageSessionRecord(Base):
+    """One page session on the server: logging out, a token reset or revocation ends every one of a user's.
+
+    Only a SHA-256 digest of the session's random id is stored, so a copy of the table logs nobody in."""
+
+    __tablename__ = "page_sessions"
+    __table_args__ = (Index("ix_page_sessions_user_id", "user_id"),)
+
+    id_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)  # database clock, as every column here
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)

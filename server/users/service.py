@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from server.errors import Conflict, InvalidInput
 from server.users.models import Role, User
+from server.users.page_sessions import end_user_sessions
 
 TOKEN_PREFIX = "lg_"  # noqa: S105 (a prefix, not a secret)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
@@ -57,7 +58,8 @@ def user_for_token(session: Session, token: str) -> User | None:
 
 
 def end_page_sessions(session: Session, user: User) -> None:
-    """Log a user out of every page session (each cookie carries the generation it was made in)."""
+    """Log a user out of every page session: their rows end, and each cookie carries the generation it was made in."""
     session.execute(update(User).where(User.id == user.id)
                     .values(session_generation=User.session_generation + 1))
+    end_user_sessions(session, user.id)
     session.commit()

@@ -81,6 +81,7 @@ def lab_server(tmp_path: Path) -> Iterator[tuple[LiveServer, Path]]:
     """A server whose labs come from a copy of lab.toml that the test edits (rescore re-reads it; regrade restarts)."""
     labs = tmp_path / "labs"
     shutil.copytree(LABS_DIR / "frameworks", labs / "frameworks")  # lab.toml with the student files it names
+    shutil.copy(LABS_DIR / "datasets.toml", labs)  # the course's MNIST declaration
     toml = labs / "frameworks" / "lab.toml"
     server = make_server(tmp_path, LABGRADER_LABS_DIR=str(labs))
     server.start()

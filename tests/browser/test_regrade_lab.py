@@ -34,8 +34,9 @@ def test_regrading_a_lab_after_a_threshold_change_shows_progress_and_new_scores(
     page.get_by_role("button", name="Regrade…").click()
     expect(page.locator("#regrade-count")).to_contain_text("This starts 2 grading job(s) (every submission)")
     page.get_by_role("button", name="Start 2 job(s)").click()
-    expect(page.locator("p.notice[role=status]")).to_have_text(
-        "Queued 2 submission(s) for regrading; any older job still waiting for them was cancelled.")
+    expect(page.locator("#action-result")).to_have_text(
+        "Queued 2 submission(s) for regrading; any older job still waiting for them was cancelled. Progress")
+    expect(page.locator("#action-result")).to_be_focused()
     progress = page.locator("#lab-progress [data-role=progress-text]")
     expect(progress).not_to_contain_text("2 of 2 finished")
     shoot(page, "16-instructor-lab-regrade-in-progress")

@@ -391,7 +391,7 @@ def test_backup_restore_and_upgrade_as_the_operators_guide_writes_them(deploymen
     wait_healthy(deployment)
     assert submission_ids(deployment) == kept  # the restore brought back the backup's state exactly
 
-    upgrade = documented_block("Upgrades", 0).replace("git pull", ": git pull (the test runs this checkout)")
+    upgrade = documented_block("Upgrades", 0).replace("git pull", ": git pull  # not run: the test runs this checkout")
     run_documented(deployment, upgrade, tmp_path)
     assert (tmp_path / "before-upgrade.dump").stat().st_size > 10_000
     wait_healthy(deployment)

@@ -48,6 +48,20 @@ def grade(workdir: Path, lab: str, notebook: Path) -> dict[str, Any]:
     return report
 
 
+def lab_test(workdir: Path, lab: str) -> dict[str, Any]:
+    """`labgrader labs test LAB --json`: every notebook of the lab's expectations.toml graded once and compared; the
+    command must find everything as expected. Returns notebook -> check -> (earned, message)."""
+    out = subprocess.run([*LABGRADER, "labs", "test", lab, "--json"], cwd=workdir, env=server_env(workdir),
+                         capture_output=True, text=True, timeout=2400)  # three notebooks or more, one after another
+    answers: list[dict[str, Any]] = json.loads(out.stdout) if out.stdout.strip() else [{"error": out.stderr[-3000:]}]
+    answer = answers[0]
+    assert (out.returncode, answer.get("ok")) == (0, True), answer
+    graded: dict[str, Any] = {}
+    for row in answer["rows"]:
+        graded.setdefault(row["notebook"], {})[row["check"]] = (row["earned"], row["message"])
+    return graded
+
+
 def scores(report: dict[str, Any]) -> dict[str, float]:
     return {check["id"]: check["score"] for check in report["checks"]}
 

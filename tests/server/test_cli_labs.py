@@ -50,7 +50,7 @@ no_credit_at = 0.5
 [[checks]]
 id = "unknown"
 title = "A kind that does not exist"
-kind = "f1"
+kind = "roc_auc"
 points = 5
 """
 
@@ -72,8 +72,9 @@ def test_every_error_names_its_key_and_line(tmp_path: Path) -> None:
         "bad/lab.toml:18: checks[1]: check reversed: no_credit_at must be below full_credit_at\n"
         "bad/lab.toml:28: checks[2].model: Field required\n"
         "bad/lab.toml:34: checks[2].full_credit_at: Input should be less than or equal to 1\n"
-        "bad/lab.toml:40: checks[3].kind: Input tag 'f1' found using 'kind' does not match any of the expected "
-        "tags: 'accuracy', 'overfitting_gap', 'early_stopping'\n"
+        "bad/lab.toml:40: checks[3].kind: Input tag 'roc_auc' found using 'kind' does not match any of the "
+        "expected tags: 'accuracy', 'overfitting_gap', 'early_stopping', 'recall', 'precision', 'f1', "
+        "'balanced_accuracy', 'top_k_accuracy', 'min_class_recall'\n"
         "6 problem(s) in bad\n")
 
 
@@ -110,11 +111,11 @@ def test_a_new_lab_validates_and_is_listed(tmp_path: Path) -> None:
     created = labgrader(tmp_path, "labs", "new", "wine", LABGRADER_LABS_DIR=str(labs))
     assert created.returncode == 0, created.stderr
     assert created.stdout == (f"created lab wine in {labs / 'wine'}: lab.toml, starter.ipynb, "
-                              "solutions/solution.ipynb\n"
-                              f"next: edit lab.toml, `labgrader labs validate {labs / 'wine'}`, then see "
-                              "docs/lab-author.md\n")
-    assert sorted(p.name for p in (labs / "wine").rglob("*")) == ["lab.toml", "solution.ipynb", "solutions",
-                                                                   "starter.ipynb"]
+                              "solutions/solution.ipynb, expectations.toml\n"
+                              f"next: edit lab.toml, `labgrader labs validate {labs / 'wine'}`, import its data, "
+                              f"`labgrader labs test {labs / 'wine'}`; see docs/lab-author.md\n")
+    assert sorted(p.name for p in (labs / "wine").rglob("*")) == ["expectations.toml", "lab.toml", "solution.ipynb",
+                                                                   "solutions", "starter.ipynb"]
     valid = labgrader(tmp_path, "labs", "validate", str(labs / "wine"))
     assert valid.returncode == 0
     assert valid.stdout == (f"{labs / 'wine' / 'lab.toml'}: valid: lab wine, 1 check, 100 points, datasets wine\n"
@@ -180,3 +181,26 @@ def test_validate_takes_ids_and_paths_several_at_once(tmp_path: Path) -> None:
     toml.write_text(toml.read_text().replace("\n[[checks]]", '[datasets.split]\nkind = "given"\n\n[[checks]]', 1))
     declared = labgrader(tmp_path, "labs", "validate", "wine", LABGRADER_LABS_DIR=str(labs))
     assert declared.stdout == f"{toml}: valid: lab wine, 1 check, 100 points, datasets wine\n"
+
+
+def test_labs_test_says_what_it_cannot_read_and_exits_2(tmp_path: Path) -> None:
+    labs = tmp_path / "labs"
+    labs.mkdir()
+    assert labgrader(tmp_path, "labs", "new", "wine", LABGRADER_LABS_DIR=str(labs)).returncode == 0
+    (labs / "wine" / "expectations.toml").write_text('[[notebooks]]\npath = "starter.ipynb"\n'
+                                                     'checks = { acuracy = "fail" }\n')
+    invalid = labgrader(tmp_path, "labs", "validate", "wine", LABGRADER_LABS_DIR=str(labs))
+    assert invalid.returncode == 1
+    assert invalid.stderr == (f"{labs / 'wine' / 'expectations.toml'}: notebooks[0].checks: lab wine has no check "
+                              f"'acuracy' (its checks: accuracy)\n1 problem(s) in {labs / 'wine'}\n")
+    typo = labgrader(tmp_path, "labs", "test", "wine", LABGRADER_LABS_DIR=str(labs))
+    assert (typo.returncode, typo.stdout) == (2, "")
+    assert typo.stderr == (f"error: {labs / 'wine' / 'expectations.toml'}: notebooks[0].checks: lab wine has no "
+                           "check 'acuracy' (its checks: accuracy)\n")
+    (labs / "wine" / "expectations.toml").unlink()
+    missing = labgrader(tmp_path, "labs", "test", "wine", "nosuch", LABGRADER_LABS_DIR=str(labs))
+    assert missing.returncode == 2
+    assert missing.stderr.splitlines() == [
+        f"error: {labs / 'wine' / 'expectations.toml'} does not exist: list the lab's notebooks and what each must "
+        "earn there (docs/lab-author.md, \"Test the lab\")",
+        f"error: nosuch: not a lab folder, a lab.toml, or a lab id in {labs}"]

@@ -14,6 +14,7 @@ def test_the_embedded_executor_grades_cpu_labs_and_leaves_a_gpu_lab_queued(tmp_p
     labs = tmp_path / "labs"
     shutil.copytree(REPO / "lab_tasks" / "frameworks", labs / "frameworks")
     shutil.copytree(REPO / "lab_tasks" / "frameworks", labs / "gpulab")
+    shutil.copy(REPO / "lab_tasks" / "datasets.toml", labs)  # the course's MNIST declaration
     toml = labs / "gpulab" / "lab.toml"
     toml.write_text(toml.read_text().replace('id = "frameworks"', 'id = "gpulab"')
                     .replace("needs_gpu = false", "needs_gpu = true"))

@@ -41,6 +41,7 @@ def _labs_dir(tmp_path: Path, environment: str, frameworks: bool = True) -> Path
     `frameworks`), and that environment's requirements."""
     labs = tmp_path / "labs"
     shutil.copytree(REPO / "lab_tasks" / "frameworks", labs / "frameworks")
+    shutil.copy(REPO / "lab_tasks" / "datasets.toml", labs)  # the course's MNIST declaration
     toml = labs / "frameworks" / "lab.toml"
     text = toml.read_text().replace('starter = "starter.ipynb"',
                                     f'starter = "starter.ipynb"\nenvironment = "{environment}"')

@@ -81,6 +81,7 @@ def graded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     lab_toml = tmp / "labs" / "frameworks" / "lab.toml"
     lab_toml.parent.mkdir(parents=True)
     lab_toml.write_text(ORIGINAL_TOML)
+    shutil.copy(REPO / "lab_tasks" / "datasets.toml", lab_toml.parent.parent)  # the course's MNIST declaration
     shutil.copytree(REPO / "lab_tasks" / "frameworks" / "student_files", lab_toml.parent / "student_files")
     for url in _database(request.param, tmp):
         server = make_server(tmp, LABGRADER_LABS_DIR=str(lab_toml.parent.parent), LABGRADER_DATABASE_URL=url)

@@ -80,9 +80,12 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/me/submissions/{submission_id}"): Access.OWN,
     ("GET", "/me/labs/{lab_id}/starter.ipynb"): Access.SIGNED_IN,
     ("GET", "/me/submissions/{submission_id}/notebook.ipynb"): Access.OWN,
+    ("GET", "/me/submissions/{submission_id}/files/{file_index}"): Access.OWN,
     ("GET", "/me/submissions/{submission_id}/learning-curve.png"): Access.OWN,
     ("GET", "/dashboard"): Access.STAFF,
     ("GET", "/dashboard/gradebook"): Access.STAFF,
+    ("GET", "/dashboard/gradebook/export.csv"): Access.STAFF,
+    ("GET", "/dashboard/students/{name}"): Access.STAFF,
     ("GET", "/dashboard/labs/{lab_id}"): Access.STAFF,
     ("GET", "/dashboard/labs/{lab_id}/checks/{check_id}"): Access.STAFF,
     ("GET", "/dashboard/labs/{lab_id}/progress.json"): Access.STAFF,
@@ -110,6 +113,10 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/account/token"): Access.SIGNED_IN,
     ("POST", "/account/token"): Access.SIGNED_IN,
     ("GET", "/api/v1/lti/passbacks"): Access.INSTRUCTOR,
+    ("GET", "/dashboard/lti/platforms"): Access.INSTRUCTOR,  # registering an LMS is not a TA's
+    ("POST", "/dashboard/lti/platforms"): Access.INSTRUCTOR,
+    ("GET", "/dashboard/lti/passbacks"): Access.INSTRUCTOR,
+    ("POST", "/dashboard/lti/passbacks/{passback_id}/retry"): Access.INSTRUCTOR,
 }
 
 CALLER_CHECKS = {current_user, current_viewer, require_scraper}  # a route's dependencies must include one
@@ -166,7 +173,8 @@ def walked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
 
 def _url(path: str, submission_id: int) -> str:
     args = {"submission_id": str(submission_id), "lab_id": "frameworks", "check_id": "iris_accuracy",
-            "name": ASSET_NAMES.get(path, "ann"), "action": "disable"}
+            "name": ASSET_NAMES.get(path, "ann"), "action": "disable", "passback_id": str(submission_id),
+            "file_index": "0"}
     return re.sub(r"\{(\w+)\}", lambda m: args[m.group(1)], path)
 
 

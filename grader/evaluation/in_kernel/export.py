@@ -1,5 +1,6 @@
 # Which model kind an object is, and its export as {framework, dtype, ops, device}. Runs in the student's kernel after
-# the exporters of each kind (export_common.py, export_torch.py, export_keras.py, export_numpy.py; same namespace).
+# the recogniser (recognise.py) and the exporters of each kind (export_common.py, export_torch.py, export_keras.py,
+# export_numpy.py; same namespace).
 # A lab declares the kinds its notebooks may hand in (`model_kinds` in lab.toml); the kernel's request carries them,
 # and only those kinds are recognised.
 import sys
@@ -7,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-if TYPE_CHECKING:  # defined by the exporters, which run first in the same namespace
+if TYPE_CHECKING:  # defined by the recogniser and the exporters, which run first in the same namespace
     from grader.evaluation.in_kernel.export_common import TRACE_ROWS, Arrays, NotExportable
     from grader.evaluation.in_kernel.export_keras import export_keras
     from grader.evaluation.in_kernel.export_numpy import (
@@ -17,26 +18,12 @@ if TYPE_CHECKING:  # defined by the exporters, which run first in the same names
         perceptron_matrix,
     )
     from grader.evaluation.in_kernel.export_torch import export_torch
+    from grader.evaluation.in_kernel.recognise import framework_of
 
 DEFAULT_KINDS = ("torch", "keras")
 CHECK_ROWS = 16  # visible inputs on which the grader compares the export with the student's forward()
 KIND_NAMES = {"torch": "torch.nn.Module", "keras": "keras.Model", "numpy_network": "network of NumPy layers",
               "perceptron": "perceptron weight matrix"}
-
-
-def framework_of(obj: Any) -> str | None:
-    """"torch" or "keras" for a network object whose real class (not a claimed `__class__`) is one."""
-    if isinstance(obj, type):
-        return None
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(obj, torch.nn.Module) and issubclass(type(obj), torch.nn.Module):
-        return "torch"
-    for name in ("keras", "tf_keras"):
-        keras = sys.modules.get(name)
-        model_class = getattr(keras, "Model", None) if keras is not None else None
-        if isinstance(model_class, type) and isinstance(obj, model_class) and issubclass(type(obj), model_class):
-            return "keras"
-    return None
 
 
 class ModelKinds:

@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-if TYPE_CHECKING:  # defined by export_common.py, which runs first in the same namespace
+if TYPE_CHECKING:  # defined by recognise.py and export_common.py, which run first in the same namespace
     from grader.evaluation.in_kernel.export_common import Arrays, NotExportable, pair
+    from grader.evaluation.in_kernel.recognise import KERAS_MODULES
 
 
 def _keras_module(model: Any) -> Any:
-    for name in ("keras", "tf_keras"):
+    for name in KERAS_MODULES:
         keras = sys.modules.get(name)
         model_class = getattr(keras, "Model", None) if keras is not None else None
         if isinstance(model_class, type) and isinstance(model, model_class):
@@ -19,6 +20,7 @@ def _keras_module(model: Any) -> Any:
     raise NotExportable("not a Keras model")
 
 
+KERAS_PACKAGES = tuple(f"{name}." for name in KERAS_MODULES)  # where Keras's own model classes live
 KERAS_ACTIVATIONS: dict[str, dict[str, Any] | None] = {
     "relu": {"op": "relu"}, "sigmoid": {"op": "sigmoid"}, "tanh": {"op": "tanh"}, "selu": {"op": "selu"},
     "silu": {"op": "silu"}, "swish": {"op": "silu"}, "softplus": {"op": "softplus"},
@@ -125,7 +127,7 @@ def _keras_layer_ops(keras: Any, layer: Any, arrays: Arrays) -> list[dict[str, A
 
 def _keras_model_ops(keras: Any, model: Any, arrays: Arrays) -> list[dict[str, Any]]:
     kind = type(model)
-    if kind.__name__ not in ("Sequential", "Functional") or not kind.__module__.startswith(("keras.", "tf_keras.")):
+    if kind.__name__ not in ("Sequential", "Functional") or not kind.__module__.startswith(KERAS_PACKAGES):
         raise NotExportable(f"a subclassed Keras model ({kind.__name__}) whose call() the grader cannot read; "
                             "build it with keras.Sequential or the functional API")
     layers = [layer for layer in model.layers if type(layer) is not getattr(keras.layers, "InputLayer", None)]
@@ -182,7 +184,7 @@ def export_keras(model: Any, arrays: Arrays, example: Any = None) -> dict[str, A
     dtype = str(getattr(model, "dtype", "float32") or "float32")
     kind = type(model)
     path = "its Keras layers"
-    if kind.__name__ in ("Sequential", "Functional") and kind.__module__.startswith(("keras.", "tf_keras.")):
+    if kind.__name__ in ("Sequential", "Functional") and kind.__module__.startswith(KERAS_PACKAGES):
         ops = _keras_model_ops(keras, model, arrays)
     elif example is None:
         ops = _keras_model_ops(keras, model, arrays)  # refuses it, saying why

@@ -18,12 +18,12 @@ if TYPE_CHECKING:  # defined by the exporters and histories.py, which run first 
         DEFAULT_KINDS,
         ModelKinds,
         export_network,
-        framework_of,
         visible_example,
     )
     from grader.evaluation.in_kernel.export_common import Arrays, NotExportable
     from grader.evaluation.in_kernel.export_numpy import layer_list
     from grader.evaluation.in_kernel.histories import Curves, history_curves, history_owner, paired_lists
+    from grader.evaluation.in_kernel.recognise import framework_of
 
 MAX_CANDIDATES = 16
 MAX_HISTORIES = 16

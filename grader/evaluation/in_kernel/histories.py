@@ -7,7 +7,10 @@
 # access).
 import math
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # defined by the recogniser, which runs first in the same namespace
+    from grader.evaluation.in_kernel.recognise import is_keras_history
 
 HISTORY_EPOCHS = 1000
 LOSS_KEYS = ("loss", "train_loss", "training_loss", "train_losses", "train_loss_epoch", "losses")
@@ -30,10 +33,6 @@ def history_numbers(values: Any) -> Curve | None:
             return None
         out.append(number if math.isfinite(number) else None)
     return out
-
-
-def is_keras_history(value: Any) -> bool:
-    return type(value).__name__ == "History" and type(value).__module__.startswith(("keras", "tf_keras"))
 
 
 def _lightning_logged(value: Any) -> dict[str, Any] | None:

@@ -131,6 +131,13 @@
     show();
   }
 
+  function printButtons() {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-print]"), function (button) {
+      button.hidden = false;  // without this script the browser's own Print prints the same cards
+      button.addEventListener("click", function () { window.print(); });
+    });
+  }
+
   function safely(step) {
     try { step(); } catch (e) { /* one broken enhancement must not stop the others */ }
   }
@@ -140,6 +147,7 @@
     safely(countdowns);
     window.setInterval(function () { safely(countdowns); }, 30000);
     safely(uploadWarnings);
+    safely(printButtons);
     window.setTimeout(pollStatuses, INTERVAL_MS);
     var box = document.getElementById("lab-progress");
     if (box) { pollProgress(box); }

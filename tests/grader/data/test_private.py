@@ -76,3 +76,17 @@ def test_classes_named_by_numbers_in_another_order_are_ambiguous(tmp_path: Path)
     in_order = DatasetSpec(id="grades", title="Grades", classes=("0", "1"))
     assert "2 classes" in import_private_data(LabData(tmp_path / "data", "grades"), in_order,
                                               tmp_path / "grades.csv")
+
+
+def test_a_csv_keeps_float64_when_the_dataset_declares_it(tmp_path: Path) -> None:
+    """A CSV's values are read as float64 and stored in the declared dtype; float32 only when none is declared."""
+    rows = [f"{i}.123456789012345,{i % 2}" for i in range(20)]
+    (tmp_path / "precise.csv").write_text("radius,target\n" + "\n".join(rows) + "\n")
+    for declared, dtype, exact in (("float64", np.float64, True), (None, np.float32, False)):
+        lab = LabData(tmp_path / f"data-{declared}", "cancer")
+        import_private_data(lab, CANCER.model_copy(update={"dtype": declared}), tmp_path / "precise.csv")
+        with np.load(lab.visible / "cancer.npz") as visible, np.load(lab.hidden / "cancer.npz") as hidden:
+            x = np.concatenate([visible["x_train"], hidden["x"]])
+        assert x.dtype == dtype
+        values = sorted(float(v) for v in x[:, 0])
+        assert (values == [float(f"{i}.123456789012345") for i in range(20)]) is exact

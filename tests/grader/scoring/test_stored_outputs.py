@@ -21,6 +21,7 @@ from grader.scoring.stored import (
     unpack_evaluation,
 )
 from grader.spec.lab import LabSpec
+from grader.spec.metric_checks import RecallCheck, TopKAccuracyCheck
 from tests.grader.scoring.conftest import HIDDEN_Y, TRAIN_Y
 from tests.grader.scoring.test_scoring import DIGITS, GAP, MULTI, SINGLE, STOP, multi
 
@@ -71,6 +72,15 @@ def test_what_stored_inputs_cannot_answer_is_named(lab: LabData) -> None:
     new_history = STOP.model_copy(update={"id": "stop2", "history": "other_history"})
     assert inputs.cannot_answer(evaluation_plan(SPEC.model_copy(update={"checks": (new_history,)}), lab)) == (
         "the lab now reads a training history `other_history` that was not looked for then")
+    # a metric of the same predictions rescores; a top-k check needs class rankings the run did not keep
+    recall = RecallCheck.model_validate({"id": "sevens", "title": "t", "kind": "recall", "model": "mnist_multi_model",
+                                         "dataset": "mnist", "class": "7", "points": 5, "full_credit_at": 0.9,
+                                         "no_credit_at": 0.5})
+    assert inputs.cannot_answer(evaluation_plan(SPEC.model_copy(update={"checks": (*SPEC.checks, recall)}), lab)) == ""
+    top = TopKAccuracyCheck(id="top3", title="t", kind="top_k_accuracy", model="mnist_multi_model", dataset="mnist",
+                            k=3, points=5, full_credit_at=0.9, no_credit_at=0.5)
+    assert inputs.cannot_answer(evaluation_plan(SPEC.model_copy(update={"checks": (*SPEC.checks, top)}), lab)) == (
+        "model slot `mnist_multi_model` now has a top-3 check, and its class scores were not ranked then")
     np.savez(lab.hidden / "mnist.npz", x=np.zeros((100, 28, 28), np.uint8), y=HIDDEN_Y[::-1].copy())
     assert inputs.cannot_answer(evaluation_plan(SPEC, lab)) == (
         "the data of dataset `mnist` changed since then (a new hidden or training split)")

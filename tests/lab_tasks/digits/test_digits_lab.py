@@ -11,8 +11,7 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from lab_tasks import LABS_DIR
-from tests.lab_tasks.bundled import grade, import_dataset, scores, solutions
+from tests.lab_tasks.bundled import import_dataset, lab_test, solutions
 
 LAB = "digits"
 CHECK = "digits_accuracy"
@@ -39,14 +38,14 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("solution", [p.name for p in solutions(LAB)])
-def test_a_reference_solution_earns_full_marks(workdir: Path, solution: str) -> None:
-    report = grade(workdir, LAB, LABS_DIR / LAB / "solutions" / solution)
-    assert scores(report) == {CHECK: 100}, report["checks"]
-    assert f"on {HIDDEN_ROWS} hidden" in report["checks"][0]["message"], report["checks"][0]["message"]
+def test_labs_test_finds_the_solutions_full_and_the_starter_empty(workdir: Path) -> None:
+    """`labgrader labs test digits`: the lab's expectations.toml (the PyTorch and Keras solutions 100, the starter
+    0), each notebook graded once."""
+    graded = lab_test(workdir, LAB)
+    assert sorted(graded) == ["solutions/" + p.name for p in solutions(LAB)] + ["starter.ipynb"]
+    for notebook, checks in graded.items():
+        earned, message = checks[CHECK]
+        assert earned == (0 if notebook == "starter.ipynb" else 100), message
+        if notebook != "starter.ipynb":
+            assert f"on {HIDDEN_ROWS} hidden" in message, message
 
-
-@pytest.mark.slow
-def test_the_starter_earns_nothing(workdir: Path) -> None:
-    report = grade(workdir, LAB, LABS_DIR / LAB / "starter.ipynb")
-    assert scores(report) == {CHECK: 0}, report["checks"]

@@ -110,9 +110,9 @@ async def test_a_model_predicting_one_class_is_told_so(grade: Grade, small_spec:
     expect_failing(outcome, "iris_accuracy")
     assert message(outcome, "iris_accuracy") == (
         "`iris_model` (inputs standardised per feature (what `preprocess_iris` computes)) reached accuracy 0.333 on 30 "
-        "hidden Iris samples (full credit at 0.93, none at or below 0.70): no credit; it predicted class 2 for every "
-        "sample, so it has not learned to tell the classes apart: check that labels match inputs, the learning rate "
-        "and the input scaling")
+        "hidden Iris samples (full credit at 0.93, none at or below 0.70): no credit; it predicted class virginica for "
+        "every sample, so it has not learned to tell the classes apart: check that labels match inputs, the learning "
+        "rate and the input scaling")
 
 
 async def test_without_a_history_early_stopping_fails_and_says_why(grade: Grade, small_spec: LabSpec,

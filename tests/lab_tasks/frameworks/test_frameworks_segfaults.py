@@ -2,8 +2,9 @@
 
 A notebook of both frameworks that imports torchvision after Keras, in the default student environment: TensorFlow's
 wheels export their LLVM to the whole process and Triton's (loaded by `import torchvision`) bound to it, so the kernel
-died of a segfault. The kernel's start-up (`in_kernel/startup.py`) has TensorFlow load with RTLD_LOCAL; the notebook
-trains in both frameworks and is graded in full. A kernel that does crash is reported as a crash, not as a limit."""
+died of a segfault. The kernel's start-up (`in_kernel/startup_process.py`) has TensorFlow load with RTLD_LOCAL; the
+notebook trains in both frameworks and is graded in full. A kernel that does crash is reported as a crash, not as a
+limit."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from lab_tasks import LABS_DIR
-from tests.lab_tasks.bundled import grade, import_mnist, scores, solutions
+from tests.lab_tasks.bundled import grade, import_mnist, lab_test, solutions
 
 LAB = "own_framework"
 CHECKS = ("one_layer_accuracy", "two_layer_accuracy", "three_layer_accuracy")
@@ -25,18 +25,14 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("solution", [p.name for p in solutions(LAB)])
-def test_a_reference_solution_earns_full_marks(workdir: Path, solution: str) -> None:
-    report = grade(workdir, LAB, LABS_DIR / LAB / "solutions" / solution)
-    assert scores(report) == {check["id"]: check["max_score"] for check in report["checks"]}, report["checks"]
-    assert sorted(scores(report)) == sorted(CHECKS)
-    assert report["score"] == report["max_score"] == 100
-
-
-@pytest.mark.slow
-def test_the_starter_earns_nothing(workdir: Path) -> None:
-    report = grade(workdir, LAB, LABS_DIR / LAB / "starter.ipynb")
-    assert scores(report) == dict.fromkeys(CHECKS, 0), report["checks"]
+def test_labs_test_finds_the_solutions_full_and_the_starter_empty(workdir: Path) -> None:
+    """`labgrader labs test own_framework`: the lab's expectations.toml (each solution every point, the starter
+    none), each notebook graded once."""
+    graded = lab_test(workdir, LAB)
+    assert sorted(graded) == ["solutions/" + p.name for p in solutions(LAB)] + ["starter.ipynb"]
+    for notebook, checks in graded.items():
+        assert sorted(checks) == sorted([*CHECKS, "total"])
+        assert checks["total"][0] == (0 if notebook == "starter.ipynb" else 100), checks
 
 
 @pytest.mark.slow

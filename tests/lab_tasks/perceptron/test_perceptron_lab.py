@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from lab_tasks import LABS_DIR
-from tests.lab_tasks.bundled import grade, import_mnist, scores, solutions
+from tests.lab_tasks.bundled import grade, import_mnist, lab_test, scores, solutions
 
 LAB = "perceptron"
 CHECK = "mnist_perceptron_accuracy"
@@ -24,18 +24,16 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("solution", [p.name for p in solutions(LAB)])
-def test_a_reference_solution_earns_full_marks(workdir: Path, solution: str) -> None:
-    report = grade(workdir, LAB, LABS_DIR / LAB / "solutions" / solution)
-    assert scores(report) == {CHECK: 100}, report["checks"]
-    assert report["checks"][0]["message"].startswith("`perceptron_weights`"), report["checks"][0]["message"]
-
-
-@pytest.mark.slow
-def test_the_starter_earns_nothing(workdir: Path) -> None:
-    report = grade(workdir, LAB, LABS_DIR / LAB / "starter.ipynb")
-    assert scores(report) == {CHECK: 0}, report["checks"]
-    assert "perceptron_weights" in report["checks"][0]["message"]
+def test_labs_test_finds_the_solutions_full_and_the_starter_empty(workdir: Path) -> None:
+    """`labgrader labs test perceptron`: the lab's expectations.toml (each solution 100, the starter 0), each notebook
+    graded once."""
+    graded = lab_test(workdir, LAB)
+    assert sorted(graded) == ["solutions/" + p.name for p in solutions(LAB)] + ["starter.ipynb"]
+    for notebook, checks in graded.items():
+        earned, message = checks[CHECK]
+        assert earned == (0 if notebook == "starter.ipynb" else 100), message
+        assert ("perceptron_weights" in message) if notebook == "starter.ipynb" else \
+            message.startswith("`perceptron_weights`"), message
 
 
 @pytest.mark.slow

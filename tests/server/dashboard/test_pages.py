@@ -167,7 +167,10 @@ def test_roster_import_errors_name_the_line(site: LiveServer, people: dict) -> N
         response = client.post("/dashboard/roster/import", data={"csrf_token": csrf},
                                files={"roster": ("r.csv", b"name,role\nfay,student\nfay,student\n", "text/csv")})
     assert response.status_code == 422
-    assert "roster line 3: &#39;fay&#39; is already on line 2" in response.text
+    # on the roster page it came from, at the top, not a dead-end error page
+    assert ('<p class="problem" role="alert" id="roster-error">The roster was not imported: roster line 3: '
+            '&#39;fay&#39; is already on line 2') in response.text
+    assert 'id="roster-table"' in response.text
 
 
 def test_roster_import_is_an_upsert_with_a_summary(site: LiveServer, people: dict) -> None:

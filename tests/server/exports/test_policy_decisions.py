@@ -92,3 +92,16 @@ def test_a_first_upload_after_the_deadline_is_warned_of_its_penalty_and_an_exten
                                                    "20% comes off its score.")
     assert new_submission_effect(None, RULES, after, 100, StudentTerms(deadline=at("2026-12-05T00:00:00"))) is None
     assert new_submission_effect(None, RULES, at("2026-11-30T12:00:00"), 100) is None
+
+
+def test_the_counted_fields_are_built_once_for_every_shape() -> None:
+    """counted_fields: what the API's submissions and grades, `grade --json`, the pages and the CSV carry."""
+    from server.exports.policy import counted_fields
+
+    late = decide([LATE], RULES).counted
+    assert counted_fields(late).as_dict() == {"counted_score": 72.0, "reason": "2 day(s) late, 20% off",
+                                              "days_late": 2, "penalty": 20.0, "excused": False}
+    assert counted_fields(late, True, "excused by prof: ill").as_dict() == {
+        "counted_score": None, "reason": "excused by prof: ill", "days_late": 2, "penalty": 20.0, "excused": True}
+    assert counted_fields(None).as_dict() == {"counted_score": None, "reason": "", "days_late": 0, "penalty": 0.0,
+                                              "excused": False}

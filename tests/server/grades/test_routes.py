@@ -176,7 +176,8 @@ def test_every_api_route_lets_a_ta_do_only_what_a_ta_may(course, tmp_path) -> No
 @pytest.mark.parametrize(("method", "path", "status"), [
     ("GET", "/dashboard", 200), ("GET", "/dashboard/gradebook", 200), ("GET", "/dashboard/labs/frameworks", 200),
     ("GET", "/dashboard/submissions", 200), ("GET", "/dashboard/submissions/3", 200),
-    ("GET", "/dashboard/labs/frameworks/export", 200),
+    ("GET", "/dashboard/labs/frameworks/export", 200), ("GET", "/dashboard/gradebook/export.csv", 200),
+    ("GET", "/dashboard/students/ada", 200), ("GET", "/dashboard/students/nobody", 404),
     ("GET", "/dashboard/roster", 403), ("GET", "/dashboard/labs/frameworks/regrade", 403),
     ("POST", "/dashboard/labs/frameworks/rescore", 403), ("POST", "/dashboard/labs/frameworks/regrade", 403),
     ("POST", "/dashboard/submissions/3/extension", 403), ("POST", "/dashboard/submissions/3/excuse", 403),
@@ -202,6 +203,7 @@ def test_the_lab_page_names_the_file_the_server_loaded_and_students_see_the_lab_
 
     labs = tmp_path / "course-labs"
     shutil.copytree(LABS_DIR / "frameworks", labs / "frameworks")
+    shutil.copy(LABS_DIR / "datasets.toml", labs)  # the course's MNIST declaration
     server = make_server(tmp_path, LABGRADER_LABS_DIR=str(labs), LABGRADER_SUBMISSIONS_PER_HOUR="5")
     token, student = server.add_user("prof", "instructor"), server.add_user("ada")
     with transaction(migrated_factory(server.workdir / "labgrader.db")) as session:

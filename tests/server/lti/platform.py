@@ -136,6 +136,7 @@ class LtiPlatformServer:
         self.members: list[dict[str, Any]] = []  # the course roster the memberships service lists
         self.placed: list[dict[str, Any]] = []  # content items the tool returned by deep linking (verified)
         app = Starlette(routes=[Route("/jwks", self._jwks), Route("/start", self._start),
+                                Route("/course", self._course),
                                 Route("/authorize", self._authorize), Route("/token", self._token, methods=["POST"]),
                                 Route("/lineitems/1/lineitem/scores", self._score, methods=["POST"]),
                                 Route("/memberships", self._memberships),
@@ -176,6 +177,17 @@ class LtiPlatformServer:
         hint = secrets.token_urlsafe(8)
         self.pending[hint] = launch
         return f"{self.issuer}/start?hint={hint}"
+
+    async def _course(self, request: Request) -> Response:
+        """The LMS's course page showing the tool inside an iframe (a tool placement that opens "embedded")."""
+        src = html.escape(f"{self.issuer}/start?hint={request.query_params['hint']}", quote=True)
+        return HTMLResponse(f'<html><body><h1>ML 101</h1><iframe src="{src}" title="Labgrader" width="800" '
+                            'height="500"></iframe></body></html>')
+
+    def course_url(self, launch: LaunchRequest, host: str = "localhost") -> str:
+        """The LMS course page with the tool embedded, on another site than the tool's 127.0.0.1 by default."""
+        hint = self.start_url(launch).rsplit("=", 1)[1]
+        return f"http://{host}:{self.port}/course?hint={hint}"
 
     async def _jwks(self, request: Request) -> Response:
         return JSONResponse({"keys": self.registration.get_jwks()})

@@ -60,4 +60,4 @@ def test_a_platform_is_registered_once(lti_pair: tuple[LiveServer, LtiPlatformSe
     bad = server.cli("lti", "add-platform", "--issuer", "x", "--client-id", "c", "--deployment-id", "d",
                      "--keyset-url", "ftp://x", "--auth-url", "https://a", "--token-url", "https://t", check=False)
     assert bad.returncode == 2
-    assert bad.stderr == "error: --keyset-url must be an http(s) URL, not 'ftp://x'\n"
+    assert bad.stderr == "error: the public key set URL (--keyset-url) must be an http(s) URL, not 'ftp://x'\n"

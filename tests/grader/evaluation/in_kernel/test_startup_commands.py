@@ -1,0 +1,70 @@
+"""in_kernel/startup_commands.py: `!wget` and `!curl` lines of a served URL copy the file from ./data; every other
+line (another URL, output to standard output, a pipe) runs as usual."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.grader.evaluation.in_kernel.conftest import sources
+
+URL = "https://example.org/files/set.npz"
+
+
+@pytest.fixture
+def commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "set.npz").write_bytes(b"local copy")
+    monkeypatch.chdir(tmp_path)
+    namespace = sources("startup_serving.py", "startup_commands.py", data_dir=str(tmp_path / "data"))
+    namespace["serve"]({"urls": {URL: "set.npz"}})
+    return namespace
+
+
+@pytest.mark.parametrize(("line", "written"), [
+    (f"wget {URL}", "./set.npz"),
+    (f"wget -q {URL} -O got.npz", "./got.npz"),
+    (f"wget -qO got.npz {URL}", "./got.npz"),
+    (f"wget --output-document=got.npz {URL}", "./got.npz"),
+    (f"wget -P sub {URL}", "sub/set.npz"),
+    (f"curl -O {URL}", "./set.npz"),
+    (f"curl -sLo got.npz {URL}", "./got.npz"),
+    (f"curl --remote-name --output-dir sub {URL}", "sub/set.npz"),
+])
+def test_a_served_download_copies_the_local_file(commands: dict[str, Any], tmp_path: Path, line: str,
+                                                  written: str) -> None:
+    assert commands["served_command"](line) == f"{URL}: served from the lab's data as {written}"
+    assert (tmp_path / written).read_bytes() == b"local copy"
+
+
+@pytest.mark.parametrize("line", [
+    f"curl {URL}", f"wget -O - {URL}", f"wget {URL} | head", "wget https://example.org/other.npz", f"cp {URL} x",
+    "wget 'unclosed", "",
+])
+def test_other_lines_are_not_answered(commands: dict[str, Any], tmp_path: Path, line: str) -> None:
+    assert commands["served_command"](line) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_the_shell_answers_served_lines_and_runs_the_others(commands: dict[str, Any],
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    class Shell:
+        def __init__(self) -> None:
+            self.ran: list[str] = []
+
+        def system(self, command: str) -> int:
+            self.ran.append(command)
+            return 0
+
+        def getoutput(self, command: str) -> str:
+            self.ran.append(command)
+            return "output"
+
+    shell = Shell()
+    commands["answer_shell_commands"](shell)
+    assert shell.system(f"wget {URL}") is None  # answered: IPython's system() returns nothing either
+    assert shell.getoutput("ls") == "output"
+    assert shell.ran == ["ls"]
+    assert capsys.readouterr().out == f"{URL}: served from the lab's data as ./set.npz\n"
