@@ -15,5 +15,7 @@ date -u
 "$PY" -m bench.rescore --submissions 1000 --runs 3 | tee "$OUT/rescore.txt"
 "$PY" -m bench.evaluation_cost --runs 3 | tee "$OUT/evaluation_cost.txt"
 "$PY" -m bench.evaluator_sandbox --runs 5 | tee "$OUT/evaluator_sandbox.txt"
+"$PY" -m bench.fair_limits --cell-limit 15 | tee "$OUT/fair_limits.txt"
+"$PY" -m bench.burst | tee "$OUT/burst.txt"
 "$PY" -m bench.grading_overhead --only solutions --solution-runs "${SOLUTION_RUNS:-3}" | tee "$OUT/grading_solutions.txt"
 date -u

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Worker container entrypoint: make the memory, pids and cpu cgroup controllers writable for per-job groups, put the
+# Worker container entrypoint: make the memory, pids, cpu and cpuacct cgroup controllers writable for per-job groups, put the
 # lab datasets into the data volume on first start, then run `labgrader "$@"` (default: `labgrader worker`).
 # Everything here is best effort except the dataset import: without writable cgroups the sandbox still runs, falls
 # back to rlimits and says so in /healthz and in every report.
@@ -34,7 +34,7 @@ if [ -f "$cgroup_root/cgroup.controllers" ]; then
         fi
     fi
 else
-    for controller in memory pids cpu; do
+    for controller in memory pids cpu cpuacct; do
         if [ -d "$cgroup_root/$controller" ] && writable_cgroups "$cgroup_root/$controller"; then
             log "cgroup v1: $cgroup_root/$controller is writable"
         fi

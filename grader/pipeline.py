@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -48,7 +49,7 @@ from grader.sandbox.jobdir import JobDirs, take_untrusted_file
 from grader.sandbox.uid_lease import lease_uid
 from grader.scoring.cause import with_causes
 from grader.scoring.report import GradingReport
-from grader.scoring.stored import StoredEvaluation, evaluation_plan, score_report
+from grader.scoring.stored import MemoisedLabData, StoredEvaluation, evaluation_plan, score_report
 from grader.spec.lab import LabSpec
 from grader.upload.attachments import SubmittedFile, place_files
 
@@ -137,6 +138,8 @@ async def grade_notebook(nb: NotebookNode, ctx: GradingContext, warm: StartedKer
 async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
                     uid: int | None, warm: StartedKernel | None = None) -> GradingOutcome:
     started = time.monotonic()
+    if not isinstance(ctx.lab_data, MemoisedLabData):  # the request, the evaluator and the scorers read each array once
+        ctx = dataclasses.replace(ctx, lab_data=MemoisedLabData(ctx.lab_data.data_dir, ctx.lab_data.lab_id))
     job = warm.job if warm is not None else prepare_job(
         ctx.sandbox, isolation, ctx.jobs_root, uid, ctx.extra_env, ctx.devices)
     dirs, cgroup = job.dirs, job.cgroup
@@ -148,6 +151,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
             cell_timeout_s=ctx.cell_timeout_s or ctx.spec.limits.cell_timeout_s,
             notebook_timeout_s=ctx.notebook_timeout_s or ctx.spec.limits.notebook_timeout_s,
             harness_timeout_s=ctx.harness_timeout_s, output_limit_bytes=ctx.output_limit_bytes,
+            cpu_share_cores=cgroup.cpu_share_cores,
         )
         slots = run_slots(ctx.spec, ctx.lab_data)  # the model slots and histories of this run, derived once
         plan = evaluation_plan(ctx.spec, ctx.lab_data, slots)  # what the evaluation below is asked for
@@ -169,7 +173,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
                 sandbox_uid=uid, death_reason=cgroup.death_reason,
                 driver_argv=list(job.driver_argv),
                 kernel_manager=warm.kernel_manager if warm is not None else None,
-                driver=warm.take_driver() if warm is not None else None,
+                driver=warm.take_driver() if warm is not None else None, cpu_usage=cgroup.cpu_usage_file(),
             )
         except KernelStartFailed as exc:
             line = start_failure(ctx.environment, ctx.sandbox.kernel_python, exc.stderr_tail or str(exc))

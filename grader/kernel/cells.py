@@ -18,6 +18,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from grader.errors import KernelProtocolViolation, SetupFailed
 from grader.kernel.channel import SandboxKernelClient
+from grader.kernel.cpu_clock import Budget, CpuClock, used, watch_cell
 from grader.kernel.frames import CONNECTION_KEYS, DEFAULT_DEATH_REASON
 from grader.kernel.notebook_client import (
     RESPONSE_GRACE_S,
@@ -43,6 +44,8 @@ class DriverLimits:
     notebook_timeout_s: float
     harness_timeout_s: float
     output_limit_bytes: int
+    cpu_share_cores: float = 1.0  # the limits are CPU seconds at this many cores (`grader.kernel.cpu_clock`)
+    cpu_clock_fd: int | None = None  # the job's CPU counter, passed by the root; None: wall-clock limits
 
 
 HarnessRequest = Callable[[], Awaitable[str | None]]
@@ -90,17 +93,19 @@ class KernelState:
 async def run_notebook(state: KernelState, nb: NotebookNode, limits: DriverLimits, setup_code: str,
                        harness: HarnessRequest | None, progress: Callable[[int], None]) -> RunOutcome:
     """Execute every code cell (errors do not stop the run), then the harness code the root sends."""
+    budget = Budget(limits.cell_timeout_s, limits.notebook_timeout_s, limits.cpu_share_cores,
+                    CpuClock.from_fd(limits.cpu_clock_fd))
     client = CappedNotebookClient(
-        nb, km=state.km, output_limit_bytes=limits.output_limit_bytes, timeout=int(limits.cell_timeout_s),
+        nb, km=state.km, output_limit_bytes=limits.output_limit_bytes, timeout=int(budget.cell_wall_s),
         interrupt_on_timeout=True, allow_errors=True, record_timing=False, iopub_timeout=IOPUB_GRACE_S,
-        error_on_timeout={"ename": "CellTimeout", "evalue": f"the cell ran longer than {limits.cell_timeout_s:.0f} s"},
+        error_on_timeout={"ename": "CellTimeout", "evalue": f"the cell ran longer than {budget.cell_wall_s:.0f} s"},
     )
     client.kc = state.kc
     state.kc.allow_stdin = False
     outcome = RunOutcome(nb=nb)
     phase = ["the set-up"]
     try:
-        await _run_cells(client, state, nb, setup_code, limits, outcome, harness, progress, phase)
+        await _run_cells(client, state, nb, setup_code, limits, budget, outcome, harness, progress, phase)
     except DeadKernelError:
         outcome.note = outcome.note or f"the kernel died before the notebook finished ({_why(state)})"
     except SetupFailed:
@@ -127,24 +132,33 @@ def _violated(outcome: RunOutcome, what: str, phase: str) -> None:
     outcome.harness_ran = False
 
 
+def _timeout_error(cell: NotebookNode, ename: str, evalue: str) -> None:
+    cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"] + [
+        new_output("error", ename=ename, evalue=evalue, traceback=[])]  # type: ignore[no-untyped-call]
+
+
 async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: NotebookNode, setup_code: str,
-                     limits: DriverLimits, outcome: RunOutcome, harness: HarnessRequest | None,
+                     limits: DriverLimits, budget: Budget, outcome: RunOutcome, harness: HarnessRequest | None,
                      progress: Callable[[int], None], phase: list[str]) -> None:
     loop = asyncio.get_running_loop()
     setup_cell = await run_private_cell(client, setup_code)
     setup_errors = cell_errors(setup_cell)
     if setup_errors:
         raise SetupFailed(f"the sandbox set-up code failed: {setup_errors[0].ename}: {setup_errors[0].evalue[:200]}")
-    deadline = loop.time() + limits.notebook_timeout_s
+    deadline = loop.time() + budget.notebook_wall_s
     cells_started = time.monotonic()
+    notebook_cpu0 = budget.now()
     kernel_usable = True
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         remaining = deadline - loop.time()
-        if remaining <= 0:  # between cells: the kernel is idle, and what it trained so far is graded
+        notebook_cpu = used(notebook_cpu0, budget.now())
+        over_cpu = notebook_cpu is not None and notebook_cpu >= budget.notebook_cpu_s
+        if remaining <= 0 or over_cpu:  # between cells: the kernel is idle, and what it trained so far is graded
             outcome.cutoff = {"limit": "notebook", "cell_number": index + 1, "ran_s": 0.0,
-                              "started_after_s": time.monotonic() - cells_started, "interrupted": False}
+                              "started_after_s": time.monotonic() - cells_started, "interrupted": False,
+                              "clock": "cpu" if over_cpu else "wall", "cpu_s": notebook_cpu}
             outcome.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit; "
                             f"cell {index + 1} and later did not run")
             break
@@ -152,24 +166,38 @@ async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: Noteb
         progress(index)
         outcome.ran.append(index)
         cell_started = time.monotonic()
+        cell_cpu0 = budget.now()
+        cpu_cut = False
         running = asyncio.ensure_future(client.async_execute_cell(cell, index))
         try:
-            done, _ = await asyncio.wait({running}, timeout=remaining)
-            if done:
+            struck = await watch_cell(running, budget, deadline, notebook_cpu0, cell_cpu0)
+            if struck is None:
                 running.result()  # the cell's own end: its timeout (interrupted), a dead kernel
+            elif struck[0] == "cell":  # the cell used its CPU time: interrupted, and the cells after it run
+                cell_cpu = used(cell_cpu0, budget.now())
+                ran_s = time.monotonic() - cell_started
+                client.timed_out_cells.append(id(cell))
+                cpu_cut = True
+                if not await _interrupt_and_wait(client, state, running):
+                    _timeout_error(cell, "CellTimeout", f"the cell used {budget.cell_cpu_s:.0f} s of CPU time")
+                    outcome.note = (f"cell {index + 1} used more than its {budget.cell_cpu_s:.0f} s of CPU time and "
+                                    "did not stop when interrupted; the cells after it did not run")
+                    kernel_usable = False
+                    break
+                outcome.cutoff = outcome.cutoff or {
+                    "limit": "cell", "cell_number": index + 1, "ran_s": ran_s, "interrupted": True,
+                    "started_after_s": cell_started - cells_started, "clock": "cpu", "cpu_s": cell_cpu}
             else:
                 # the notebook's time ran out inside this cell: interrupt it, let it end, grade what it trained
                 outcome.cutoff = {"limit": "notebook", "cell_number": index + 1,
                                   "ran_s": time.monotonic() - cell_started,
-                                  "started_after_s": cell_started - cells_started, "interrupted": True}
+                                  "started_after_s": cell_started - cells_started, "interrupted": True,
+                                  "clock": struck[1], "cpu_s": used(notebook_cpu0, budget.now())}
                 outcome.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit "
                                 f"in cell {index + 1}")
                 if await _interrupt_and_wait(client, state, running):
-                    evalue = (f"the notebook ran longer than {limits.notebook_timeout_s:.0f} s; this cell was "
-                              "interrupted")
-                    cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"] + [
-                        new_output("error", ename="NotebookTimeout", evalue=evalue,  # type: ignore[no-untyped-call]
-                                   traceback=[])]
+                    _timeout_error(cell, "NotebookTimeout", f"the notebook ran longer than "
+                                   f"{limits.notebook_timeout_s:.0f} s; this cell was interrupted")
                 else:
                     outcome.cutoff = None
                     outcome.note += ", which did not stop when interrupted; no network could be evaluated"
@@ -188,21 +216,22 @@ async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: Noteb
             kernel_usable = False
             break
         if id(cell) in client.timed_out_cells:
-            evalue = f"the cell ran longer than {limits.cell_timeout_s:.0f} s and was interrupted"
-            cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"] + [
-                new_output("error", ename="CellTimeout", evalue=evalue, traceback=[])  # type: ignore[no-untyped-call]
-            ]
-            if not await kernel_responds(client):
-                outcome.note = (f"cell {index + 1} ran longer than {limits.cell_timeout_s:.0f} s and did not stop "
+            what = (f"used {budget.cell_cpu_s:.0f} s of CPU time" if cpu_cut else
+                    f"ran longer than {budget.cell_wall_s:.0f} s")
+            _timeout_error(cell, "CellTimeout", f"the cell {what} and was interrupted")
+            if not cpu_cut and not await kernel_responds(client):
+                outcome.note = (f"cell {index + 1} ran longer than {budget.cell_wall_s:.0f} s and did not stop "
                                 "when interrupted; the cells after it did not run")
                 kernel_usable = False
                 break
-            outcome.note = outcome.note or (
-                f"cell {index + 1} ran longer than {limits.cell_timeout_s:.0f} s and was interrupted")
+            outcome.note = outcome.note or f"cell {index + 1} {what} and was interrupted"
             if outcome.cutoff is None:
-                outcome.cutoff = {"limit": "cell", "cell_number": index + 1, "ran_s": limits.cell_timeout_s,
-                                  "started_after_s": cell_started - cells_started, "interrupted": True}
+                outcome.cutoff = {"limit": "cell", "cell_number": index + 1, "ran_s": budget.cell_wall_s,
+                                  "started_after_s": cell_started - cells_started, "interrupted": True,
+                                  "clock": "wall", "cpu_s": used(cell_cpu0, budget.now())}
     outcome.timings_s["cells"] = time.monotonic() - cells_started
+    if (cells_cpu := used(notebook_cpu0, budget.now())) is not None:
+        outcome.timings_s["cells_cpu"] = cells_cpu
     if harness is None:
         return
     if not kernel_usable:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import DriverEnded, FrameTooLarge, InfrastructureError
+from grader.kernel.cpu_clock import open_for_driver
 from grader.kernel.frames import DEFAULT_DEATH_REASON, encode_frame, read_frame
 from grader.kernel.kernel_process import SandboxKernelManager
 
@@ -47,6 +48,7 @@ class KernelDriver:
         self._stderr = bytearray()
         self._stderr_task = asyncio.ensure_future(self._drain_stderr())
         self._dead_sent = False
+        self.cpu_clock_fd: int | None = None  # the job's CPU counter as the driver numbers it (`cpu_clock`)
 
     @classmethod
     async def start(cls, argv: list[str], km: SandboxKernelManager, pass_fds: tuple[int, ...] = ()) -> KernelDriver:
@@ -159,19 +161,24 @@ def _driver_host_env() -> dict[str, str]:
 
 
 async def start_driver(argv: list[str], km: SandboxKernelManager, work: Path, timeout_s: float,
-                       death_reason: DeathReason = no_reason) -> KernelDriver:
+                       death_reason: DeathReason = no_reason, cpu_usage: Path | None = None) -> KernelDriver:
     """Start the job's driver and have it connect to the (started) kernel. The kernel's socket directory is handed
-    over as an open descriptor (bwrap binds it), so no path the sandbox can write is resolved again."""
+    over as an open descriptor (bwrap binds it), so no path the sandbox can write is resolved again; so is the job
+    cgroup's CPU counter (`cpu_usage`, read-only), which the cell and notebook limits are counted in."""
     opened = os.open(work / ".kernel", os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:  # above the descriptors the launcher uses (the seccomp filter on 3)
         runtime_fd = fcntl.fcntl(opened, fcntl.F_DUPFD_CLOEXEC, 10)
     finally:
         os.close(opened)
+    cpu_fd = open_for_driver(cpu_usage)
     try:
         driver = await KernelDriver.start([a.replace("{kernel_dir_fd}", str(runtime_fd)) for a in argv], km,
-                                          pass_fds=(runtime_fd,))
+                                          pass_fds=(runtime_fd,) if cpu_fd is None else (runtime_fd, cpu_fd))
     finally:
         os.close(runtime_fd)
+        if cpu_fd is not None:
+            os.close(cpu_fd)
+    driver.cpu_clock_fd = cpu_fd
     driver.death_reason = death_reason
     try:
         await driver.connect(timeout_s)

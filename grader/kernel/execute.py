@@ -27,7 +27,7 @@ from grader.errors import DriverEnded, InfrastructureError, KernelStartFailed
 from grader.kernel.driver_handle import DeathReason, KernelDriver, bounded_text, no_reason, start_driver
 from grader.kernel.frames import DEFAULT_DEATH_REASON
 from grader.kernel.kernel_process import SandboxKernelManager, sandbox_kernel_manager, start_kernel
-from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB
+from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB, WALL_BACKSTOP_FACTOR
 from grader.kernel.stderr_tail import StderrTail
 from grader.scoring.report import CellError, Cutoff
 
@@ -40,6 +40,7 @@ class RunLimits:
     harness_timeout_s: float = DEFAULT_HARNESS_TIMEOUT_S
     output_limit_bytes: int = DEFAULT_OUTPUT_LIMIT_KB * 1024
     startup_timeout_s: float = 60
+    cpu_share_cores: float = 1.0  # the job's cores: the limits are CPU seconds at this rate (`grader.kernel.cpu_clock`)
 
 
 @dataclass
@@ -97,12 +98,13 @@ async def execute_notebook(
     nb: NotebookNode, *, work: Path, kernel_dirs: Path, env: dict[str, str], limits: RunLimits,
     setup_code: str, harness: HarnessStep | None, sandbox_uid: int | None, driver_argv: list[str],
     death_reason: DeathReason = no_reason, kernel_manager: SandboxKernelManager | None = None,
-    driver: KernelDriver | None = None,
+    driver: KernelDriver | None = None, cpu_usage: Path | None = None,
 ) -> ExecutionResult:
     """Execute every code cell (errors do not stop the run), then the harness code the `harness` step prepares.
 
     `death_reason` explains a dead kernel from what the sandbox measured (e.g. the memory cgroup's OOM kills).
     `kernel_manager` and `driver`: a kernel of this job already started and connected (a warm kernel).
+    `cpu_usage`: the job cgroup's CPU counter, which the cell and notebook limits are counted in (else wall-clock).
     """
     km = kernel_manager or sandbox_kernel_manager(work, kernel_dirs, sandbox_uid)
     result = ExecutionResult(notebook=nb)
@@ -115,7 +117,7 @@ async def execute_notebook(
                 await start_kernel(km, env, work, stderr.write_fd)
                 stderr.close_writer()
             if driver is None:
-                driver = await start_driver(driver_argv, km, work, limits.startup_timeout_s, death_reason)
+                driver = await start_driver(driver_argv, km, work, limits.startup_timeout_s, death_reason, cpu_usage)
         except InfrastructureError as exc:
             tail = await asyncio.to_thread(stderr.text) if stderr is not None else ""
             raise KernelStartFailed(str(exc), tail) from exc
@@ -143,12 +145,13 @@ async def _drive(driver: KernelDriver, nb: NotebookNode, setup_code: str, limits
                  "harness": harness is not None,
                  "limits": {"cell_timeout_s": limits.cell_timeout_s, "notebook_timeout_s": limits.notebook_timeout_s,
                             "harness_timeout_s": limits.harness_timeout_s,
-                            "output_limit_bytes": limits.output_limit_bytes}})
+                            "output_limit_bytes": limits.output_limit_bytes,
+                            "cpu_share_cores": limits.cpu_share_cores, "cpu_clock_fd": driver.cpu_clock_fd}})
     for cell in code_cells:
         cell.outputs = []  # what the notebook came with is never shown as if it had run
     # the driver enforces every time limit; this one only catches a driver that stopped answering
-    deadline = time.monotonic() + limits.notebook_timeout_s + limits.harness_timeout_s + \
-        limits.cell_timeout_s + 120
+    deadline = time.monotonic() + (limits.notebook_timeout_s + limits.cell_timeout_s) * WALL_BACKSTOP_FACTOR + \
+        limits.harness_timeout_s + 120
     current = "the set-up"
     output_path: Path | None = None
     while True:
@@ -213,7 +216,7 @@ def _take_result(event: dict[str, Any], nb: NotebookNode, result: ExecutionResul
     result.protocol_violation = event.get("protocol_violation") is True
     timings = event.get("timings_s")
     if isinstance(timings, dict):
-        for key in ("cells", "harness"):
+        for key in ("cells", "cells_cpu", "harness"):
             value = timings.get(key)
             if isinstance(value, int | float) and 0 <= value < 1e7:
                 result.timings_s[key] = float(value)
@@ -230,11 +233,16 @@ def _cutoff(raw: object, nb: NotebookNode, limits: RunLimits) -> Cutoff | None:
     cell_number, ran_s, started_after_s = raw.get("cell_number"), raw.get("ran_s"), raw.get("started_after_s")
     if not isinstance(cell_number, int) or isinstance(cell_number, bool) or not 1 <= cell_number <= len(nb.cells):
         return None
-    ceiling = limits.notebook_timeout_s + limits.cell_timeout_s + 60
+    ceiling = (limits.notebook_timeout_s + limits.cell_timeout_s) * WALL_BACKSTOP_FACTOR + 60
     numbers = (ran_s, started_after_s)
     if not all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= ceiling for v in numbers):
         return None
+    cpu_s = raw.get("cpu_s")
+    cpu_ok = isinstance(cpu_s, int | float) and not isinstance(cpu_s, bool) and 0 <= cpu_s <= ceiling * 1024
+    clock = "cpu" if raw.get("clock") == "cpu" and cpu_ok else "wall"
     return Cutoff(limit=raw["limit"], cell_number=cell_number, ran_s=round(float(ran_s), 1),  # type: ignore[arg-type]
                   started_after_s=round(float(started_after_s), 1),  # type: ignore[arg-type]
                   cell_timeout_s=limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
-                  interrupted=raw.get("interrupted") is not False)
+                  interrupted=raw.get("interrupted") is not False, clock=clock,
+                  cpu_s=round(float(cpu_s), 1) if cpu_ok else None,  # type: ignore[arg-type]
+                  cpu_share_cores=limits.cpu_share_cores)

@@ -4,3 +4,6 @@ resource limits are `grader.sandbox.isolation.SandboxLimits`.)"""
 
 DEFAULT_OUTPUT_LIMIT_KB = 2048  # what a notebook may print before its outputs are truncated
 DEFAULT_HARNESS_TIMEOUT_S = 300.0  # the exporter cell after the student's cells
+# Cell and notebook limits are CPU seconds of the job's own cgroup at its share of the cores (`cpu_clock`); a cell or
+# notebook that sleeps or waits is stopped by wall-clock time this many times its limit
+WALL_BACKSTOP_FACTOR = 3.0

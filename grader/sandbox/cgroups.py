@@ -1,13 +1,20 @@
-"""Per-job cgroups (v1 memory, pids and cpu controllers): memory + swap, process and CPU-share limits, and a way to
-end every process of a job.
+"""Per-job cgroups (v1 memory, pids, cpu and cpuacct controllers): memory + swap, process and CPU-share limits, the
+job's own CPU time, and a way to end every process of a job.
 
 A job's kernel enters its cgroups before bubblewrap starts (see `enter_command`), so every process the student
 starts is charged to them. `memory.memsw.limit_in_bytes` equals `memory.limit_in_bytes`, so swap buys nothing.
 Where the hierarchy is missing or read-only the sandbox falls back to rlimits and says so in the report.
+
+CPU: every job's cpu group gets `cpu.shares` in proportion to its share of the cores (and the worker's parent group
+1024 per core), so under contention each slot still gets its share; `cpu_cores` > 0 also caps it with a CFS quota.
+The cpuacct group counts the job's own CPU time, which the cell and notebook limits are measured in
+(`grader.kernel.cpu_clock`). Only cgroup v1 is supported (as for memory and pids); on a v2-only host the limits fall
+back to wall-clock time and the report says so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shlex
@@ -28,6 +35,7 @@ class CgroupSupport:
     memory_swap: bool
     pids: bool
     cpu: bool = False
+    cpuacct: bool = False
 
 
 def _writable_parent(root: Path, controller: str, parent_name: str) -> Path | None:
@@ -47,8 +55,13 @@ def probe_cgroups(root: Path = DEFAULT_ROOT, parent: str = PARENT) -> CgroupSupp
     memory = _writable_parent(root, "memory", parent)
     pids = _writable_parent(root, "pids", parent)
     cpu = _writable_parent(root, "cpu", parent)
+    cpuacct = _writable_parent(root, "cpuacct", parent)
     swap = memory is not None and (memory / "memory.memsw.limit_in_bytes").is_file()
-    return CgroupSupport(memory=memory is not None, memory_swap=swap, pids=pids is not None, cpu=cpu is not None)
+    if cpu is not None:  # the worker's jobs together weigh as much as every core (against the host's other tasks)
+        with contextlib.suppress(OSError):
+            _write(cpu / "cpu.shares", str(1024 * (os.cpu_count() or 1)))
+    return CgroupSupport(memory=memory is not None, memory_swap=swap, pids=pids is not None, cpu=cpu is not None,
+                         cpuacct=cpuacct is not None and (cpuacct / "cpuacct.usage").is_file())
 
 
 def _write(path: Path, value: str) -> None:
@@ -75,12 +88,16 @@ class JobCgroup:
     cpu: Path | None
     memory_limit_mb: int
     max_processes: int
+    cpuacct: Path | None = None  # the same directory as `cpu` where the host mounts cpu,cpuacct together
+    cpu_share_cores: float = 1.0  # the job's share of the worker's cores: its limits are CPU seconds at this rate
 
     @classmethod
     def create(cls, support: CgroupSupport, name: str, memory_limit_mb: int, max_processes: int,
-               cpu_cores: float = 0, root: Path = DEFAULT_ROOT, parent: str = PARENT) -> JobCgroup:
-        """Create the job's groups; `cpu_cores` > 0 caps the job at that many cores' worth of CPU time."""
-        memory = pids = cpu = None
+               cpu_cores: float = 0, root: Path = DEFAULT_ROOT, parent: str = PARENT,
+               cpu_share_cores: float = 1.0) -> JobCgroup:
+        """Create the job's groups; `cpu_cores` > 0 caps the job at that many cores' worth of CPU time, and
+        `cpu_share_cores` is its guaranteed share under contention (`cpu.shares`, 1024 per core)."""
+        memory = pids = cpu = cpuacct = None
         if support.memory:
             memory = root / "memory" / parent / name
             memory.mkdir()
@@ -92,15 +109,41 @@ class JobCgroup:
             pids = root / "pids" / parent / name
             pids.mkdir()
             _write(pids / "pids.max", str(max_processes))
-        if support.cpu and cpu_cores > 0:
+        if support.cpu:
             cpu = root / "cpu" / parent / name
             cpu.mkdir()
-            period_us = int((cpu / "cpu.cfs_period_us").read_text())
-            _write(cpu / "cpu.cfs_quota_us", str(int(period_us * cpu_cores)))
-        return cls(memory, pids, cpu, memory_limit_mb, max_processes)
+            _write(cpu / "cpu.shares", str(max(2, int(1024 * cpu_share_cores))))
+            if cpu_cores > 0:
+                period_us = int((cpu / "cpu.cfs_period_us").read_text())
+                _write(cpu / "cpu.cfs_quota_us", str(int(period_us * cpu_cores)))
+        if support.cpuacct:
+            cpuacct = root / "cpuacct" / parent / name
+            if cpu is not None and cpuacct.resolve() == cpu.resolve():
+                cpuacct = cpu  # one hierarchy for both controllers: the directory exists already
+            else:
+                cpuacct.mkdir()
+        return cls(memory, pids, cpu, memory_limit_mb, max_processes, cpuacct, cpu_share_cores)
 
     def groups(self) -> list[Path]:
-        return [g for g in (self.memory, self.pids, self.cpu) if g is not None]
+        found: list[Path] = []
+        for group in (self.memory, self.pids, self.cpu, self.cpuacct):
+            if group is not None and group not in found:
+                found.append(group)
+        return found
+
+    def cpu_usage_file(self) -> Path | None:
+        """The counter of the job's CPU time in nanoseconds (every process of the job, all cores), if any."""
+        return self.cpuacct / "cpuacct.usage" if self.cpuacct is not None else None
+
+    def cpu_seconds(self) -> float | None:
+        """The CPU time every process of the job used so far; None without a cpuacct group."""
+        path = self.cpu_usage_file()
+        if path is None:
+            return None
+        try:
+            return int(path.read_text()) / 1e9
+        except (OSError, ValueError):
+            return None
 
     def enter_command(self) -> list[str]:
         """An argv prefix that moves the starting process into the job's groups, then execs the rest of the argv."""

@@ -170,6 +170,8 @@ def _describe(config: SandboxConfig, version: str, memory: MemoryLimitMechanism,
     pids = "cgroup v1 pids + RLIMIT_NPROC" if support.pids else "RLIMIT_NPROC"
     work = f"{limits.work_dir_limit_mb} MB tmpfs" if work_tmpfs else "host directory (file-size rlimit only)"
     cpu = f"; CPU share {limits.cpu_cores:g} cores by cgroup v1 cpu" if support.cpu and limits.cpu_cores > 0 else ""
+    cpu += ("; cell and notebook limits in the job's CPU time (cgroup v1 cpuacct)" if support.cpuacct
+            else "; cell and notebook limits in wall-clock time (no cgroup v1 cpuacct)")
     return (
         f"{version or 'bubblewrap'}: own network, pid, ipc and uts namespaces; unprivileged uid per slot, "
         f"no capabilities, no_new_privs; memory {limits.memory_limit_mb} MB by {memory}; "
@@ -213,8 +215,20 @@ def slot_uid(config: SandboxConfig, slot: int) -> int:
     return config.uid_base + slot
 
 
-def job_cgroup(config: SandboxConfig, isolation: Isolation, job_key: str) -> cgroups.JobCgroup:
+def cpu_share_cores(limits: SandboxLimits, job_env: dict[str, str]) -> float:
+    """The job's share of the worker's cores: `cpu_cores` where set, else the math threads its slot grants
+    (`LABGRADER_CPU_THREADS`, the worker's cores divided by its jobs; 1 for `labgrader grade`)."""
+    if limits.cpu_cores > 0:
+        return limits.cpu_cores
+    try:
+        return max(1.0, float(job_env.get("LABGRADER_CPU_THREADS", "1")))
+    except ValueError:
+        return 1.0
+
+
+def job_cgroup(config: SandboxConfig, isolation: Isolation, job_key: str,
+               share_cores: float = 1.0) -> cgroups.JobCgroup:
     """The job's cgroups (possibly none of them, where the host has no writable controllers)."""
     limits = config.limits
     return cgroups.JobCgroup.create(isolation.cgroups, job_key, limits.memory_limit_mb, limits.max_processes,
-                                    limits.cpu_cores, config.cgroup_root, config.cgroup_parent)
+                                    limits.cpu_cores, config.cgroup_root, config.cgroup_parent, share_cores)

@@ -16,7 +16,7 @@ from pathlib import Path
 from grader.sandbox import jobdir, kernel_command, reaper
 from grader.sandbox.cgroups import JobCgroup
 from grader.sandbox.evaluator_room import SUFFIX as EVALUATOR_CGROUP_SUFFIX
-from grader.sandbox.isolation import Isolation, SandboxConfig, job_cgroup
+from grader.sandbox.isolation import Isolation, SandboxConfig, cpu_share_cores, job_cgroup
 from grader.sandbox.jobdir import JobDirs
 
 logger = logging.getLogger(__name__)
@@ -63,11 +63,13 @@ def sweep_abandoned_jobs(config: SandboxConfig, jobs_root: Path) -> int:
     abandoned = jobdir.abandoned_jobs(jobs_root)
     for root in abandoned:
         for name in (root.name, root.name + EVALUATOR_CGROUP_SUFFIX):  # the kernel's groups and the evaluator's
-            memory, pids, cpu = (group if (group := config.cgroup_root / c / config.cgroup_parent / name).is_dir()
-                                 else None for c in ("memory", "pids", "cpu"))
-            if memory or pids or cpu:
+            memory, pids, cpu, cpuacct = (
+                group if (group := config.cgroup_root / c / config.cgroup_parent / name).is_dir() else None
+                for c in ("memory", "pids", "cpu", "cpuacct"))
+            if memory or pids or cpu or cpuacct:
                 with contextlib.suppress(OSError):
-                    JobCgroup(memory=memory, pids=pids, cpu=cpu, memory_limit_mb=0, max_processes=0).remove()
+                    JobCgroup(memory=memory, pids=pids, cpu=cpu, memory_limit_mb=0, max_processes=0,
+                              cpuacct=cpuacct).remove()
         jobdir.remove_job_dir(root)
     if abandoned:
         logger.warning("removed %d job director%s that crashed graders left in %s", len(abandoned),
@@ -80,7 +82,7 @@ def prepare_job(config: SandboxConfig, isolation: Isolation, jobs_root: Path, ui
     """The job dir, cgroups and kernelspec of one kernel; the same steps for a cold and a warm kernel."""
     job_key = f"job-{secrets.token_hex(8)}"
     dirs = JobDirs.create(jobs_root, job_key, uid, config.limits.work_dir_limit_mb)
-    cgroup = job_cgroup(config, isolation, job_key)
+    cgroup = job_cgroup(config, isolation, job_key, cpu_share_cores(config.limits, extra_env))
     config_dirs = kernel_command.make_config_dirs(dirs.evaluation, dirs.work)
     job = PreparedJob(dirs, cgroup, uid, kernel_command.kernel_environment(dirs.work, extra_env, config.kernel_python,
                                                                            config_dirs), dirs.host)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from grader.data.lab_data import LabData
 from grader.evaluation.evaluator import NOT_FROM_LAYERS
 from grader.evaluation.result import EvaluationResult, ModelResult
-from grader.scoring.report import CheckResult
+from grader.scoring.report import CheckResult, Cutoff
 from grader.scoring.student_text import printable
 from grader.spec.check_base import CheckBase
 from grader.spec.lab import LabSpec
@@ -47,6 +47,7 @@ class ScoringInputs:
     output: EvaluationResult | None
     lab: LabData
     context: str
+    cutoff: Cutoff | None = None  # the grader's limit that stopped the run, if one did
 
 
 Scorer = Callable[[Any, ScoringInputs], CheckResult]

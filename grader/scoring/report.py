@@ -75,7 +75,11 @@ class CellError(BaseModel):
 
 
 class Cutoff(BaseModel):
-    """A limit that stopped the notebook: the networks are graded as they were trained when it struck."""
+    """A limit that stopped the notebook: the networks are graded as they were trained when it struck.
+
+    The limits are counted in the job's own CPU time at its share of the cores (`clock` "cpu"), with a wall-clock
+    backstop several times larger for code that waits (`clock` "wall" with `cpu_s`); on a host without CPU accounting
+    they are wall-clock (`clock` "wall", no `cpu_s`)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -86,23 +90,51 @@ class Cutoff(BaseModel):
     cell_timeout_s: float
     notebook_timeout_s: float
     interrupted: bool = True
+    clock: Literal["cpu", "wall"] = "wall"  # what struck: the CPU-time limit, or wall-clock time
+    cpu_s: float | None = None  # CPU seconds the cell (limit "cell") or the notebook had used when it was stopped
+    cpu_share_cores: float = 1.0
+
+    def _cpu_limit_s(self) -> float:
+        timeout = self.cell_timeout_s if self.limit == "cell" else self.notebook_timeout_s
+        return timeout * self.cpu_share_cores
 
     def describe(self) -> str:
         """The sentence the report, the dashboard and the export show."""
         limits = (f"the lab's limits: {self.cell_timeout_s:.0f} s per cell, {self.notebook_timeout_s:.0f} s for the "
                   "whole notebook")
+        if self.cpu_s is not None:
+            cores = f"{self.cpu_share_cores:g} core{'' if self.cpu_share_cores == 1 else 's'}"
+            limits += f", in CPU time at {cores}, so a busy worker does not shorten them"
+        if self.cpu_s is not None and self.clock == "wall":
+            return self._waited(limits)
+        used = f"used its {self._cpu_limit_s():.0f} s of CPU time" if self.clock == "cpu" else None
         if self.limit == "cell":
-            what = (f"cell {self.cell_number} ran longer than {self.cell_timeout_s:.0f} s and was interrupted; the "
-                    f"cells after it ran ({limits}). The networks are graded as they were trained when it stopped, "
-                    f"{self.ran_s:.0f} s into that cell")
+            what = (f"cell {self.cell_number} {used or f'ran longer than {self.cell_timeout_s:.0f} s'} and was "
+                    f"interrupted; the cells after it ran ({limits}). The networks are graded as they were trained "
+                    f"when it stopped, {self.ran_s:.0f} s into that cell")
         elif self.interrupted:
-            what = (f"the notebook ran longer than its {self.notebook_timeout_s:.0f} s limit in cell "
+            what = (f"the notebook {used or f'ran longer than its {self.notebook_timeout_s:.0f} s limit'} in cell "
                     f"{self.cell_number}, which was interrupted after running {self.ran_s:.0f} s; the cells after it "
                     f"did not run ({limits}). The networks are graded as they were trained when it stopped")
         else:
-            what = (f"the notebook ran longer than its {self.notebook_timeout_s:.0f} s limit; cell {self.cell_number} "
-                    f"and later did not run ({limits}). The networks are graded as they were trained until then")
+            what = (f"the notebook {used or f'ran longer than its {self.notebook_timeout_s:.0f} s limit'}; cell "
+                    f"{self.cell_number} and later did not run ({limits}). The networks are graded as they were "
+                    "trained until then")
         return f"{what}; train for fewer epochs or with larger batches to finish within the limits"
+
+    def _waited(self, limits: str) -> str:
+        """The wall-clock backstop struck with CPU time to spare: the code waited, or the worker starved it."""
+        if self.limit == "cell":
+            where, elapsed, after = f"cell {self.cell_number}", self.ran_s, "the cells after it ran"
+        else:
+            where, elapsed = "the notebook", self.started_after_s + self.ran_s
+            after = (f"cell {self.cell_number} was interrupted and the cells after it did not run" if self.interrupted
+                     else f"cell {self.cell_number} and later did not run")
+        return (f"{where} was stopped by the wall-clock backstop after {elapsed:.0f} s having used only "
+                f"{self.cpu_s:.0f} s of its {self._cpu_limit_s():.0f} s of CPU time; {after} ({limits}). It was "
+                "waiting rather than computing, so this is not a sign of too many epochs: if the notebook does not "
+                "sleep or wait for input, the worker was overloaded and a regrade will run it in full. The networks "
+                "are graded as they were trained when it stopped")
 
 
 class GradingReport(BaseModel):

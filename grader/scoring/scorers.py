@@ -28,7 +28,7 @@ from grader.scoring.registry import (
     verdict,
     why_missing,
 )
-from grader.scoring.report import CellError, CheckResult
+from grader.scoring.report import CellError, CheckResult, Cutoff
 from grader.scoring.student_text import printable
 from grader.spec.lab import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
 from grader.spec.slots import role_of, slot_architectures, slot_role
@@ -204,6 +204,14 @@ def score_early_stopping(check: EarlyStoppingCheck, inputs: ScoringInputs) -> Ch
     epochs = len(val_loss)
     best = int(np.argmin(val_loss)) + 1
     after = epochs - best
+    if after <= check.patience and inputs.cutoff is not None and inputs.cutoff.interrupted:
+        # the grader's own limit ended the training: the history shows where the grader stopped it, not where the
+        # notebook would have stopped
+        return result(check, False, 0.0, (
+            f"{source}: training was still running after epoch {epochs} when the grader's "
+            f"{inputs.cutoff.limit} limit interrupted cell {inputs.cutoff.cell_number}, so this history shows where "
+            "the limit stopped it, not where early stopping would have; no credit for early stopping in a run the "
+            "limit ended"), float(after))
     if after <= check.patience:
         if after == 0:
             message = (f"{source}: validation loss was still falling at the last epoch ({epochs}), so training "
@@ -257,9 +265,10 @@ def execution_context(cell_errors: list[CellError], note: str) -> str:
     return "; ".join(parts)
 
 
-def score_checks(spec: LabSpec, output: EvaluationResult | None, lab: LabData, context: str) -> list[CheckResult]:
+def score_checks(spec: LabSpec, output: EvaluationResult | None, lab: LabData, context: str,
+                 cutoff: Cutoff | None = None) -> list[CheckResult]:
     """One result per check, in the spec's order, each from its kind's registered scorer."""
-    inputs = ScoringInputs(spec=spec, output=output, lab=lab, context=context)
+    inputs = ScoringInputs(spec=spec, output=output, lab=lab, context=context, cutoff=cutoff)
     return [SCORERS[check.kind](check, inputs) for check in spec.checks]
 
 

@@ -174,7 +174,7 @@ def score_report(spec: LabSpec, inputs: StoredEvaluation, lab: LabData, *, cell_
     discovery lines name the cell a network was taken after; a rescore passes the `discovery` it had."""
     output = inputs.output
     context = execution_context(list(cell_errors), execution_note)
-    checks = with_dataset_note(score_checks(spec, output, lab, context), list(cell_errors))
+    checks = with_dataset_note(score_checks(spec, output, lab, context, cutoff), list(cell_errors))
     histories = {h.name: history_of(h) for h in (output.histories if output else []) if h.found}
     return GradingReport(
         lab_id=spec.id, checks=tuple(checks), cell_errors=cell_errors, execution_note=execution_note,

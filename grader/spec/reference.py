@@ -44,8 +44,10 @@ MEANINGS = {
     "datasets": "the datasets the checks evaluate models on; every check's `dataset` is declared here, in full or as "
                 "`shared = \"ID\"` (the course's declaration in `datasets.toml` beside the lab folders)",
     "student_files": "files of the lab's folder copied into every job's ./data (a helper module students import)",
-    "limits.cell_timeout_s": "seconds one cell may run (`LABGRADER_CELL_TIMEOUT_S` overrides it on a server)",
-    "limits.notebook_timeout_s": "seconds the whole notebook may run",
+    "limits.cell_timeout_s": "seconds one cell may compute: CPU seconds at the job's share of the cores, with a "
+                             "wall-clock backstop 3 times longer (`LABGRADER_CELL_TIMEOUT_S` overrides it on a "
+                             "server)",
+    "limits.notebook_timeout_s": "seconds the whole notebook may compute, counted like `cell_timeout_s`",
     "submission.deadline": "ISO 8601 time (UTC when no zone); later submissions are late",
     "submission.penalty_per_day": "share of the score taken per started day late (0.1 = 10 %)",
     "submission.counts": "which graded submission counts: the latest before the deadline, or the best after penalties",

@@ -94,5 +94,5 @@ def test_cgroup_v1_controllers_are_remounted_writable_in_the_containers_mount_na
     proc = run_entrypoint(tmp_path, "datasets", "status", env={"LABGRADER_CGROUP_ROOT": "/sys/fs/cgroup"},
                           wrap=["unshare", "--mount", "--propagation", "private", "--"])
     assert proc.returncode == 0, proc.stderr
-    expected = [c for c in ("memory", "pids", "cpu") if os.path.isdir(f"/sys/fs/cgroup/{c}")]
+    expected = [c for c in ("memory", "pids", "cpu", "cpuacct") if os.path.isdir(f"/sys/fs/cgroup/{c}")]
     assert proc.stderr == "".join(f"{LOG}cgroup v1: /sys/fs/cgroup/{c} is writable\n" for c in expected)

@@ -113,7 +113,7 @@ def hostile_context(service_files: ServiceFiles, secret_in_environment: str) -> 
 def _remove_empty_job_cgroups(sandbox: SandboxConfig) -> None:
     """An earlier run of this suite that was killed leaves its job cgroups behind (empty: its processes are gone), and
     `test_nothing_of_the_suite_is_left` would blame this run for them. Only groups with no process are removed."""
-    for controller in ("memory", "pids", "cpu"):
+    for controller in ("memory", "pids", "cpu", "cpuacct"):
         parent = sandbox.cgroup_root / controller / sandbox.cgroup_parent
         if not parent.is_dir():
             continue

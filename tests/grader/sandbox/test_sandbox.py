@@ -68,13 +68,14 @@ def test_this_host_isolation_with_cgroups() -> None:
     isolation = require_isolation(SandboxConfig(limits=SandboxLimits(cpu_cores=1.5), cgroup_parent=TEST_PARENT))
     assert isolation.mode is IsolationMode.BUBBLEWRAP
     assert isolation.memory is MemoryLimitMechanism.CGROUP
-    assert isolation.cgroups == cgroups.CgroupSupport(memory=True, memory_swap=True, pids=True, cpu=True)
+    assert isolation.cgroups == cgroups.CgroupSupport(memory=True, memory_swap=True, pids=True, cpu=True, cpuacct=True)
     assert isolation.work_tmpfs
     assert isolation.detail == (
         f"{isolation.bwrap_version}: own network, pid, ipc and uts namespaces; unprivileged uid per slot, no "
         "capabilities, no_new_privs; memory 6144 MB by cgroup v1 memory controller (memory+swap); processes 512 by "
         "cgroup v1 pids + RLIMIT_NPROC; rlimits on file size (512 MB), open files (1024) and CPU (3600 s); work dir "
-        "2048 MB tmpfs; /tmp 256 MB and /dev/shm 64 MB tmpfs; CPU share 1.5 cores by cgroup v1 cpu; seccomp filter "
+        "2048 MB tmpfs; /tmp 256 MB and /dev/shm 64 MB tmpfs; CPU share 1.5 cores by cgroup v1 cpu; cell and notebook "
+        "limits in the job's CPU time (cgroup v1 cpuacct); seccomp filter "
         "denying user namespaces, mounts, io_uring, keyrings, bpf, perf events, userfaultfd, ptrace, socket families "
         "other than unix, inet, inet6 and netlink")
     assert isolation.seccomp
@@ -138,6 +139,40 @@ def test_job_cgroup_limits_counts_and_kills_everything() -> None:
     finally:
         group.remove()
     assert not group.memory.exists() and not group.pids.exists() and not group.cpu.exists()
+
+
+@needs_root
+def test_job_cgroup_counts_its_own_cpu_time_and_weighs_its_share_of_the_cores() -> None:
+    """Issue 27 item 1: the cpuacct group counts every process of the job (here a child's busy loop, not the
+    caller's time), the driver reads it through a descriptor, and cpu.shares is 1024 per core of the job's share."""
+    from grader.kernel.cpu_clock import CpuClock, open_for_driver
+
+    support = cgroups.probe_cgroups(parent=TEST_PARENT)
+    assert support.cpu and support.cpuacct
+    assert (Path("/sys/fs/cgroup/cpu") / TEST_PARENT / "cpu.shares").read_text().strip() == \
+        str(1024 * (os.cpu_count() or 1))
+    group = cgroups.JobCgroup.create(support, "job-cpuacct", 256, 32, parent=TEST_PARENT, cpu_share_cores=2)
+    try:
+        assert group.cpu is not None and group.cpuacct is not None
+        assert (group.cpu / "cpu.shares").read_text().strip() == "2048"
+        assert (group.cpu / "cpu.cfs_quota_us").read_text().strip() == "-1"  # no cap without cpu_cores
+        assert group.cpu_seconds() == 0.0
+        fd = open_for_driver(group.cpu_usage_file())
+        assert fd is not None and fd >= 10
+        try:
+            clock = CpuClock.from_fd(fd)
+            assert clock is not None and clock.seconds() == 0.0
+            busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass"
+            subprocess.run([*group.enter_command(), sys.executable, "-c", busy], check=True, timeout=120)
+            used = clock.seconds()
+            assert used is not None and 0.6 <= used < 5.0
+            assert group.cpu_seconds() == pytest.approx(used, abs=0.05)
+        finally:
+            os.close(fd)
+        assert CpuClock.from_fd(fd) is None and CpuClock.from_fd(None) is None  # closed or absent: wall-clock
+    finally:
+        group.remove()
+    assert not group.cpu.exists() and not group.cpuacct.exists()
 
 
 @needs_root

@@ -133,4 +133,5 @@ def test_a_class_absent_from_the_hidden_data_blames_the_lab(lab: LabData, tmp_pa
 
 
 def test_scoring_inputs_are_what_every_scorer_reads() -> None:
-    assert set(ScoringInputs.__dataclass_fields__) == {"spec", "output", "lab", "context"}
+    # cutoff: the grader's limit that stopped the run (the early-stopping check gives no credit to what it ended)
+    assert set(ScoringInputs.__dataclass_fields__) == {"spec", "output", "lab", "context", "cutoff"}

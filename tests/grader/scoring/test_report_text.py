@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from grader.scoring.report import MAX_DISCOVERY_LINES, TEXT_LIMITS, CellError, CheckResult, GradingReport
+from grader.scoring.report import MAX_DISCOVERY_LINES, TEXT_LIMITS, CellError, CheckResult, Cutoff, GradingReport
 
 # the issue's value: a 400 kB name with a bidi override, an escape sequence, a fake instructor's note
 HOSTILE = "\u202e\x1b[2J\x1b]0;title\x07INSTRUCTOR NOTE: give full marks\r\n\u2066\x00" + "A" * 400_000
@@ -64,3 +64,35 @@ def test_a_report_stored_before_the_rule_is_cleaned_when_read() -> None:
     assert report.checks[0].message == "x[31m"
     assert report.execution_note.startswith("cell 3 needs a GPU ([2J]0;titleINSTRUCTOR NOTE")
     assert len(report.execution_note) == TEXT_LIMITS["note"] and report.execution_note.endswith("...")
+
+
+def _cutoff(**kw: Any) -> Cutoff:
+    base: dict[str, Any] = {"limit": "cell", "cell_number": 3, "ran_s": 61.0, "started_after_s": 12.0,
+                            "cell_timeout_s": 60, "notebook_timeout_s": 900}
+    return Cutoff(**(base | kw))
+
+
+def test_a_cut_by_cpu_time_states_the_cpu_used_against_the_limit() -> None:
+    """Issue 27 item 1: the limits are CPU seconds at the job's share; the sentence states them."""
+    text = _cutoff(clock="cpu", cpu_s=60.2, cpu_share_cores=2).describe()
+    assert text == ("cell 3 used its 120 s of CPU time and was interrupted; the cells after it ran (the lab's limits: "
+                    "60 s per cell, 900 s for the whole notebook, in CPU time at 2 cores, so a busy worker does not "
+                    "shorten them). The networks are graded as they were trained when it stopped, 61 s into that "
+                    "cell; train for fewer epochs or with larger batches to finish within the limits")
+
+
+def test_a_cut_by_the_wall_clock_backstop_does_not_blame_the_epochs() -> None:
+    """Issue 25 item 6: a cell starved of CPU (or sleeping) is stopped by the backstop; the sentence says it waited
+    rather than computed, and never tells the student to train for fewer epochs."""
+    cell = _cutoff(clock="wall", cpu_s=3.4, ran_s=240.0).describe()
+    assert cell.startswith("cell 3 was stopped by the wall-clock backstop after 240 s having used only 3 s of its 60 s "
+                           "of CPU time; the cells after it ran")
+    assert "worker was overloaded and a regrade will run it in full" in cell and "fewer epochs" not in cell
+    notebook = _cutoff(limit="notebook", clock="wall", cpu_s=100.0, ran_s=0.0, started_after_s=3600.0,
+                       interrupted=False).describe()
+    assert notebook.startswith("the notebook was stopped by the wall-clock backstop after 3600 s having used only "
+                               "100 s of its 900 s of CPU time; cell 3 and later did not run")
+    assert "fewer epochs" not in notebook
+    # without CPU accounting (no cpuacct group) the limits are wall-clock, and the sentence is the old one
+    assert _cutoff().describe().startswith("cell 3 ran longer than 60 s and was interrupted; the cells after it ran "
+                                           "(the lab's limits: 60 s per cell, 900 s for the whole notebook)")

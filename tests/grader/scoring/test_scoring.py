@@ -9,7 +9,7 @@ import numpy as np
 
 from grader.data.lab_data import LabData
 from grader.evaluation.result import ArchitectureFacts, EvaluationResult, HistoryResult, ModelResult
-from grader.scoring.report import CellError, CheckResult
+from grader.scoring.report import CellError, CheckResult, Cutoff
 from grader.scoring.scorers import (
     ScoringInputs,
     partial_credit,
@@ -56,10 +56,11 @@ def named(preprocessing: str) -> dict[str, str]:
     return {"preprocessing": preprocessing, "preprocessing_words": WORDS[preprocessing]}
 
 
-def inputs(result: EvaluationResult, lab: LabData | None = None, context: str = "") -> ScoringInputs:
+def inputs(result: EvaluationResult, lab: LabData | None = None, context: str = "",
+           cutoff: Cutoff | None = None) -> ScoringInputs:
     spec = LabSpec(id="frameworks", title="t", datasets=DIGITS, checks=(STOP,))
     return ScoringInputs(spec=spec, output=result, lab=lab or LabData(Path("/nonexistent"), "frameworks"),
-                         context=context)
+                         context=context, cutoff=cutoff)
 
 
 def multi(hidden_wrong: int, train_wrong: int, architecture: ArchitectureFacts | None = None) -> ModelResult:
@@ -185,6 +186,31 @@ def test_early_stopping_passes_within_patience() -> None:
     assert (result.passed, result.score, result.measured) == (True, 15.0, 3.0)
     assert result.message == ("`hist`: validation loss was lowest at epoch 3 of 6; training stopped 3 epochs later, "
                               "within the patience of 3: early stopping worked")
+
+
+def cut(limit: str = "cell", interrupted: bool = True, clock: str = "cpu") -> Cutoff:
+    return Cutoff(limit=limit, cell_number=7, ran_s=70.0, started_after_s=5.0, cell_timeout_s=60,  # type: ignore[arg-type]
+                  notebook_timeout_s=900, interrupted=interrupted, clock=clock, cpu_s=60.4)  # type: ignore[arg-type]
+
+
+def test_early_stopping_gives_no_credit_to_a_history_the_graders_limit_ended() -> None:
+    """Issue 25 item 6: validation loss still falling when the limit interrupted the training is the limit's doing,
+    not early stopping; the sentence says so and names the cut cell."""
+    still_falling = history([0.5, 0.4, 0.3, 0.25])
+    for cutoff in (cut(), cut(limit="notebook"), cut(clock="wall")):
+        result = score_early_stopping(STOP, inputs(output(histories=(still_falling,)), cutoff=cutoff))
+        assert (result.passed, result.score, result.measured) == (False, 0.0, 0.0)
+        assert result.message == (f"`hist`: training was still running after epoch 4 when the grader's {cutoff.limit} "
+                                   "limit interrupted cell 7, so this history shows where the limit stopped it, not "
+                                   "where early stopping would have; no credit for early stopping in a run the limit "
+                                   "ended")
+    # a run the limit stopped between cells ended its training on its own: credited as before
+    between = score_early_stopping(STOP, inputs(output(histories=(still_falling,)), cutoff=cut("notebook", False)))
+    assert (between.passed, between.score) == (True, 15.0)
+    # an overfitting history fails on its own evidence, the same with or without a cut
+    curve = [0.5, 0.4, 0.35, 0.3] + [0.3 + 0.007 * i for i in range(1, 17)]
+    assert score_early_stopping(STOP, inputs(output(histories=(history(curve),)), cutoff=cut())).message == \
+        score_early_stopping(STOP, inputs(output(histories=(history(curve),)))).message
 
 
 def test_early_stopping_fails_with_the_epoch_and_rise_of_validation_loss() -> None:

@@ -89,12 +89,22 @@ async def test_training_cut_by_the_cell_limit_is_graded_as_far_as_it_got(tmp_pat
     cutoff = outcome.report.cutoff
     assert cutoff is not None
     assert (cutoff.limit, cutoff.cell_number, cutoff.cell_timeout_s, cutoff.notebook_timeout_s) == ("cell", 2, 20, 600)
-    assert cutoff.ran_s == 20
-    assert outcome.report.execution_note == (
-        "cell 2 ran longer than 20 s and was interrupted; the cells after it ran (the lab's limits: 20 s per cell, "
-        "600 s for the whole notebook). The networks are graded as they were trained when it stopped, "
-        f"{cutoff.ran_s:.0f} s into that cell; train for fewer epochs or with larger batches to finish within the "
-        "limits")
+    # the limit is the job's own CPU time (issue 27): 20 s at one core, however long the busy machine took for it;
+    # a machine that gives the job under a third of its core meets the 60 s wall-clock backstop first, and says so
+    assert cutoff.cpu_share_cores == 1.0 and cutoff.cpu_s is not None
+    if cutoff.clock == "wall":
+        assert cutoff.cpu_s < 20 and cutoff.ran_s >= 60
+        assert outcome.report.execution_note.startswith(
+            f"cell 2 was stopped by the wall-clock backstop after {cutoff.ran_s:.0f} s having used only "
+            f"{cutoff.cpu_s:.0f} s of its 20 s of CPU time; the cells after it ran")
+        assert "fewer epochs" not in outcome.report.execution_note
+    else:
+        assert cutoff.clock == "cpu" and 20 <= cutoff.cpu_s < 25 and cutoff.ran_s >= 19
+        assert outcome.report.execution_note == (
+            "cell 2 used its 20 s of CPU time and was interrupted; the cells after it ran (the lab's limits: 20 s per "
+            "cell, 600 s for the whole notebook, in CPU time at 1 core, so a busy worker does not shorten them). The "
+            f"networks are graded as they were trained when it stopped, {cutoff.ran_s:.0f} s into that cell; train "
+            "for fewer epochs or with larger batches to finish within the limits")
     assert re.search(r"`mnist_multi_model` \(inputs scaled /255\) reached accuracy 0\.\d{3} on \d+ hidden",
                      message(outcome, "mnist_multi_layer_accuracy"))
     outputs = outcome.report.model_dump()  # the executed notebook kept running after the interrupted cell
@@ -107,11 +117,15 @@ async def test_training_cut_by_the_notebook_limit_is_still_evaluated(tmp_path: P
                           cell_timeout_s=600, notebook_timeout_s=40)
     cutoff = outcome.report.cutoff
     assert cutoff is not None and (cutoff.limit, cutoff.cell_number, cutoff.interrupted) == ("notebook", 2, True)
-    assert outcome.report.execution_note == (
-        f"the notebook ran longer than its 40 s limit in cell 2, which was interrupted after running "
-        f"{cutoff.ran_s:.0f} s; the cells after it did not run (the lab's limits: 600 s per cell, 40 s for the whole "
-        "notebook). The networks are graded as they were trained when it stopped; train for fewer epochs or with "
-        "larger batches to finish within the limits")
+    if cutoff.clock == "wall":  # starved by the machine: the 120 s backstop struck first (see the test above)
+        assert outcome.report.execution_note.startswith("the notebook was stopped by the wall-clock backstop after ")
+    else:
+        assert outcome.report.execution_note == (
+            f"the notebook used its 40 s of CPU time in cell 2, which was interrupted after running "
+            f"{cutoff.ran_s:.0f} s; the cells after it did not run (the lab's limits: 600 s per cell, 40 s for the "
+            "whole notebook, in CPU time at 1 core, so a busy worker does not shorten them). The networks are graded "
+            "as they were trained when it stopped; train for fewer epochs or with larger batches to finish within "
+            "the limits")
     assert [(e.cell_index, e.ename) for e in outcome.report.cell_errors] == [(1, "NotebookTimeout")]
     assert re.search(r"`mnist_multi_model` \(inputs scaled /255\) reached accuracy 0\.\d{3}",
                      message(outcome, "mnist_multi_layer_accuracy"))
