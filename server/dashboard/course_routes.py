@@ -22,15 +22,19 @@ def _weights(request: Request, db: DbSession) -> CourseWeights:
     return load_weights(get_settings(request).labs_dir, {spec.id for spec in list_specs(db)})
 
 
+def _weights_or_problem(request: Request, db: DbSession) -> tuple[CourseWeights | None, str]:
+    """The course weights, or None and why the course file cannot be used (a page shows it and leaves totals out)."""
+    try:
+        return _weights(request, db), ""
+    except CourseFileInvalid as exc:
+        return None, exc.message
+
+
 @router.get("/gradebook")
 def gradebook_page(request: Request, viewer: StaffViewer, db: DbSession) -> Response:
     """Roster x lab: each student's counted score per lab (the same numbers as every lab's export) and the weighted
     total; a course file that cannot be used is named at the top, and the totals are left out until it is fixed."""
-    problem = ""
-    try:
-        weights: CourseWeights | None = _weights(request, db)
-    except CourseFileInvalid as exc:
-        weights, problem = None, exc.message
+    weights, problem = _weights_or_problem(request, db)
     course = build_course_gradebook(db, weights)
     return page("gradebook.html", viewer=viewer, course=course, problem=problem, totals=weights is not None)
 
@@ -49,11 +53,7 @@ def student_page(request: Request, name: str, viewer: StaffViewer, db: DbSession
     submission; their total under the course weights."""
     student = find_student(db, name)
     specs = list_specs(db)
-    problem = ""
-    try:
-        weights: CourseWeights | None = _weights(request, db)
-    except CourseFileInvalid as exc:
-        weights, problem = None, exc.message
+    weights, problem = _weights_or_problem(request, db)
     course = build_course_gradebook(db, weights)
     submitted = service.submissions_page(db, service.SubmissionQuery(per_page=service.PER_PAGE_MAX),
                                          student_id=student.id)
