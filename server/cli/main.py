@@ -372,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from pydantic import ValidationError
 
+    from grader.errors import SpecInvalid
     from server.errors import DomainError
     from server.secret_key import SecretKeyUnusable
 
@@ -386,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SecretKeyUnusable as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SpecInvalid as exc:  # a lab the service was asked to load (LABGRADER_LABS_DIR) does not validate
+        print(f"error: {exc} (`labgrader labs validate PATH` lists every problem of a lab)", file=sys.stderr)
         return 2
     return code
 

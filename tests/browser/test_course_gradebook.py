@@ -51,6 +51,7 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     labs = root / "labs"
     for lab in ("frameworks", "digits", "own_framework", "perceptron", "environments"):
         shutil.copytree(LABS_DIR / lab, labs / lab)
+    shutil.copy(LABS_DIR / "datasets.toml", labs)  # the course's MNIST declaration, shared by three of them
     now = utc_now()
     toml = labs / "frameworks" / "lab.toml"
     deadline = (now - timedelta(days=3)).isoformat() + "Z"

@@ -157,3 +157,19 @@ def test_serve_refuses_a_missing_weak_or_unprotected_secret_key_in_one_line(tmp_
                              text=True, timeout=120)
     assert (refused.returncode, refused.stderr.splitlines()[-1]) == (
         2, f"error: {key.resolve()} is readable by others (mode 644): run `chmod 600 {key.resolve()}` and start again")
+
+
+def test_serve_names_a_lab_that_does_not_validate_in_one_line(tmp_path: Path) -> None:
+    """A course's labs folder whose lab takes a shared dataset the course never declared: `serve` says which file and
+    why, in one line, instead of a traceback."""
+    labs = tmp_path / "labs"
+    (labs / "iris").mkdir(parents=True)
+    (labs / "iris" / "lab.toml").write_text('id = "iris"\ntitle = "Iris"\n\n[[datasets]]\nshared = "iris"\n')
+    server = make_server(tmp_path, LABGRADER_LABS_DIR=str(labs))
+    refused = subprocess.run([*LABGRADER, "serve", "--port", "1"], cwd=server.workdir, env=server.env,
+                             capture_output=True, text=True, timeout=120)
+    lines = refused.stderr.splitlines()
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert lines[-1] == (f"error: {labs / 'iris' / 'lab.toml'}: datasets: {labs / 'datasets.toml'} does not exist: "
+                         "write the shared [[datasets]] tables there, or declare the dataset in the lab.toml itself "
+                         "(`labgrader labs validate PATH` lists every problem of a lab)")
