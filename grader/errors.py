@@ -5,6 +5,7 @@
      ├── AttachmentsInvalid      files submitted with a notebook were refused (grader.upload.attachments)
      │    └── AttachmentsTooLarge  more files or more bytes than the limits
      ├── SpecInvalid             a lab spec does not validate against the schema
+     │    └── SharedDatasetInvalid  a `shared = "ID"` table the course's datasets.toml cannot answer
      ├── DatasetError            a lab's data is missing, malformed or failed its checksum
      ├── EnvironmentUnavailable  a student environment is unknown, not built, or hidden from the sandbox
      │    └── EnvironmentNotReady  its build has begun and none is complete yet: its jobs wait
@@ -27,6 +28,10 @@ Third-party errors are mapped at the boundary (`raise InfrastructureError(...) f
 the person who can act on them, and never carry hidden data.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+
 
 class GraderError(Exception):
     """Base of every grader error."""
@@ -46,6 +51,14 @@ class AttachmentsTooLarge(AttachmentsInvalid):
 
 class SpecInvalid(GraderError):
     """A lab spec failed validation."""
+
+
+class SharedDatasetInvalid(SpecInvalid):
+    """A `shared = "ID"` table that the course's datasets file cannot answer; `key` is where in the lab.toml."""
+
+    def __init__(self, lab_toml: Path, key: str, message: str) -> None:
+        super().__init__(f"{lab_toml}: {key}: {message}")
+        self.key, self.message = key, message
 
 
 class DatasetError(GraderError):

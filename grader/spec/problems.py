@@ -9,9 +9,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from grader.errors import SharedDatasetInvalid
 from grader.spec.lab import LabSpec
 from grader.spec.lines import SpecProblem, key_lines, validation_problems
-from grader.spec.shared import SharedDatasetInvalid, with_shared_datasets
+from grader.spec.shared import with_shared_datasets
 
 __all__ = ["SpecProblem", "find_spec_problems"]
 

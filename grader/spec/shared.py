@@ -14,17 +14,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from grader.errors import SpecInvalid
+from grader.errors import SharedDatasetInvalid, SpecInvalid
 
 SHARED_FILE = "datasets.toml"
-
-
-class SharedDatasetInvalid(SpecInvalid):
-    """A `shared = "ID"` table that the course's datasets file cannot answer; `key` is where in the lab.toml."""
-
-    def __init__(self, lab_toml: Path, key: str, message: str) -> None:
-        super().__init__(f"{lab_toml}: {key}: {message}")
-        self.key, self.message = key, message
 
 
 def shared_file(lab_toml: Path) -> Path:

@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from pydantic import ValidationError
 
-    from grader.errors import SpecInvalid
+    from grader import SpecInvalid
     from server.errors import DomainError
     from server.secret_key import SecretKeyUnusable
 
