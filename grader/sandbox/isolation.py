@@ -81,6 +81,14 @@ class SandboxConfig:
     cgroup_root: Path = cgroups.DEFAULT_ROOT
     cgroup_parent: str = cgroups.PARENT  # one per worker installation; jobs are groups below it
 
+    def __post_init__(self) -> None:
+        # the sandbox mounts the interpreter's venv at its real path, so a link among the folders above `bin/python`
+        # (a student environment's `NAME -> NAME@STAMP`) would not exist inside it: those folders are resolved here.
+        # `bin/python` itself stays as it is (a venv is found beside the path that started it, not the base binary)
+        if os.path.isabs(self.kernel_python):
+            folder, name = os.path.split(self.kernel_python)
+            object.__setattr__(self, "kernel_python", os.path.join(os.path.realpath(folder), name))
+
 
 @dataclass(frozen=True)
 class Isolation:
