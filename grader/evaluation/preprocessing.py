@@ -16,6 +16,8 @@ from numpy.typing import NDArray
 
 Array = NDArray[Any]
 TINY = 1e-6
+STANDARDISED_OVERALL = "inputs standardised with the training set's overall mean and std"
+STANDARDISED_SLACK = 0.05  # the observed rows are a sample of the notebook's training set: its mean and std are near
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def named_preprocessings(sample: Array, wanted: tuple[str, ...] = ()) -> list[Pr
     if whole and 1 < flat.max() <= 255 and flat.min() >= 0:  # 8-bit pixels
         options.append(Preprocessing("scaled_255", "inputs scaled /255", lambda x: x / 255.0))
     options += [
-        Preprocessing("standardised_overall", "inputs standardised with the training set's overall mean and std",
+        Preprocessing("standardised_overall", STANDARDISED_OVERALL,
                       lambda x: (x - overall_mean) / overall_std),
         Preprocessing("standardised", "inputs standardised per feature", lambda x: (x - mean) / std),
         Preprocessing("min_max", "inputs min-max scaled per feature", lambda x: (x - low) / span),
@@ -70,6 +72,12 @@ def _l2_rows(x: Array) -> Array:
 def _close(actual: Array, expected: Array) -> bool:
     scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
     return bool(np.all(np.abs(actual - expected) <= 1e-4 * scale + 1e-3 * np.abs(expected)))
+
+
+def _standardised(output: Array) -> bool:
+    """Whether inputs mapped by one scale and shift have mean 0 and std 1 overall, as a standardisation with the
+    student's own training statistics leaves them (the visible sample's statistics differ a little from theirs)."""
+    return abs(float(output.mean())) <= STANDARDISED_SLACK and abs(float(output.std()) - 1) <= STANDARDISED_SLACK
 
 
 def _fitted(name: str, words: str, scale: Array | float, shift: Array | float) -> Preprocessing:
@@ -108,8 +116,11 @@ def match_student(function: str, raw: Array, output: Array, named: list[Preproce
     design = np.stack([x.ravel(), np.ones(x.size)], axis=1)
     (scale, shift), *_ = np.linalg.lstsq(design, y.ravel(), rcond=None)
     if _close(y, x * scale + shift):
-        return _fitted("scale_shift", f"{_scale_shift_words(float(scale), float(shift), y)} {by}", float(scale),
-                       float(shift)), ""
+        if _standardised(y):  # (x - mean) / std with the notebook's own statistics, a little off the sample's
+            words = STANDARDISED_OVERALL if observed else f"{STANDARDISED_OVERALL} {by}"
+        else:
+            words = f"{_scale_shift_words(float(scale), float(shift), y)} {by}"
+        return _fitted("scale_shift", words, float(scale), float(shift)), ""
     # a scale and shift per feature: standardisation or min-max with the student's own statistics
     x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
     variance = ((x - x_mean) ** 2).mean(axis=0)
