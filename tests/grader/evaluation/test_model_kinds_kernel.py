@@ -12,14 +12,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from nbformat import NotebookNode
 
 from grader.data.lab_data import LabData
-from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
-from grader.sandbox.isolation import SandboxConfig
 from grader.spec.lab import LabSpec, load_spec
 from tests.lab_data import frameworks_data
-from tests.lab_tasks.frameworks.conftest import Grade, notebook
+from tests.lab_tasks.frameworks.conftest import Grade, notebook, sandboxed_grader
 
 pytestmark = pytest.mark.slow
 
@@ -64,11 +61,7 @@ MNIST = textwrap.dedent("""
 
 @pytest.fixture
 def grade(tmp_path: Path) -> Grade:
-    async def run(nb: NotebookNode, spec: LabSpec, lab: LabData) -> GradingOutcome:
-        ctx = GradingContext(spec=spec, lab_data=lab, jobs_root=tmp_path / "jobs", sandbox=SandboxConfig())
-        return await grade_notebook(nb, ctx)
-
-    return run
+    return sandboxed_grader(tmp_path / "jobs")
 
 
 @pytest.fixture(scope="module")

@@ -75,10 +75,15 @@ def notebook(*cells: str) -> NotebookNode:
     return nb
 
 
-@pytest.fixture
-def grade(tmp_path: Path) -> Grade:
+def sandboxed_grader(jobs_root: Path) -> Grade:
+    """Grade a notebook in the real sandbox with the service's default settings, its jobs under `jobs_root`."""
     async def run(nb: NotebookNode, spec: LabSpec, lab: LabData) -> GradingOutcome:
-        ctx = GradingContext(spec=spec, lab_data=lab, jobs_root=tmp_path / "jobs", sandbox=SandboxConfig())
+        ctx = GradingContext(spec=spec, lab_data=lab, jobs_root=jobs_root, sandbox=SandboxConfig())
         return await grade_notebook(nb, ctx)
 
     return run
+
+
+@pytest.fixture
+def grade(tmp_path: Path) -> Grade:
+    return sandboxed_grader(tmp_path / "jobs")
