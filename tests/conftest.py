@@ -11,9 +11,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import nbformat
@@ -125,6 +126,21 @@ def server_env(workdir: Path, **extra: str) -> dict[str, str]:
     })
     env.update(extra)
     return env
+
+
+T = TypeVar("T")
+
+
+def until(what: str, condition: Callable[[], T], timeout_s: float = 60) -> T:
+    """Poll `condition` every 0.2 s until it returns something true, and return that; fail naming `what` after
+    `timeout_s` (every wait on a live server is bounded)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not happen in {timeout_s} s")
 
 
 def make_server(tmp_path: Path, **extra: str) -> LiveServer:

@@ -5,14 +5,13 @@ iframe on another site: localhost around 127.0.0.1) offers a new window, which l
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 import httpx
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import log_in, shoot, shoot_both
-from tests.conftest import make_server
+from tests.conftest import make_server, until
 from tests.server.lti.platform import LEARNER, LaunchRequest, LtiPlatformServer
 from tests.server.lti.test_passback import _grade
 
@@ -20,15 +19,6 @@ from tests.server.lti.test_passback import _grade
 def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
     with sqlite3.connect(db) as conn:
         return conn.execute(sql).fetchall()
-
-
-def _until(what: str, condition: object, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen in {timeout_s} s")
 
 
 def test_an_instructor_registers_an_lms_and_retries_a_passback_on_the_pages(page: Page, tmp_path: Path) -> None:
@@ -59,7 +49,7 @@ def test_an_instructor_registers_an_lms_and_retries_a_passback_on_the_pages(page
             assert browser.post(action, data=fields).status_code == 303
         platform.refuse_scores = True
         _grade(server, "b1@uni.example", [1.0, 2.0, 0.0, 0.0, 0.0], minutes=15)
-        _until("a failed send", lambda: _rows(db, "SELECT 1 FROM lti_grade_passbacks WHERE last_error != ''"))
+        until("a failed send", lambda: _rows(db, "SELECT 1 FROM lti_grade_passbacks WHERE last_error != ''"))
         with sqlite3.connect(db) as conn:  # as after many failures: the next try is an hour off
             conn.execute("UPDATE lti_grade_passbacks SET next_attempt_at = datetime('now', '+1 hour')")
         platform.refuse_scores = False
@@ -70,7 +60,7 @@ def test_an_instructor_registers_an_lms_and_retries_a_passback_on_the_pages(page
         shoot_both(page, "lti-passbacks-pending")
         row.get_by_role("button", name="Retry now").click()
         expect(page.locator("#passback-done")).to_be_visible()
-        _until("the score in the LMS", lambda: platform.scores)
+        until("the score in the LMS", lambda: platform.scores)
         page.goto(f"{server.url}/dashboard/lti/passbacks")
         state = page.locator('#passbacks tr[data-student="b1@uni.example"] [data-field="state"]')
         expect(state).to_contain_text("sent")

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, until
 from tests.server.dashboard.pages import logged_in
 from tests.server.lti.platform import CLIENT_ID, DEPLOYMENT_ID, LEARNER, LaunchRequest, LtiPlatformServer
 from tests.server.lti.test_passback import _grade
@@ -70,15 +70,6 @@ def test_registering_an_lms_on_the_page_is_the_cli_registration(lti_pair: Pair) 
     assert _rows(server, "SELECT count(*) FROM lti_platforms WHERE issuer = 'https://other.example'") == [(0,)]
 
 
-def _wait(what: str, condition: object, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen in {timeout_s} s")
-
-
 def test_the_ledger_page_shows_each_passback_and_retry_now_sends_a_pending_one(lti_pair: Pair) -> None:
     server, platform = lti_pair
     with httpx.Client(timeout=30) as browser:
@@ -89,7 +80,7 @@ def test_the_ledger_page_shows_each_passback_and_retry_now_sends_a_pending_one(l
     platform.refuse_scores = True
     _grade(server, "ledger@uni.example", [1.0, 1.0, 0.0, 0.0, 0.0], minutes=20)
     student = "(SELECT id FROM users WHERE name = 'ledger@uni.example')"
-    _wait("a failed send", lambda: _rows(server, f"SELECT attempts FROM lti_grade_passbacks WHERE user_id = {student}"
+    until("a failed send", lambda: _rows(server, f"SELECT attempts FROM lti_grade_passbacks WHERE user_id = {student}"
                                                  " AND attempts >= 1 AND last_error != ''"))
     with sqlite3.connect(server.workdir / "labgrader.db") as conn:  # as after many failures: the next try is far off
         conn.execute("UPDATE lti_grade_passbacks SET next_attempt_at = '2099-01-01 00:00:00' "
@@ -110,8 +101,8 @@ def test_the_ledger_page_shows_each_passback_and_retry_now_sends_a_pending_one(l
         assert client.post(f"/dashboard/lti/passbacks/{passback_id}/retry", data={}).status_code == 403  # no CSRF
         retried = client.post(f"/dashboard/lti/passbacks/{passback_id}/retry", data={"csrf_token": csrf})
         assert retried.status_code == 303 and retried.headers["location"] == "/dashboard/lti/passbacks?done=retry"
-        _wait("the retried score in the LMS", lambda: len(platform.scores) > sent_before)
-        _wait("the ledger says sent", lambda: _rows(
+        until("the retried score in the LMS", lambda: len(platform.scores) > sent_before)
+        until("the ledger says sent", lambda: _rows(
             server, f"SELECT status FROM lti_grade_passbacks WHERE user_id = {student}") == [("sent",)])
         again = client.post(f"/dashboard/lti/passbacks/{passback_id}/retry", data={"csrf_token": csrf})
         assert again.status_code == 409  # a sent row is not sent twice

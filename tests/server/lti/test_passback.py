@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,22 +14,12 @@ import httpx
 from grader.spec.lab import discover_labs
 from lab_tasks import LABS_DIR
 from server.db import make_engine, make_session_factory, transaction
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, until
 from tests.server.dashboard.seed import graded_submission
 from tests.server.lti.platform import INSTRUCTOR, LEARNER, LaunchRequest, LtiPlatformServer
 
 Pair = tuple[LiveServer, LtiPlatformServer]
 MAX_SCORE = discover_labs(LABS_DIR)["frameworks"].max_score
-
-
-def _until(what: str, condition: Callable[[], Any], timeout_s: float = 60) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen in {timeout_s} s")
 
 
 def _ledger(server: LiveServer, token: str) -> list[dict[str, Any]]:
@@ -66,7 +55,7 @@ def test_counted_scores_reach_the_lms_through_an_outage_and_again_when_they_chan
     platform.refuse_scores = True  # the LMS is down when the first score is ready
     try:
         _grade(server, "grace@uni.example", [1.0, 2.0, 0.0, 0.0, 0.0], minutes=30)
-        failing = _until("two failed sends", lambda: [r for r in _ledger(server, instructor)
+        failing = until("two failed sends", lambda: [r for r in _ledger(server, instructor)
                                                       if r["student"] == "grace@uni.example" and r["attempts"] >= 2])
         assert failing[0]["status"] == "pending" and failing[0]["score"] == 3.0
         assert failing[0]["last_error"] == (f"{platform.issuer}/lineitems/1/lineitem/scores?type=lab answered 503: "
@@ -74,20 +63,20 @@ def test_counted_scores_reach_the_lms_through_an_outage_and_again_when_they_chan
         assert graces() == []
     finally:
         platform.refuse_scores = False
-    _until("the score in the LMS", graces)
+    until("the score in the LMS", graces)
     assert len(graces()) == 1
     posted = graces()[0]
     assert {k: posted[k] for k in ("userId", "scoreGiven", "scoreMaximum", "activityProgress", "gradingProgress")} \
         == {"userId": "lms-user-77", "scoreGiven": 3.0, "scoreMaximum": MAX_SCORE,
             "activityProgress": "Completed", "gradingProgress": "FullyGraded"}
-    sent = _until("the ledger says sent", lambda: [r for r in _ledger(server, instructor)
+    sent = until("the ledger says sent", lambda: [r for r in _ledger(server, instructor)
                                                    if r["student"] == "grace@uni.example" and r["status"] == "sent"])
     assert sent[0]["last_error"] == "" and sent[0]["attempts"] >= 3 and sent[0]["next_attempt_at"] is None
     listed = json.loads(server.cli("lti", "passbacks", "--json").stdout)
     assert [(r["score"], r["status"]) for r in listed if r["student"] == "grace@uni.example"] == [(3.0, "sent")]
 
     _grade(server, "grace@uni.example", [1.0, 2.0, 3.0, 0.0, 0.0], minutes=10)  # a better, later submission counts
-    _until("the new score in the LMS", lambda: len(graces()) == 2)
+    until("the new score in the LMS", lambda: len(graces()) == 2)
     assert graces()[1]["scoreGiven"] == 6.0
     time.sleep(1.5)  # several rounds of the worker: an unchanged score is not sent again
     assert len(graces()) == 2
@@ -114,7 +103,7 @@ def test_the_roster_sync_brings_students_who_never_launched_and_their_scores_go_
         action, fields = platform.launch_form(browser, LaunchRequest(
             "lms-teacher-1", [INSTRUCTOR], email="turing@uni.example", custom={"lab": "frameworks"}))
         assert browser.post(action, data=fields).status_code == 303
-    synced = _until("the roster sync", lambda: [r for r in _ledger(server, instructor)
+    synced = until("the roster sync", lambda: [r for r in _ledger(server, instructor)
                                                 if r["student"] == "linus@uni.example"])
     assert [(r["lab_id"], r["status"]) for r in synced] == [("frameworks", "no_score")]
     students = {r["student"] for r in _ledger(server, instructor)}
@@ -123,5 +112,5 @@ def test_the_roster_sync_brings_students_who_never_launched_and_their_scores_go_
 
     before = len(platform.scores)
     _grade(server, "linus@uni.example", [2.0, 0.0, 0.0, 0.0, 0.0], minutes=5)
-    _until("linus's score in the LMS", lambda: len(platform.scores) > before)
+    until("linus's score in the LMS", lambda: len(platform.scores) > before)
     assert [(s["userId"], s["scoreGiven"]) for s in platform.scores[before:]] == [("lms-user-88", 2.0)]
