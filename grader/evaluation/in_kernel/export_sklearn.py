@@ -25,10 +25,10 @@ MAX_SKLEARN_ELEMENTS = 16 * 1024 * 1024  # elements of one array, as the grader'
 MAX_MLP_LAYERS = 32
 MLP_ACTIVATIONS: dict[str, str | None] = {"identity": None, "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
                                           "softmax": "softmax"}
-CLASSIFIERS = ("LogisticRegression", "SGDClassifier", "RidgeClassifier", "Perceptron", "LinearSVC", "MLPClassifier")
+SKLEARN_CLASSIFIERS = ("LogisticRegression", "SGDClassifier", "RidgeClassifier", "Perceptron", "LinearSVC", "MLPClassifier")
 
 
-def _numbers(value: Any, what: str, ndims: tuple[int, ...]) -> Any:
+def _sklearn_numbers(value: Any, what: str, ndims: tuple[int, ...]) -> Any:
     """`value` as a float64 array of one of `ndims` dimensions (a plain number for 0), finite and within the grader's
     size limit; NotExportable naming `what` otherwise."""
     if isinstance(value, int | float | np.number) and not isinstance(value, bool) and 0 in ndims:
@@ -43,13 +43,13 @@ def _numbers(value: Any, what: str, ndims: tuple[int, ...]) -> Any:
     return array
 
 
-def _scaler(name: str, kind: str, estimator: Any, width: int) -> list[Any]:
+def _sklearn_scaler(name: str, kind: str, estimator: Any, width: int) -> list[Any]:
     """A scaler as one ("scale_shift", scale, shift) step: x * scale + shift."""
     attributes = own_attributes(estimator)
     ones = np.ones(width)
 
     def fitted(key: str) -> Any:
-        array = _numbers(attributes.get(key), f"step `{name}` ({kind}) {key}", (1,))
+        array = _sklearn_numbers(attributes.get(key), f"step `{name}` ({kind}) {key}", (1,))
         if array.shape != (width,):
             raise NotExportable(f"its step `{name}` ({kind}) has {key} of shape {array.shape} for {width} features")
         return array
@@ -71,12 +71,12 @@ def _scaler(name: str, kind: str, estimator: Any, width: int) -> list[Any]:
     return [("scale_shift", 1.0 / scale, np.zeros(width))]
 
 
-def _linear(kind: str, estimator: Any, width: int) -> list[Any]:
+def _sklearn_linear(kind: str, estimator: Any, width: int) -> list[Any]:
     """A linear model as one ("linear", W (outputs, inputs), b) step: its decision function or prediction."""
     attributes = own_attributes(estimator)
-    coef = _numbers(attributes.get("coef_"), f"{kind} coef_", (1, 2))
+    coef = _sklearn_numbers(attributes.get("coef_"), f"{kind} coef_", (1, 2))
     coef = coef.reshape(1, -1) if coef.ndim == 1 else coef
-    intercept = _numbers(attributes.get("intercept_", 0.0), f"{kind} intercept_", (0, 1)).reshape(-1)
+    intercept = _sklearn_numbers(attributes.get("intercept_", 0.0), f"{kind} intercept_", (0, 1)).reshape(-1)
     if coef.shape[1] != width:
         raise NotExportable(f"its {kind} takes {coef.shape[1]} features, not the {width} its data has")
     if intercept.size == 1 and coef.shape[0] > 1:
@@ -86,7 +86,7 @@ def _linear(kind: str, estimator: Any, width: int) -> list[Any]:
     return [("linear", coef, intercept)]
 
 
-def _mlp(kind: str, estimator: Any, width: int) -> list[Any]:
+def _sklearn_mlp(kind: str, estimator: Any, width: int) -> list[Any]:
     """An MLP as its layers: ("linear", W.T, b) steps with the activation between them and its output activation."""
     attributes = own_attributes(estimator)
     coefs, intercepts = attributes.get("coefs_"), attributes.get("intercepts_")
@@ -101,8 +101,8 @@ def _mlp(kind: str, estimator: Any, width: int) -> list[Any]:
     steps: list[Any] = []
     current = width
     for index, (weight, bias) in enumerate(zip(coefs, intercepts, strict=True)):
-        weight = _numbers(weight, f"{kind} coefs_[{index}]", (2,))
-        bias = _numbers(bias, f"{kind} intercepts_[{index}]", (1,))
+        weight = _sklearn_numbers(weight, f"{kind} coefs_[{index}]", (2,))
+        bias = _sklearn_numbers(bias, f"{kind} intercepts_[{index}]", (1,))
         if weight.shape[0] != current or bias.shape != (weight.shape[1],):
             raise NotExportable(f"its {kind} coefs_[{index}] of shape {weight.shape} and intercepts_[{index}] of "
                                 f"shape {bias.shape} do not follow {current} inputs")
@@ -114,7 +114,7 @@ def _mlp(kind: str, estimator: Any, width: int) -> list[Any]:
     return steps
 
 
-def _run(steps: list[Any], x: Any) -> Any:
+def _sklearn_run(steps: list[Any], x: Any) -> Any:
     """The steps on inputs x, in float64: only to compare readings with the student's own outputs."""
     for step in steps:
         if step[0] == "scale_shift":
@@ -133,7 +133,7 @@ def _run(steps: list[Any], x: Any) -> Any:
     return x
 
 
-def _own_output(model: Any, method: str, x: Any) -> Any:
+def _sklearn_own_output(model: Any, method: str, x: Any) -> Any:
     """What the student's own `method` (predict, predict_proba, decision_function) gives for x, as a 2-D float64
     array; None when it has no such method or it fails."""
     try:
@@ -145,13 +145,13 @@ def _own_output(model: Any, method: str, x: Any) -> Any:
     return out.reshape(len(x), -1)
 
 
-def _agrees(ours: Any, theirs: Any) -> bool:
+def _sklearn_agrees(ours: Any, theirs: Any) -> bool:
     if theirs is None or ours.shape != theirs.shape or not np.isfinite(ours).all():
         return False
     return bool(np.allclose(ours, theirs, rtol=1e-4, atol=1e-6 * max(1.0, float(np.abs(theirs).max(initial=0)))))
 
 
-def _class_numbers(kind: str, estimator: Any) -> int:
+def _sklearn_class_numbers(kind: str, estimator: Any) -> int:
     """How many classes a classifier names, when its classes_ are the lab's class numbers 0, 1, ...; NotExportable
     otherwise (the grader scores class numbers, and the scores' columns follow classes_)."""
     classes = own_attributes(estimator).get("classes_")
@@ -165,11 +165,11 @@ def _class_numbers(kind: str, estimator: Any) -> int:
     return int(classes.size)
 
 
-def _readings(kind: str, predictor: list[Any], classes: int) -> list[list[Any]]:
+def _sklearn_readings(kind: str, predictor: list[Any], classes: int) -> list[list[Any]]:
     """The ways the predictor's scores may be read, the usual first: a linear classifier's probabilities are a
     sigmoid (two classes) or a softmax; else (one-vs-rest probabilities, which tie where sigmoids saturate, and
     clipped ones) its decision function, from which its predict() takes the class."""
-    if kind not in CLASSIFIERS or kind == "MLPClassifier":
+    if kind not in SKLEARN_CLASSIFIERS or kind == "MLPClassifier":
         return [predictor]
     return [[*predictor, ("act", "sigmoid" if classes == 2 else "softmax")], predictor]
 
@@ -195,34 +195,34 @@ def export_sklearn(model: Any, arrays: Arrays, samples: dict[int, Any], raw: dic
         if scaler_kind is None:
             raise NotExportable(f"its step `{name}` ({type(scaler).__name__[:60]}) is not one the grader evaluates: "
                                 "StandardScaler, MinMaxScaler or MaxAbsScaler, then a linear model or an MLP")
-        computed += _scaler(name, scaler_kind, scaler, width)
-    computed += _mlp(kind, predictor, width) if kind.startswith("MLP") else _linear(kind, predictor, width)
-    classes = _class_numbers(kind, predictor) if kind in CLASSIFIERS else 0
+        computed += _sklearn_scaler(name, scaler_kind, scaler, width)
+    computed += _sklearn_mlp(kind, predictor, width) if kind.startswith("MLP") else _sklearn_linear(kind, predictor, width)
+    classes = _sklearn_class_numbers(kind, predictor) if kind in SKLEARN_CLASSIFIERS else 0
     # visible rows as stored and scaled to at most 1 in size: what a model fitted on raw or on scaled inputs takes
     half = SKLEARN_CHECK_ROWS // 2
     probe = np.ascontiguousarray(np.concatenate([raw.get(width, samples[width])[:half], samples[width][:half]]),
                                  dtype=np.float64)
     methods = ("predict_proba", "decision_function") if classes else ("predict",)
-    own = {m: _own_output(model, m, probe) for m in methods}
-    candidates = [(reading, method) for method in methods for reading in _readings(kind, computed, classes)]
+    own = {m: _sklearn_own_output(model, m, probe) for m in methods}
+    candidates = [(reading, method) for method in methods for reading in _sklearn_readings(kind, computed, classes)]
     chosen, called = candidates[0]
     with np.errstate(all="ignore"):
         for reading, method in candidates:
-            ours, theirs = _run(reading, probe), own[method]
+            ours, theirs = _sklearn_run(reading, probe), own[method]
             if theirs is not None and theirs.shape[1] == 2 and ours.shape[1] == 1:
                 theirs = theirs[:, 1:]  # two classes: the probability of class 1 is the one output
-            if _agrees(ours, theirs):
+            if _sklearn_agrees(ours, theirs):
                 chosen, called = reading, method
                 break
     reference = own[called]
     if reference is None:
         raise NotExportable(f"its own {called}() fails on {len(probe)} visible inputs of {width} features")
-    if reference.shape[1] == 2 and _run(chosen, probe[:1]).shape[1] == 1:
+    if reference.shape[1] == 2 and _sklearn_run(chosen, probe[:1]).shape[1] == 1:
         reference = reference[:, 1:]
     check = {"input": arrays.add(probe, np.float64), "output": arrays.add(reference, np.float64),
              "called": f"{called}()"}
     if classes:
-        predicted = _own_output(model, "predict", probe)
+        predicted = _sklearn_own_output(model, "predict", probe)
         if predicted is None or predicted.shape[1] != 1:
             raise NotExportable(f"its own predict() fails on {len(probe)} visible inputs of {width} features")
         check["predicted"] = arrays.add(predicted.reshape(-1), np.float64)
