@@ -178,8 +178,8 @@ def _regression_gap(check: OverfittingGapCheck, inputs: ScoringInputs, entry: Mo
     if hidden_r2 < check.min_hidden_accuracy:
         return result(check, False, 0.0, (
             f"{subject(entry)} reached R² {hidden_r2:.3f} on the hidden rows, below the "
-            f"{check.min_hidden_accuracy:.2f} a network must reach before its overfitting gap counts (its gap here is {gap:.3f}): no credit; train it "
-            "until it learns, then keep the gap small"), gap)
+            f"{check.min_hidden_accuracy:.2f} a network must reach before its overfitting gap counts (its gap here "
+            f"is {gap:.3f}): no credit; train it until it learns, then keep the gap small"), gap)
     score = partial_credit(gap, check.full_credit_at, check.no_credit_at, check.points)
     passed = gap <= check.full_credit_at
     message = (f"{subject(entry)} reached R² {train_r2:.3f} on {len(sample.y)} training rows and {hidden_r2:.3f} on "
