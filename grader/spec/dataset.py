@@ -177,6 +177,16 @@ class DatasetSpec(_Strict):
         """A dataset with a numeric target (mse, mae, r2) rather than classes."""
         return self.target is not None
 
+    def regression_note(self) -> str | None:
+        """How `labs validate` explains a regression dataset; None for a dataset of classes."""
+        if self.target is None:
+            return None
+        held = f", {self.split.held_out:g} of the rows hidden" if self.split.held_out is not None else ""
+        return (f"dataset {self.id}: regression: the target {self.target!r} is a number per row (float64); split "
+                f"{self.split.kind}{held}, seed {self.split.seed}; the kernel sees only the visible rows "
+                f"(./data/{self.id}.npz: x_train, y_train); a network has one output, its prediction in the target's "
+                "own units, graded by mse, mae or r2")
+
     @property
     def preprocess_function(self) -> str:
         return self.student_preprocess or f"preprocess_{self.id}"
