@@ -66,7 +66,8 @@ class AccuracyCheck(CheckBase):
 
 
 class OverfittingGapCheck(CheckBase):
-    """Training accuracy minus hidden accuracy of a model; smaller is better."""
+    """Training accuracy minus hidden accuracy of a model (on a regression dataset training R² minus hidden R²);
+    smaller is better."""
 
     kind: Literal["overfitting_gap"]
     model: Identifier
