@@ -24,6 +24,7 @@ from grader.evaluation.history_check import choose_history, history_result
 from grader.evaluation.memorisation import MAX_IMAGES, memorised_rows
 from grader.evaluation.network import NumpyNetwork, build_network
 from grader.evaluation.op_policy import over_parameter_cap, refused_in_dense_lab
+from grader.evaluation.outputs import classes_of, cross_entropy, finite_list, fit_quality, ranked_classes
 from grader.evaluation.preprocessing import Preprocessing, match_student, named_preprocessings
 from grader.evaluation.result import ArchitectureFacts, EvaluationResult, HistoryResult, ModelResult
 
@@ -207,16 +208,6 @@ class _Evaluation:
                     cross_entropy(scores, inputs.sample_y))
 
 
-def fit_quality(scores: Array, labels: Array, threshold: float, regression: bool) -> float:
-    """How well scores fit visible labels, higher is better: accuracy, or for a regression network R² of its one
-    output (-inf when an output is not finite)."""
-    if not regression:
-        return float((classes_of(scores, threshold) == labels).mean())
-    error = scores[:, 0].astype(np.float64) - labels
-    if not np.isfinite(error).all():
-        return float("-inf")
-    spread = float(np.sum((labels - labels.mean()) ** 2))
-    return 1.0 - float(np.sum(error ** 2)) / spread if spread > 0 else -float(np.sum(error ** 2))
 
 
 def input_layouts(raw: tuple[int, ...], student: tuple[int, ...],
@@ -234,34 +225,10 @@ def input_layouts(raw: tuple[int, ...], student: tuple[int, ...],
     return list(dict.fromkeys(layouts))
 
 
-def classes_of(scores: Array, threshold: float = 0.5) -> Array:
-    """The class each row of scores predicts: the highest score's, or for one output class 1 above `threshold` (0.5
-    for a probability, 0 for a logit: `NumpyNetwork.one_output_threshold`)."""
-    if scores.shape[1] == 1:
-        return (scores[:, 0] > threshold).astype(np.int64)
-    with np.errstate(invalid="ignore"):
-        classes: Array = np.nan_to_num(scores, nan=-np.inf).argmax(axis=1).astype(np.int64)
-        return classes
 
 
-def ranked_classes(scores: Array, k: int) -> Array:
-    """Each row's k best-scored classes, best first (NaN scores last; ties in class order)."""
-    with np.errstate(invalid="ignore"):
-        order: Array = np.argsort(-np.nan_to_num(scores, nan=-np.inf), axis=1, kind="stable")[:, :k]
-    return order.astype(np.int64)
 
 
-def cross_entropy(scores: Array, labels: Array) -> float | None:
-    """Mean cross-entropy of class scores (probabilities, log-probabilities or logits); None when not class scores."""
-    if scores.shape[1] < 2 or not np.isfinite(scores).all() or labels.max(initial=0) >= scores.shape[1]:
-        return None
-    s = scores.astype(np.float64)
-    if s.min() >= 0 and np.allclose(s.sum(axis=1), 1, atol=1e-3):
-        log_p = np.log(np.clip(s, 1e-12, None))
-    else:
-        shifted = s - s.max(axis=1, keepdims=True)
-        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return float(-log_p[np.arange(len(labels)), labels].mean())
 
 
 def architecture_fits(facts: ArchitectureFacts, requirement: str) -> bool:
@@ -282,7 +249,7 @@ def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, inputs: DatasetI
     hidden_x = inputs.hidden_x
     network = fit.network
     words = fit.preprocessing.words
-    trained = ({"train_outputs": _finite_list(fit.train_predictions)} if inputs.regression else
+    trained = ({"train_outputs": finite_list(fit.train_predictions)} if inputs.regression else
                {"train_predictions": [int(p) for p in fit.train_predictions]})
     base: dict[str, Any] = {"name": slot.name, "found": True, "via": via, "source": label, "export_path": path,
                             "framework": network.source.framework, "facts": network.facts(),
@@ -307,15 +274,12 @@ def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, inputs: DatasetI
     if memorised is not None:
         base.update(memorised_rows=memorised.copies, rows_compared=memorised.rows)
     if inputs.regression:
-        return ModelResult(**base, outputs=_finite_list(scores[:, 0]))
+        return ModelResult(**base, outputs=finite_list(scores[:, 0]))
     predictions = classes_of(scores, network.one_output_threshold)
     ranked = ranked_classes(scores, slot.top_k).tolist() if slot.top_k and scores.shape[1] > 1 else None
     return ModelResult(**base, predictions=[int(p) for p in predictions], ranked=ranked)
 
 
-def _finite_list(values: Array) -> list[float | None]:
-    """A regression network's outputs as JSON numbers (None for a value that is not finite)."""
-    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=np.float64)]
 
 
 def _over_cap(facts: ArchitectureFacts, slot: SlotRequest) -> str | None:
