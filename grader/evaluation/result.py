@@ -65,6 +65,11 @@ class ModelResult(_Result):
     preprocessing_words: str | None = Field(default=None, max_length=300)  # how the report says it
     predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
     train_predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
+    # a regression slot's predictions (its network's one output per row) on the hidden rows and the visible sample;
+    # None (JSON null) stands for a value that is not finite
+    outputs: list[float | None] | None = Field(default=None, max_length=200_000)
+    train_outputs: list[float | None] | None = Field(default=None, max_length=200_000)
+    inference_ms: float | None = Field(default=None, ge=0)  # the grader's forward pass over the hidden rows
     # per hidden input, its classes by score, best first (as many as a top-k check of the slot needs)
     ranked: list[Annotated[list[ClassIndex], Field(max_length=20)]] | None = Field(default=None, max_length=200_000)
     train_loss: float | None = None  # cross-entropy on the visible training sample
