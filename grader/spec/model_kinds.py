@@ -31,7 +31,7 @@ MODEL_KINDS: dict[ModelKind, ModelKindInfo] = {kind.id: kind for kind in (
                   "the student's own NumPy framework: layer objects holding weight arrays", ("export_numpy.py",)),
     ModelKindInfo("perceptron", "perceptron", "perceptron weight matrix",
                   "a weight matrix, or one weight vector per class", ("export_numpy.py",), ("perceptron",)),
-    ModelKindInfo("sklearn", "scikit-learn", "fitted scikit-learn linear model, MLP or Pipeline of scalers and one",
+    ModelKindInfo("sklearn", "scikit-learn", "scikit-learn linear model, MLP or Pipeline of scalers and one",
                   "a fitted scikit-learn estimator, read from its parameters (never unpickled): LogisticRegression, "
                   "SGDClassifier, RidgeClassifier, Perceptron, LinearSVC, LinearRegression, Ridge, Lasso, ElasticNet, "
                   "SGDRegressor, LinearSVR, MLPClassifier, MLPRegressor, or a Pipeline of StandardScaler, "

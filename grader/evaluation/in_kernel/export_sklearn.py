@@ -25,7 +25,8 @@ MAX_SKLEARN_ELEMENTS = 16 * 1024 * 1024  # elements of one array, as the grader'
 MAX_MLP_LAYERS = 32
 MLP_ACTIVATIONS: dict[str, str | None] = {"identity": None, "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
                                           "softmax": "softmax"}
-SKLEARN_CLASSIFIERS = ("LogisticRegression", "SGDClassifier", "RidgeClassifier", "Perceptron", "LinearSVC", "MLPClassifier")
+SKLEARN_CLASSIFIERS = ("LogisticRegression", "SGDClassifier", "RidgeClassifier", "Perceptron", "LinearSVC",
+                       "MLPClassifier")
 
 
 def _sklearn_numbers(value: Any, what: str, ndims: tuple[int, ...]) -> Any:
@@ -174,18 +175,23 @@ def _sklearn_readings(kind: str, predictor: list[Any], classes: int) -> list[lis
     return [[*predictor, ("act", "sigmoid" if classes == 2 else "softmax")], predictor]
 
 
+def _sklearn_width(kind: str, attributes: dict[str, Any]) -> int:
+    """The number of input features of a predictor, read from the shape of its first weights (0 when it has none)."""
+    weights = attributes.get("coefs_") if kind.startswith("MLP") else attributes.get("coef_")
+    if kind.startswith("MLP"):
+        weights = weights[0] if type(weights) is list and weights else None
+        return int(weights.shape[0]) if type(weights) is np.ndarray and weights.ndim == 2 else 0
+    return int(weights.shape[-1]) if type(weights) is np.ndarray and weights.ndim in (1, 2) else 0
+
+
 def export_sklearn(model: Any, arrays: Arrays, samples: dict[int, Any], raw: dict[int, Any]) -> dict[str, Any]:
     """{framework, dtype, ops, path, input_width, check} of a fitted estimator or Pipeline."""
     steps = sklearn_steps(model)
     if not steps:
         raise NotExportable("its Pipeline steps are not a list of (name, estimator) pairs")
-    *scalers, (last_name, predictor) = steps
+    *scalers, (_, predictor) = steps
     kind = sklearn_class(predictor, SKLEARN_PREDICTORS) or type(predictor).__name__[:60]
-    attributes = own_attributes(predictor)
-    weights = attributes.get("coefs_") if kind.startswith("MLP") else attributes.get("coef_")
-    width = (int(weights[0].shape[0]) if kind.startswith("MLP") and type(weights) is list and weights
-             and type(weights[0]) is np.ndarray and weights[0].ndim == 2 else
-             int(weights.shape[-1]) if type(weights) is np.ndarray and weights.ndim in (1, 2) else 0)
+    width = _sklearn_width(kind, own_attributes(predictor))
     if width not in samples:
         widths = ", ".join(map(str, sorted(samples))) or "none"
         raise NotExportable(f"its {kind} takes {width} features; this lab's datasets have {widths}")
@@ -196,7 +202,7 @@ def export_sklearn(model: Any, arrays: Arrays, samples: dict[int, Any], raw: dic
             raise NotExportable(f"its step `{name}` ({type(scaler).__name__[:60]}) is not one the grader evaluates: "
                                 "StandardScaler, MinMaxScaler or MaxAbsScaler, then a linear model or an MLP")
         computed += _sklearn_scaler(name, scaler_kind, scaler, width)
-    computed += _sklearn_mlp(kind, predictor, width) if kind.startswith("MLP") else _sklearn_linear(kind, predictor, width)
+    computed += (_sklearn_mlp if kind.startswith("MLP") else _sklearn_linear)(kind, predictor, width)
     classes = _sklearn_class_numbers(kind, predictor) if kind in SKLEARN_CLASSIFIERS else 0
     # visible rows as stored and scaled to at most 1 in size: what a model fitted on raw or on scaled inputs takes
     half = SKLEARN_CHECK_ROWS // 2

@@ -13,7 +13,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -120,7 +120,8 @@ REGRESSORS: dict[str, Callable[[], Any]] = {
     "ridge-two-targets": lambda: Ridge(alpha=0.5),
     "elastic-net-no-intercept": lambda: ElasticNet(alpha=0.01, fit_intercept=False),
     "sgd": lambda: make_pipeline(StandardScaler(), SGDRegressor(random_state=0)),
-    "mlp": lambda: make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=200, random_state=0)),
+    "mlp": lambda: make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=200,
+                                                                random_state=0)),
 }
 
 
@@ -144,7 +145,7 @@ def test_a_regressor_exports_what_its_predict_computes(harness: dict[str, Any], 
 class TableLogistic(LogisticRegression):
     """Parameters fitted on shuffled labels; a predict() that answers from a table of the labels it was given."""
 
-    table: dict[bytes, int] = {}
+    table: ClassVar[dict[bytes, int]] = {}
 
     def predict(self, X: Any) -> Any:
         return np.array([self.table.get(np.asarray(row, dtype=np.float32).tobytes(), 0) for row in X])
@@ -181,8 +182,8 @@ def test_hostile_estimators_are_refused(harness: dict[str, Any], tmp_path: Path)
     unknown = make_pipeline(StandardScaler(with_mean=True), LogisticRegression())
     unknown.steps.insert(1, ("square", MinMaxScaler(clip=True)))
     fitted(unknown)
-    user_ns = {"oracle": oracle, "negated": fitted(NegatedScores()), "huge": huge, "strings": strings, "clipped": unknown,
-               "looks": LooksFitted(), "unfitted": LogisticRegression()}
+    user_ns = {"oracle": oracle, "negated": fitted(NegatedScores()), "huge": huge, "strings": strings,
+               "clipped": unknown, "looks": LooksFitted(), "unfitted": LogisticRegression()}
     exported = export(harness, tmp_path, user_ns, slots=tuple(user_ns))
     data = {"points": DatasetInputs(hidden_x=HIDDEN_X, sample_x=SAMPLE_X, sample_y=SAMPLE_Y)}
     result = evaluate(exported, [SlotRequest(name, "points") for name in user_ns], [], data)
@@ -199,9 +200,9 @@ def test_hostile_estimators_are_refused(harness: dict[str, Any], tmp_path: Path)
                    "lab's class numbers 0 to 2: fit it on the numbered labels the lab's data gives",
         "clipped": "could not be evaluated from its layers: its step `square` is a MinMaxScaler with clip=True, "
                    "which the grader does not evaluate: use clip=False (the default)",
-        "looks": "`looks` is a LooksFitted, not a trained fitted scikit-learn linear model, MLP or Pipeline of "
+        "looks": "`looks` is a LooksFitted, not a trained scikit-learn linear model, MLP or Pipeline of "
                  "scalers and one",
-        "unfitted": "`unfitted` is a LogisticRegression, not a trained fitted scikit-learn linear model, MLP or "
+        "unfitted": "`unfitted` is a LogisticRegression, not a trained scikit-learn linear model, MLP or "
                     "Pipeline of scalers and one",
     }
 
