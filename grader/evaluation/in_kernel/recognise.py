@@ -10,13 +10,13 @@ from typing import Any
 KERAS_MODULES = ("keras", "tf_keras")  # Keras 3 and the Keras 2 package TensorFlow keeps for old notebooks
 # the scikit-learn estimators the grader evaluates from their fitted parameters (export_sklearn.py), by module; a
 # Pipeline counts when its steps are SKLEARN_SCALERS and its last step one of these
-SKLEARN_PREDICTORS = {
+SKLEARN_PREDICTORS: dict[str, tuple[str, ...]] = {
     "sklearn.linear_model": ("LogisticRegression", "SGDClassifier", "RidgeClassifier", "Perceptron", "LinearRegression",
                              "Ridge", "Lasso", "ElasticNet", "SGDRegressor"),
     "sklearn.svm": ("LinearSVC", "LinearSVR"),
     "sklearn.neural_network": ("MLPClassifier", "MLPRegressor"),
 }
-SKLEARN_SCALERS = {"sklearn.preprocessing": ("StandardScaler", "MinMaxScaler", "MaxAbsScaler")}
+SKLEARN_SCALERS: dict[str, tuple[str, ...]] = {"sklearn.preprocessing": ("StandardScaler", "MinMaxScaler", "MaxAbsScaler")}
 SKLEARN_WEIGHTS = ("coef_", "coefs_")  # a fitted predictor holds one of them
 
 
