@@ -16,7 +16,9 @@ SKLEARN_PREDICTORS: dict[str, tuple[str, ...]] = {
     "sklearn.svm": ("LinearSVC", "LinearSVR"),
     "sklearn.neural_network": ("MLPClassifier", "MLPRegressor"),
 }
-SKLEARN_SCALERS: dict[str, tuple[str, ...]] = {"sklearn.preprocessing": ("StandardScaler", "MinMaxScaler", "MaxAbsScaler")}
+SKLEARN_SCALERS: dict[str, tuple[str, ...]] = {
+    "sklearn.preprocessing": ("StandardScaler", "MinMaxScaler", "MaxAbsScaler"),
+}
 SKLEARN_WEIGHTS = ("coef_", "coefs_")  # a fitted predictor holds one of them
 
 
