@@ -2,7 +2,7 @@
 kernels: its lab.toml is the guide's block (a logistic-regression baseline on scikit-learn's breast cancer, graded by
 accuracy), its solutions a StandardScaler + LogisticRegression and a StandardScaler + MLPClassifier pipeline (both
 must score 100), its starter must earn nothing; and the guide's regression example with `model_kinds = ["sklearn"]`,
-graded on a LinearRegression and a StandardScaler + MLPRegressor pipeline."""
+graded on a LinearRegression and a StandardScaler + MLPRegressor pipeline (both must score 100)."""
 
 from __future__ import annotations
 
@@ -72,14 +72,6 @@ def test_the_guides_logistic_regression_baseline_passes_labs_test(tmp_path: Path
     assert rows[("starter.ipynb", "total")]["earned"] == 0
 
 
-# a small MLP on 353 rows lands near the linear model, a little above or below the full-credit bars
-MLP_REGRESSOR = """
-[[notebooks]]
-path = "solutions/mlp.ipynb"
-score = [60, 100]
-"""
-
-
 @pytest.mark.slow
 def test_the_guides_regression_lab_takes_scikit_learn_regressors(tmp_path: Path) -> None:
     toml = guide_block("regression-example").replace('title = "Predicting disease progression"\n',
@@ -90,12 +82,12 @@ def test_the_guides_regression_lab_takes_scikit_learn_regressors(tmp_path: Path)
         "linear": load + "diabetes_model = LinearRegression().fit(X, y)",
         "mlp": load + "diabetes_model = make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=(16,), "
                       "learning_rate_init=0.05, max_iter=2000, random_state=0)).fit(X, y)",
-    }, "diabetes_model = None", STARTER + FULL.format(name="linear") + MLP_REGRESSOR)
-    r2 = rows[("solutions/linear.ipynb", "r2")]
-    assert r2["earned"] == r2["max_score"] == 40, r2
-    assert " predicting progression of 88 hidden diabetes rows (1 is perfect, 0 is always predicting their " \
-           "mean; full credit at 0.42, none at or below 0): full credit" in str(r2["message"])
-    assert rows[("solutions/linear.ipynb", "total")]["earned"] == 100
-    r2 = rows[("solutions/mlp.ipynb", "r2")]
-    assert " predicting progression of 88 hidden diabetes rows (1 is perfect" in str(r2["message"]), r2
+    }, "diabetes_model = None", STARTER + FULL.format(name="linear") + FULL.format(name="mlp"))
+    # measured: LinearRegression R² 0.522, MSE 2801, MAE 41.2; the MLP pipeline R² 0.488, MSE 2999, MAE 41.6
+    for notebook in ("solutions/linear.ipynb", "solutions/mlp.ipynb"):
+        r2 = rows[(notebook, "r2")]
+        assert r2["earned"] == r2["max_score"] == 40, r2
+        assert " predicting progression of 88 hidden diabetes rows (1 is perfect, 0 is always predicting their " \
+               "mean; full credit at 0.42, none at or below 0)" in str(r2["message"])
+        assert rows[(notebook, "total")]["earned"] == 100
     assert rows[("starter.ipynb", "total")]["earned"] == 0
