@@ -61,7 +61,7 @@ def sklearn_steps(obj: Any) -> list[tuple[str, Any]] | None:
     steps = own_attributes(obj).get("steps")
     if type(steps) is not list or not 0 < len(steps) <= 16:
         return None
-    if not all(type(s) is tuple and len(s) == 2 and type(s[0]) is str for s in steps):
+    if not all(type(s) in (tuple, list) and len(s) == 2 and type(s[0]) is str for s in steps):
         return None
     return [(name[:60], step) for name, step in steps if step is not None and not isinstance(step, str)]
 
