@@ -73,3 +73,16 @@ def test_labs_validate_announces_the_random_split_of_an_undeclared_regression_im
         "dataset diabetes: regression: the target 'progression' is a number per row (float64); split random, 0.2 of "
         "the rows hidden, seed 20241130; the kernel sees only the visible rows (./data/diabetes.npz: x_train, "
         "y_train); a network has one output, its prediction in the target's own units, graded by mse, mae or r2")
+
+
+def test_an_npz_with_a_test_part_keeps_it_hidden_as_given(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(30, 2)), rng.normal(size=30) * 100
+    np.savez(tmp_path / "houses.npz", x_train=x[:20], y_train=y[:20], x_test=x[20:], y_test=y[20:])
+    lab = LabData(tmp_path / "data", "houses")
+    assert import_private_data(lab, HOUSES, tmp_path / "houses.npz").endswith(
+        "20 visible rows (./data/houses.npz in every job), 10 hidden rows (never in a sandbox), target price, inputs "
+        "(2,); split as given: 10 test rows hidden")
+    assert lab.hidden_split("houses").y.tolist() == y[20:].tolist()
+    with np.load(lab.visible / "houses.npz") as visible:
+        assert visible["y_train"].tolist() == y[:20].tolist()
