@@ -208,8 +208,6 @@ class _Evaluation:
                     cross_entropy(scores, inputs.sample_y))
 
 
-
-
 def input_layouts(raw: tuple[int, ...], student: tuple[int, ...],
                   declared: tuple[tuple[int, ...], ...] = ()) -> list[tuple[int, ...]]:
     """The layouts a network may take raw inputs in: the student's own first, then the lab's declared ones, or else
@@ -223,12 +221,6 @@ def input_layouts(raw: tuple[int, ...], student: tuple[int, ...],
         if len(raw) == 2:
             layouts += [(1, *raw), (*raw, 1)]
     return list(dict.fromkeys(layouts))
-
-
-
-
-
-
 
 
 def architecture_fits(facts: ArchitectureFacts, requirement: str) -> bool:
@@ -278,8 +270,6 @@ def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, inputs: DatasetI
     predictions = classes_of(scores, network.one_output_threshold)
     ranked = ranked_classes(scores, slot.top_k).tolist() if slot.top_k and scores.shape[1] > 1 else None
     return ModelResult(**base, predictions=[int(p) for p in predictions], ranked=ranked)
-
-
 
 
 def _over_cap(facts: ArchitectureFacts, slot: SlotRequest) -> str | None:

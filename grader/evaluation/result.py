@@ -81,6 +81,12 @@ class ModelResult(_Result):
     rows_compared: int | None = Field(default=None, ge=0)
 
 
+    @property
+    def evaluated(self) -> bool:
+        """The grader computed this network's predictions on the hidden inputs: classes, or a regression output."""
+        return self.found and (self.predictions is not None or self.outputs is not None)
+
+
 class HistoryResult(_Result):
     name: Label
     found: bool

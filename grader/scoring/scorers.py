@@ -220,7 +220,7 @@ def score_early_stopping(check: EarlyStoppingCheck, inputs: ScoringInputs) -> Ch
         return failed(check, f"{why} ({context})" if context else why)
     source = entry.source or f"`{check.history}`"
     model = output.model(check.model) if output and check.model else None
-    if check.model and model_role and (model is None or not model.found or model.predictions is None):
+    if check.model and model_role and (model is None or not model.evaluated):
         # a history is what the notebook says about its training: without the trained network it is only numbers
         why = why_missing(check.model, model_role, model, context)
         return failed(check, f"{source} was found, but the network it should record was not: {why}")

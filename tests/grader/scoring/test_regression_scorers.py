@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from grader.data.lab_data import LabData
-from grader.evaluation.result import ArchitectureFacts, EvaluationResult, ModelResult
+from grader.evaluation.result import ArchitectureFacts, EvaluationResult, HistoryResult, ModelResult
 from grader.scoring.scorers import SCORERS, score_checks
 from grader.spec.dataset import DatasetSpec
 from grader.spec.lab import LabSpec
@@ -100,3 +100,16 @@ def test_a_missing_regression_model_says_so(lab: LabData) -> None:
     assert (got.passed, got.score) == (False, 0.0)
     assert got.message == ("no trained model named `net` was found after the notebook ran, and no house price model "
                            "turned up among its variables; train the network and assign it to `net`")
+
+
+def test_early_stopping_reads_the_history_of_a_regression_model(lab: LabData) -> None:
+    """The network the history records was evaluated (its outputs, not classes), so its history counts."""
+    stop = {"id": "stop", "title": "stop", "kind": "early_stopping", "history": "history", "model": "net",
+            "points": 5, "patience": 1}
+    spec = LabSpec.model_validate({"id": "regression", "title": "regression", "datasets": [HOUSES], "checks": [
+        check("r2", 0.6, 0.2), stop]})
+    history = HistoryResult(name="history", found=True, source="`history`", loss=[9.0, 5.0, 3.0, 2.0],
+                            val_loss=[9.0, 6.0, 4.0, 4.5])
+    results = score_checks(spec, EvaluationResult(models=[model(PREDICTED, TRAIN_OUTPUTS)], histories=[history]),
+                           lab, "")
+    assert [(r.id, r.passed, r.score) for r in results] == [("r2", True, 10.0), ("stop", True, 5.0)]
