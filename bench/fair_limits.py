@@ -189,6 +189,7 @@ async def _main(args: argparse.Namespace) -> None:
         clock, neighbours = ways[number - 1]
         row = Row(f"{number}. {clock}", neighbours, [], [], [], [], [], load(), "", [])
         for _ in range(args.runs):
+            beside: contextlib.AbstractContextManager[None]
             if neighbours.startswith("starved"):
                 beside = starved(args.starve_hogs, args.hog_s)
             elif neighbours != "alone":
@@ -198,9 +199,11 @@ async def _main(args: argparse.Namespace) -> None:
             with wall_clock_limits(clock.startswith("wall")), plain_wall_backstop("backstop in wall" in clock), \
                     beside:
                 epochs, score, accuracy, wall_s, cpu_s, struck = await grade_once(ctx)
-            for values, value in ((row.epochs, epochs), (row.scores, score), (row.accuracy, accuracy),
-                                  (row.wall_s, wall_s), (row.cpu_s, cpu_s)):
-                values.append(value)
+            row.epochs.append(epochs)
+            row.scores.append(score)
+            row.accuracy.append(accuracy)
+            row.wall_s.append(wall_s)
+            row.cpu_s.append(cpu_s)
             row.struck.append(struck)
             print(f"  {clock}, {neighbours}: {epochs} epochs, score {score:g}, accuracy {accuracy:.3f}, cut by the "
                   f"{struck} clock after {wall_s:.1f} s wall / {cpu_s:.1f} s CPU (load {load()})", flush=True)

@@ -1,14 +1,16 @@
 """Grading overhead: `labgrader grade` against `jupyter nbconvert --execute` and a plain Python script, side by side.
 
-    .venv/bin/python -m bench.grading_overhead [--runs 5] [--solution-runs 3] [--only trivial,torch,solutions] [--parts]
+    .venv/bin/python -m bench.grading_overhead [--runs 5] [--solution-runs 3] [--only trivial,torch,solutions]
+        [--parts]
 
 For each notebook the three ways run interleaved (grade, nbconvert, script, grade, ...) so a noisy neighbour hits
 them alike; the table shows medians: per notebook the difference (grade - nbconvert) and the ratio (grade /
 nbconvert) against nbconvert of the same run, with the target (+0.5 s for a small notebook, 5% for a reference
 solution) and the load average before and after the notebook's runs. `--parts` also prints the report's own timings
-(prepare, kernel start, cells, harness, evaluate) per part. The baselines run the same code the sandboxed kernel runs: the grader's set-up
-cell (`grader/evaluation/in_kernel/startup*.py`: seeds, `./data` on `sys.path`, offline MNIST for Keras) and then
-the student's cells, in a directory holding the same visible data; only the sandbox, the harness and the scoring are
+(prepare, kernel start, cells, harness, evaluate) per part.
+The baselines run the same code the sandboxed kernel runs: the grader's set-up cell
+(`grader/evaluation/in_kernel/startup*.py`: seeds, `./data` on `sys.path`, offline MNIST for Keras) and then the
+student's cells, in a directory holding the same visible data; only the sandbox, the harness and the scoring are
 missing.
 Peak memory is the largest VmHWM of the kernel process (the script's own process), sampled every 0.1 s.
 """

@@ -18,7 +18,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from grader.errors import KernelProtocolViolation, SetupFailed
 from grader.kernel.channel import SandboxKernelClient
-from grader.kernel.cpu_clock import Budget, CpuClock, Span, WaitClock, used, watch_cell
+from grader.kernel.cpu_clock import Budget, CpuClock, WaitClock, used, watch_cell
 from grader.kernel.frames import CONNECTION_KEYS, DEFAULT_DEATH_REASON
 from grader.kernel.notebook_client import (
     RESPONSE_GRACE_S,

@@ -39,8 +39,8 @@ def mount_tmpfs(target: Path, size_mb: int, uid: int | None) -> bool:
     options = f"size={size_mb}m,mode=0700"
     if uid is not None:
         options += f",uid={uid},gid={uid}"
-    return libc.mount(b"labgrader-job", os.fsencode(target), b"tmpfs", MS_NOSUID | MS_NODEV,
-                      options.encode()) == 0
+    result: int = libc.mount(b"labgrader-job", os.fsencode(target), b"tmpfs", MS_NOSUID | MS_NODEV, options.encode())
+    return result == 0
 
 
 def unmount(target: Path) -> None:

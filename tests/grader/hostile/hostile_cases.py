@@ -546,7 +546,8 @@ CASES: list[HostileCase] = [
                  cell_errors=((1, "NotebookTimeout"),), stdout={0: "one\n", 2: ""},
                  starved=Expected(note=(
                      f"the notebook was stopped by the wall-clock backstop after {{s}} s {NOT_COUNTED} having used "
-                     "only {s} s of its 10 s of CPU time; cell 1 was interrupted and the cells after it did not run (the lab's limits: "
+                     "only {s} s of its 10 s of CPU time; cell 1 was interrupted and the cells after it did not run "
+                     "(the lab's limits: "
                      f"60 s per cell, 10 s for the whole notebook, in CPU time at 1 core, so a busy worker does not "
                      f"shorten them). {WAITED}"), cell_errors=((0, "NotebookTimeout"),), stdout={0: "", 2: ""})),
         notebook_timeout_s=10,
