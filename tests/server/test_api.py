@@ -175,9 +175,10 @@ def test_an_infinite_loop_times_out_and_the_next_job_runs(tmp_path: Path) -> Non
     # the backstop leaves out the job's wait for a CPU: only a machine that starves the job below a tenth of its share
     # meets the wall-clock ceiling (10x the limit) first, and says so
     starved = (f"cell 1 was stopped by the wall-clock backstop after @ s (not counting @ s it waited for a CPU behind "
-               f"other work) having used only @ s of its {cpu_limit} s of CPU time; the cells after it ran {limits}. It was waiting rather than computing, so this is not a "
-               "sign of too many epochs: if the notebook does not sleep or wait for input, the worker was overloaded "
-               "and a regrade will run it in full. The networks are graded as they were trained when it stopped")
+               f"other work) having used only @ s of its {cpu_limit} s of CPU time; the cells after it ran {limits}. "
+               "It was waiting rather than computing, so this is not a sign of too many epochs: if the notebook does "
+               "not sleep or wait for input, the worker was overloaded and a regrade will run it in full. The "
+               "networks are graded as they were trained when it stopped")
     note = str(graded["note"])
     assert any(re.fullmatch(re.escape(n).replace("@", r"\d+"), note) for n in (computed, starved)), note
     iris = next(c for c in graded["checks"] if c["id"] == "iris_accuracy")  # type: ignore[union-attr]
