@@ -46,8 +46,8 @@ MEANINGS = {
                 "`shared = \"ID\"` (the course's declaration in `datasets.toml` beside the lab folders)",
     "student_files": "files of the lab's folder copied into every job's ./data (a helper module students import)",
     "limits.cell_timeout_s": "seconds one cell may compute: CPU seconds at the job's share of the cores, with a "
-                             "wall-clock backstop 3 times longer (`LABGRADER_CELL_TIMEOUT_S` overrides it on a "
-                             "server)",
+                             "wall-clock backstop 3 times longer for code that sleeps, not counting time spent waiting "
+                             "for a CPU (`LABGRADER_CELL_TIMEOUT_S` overrides it on a server)",
     "limits.notebook_timeout_s": "seconds the whole notebook may compute, counted like `cell_timeout_s`",
     "submission.deadline": "ISO 8601 time (UTC when no zone); later submissions are late",
     "submission.penalty_per_day": "share of the score taken per started day late (0.1 = 10 %)",
