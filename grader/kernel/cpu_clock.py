@@ -15,7 +15,7 @@ import fcntl
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from grader.kernel.limits import WALL_BACKSTOP_FACTOR
 
@@ -96,7 +96,7 @@ def used(start: float | None, now: float | None) -> float | None:
 
 
 async def watch_cell(running: asyncio.Future[Any], budget: Budget, deadline: float, notebook_cpu0: float | None,
-                     cell_cpu0: float | None) -> tuple[str, str] | None:
+                     cell_cpu0: float | None) -> tuple[Literal["cell", "notebook"], Literal["cpu", "wall"]] | None:
     """Wait for the cell; None when it ended, else (limit, clock) of what struck first: the job's CPU time over the
     cell's or the notebook's limit, or the notebook's wall-clock backstop."""
     loop = asyncio.get_running_loop()
