@@ -12,6 +12,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from nbformat import NotebookNode
 
 from grader.kernel.environments import read_environment_marker
 from lab_tasks import LABS_DIR
@@ -51,6 +52,12 @@ def import_mnist(workdir: Path) -> str:
     out = labgrader(workdir, "datasets", "import", str(FULL_MNIST))
     assert out.returncode == 0, out.stderr
     return out.stdout
+
+
+def grade_written(workdir: Path, lab: str, nb: NotebookNode, path: Path) -> dict[str, Any]:
+    """Write `nb` to `path`, then grade it (`grade`)."""
+    nbformat.write(nb, path)
+    return grade(workdir, lab, path)
 
 
 def grade(workdir: Path, lab: str, notebook: Path) -> dict[str, Any]:
