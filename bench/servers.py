@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -74,7 +76,12 @@ def add_students(workdir: Path, env: dict[str, str], count: int) -> list[str]:
     roster.write_text("name,role\n" + "".join(f"student{i:03d},student\n" for i in range(count)))
     out = subprocess.run(labgrader("roster", "import", str(roster)), env=env, cwd=workdir, check=True,
                          capture_output=True, text=True)
-    return [line.split(",")[2] for line in out.stdout.splitlines()[1:] if line.count(",") == 2]
+    # the import's stdout is the new users' mail-merge CSV (`server.roster.importer.tokens_csv`): read it by header
+    tokens = [row["token"] for row in csv.DictReader(io.StringIO(out.stdout))]
+    if len(tokens) != count:
+        raise RuntimeError(f"`labgrader roster import` gave {len(tokens)} tokens for {count} new students: "
+                           f"{out.stderr[-500:]}")
+    return tokens
 
 
 @contextmanager

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from grader.data.lab_data import LabData as LabData
+    from grader.data.lab_data import MemoisedLabData as MemoisedLabData
     from grader.data.lab_data import missing_datasets as missing_datasets
     from grader.data.lab_data import sha256_of as sha256_of
     from grader.data.lab_data import warn_missing_datasets as warn_missing_datasets
@@ -74,7 +75,6 @@ if TYPE_CHECKING:
     from grader.scoring.stored import MAX_STORED_EVALUATION_BYTES as MAX_STORED_EVALUATION_BYTES
     from grader.scoring.stored import STORED_EVALUATION_FORMAT as STORED_EVALUATION_FORMAT
     from grader.scoring.stored import EvaluationPlan as EvaluationPlan
-    from grader.scoring.stored import MemoisedLabData as MemoisedLabData
     from grader.scoring.stored import evaluation_plan as evaluation_plan
     from grader.scoring.stored import pack_evaluation as pack_evaluation
     from grader.scoring.stored import rescore_report as rescore_report
@@ -99,7 +99,7 @@ if TYPE_CHECKING:
 # public name -> the module that defines it (tests/test_import_arrows.py checks this agrees with the block above)
 _EXPORTS: dict[str, str] = {
     "LabData": "grader.data.lab_data", "missing_datasets": "grader.data.lab_data", "sha256_of": "grader.data.lab_data",
-    "warn_missing_datasets": "grader.data.lab_data",
+    "warn_missing_datasets": "grader.data.lab_data", "MemoisedLabData": "grader.data.lab_data",
     "prepare_labs": "grader.data.prepare",
     "import_private_data": "grader.data.private", "undeclared_split": "grader.data.private",
     "dataset_status": "grader.data.sources", "fetch_sources": "grader.data.sources",
@@ -123,7 +123,7 @@ _EXPORTS: dict[str, str] = {
     "sweep_abandoned_jobs": "grader.sandbox.job",
     "CheckResult": "grader.scoring.report", "GradingReport": "grader.scoring.report",
     "EvaluationPlan": "grader.scoring.stored", "MAX_STORED_EVALUATION_BYTES": "grader.scoring.stored",
-    "MemoisedLabData": "grader.scoring.stored", "STORED_EVALUATION_FORMAT": "grader.scoring.stored",
+    "STORED_EVALUATION_FORMAT": "grader.scoring.stored",
     "evaluation_plan": "grader.scoring.stored", "pack_evaluation": "grader.scoring.stored",
     "rescore_report": "grader.scoring.stored", "unpack_evaluation": "grader.scoring.stored",
     "EXPECTATIONS_FILE": "grader.spec.expectations", "compare_expectations": "grader.spec.expectations",

@@ -19,6 +19,7 @@
      │    ├── KernelProtocolViolation  the kernel sent what no honest kernel sends (graded, never retried)
      │    ├── DriverEnded     the driver's pipe closed or carried something that is not a frame
      │    ├── FrameTooLarge   a frame announced over the reader's cap
+     │    ├── FrameRefused    a frame that is JSON but none of the protocol's kinds (also a ValueError)
      │    └── SetupFailed     grader code failed in the kernel before any student code ran
      └── InfrastructureError     the grader itself failed (kernel would not start, disk full): retry the job
           ├── KernelStartFailed  the sandboxed kernel died before it answered (the message holds its stderr)
@@ -127,6 +128,14 @@ class DriverEnded(KernelChannelError):
 
 class FrameTooLarge(KernelChannelError):
     """The other side announced a frame over the reader's cap."""
+
+
+class FrameRefused(KernelChannelError, ValueError):
+    """A frame that is JSON but not exactly one of the protocol's kinds; `kind` is the kind it claimed ("" if none)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class SetupFailed(KernelChannelError):

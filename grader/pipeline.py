@@ -20,7 +20,7 @@ from typing import Protocol
 import nbformat
 from nbformat import NotebookNode
 
-from grader.data.lab_data import LabData
+from grader.data.lab_data import LabData, MemoisedLabData
 from grader.data.serve import course_call, link_served_paths, served_code
 from grader.errors import KernelStartFailed
 from grader.evaluation.harness_output import MAX_HARNESS_OUTPUT_BYTES
@@ -49,7 +49,7 @@ from grader.sandbox.jobdir import JobDirs, take_untrusted_file
 from grader.sandbox.uid_lease import lease_uid
 from grader.scoring.cause import with_causes
 from grader.scoring.report import GradingReport
-from grader.scoring.stored import MemoisedLabData, StoredEvaluation, evaluation_plan, score_report
+from grader.scoring.stored import StoredEvaluation, evaluation_plan, score_report
 from grader.spec.lab import LabSpec
 from grader.upload.attachments import SubmittedFile, place_files
 

@@ -131,15 +131,15 @@ def server_env(workdir: Path, **extra: str) -> dict[str, str]:
 T = TypeVar("T")
 
 
-def until(what: str, condition: Callable[[], T], timeout_s: float = 60) -> T:
-    """Poll `condition` every 0.2 s until it returns something true, and return that; fail naming `what` after
+def until(what: str, condition: Callable[[], T], timeout_s: float = 60, every_s: float = 0.2) -> T:
+    """Poll `condition` every `every_s` until it returns something true, and return that; fail naming `what` after
     `timeout_s` (every wait on a live server is bounded)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        time.sleep(0.2)
+        time.sleep(every_s)
     raise AssertionError(f"{what} did not happen in {timeout_s} s")
 
 

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +145,27 @@ def warn_missing_datasets(data_dir: Path, needs: dict[str, set[str]], log: loggi
                         "`labgrader datasets import PATH` (or `datasets fetch`) and a regrade", lab_id,
                         " or ".join(missing), data_dir)
 
+
+@dataclass(frozen=True)
+class MemoisedLabData(LabData):
+    """A lab's data whose splits are read from disk once (a rescore scores a thousand runs on the same arrays)."""
+
+    _splits: dict[tuple[str, str], HiddenSplit] = field(default_factory=dict, compare=False, repr=False)
+    _installed: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+
+    def has_dataset(self, dataset: str) -> bool:
+        if dataset not in self._installed:
+            self._installed[dataset] = super().has_dataset(dataset)
+        return self._installed[dataset]
+
+    def hidden_split(self, dataset: str) -> HiddenSplit:
+        key = ("hidden", dataset)
+        if key not in self._splits:
+            self._splits[key] = super().hidden_split(dataset)
+        return self._splits[key]
+
+    def training_sample(self, dataset: str, size: int = TRAINING_SAMPLE_SIZE) -> HiddenSplit:
+        key = (f"train-{size}", dataset)
+        if key not in self._splits:
+            self._splits[key] = super().training_sample(dataset, size)
+        return self._splits[key]

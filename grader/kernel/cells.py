@@ -19,7 +19,15 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 from grader.errors import KernelProtocolViolation, SetupFailed
 from grader.kernel.channel import SandboxKernelClient
 from grader.kernel.cpu_clock import Budget, CpuClock, WaitClock, used, watch_cell
-from grader.kernel.frames import CONNECTION_KEYS, DEFAULT_DEATH_REASON
+from grader.kernel.frames import (
+    DEFAULT_DEATH_REASON,
+    CellOutputs,
+    ConnectionInfo,
+    CutoffNumbers,
+    DriverLimits,
+    Result,
+    Timings,
+)
 from grader.kernel.notebook_client import (
     RESPONSE_GRACE_S,
     CappedNotebookClient,
@@ -38,17 +46,6 @@ IOPUB_GRACE_S = 30
 READ_FAILURE = "a reply the grader could not read"
 
 
-@dataclass(frozen=True)
-class DriverLimits:
-    cell_timeout_s: float
-    notebook_timeout_s: float
-    harness_timeout_s: float
-    output_limit_bytes: int
-    cpu_share_cores: float = 1.0  # the limits are CPU seconds at this many cores (`grader.kernel.cpu_clock`)
-    cpu_clock_fd: int | None = None  # the job's CPU counter, passed by the root; None: wall-clock limits
-    cpu_wait_fd: int | None = None  # the job's wait for a CPU (`cpu_clock.WaitMeter`); None: the backstop is plain wall
-
-
 HarnessRequest = Callable[[], Awaitable[str | None]]
 
 
@@ -64,16 +61,15 @@ class RunOutcome:
     timings_s: dict[str, float] = field(default_factory=dict)
     ran: list[int] = field(default_factory=list)  # indices of the code cells that were executed (or started)
     # the limit that stopped the notebook, in numbers (the root writes the sentence: grader.scoring.report.Cutoff)
-    cutoff: dict[str, Any] | None = None
+    cutoff: CutoffNumbers | None = None
 
-    def as_frame(self) -> dict[str, Any]:
-        return {
-            "event": "result", "note": self.note, "harness_ran": self.harness_ran,
-            "harness_error": self.harness_error, "protocol_violation": self.protocol_violation,
-            "timings_s": self.timings_s, "cutoff": self.cutoff,
-            "cells": [{"index": i, "outputs": self.nb.cells[i].get("outputs", []),
-                       "execution_count": _count(self.nb.cells[i].get("execution_count"))} for i in self.ran],
-        }
+    def as_frame(self) -> Result:
+        return Result(
+            note=self.note, harness_ran=self.harness_ran, harness_error=self.harness_error,
+            protocol_violation=self.protocol_violation, timings_s=Timings(**self.timings_s), cutoff=self.cutoff,
+            cells=[CellOutputs(index=i, outputs=list(self.nb.cells[i].get("outputs", [])),
+                               execution_count=_count(self.nb.cells[i].get("execution_count"))) for i in self.ran],
+        )
 
 
 def _count(value: object) -> int | None:
@@ -159,10 +155,10 @@ async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: Noteb
         over_cpu = notebook_cpu is not None and notebook_cpu >= budget.notebook_cpu_s
         over_wall = budget.clock is not None and budget.active(notebook) >= budget.notebook_wall_s
         if remaining <= 0 or over_cpu or over_wall:  # between cells: the kernel is idle; what it trained is graded
-            outcome.cutoff = {"limit": "notebook", "cell_number": index + 1, "ran_s": 0.0,
-                              "started_after_s": time.monotonic() - cells_started, "interrupted": False,
-                              "clock": "cpu" if over_cpu else "wall", "cpu_s": notebook_cpu,
-                              "waited_s": budget.waited(notebook)}
+            outcome.cutoff = CutoffNumbers(limit="notebook", cell_number=index + 1, ran_s=0.0,
+                                           started_after_s=time.monotonic() - cells_started, interrupted=False,
+                                           clock="cpu" if over_cpu else "wall", cpu_s=notebook_cpu,
+                                           waited_s=budget.waited(notebook))
             outcome.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit; "
                             f"cell {index + 1} and later did not run")
             break
@@ -190,17 +186,17 @@ async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: Noteb
                                     "did not run")
                     kernel_usable = False
                     break
-                outcome.cutoff = outcome.cutoff or {
-                    "limit": "cell", "cell_number": index + 1, "ran_s": ran_s, "interrupted": True,
-                    "started_after_s": cell_started - cells_started, "clock": struck[1], "cpu_s": cell_cpu,
-                    "waited_s": waited}
+                outcome.cutoff = outcome.cutoff or CutoffNumbers(
+                    limit="cell", cell_number=index + 1, ran_s=ran_s, interrupted=True,
+                    started_after_s=cell_started - cells_started, clock=struck[1], cpu_s=cell_cpu,
+                    waited_s=waited)
             else:
                 # the notebook's time ran out inside this cell: interrupt it, let it end, grade what it trained
-                outcome.cutoff = {"limit": "notebook", "cell_number": index + 1,
-                                  "ran_s": time.monotonic() - cell_started,
-                                  "started_after_s": cell_started - cells_started, "interrupted": True,
-                                  "clock": struck[1], "cpu_s": used(notebook_cpu0, budget.now()),
-                                  "waited_s": budget.waited(notebook)}
+                outcome.cutoff = CutoffNumbers(limit="notebook", cell_number=index + 1,
+                                               ran_s=time.monotonic() - cell_started,
+                                               started_after_s=cell_started - cells_started, interrupted=True,
+                                               clock=struck[1], cpu_s=used(notebook_cpu0, budget.now()),
+                                               waited_s=budget.waited(notebook))
                 outcome.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit "
                                 f"in cell {index + 1}")
                 if await _interrupt_and_wait(client, state, running):
@@ -224,7 +220,7 @@ async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: Noteb
             kernel_usable = False
             break
         if id(cell) in client.timed_out_cells:
-            wall_cut = not cpu_cut or (outcome.cutoff or {}).get("clock") == "wall"
+            wall_cut = not cpu_cut or (outcome.cutoff is not None and outcome.cutoff.clock == "wall")
             what = (f"used {budget.cell_cpu_s:.0f} s of CPU time" if not wall_cut else
                     f"ran longer than {budget.cell_wall_s if cpu_cut else budget.cell_ceiling_s:.0f} s")
             _timeout_error(cell, "CellTimeout", f"the cell {what} and was interrupted")
@@ -235,10 +231,10 @@ async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: Noteb
                 break
             outcome.note = outcome.note or f"cell {index + 1} {what} and was interrupted"
             if outcome.cutoff is None:  # nbclient's own timeout: the ceiling (without a CPU clock, the limit)
-                outcome.cutoff = {"limit": "cell", "cell_number": index + 1, "ran_s": budget.cell_ceiling_s,
-                                  "started_after_s": cell_started - cells_started, "interrupted": True,
-                                  "clock": "wall", "cpu_s": used(cell_cpu0, budget.now()),
-                                  "waited_s": budget.waited(span)}
+                outcome.cutoff = CutoffNumbers(limit="cell", cell_number=index + 1, ran_s=budget.cell_ceiling_s,
+                                               started_after_s=cell_started - cells_started, interrupted=True,
+                                               clock="wall", cpu_s=used(cell_cpu0, budget.now()),
+                                               waited_s=budget.waited(span))
     outcome.timings_s["cells"] = time.monotonic() - cells_started
     if (cells_cpu := used(notebook_cpu0, budget.now())) is not None:
         outcome.timings_s["cells_cpu"] = cells_cpu
@@ -303,9 +299,9 @@ async def run_private(state: KernelState, code: str, timeout_s: float) -> str:
     return f"{errors[0].ename}: {errors[0].evalue[:200]}" if errors else ""
 
 
-async def connect(info: dict[str, Any], timeout_s: float, confirm_alive: Callable[[], Awaitable[bool]]) -> KernelState:
+async def connect(info: ConnectionInfo, timeout_s: float, confirm_alive: Callable[[], Awaitable[bool]]) -> KernelState:
     km = RemoteKernelManager()
-    km.load_connection_info({k: info[k] for k in CONNECTION_KEYS if k in info})  # type: ignore[arg-type]
+    km.load_connection_info(info.model_dump())  # type: ignore[arg-type]
     kc = km.client()
     kc.confirm_alive = confirm_alive
     await kc.start_channels(timeout_s=timeout_s)

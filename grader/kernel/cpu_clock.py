@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from grader.kernel.limits import WALL_BACKSTOP_FACTOR, WALL_CEILING_FACTOR
 
@@ -217,7 +217,7 @@ def used(start: float | None, now: float | None) -> float | None:
 
 
 async def watch_cell(running: asyncio.Future[Any], budget: Budget, deadline: float, notebook: Span,
-                     cell: Span) -> tuple[str, str] | None:
+                     cell: Span) -> tuple[Literal["cell", "notebook"], Literal["cpu", "wall"]] | None:
     """Wait for the cell; None when it ended, else (limit, clock) of what struck first: the job's CPU time over the
     cell's or the notebook's limit ("cpu"), their backstop in wall time less the wait for a CPU ("wall"), or the
     notebook's plain wall-clock `deadline` (its ceiling; without a CPU clock, its limit)."""

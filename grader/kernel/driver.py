@@ -9,7 +9,8 @@ message that decodes to 26 times its size, a flood, or a busy output loop costs 
 worker's, and cannot slow another job's event loop. What comes back to the root is bounded and validated there
 (`grader.kernel.execute`): the outputs of each code cell, a note, and timings.
 
-Protocol (root -> driver, one request at a time; driver -> root, one reply each, plus events):
+Protocol (root -> driver, one request at a time; driver -> root, one reply each, plus events; each frame a model of
+`grader.kernel.frames`, its JSON shown):
 
     {"op": "connect", "connection": {...}, "timeout_s": 60}     -> {"event": "connected", "error": ""}
     {"op": "private", "code": "...", "timeout_s": 60}           -> {"event": "private", "error": ""}
@@ -18,6 +19,7 @@ Protocol (root -> driver, one request at a time; driver -> root, one reply each,
                                                                 -> {"event": "harness_wanted"}
     {"op": "harness", "code": "..." | null}                     -> {"event": "result", ...}
     {"op": "kernel_dead", "why": "..."}                         (at any time: the root saw the kernel's process end)
+    {"event": "alive?"} -> {"op": "alive", "alive": true}       (the driver asks, after a disconnect)
 """
 
 from __future__ import annotations
@@ -27,15 +29,35 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
 
 import nbformat
 
-from grader.errors import SetupFailed
-from grader.kernel.cells import DriverLimits, KernelState, connect, run_notebook, run_private
-from grader.kernel.frames import DEFAULT_DEATH_REASON, MAX_REQUEST_BYTES, encode_frame, read_frame
+from grader.errors import FrameRefused, SetupFailed
+from grader.kernel.cells import KernelState, connect, run_notebook, run_private
+from grader.kernel.frames import (
+    DEFAULT_DEATH_REASON,
+    MAX_REQUEST_BYTES,
+    Alive,
+    AliveAsked,
+    CellStarted,
+    Connect,
+    Connected,
+    DriverError,
+    Frame,
+    Harness,
+    HarnessWanted,
+    KernelDead,
+    Private,
+    PrivateRan,
+    Request,
+    Run,
+    SetupFailure,
+    encode_frame,
+    read_request,
+)
 
 logger = logging.getLogger(__name__)
+
 
 class Driver:
     """Reads the root's requests from stdin, answers on stdout; `kernel_dead` may arrive at any moment."""
@@ -44,30 +66,33 @@ class Driver:
         self.reader = reader
         self.write = write
         self.state: KernelState | None = None
-        self.requests: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        # the requests `serve` answers in turn; a FrameRefused is one the driver could not read (answered so)
+        self.requests: asyncio.Queue[Request | FrameRefused | None] = asyncio.Queue()
         self.harness_code: asyncio.Future[str | None] | None = None
         self.alive_answer: asyncio.Future[bool] | None = None
         self.dead_reason: str | None = None
 
-    def send(self, message: dict[str, Any]) -> None:
-        self.write(encode_frame(message))
+    def send(self, frame: Frame) -> None:
+        self.write(encode_frame(frame))
 
     async def read_requests(self) -> None:
         while True:
-            request = await read_frame(self.reader, MAX_REQUEST_BYTES)
+            try:
+                request = await read_request(self.reader, MAX_REQUEST_BYTES)
+            except FrameRefused as refused:
+                await self.requests.put(refused)
+                continue
             if request is None:
                 await self.requests.put(None)
                 return
-            op = request.get("op")
-            if op == "kernel_dead":
-                self.dead_reason = str(request.get("why") or DEFAULT_DEATH_REASON)
+            if isinstance(request, KernelDead):
+                self.dead_reason = request.why or DEFAULT_DEATH_REASON
                 if self.state is not None:
                     self.state.km.dead_reason = self.dead_reason
-            elif op == "alive" and self.alive_answer is not None and not self.alive_answer.done():
-                self.alive_answer.set_result(request.get("alive") is True)
-            elif op == "harness" and self.harness_code is not None and not self.harness_code.done():
-                code = request.get("code")
-                self.harness_code.set_result(code if isinstance(code, str) else None)
+            elif isinstance(request, Alive) and self.alive_answer is not None and not self.alive_answer.done():
+                self.alive_answer.set_result(request.alive)
+            elif isinstance(request, Harness) and self.harness_code is not None and not self.harness_code.done():
+                self.harness_code.set_result(request.code)
             else:
                 await self.requests.put(request)
 
@@ -77,7 +102,7 @@ class Driver:
             return False
         if self.alive_answer is None or self.alive_answer.done():
             self.alive_answer = asyncio.get_running_loop().create_future()
-            self.send({"event": "alive?"})
+            self.send(AliveAsked())
         return await asyncio.shield(self.alive_answer)
 
     async def serve(self) -> None:
@@ -90,43 +115,40 @@ class Driver:
             if self.state is not None:
                 self.state.kc.stop_channels()
 
-    async def handle(self, request: dict[str, Any]) -> None:
-        op = request.get("op")
-        if op == "connect":
+    async def handle(self, request: Request | FrameRefused) -> None:
+        if isinstance(request, Connect):
             try:
-                self.state = await connect(request["connection"], float(request.get("timeout_s", 60)),
-                                           self.ask_alive)
+                self.state = await connect(request.connection, request.timeout_s, self.ask_alive)
                 if self.dead_reason is not None:
                     self.state.km.dead_reason = self.dead_reason
-                self.send({"event": "connected", "error": ""})
+                self.send(Connected(error=""))
             except Exception as exc:
                 logger.exception("could not connect to the kernel")
-                self.send({"event": "connected", "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
-        elif op == "private" and self.state is not None:
-            error = await run_private(self.state, str(request["code"]), float(request.get("timeout_s", 60)))
-            self.send({"event": "private", "error": error})
-        elif op == "run" and self.state is not None:
+                self.send(Connected(error=f"{type(exc).__name__}: {str(exc)[:300]}"))
+        elif isinstance(request, Private) and self.state is not None:
+            self.send(PrivateRan(error=await run_private(self.state, request.code, request.timeout_s)))
+        elif isinstance(request, Run) and self.state is not None:
             await self.run(request)
         else:
-            self.send({"event": "error", "error": f"unexpected request {str(op)[:40]!r}"})
+            what = request.kind if isinstance(request, FrameRefused) else request.op
+            self.send(DriverError(error=f"unexpected request {what[:40]!r}"))
 
-    async def run(self, request: dict[str, Any]) -> None:
-        nb = nbformat.reads(request["notebook"], as_version=4)  # type: ignore[no-untyped-call]
-        limits = DriverLimits(**request["limits"])
+    async def run(self, request: Run) -> None:
+        nb = nbformat.reads(request.notebook, as_version=4)  # type: ignore[no-untyped-call]
         state = self.state
         assert state is not None
 
         async def harness() -> str | None:
             self.harness_code = asyncio.get_running_loop().create_future()
-            self.send({"event": "harness_wanted"})
+            self.send(HarnessWanted())
             return await self.harness_code
 
         try:
-            outcome = await run_notebook(state, nb, limits, str(request["setup_code"]),
-                                         harness if request.get("harness") else None,
-                                         lambda index: self.send({"event": "cell", "index": index}))
+            outcome = await run_notebook(state, nb, request.limits, request.setup_code,
+                                         harness if request.harness else None,
+                                         lambda index: self.send(CellStarted(index=index)))
         except SetupFailed as exc:
-            self.send({"event": "setup_failed", "error": str(exc)})
+            self.send(SetupFailure(error=str(exc)))
             return
         self.send(outcome.as_frame())
 

@@ -12,11 +12,24 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from grader.errors import DriverEnded, FrameTooLarge, InfrastructureError
+from grader.errors import DriverEnded, FrameRefused, FrameTooLarge, InfrastructureError
 from grader.kernel.cpu_clock import WaitMeter, open_for_driver
-from grader.kernel.frames import DEFAULT_DEATH_REASON, encode_frame, read_frame
+from grader.kernel.frames import (
+    DEFAULT_DEATH_REASON,
+    Alive,
+    AliveAsked,
+    Connect,
+    Connected,
+    Event,
+    Frame,
+    KernelDead,
+    Private,
+    PrivateRan,
+    encode_frame,
+    read_event,
+)
 from grader.kernel.kernel_process import SandboxKernelManager
 
 DRIVER_START_TIMEOUT_S = 60
@@ -25,6 +38,7 @@ DEATH_CONFIRM_S = 2.0  # how long the root waits for a kernel whose sockets clos
 STDERR_TAIL_BYTES = 4096
 
 DeathReason = Callable[[], str]
+Answer = TypeVar("Answer", Connected, PrivateRan)
 
 
 def no_reason() -> str:
@@ -70,10 +84,10 @@ class KernelDriver:
     def stderr_tail(self) -> str:
         return bounded_text(self._stderr.decode("utf-8", "replace"), STDERR_TAIL_BYTES).strip()[-600:]
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, frame: Frame) -> None:
         assert self.process.stdin is not None
         with contextlib.suppress(ConnectionError, RuntimeError):
-            self.process.stdin.write(encode_frame(message))
+            self.process.stdin.write(encode_frame(frame))
 
     async def _kernel_alive(self, confirm_s: float = 0.0) -> bool:
         """Whether the kernel's process lives; with `confirm_s`, wait that long for a dying one to be reaped."""
@@ -88,13 +102,14 @@ class KernelDriver:
         if not self._dead_sent:
             self._dead_sent = True
             why = self.death_reason() or self.km.crash_reason() or DEFAULT_DEATH_REASON
-            self.send({"op": "kernel_dead", "why": why})
+            self.send(KernelDead(why=why))
 
-    async def next_event(self, max_bytes: int = DRIVER_SMALL_FRAME_BYTES, poll_s: float = 0.5) -> dict[str, Any]:
-        """The driver's next event; meanwhile, tell it when the kernel's process ends and answer its liveness
-        questions. Raises DriverEnded when the pipe ends or carries something that is not a frame."""
+    async def next_event(self, max_bytes: int = DRIVER_SMALL_FRAME_BYTES, poll_s: float = 0.5) -> Event:
+        """The driver's next event, checked; meanwhile, tell it when the kernel's process ends and answer its
+        liveness questions. Raises DriverEnded when the pipe ends or carries something that is not a frame, and
+        FrameRefused for a frame that is none of the protocol's events (`grader.kernel.frames`)."""
         assert self.process.stdout is not None
-        reading = asyncio.ensure_future(read_frame(self.process.stdout, max_bytes))
+        reading = asyncio.ensure_future(read_event(self.process.stdout, max_bytes))
         try:
             while True:
                 done, _ = await asyncio.wait({reading}, timeout=poll_s)
@@ -104,50 +119,53 @@ class KernelDriver:
                     continue
                 try:
                     event = reading.result()
+                except FrameRefused:
+                    raise
                 except (FrameTooLarge, ValueError, UnicodeError, RecursionError) as exc:
                     raise DriverEnded(f"the driver sent an invalid frame ({type(exc).__name__})") from exc
                 if event is None:
                     raise DriverEnded("the driver ended")
-                if event.get("event") == "alive?":
+                if isinstance(event, AliveAsked):
                     alive = await self._kernel_alive(DEATH_CONFIRM_S)
                     if not alive:
                         self._tell_dead()
-                    self.send({"op": "alive", "alive": alive})
-                    reading = asyncio.ensure_future(read_frame(self.process.stdout, max_bytes))
+                    self.send(Alive(alive=alive))
+                    reading = asyncio.ensure_future(read_event(self.process.stdout, max_bytes))
                     continue
                 return event
         finally:
             if not reading.done():
                 reading.cancel()
 
-    async def request(self, message: dict[str, Any], expect: str, timeout_s: float) -> dict[str, Any]:
+    async def request(self, message: Connect | Private, expect: type[Answer], timeout_s: float) -> Answer:
         self.send(message)
         try:
             event = await asyncio.wait_for(self.next_event(), timeout=timeout_s)
         except TimeoutError as exc:
-            raise InfrastructureError(f"the kernel driver did not answer {message['op']!r} in {timeout_s:.0f} s") \
+            raise InfrastructureError(f"the kernel driver did not answer {message.op!r} in {timeout_s:.0f} s") \
                 from exc
+        except FrameRefused as exc:
+            raise InfrastructureError(f"the kernel driver answered {message.op!r} with {exc}") from exc
         except DriverEnded as exc:
             raise InfrastructureError(f"the kernel driver failed ({exc}): {self.stderr_tail()}") from exc
-        if event.get("event") != expect:
-            answered = str(event.get("event"))[:40]
-            raise InfrastructureError(f"the kernel driver answered {answered!r} to {message['op']!r}")
+        if not isinstance(event, expect):
+            raise InfrastructureError(f"the kernel driver answered {event.event!r} to {message.op!r}")
         return event
 
     async def connect(self, timeout_s: float) -> None:
         """Have the driver connect to the kernel (once: the kernel has run no student code yet)."""
-        event = await self.request({"op": "connect", "connection": self.km.connection_for_driver(),
-                                    "timeout_s": timeout_s}, "connected", timeout_s + DRIVER_START_TIMEOUT_S)
-        if event.get("error"):
+        event = await self.request(Connect(connection=self.km.connection_for_driver(), timeout_s=timeout_s),
+                                   Connected, timeout_s + DRIVER_START_TIMEOUT_S)
+        if event.error:
             await asyncio.sleep(0.2)  # the driver's log of why
-            raise InfrastructureError(f"the sandboxed kernel did not start: {bounded_text(event['error'], 300)} "
+            raise InfrastructureError(f"the sandboxed kernel did not start: {bounded_text(event.error, 300)} "
                                       f"({self.stderr_tail()[-300:]})")
 
     async def private(self, code: str, timeout_s: float) -> str:
         """Run grader code in the kernel before any student code; "" or what failed."""
-        event = await self.request({"op": "private", "code": code, "timeout_s": timeout_s}, "private",
+        event = await self.request(Private(code=code, timeout_s=timeout_s), PrivateRan,
                                    timeout_s + DRIVER_START_TIMEOUT_S)
-        return bounded_text(event.get("error"), 400)
+        return bounded_text(event.error, 400)
 
     async def close(self) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -5,8 +5,9 @@ The root side: it starts the kernel's process (`grader.kernel.kernel_process`: t
 the job's cgroups, its own sandbox; `grader.kernel.driver_handle` is the root's end), and never connects to the
 kernel itself. The driver runs nbclient against the kernel and sends back, over a pipe, small frames: which
 cell runs, a request for the harness code, and at the end each code cell's outputs and a note. The root checks every
-frame (size first, then JSON, then the notebook schema) as untrusted input, because the driver handles what student
-code sends; a driver that sends nonsense or dies ends the job with a graded note, never a retry.
+frame as untrusted input, because the driver handles what student code sends: its size first, then JSON, then its
+kind's model (`grader.kernel.frames`), then the notebook schema and the root's own limits; a driver that sends
+nonsense or dies ends the job with a graded note, never a retry.
 """
 
 from __future__ import annotations
@@ -18,14 +19,24 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
 
-from grader.errors import DriverEnded, InfrastructureError, KernelStartFailed
+from grader.errors import DriverEnded, FrameRefused, InfrastructureError, KernelStartFailed
 from grader.kernel.driver_handle import DeathReason, KernelDriver, bounded_text, no_reason, start_driver
-from grader.kernel.frames import DEFAULT_DEATH_REASON
+from grader.kernel.frames import (
+    DEFAULT_DEATH_REASON,
+    CellOutputs,
+    CellStarted,
+    CutoffNumbers,
+    DriverLimits,
+    Harness,
+    HarnessWanted,
+    Result,
+    Run,
+    SetupFailure,
+)
 from grader.kernel.kernel_process import SandboxKernelManager, sandbox_kernel_manager, start_kernel
 from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB, WALL_CEILING_FACTOR
 from grader.kernel.stderr_tail import StderrTail
@@ -64,22 +75,17 @@ def _result_cap(nb: NotebookNode, limits: RunLimits) -> int:
     return 2 * limits.output_limit_bytes + 2048 * len(nb.cells) + 1024 * 1024
 
 
-def _apply_outputs(nb: NotebookNode, cells: Any) -> list[int]:
+def _apply_outputs(nb: NotebookNode, cells: list[CellOutputs]) -> list[int]:
     """Put the driver's outputs into the root's own copy of the notebook (its sources were never sent back), then
-    validate the notebook; raises ValueError on anything malformed."""
-    if not isinstance(cells, list):
-        raise ValueError("cells is not a list")
+    validate the notebook; raises ValueError on a cell out of order or not a code cell, ValidationError on outputs
+    the notebook schema refuses."""
     ran: list[int] = []
     for entry in cells:
-        index = entry.get("index") if isinstance(entry, dict) else None
-        if not isinstance(index, int) or not 0 <= index < len(nb.cells) or nb.cells[index].cell_type != "code" \
-                or (ran and index <= ran[-1]):
+        index = entry.index
+        if not index < len(nb.cells) or nb.cells[index].cell_type != "code" or (ran and index <= ran[-1]):
             raise ValueError("a cell index out of order or not a code cell")
-        outputs, count = entry.get("outputs"), entry.get("execution_count")
-        if not isinstance(outputs, list) or not (count is None or isinstance(count, int)):
-            raise ValueError("malformed outputs")
-        nb.cells[index].outputs = [nbformat.from_dict(o) for o in outputs]
-        nb.cells[index].execution_count = count
+        nb.cells[index].outputs = [nbformat.from_dict(o) for o in entry.outputs]
+        nb.cells[index].execution_count = entry.execution_count
         ran.append(index)
     nbformat.validate(nb)
     return ran
@@ -151,13 +157,14 @@ async def _drive(driver: KernelDriver, nb: NotebookNode, setup_code: str, limits
                  result: ExecutionResult, harness: HarnessStep | None, death_reason: DeathReason) -> None:
     """Hand the notebook to the driver and follow it until its result (or its end)."""
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    driver.send({"op": "run", "notebook": nbformat.writes(nb), "setup_code": setup_code,  # type: ignore[no-untyped-call]
-                 "harness": harness is not None,
-                 "limits": {"cell_timeout_s": limits.cell_timeout_s, "notebook_timeout_s": limits.notebook_timeout_s,
-                            "harness_timeout_s": limits.harness_timeout_s,
-                            "output_limit_bytes": limits.output_limit_bytes,
-                            "cpu_share_cores": limits.cpu_share_cores, "cpu_clock_fd": driver.cpu_clock_fd,
-                            "cpu_wait_fd": driver.cpu_wait_fd}})
+    driver.send(Run(notebook=nbformat.writes(nb), setup_code=setup_code,  # type: ignore[no-untyped-call]
+                    harness=harness is not None,
+                    limits=DriverLimits(cell_timeout_s=limits.cell_timeout_s,
+                                        notebook_timeout_s=limits.notebook_timeout_s,
+                                        harness_timeout_s=limits.harness_timeout_s,
+                                        output_limit_bytes=limits.output_limit_bytes,
+                                        cpu_share_cores=limits.cpu_share_cores, cpu_clock_fd=driver.cpu_clock_fd,
+                                        cpu_wait_fd=driver.cpu_wait_fd)))
     for cell in code_cells:
         cell.outputs = []  # what the notebook came with is never shown as if it had run
     # the driver enforces every time limit; this one only catches a driver that stopped answering
@@ -173,6 +180,13 @@ async def _drive(driver: KernelDriver, nb: NotebookNode, setup_code: str, limits
             result.note = f"the grader lost track of the notebook during {current} (it stopped answering)"
             result.harness_error = result.note
             return
+        except FrameRefused as refused:
+            logger.warning("refused a frame of the kernel driver during %s: %s", current, refused)
+            if refused.kind == "result":
+                _refuse_outputs(nb, result)
+            else:
+                _unexpected(result, current)
+            return
         except DriverEnded:
             why = death_reason()
             if not why and driver.process.returncode is not None and driver.process.returncode > 0:
@@ -186,78 +200,75 @@ async def _drive(driver: KernelDriver, nb: NotebookNode, setup_code: str, limits
                            f"({why or DEFAULT_DEATH_REASON}); the cells after it and the evaluation did not run")
             result.harness_error = result.note
             return
-        kind = event.get("event")
-        if kind == "cell":
-            index = event.get("index")
-            if isinstance(index, int) and 0 <= index < len(nb.cells):
-                current = f"cell {index + 1}"
-        elif kind == "harness_wanted" and harness is not None and output_path is None:
+        if isinstance(event, CellStarted):
+            if event.index < len(nb.cells):
+                current = f"cell {event.index + 1}"
+        elif isinstance(event, HarnessWanted) and harness is not None and output_path is None:
             current = "the evaluation"
             code, output_path = await harness()
-            driver.send({"op": "harness", "code": code})
-        elif kind == "setup_failed":
-            raise InfrastructureError(bounded_text(event.get("error"), 400))
-        elif kind == "result":
+            driver.send(Harness(code=code))
+        elif isinstance(event, SetupFailure):
+            raise InfrastructureError(bounded_text(event.error, 400))
+        elif isinstance(event, Result):
             _take_result(event, nb, result, output_path, limits)
             return
         else:
-            result.note = f"the grader's connection to the kernel sent something unexpected during {current}"
-            result.harness_error = result.note
+            _unexpected(result, current)
             return
 
 
-def _take_result(event: dict[str, Any], nb: NotebookNode, result: ExecutionResult, output_path: Path | None,
+def _unexpected(result: ExecutionResult, current: str) -> None:
+    """A frame of the wrong kind, or one that is none of the protocol's kinds."""
+    result.note = f"the grader's connection to the kernel sent something unexpected during {current}"
+    result.harness_error = result.note
+
+
+def _refuse_outputs(nb: NotebookNode, result: ExecutionResult) -> None:
+    """A result whose outputs cannot be taken: none of what the driver sent is shown."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    result.note = "the grader could not read the notebook's outputs back from its kernel connection"
+    result.harness_error = result.note
+    result.protocol_violation = True
+
+
+def _take_result(event: Result, nb: NotebookNode, result: ExecutionResult, output_path: Path | None,
                  limits: RunLimits) -> None:
     try:
-        _apply_outputs(nb, event.get("cells"))
-    except Exception as exc:  # the notebook schema or a malformed entry: whatever the driver sent is refused
+        _apply_outputs(nb, event.cells)
+    except Exception as exc:  # the notebook schema or a cell out of order: whatever the driver sent is refused
         logger.warning("refused the kernel driver's outputs: %s", type(exc).__name__)
-        for cell in nb.cells:
-            if cell.cell_type == "code":
-                cell.outputs = []
-        result.note = "the grader could not read the notebook's outputs back from its kernel connection"
-        result.harness_error = result.note
-        result.protocol_violation = True
+        _refuse_outputs(nb, result)
         return
-    result.note = bounded_text(event.get("note"))
-    result.cutoff = _cutoff(event.get("cutoff"), nb, limits)
+    result.note = bounded_text(event.note)
+    result.cutoff = _cutoff(event.cutoff, nb, limits)
     if result.cutoff is not None:
         result.note = result.cutoff.describe()  # the grader's own sentence, from validated numbers only
-    result.harness_error = bounded_text(event.get("harness_error"))
-    result.protocol_violation = event.get("protocol_violation") is True
-    timings = event.get("timings_s")
-    if isinstance(timings, dict):
-        for key in ("cells", "cells_cpu", "harness"):
-            value = timings.get(key)
-            if isinstance(value, int | float) and 0 <= value < 1e7:
-                result.timings_s[key] = float(value)
-    if event.get("harness_ran") is True and output_path is not None:
+    result.harness_error = bounded_text(event.harness_error)
+    result.protocol_violation = event.protocol_violation
+    result.timings_s.update(event.timings_s.model_dump(exclude_none=True))
+    if event.harness_ran and output_path is not None:
         result.harness_output = output_path
 
 
-def _cutoff(raw: object, nb: NotebookNode, limits: RunLimits) -> Cutoff | None:
-    """The limit that stopped the notebook, as the driver reported it; None for anything malformed or absurd.
+def _cutoff(numbers: CutoffNumbers | None, nb: NotebookNode, limits: RunLimits) -> Cutoff | None:
+    """The limit that stopped the notebook, as the driver reported it; None for a cell the notebook does not have or
+    times past what the root's own limits allow.
 
     Only numbers cross: the limits come from the root's own settings, the sentence from `Cutoff.describe`."""
-    if not isinstance(raw, dict) or raw.get("limit") not in ("cell", "notebook"):
-        return None
-    cell_number, ran_s, started_after_s = raw.get("cell_number"), raw.get("ran_s"), raw.get("started_after_s")
-    if not isinstance(cell_number, int) or isinstance(cell_number, bool) or not 1 <= cell_number <= len(nb.cells):
+    if numbers is None or numbers.cell_number > len(nb.cells):
         return None
     ceiling = (limits.notebook_timeout_s + limits.cell_timeout_s) * WALL_CEILING_FACTOR + 60
-    numbers = (ran_s, started_after_s)
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= ceiling for v in numbers):
+    if numbers.ran_s > ceiling or numbers.started_after_s > ceiling:
         return None
-    cpu_s = raw.get("cpu_s")
-    cpu_ok = isinstance(cpu_s, int | float) and not isinstance(cpu_s, bool) and 0 <= cpu_s <= ceiling * 1024
-    clock = "cpu" if raw.get("clock") == "cpu" and cpu_ok else "wall"
-    waited_s = raw.get("waited_s")
-    waited_ok = cpu_ok and isinstance(waited_s, int | float) and not isinstance(waited_s, bool) and \
-        0 <= waited_s <= ceiling
-    return Cutoff(limit=raw["limit"], cell_number=cell_number, ran_s=round(float(ran_s), 1),  # type: ignore[arg-type]
-                  started_after_s=round(float(started_after_s), 1),  # type: ignore[arg-type]
+    cpu_s = numbers.cpu_s if numbers.cpu_s is not None and numbers.cpu_s <= ceiling * 1024 else None
+    waited_s = numbers.waited_s if cpu_s is not None and numbers.waited_s is not None and \
+        numbers.waited_s <= ceiling else None
+    return Cutoff(limit=numbers.limit, cell_number=numbers.cell_number, ran_s=round(numbers.ran_s, 1),
+                  started_after_s=round(numbers.started_after_s, 1),
                   cell_timeout_s=limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
-                  interrupted=raw.get("interrupted") is not False, clock=clock,
-                  cpu_s=round(float(cpu_s), 1) if cpu_ok else None,  # type: ignore[arg-type]
-                  waited_s=round(float(waited_s), 1) if waited_ok else None,  # type: ignore[arg-type]
+                  interrupted=numbers.interrupted, clock="cpu" if numbers.clock == "cpu" and cpu_s is not None
+                  else "wall", cpu_s=None if cpu_s is None else round(cpu_s, 1),
+                  waited_s=None if waited_s is None else round(waited_s, 1),
                   cpu_share_cores=limits.cpu_share_cores)

@@ -13,7 +13,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
 from grader.errors import InfrastructureError
-from grader.kernel.frames import CONNECTION_KEYS
+from grader.kernel.frames import ConnectionInfo
 from grader.sandbox.job import KERNEL_NAME
 
 # signals of a crash inside compiled code (the sandbox's shell reports a signal N as exit status 128 + N)
@@ -63,10 +63,10 @@ class SandboxKernelManager(AsyncKernelManager):
         status = getattr(process, "returncode", None)
         return crash_reason(status if isinstance(status, int) else None)
 
-    def connection_for_driver(self) -> dict[str, Any]:
+    def connection_for_driver(self) -> ConnectionInfo:
         info: dict[str, Any] = dict(self.get_connection_info())
         info["key"] = info["key"].decode("ascii") if isinstance(info["key"], bytes) else info["key"]
-        return {k: info[k] for k in CONNECTION_KEYS}
+        return ConnectionInfo(**{k: info[k] for k in ConnectionInfo.model_fields})
 
 
 def sandbox_kernel_manager(work: Path, kernel_dirs: Path, sandbox_uid: int | None) -> SandboxKernelManager:

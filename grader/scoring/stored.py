@@ -16,14 +16,13 @@ import json
 import os
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from grader.data.lab_data import TRAINING_SAMPLE_SIZE, HiddenSplit, LabData
+from grader.data.lab_data import LabData
 from grader.errors import StoredOutputUnreadable
 from grader.evaluation.request import RunSlots, run_slots
 from grader.evaluation.result import EvaluationResult
@@ -100,31 +99,6 @@ class StoredEvaluation(BaseModel):
             if history not in asked:
                 return f"the lab now reads a training history `{history.name}` that was not looked for then"
         return ""
-
-
-@dataclass(frozen=True)
-class MemoisedLabData(LabData):
-    """A lab's data whose splits are read from disk once (a rescore scores a thousand runs on the same arrays)."""
-
-    _splits: dict[tuple[str, str], HiddenSplit] = field(default_factory=dict, compare=False, repr=False)
-    _installed: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
-
-    def has_dataset(self, dataset: str) -> bool:
-        if dataset not in self._installed:
-            self._installed[dataset] = super().has_dataset(dataset)
-        return self._installed[dataset]
-
-    def hidden_split(self, dataset: str) -> HiddenSplit:
-        key = ("hidden", dataset)
-        if key not in self._splits:
-            self._splits[key] = super().hidden_split(dataset)
-        return self._splits[key]
-
-    def training_sample(self, dataset: str, size: int = TRAINING_SAMPLE_SIZE) -> HiddenSplit:
-        key = (f"train-{size}", dataset)
-        if key not in self._splits:
-            self._splits[key] = super().training_sample(dataset, size)
-        return self._splits[key]
 
 
 _DIGESTS: dict[tuple[str, int, int, int], str] = {}

@@ -11,11 +11,25 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import pytest
+from nbformat import NotebookNode
 
+from grader.kernel.environments import read_environment_marker
 from lab_tasks import LABS_DIR
 from tests.conftest import LABGRADER, server_env
 
 FULL_MNIST = Path(os.environ.get("LABGRADER_TEST_MNIST", "/work/shared/datasets/mnist.npz"))
+REPO = Path(__file__).resolve().parents[2]
+
+
+def default_python() -> str:
+    """The default student environment's Python, as the service resolves it (the build in use): it has Keras and
+    torchvision, which the service's venv has not."""
+    venv = Path(os.environ.get("LABGRADER_KERNELS_DIR", REPO / "labgrader-data" / "kernels")) / "default"
+    if read_environment_marker(venv) is None:
+        pytest.fail(f"the default student environment is not built in {venv}: run `.ci/prepare` (or "
+                    "`.venv/bin/labgrader kernels build default`; LABGRADER_KERNELS_DIR names another folder)")
+    return str(Path(os.path.realpath(venv)) / "bin" / "python")
 
 
 def labgrader(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -38,6 +52,12 @@ def import_mnist(workdir: Path) -> str:
     out = labgrader(workdir, "datasets", "import", str(FULL_MNIST))
     assert out.returncode == 0, out.stderr
     return out.stdout
+
+
+def grade_written(workdir: Path, lab: str, nb: NotebookNode, path: Path) -> dict[str, Any]:
+    """Write `nb` to `path`, then grade it (`grade`)."""
+    nbformat.write(nb, path)
+    return grade(workdir, lab, path)
 
 
 def grade(workdir: Path, lab: str, notebook: Path) -> dict[str, Any]:

@@ -16,12 +16,12 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.data.lab_data import LabData
 from grader.kernel.cpu_only import NEEDS_A_GPU
-from grader.kernel.environments import read_environment_marker
 from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
 from grader.spec.lab import LabSpec, discover_labs
 from lab_tasks import LABS_DIR
 from tests.lab_data import frameworks_data
+from tests.lab_tasks.bundled import default_python
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs a root worker")]
 REPO = Path(__file__).resolve().parents[2]
@@ -116,14 +116,9 @@ plt.show()
 """
 
 
-@pytest.fixture(scope="module")
-def default_python() -> str:
-    kernels = Path(os.environ.get("LABGRADER_KERNELS_DIR", REPO / "labgrader-data" / "kernels"))
-    venv = kernels / "default"
-    if read_environment_marker(venv) is None:
-        pytest.fail(f"the default student environment is not built in {venv}: run `.ci/prepare` (or "
-                    "`.venv/bin/labgrader kernels build default`; LABGRADER_KERNELS_DIR names another folder)")
-    return str(Path(os.path.realpath(venv)) / "bin" / "python")  # as the service resolves it: the build in use
+@pytest.fixture(scope="module", name="default_python")
+def default_python_fixture() -> str:
+    return default_python()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 from grader.data.lab_data import sha256_of
 from grader.kernel.environments import MARKER, versions_code
 from tests.conftest import LABGRADER, REPO, make_server, notebook_bytes, server_env
-from tests.grader.kernel_venvs import make_kernel_venv
+from tests.grader.kernel.kernel_venvs import make_kernel_venv
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs a root worker")
 PRINT_PREFIX = "import sys\nprint('prefix:', sys.prefix)"

@@ -12,7 +12,6 @@ import re
 import signal
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from grader.sandbox import reaper
 from server.jobs.celery_publisher import BROKER_QUEUES
 from server.jobs.models import GradingJob
 from server.submissions.models import Submission
-from tests.conftest import LABGRADER, LiveServer, free_port, notebook_bytes, server_env
+from tests.conftest import LABGRADER, LiveServer, free_port, notebook_bytes, server_env, until
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_START = "pg_ctlcluster --skip-systemctl-redirect {version} main {action}"
@@ -47,15 +46,6 @@ def postgres_version() -> str:
     return sorted(os.listdir("/etc/postgresql"))[-1]
 
 
-def wait_until(predicate: object, timeout_s: float, what: str, every_s: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(every_s)
-    raise AssertionError(f"{what} did not happen within {timeout_s} s")
-
-
 def postgres_ready() -> bool:
     return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False).returncode == 0
 
@@ -71,17 +61,17 @@ def stop_postgres() -> None:
 
 def start_postgres() -> None:
     subprocess.run(PG_START.format(version=postgres_version(), action="start").split(), check=True)
-    wait_until(postgres_ready, 60, "PostgreSQL answering again")
+    until("PostgreSQL answering again", postgres_ready, 60)
 
 
 def stop_rabbitmq() -> None:
     subprocess.run(["rabbitmqctl", "-q", "stop"], check=True, capture_output=True)
-    wait_until(lambda: not _answers("127.0.0.1", 5672), 60, "RabbitMQ stopping")
+    until("RabbitMQ stopping", lambda: not _answers("127.0.0.1", 5672), 60)
 
 
 def start_rabbitmq() -> None:
     subprocess.run(["rabbitmq-server", "-detached"], check=True, capture_output=True)
-    wait_until(rabbitmq_ready, 120, "RabbitMQ answering again", every_s=1)
+    until("RabbitMQ answering again", rabbitmq_ready, 120, every_s=1)
 
 
 @pytest.fixture(scope="session")
@@ -184,7 +174,7 @@ class Cluster:
                 raise AssertionError(f"worker {worker.index} exited: {worker.log()[-3000:]}")
             return " ready." in worker.log()
 
-        wait_until(ready, timeout_s, f"worker {worker.index} becoming ready")
+        until(f"worker {worker.index} becoming ready", ready, timeout_s)
 
     def kill_worker(self, worker: Worker, sig: int = signal.SIGKILL) -> None:
         if worker.process.poll() is None:
@@ -225,8 +215,8 @@ class Cluster:
         return sum(1 for job in self.jobs() if job.status == status)
 
     def wait_all(self, status: str, total: int, timeout_s: float) -> None:
-        wait_until(lambda: self.count(status) == total, timeout_s,
-                   f"{total} jobs reaching {status!r} (now {self.count(status)}; logs: {self.worker_tails()})")
+        until(f"{total} jobs reaching {status!r} (now {self.count(status)}; logs: {self.worker_tails()})",
+              lambda: self.count(status) == total, timeout_s)
 
     def completions(self) -> list[tuple[int, int, str]]:
         return sorted(c for worker in self.workers for c in worker.completions())

@@ -11,8 +11,8 @@ from server.jobs.models import Artifact
 from server.settings import Settings
 from server.submissions.service import create_submission
 from server.users.models import User
-from tests.conftest import notebook_bytes
-from tests.services.conftest import Cluster, assert_graded_once, wait_until
+from tests.conftest import notebook_bytes, until
+from tests.services.conftest import Cluster, assert_graded_once
 
 pytestmark = pytest.mark.services
 
@@ -45,7 +45,7 @@ def test_a_message_delivered_twice_gives_one_result_and_a_lost_one_only_a_delay(
     app.close()
     worker = cluster.start_worker("--jobs", "1")
     cluster.wait_all("graded", 3, timeout_s=60)
-    wait_until(lambda: worker.idle_messages() == 3, 20, "the 3 extra messages being consumed")
+    until("the 3 extra messages being consumed", lambda: worker.idle_messages() == 3, 20)
     assert_graded_once(cluster, 3)
 
     # a job committed whose announcement never reached the broker (the API died right after its commit)

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from tests.conftest import until
 from tests.services.conftest import (
     LEASE_S,
     Cluster,
@@ -14,7 +15,6 @@ from tests.services.conftest import (
     start_rabbitmq,
     stop_postgres,
     stop_rabbitmq,
-    wait_until,
 )
 
 pytestmark = pytest.mark.services
@@ -26,7 +26,7 @@ def test_a_job_of_a_worker_killed_mid_run_is_graded_once_by_the_other_within_the
     for worker in workers:
         cluster.wait_ready(worker)
     submission = cluster.submit(token, "import time; time.sleep(5)", "print('done')")
-    wait_until(lambda: cluster.job_of(submission).status == "running", 60, "the job starting")
+    until("the job starting", lambda: cluster.job_of(submission).status == "running", 60)
     owner = cluster.job_of(submission).lease_owner
     assert owner is not None
     victim = next(w for w in workers if w.process.pid == int(owner.split(":")[1]))
@@ -35,7 +35,7 @@ def test_a_job_of_a_worker_killed_mid_run_is_graded_once_by_the_other_within_the
 
     killed_at = time.monotonic()
     cluster.kill_worker(victim)
-    wait_until(lambda: cluster.job_of(submission).attempt == 2, 30, "the job being claimed again")
+    until("the job being claimed again", lambda: cluster.job_of(submission).attempt == 2, 30)
     reclaimed_after_s = time.monotonic() - killed_at
     cluster.wait_all("graded", 1, timeout_s=60)
 
@@ -54,7 +54,7 @@ def test_rabbitmq_restarted_mid_run_loses_no_job(cluster: Cluster) -> None:
         cluster.wait_ready(worker)
     for i in range(8):
         cluster.submit(token, f"print({i})")
-    wait_until(lambda: cluster.count("graded") >= 2, 60, "two jobs graded")
+    until("two jobs graded", lambda: cluster.count("graded") >= 2, 60)
 
     stop_rabbitmq()
     try:
@@ -75,7 +75,7 @@ def test_postgresql_restarted_mid_run_loses_no_job(cluster: Cluster) -> None:
         cluster.wait_ready(worker)
     for i in range(8):
         cluster.submit(token, f"import time; time.sleep(0.5); print({i})")
-    wait_until(lambda: cluster.count("graded") >= 2, 60, "two jobs graded")
+    until("two jobs graded", lambda: cluster.count("graded") >= 2, 60)
 
     stop_postgres()
     try:

@@ -12,8 +12,8 @@ from server.jobs.models import GradingJob, JobQueue, JobStatus
 from server.submissions.models import Submission
 from server.submissions.service import create_submission
 from server.users.models import User
-from tests.conftest import notebook_bytes
-from tests.services.conftest import Cluster, assert_graded_once, wait_until
+from tests.conftest import notebook_bytes, until
+from tests.services.conftest import Cluster, assert_graded_once
 
 pytestmark = pytest.mark.services
 
@@ -44,9 +44,9 @@ def test_a_regrade_of_100_submissions_does_not_delay_a_live_submission(cluster: 
     def regrades_graded() -> int:
         return sum(1 for j in cluster.jobs() if j.queue == JobQueue.REGRADE and j.status == JobStatus.GRADED)
 
-    wait_until(lambda: regrades_graded() >= 2, 90, "the regrade running")
+    until("the regrade running", lambda: regrades_graded() >= 2, 90)
     live_submission = cluster.submit(late, "print('live')")
-    wait_until(lambda: cluster.job_of(live_submission).status == "graded", 60, "the live submission graded")
+    until("the live submission graded", lambda: cluster.job_of(live_submission).status == "graded", 60)
 
     live = cluster.job_of(live_submission)
     assert live.started_at is not None and live.finished_at is not None
@@ -64,7 +64,7 @@ def test_one_students_ten_resubmissions_do_not_starve_another_students_one(clust
     eager_ids = [cluster.submit(eager, f"print({i})") for i in range(10)]
     patient_id = cluster.submit(patient, "print('patient')")
     cluster.start_worker("--jobs", "1")
-    wait_until(lambda: cluster.job_of(patient_id).status == "graded", 90, "the patient student's job graded")
+    until("the patient student's job graded", lambda: cluster.job_of(patient_id).status == "graded", 90)
 
     patient_job = cluster.job_of(patient_id)
     eager_started = [cluster.job_of(i).started_at for i in eager_ids]
@@ -88,7 +88,7 @@ def test_gpu_slots_get_their_device_and_gpu_labs_go_only_to_gpu_workers(cluster:
     assert "4 slot(s) [cuda:0, cuda:0, cuda:1, cuda:1] on queues live-gpu, regrade-gpu" in gpu_worker.log()
     gpu_ids = [cluster.submit(token, GPU_PROBE, "import time; time.sleep(1)", lab="dispatch_gpu") for _ in range(6)]
     cpu_ids = [cluster.submit(token, GPU_PROBE, lab="dispatch_cpu") for _ in range(2)]
-    wait_until(lambda: all(cluster.job_of(i).status == "graded" for i in gpu_ids), 90, "the GPU lab's jobs graded")
+    until("the GPU lab's jobs graded", lambda: all(cluster.job_of(i).status == "graded" for i in gpu_ids), 90)
     assert [cluster.job_of(i).status for i in cpu_ids] == ["queued", "queued"], "a GPU worker took a CPU lab's job"
 
     devices = []
@@ -100,7 +100,7 @@ def test_gpu_slots_get_their_device_and_gpu_labs_go_only_to_gpu_workers(cluster:
     assert set(devices) == {"cuda:0", "cuda:1"}
 
     cpu_worker = cluster.start_worker("--jobs", "1")
-    wait_until(lambda: all(cluster.job_of(i).status == "graded" for i in cpu_ids), 60, "the CPU lab's jobs graded")
+    until("the CPU lab's jobs graded", lambda: all(cluster.job_of(i).status == "graded" for i in cpu_ids), 60)
     for submission_id in cpu_ids:
         assert json.loads(cluster.job_of(submission_id).report_json or "{}")["device"] == "cpu"
         assert printed(cluster, token, submission_id) == "- None true"

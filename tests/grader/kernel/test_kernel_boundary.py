@@ -14,7 +14,7 @@ from nbformat import NotebookNode, ValidationError
 
 from grader.errors import FrameTooLarge, KernelProtocolViolation
 from grader.kernel.channel import ProtocolGuard, StrictSession
-from grader.kernel.frames import encode_frame, read_frame
+from grader.kernel.frames import CellStarted, encode_frame, read_frame
 from grader.sandbox import seccomp
 from grader.scoring.plots import LEARNING_CURVE, learning_curve_artifacts, report_plots
 from grader.scoring.report import CellError, CheckResult, GradingReport
@@ -79,7 +79,7 @@ def test_driver_frames_are_capped_before_they_are_read() -> None:
         reader.feed_eof()
         return await read_frame(reader, cap)
 
-    frame = encode_frame({"event": "cell", "index": 3})
+    frame = encode_frame(CellStarted(index=3))
     assert asyncio.run(read(frame, 1024)) == {"event": "cell", "index": 3}
     with pytest.raises(FrameTooLarge):
         asyncio.run(read(struct.pack(">I", 10**9) + b"x", 1024))
@@ -155,14 +155,21 @@ def test_the_root_takes_only_well_formed_outputs_from_the_driver() -> None:
 
     from grader.kernel.driver_handle import bounded_text
     from grader.kernel.execute import _apply_outputs
+    from grader.kernel.frames import Result, parse_event
 
     def notebook() -> NotebookNode:
         return new_notebook(cells=[new_code_cell("print(1)"), new_markdown_cell("x"), new_code_cell("2")])
 
+    def apply(nb: NotebookNode, cells: object) -> list[int]:  # as the root does: the frame's model, then the notebook
+        event = parse_event({"event": "result", "note": "", "harness_ran": False, "harness_error": "",
+                             "protocol_violation": False, "timings_s": {}, "cutoff": None, "cells": cells})
+        assert isinstance(event, Result)
+        return _apply_outputs(nb, event.cells)
+
     good = [{"index": 0, "outputs": [{"output_type": "stream", "name": "stdout", "text": "1\n"}],
              "execution_count": 1}, {"index": 2, "outputs": [], "execution_count": 2}]
     nb = notebook()
-    assert _apply_outputs(nb, good) == [0, 2]
+    assert apply(nb, good) == [0, 2]
     assert nb.cells[0].outputs[0]["text"] == "1\n" and nb.cells[0].source == "print(1)"
     for bad in ([good[1], good[0]],  # out of order
                 [{"index": 1, "outputs": [], "execution_count": None}],  # a markdown cell
@@ -170,6 +177,6 @@ def test_the_root_takes_only_well_formed_outputs_from_the_driver() -> None:
                 [{"index": 0, "outputs": [{"output_type": "stream"}], "execution_count": 1}],  # not nbformat
                 [{"index": 0, "outputs": "x", "execution_count": 1}], "cells"):
         with pytest.raises((ValueError, ValidationError)):
-            _apply_outputs(notebook(), bad)
+            apply(notebook(), bad)
     assert bounded_text("ok\x1b[2J\u202e\nline", 100) == "ok[2J\nline"
     assert bounded_text(7) == ""

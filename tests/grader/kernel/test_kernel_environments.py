@@ -20,7 +20,7 @@ from grader.sandbox import kernel_command
 from grader.sandbox.isolation import SandboxConfig
 from grader.spec.lab import LabSpec, discover_labs
 from lab_tasks import LABS_DIR
-from tests.grader.kernel_venvs import make_kernel_venv
+from tests.grader.kernel.kernel_venvs import make_kernel_venv
 from tests.lab_data import frameworks_data
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs a root worker")

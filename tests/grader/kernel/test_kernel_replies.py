@@ -22,9 +22,9 @@ import pytest_asyncio
 from jupyter_client.manager import AsyncKernelManager
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.kernel.cells import DriverLimits, KernelState, RunOutcome, connect, run_notebook
+from grader.kernel.cells import KernelState, RunOutcome, connect, run_notebook
 from grader.kernel.execute import ExecutionResult, RunLimits, _take_result
-from grader.kernel.frames import encode_frame
+from grader.kernel.frames import ConnectionInfo, DriverLimits, Result, encode_frame, parse_event
 from grader.pipeline import GradingContext, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
 from grader.scoring.report import Cutoff
@@ -101,7 +101,7 @@ def _notebook(target: str, mutation: str) -> Any:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def kernel(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, Any]]:
+async def kernel(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ConnectionInfo]:
     """One real IPython kernel on Unix sockets, as the sandbox starts it; each case connects a fresh driver side."""
     runtime = tmp_path_factory.mktemp("kernel")
     km = AsyncKernelManager(transport="ipc", ip=str(runtime / "kernel"),
@@ -110,12 +110,14 @@ async def kernel(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict
     await km.start_kernel(cwd=str(runtime), env={"PATH": os.environ["PATH"], "HOME": str(runtime)},
                           extra_arguments=[])
     try:
-        yield dict(km.get_connection_info())
+        info: dict[str, Any] = dict(km.get_connection_info())
+        yield ConnectionInfo(**{k: v.decode() if isinstance(v, bytes) else v for k, v in info.items()
+                                if k in ConnectionInfo.model_fields})
     finally:
         await km.shutdown_kernel(now=True)
 
 
-async def _run(info: dict[str, Any], target: str, mutation: str) -> tuple[RunOutcome, ExecutionResult]:
+async def _run(info: ConnectionInfo, target: str, mutation: str) -> tuple[RunOutcome, ExecutionResult]:
     async def alive() -> bool:
         return True
 
@@ -130,12 +132,14 @@ async def _run(info: dict[str, Any], target: str, mutation: str) -> tuple[RunOut
     assert len(frame) < 8 * 1024 * 1024
     root_nb = _notebook(target, mutation)
     result = ExecutionResult(notebook=root_nb)
-    _take_result(outcome.as_frame(), root_nb, result, None, RunLimits(cell_timeout_s=5, notebook_timeout_s=60))
+    event = parse_event(json.loads(frame[4:]))
+    assert isinstance(event, Result)
+    _take_result(event, root_nb, result, None, RunLimits(cell_timeout_s=5, notebook_timeout_s=60))
     return outcome, result
 
 
 @pytest.mark.parametrize(("target", "mutation"), CASES, ids=[f"{t}-{m}" for t, m in CASES])
-async def test_a_signed_reply_the_driver_cannot_use_ends_graded(kernel: dict[str, Any], target: str,
+async def test_a_signed_reply_the_driver_cannot_use_ends_graded(kernel: ConnectionInfo, target: str,
                                                                   mutation: str) -> None:
     _, result = await _run(kernel, target, mutation)
     assert result.note == NOT_DROPPED.get((target, mutation), "")

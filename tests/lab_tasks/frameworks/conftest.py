@@ -12,7 +12,6 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.data.lab_data import LabData
-from grader.kernel.environments import read_environment_marker
 from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
 from grader.spec.lab import AccuracyCheck, LabSpec, OverfittingGapCheck, discover_labs
@@ -60,14 +59,6 @@ def full_lab(tmp_path_factory: pytest.TempPathFactory) -> LabData:
     if not FULL_MNIST.is_file():
         pytest.fail(f"the full MNIST arrays are needed at {FULL_MNIST} (set LABGRADER_TEST_MNIST)")
     return frameworks_data(tmp_path_factory.mktemp("full-data"), FULL_MNIST)
-
-
-def default_python() -> str:
-    """The default student environment's Python: it has Keras and torchvision (the service's venv has neither)."""
-    venv = Path(os.environ.get("LABGRADER_KERNELS_DIR", Path(__file__).resolve().parents[3] / "labgrader-data" /
-                               "kernels")) / "default"
-    assert read_environment_marker(venv) is not None, f"the default student environment is not built in {venv}"
-    return str(venv / "bin" / "python")
 
 
 def notebook(*cells: str) -> NotebookNode:

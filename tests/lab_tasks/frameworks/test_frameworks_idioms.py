@@ -13,8 +13,9 @@ from grader.data.lab_data import LabData
 from grader.pipeline import GradingContext, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
 from grader.spec.lab import LabSpec
+from tests.lab_tasks.bundled import default_python
 from tests.lab_tasks.frameworks import notebook_cells as cells
-from tests.lab_tasks.frameworks.conftest import default_python, notebook
+from tests.lab_tasks.frameworks.conftest import notebook
 
 pytestmark = pytest.mark.slow
 

@@ -17,8 +17,9 @@ from grader.kernel.kernel_process import crash_reason
 from grader.pipeline import GradingContext, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
 from grader.spec.lab import LabSpec
+from tests.lab_tasks.bundled import default_python
 from tests.lab_tasks.frameworks import notebook_cells as cells
-from tests.lab_tasks.frameworks.conftest import Grade, default_python, notebook
+from tests.lab_tasks.frameworks.conftest import Grade, notebook
 
 SEGFAULT = ("its Python process crashed with a segmentation fault (signal 11) inside a compiled library, not a limit "
             "of the grader; two libraries that clash can do this, and importing them in another order may avoid it")

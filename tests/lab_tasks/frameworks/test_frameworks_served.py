@@ -14,7 +14,8 @@ from grader.data.lab_data import LabData
 from grader.pipeline import GradingContext, GradingOutcome, grade_notebook
 from grader.sandbox.isolation import SandboxConfig
 from grader.spec.lab import LabSpec
-from tests.lab_tasks.frameworks.conftest import default_python, notebook
+from tests.lab_tasks.bundled import default_python
+from tests.lab_tasks.frameworks.conftest import notebook
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs a root worker")
 

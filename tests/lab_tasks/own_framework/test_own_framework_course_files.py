@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from tests.lab_tasks.bundled import grade, import_mnist, scores
+from tests.lab_tasks.bundled import grade_written, scores
 
 LAB = "own_framework"
 
@@ -57,15 +56,8 @@ class Network:
 '''
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("own_framework_course")
-    assert f"prepared {LAB}/mnist: " in import_mnist(root)
-    return root
-
-
 @pytest.mark.slow
-def test_nielsens_network_on_the_course_pickle_is_read_from_its_weight_and_bias_lists(workdir: Path,
+def test_nielsens_network_on_the_course_pickle_is_read_from_its_weight_and_bias_lists(mnist_workdir: Path,
                                                                                      tmp_path: Path) -> None:
     nb = new_notebook(cells=[new_code_cell(c) for c in (
         "import pickle\nimport numpy as np\nnp.random.seed(0)\nwith open('../mnist.pkl', 'rb') as f:\n"
@@ -77,8 +69,7 @@ def test_nielsens_network_on_the_course_pickle_is_read_from_its_weight_and_bias_
         "print((net.feedforward(features[:2000].T).argmax(axis=0) == labels[:2000]).mean())",
     )])
     path = tmp_path / "nielsen.ipynb"
-    nbformat.write(nb, path)
-    report = grade(workdir, LAB, path)
+    report = grade_written(mnist_workdir, LAB, nb, path)
     assert report["note"] is None, report["note"]
     by_id = {check["id"]: check for check in report["checks"]}
     assert scores(report)["two_layer_accuracy"] > 0, report["checks"]

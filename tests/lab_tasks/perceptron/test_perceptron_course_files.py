@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from tests.lab_tasks.bundled import grade, import_mnist, scores
+from tests.lab_tasks.bundled import grade, scores
 
 LAB = "perceptron"
 CHECK = "mnist_perceptron_accuracy"
@@ -32,13 +32,6 @@ def train(positive_examples, negative_examples, num_iterations=100):
 '''
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("perceptron_course")
-    assert f"prepared {LAB}/mnist: " in import_mnist(root)
-    return root
-
-
 def notebook(tmp_path: Path, name: str, *cells: str) -> Path:
     nb = new_notebook(cells=[new_markdown_cell("# Multi-class perceptron"), *(new_code_cell(c) for c in cells)])
     path = tmp_path / name
@@ -47,7 +40,7 @@ def notebook(tmp_path: Path, name: str, *cells: str) -> Path:
 
 
 @pytest.mark.slow
-def test_the_lessons_notebook_loads_the_course_pickle_and_is_graded_on_its_own_scaling(workdir: Path,
+def test_the_lessons_notebook_loads_the_course_pickle_and_is_graded_on_its_own_scaling(mnist_workdir: Path,
                                                                                         tmp_path: Path) -> None:
     path = notebook(
         tmp_path, "lesson.ipynb",
@@ -60,7 +53,7 @@ def test_the_lessons_notebook_loads_the_course_pickle_and_is_graded_on_its_own_s
         "wts = [train(features[labels == d], features[labels != d], 3000) for d in range(10)]",
         "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()",
     )
-    report = grade(workdir, LAB, path)
+    report = grade(mnist_workdir, LAB, path)
     message = report["checks"][0]["message"]
     assert scores(report)[CHECK] > 0, report["checks"]  # the lesson's perceptrons reach 0.79-0.87
     assert message.startswith("`wts` (inputs divided by 256 (observed: the notebook's `features` holds its training "
@@ -69,7 +62,7 @@ def test_the_lessons_notebook_loads_the_course_pickle_and_is_graded_on_its_own_s
 
 
 @pytest.mark.slow
-def test_a_path_of_the_students_own_computer_is_answered_with_where_the_file_is(workdir: Path,
+def test_a_path_of_the_students_own_computer_is_answered_with_where_the_file_is(mnist_workdir: Path,
                                                                                 tmp_path: Path) -> None:
     path = notebook(
         tmp_path, "windows.ipynb",
@@ -77,7 +70,7 @@ def test_a_path_of_the_students_own_computer_is_answered_with_where_the_file_is(
         "    MNIST = pickle.load(f)",
         "weights = [MNIST['Train']['Features'][MNIST['Train']['Labels'] == d].mean(axis=0) for d in range(10)]",
     )
-    report = grade(workdir, LAB, path)
+    report = grade(mnist_workdir, LAB, path)
     assert scores(report) == {CHECK: 0}, report["checks"]
     assert report["checks"][0]["message"].endswith(
         "(cell 2 raised FileNotFoundError: C:\\Users\\student\\Downloads\\mnist.pkl is a path on your computer, not on "
@@ -87,7 +80,7 @@ def test_a_path_of_the_students_own_computer_is_answered_with_where_the_file_is(
 
 
 @pytest.mark.slow
-def test_a_zero_names_the_failed_data_load_not_the_templates_broken_cells(workdir: Path, tmp_path: Path) -> None:
+def test_a_zero_names_the_failed_data_load_not_the_templates_broken_cells(mnist_workdir: Path, tmp_path: Path) -> None:
     path = notebook(
         tmp_path, "no_data.ipynb",
         "https://github.com/microsoft/AI-For-Beginners/raw/main/data/mnist.pkl.gz",
@@ -96,7 +89,7 @@ def test_a_zero_names_the_failed_data_load_not_the_templates_broken_cells(workdi
         "print(accuracy(wts, features))",
         "weights = [features[labels == d].mean(axis=0) for d in range(10)]",
     )
-    report = grade(workdir, LAB, path)
+    report = grade(mnist_workdir, LAB, path)
     assert scores(report) == {CHECK: 0}, report["checks"]
     assert report["checks"][0]["message"].endswith(
         "(cell 3 raised FileNotFoundError: [Errno 2] No such file or directory: 'mnist_train.pkl', so `MNIST` was "
@@ -104,7 +97,8 @@ def test_a_zero_names_the_failed_data_load_not_the_templates_broken_cells(workdi
 
 
 @pytest.mark.slow
-def test_nielsens_tuple_from_mnielsens_url_and_a_list_of_perceptron_objects(workdir: Path, tmp_path: Path) -> None:
+def test_nielsens_tuple_from_mnielsens_url_and_a_list_of_perceptron_objects(mnist_workdir: Path,
+                                                                           tmp_path: Path) -> None:
     path = notebook(
         tmp_path, "nielsen.ipynb",
         "import gzip, pickle, random\nimport numpy as np\nrandom.seed(3)\n"
@@ -122,7 +116,7 @@ def test_nielsens_tuple_from_mnielsens_url_and_a_list_of_perceptron_objects(work
         "        return self",
         "perceptrons = [Perceptron(784).fit(x[y == d], x[y != d], 3000) for d in range(10)]",
     )
-    report = grade(workdir, LAB, path)
+    report = grade(mnist_workdir, LAB, path)
     assert report["note"] is None, report["note"]
     assert scores(report)[CHECK] > 0, report["checks"]
     assert report["checks"][0]["message"].startswith("`perceptrons` (inputs divided by 256 (observed: the notebook's "
