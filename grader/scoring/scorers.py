@@ -1,7 +1,8 @@
 """The trusted scorer: compares the predictions the clean evaluator computed (an EvaluationResult) with hidden labels.
 
 Each check kind has one scorer, registered with `@scorer(kind)` (grader.scoring.registry): accuracy, the overfitting
-gap and early stopping here, the classifier metrics in `grader.scoring.metric_scorers`.
+gap and early stopping here, the classifier metrics in `grader.scoring.metric_scorers`, the episode checks of an
+environment in `grader.scoring.episode_scorers`.
 Every message says what was measured, against which threshold, and what to do next; none holds hidden data.
 """
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from grader.data.lab_data import LabData
 from grader.evaluation.result import EvaluationResult, HistoryResult, ModelResult
-from grader.scoring import metric_scorers
+from grader.scoring import episode_scorers, metric_scorers
 from grader.scoring.cause import blocking_error
 from grader.scoring.registry import (
     SCORERS,
@@ -33,7 +34,8 @@ from grader.scoring.student_text import printable
 from grader.spec.lab import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
 from grader.spec.slots import role_of, slot_architectures, slot_role
 
-__all__ = ["SCORERS", "EvaluationResult", "ScoringInputs", "execution_context", "metric_scorers", "partial_credit",
+__all__ = ["SCORERS", "EvaluationResult", "ScoringInputs", "episode_scorers", "execution_context", "metric_scorers",
+           "partial_credit",
            "score_checks", "scorer"]
 ARCHITECTURE_NEEDS = {
     "single_dense": "a single-layer network: exactly one dense (Linear/Dense) layer from the inputs to the classes, "
