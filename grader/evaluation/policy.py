@@ -70,25 +70,25 @@ def evaluate_policy_slot(export: HarnessExport, name: str, sample: Array, hidden
         taken.add(index)
     else:
         fits: list[tuple[float, int, tuple[int, ...]]] = []
-        for entry in export.networks[:MAX_CANDIDATES]:
-            network = network_of(entry.id)
-            if entry.id in taken or isinstance(network, str):
+        for candidate in export.networks[:MAX_CANDIDATES]:
+            network = network_of(candidate.id)
+            if candidate.id in taken or isinstance(network, str):
                 continue
             layout = _layout(network, probe, preprocessing, layouts)
             if isinstance(layout, str):
                 continue
             trial = _episodes(network, preprocessing, layout, setting, visible_seeds[:CHOICE_SEEDS] or [0])
             if not isinstance(trial, str):
-                fits.append((float(np.mean([e.episode_return for e in trial])), entry.id, layout))
+                fits.append((float(np.mean([e.episode_return for e in trial])), candidate.id, layout))
         if not fits:
             return None
         index, via = max(fits, key=lambda fit: fit[0])[1], "discovery"
         taken.add(index)
-    entry = export.network(index)
-    label = entry.label if entry else f"`{name}`"
+    chosen = export.network(index)
+    label = chosen.label if chosen else f"`{name}`"
     network = network_of(index)
     base: dict[str, Any] = {"name": name, "found": True, "via": via, "source": label,
-                            "framework": entry.framework if entry else None, "export_path": paths.get(index)}
+                            "framework": chosen.framework if chosen else None, "export_path": paths.get(index)}
     if isinstance(network, str):
         return ModelResult(**base, error=f"{NOT_FROM_LAYERS}: {network}")
     layout = _layout(network, probe, preprocessing, layouts)

@@ -19,8 +19,9 @@ from tests.lab_tasks.bundled import lab_test, solutions
 
 LAB = "mountain_car"
 SPEC = load_spec(LABS_DIR / LAB / "lab.toml")
-DECLARED = SPEC.dataset(LAB).episodes
-assert DECLARED is not None
+_EPISODES = SPEC.dataset(LAB).episodes
+assert _EPISODES is not None
+DECLARED = _EPISODES
 HIDDEN = set(DECLARED.hidden_seeds)
 
 
