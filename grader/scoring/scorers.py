@@ -35,8 +35,7 @@ from grader.spec.lab import AccuracyCheck, EarlyStoppingCheck, LabSpec, Overfitt
 from grader.spec.slots import role_of, slot_architectures, slot_role
 
 __all__ = ["SCORERS", "EvaluationResult", "ScoringInputs", "episode_scorers", "execution_context", "metric_scorers",
-           "partial_credit",
-           "score_checks", "scorer"]
+           "partial_credit", "score_checks", "scorer"]
 ARCHITECTURE_NEEDS = {
     "single_dense": "a single-layer network: exactly one dense (Linear/Dense) layer from the inputs to the classes, "
                     "no convolution or recurrent layers",
