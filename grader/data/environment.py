@@ -51,6 +51,12 @@ def action_count(env: Any, dataset: DatasetSpec) -> int:
     return int(space.n)
 
 
+def environment_declaration(dataset: DatasetSpec) -> dict[str, Any]:
+    """What the prepared parts of an environment dataset were made from (its gymnasium id and `[datasets.episodes]`)."""
+    episodes = dataset.episodes.model_dump(mode="json") if dataset.episodes else {}
+    return {"gymnasium": dataset.source.gymnasium, **episodes}
+
+
 def environment_parts(dataset: DatasetSpec) -> tuple[dict[str, Array], tuple[Array, Array], str]:
     """(the visible arrays, the hidden (seeds, zeros), the split in words) of an environment dataset."""
     episodes = dataset.episodes

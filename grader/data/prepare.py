@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from grader.data.environment import environment_parts
+from grader.data.environment import environment_declaration, environment_parts
 from grader.data.lab_data import LabData, sha256_of, stratified_rows
 from grader.data.serve import install_student_files, write_served_files
 from grader.errors import DatasetError, SpecInvalid
@@ -185,12 +185,16 @@ def _prepare_environment(lab: LabData, dataset: DatasetSpec) -> dict[str, Any]:
     _write(lab.visible / f"{dataset.id}.npz", 0o444, False, **visible)
     lab.hidden.mkdir(parents=True, exist_ok=True)
     os.chmod(lab.hidden, 0o700)
-    _write(lab.hidden / f"{dataset.id}.npz", 0o400, True, x=hidden_x, y=hidden_y)
+    # the step cap and what counts as success travel with the seeds: a change of either changes the hidden part's
+    # checksum, so a rescore asks for a regrade instead of reusing episodes played by other rules
+    rules = json.dumps(environment_declaration(dataset), sort_keys=True)
+    _write(lab.hidden / f"{dataset.id}.npz", 0o400, True, x=hidden_x, y=hidden_y, rules=np.array(rules))
     provenance = {
         "source": f"gymnasium {dataset.source.gymnasium}", "source_sha256": None, "declared_sha256": None,
         "split": words, "seed": dataset.episodes.sample_seed if dataset.episodes else None,
         "visible_rows": len(visible["y_train"]), "hidden_rows": len(hidden_x),
         "input_shape": list(visible["x_train"].shape[1:]), "classes": list(dataset.classes), "served": [],
+        "declaration": environment_declaration(dataset),
         "visible_sha256": sha256_of(lab.visible / f"{dataset.id}.npz"),
         "hidden_sha256": sha256_of(lab.hidden / f"{dataset.id}.npz"),
     }
@@ -230,7 +234,10 @@ def prepare_lab(lab: LabData, spec: LabSpec, lab_dir: Path, *, again: bool = Fal
     install_student_files(lab, spec, lab_dir)
     prepared = {}
     for dataset in spec.datasets:
-        done = lab.has_dataset(dataset.id) and (lab.root / f"provenance-{dataset.id}.json").is_file()
+        provenance_file = lab.root / f"provenance-{dataset.id}.json"
+        done = lab.has_dataset(dataset.id) and provenance_file.is_file()
+        if done and dataset.is_environment:  # seeds are declared in lab.toml: prepared again when they change
+            done = json.loads(provenance_file.read_text()).get("declaration") == environment_declaration(dataset)
         if dataset.source.kind != "import" and (again or not done):
             try:
                 provenance = prepare_dataset(lab, dataset)

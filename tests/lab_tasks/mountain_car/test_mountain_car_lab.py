@@ -74,3 +74,15 @@ def test_labs_test_finds_the_solutions_full_and_the_starter_empty(tmp_path: Path
         if notebook != "starter.ipynb":
             assert "over 100 hidden MountainCar episodes" in message, message
             assert checks["success_rate"][0] == 40, checks["success_rate"][1]
+
+
+def test_changed_seeds_or_rules_are_prepared_again_and_change_the_hidden_checksum(tmp_path: Path) -> None:
+    lab = LabData(tmp_path, LAB)
+    assert set(prepare_lab(lab, SPEC, LABS_DIR / LAB)) == {LAB}
+    assert prepare_lab(lab, SPEC, LABS_DIR / LAB) == {}  # the same declaration: nothing to do
+    before = json.loads((lab.root / f"provenance-{LAB}.json").read_text())["hidden_sha256"]
+    capped = SPEC.model_copy(update={"datasets": (SPEC.dataset(LAB).model_copy(
+        update={"episodes": DECLARED.model_copy(update={"max_steps": 150})}),)})
+    assert set(prepare_lab(lab, capped, LABS_DIR / LAB)) == {LAB}
+    after = json.loads((lab.root / f"provenance-{LAB}.json").read_text())
+    assert after["hidden_sha256"] != before and after["declaration"]["max_steps"] == 150
