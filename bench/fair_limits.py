@@ -1,7 +1,7 @@
 """Fair limits (issue 27 item 1): a notebook whose training the cell limit cuts, graded alone and beside CPU hogs,
 with the limits counted in wall-clock time (before) and in the job's own CPU time (after), in one run.
 
-    .venv/bin/python -m bench.fair_limits [--cell-limit 15] [--runs 1] [--hog-s 600]
+    .venv/bin/python -m bench.fair_limits [--cell-limit 15] [--runs 1] [--hog-s 600] [--ways all]
 
 The notebook trains a small network on the lab's data epoch by epoch for ever and records its history; the cell limit
 cuts it. "Beside hogs" starts one bounded busy-loop process per core (each ends by itself after `--hog-s`) in the
@@ -11,6 +11,12 @@ without cgroup v1 cpuacct gets. The table shows the epochs trained when the cut 
 and the wall and CPU seconds the cut cell ran; the load average is printed before and after each row (this machine
 is shared). Target: with CPU-time limits the epochs at the cut and the score agree alone and beside hogs within the
 stated tolerance (`EPOCH_TOLERANCE`, `SCORE_TOLERANCE`).
+
+"starved" (the backstop's before/after): the bench pins itself, so the job it starts, and `--starve-hogs` busy loops
+onto one core, which gives the job less than a third of it. "backstop in wall" is the backstop before it left out the
+job's wait for a CPU (the bench's job cgroup lists no threads, so the wait reads zero): the 3x wall-clock backstop
+strikes before the CPU-time limit. "backstop less wait" is the grader as it is: the CPU-time limit strikes, and the
+epochs agree with "alone". `--ways` picks rows by number (1-6, as printed) to run fewer.
 """
 
 from __future__ import annotations
@@ -87,6 +93,7 @@ class Row:
     cpu_s: list[float]
     load_before: str
     load_after: str
+    struck: list[str]
 
 
 def load() -> str:
@@ -106,6 +113,37 @@ def hogs(count: int, seconds: float) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def starved(count: int, seconds: float) -> Iterator[None]:
+    """This process (so the job it starts) and `count` busy loops pinned onto one core; the affinity back after."""
+    before = os.sched_getaffinity(0)
+    core = min(before)
+    os.sched_setaffinity(0, {core})
+    procs = [subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-c", HOG.format(s=seconds)])
+             for _ in range(count)]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(timeout=30)
+        os.sched_setaffinity(0, before)
+
+
+@contextlib.contextmanager
+def plain_wall_backstop(enabled: bool) -> Iterator[None]:
+    """The backstop as it was before it left out the wait for a CPU: the job lists no threads, so the wait is 0."""
+    if not enabled:
+        yield
+        return
+    original = cgroups.JobCgroup.threads
+    cgroups.JobCgroup.threads = lambda self: []  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        cgroups.JobCgroup.threads = original  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
 def wall_clock_limits(enabled: bool) -> Iterator[None]:
     """The limits as they were before issue 27 (and on a host without cpuacct): the driver gets no CPU counter."""
     if not enabled:
@@ -119,7 +157,7 @@ def wall_clock_limits(enabled: bool) -> Iterator[None]:
         cgroups.JobCgroup.cpu_usage_file = original  # type: ignore[method-assign]
 
 
-async def grade_once(ctx: GradingContext) -> tuple[int, float, float, float, float]:
+async def grade_once(ctx: GradingContext) -> tuple[int, float, float, float, float, str]:
     nb = nbformat.reads(common.notebook_bytes(TRAINING, ENDLESS).decode(), as_version=4)  # type: ignore[no-untyped-call]
     outcome = await grade_notebook(nb, ctx)
     report = outcome.report
@@ -130,7 +168,7 @@ async def grade_once(ctx: GradingContext) -> tuple[int, float, float, float, flo
     epochs = len(report.history.get("mnist_multi_history", {}).get("val_loss", []))
     accuracy = next((c.measured for c in report.checks if c.id == "mnist_multi_layer_accuracy"), None)
     return (epochs, report.score, float(accuracy or 0.0), cutoff.ran_s,
-            cutoff.cpu_s if cutoff.cpu_s is not None else float("nan"))
+            cutoff.cpu_s if cutoff.cpu_s is not None else float("nan"), cutoff.clock)
 
 
 async def _main(args: argparse.Namespace) -> None:
@@ -142,34 +180,57 @@ async def _main(args: argparse.Namespace) -> None:
                          extra_env=Slot(index=0, cpu_threads=1).environment())
     print(f"machine: {common.machine()}", flush=True)
     cores = os.cpu_count() or 1
+    ways = [("wall (before)", "alone"), ("wall (before)", f"{cores} hogs"), ("cpu (after)", "alone"),
+            ("cpu (after)", f"{cores} hogs"), ("cpu, backstop in wall (before)", f"starved: {args.starve_hogs} hogs"),
+            ("cpu, backstop less wait (after)", f"starved: {args.starve_hogs} hogs")]
+    chosen = range(1, len(ways) + 1) if args.ways == "all" else [int(w) for w in args.ways.split(",")]
     rows = []
-    for clock in ("wall (before)", "cpu (after)"):
-        for neighbours in ("alone", f"{cores} hogs"):
-            row = Row(clock, neighbours, [], [], [], [], [], load(), "")
-            for _ in range(args.runs):
-                with wall_clock_limits(clock.startswith("wall")), \
-                        (hogs(cores, args.hog_s) if neighbours != "alone" else contextlib.nullcontext()):
-                    epochs, score, accuracy, wall_s, cpu_s = await grade_once(ctx)
-                row.epochs.append(epochs)
-                row.scores.append(score)
-                row.accuracy.append(accuracy)
-                row.wall_s.append(wall_s)
-                row.cpu_s.append(cpu_s)
-                print(f"  {clock}, {neighbours}: {epochs} epochs, score {score:g}, accuracy {accuracy:.3f}, cut "
-                      f"after {wall_s:.1f} s wall / {cpu_s:.1f} s CPU (load {load()})", flush=True)
-            row.load_after = load()
-            rows.append(row)
-    print(table(["limits in", "beside", "epochs at the cut", "score", "accuracy", "cell wall s", "cell CPU s",
-                 "load before", "load after"],
-                [[r.clock, r.neighbours, median(r.epochs), median(r.scores), median(r.accuracy), median(r.wall_s),
-                  median(r.cpu_s), r.load_before, r.load_after] for r in rows]))
-    for clock in ("wall (before)", "cpu (after)"):
-        alone, busy = (r for r in rows if r.clock == clock)
+    for number in chosen:
+        clock, neighbours = ways[number - 1]
+        row = Row(f"{number}. {clock}", neighbours, [], [], [], [], [], load(), "", [])
+        for _ in range(args.runs):
+            beside: contextlib.AbstractContextManager[None]
+            if neighbours.startswith("starved"):
+                beside = starved(args.starve_hogs, args.hog_s)
+            elif neighbours != "alone":
+                beside = hogs(cores, args.hog_s)
+            else:
+                beside = contextlib.nullcontext()
+            with wall_clock_limits(clock.startswith("wall")), plain_wall_backstop("backstop in wall" in clock), \
+                    beside:
+                epochs, score, accuracy, wall_s, cpu_s, struck = await grade_once(ctx)
+            row.epochs.append(epochs)
+            row.scores.append(score)
+            row.accuracy.append(accuracy)
+            row.wall_s.append(wall_s)
+            row.cpu_s.append(cpu_s)
+            row.struck.append(struck)
+            print(f"  {clock}, {neighbours}: {epochs} epochs, score {score:g}, accuracy {accuracy:.3f}, cut by the "
+                  f"{struck} clock after {wall_s:.1f} s wall / {cpu_s:.1f} s CPU (load {load()})", flush=True)
+        row.load_after = load()
+        rows.append(row)
+    print(table(["limits in", "beside", "struck", "epochs at the cut", "score", "accuracy", "cell wall s",
+                 "cell CPU s", "load before", "load after"],
+                [[r.clock, r.neighbours, "/".join(sorted(set(r.struck))), median(r.epochs), median(r.scores),
+                  median(r.accuracy), median(r.wall_s), median(r.cpu_s), r.load_before, r.load_after]
+                 for r in rows]))
+    by_way = {r.clock.split(". ", 1)[1] + " | " + r.neighbours: r for r in rows}
+    comparisons = [("wall (before)", "wall (before) | alone", f"wall (before) | {cores} hogs"),
+                   ("cpu (after)", "cpu (after) | alone", f"cpu (after) | {cores} hogs"),
+                   ("starved, backstop in wall (before)", "cpu (after) | alone",
+                    f"cpu, backstop in wall (before) | starved: {args.starve_hogs} hogs"),
+                   ("starved, backstop less wait (after)", "cpu (after) | alone",
+                    f"cpu, backstop less wait (after) | starved: {args.starve_hogs} hogs")]
+    for name, alone_key, busy_key in comparisons:
+        if alone_key not in by_way or busy_key not in by_way:
+            continue
+        alone, busy = by_way[alone_key], by_way[busy_key]
         epoch_ratio = median(busy.epochs) / max(1.0, median(alone.epochs))
         score_gap = abs(median(busy.scores) - median(alone.scores))
         met = abs(1 - epoch_ratio) <= EPOCH_TOLERANCE and score_gap <= SCORE_TOLERANCE
-        print(f"{clock}: epochs beside hogs / alone = {epoch_ratio:.2f}, score difference {score_gap:.2f} points "
-              f"(tolerance {EPOCH_TOLERANCE:.0%} and {SCORE_TOLERANCE:g} points: {'met' if met else 'MISSED'})")
+        print(f"{name}: epochs beside hogs / alone = {epoch_ratio:.2f}, score difference {score_gap:.2f} points, "
+              f"struck by the {'/'.join(sorted(set(busy.struck)))} clock (tolerance {EPOCH_TOLERANCE:.0%} and "
+              f"{SCORE_TOLERANCE:g} points: {'met' if met else 'MISSED'})")
     print(f"machine after: {common.machine()}")
 
 
@@ -178,6 +239,8 @@ def main() -> None:
     parser.add_argument("--cell-limit", type=float, default=15.0, help="the lab's cell limit for the run (s)")
     parser.add_argument("--runs", type=int, default=1, help="runs of each of the four ways (median)")
     parser.add_argument("--hog-s", type=float, default=600.0, help="each hog ends by itself after this long")
+    parser.add_argument("--starve-hogs", type=int, default=5, help="busy loops on the starved job's core")
+    parser.add_argument("--ways", default="all", help="rows to run, by number (e.g. 3,5,6), or all")
     asyncio.run(_main(parser.parse_args()))
 
 

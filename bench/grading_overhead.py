@@ -1,11 +1,16 @@
 """Grading overhead: `labgrader grade` against `jupyter nbconvert --execute` and a plain Python script, side by side.
 
     .venv/bin/python -m bench.grading_overhead [--runs 5] [--solution-runs 3] [--only trivial,torch,solutions]
+        [--parts]
 
 For each notebook the three ways run interleaved (grade, nbconvert, script, grade, ...) so a noisy neighbour hits
-them alike; the table shows medians. The baselines run the same code the sandboxed kernel runs: the grader's set-up
-cell (`grader/evaluation/in_kernel/startup*.py`: seeds, `./data` on `sys.path`, offline MNIST for Keras) and then
-the student's cells, in a directory holding the same visible data; only the sandbox, the harness and the scoring are
+them alike; the table shows medians: per notebook the difference (grade - nbconvert) and the ratio (grade /
+nbconvert) against nbconvert of the same run, with the target (+0.5 s for a small notebook, 5% for a reference
+solution) and the load average before and after the notebook's runs. `--parts` also prints the report's own timings
+(prepare, kernel start, cells, harness, evaluate) per part.
+The baselines run the same code the sandboxed kernel runs: the grader's set-up cell
+(`grader/evaluation/in_kernel/startup*.py`: seeds, `./data` on `sys.path`, offline MNIST for Keras) and then the
+student's cells, in a directory holding the same visible data; only the sandbox, the harness and the scoring are
 missing.
 Peak memory is the largest VmHWM of the kernel process (the script's own process), sampled every 0.1 s.
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +51,12 @@ class Case:
     results: dict[str, list[Run]] = field(default_factory=lambda: {"grade": [], "nbconvert": [], "script": []})
     scores: list[str] = field(default_factory=list)
     parts: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # way -> the report's timings_s
+    load_before: str = ""
+    load_after: str = ""
+
+
+def load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _keep_parts(case: Case, way: str, run: Run) -> None:
@@ -83,6 +95,7 @@ def _run_case(case: Case, visible: Path, alt_repo: Path | None) -> None:
     work, nb_path, script = _baseline_inputs(case, visible)
     env = kernel_environment(work, {})
     env["PATH"] = f"{Path(PYTHON).parent}:{env['PATH']}"
+    case.load_before = load()
     for i in range(case.runs):
         grade = timed([*labgrader("grade", str(case.notebook), "--lab", "frameworks", "--json")],
                       env=labgrader_env(), kernel_marker="ipykernel_launcher")
@@ -105,7 +118,8 @@ def _run_case(case: Case, visible: Path, alt_repo: Path | None) -> None:
         case.results["script"].append(plain)
         print(f"  {case.name} run {i + 1}/{case.runs}: grade {grade.wall_s:.2f} s (rc {grade.returncode}), "
               f"nbconvert {nbconvert.wall_s:.2f} s (rc {nbconvert.returncode}), "
-              f"script {plain.wall_s:.2f} s (rc {plain.returncode})", flush=True)
+              f"script {plain.wall_s:.2f} s (rc {plain.returncode}) (load {load()})", flush=True)
+    case.load_after = load()
 
 
 def _cases(args: argparse.Namespace) -> list[Case]:
@@ -129,16 +143,18 @@ def _summary(cases: list[Case]) -> tuple[str, list[dict[str, object]]]:
         met = overhead <= SMALL_TARGET_S if small else relative <= SOLUTION_TARGET
         target = f"<= {SMALL_TARGET_S} s" if small else f"<= {SOLUTION_TARGET:.0%}"
         rows.append([case.name, len(case.results["grade"]), med["grade"], med["nbconvert"], med["script"], overhead,
-                     f"{relative:+.0%}", med["grade"] / med["script"], peak["grade"], peak["nbconvert"],
+                     med["grade"] / med["nbconvert"], med["grade"] / med["script"], peak["grade"], peak["nbconvert"],
                      peak["script"], f"{target}: {'met' if met else 'MISSED'}", ", ".join(sorted(set(case.scores)))]
-                    + ([med["alt"], med["alt"] - med["nbconvert"]] if "alt" in med else []))
+                    + ([med["alt"], med["alt"] - med["nbconvert"]] if "alt" in med else [])
+                    + [case.load_before, case.load_after])
         records.append({"notebook": case.name, "runs": len(case.results["grade"]), "median_s": med,
                         "peak_mb": peak, "overhead_s": overhead, "overhead_relative": relative, "target_met": met,
-                        "scores": case.scores})
-    headers = ["notebook", "runs", "grade s", "nbconvert s", "script s", "grade-nbconvert s", "rel.", "grade/script",
-               "grade kernel MB", "nbconvert kernel MB", "script MB", "target", "score"]
+                        "scores": case.scores, "load_before": case.load_before, "load_after": case.load_after})
+    headers = ["notebook", "runs", "grade s", "nbconvert s", "script s", "grade-nbconvert s", "grade/nbconvert",
+               "grade/script", "grade kernel MB", "nbconvert kernel MB", "script MB", "target", "score"]
     if any("alt" in c.results for c in cases):
         headers += ["alt grade s", "alt grade-nbconvert s"]
+    headers += ["load before", "load after"]
     return table(headers, rows), records
 
 
@@ -156,6 +172,7 @@ def main() -> None:
     parser.add_argument("--solution-runs", type=int, default=3, help="runs of each reference solution (median)")
     parser.add_argument("--only", default="trivial,torch,tensorflow,solutions")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--parts", action="store_true", help="also print the report's timings per part")
     parser.add_argument("--alt-repo", type=Path, default=None,
                         help="also time `labgrader grade` from this checkout (a proposed change), interleaved")
     args = parser.parse_args()
@@ -168,7 +185,8 @@ def main() -> None:
         _run_case(case, visible, args.alt_repo)
     text, records = _summary(cases)
     print(text)
-    print(_parts_table(cases))
+    if args.parts:
+        print(_parts_table(cases))
     print(f"machine after: {common.machine()}")
     if args.json is not None:
         args.json.write_text(json.dumps({"machine": common.machine(), "cases": records}, indent=2))

@@ -92,7 +92,13 @@ yaml.safe_dump(config, open(sys.argv[1], "w"), sort_keys=False)' "$STATE/compose
 build() {
   docker info >/dev/null 2>&1 || die "no Docker daemon answers (start dockerd, see docs/operator.md)"
   docker/local-base.sh
-  local started image
+  local started image mnist
+  mnist="$(mnist_file)"
+  if [ -n "$mnist" ]; then
+    log "MNIST for the worker image: $mnist, served on 127.0.0.1:$MNIST_PORT"
+  else
+    log "no local MNIST (LABGRADER_MNIST_NPZ, $REPO/../shared/datasets/mnist.npz): the worker build downloads the canonical file (a host without Internet: set LABGRADER_MNIST_NPZ)"
+  fi
   for service in api worker-cpu; do
     started=$(date +%s)
     compose build "$service" >&2 || die "building $service failed (output above)"

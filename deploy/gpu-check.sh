@@ -4,5 +4,6 @@
 # Needs root, Docker with the NVIDIA Container Toolkit, the images (`docker compose build`) and python3.
 set -eu
 cd "$(dirname "$0")/.."
-command -v nvidia-smi >/dev/null || { echo "device      FAIL nvidia-smi is not on this host: no NVIDIA driver" >&2; exit 1; }
+# the same one-line form as every fact (stdout), so `deploy/gpu-check.sh | tee` keeps it
+command -v nvidia-smi >/dev/null || { echo "device      FAIL nvidia-smi is not on this host: no NVIDIA driver"; exit 1; }
 exec python3 deploy/gpu_check.py "$@"

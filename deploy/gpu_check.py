@@ -95,7 +95,10 @@ class Check:
         smi = subprocess.run(["docker", "run", "--rm", "--gpus", "all", "--entrypoint", "nvidia-smi",
                               f"labgrader/worker:{VERSION}", "--query-gpu=index,name,memory.total",
                               "--format=csv,noheader"], capture_output=True, text=True, timeout=300)
-        self.fact("device", smi.returncode == 0, (smi.stdout.strip() or smi.stderr.strip()).replace("\n", "; "))
+        # docker's own warnings and its "Run 'docker run --help'" hint are not the reason
+        reason = [line for line in smi.stderr.splitlines()
+                  if line.strip() and not line.startswith(("WARNING:", "Run 'docker run --help'"))]
+        self.fact("device", smi.returncode == 0, smi.stdout.strip().replace("\n", "; ") or "; ".join(reason))
         if smi.returncode != 0:
             return 1
         labs = self.state / "labs"

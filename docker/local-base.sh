@@ -18,6 +18,9 @@ BASE="${LABGRADER_LOCAL_BASE:-labgrader/debian-python:3.11-bookworm}"
 POSTGRES="${LABGRADER_LOCAL_POSTGRES:-labgrader/local-postgres:15-bookworm}"
 RABBITMQ="${LABGRADER_LOCAL_RABBITMQ:-labgrader/local-rabbitmq:3.10-bookworm}"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# debootstrap keeps the .deb files it fetched here (on the host, outside Docker): a rebuild (--force, or after
+# `docker system prune`) downloads nothing the mirror has not changed since
+DEBS="${LABGRADER_DEBOOTSTRAP_CACHE:-/var/cache/labgrader/debootstrap}"
 force=0
 [ "${1:-}" = "--force" ] && force=1
 
@@ -36,10 +39,12 @@ command -v debootstrap >/dev/null || { log "installing debootstrap"; apt-get ins
 if exists "$BASE"; then
   log "$BASE is there (--force rebuilds)"
 else
+  base_started=$(date +%s)
   root="$(mktemp -d /var/tmp/labgrader-base.XXXXXX)"
   trap 'rm -rf "$root"' EXIT
   log "debootstrap bookworm into $root (minutes)"
-  debootstrap --variant=minbase --include=ca-certificates,netbase,tzdata,python3.11,python3.11-venv,python3-pip,python-is-python3 \
+  mkdir -p "$DEBS"
+  debootstrap --variant=minbase --cache-dir="$DEBS" --include=ca-certificates,netbase,tzdata,python3.11,python3.11-venv,python3-pip,python-is-python3 \
     bookworm "$root" "$MIRROR" >/dev/null
   # what python:*-slim does too: no apt lists or caches in the image, security updates in sources
   cat > "$root/etc/apt/sources.list" <<SOURCES
@@ -62,13 +67,16 @@ SOURCES
     --change 'CMD ["python3"]' - "$BASE" >/dev/null
   rm -rf "$root"
   trap - EXIT
-  log "made $BASE ($(docker run --rm --network none "$BASE" python --version))"
+  log "made $BASE in $(( $(date +%s) - base_started )) s ($(docker run --rm --network none "$BASE" python --version))"
 fi
 
 build() {  # image dockerfile
   if exists "$1"; then log "$1 is there (--force rebuilds)"; return; fi
   log "building $1"
+  local started
+  started=$(date +%s)
   DOCKER_BUILDKIT=1 "$(docker_build_cli)" build --network host --build-arg BASE_IMAGE="$BASE" -t "$1" -f "$2" docker/local >/dev/null
+  log "built $1 in $(( $(date +%s) - started )) s"
 }
 build "$POSTGRES" docker/local/Dockerfile.postgres
 build "$RABBITMQ" docker/local/Dockerfile.rabbitmq

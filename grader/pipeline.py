@@ -174,6 +174,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
                 driver_argv=list(job.driver_argv),
                 kernel_manager=warm.kernel_manager if warm is not None else None,
                 driver=warm.take_driver() if warm is not None else None, cpu_usage=cgroup.cpu_usage_file(),
+                cpu_threads=cgroup.threads,
             )
         except KernelStartFailed as exc:
             line = start_failure(ctx.environment, ctx.sandbox.kernel_python, exc.stderr_tail or str(exc))

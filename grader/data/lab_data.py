@@ -24,10 +24,11 @@ TRAINING_SAMPLE_SEED = 20240903
 
 @dataclass(frozen=True)
 class HiddenSplit:
-    """Inputs and labels of a hidden evaluation set."""
+    """Inputs and labels of a hidden evaluation set: class indices (int64), or a regression dataset's targets
+    (float64)."""
 
     x: NDArray[np.generic]
-    y: NDArray[np.int64]
+    y: NDArray[Any]
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class LabData:
 
     def hidden_split(self, dataset: str) -> HiddenSplit:
         with np.load(self.hidden / f"{dataset}.npz", allow_pickle=False) as archive:
-            return HiddenSplit(x=archive["x"], y=archive["y"].astype(np.int64))
+            return HiddenSplit(x=archive["x"], y=labels(archive["y"]))
 
     def has_hidden(self, dataset: str) -> bool:
         return (self.hidden / f"{dataset}.npz").is_file()
@@ -74,7 +75,7 @@ class LabData:
         if len(y) > size:
             rows = np.sort(np.random.default_rng(TRAINING_SAMPLE_SEED).choice(len(y), size, replace=False))
             x, y = x[rows], y[rows]
-        return HiddenSplit(x=x, y=y.astype(np.int64))
+        return HiddenSplit(x=x, y=labels(y))
 
     def copy_visible_into(self, target: Path) -> None:
         """Hard-link (or copy) the visible files into a job; they stay root-owned and read-only."""
@@ -91,6 +92,11 @@ class LabData:
             except OSError:
                 shutil.copyfile(src, dest)
                 os.chmod(dest, 0o444)
+
+
+def labels(y: NDArray[Any]) -> NDArray[Any]:
+    """Stored labels as the scorer reads them: a regression dataset's float targets as float64, classes as int64."""
+    return y.astype(np.float64 if np.issubdtype(y.dtype, np.floating) else np.int64)
 
 
 def sha256_of(path: Path) -> str:
@@ -115,6 +121,14 @@ def stratified_rows(y: NDArray[Any], held_out: float, seed: int) -> tuple[NDArra
         hidden.extend(rng.choice(rows, count, replace=False).tolist())
     hidden_rows = np.sort(np.array(hidden, dtype=np.int64))
     return hidden_rows, np.setdiff1d(np.arange(len(labels)), hidden_rows).astype(np.int64)
+
+
+def random_rows(y: NDArray[Any], held_out: float, seed: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(hidden rows, visible rows), both sorted: `held_out` rows (a share below 1, or a number of rows) drawn from all
+    rows by one seeded generator, as a regression dataset is split (it has no classes to stratify by)."""
+    count = min(len(y), round(len(y) * held_out) if held_out < 1 else int(held_out))
+    hidden_rows = np.sort(np.random.default_rng(seed).choice(len(y), count, replace=False)).astype(np.int64)
+    return hidden_rows, np.setdiff1d(np.arange(len(y)), hidden_rows).astype(np.int64)
 
 
 def missing_datasets(lab: LabData, datasets: set[str]) -> list[str]:

@@ -9,6 +9,7 @@
                      of the test part and the whole training part stay visible
     split given      the source's test part is hidden as it is
     split stratified `stratified_rows(y, held_out, seed)` of all rows are hidden
+    split random     `random_rows(y, held_out, seed)` of all rows are hidden (a regression dataset's split)
 
 Written: visible/<id>.npz (x_train, y_train, and the visible x_test, y_test of a test_half split), hidden/<id>.npz
 (x, y; root-only), the loader files of `serve` (`grader.data.serve`) and provenance-<id>.json (source, sha256,
@@ -28,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from grader.data.environment import environment_declaration, environment_parts
-from grader.data.lab_data import LabData, sha256_of, stratified_rows
+from grader.data.lab_data import LabData, random_rows, sha256_of, stratified_rows
 from grader.data.serve import install_student_files, write_served_files
 from grader.errors import DatasetError, SpecInvalid
 from grader.spec.dataset import DatasetSpec
@@ -62,7 +63,11 @@ def check_arrays(dataset: DatasetSpec, path: Path | str, x: Array, y: Array, par
         raise DatasetError(f"{path} is not {dataset.title}: {xs} should be {wanted or 'any dtype'} of shape "
                            f"{_shape_text(dataset)}, not {x.dtype} {x.shape}")
     classes = len(dataset.classes)
-    if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0) or \
+    if dataset.regression:
+        if y.shape != (len(x),) or not (np.issubdtype(y.dtype, np.number) and np.isfinite(y).all()):
+            raise DatasetError(f"{path} is not {dataset.title}: {ys} should hold {len(x)} finite numbers (the "
+                               f"{dataset.target} of each row)")
+    elif y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0) or \
             (classes and len(y) and y.max() >= classes):
         shown = f"0..{classes - 1}" if classes else "(class indices)"
         raise DatasetError(f"{path} is not {dataset.title}: {ys} should hold {len(x)} integer labels {shown}")
@@ -84,10 +89,10 @@ def read_source(dataset: DatasetSpec, path: Path) -> SourceArrays:
         check_arrays(dataset, path, arrays["x_train"], arrays["y_train"], "train")
         check_arrays(dataset, path, arrays["x_test"], arrays["y_test"], "test")
         return SourceArrays(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"])
-    if {"x", "y"} <= arrays.keys() and dataset.split.kind == "stratified":
+    if {"x", "y"} <= arrays.keys() and dataset.split.kind in ("stratified", "random"):
         check_arrays(dataset, path, arrays["x"], arrays["y"], "")
         return SourceArrays(arrays["x"], arrays["y"])
-    needs = ", ".join(sorted(test_parts)) + (" (or x, y)" if dataset.split.kind == "stratified" else "")
+    needs = ", ".join(sorted(test_parts)) + (" (or x, y)" if dataset.split.kind in ("stratified", "random") else "")
     raise DatasetError(f"{path} is not {dataset.title}: it has no {', '.join(sorted(test_parts - arrays.keys()))}; "
                        f"a source of this dataset holds {needs}")
 
@@ -99,9 +104,14 @@ def _sklearn_source(dataset: DatasetSpec) -> SourceArrays:
     if not callable(loader):
         raise DatasetError(f"dataset {dataset.id}: scikit-learn has no loader {dataset.source.sklearn!r}")
     bunch = loader()
-    x, y = np.asarray(bunch.data), np.asarray(bunch.target).astype(np.int64)
+    x, y = np.asarray(bunch.data), np.asarray(bunch.target).astype(np.float64 if dataset.regression else np.int64)
     check_arrays(dataset, f"scikit-learn {dataset.source.sklearn}", x, y, "")
     return SourceArrays(x, y)
+
+
+def label_array(dataset: DatasetSpec, y: Array) -> Array:
+    """Labels as stored: class indices int64, a regression dataset's targets float64."""
+    return np.asarray(y, dtype=np.float64 if dataset.regression else np.int64)
 
 
 def _write(path: Path, mode: int, compressed: bool, **arrays: Array) -> None:
@@ -122,13 +132,14 @@ def split_source(dataset: DatasetSpec, source: SourceArrays) -> tuple[dict[str, 
     def cast(x: Array) -> Array:
         return x.astype(dataset.dtype, copy=False) if dataset.dtype else x
 
-    if split.kind == "stratified":
+    if split.kind in ("stratified", "random"):
         x, y = source.x, source.y
         if source.x_test is not None and source.y_test is not None:
             x, y = np.concatenate([x, source.x_test]), np.concatenate([y, source.y_test])
-        held, kept = stratified_rows(y, split.held_out or 0, split.seed)
+        draw = stratified_rows if split.kind == "stratified" else random_rows
+        held, kept = draw(y, split.held_out or 0, split.seed)
         return ({"x_train": cast(x[kept]), "y_train": y[kept]}, (cast(x[held]), y[held]),
-                f"stratified, seed {split.seed}, {len(held)} of {len(y)} rows hidden")
+                f"{split.kind}, seed {split.seed}, {len(held)} of {len(y)} rows hidden")
     if source.x_test is None or source.y_test is None:
         raise DatasetError(f"dataset {dataset.id}: split {split.kind!r} needs a source with a test part")
     if split.kind == "given":
@@ -160,14 +171,15 @@ def prepare_dataset(lab: LabData, dataset: DatasetSpec) -> dict[str, Any] | None
     else:
         return None
     visible, (hidden_x, hidden_y), words = split_source(dataset, source)
+    visible.update({key: label_array(dataset, visible[key]) for key in ("y_train", "y_test") if key in visible})
     _write(lab.visible / f"{dataset.id}.npz", 0o444, False, **visible)
     lab.hidden.mkdir(parents=True, exist_ok=True)
     os.chmod(lab.hidden, 0o700)
-    _write(lab.hidden / f"{dataset.id}.npz", 0o400, True, x=hidden_x, y=hidden_y.astype(np.int64))
+    _write(lab.hidden / f"{dataset.id}.npz", 0o400, True, x=hidden_x, y=label_array(dataset, hidden_y))
     served = write_served_files(lab, dataset)
     share_identical_files(lab, [f"{dataset.id}.npz", *served])
-    classes = list(dataset.classes) or [str(c) for c in sorted(set(visible["y_train"].tolist()) |
-                                                                   set(hidden_y.tolist()))]
+    classes = [] if dataset.regression else list(dataset.classes) or [
+        str(c) for c in sorted(set(visible["y_train"].tolist()) | set(hidden_y.tolist()))]
     provenance = {
         "source": origin, "source_sha256": digest, "declared_sha256": dataset.source.sha256, "split": words,
         "seed": dataset.split.seed, "visible_rows": len(visible["y_train"]), "hidden_rows": len(hidden_y),

@@ -3,7 +3,8 @@
     FILE.npz  x_train, y_train, x_test, y_test   the test part becomes the hidden split as it is
               x, y                               a stratified, seeded share becomes the hidden split
     FILE.csv  a header row, numeric feature columns and a label column (`--label NAME`, default the last one);
-              labels are class names or class numbers 0..k-1
+              labels are class names or class numbers 0..k-1; a regression dataset's is its numeric `target` (the
+              column of that name, else the last), kept as float64
     FOLDER/   one sub-folder of images per class (or train/ and test/ with those): `grader.data.image_folder`
 
 Class names the source gives (CSV labels, folder names) are numbered in the order the dataset declares (`classes`),
@@ -28,8 +29,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from grader.data.image_folder import read_image_folder
-from grader.data.lab_data import LabData, sha256_of, stratified_rows
-from grader.data.prepare import check_arrays
+from grader.data.lab_data import LabData, random_rows, sha256_of, stratified_rows
+from grader.data.prepare import check_arrays, label_array
 from grader.errors import DatasetError
 from grader.spec.dataset import DatasetSpec
 
@@ -61,9 +62,11 @@ def _read_npz(path: Path) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any] | No
                        "x_test, y_test (split by you) or x, y (split here)")
 
 
-def _read_csv(path: Path, label: str | None, dtype: str | None) -> tuple[NDArray[Any], NDArray[Any], list[str] | None]:
+def _read_csv(path: Path, label: str | None, dtype: str | None,
+              target: str | None = None) -> tuple[NDArray[Any], NDArray[Any], list[str] | None]:
     """(features, labels, class names when the labels are names); the features read as float64 and stored in the
-    declared dtype, float32 when none is declared."""
+    declared dtype, float32 when none is declared. A regression dataset's `target` column (the last one when the
+    file has no column of that name) holds numbers, read as float64."""
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))
@@ -72,6 +75,7 @@ def _read_csv(path: Path, label: str | None, dtype: str | None) -> tuple[NDArray
     if len(rows) < 3:
         raise DatasetError(f"{path} needs a header row and at least two data rows")
     header, body = rows[0], [r for r in rows[1:] if r]
+    label = label or (target if target in header else None)
     column = len(header) - 1 if label is None else (header.index(label) if label in header else -1)
     if column < 0:
         raise DatasetError(f"{path} has no column {label!r}; its columns: {', '.join(header)}")
@@ -86,6 +90,13 @@ def _read_csv(path: Path, label: str | None, dtype: str | None) -> tuple[NDArray
             raise DatasetError(f"{path}:{number}: a feature is not a number ({exc})") from exc
     x = x if dtype else x.astype(np.float32)
     labels = [row[column].strip() for row in body]
+    if target is not None:
+        try:
+            values = np.array([float(v) for v in labels], dtype=np.float64)
+        except ValueError as exc:
+            raise DatasetError(f"{path}: column {header[column]!r} is the target {target!r} of a regression dataset, "
+                               f"and a value is not a number ({exc})") from exc
+        return x, values, None
     try:
         # class numbers, as an .npz holds them: indices into the declared classes
         return x, np.array([int(v) for v in labels], dtype=np.int64), None
@@ -115,8 +126,8 @@ def _numbered_classes(dataset: DatasetSpec, source: Path, *labels: Array) -> Non
                            "numbers")
 
 
-def _read(source: Path, label: str | None,
-          dtype: str | None = None) -> tuple[Array, Array, Array | None, Array | None, list[str] | None]:
+def _read(source: Path, label: str | None, dtype: str | None = None,
+          target: str | None = None) -> tuple[Array, Array, Array | None, Array | None, list[str] | None]:
     """(x, y, x_test, y_test, class names when the source names them) of a .csv, .npz or image folder."""
     if source.is_dir():
         rows, test = read_image_folder(source)
@@ -124,7 +135,7 @@ def _read(source: Path, label: str | None,
     if not source.is_file():
         raise DatasetError(f"{source} is not a file or a folder")
     if source.suffix.lower() == ".csv":
-        x, y, names = _read_csv(source, label, dtype)
+        x, y, names = _read_csv(source, label, dtype, target)
         return x, y, None, None, names
     if source.suffix.lower() == ".npz":
         return (*_read_npz(source), None)
@@ -146,8 +157,9 @@ def undeclared_split(dataset: DatasetSpec) -> str | None:
     """What `datasets import` does with a dataset of the instructor's own that declares no split; None otherwise."""
     if dataset.source.kind != "import" or "split" in dataset.model_fields_set:
         return None
+    kind = "at random (a regression dataset)" if dataset.regression else "stratified"
     return (f"dataset {dataset.id}: no [datasets.split] declared: an imported file with a test part (x_test and "
-            "y_test, or train/ and test/ folders) is hidden as given; any other is split stratified, 0.2 of the rows "
+            f"y_test, or train/ and test/ folders) is hidden as given; any other is split {kind}, 0.2 of the rows "
             f"hidden (datasets import --hidden-fraction), seed {SPLIT_SEED}")
 
 
@@ -158,11 +170,11 @@ def import_private_data(lab: LabData, dataset: DatasetSpec, source: Path, *, lab
     A stratified split declared for the dataset (`[datasets.split]`) sets the hidden share and seed."""
     if not 0 < hidden_fraction < 1:
         raise DatasetError(f"the hidden fraction must be between 0 and 1, not {hidden_fraction}")
-    x, y, x_test, y_test, names = _read(source, label, dataset.dtype)
+    x, y, x_test, y_test, names = _read(source, label, dataset.dtype, dataset.target)
     mismatched = x_test is not None and y_test is not None and len(x_test) != len(y_test)
     if len(x) != len(y) or len(x) > MAX_ROWS or mismatched:
         raise DatasetError(f"{source}: inputs and labels differ in length (or exceed {MAX_ROWS} rows)")
-    if not np.issubdtype(np.asarray(y).dtype, np.integer):
+    if not dataset.regression and not np.issubdtype(np.asarray(y).dtype, np.integer):
         raise DatasetError(f"{source}: labels must be class indices (integers), not {np.asarray(y).dtype}")
     if dataset.classes and names is None:
         _numbered_classes(dataset, source, y, *([] if y_test is None else [y_test]))
@@ -173,24 +185,27 @@ def import_private_data(lab: LabData, dataset: DatasetSpec, source: Path, *, lab
     if x_test is not None and y_test is not None:
         check_arrays(dataset, source, x_test, np.asarray(y_test), "test")
     seed, share = SPLIT_SEED, hidden_fraction
-    if "split" in dataset.model_fields_set and dataset.split.kind == "stratified":
+    if "split" in dataset.model_fields_set and dataset.split.kind in ("stratified", "random"):
         seed, share = dataset.split.seed, dataset.split.held_out or hidden_fraction
     if x_test is None or y_test is None:
-        hidden_rows, visible_rows = stratified_rows(np.asarray(y), share, seed)
+        kind = "random" if dataset.regression else "stratified"
+        hidden_rows, visible_rows = (random_rows if dataset.regression else stratified_rows)(np.asarray(y), share, seed)
         x_train, y_train, x_test, y_test = x[visible_rows], y[visible_rows], x[hidden_rows], y[hidden_rows]
-        split = f"stratified, seed {seed}, {len(hidden_rows)} of {len(y)} rows hidden"
+        split = f"{kind}, seed {seed}, {len(hidden_rows)} of {len(y)} rows hidden"
     else:
         x_train, y_train = x, y
         split = f"as given: {len(y_test)} test rows hidden"
     if dataset.dtype:
         x_train, x_test = x_train.astype(dataset.dtype, copy=False), x_test.astype(dataset.dtype, copy=False)
     name = dataset.id
-    _write(lab.visible / f"{name}.npz", 0o444, x_train=x_train, y_train=np.asarray(y_train, dtype=np.int64))
+    _write(lab.visible / f"{name}.npz", 0o444, x_train=x_train, y_train=label_array(dataset, y_train))
     lab.hidden.mkdir(parents=True, exist_ok=True)
     os.chmod(lab.hidden, 0o700)
-    _write(lab.hidden / f"{name}.npz", 0o400, x=x_test, y=np.asarray(y_test, dtype=np.int64))
-    classes = names or [str(c) for c in sorted(set(np.asarray(y_train).tolist()) | set(np.asarray(y_test).tolist()))]
+    _write(lab.hidden / f"{name}.npz", 0o400, x=x_test, y=label_array(dataset, y_test))
+    classes = [] if dataset.regression else names or [
+        str(c) for c in sorted(set(np.asarray(y_train).tolist()) | set(np.asarray(y_test).tolist()))]
     shape = tuple(np.asarray(x_train).shape[1:])
+    what = f"target {dataset.target}" if dataset.target else f"{len(classes)} classes"
     provenance = {
         "source": str(source.resolve()), "source_sha256": sha256_of(source) if source.is_file() else None,
         "split": split, "visible_rows": len(y_train), "hidden_rows": len(y_test), "input_shape": list(shape),
@@ -201,4 +216,4 @@ def import_private_data(lab: LabData, dataset: DatasetSpec, source: Path, *, lab
     (lab.root / f"provenance-{name}.json").write_text(json.dumps(provenance, indent=2))
     return (f"imported {source} as dataset {name} of lab {lab.lab_id}: {len(y_train)} visible rows (./data/"
             f"{name}.npz in every job), {len(y_test)} hidden rows (never in a sandbox), "
-            f"{len(classes)} classes, inputs {shape}; split {split}")
+            f"{what}, inputs {shape}; split {split}")

@@ -41,13 +41,15 @@ def run_job(job: EvaluationJob) -> EvaluatorAnswer:
     except HarnessOutputInvalid as exc:
         return {"problem": str(exc)}
     data = {name: DatasetInputs(hidden_x=_load(paths["hidden_x"]), sample_x=_load(paths["sample_x"]),
-                                sample_y=_load(paths["sample_y"]).astype(np.int64),
+                                sample_y=_load(paths["sample_y"]).astype(
+                                    np.float64 if paths.get("regression") else np.int64),
                                 layouts=tuple(tuple(layout) for layout in paths.get("layouts", [])),
                                 preprocessings=tuple(paths.get("preprocessings", [])),
+                                regression=bool(paths.get("regression", False)),
                                 **_environment(paths.get("environment")))
             for name, paths in job["datasets"].items()}
-    slots = [SlotRequest(s["name"], s["dataset"], s["architecture"], s.get("max_parameters"), s.get("top_k"))
-             for s in job["slots"]]
+    slots = [SlotRequest(s["name"], s["dataset"], s["architecture"], s.get("max_parameters"), s.get("top_k"),
+                         s.get("max_inference_ms")) for s in job["slots"]]
     histories = [HistoryRequest(h["name"], h.get("model")) for h in job["histories"]]
     return {"result": evaluate(export, slots, histories, data, job.get("ops", "conv")).model_dump(mode="json")}
 

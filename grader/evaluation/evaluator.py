@@ -9,6 +9,7 @@ accurate on the visible sample. Predictions on hidden inputs and on the sample c
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,6 +24,7 @@ from grader.evaluation.history_check import choose_history, history_result
 from grader.evaluation.memorisation import MAX_IMAGES, memorised_rows
 from grader.evaluation.network import NumpyNetwork, build_network
 from grader.evaluation.op_policy import over_parameter_cap, refused_in_dense_lab
+from grader.evaluation.outputs import classes_of, cross_entropy, finite_list, fit_quality, ranked_classes
 from grader.evaluation.policy import evaluate_policy_slot
 from grader.evaluation.preprocessing import Preprocessing, match_student, named_preprocessings
 from grader.evaluation.result import NOT_FROM_LAYERS as NOT_FROM_LAYERS  # the evaluator's front: re-exported
@@ -44,6 +46,7 @@ class DatasetInputs:
     sample_y: Array
     layouts: tuple[tuple[int, ...], ...] = ()  # the layouts the lab declares (empty: derived from the row shape)
     preprocessings: tuple[str, ...] = ()  # the built-ins to try, in order (empty: all)
+    regression: bool = False  # a numeric target (float sample_y): a network's one output is its prediction
     # an environment dataset: `hidden_x` holds its hidden seeds, `sample_x` observations of visible episodes
     environment: EnvironmentSetting | None = None
     visible_seeds: tuple[int, ...] = ()
@@ -56,6 +59,7 @@ class SlotRequest:
     architecture: str = "any"
     max_parameters: int | None = None
     top_k: int | None = None  # rank this many classes per hidden input (a top-k check of the slot)
+    max_inference_ms: float | None = None  # the forward pass over the hidden inputs may take at most this long
 
 
 @dataclass
@@ -65,8 +69,8 @@ class _Fit:
     network: NumpyNetwork
     preprocessing: Preprocessing
     layout: tuple[int, ...]
-    accuracy: float
-    train_predictions: Array
+    accuracy: float  # how well it fits the visible sample: accuracy, or R² for a regression dataset
+    train_predictions: Array  # classes, or a regression network's outputs
     train_loss: float | None
 
 
@@ -164,6 +168,9 @@ class _Evaluation:
             except (NetworkRefused, ValueError) as exc:
                 problem = problem or str(exc)
                 continue
+            if scores.shape[0] == len(probe) and inputs.regression and scores.shape[1] != 1:
+                return (f"it has {scores.shape[1]} outputs; a network of a regression dataset ({dataset}) has one, "
+                        "its prediction of the target")
             if scores.shape[0] == len(probe) and scores.shape[1] >= 1:
                 layout = candidate
                 break
@@ -181,7 +188,7 @@ class _Evaluation:
                 except (NetworkRefused, ValueError) as exc:
                     problem = str(exc)
                     continue
-                accuracy = float((classes_of(scores, variant.one_output_threshold) == probe_y).mean())
+                accuracy = fit_quality(scores, probe_y, variant.one_output_threshold, inputs.regression)
                 if best is None or accuracy > best[0] + TIE_MARGIN:
                     best = (accuracy, option, variant)
         if best is None:
@@ -196,6 +203,11 @@ class _Evaluation:
             scores = network.scores(chosen(inputs.sample_x).reshape((len(inputs.sample_x), *layout)))
         except (NetworkRefused, ValueError) as exc:
             return f"it could not be run on {dataset} inputs: {exc}"
+        if inputs.regression:
+            outputs = scores[:, 0].astype(np.float64)
+            error = outputs - inputs.sample_y
+            return _Fit(network, chosen, layout, fit_quality(scores, inputs.sample_y, 0.0, True), outputs,
+                        float(np.mean(error ** 2)) if np.isfinite(error).all() else None)
         predicted = classes_of(scores, network.one_output_threshold)
         return _Fit(network, chosen, layout, float((predicted == inputs.sample_y).mean()), predicted,
                     cross_entropy(scores, inputs.sample_y))
@@ -216,36 +228,6 @@ def input_layouts(raw: tuple[int, ...], student: tuple[int, ...],
     return list(dict.fromkeys(layouts))
 
 
-def classes_of(scores: Array, threshold: float = 0.5) -> Array:
-    """The class each row of scores predicts: the highest score's, or for one output class 1 above `threshold` (0.5
-    for a probability, 0 for a logit: `NumpyNetwork.one_output_threshold`)."""
-    if scores.shape[1] == 1:
-        return (scores[:, 0] > threshold).astype(np.int64)
-    with np.errstate(invalid="ignore"):
-        classes: Array = np.nan_to_num(scores, nan=-np.inf).argmax(axis=1).astype(np.int64)
-        return classes
-
-
-def ranked_classes(scores: Array, k: int) -> Array:
-    """Each row's k best-scored classes, best first (NaN scores last; ties in class order)."""
-    with np.errstate(invalid="ignore"):
-        order: Array = np.argsort(-np.nan_to_num(scores, nan=-np.inf), axis=1, kind="stable")[:, :k]
-    return order.astype(np.int64)
-
-
-def cross_entropy(scores: Array, labels: Array) -> float | None:
-    """Mean cross-entropy of class scores (probabilities, log-probabilities or logits); None when not class scores."""
-    if scores.shape[1] < 2 or not np.isfinite(scores).all() or labels.max(initial=0) >= scores.shape[1]:
-        return None
-    s = scores.astype(np.float64)
-    if s.min() >= 0 and np.allclose(s.sum(axis=1), 1, atol=1e-3):
-        log_p = np.log(np.clip(s, 1e-12, None))
-    else:
-        shifted = s - s.max(axis=1, keepdims=True)
-        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return float(-log_p[np.arange(len(labels)), labels].mean())
-
-
 def architecture_fits(facts: ArchitectureFacts, requirement: str) -> bool:
     """Does a network fit a slot's requirement: an architecture, with `:N` when exactly N dense layers are needed."""
     architecture, _, count = requirement.partition(":")
@@ -264,22 +246,33 @@ def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, inputs: DatasetI
     hidden_x = inputs.hidden_x
     network = fit.network
     words = fit.preprocessing.words
+    trained = ({"train_outputs": finite_list(fit.train_predictions)} if inputs.regression else
+               {"train_predictions": [int(p) for p in fit.train_predictions]})
     base: dict[str, Any] = {"name": slot.name, "found": True, "via": via, "source": label, "export_path": path,
                             "framework": network.source.framework, "facts": network.facts(),
-                            "preprocessing": fit.preprocessing.name, "preprocessing_words": words,
-                            "train_predictions": [int(p) for p in fit.train_predictions],
+                            "preprocessing": fit.preprocessing.name, "preprocessing_words": words, **trained,
                             "train_loss": fit.train_loss, "considered": considered,
-                            "train_accuracy": round(float(fit.accuracy), 4) if considered else None}
+                            "train_accuracy": round(float(fit.accuracy), 4) if considered and not inputs.regression
+                            else None}
     try:
         prepared = fit.preprocessing(hidden_x).reshape((len(hidden_x), *fit.layout))
+        started = time.perf_counter()
         scores = network.scores(prepared)
-        predictions = classes_of(scores, network.one_output_threshold)
+        elapsed_ms = (time.perf_counter() - started) * 1000
     except (NetworkRefused, ValueError) as exc:
         return ModelResult(**base, error=f"it could not be run on the hidden inputs: {str(exc)[:300]}")
+    base["inference_ms"] = round(elapsed_ms, 3)
+    if slot.max_inference_ms is not None and elapsed_ms > slot.max_inference_ms:
+        return ModelResult(**base, error=(
+            f"its forward pass over the {len(hidden_x)} hidden inputs took {elapsed_ms:.1f} ms, over the lab's limit "
+            f"of {slot.max_inference_ms:g} ms for `{slot.name}` (max_inference_ms): use a smaller network"))
     sample = fit.preprocessing(inputs.sample_x[:MAX_IMAGES]).reshape((-1, *fit.layout))
     memorised = memorised_rows(network, [sample, prepared])
     if memorised is not None:
         base.update(memorised_rows=memorised.copies, rows_compared=memorised.rows)
+    if inputs.regression:
+        return ModelResult(**base, outputs=finite_list(scores[:, 0]))
+    predictions = classes_of(scores, network.one_output_threshold)
     ranked = ranked_classes(scores, slot.top_k).tolist() if slot.top_k and scores.shape[1] > 1 else None
     return ModelResult(**base, predictions=[int(p) for p in predictions], ranked=ranked)
 

@@ -57,10 +57,14 @@ class ArrayPayload(Untrusted):
 
 
 class ExportCheck(Untrusted):
-    """Visible inputs and what the student's own forward() computed for them: the exported operations must agree."""
+    """Visible inputs and what the student's own forward() (`called`) computed for them: the exported operations must
+    agree; `predicted`, where the model names classes itself (scikit-learn's predict()), the class number it names for
+    each input: the exported operations must score that class highest."""
 
     input: ArrayKey
     output: ArrayKey
+    called: Label = "forward()"
+    predicted: ArrayKey | None = None
 
 
 class ExportedNetwork(Untrusted):

@@ -46,8 +46,11 @@ def _cross_check(history: HistoryExport, model: ModelResult | None) -> tuple[boo
     epoch (lists of one length); the grader recomputes the network's cross-entropy on the visible training sample,
     and a history whose every recorded loss is far below it does not describe this network."""
     losses = [v for v in history.loss if v is not None and np.isfinite(v)]
-    if model is None or not model.found or model.predictions is None:
+    if model is None or not model.evaluated:
         return None, "not cross-checked: the network it records was not evaluated"
+    if model.outputs is not None:
+        # its loss is in whatever units the notebook scaled the target to, which the grader cannot know
+        return None, "not cross-checked: a regression network's training loss depends on how the target was scaled"
     if not losses:
         return False, ("it records no training loss, so the grader cannot check that it describes this network: "
                        "record the training and the validation loss once per epoch")

@@ -51,6 +51,7 @@ class DatasetFiles(TypedDict):
     layouts: NotRequired[list[list[int]]]  # absent: derived from the row shape
     preprocessings: NotRequired[list[str]]  # absent: every built-in
     environment: NotRequired[EnvironmentWanted]  # absent: a dataset of rows
+    regression: NotRequired[bool]  # a numeric target: one output per row is the prediction (absent: classes)
 
 
 class JobSlot(TypedDict):
@@ -59,6 +60,7 @@ class JobSlot(TypedDict):
     architecture: str
     max_parameters: NotRequired[int | None]
     top_k: NotRequired[int | None]  # the largest k of the slot's top-k checks: the evaluator keeps that many ranks
+    max_inference_ms: NotRequired[float | None]  # the slot's limit on the forward pass over the hidden rows
 
 
 class EvaluationJob(TypedDict):

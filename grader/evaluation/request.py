@@ -26,8 +26,9 @@ from grader.spec.slots import slot_architectures, slot_top_k
 
 
 def slot_max_parameters(spec: LabSpec) -> dict[str, int]:
-    """Contract model name -> the fewest `max_parameters` any check of that model declares."""
-    caps: dict[str, int] = {}
+    """Contract model name -> the fewest `max_parameters` any check of that model, or its `[models.NAME]`, declares."""
+    caps: dict[str, int] = {name: limits.max_parameters for name, limits in spec.models.items()
+                            if limits.max_parameters is not None}
     for check in spec.checks:
         cap, slot = getattr(check, "max_parameters", None), check.model_slot()
         if cap is not None and slot is not None:
@@ -53,7 +54,8 @@ class RunSlots:
 
 def run_slots(spec: LabSpec, lab: LabData) -> RunSlots:
     caps, ranks = slot_max_parameters(spec), slot_top_k(spec)
-    slots = tuple(SlotRequest(name, dataset, architecture, caps.get(name), ranks.get(name))
+    slots = tuple(SlotRequest(name, dataset, architecture, caps.get(name), ranks.get(name),
+                              spec.models[name].max_inference_ms if name in spec.models else None)
                   for name, (dataset, architecture) in slot_architectures(spec).items() if lab.has_dataset(dataset))
     return RunSlots(slots, tuple(HistoryRequest(name, model) for name, model in spec.history_requests()))
 
@@ -94,6 +96,7 @@ def build_evaluation_job(spec: LabSpec, lab: LabData, host: Path, export: Path, 
                 "sample_y": _save(host / f"{dataset}-sample-y.npy", sample.y),
                 "layouts": [list(layout) for layout in declared.layouts],
                 "preprocessings": list(declared.preprocessings),
+                "regression": declared.regression,
             }
             if declared.episodes is not None and declared.source.gymnasium is not None:
                 datasets[dataset]["environment"] = {
@@ -101,7 +104,7 @@ def build_evaluation_job(spec: LabSpec, lab: LabData, host: Path, export: Path, 
                     "success": declared.episodes.success, "visible_seeds": list(declared.episodes.visible_seeds)}
     job_slots: list[JobSlot] = [{"name": s.name, "dataset": s.dataset, "architecture": s.architecture,
                                  "max_parameters": s.max_parameters,
-                                 "top_k": s.top_k} for s in slots.slots]
+                                 "top_k": s.top_k, "max_inference_ms": s.max_inference_ms} for s in slots.slots]
     return {"nonce": nonce, "export": str(export), "slots": job_slots, "histories": _histories(slots),
             "datasets": datasets, "result": str(host / "evaluation-result.json"), "ops": spec.ops}
 

@@ -78,6 +78,11 @@ class ModelResult(_Result):
     preprocessing_words: str | None = Field(default=None, max_length=300)  # how the report says it
     predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
     train_predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
+    # a regression slot's predictions (its network's one output per row) on the hidden rows and the visible sample;
+    # None (JSON null) stands for a value that is not finite
+    outputs: list[float | None] | None = Field(default=None, max_length=200_000)
+    train_outputs: list[float | None] | None = Field(default=None, max_length=200_000)
+    inference_ms: float | None = Field(default=None, ge=0)  # the grader's forward pass over the hidden rows
     # per hidden input, its classes by score, best first (as many as a top-k check of the slot needs)
     ranked: list[Annotated[list[ClassIndex], Field(max_length=20)]] | None = Field(default=None, max_length=200_000)
     train_loss: float | None = None  # cross-entropy on the visible training sample
@@ -89,6 +94,12 @@ class ModelResult(_Result):
     rows_compared: int | None = Field(default=None, ge=0)
     # a policy on an environment dataset: its hidden episodes (instead of predictions)
     episodes: list[EpisodeResult] | None = Field(default=None, max_length=MAX_EPISODES)
+
+
+    @property
+    def evaluated(self) -> bool:
+        """The grader computed this network's predictions on the hidden inputs: classes, or a regression output."""
+        return self.found and (self.predictions is not None or self.outputs is not None)
 
 
 class HistoryResult(_Result):

@@ -18,7 +18,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from grader.errors import KernelProtocolViolation, SetupFailed
 from grader.kernel.channel import SandboxKernelClient
-from grader.kernel.cpu_clock import Budget, CpuClock, used, watch_cell
+from grader.kernel.cpu_clock import Budget, CpuClock, WaitClock, used, watch_cell
 from grader.kernel.frames import CONNECTION_KEYS, DEFAULT_DEATH_REASON
 from grader.kernel.notebook_client import (
     RESPONSE_GRACE_S,
@@ -46,6 +46,7 @@ class DriverLimits:
     output_limit_bytes: int
     cpu_share_cores: float = 1.0  # the limits are CPU seconds at this many cores (`grader.kernel.cpu_clock`)
     cpu_clock_fd: int | None = None  # the job's CPU counter, passed by the root; None: wall-clock limits
+    cpu_wait_fd: int | None = None  # the job's wait for a CPU (`cpu_clock.WaitMeter`); None: the backstop is plain wall
 
 
 HarnessRequest = Callable[[], Awaitable[str | None]]
@@ -94,11 +95,11 @@ async def run_notebook(state: KernelState, nb: NotebookNode, limits: DriverLimit
                        harness: HarnessRequest | None, progress: Callable[[int], None]) -> RunOutcome:
     """Execute every code cell (errors do not stop the run), then the harness code the root sends."""
     budget = Budget(limits.cell_timeout_s, limits.notebook_timeout_s, limits.cpu_share_cores,
-                    CpuClock.from_fd(limits.cpu_clock_fd))
+                    CpuClock.from_fd(limits.cpu_clock_fd), WaitClock.from_fd(limits.cpu_wait_fd))
     client = CappedNotebookClient(
-        nb, km=state.km, output_limit_bytes=limits.output_limit_bytes, timeout=int(budget.cell_wall_s),
+        nb, km=state.km, output_limit_bytes=limits.output_limit_bytes, timeout=int(budget.cell_ceiling_s),
         interrupt_on_timeout=True, allow_errors=True, record_timing=False, iopub_timeout=IOPUB_GRACE_S,
-        error_on_timeout={"ename": "CellTimeout", "evalue": f"the cell ran longer than {budget.cell_wall_s:.0f} s"},
+        error_on_timeout={"ename": "CellTimeout", "evalue": f"the cell ran longer than {budget.cell_ceiling_s:.0f} s"},
     )
     client.kc = state.kc
     state.kc.allow_stdin = False
@@ -145,9 +146,10 @@ async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: Noteb
     setup_errors = cell_errors(setup_cell)
     if setup_errors:
         raise SetupFailed(f"the sandbox set-up code failed: {setup_errors[0].ename}: {setup_errors[0].evalue[:200]}")
-    deadline = loop.time() + budget.notebook_wall_s
-    cells_started = time.monotonic()
-    notebook_cpu0 = budget.now()
+    deadline = loop.time() + budget.notebook_ceiling_s
+    notebook = budget.start()
+    cells_started = notebook.wall0
+    notebook_cpu0 = notebook.cpu0
     kernel_usable = True
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -155,44 +157,50 @@ async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: Noteb
         remaining = deadline - loop.time()
         notebook_cpu = used(notebook_cpu0, budget.now())
         over_cpu = notebook_cpu is not None and notebook_cpu >= budget.notebook_cpu_s
-        if remaining <= 0 or over_cpu:  # between cells: the kernel is idle, and what it trained so far is graded
+        over_wall = budget.clock is not None and budget.active(notebook) >= budget.notebook_wall_s
+        if remaining <= 0 or over_cpu or over_wall:  # between cells: the kernel is idle; what it trained is graded
             outcome.cutoff = {"limit": "notebook", "cell_number": index + 1, "ran_s": 0.0,
                               "started_after_s": time.monotonic() - cells_started, "interrupted": False,
-                              "clock": "cpu" if over_cpu else "wall", "cpu_s": notebook_cpu}
+                              "clock": "cpu" if over_cpu else "wall", "cpu_s": notebook_cpu,
+                              "waited_s": budget.waited(notebook)}
             outcome.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit; "
                             f"cell {index + 1} and later did not run")
             break
         phase[0] = f"cell {index + 1}"
         progress(index)
         outcome.ran.append(index)
-        cell_started = time.monotonic()
-        cell_cpu0 = budget.now()
+        span = budget.start()
+        cell_started, cell_cpu0 = span.wall0, span.cpu0
         cpu_cut = False
         running = asyncio.ensure_future(client.async_execute_cell(cell, index))
         try:
-            struck = await watch_cell(running, budget, deadline, notebook_cpu0, cell_cpu0)
+            struck = await watch_cell(running, budget, deadline, notebook, span)
             if struck is None:
                 running.result()  # the cell's own end: its timeout (interrupted), a dead kernel
-            elif struck[0] == "cell":  # the cell used its CPU time: interrupted, and the cells after it run
-                cell_cpu = used(cell_cpu0, budget.now())
+            elif struck[0] == "cell":  # the cell used its time: interrupted, and the cells after it run
+                cell_cpu, waited = used(cell_cpu0, budget.now()), budget.waited(span)
                 ran_s = time.monotonic() - cell_started
                 client.timed_out_cells.append(id(cell))
                 cpu_cut = True
                 if not await _interrupt_and_wait(client, state, running):
-                    _timeout_error(cell, "CellTimeout", f"the cell used {budget.cell_cpu_s:.0f} s of CPU time")
-                    outcome.note = (f"cell {index + 1} used more than its {budget.cell_cpu_s:.0f} s of CPU time and "
-                                    "did not stop when interrupted; the cells after it did not run")
+                    what = (f"used more than its {budget.cell_cpu_s:.0f} s of CPU time" if struck[1] == "cpu" else
+                            f"ran longer than {budget.cell_wall_s:.0f} s")
+                    _timeout_error(cell, "CellTimeout", f"the cell {what}")
+                    outcome.note = (f"cell {index + 1} {what} and did not stop when interrupted; the cells after it "
+                                    "did not run")
                     kernel_usable = False
                     break
                 outcome.cutoff = outcome.cutoff or {
                     "limit": "cell", "cell_number": index + 1, "ran_s": ran_s, "interrupted": True,
-                    "started_after_s": cell_started - cells_started, "clock": "cpu", "cpu_s": cell_cpu}
+                    "started_after_s": cell_started - cells_started, "clock": struck[1], "cpu_s": cell_cpu,
+                    "waited_s": waited}
             else:
                 # the notebook's time ran out inside this cell: interrupt it, let it end, grade what it trained
                 outcome.cutoff = {"limit": "notebook", "cell_number": index + 1,
                                   "ran_s": time.monotonic() - cell_started,
                                   "started_after_s": cell_started - cells_started, "interrupted": True,
-                                  "clock": struck[1], "cpu_s": used(notebook_cpu0, budget.now())}
+                                  "clock": struck[1], "cpu_s": used(notebook_cpu0, budget.now()),
+                                  "waited_s": budget.waited(notebook)}
                 outcome.note = (f"the notebook ran longer than its {limits.notebook_timeout_s:.0f} s limit "
                                 f"in cell {index + 1}")
                 if await _interrupt_and_wait(client, state, running):
@@ -216,19 +224,21 @@ async def _run_cells(client: CappedNotebookClient, state: KernelState, nb: Noteb
             kernel_usable = False
             break
         if id(cell) in client.timed_out_cells:
-            what = (f"used {budget.cell_cpu_s:.0f} s of CPU time" if cpu_cut else
-                    f"ran longer than {budget.cell_wall_s:.0f} s")
+            wall_cut = not cpu_cut or (outcome.cutoff or {}).get("clock") == "wall"
+            what = (f"used {budget.cell_cpu_s:.0f} s of CPU time" if not wall_cut else
+                    f"ran longer than {budget.cell_wall_s if cpu_cut else budget.cell_ceiling_s:.0f} s")
             _timeout_error(cell, "CellTimeout", f"the cell {what} and was interrupted")
             if not cpu_cut and not await kernel_responds(client):
-                outcome.note = (f"cell {index + 1} ran longer than {budget.cell_wall_s:.0f} s and did not stop "
+                outcome.note = (f"cell {index + 1} ran longer than {budget.cell_ceiling_s:.0f} s and did not stop "
                                 "when interrupted; the cells after it did not run")
                 kernel_usable = False
                 break
             outcome.note = outcome.note or f"cell {index + 1} {what} and was interrupted"
-            if outcome.cutoff is None:
-                outcome.cutoff = {"limit": "cell", "cell_number": index + 1, "ran_s": budget.cell_wall_s,
+            if outcome.cutoff is None:  # nbclient's own timeout: the ceiling (without a CPU clock, the limit)
+                outcome.cutoff = {"limit": "cell", "cell_number": index + 1, "ran_s": budget.cell_ceiling_s,
                                   "started_after_s": cell_started - cells_started, "interrupted": True,
-                                  "clock": "wall", "cpu_s": used(cell_cpu0, budget.now())}
+                                  "clock": "wall", "cpu_s": used(cell_cpu0, budget.now()),
+                                  "waited_s": budget.waited(span)}
     outcome.timings_s["cells"] = time.monotonic() - cells_started
     if (cells_cpu := used(notebook_cpu0, budget.now())) is not None:
         outcome.timings_s["cells_cpu"] = cells_cpu

@@ -10,12 +10,12 @@ import fcntl
 import os
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from grader.errors import DriverEnded, FrameTooLarge, InfrastructureError
-from grader.kernel.cpu_clock import open_for_driver
+from grader.kernel.cpu_clock import WaitMeter, open_for_driver
 from grader.kernel.frames import DEFAULT_DEATH_REASON, encode_frame, read_frame
 from grader.kernel.kernel_process import SandboxKernelManager
 
@@ -49,6 +49,8 @@ class KernelDriver:
         self._stderr_task = asyncio.ensure_future(self._drain_stderr())
         self._dead_sent = False
         self.cpu_clock_fd: int | None = None  # the job's CPU counter as the driver numbers it (`cpu_clock`)
+        self.cpu_wait: WaitMeter | None = None  # the job's wait for a CPU, which the root samples while a run lasts
+        self.cpu_wait_fd: int | None = None  # its read-only descriptor as the driver numbers it
 
     @classmethod
     async def start(cls, argv: list[str], km: SandboxKernelManager, pass_fds: tuple[int, ...] = ()) -> KernelDriver:
@@ -150,6 +152,8 @@ class KernelDriver:
     async def close(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             self.process.kill()
+        if self.cpu_wait is not None:
+            self.cpu_wait.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.process.wait(), timeout=10)
         self._stderr_task.cancel()
@@ -161,24 +165,35 @@ def _driver_host_env() -> dict[str, str]:
 
 
 async def start_driver(argv: list[str], km: SandboxKernelManager, work: Path, timeout_s: float,
-                       death_reason: DeathReason = no_reason, cpu_usage: Path | None = None) -> KernelDriver:
+                       death_reason: DeathReason = no_reason, cpu_usage: Path | None = None,
+                       cpu_threads: Callable[[], Iterable[int]] | None = None) -> KernelDriver:
     """Start the job's driver and have it connect to the (started) kernel. The kernel's socket directory is handed
     over as an open descriptor (bwrap binds it), so no path the sandbox can write is resolved again; so is the job
-    cgroup's CPU counter (`cpu_usage`, read-only), which the cell and notebook limits are counted in."""
+    cgroup's CPU counter (`cpu_usage`, read-only), which the cell and notebook limits are counted in, and the job's
+    wait for a CPU summed over `cpu_threads` (the cgroup's threads), which their wall-clock backstop leaves out."""
     opened = os.open(work / ".kernel", os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:  # above the descriptors the launcher uses (the seccomp filter on 3)
         runtime_fd = fcntl.fcntl(opened, fcntl.F_DUPFD_CLOEXEC, 10)
     finally:
         os.close(opened)
     cpu_fd = open_for_driver(cpu_usage)
+    meter = WaitMeter(cpu_threads) if cpu_fd is not None and cpu_threads is not None else None
+    wait_fd = meter.driver_fd() if meter is not None else None
+    passed = tuple(fd for fd in (runtime_fd, cpu_fd, wait_fd) if fd is not None)
     try:
         driver = await KernelDriver.start([a.replace("{kernel_dir_fd}", str(runtime_fd)) for a in argv], km,
-                                          pass_fds=(runtime_fd,) if cpu_fd is None else (runtime_fd, cpu_fd))
+                                          pass_fds=passed)
+    except BaseException:
+        if meter is not None:
+            meter.close()
+        raise
     finally:
-        os.close(runtime_fd)
-        if cpu_fd is not None:
-            os.close(cpu_fd)
+        for fd in passed:
+            os.close(fd)
     driver.cpu_clock_fd = cpu_fd
+    driver.cpu_wait, driver.cpu_wait_fd = (meter, wait_fd) if wait_fd is not None else (None, None)
+    if meter is not None and wait_fd is None:
+        meter.close()
     driver.death_reason = death_reason
     try:
         await driver.connect(timeout_s)

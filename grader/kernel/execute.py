@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from grader.errors import DriverEnded, InfrastructureError, KernelStartFailed
 from grader.kernel.driver_handle import DeathReason, KernelDriver, bounded_text, no_reason, start_driver
 from grader.kernel.frames import DEFAULT_DEATH_REASON
 from grader.kernel.kernel_process import SandboxKernelManager, sandbox_kernel_manager, start_kernel
-from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB, WALL_BACKSTOP_FACTOR
+from grader.kernel.limits import DEFAULT_HARNESS_TIMEOUT_S, DEFAULT_OUTPUT_LIMIT_KB, WALL_CEILING_FACTOR
 from grader.kernel.stderr_tail import StderrTail
 from grader.scoring.report import CellError, Cutoff
 
@@ -99,12 +99,14 @@ async def execute_notebook(
     setup_code: str, harness: HarnessStep | None, sandbox_uid: int | None, driver_argv: list[str],
     death_reason: DeathReason = no_reason, kernel_manager: SandboxKernelManager | None = None,
     driver: KernelDriver | None = None, cpu_usage: Path | None = None,
+    cpu_threads: Callable[[], Iterable[int]] | None = None,
 ) -> ExecutionResult:
     """Execute every code cell (errors do not stop the run), then the harness code the `harness` step prepares.
 
     `death_reason` explains a dead kernel from what the sandbox measured (e.g. the memory cgroup's OOM kills).
     `kernel_manager` and `driver`: a kernel of this job already started and connected (a warm kernel).
-    `cpu_usage`: the job cgroup's CPU counter, which the cell and notebook limits are counted in (else wall-clock).
+    `cpu_usage`: the job cgroup's CPU counter, which the cell and notebook limits are counted in (else wall-clock);
+    `cpu_threads`: the job cgroup's threads, whose wait for a CPU the wall-clock backstop leaves out.
     """
     km = kernel_manager or sandbox_kernel_manager(work, kernel_dirs, sandbox_uid)
     result = ExecutionResult(notebook=nb)
@@ -117,13 +119,21 @@ async def execute_notebook(
                 await start_kernel(km, env, work, stderr.write_fd)
                 stderr.close_writer()
             if driver is None:
-                driver = await start_driver(driver_argv, km, work, limits.startup_timeout_s, death_reason, cpu_usage)
+                driver = await start_driver(driver_argv, km, work, limits.startup_timeout_s, death_reason, cpu_usage,
+                                            cpu_threads)
         except InfrastructureError as exc:
             tail = await asyncio.to_thread(stderr.text) if stderr is not None else ""
             raise KernelStartFailed(str(exc), tail) from exc
         driver.death_reason = death_reason
         result.timings_s["kernel_start"] = time.monotonic() - started
-        await _drive(driver, nb, setup_code, limits, result, harness, death_reason)
+        waiting = asyncio.ensure_future(driver.cpu_wait.follow()) if driver.cpu_wait is not None else None
+        try:
+            await _drive(driver, nb, setup_code, limits, result, harness, death_reason)
+        finally:
+            if waiting is not None:
+                waiting.cancel()
+                with contextlib.suppress(BaseException):
+                    await waiting
     finally:
         if stderr is not None:
             stderr.close_writer()
@@ -146,11 +156,12 @@ async def _drive(driver: KernelDriver, nb: NotebookNode, setup_code: str, limits
                  "limits": {"cell_timeout_s": limits.cell_timeout_s, "notebook_timeout_s": limits.notebook_timeout_s,
                             "harness_timeout_s": limits.harness_timeout_s,
                             "output_limit_bytes": limits.output_limit_bytes,
-                            "cpu_share_cores": limits.cpu_share_cores, "cpu_clock_fd": driver.cpu_clock_fd}})
+                            "cpu_share_cores": limits.cpu_share_cores, "cpu_clock_fd": driver.cpu_clock_fd,
+                            "cpu_wait_fd": driver.cpu_wait_fd}})
     for cell in code_cells:
         cell.outputs = []  # what the notebook came with is never shown as if it had run
     # the driver enforces every time limit; this one only catches a driver that stopped answering
-    deadline = time.monotonic() + (limits.notebook_timeout_s + limits.cell_timeout_s) * WALL_BACKSTOP_FACTOR + \
+    deadline = time.monotonic() + (limits.notebook_timeout_s + limits.cell_timeout_s) * WALL_CEILING_FACTOR + \
         limits.harness_timeout_s + 120
     current = "the set-up"
     output_path: Path | None = None
@@ -233,16 +244,20 @@ def _cutoff(raw: object, nb: NotebookNode, limits: RunLimits) -> Cutoff | None:
     cell_number, ran_s, started_after_s = raw.get("cell_number"), raw.get("ran_s"), raw.get("started_after_s")
     if not isinstance(cell_number, int) or isinstance(cell_number, bool) or not 1 <= cell_number <= len(nb.cells):
         return None
-    ceiling = (limits.notebook_timeout_s + limits.cell_timeout_s) * WALL_BACKSTOP_FACTOR + 60
+    ceiling = (limits.notebook_timeout_s + limits.cell_timeout_s) * WALL_CEILING_FACTOR + 60
     numbers = (ran_s, started_after_s)
     if not all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= ceiling for v in numbers):
         return None
     cpu_s = raw.get("cpu_s")
     cpu_ok = isinstance(cpu_s, int | float) and not isinstance(cpu_s, bool) and 0 <= cpu_s <= ceiling * 1024
     clock = "cpu" if raw.get("clock") == "cpu" and cpu_ok else "wall"
+    waited_s = raw.get("waited_s")
+    waited_ok = cpu_ok and isinstance(waited_s, int | float) and not isinstance(waited_s, bool) and \
+        0 <= waited_s <= ceiling
     return Cutoff(limit=raw["limit"], cell_number=cell_number, ran_s=round(float(ran_s), 1),  # type: ignore[arg-type]
                   started_after_s=round(float(started_after_s), 1),  # type: ignore[arg-type]
                   cell_timeout_s=limits.cell_timeout_s, notebook_timeout_s=limits.notebook_timeout_s,
                   interrupted=raw.get("interrupted") is not False, clock=clock,
                   cpu_s=round(float(cpu_s), 1) if cpu_ok else None,  # type: ignore[arg-type]
+                  waited_s=round(float(waited_s), 1) if waited_ok else None,  # type: ignore[arg-type]
                   cpu_share_cores=limits.cpu_share_cores)

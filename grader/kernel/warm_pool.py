@@ -181,7 +181,8 @@ async def start_warm_kernel(config: SandboxConfig, jobs_root: Path, slot: Kernel
         await start_kernel(km, job.env, job.dirs.work, warm.stderr.write_fd)
         warm.stderr.close_writer()
         driver = warm.driver = await start_driver(list(job.driver_argv), km, job.dirs.work, startup_timeout_s,
-                                                  job.cgroup.death_reason, job.cgroup.cpu_usage_file())
+                                                  job.cgroup.death_reason, job.cgroup.cpu_usage_file(),
+                                                  job.cgroup.threads)
         await _run_private(driver, startup_source(), startup_timeout_s)
         modules = [m for name in frameworks for m in FRAMEWORK_MODULES.get(name, (name,))]
         if modules:

@@ -181,6 +181,13 @@ class JobCgroup:
                 continue
         return found
 
+    def threads(self) -> list[int]:
+        """Every thread of the job (host thread ids), from one of its groups; [] without any."""
+        for group in self.groups():
+            with contextlib.suppress(OSError, ValueError):
+                return [int(t) for t in (group / "tasks").read_text().split()]
+        return []
+
     def kill_all(self, timeout_s: float = 10.0) -> int:
         """SIGKILL every process in the groups until none is left; return how many were killed."""
         killed: set[int] = set()

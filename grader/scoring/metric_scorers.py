@@ -88,6 +88,19 @@ def _f1(precision: float, recall: float) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
+def _absent(check: MetricCheck, inputs: ScoringInputs, labels: Array) -> str:
+    """The declared classes with no hidden sample, which a mean or floor over the classes cannot count (a class's
+    recall needs samples of it): said in the message, never dropped silently."""
+    declared = inputs.spec.dataset(check.dataset).classes
+    present = {int(c) for c in np.unique(labels)}
+    missing = [name for index, name in enumerate(declared) if index not in present]
+    if not missing:
+        return ""
+    listed = ", ".join(missing)
+    return (f"; not counted: {listed}, which {'has' if len(missing) == 1 else 'have'} no sample in the hidden data "
+            f"(declared {len(declared)} classes)")
+
+
 def _no_samples(check: MetricCheck, name: str, shown: str) -> CheckResult:
     return failed(check, f"the hidden {shown} data holds no sample of class {name}, so this check cannot be measured; "
                          "this is not a fault of the notebook: ask your instructor to check the lab's hidden split")
@@ -141,7 +154,8 @@ def score_f1(check: F1Check, inputs: ScoringInputs) -> CheckResult:
     value = float(np.mean(list(scores.values())))
     weakest = min(scores, key=lambda c: scores[c])
     measured = (f"macro F1 {value:.3f}, the mean F1 over the {len(scores)} classes of the hidden data (lowest: "
-                f"{class_name(inputs.spec, check.dataset, weakest)}, {scores[weakest]:.3f})")
+                f"{class_name(inputs.spec, check.dataset, weakest)}, {scores[weakest]:.3f}"
+                f"{_absent(check, inputs, labels)})")
     return _graded(check, entry, value, measured, NEGLECTED)
 
 
@@ -155,7 +169,8 @@ def score_balanced_accuracy(check: BalancedAccuracyCheck, inputs: ScoringInputs)
     value = float(np.mean(list(recalls.values())))
     weakest = min(recalls, key=lambda c: recalls[c])
     measured = (f"balanced accuracy {value:.3f}, the mean recall over the {len(recalls)} classes of the hidden data "
-                f"(lowest: {class_name(inputs.spec, check.dataset, weakest)}, {recalls[weakest]:.3f})")
+                f"(lowest: {class_name(inputs.spec, check.dataset, weakest)}, {recalls[weakest]:.3f}"
+                f"{_absent(check, inputs, labels)})")
     return _graded(check, entry, value, measured, NEGLECTED)
 
 
@@ -175,7 +190,8 @@ def score_min_class_recall(check: MinClassRecallCheck, inputs: ScoringInputs) ->
         values, counts = np.unique(wrong, return_counts=True)
         confused = f", mistaken most often for {class_name(inputs.spec, check.dataset, int(values[counts.argmax()]))}"
     measured = (f"a recall of {hits / count:.3f} on its weakest class, {name} ({hits} of {count} hidden {name} "
-                f"samples predicted {name}{confused}), the lowest of {len(recalls)} classes")
+                f"samples predicted {name}{confused}), the lowest of {len(recalls)} classes"
+                f"{_absent(check, inputs, labels)}")
     return _graded(check, entry, hits / count, measured, NEGLECTED)
 
 

@@ -78,7 +78,8 @@ class Cutoff(BaseModel):
     """A limit that stopped the notebook: the networks are graded as they were trained when it struck.
 
     The limits are counted in the job's own CPU time at its share of the cores (`clock` "cpu"), with a wall-clock
-    backstop several times larger for code that waits (`clock` "wall" with `cpu_s`); on a host without CPU accounting
+    backstop several times larger for code that waits (`clock` "wall" with `cpu_s`), which leaves out the time the job
+    waited for a CPU behind other work (`waited_s`, where the host measures it); on a host without CPU accounting
     they are wall-clock (`clock` "wall", no `cpu_s`)."""
 
     model_config = ConfigDict(frozen=True)
@@ -93,6 +94,9 @@ class Cutoff(BaseModel):
     clock: Literal["cpu", "wall"] = "wall"  # what struck: the CPU-time limit, or wall-clock time
     cpu_s: float | None = None  # CPU seconds the cell (limit "cell") or the notebook had used when it was stopped
     cpu_share_cores: float = 1.0
+    # seconds of `ran_s` (limit "cell") or of the notebook's time the job spent waiting for a CPU behind other work,
+    # which the backstop did not count; None: not measured (the backstop counted plain wall-clock time)
+    waited_s: float | None = None
 
     def _cpu_limit_s(self) -> float:
         timeout = self.cell_timeout_s if self.limit == "cell" else self.notebook_timeout_s
@@ -130,7 +134,13 @@ class Cutoff(BaseModel):
             where, elapsed = "the notebook", self.started_after_s + self.ran_s
             after = (f"cell {self.cell_number} was interrupted and the cells after it did not run" if self.interrupted
                      else f"cell {self.cell_number} and later did not run")
-        return (f"{where} was stopped by the wall-clock backstop after {elapsed:.0f} s having used only "
+        if self.waited_s is not None:
+            elapsed -= self.waited_s
+            where += (f" was stopped by the wall-clock backstop after {elapsed:.0f} s (not counting "
+                      f"{self.waited_s:.0f} s it waited for a CPU behind other work)")
+        else:
+            where += f" was stopped by the wall-clock backstop after {elapsed:.0f} s"
+        return (f"{where} having used only "
                 f"{self.cpu_s:.0f} s of its {self._cpu_limit_s():.0f} s of CPU time; {after} ({limits}). It was "
                 "waiting rather than computing, so this is not a sign of too many epochs: if the notebook does not "
                 "sleep or wait for input, the worker was overloaded and a regrade will run it in full. The networks "

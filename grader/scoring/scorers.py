@@ -1,8 +1,8 @@
 """The trusted scorer: compares the predictions the clean evaluator computed (an EvaluationResult) with hidden labels.
 
 Each check kind has one scorer, registered with `@scorer(kind)` (grader.scoring.registry): accuracy, the overfitting
-gap and early stopping here, the classifier metrics in `grader.scoring.metric_scorers`, the episode checks of an
-environment in `grader.scoring.episode_scorers`.
+gap and early stopping here, the classifier metrics in `grader.scoring.metric_scorers`, a regression lab's in
+`grader.scoring.regression_scorers`, the episode checks of an environment in `grader.scoring.episode_scorers`.
 Every message says what was measured, against which threshold, and what to do next; none holds hidden data.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from grader.data.lab_data import LabData
 from grader.evaluation.result import EvaluationResult, HistoryResult, ModelResult
-from grader.scoring import episode_scorers, metric_scorers
+from grader.scoring import episode_scorers, metric_scorers, regression_scorers
 from grader.scoring.cause import blocking_error
 from grader.scoring.registry import (
     SCORERS,
@@ -35,7 +35,7 @@ from grader.spec.lab import AccuracyCheck, EarlyStoppingCheck, LabSpec, Overfitt
 from grader.spec.slots import role_of, slot_architectures, slot_role
 
 __all__ = ["SCORERS", "EvaluationResult", "ScoringInputs", "episode_scorers", "execution_context", "metric_scorers",
-           "partial_credit", "score_checks", "scorer"]
+           "partial_credit", "regression_scorers", "score_checks", "scorer"]
 ARCHITECTURE_NEEDS = {
     "single_dense": "a single-layer network: exactly one dense (Linear/Dense) layer from the inputs to the classes, "
                     "no convolution or recurrent layers",
@@ -131,6 +131,8 @@ def score_gap(check: OverfittingGapCheck, inputs: ScoringInputs) -> CheckResult:
         return missing
     entry = output.model(check.model) if output else None
     role = slot_role(inputs.spec, check.model, check.dataset)  # named as its accuracy check names it
+    if inputs.spec.dataset(check.dataset).regression:
+        return _regression_gap(check, inputs, entry, role)
     if entry is None or not entry.found or entry.predictions is None or entry.train_predictions is None:
         return failed(check, why_missing(check.model, role, entry, context))
     hidden, sample = lab.hidden_split(check.dataset), lab.training_sample(check.dataset)
@@ -155,6 +157,37 @@ def score_gap(check: OverfittingGapCheck, inputs: ScoringInputs) -> CheckResult:
     if not passed:
         message += ("; the network memorises its training data: stop training at the validation-loss minimum, add "
                     "dropout or weight decay, or use fewer hidden units")
+    return result(check, passed, score, message, gap)
+
+
+def _regression_gap(check: OverfittingGapCheck, inputs: ScoringInputs, entry: ModelResult | None,
+                    role: str) -> CheckResult:
+    """The gap of a regression model: training R² minus hidden R² (the same thresholds; `min_hidden_accuracy` is
+    the hidden R² it must reach first)."""
+    if entry is None or not entry.found or entry.outputs is None:
+        return failed(check, why_missing(check.model, role, entry, inputs.context))
+    hidden, sample = inputs.lab.hidden_split(check.dataset), inputs.lab.training_sample(check.dataset)
+    measured = regression_scorers.r2_gap(entry, hidden.y, sample.y)
+    if measured is None:
+        return failed(check, f"{subject(entry)} returned the wrong number of predictions")
+    train_r2, hidden_r2 = measured
+    if not (math.isfinite(train_r2) and math.isfinite(hidden_r2)):
+        return failed(check, f"{subject(entry)} predicted values that are not finite numbers, so it has no R²: no "
+                             "credit; check the training for a diverged loss")
+    gap = train_r2 - hidden_r2
+    if hidden_r2 < check.min_hidden_accuracy:
+        return result(check, False, 0.0, (
+            f"{subject(entry)} reached R² {hidden_r2:.3f} on the hidden rows, below the "
+            f"{check.min_hidden_accuracy:.2f} a network must reach before its overfitting gap counts (its gap here "
+            f"is {gap:.3f}): no credit; train it until it learns, then keep the gap small"), gap)
+    score = partial_credit(gap, check.full_credit_at, check.no_credit_at, check.points)
+    passed = gap <= check.full_credit_at
+    message = (f"{subject(entry)} reached R² {train_r2:.3f} on {len(sample.y)} training rows and {hidden_r2:.3f} on "
+               f"the hidden rows: gap {gap:.3f} (full credit at or below {check.full_credit_at:.2f}, none at or above "
+               f"{check.no_credit_at:.2f}): {verdict(score, check.points, passed)}")
+    if not passed:
+        message += ("; the network memorises its training data: stop training at the validation-loss minimum, add "
+                    "weight decay, or use fewer hidden units")
     return result(check, passed, score, message, gap)
 
 
@@ -187,7 +220,7 @@ def score_early_stopping(check: EarlyStoppingCheck, inputs: ScoringInputs) -> Ch
         return failed(check, f"{why} ({context})" if context else why)
     source = entry.source or f"`{check.history}`"
     model = output.model(check.model) if output and check.model else None
-    if check.model and model_role and (model is None or not model.found or model.predictions is None):
+    if check.model and model_role and (model is None or not model.evaluated):
         # a history is what the notebook says about its training: without the trained network it is only numbers
         why = why_missing(check.model, model_role, model, context)
         return failed(check, f"{source} was found, but the network it should record was not: {why}")

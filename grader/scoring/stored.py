@@ -10,7 +10,10 @@ did not (`cannot_answer`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
+import os
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -125,13 +128,18 @@ class MemoisedLabData(LabData):
 
 
 _DIGESTS: dict[tuple[str, int, int, int], str] = {}
+DIGEST_CACHE = ".digests.json"  # in the lab's data directory (beside `hidden/` and `visible/`, never copied to a job)
 
 
-def _npz_sha256(path: Path) -> str:
+def _npz_sha256(path: Path, cache: dict[str, list[object]] | None = None) -> str:
     """sha256 of an archive's arrays (names, dtypes, shapes, values; not the zip's timestamps), remembered per
-    (path, inode, size, mtime) so a long-lived worker reads each version once."""
+    (path, inode, size, mtime): in this process, and in `cache` (the lab directory's digest file, read by
+    `dataset_sha256`) so a one-off `labgrader grade` does not decompress every array again."""
     stat = path.stat()
     key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    stored = cache.get(str(path)) if cache is not None else None
+    if key not in _DIGESTS and isinstance(stored, list) and stored[:3] == list(key[1:]) and isinstance(stored[3], str):
+        _DIGESTS[key] = stored[3]
     if key not in _DIGESTS:
         digest = hashlib.sha256()
         with np.load(path, allow_pickle=False) as archive:
@@ -140,12 +148,37 @@ def _npz_sha256(path: Path) -> str:
                 digest.update(f"{name}:{array.dtype.str}:{array.shape}\n".encode())
                 digest.update(array.tobytes())
         _DIGESTS[key] = digest.hexdigest()
+    if cache is not None:
+        cache[str(path)] = [*key[1:], _DIGESTS[key]]
     return _DIGESTS[key]
+
+
+def _read_digest_cache(lab: LabData) -> dict[str, list[object]]:
+    try:
+        cached = json.loads((lab.root / DIGEST_CACHE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return cached if isinstance(cached, dict) else {}
+
+
+def _write_digest_cache(lab: LabData, cache: dict[str, list[object]]) -> None:
+    """Best effort (a read-only data directory just recomputes): written whole and renamed into place."""
+    target = lab.root / DIGEST_CACHE
+    temporary = target.with_name(f"{DIGEST_CACHE}.{os.getpid()}.tmp")
+    with contextlib.suppress(OSError):
+        temporary.write_text(json.dumps(cache, sort_keys=True), encoding="utf-8")
+        os.replace(temporary, target)
+    with contextlib.suppress(OSError):
+        temporary.unlink()
 
 
 def dataset_sha256(lab: LabData, dataset: str) -> str:
     """One digest of a dataset's hidden split and visible training data (both feed scoring)."""
-    parts = [_npz_sha256(lab.hidden / f"{dataset}.npz"), _npz_sha256(lab.visible / f"{dataset}.npz")]
+    cache = _read_digest_cache(lab)
+    before = json.dumps(cache, sort_keys=True)
+    parts = [_npz_sha256(lab.hidden / f"{dataset}.npz", cache), _npz_sha256(lab.visible / f"{dataset}.npz", cache)]
+    if json.dumps(cache, sort_keys=True) != before:
+        _write_digest_cache(lab, cache)
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 

@@ -3,7 +3,7 @@ thresholds, the model slot or history it needs, the declared classes it names)."
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,3 +42,8 @@ class CheckBase(_Strict):
     def top_k(self) -> int | None:
         """How many of the best-scored classes per hidden input the evaluator must rank for this check."""
         return None
+
+    def measures(self) -> Literal["classes", "target", "either"]:
+        """What the check's dataset must hold: classes (a classifier's checks), a numeric `target` (a regression
+        lab's), or either (the overfitting gap, in accuracy or in R²)."""
+        return "either"

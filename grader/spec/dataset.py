@@ -78,21 +78,22 @@ class DatasetSource(_Strict):
 class DatasetSplit(_Strict):
     """How the visible and hidden parts are made; the same seed gives the same rows on every machine."""
 
-    kind: Literal["test_half", "stratified", "given"] = Field(default="given", description=(
+    kind: Literal["test_half", "stratified", "random", "given"] = Field(default="given", description=(
         "`test_half`: a seeded half of the source's test part is hidden, the other half and the training part "
-        "stay visible; `stratified`: `held_out` rows, seeded, in proportion per class; `given`: the source's test "
-        "part is the hidden part as it is. Undeclared, a `file` source is `given`, and a `datasets import` of "
-        "your own data is `given` when the file has a test part (x_test and y_test, or train/ and test/ folders) "
-        "and otherwise stratified: 0.2 of the rows hidden (`--hidden-fraction`), seed 20241130 (`labs validate` "
-        "says so)"))
+        "stay visible; `stratified`: `held_out` rows, seeded, in proportion per class; `random`: `held_out` rows, "
+        "seeded, drawn from all rows at once (a regression dataset's split: it has no classes); `given`: the "
+        "source's test part is the hidden part as it is. Undeclared, a `file` source is `given`, and a `datasets "
+        "import` of your own data is `given` when the file has a test part (x_test and y_test, or train/ and test/ "
+        "folders) and otherwise stratified (random for a regression dataset): 0.2 of the rows hidden "
+        "(`--hidden-fraction`), seed 20241130 (`labs validate` says so)"))
     seed: int = Field(default=20241130, ge=0, le=2**32 - 1, description="the seed of the rows chosen")
     held_out: float | None = Field(default=None, gt=0, description=(
-        "`stratified` only: rows hidden (a whole number), or a share of all rows (below 1)"))
+        "`stratified` and `random` only: rows hidden (a whole number), or a share of all rows (below 1)"))
 
     @model_validator(mode="after")
     def _held_out(self) -> DatasetSplit:
-        if (self.kind == "stratified") != (self.held_out is not None):
-            raise ValueError("held_out is given with kind = \"stratified\", and only then")
+        if (self.kind in ("stratified", "random")) != (self.held_out is not None):
+            raise ValueError("held_out is given with kind = \"stratified\" or \"random\", and only then")
         if self.held_out is not None and self.held_out >= 1 and self.held_out != int(self.held_out):
             raise ValueError("held_out is a whole number of rows, or a share below 1")
         return self
@@ -157,6 +158,11 @@ class DatasetSpec(_Strict):
     classes: tuple[str, ...] = Field(default=(), max_length=10000, description=(
         "the class names in label order: label 0 is the first; imported class names are numbered in this order, "
         "class numbers index it (their count is the number of classes); empty: taken from the data, names sorted"))
+    target: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$",
+                               description=(
+        "a regression dataset: the name of its numeric target (the CSV column `datasets import` reads it from, "
+        "`--label` aside; how reports name it), in place of `classes`; its labels are numbers stored as float64 and "
+        "its checks are mse, mae and r2 (and the overfitting gap, in R²)"))
     input_shape: tuple[Annotated[int, Field(ge=1)], ...] = Field(default=(), max_length=8, description=(
         "the shape of one raw input row as stored (empty: any; `datasets import` refuses other shapes)"))
     dtype: DTYPES | None = Field(default=None, description="the raw inputs' dtype (a source is cast to it)")
@@ -179,6 +185,21 @@ class DatasetSpec(_Strict):
     @property
     def is_environment(self) -> bool:
         return self.source.kind == "environment"
+
+    @property
+    def regression(self) -> bool:
+        """A dataset with a numeric target (mse, mae, r2) rather than classes."""
+        return self.target is not None
+
+    def regression_note(self) -> str | None:
+        """How `labs validate` explains a regression dataset; None for a dataset of classes."""
+        if self.target is None:
+            return None
+        held = f", {self.split.held_out:g} of the rows hidden" if self.split.held_out is not None else ""
+        return (f"dataset {self.id}: regression: the target {self.target!r} is a number per row (float64); split "
+                f"{self.split.kind}{held}, seed {self.split.seed}; the kernel sees only the visible rows "
+                f"(./data/{self.id}.npz: x_train, y_train); a network has one output, its prediction in the target's "
+                "own units, graded by mse, mae or r2")
 
     @property
     def preprocess_function(self) -> str:
@@ -215,9 +236,18 @@ class DatasetSpec(_Strict):
         if self.is_environment and (self.serve != DatasetServe() or "split" in self.model_fields_set):
             raise ValueError(f"dataset {self.id}: an environment is split by its seeds ([datasets.episodes]) and "
                              "serves ./data/<id>.npz only: no [datasets.split] or [datasets.serve]")
-        if self.source.kind == "sklearn" and self.split.kind != "stratified":
+        if self.source.kind == "sklearn" and self.split.kind not in ("stratified", "random"):
             raise ValueError(f"dataset {self.id}: a scikit-learn loader has no test part; use split.kind = "
-                             "\"stratified\" with held_out")
+                             "\"stratified\" (\"random\" for a regression dataset) with held_out")
+        if self.target is not None and self.classes:
+            raise ValueError(f"dataset {self.id}: a regression dataset (target {self.target!r}) has no classes; "
+                             "declare `target` or `classes`, not both")
+        if self.target is not None and self.split.kind == "stratified":
+            raise ValueError(f"dataset {self.id}: a regression dataset has no classes to stratify by; use split.kind "
+                             "= \"random\" with held_out")
+        if self.target is not None and (self.serve.keras or self.serve.torchvision or self.serve.pickles):
+            raise ValueError(f"dataset {self.id}: the keras, torchvision and pickle loaders serve classes; a "
+                             "regression dataset is read from ./data/<id>.npz (x_train, y_train float64)")
         if len(set(self.classes)) != len(self.classes):
             raise ValueError(f"dataset {self.id}: class names repeat")
         if (self.serve.keras or self.serve.torchvision) and self.split.kind != "test_half":

@@ -27,6 +27,7 @@ from grader.spec.metric_checks import (
     TopKAccuracyCheck,
 )
 from grader.spec.model_kinds import DEFAULT_MODEL_KINDS, ModelKind
+from grader.spec.regression_checks import MaeCheck, MseCheck, R2Check
 from grader.spec.shared import with_shared_datasets
 
 
@@ -44,6 +45,9 @@ class AccuracyCheck(CheckBase):
 
     def thresholds(self) -> dict[str, Any]:
         return {"full_credit_at": self.full_credit_at, "no_credit_at": self.no_credit_at}
+
+    def measures(self) -> Literal["classes", "target", "either"]:
+        return "classes"
 
     def model_slot(self) -> tuple[str, str, str] | None:
         # the requirement travels as one string: "multi_dense", or "multi_dense:3" for exactly three dense layers
@@ -63,7 +67,8 @@ class AccuracyCheck(CheckBase):
 
 
 class OverfittingGapCheck(CheckBase):
-    """Training accuracy minus hidden accuracy of a model; smaller is better."""
+    """Training accuracy minus hidden accuracy of a model (on a regression dataset training R² minus hidden R²);
+    smaller is better."""
 
     kind: Literal["overfitting_gap"]
     model: Identifier
@@ -104,8 +109,33 @@ class EarlyStoppingCheck(CheckBase):
 
 # The registry of check kinds' spec models: a new kind is one class above, added here, and its scorer.
 Check = Annotated[AccuracyCheck | OverfittingGapCheck | EarlyStoppingCheck | RecallCheck | PrecisionCheck | F1Check
-                  | BalancedAccuracyCheck | TopKAccuracyCheck | MinClassRecallCheck | MeanReturnCheck
-                  | SuccessRateCheck, Field(discriminator="kind")]
+                  | BalancedAccuracyCheck | TopKAccuracyCheck | MinClassRecallCheck | MseCheck | MaeCheck | R2Check
+                  | MeanReturnCheck | SuccessRateCheck, Field(discriminator="kind")]
+
+
+def _measurable(index: int, check: CheckBase, dataset: DatasetSpec) -> None:
+    """A classifier's check on a dataset of classes, a regression check on one with a numeric target."""
+    wanted = check.measures()
+    kind = getattr(check, "kind", "")
+    if wanted == "target" and dataset.target is None:
+        raise ValueError(f"checks[{index}].dataset: a {kind} check measures a regression model, and dataset "
+                         f"{dataset.id!r} has classes, not a numeric target; declare `target = \"NAME\"` in its "
+                         "[[datasets]] table (and no classes), or use a classifier's check (accuracy, f1, ...)")
+    if wanted == "classes" and dataset.target is not None:
+        raise ValueError(f"checks[{index}].dataset: a {kind} check measures a classifier, and dataset "
+                         f"{dataset.id!r} is a regression dataset (target {dataset.target!r}); use mse, mae or r2")
+
+
+class ModelLimits(_Strict):
+    """What one model slot may cost (`[models.NAME]`): every check of the slot fails, saying which limit and the
+    measured value, for a network over it."""
+
+    max_parameters: int | None = Field(default=None, ge=1, le=10**10, description=(
+        "the most parameters the network may have (an accuracy check's own `max_parameters` may lower it)"))
+    max_inference_ms: float | None = Field(default=None, gt=0, le=3_600_000, description=(
+        "the most milliseconds the grader's forward pass over the slot's hidden rows may take (the evaluator's NumPy "
+        "computation of the exported network on one CPU core, measured once per grading and reported; allow a "
+        "margin: a loaded host measures more)"))
 
 
 class Limits(_Strict):
@@ -148,6 +178,8 @@ class LabSpec(_Strict):
     # selects among features) or "conv" (also convolutions and pooling)
     ops: Literal["dense", "conv"] = "conv"
     limits: Limits = Limits()
+    # per model slot (the `model` of its checks): what its network may cost
+    models: dict[Identifier, ModelLimits] = Field(default_factory=dict)
     submission: LateSubmission = LateSubmission()
     datasets: tuple[DatasetSpec, ...] = ()
     # files of the lab's folder copied into every job's ./data (a helper module students import)
@@ -173,6 +205,8 @@ class LabSpec(_Strict):
                          else "a dataset of rows; an environment's checks are mean_return and success_rate")
                 raise ValueError(f"checks[{index}].dataset: check {check.id} ({check.kind}) measures {wants}: "
                                  f"{dataset!r} is not one")
+            if dataset is not None and not environment:
+                _measurable(index, check, self.dataset(dataset))
             classes = self.dataset(dataset).classes if dataset is not None else ()
             for name in check.named_classes():
                 if name not in classes:
@@ -191,6 +225,11 @@ class LabSpec(_Strict):
                     if path in read_at:
                         raise ValueError(f"datasets[{index}].serve.pickles: {path!r} is the path of two pickles")
                     read_at.add(path)
+        evaluated = {slot[0] for c in self.checks if (slot := c.model_slot()) is not None}
+        for name in self.models:
+            if name not in evaluated:
+                raise ValueError(f"models.{name}: no check evaluates a model `{name}` (checks evaluate: "
+                                 f"{', '.join(sorted(evaluated)) or 'none'})")
         if len(set(self.model_kinds)) != len(self.model_kinds):
             raise ValueError("model_kinds names a kind twice")
         return self

@@ -31,6 +31,9 @@ class _ClassifierMetric(CheckBase):
     def model_slot(self) -> tuple[str, str, str] | None:
         return (self.model, self.dataset, "any")
 
+    def measures(self) -> Literal["classes", "target", "either"]:
+        return "classes"
+
     @model_validator(mode="after")
     def _ordered(self) -> _ClassifierMetric:
         if self.no_credit_at >= self.full_credit_at:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-ModelKind = Literal["torch", "keras", "numpy_network", "perceptron"]
+ModelKind = Literal["torch", "keras", "numpy_network", "perceptron", "sklearn"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,11 @@ MODEL_KINDS: dict[ModelKind, ModelKindInfo] = {kind.id: kind for kind in (
                   "the student's own NumPy framework: layer objects holding weight arrays", ("export_numpy.py",)),
     ModelKindInfo("perceptron", "perceptron", "perceptron weight matrix",
                   "a weight matrix, or one weight vector per class", ("export_numpy.py",), ("perceptron",)),
+    ModelKindInfo("sklearn", "scikit-learn", "scikit-learn linear model, MLP or Pipeline of scalers and one",
+                  "a fitted scikit-learn estimator, read from its parameters (never unpickled): LogisticRegression, "
+                  "SGDClassifier, RidgeClassifier, Perceptron, LinearSVC, LinearRegression, Ridge, Lasso, ElasticNet, "
+                  "SGDRegressor, LinearSVR, MLPClassifier, MLPRegressor, or a Pipeline of StandardScaler, "
+                  "MinMaxScaler or MaxAbsScaler steps and one of these", ("export_sklearn.py",)),
 )}
 DEFAULT_MODEL_KINDS: tuple[ModelKind, ...] = ("torch", "keras")
 KERNEL_NAMES: dict[str, str] = {kind: info.object_name for kind, info in MODEL_KINDS.items()}

@@ -39,14 +39,15 @@ MEANINGS = {
            "maximum or minimum over features are refused, with the layer named) or `conv` (also convolutions and "
            "pooling)",
     "limits": "how long a notebook may run",
+    "models": "what a model slot's network may cost, one `[models.NAME]` table per slot (NAME: a check's `model`)",
     "submission": "deadline, late penalty and which submission counts",
     "checks": "what is measured and how it scores; at least one",
     "datasets": "the datasets the checks evaluate models on; every check's `dataset` is declared here, in full or as "
                 "`shared = \"ID\"` (the course's declaration in `datasets.toml` beside the lab folders)",
     "student_files": "files of the lab's folder copied into every job's ./data (a helper module students import)",
     "limits.cell_timeout_s": "seconds one cell may compute: CPU seconds at the job's share of the cores, with a "
-                             "wall-clock backstop 3 times longer (`LABGRADER_CELL_TIMEOUT_S` overrides it on a "
-                             "server)",
+                             "wall-clock backstop 3 times longer for code that sleeps, not counting time spent waiting "
+                             "for a CPU (`LABGRADER_CELL_TIMEOUT_S` overrides it on a server)",
     "limits.notebook_timeout_s": "seconds the whole notebook may compute, counted like `cell_timeout_s`",
     "submission.deadline": "ISO 8601 time (UTC when no zone); later submissions are late",
     "submission.penalty_per_day": "share of the score taken per started day late (0.1 = 10 %)",
@@ -69,14 +70,17 @@ MEANINGS = {
     "accuracy.no_credit_at": "accuracy at or below which the check earns nothing; linear between",
     "overfitting_gap.full_credit_at": "training minus hidden accuracy at or below which every point is earned",
     "overfitting_gap.no_credit_at": "gap at or above which nothing is earned; linear between",
-    "overfitting_gap.min_hidden_accuracy": "hidden accuracy the network must reach before its gap counts (an "
-                                           "untrained network has no gap)",
+    "overfitting_gap.min_hidden_accuracy": "hidden accuracy (R² on a regression dataset) the network must reach "
+                                           "before its gap counts (an untrained network has no gap)",
     "checks.history": "the variable holding per-epoch `loss` and `val_loss` (a Keras `History` or a dict)",
     "checks.patience": "epochs training may go on after the validation-loss minimum",
     "early_stopping.model": "the model slot whose training the history records; without it found, no credit",
     "checks.class": "the class measured, by its declared name (one of the dataset's `classes`)",
     "checks.average": "`binary`: the F1 of `class`; `macro`: the mean F1 over the classes of the hidden split",
     "checks.k": "how many of the model's highest-scored classes may hold the true class",
+    "r2.full_credit_at": "R² on the hidden rows that earns every point",
+    "r2.no_credit_at": "R² at or below which the check earns nothing (below `full_credit_at`; may be negative); "
+                       "linear between",
 }
 # the classifier metrics: a share between 0 and 1, higher is better
 for _kind, _what in (("recall", "recall of `class`"), ("precision", "precision of `class`"), ("f1", "F1"),
@@ -104,6 +108,8 @@ def _type(prop: dict[str, Any], defs: dict[str, Any]) -> str:
     if "enum" in prop:
         return " \\| ".join(f'`"{v}"`' for v in prop["enum"])
     kind = prop.get("type", "any")
+    if kind == "object" and "patternProperties" in prop:
+        return "tables by name (below)"
     if kind == "array":
         items = prop.get("items", {})
         return "list of tables (below)" if "oneOf" in items or "$ref" in items else f"list of {_type(items, defs)}"
@@ -164,6 +170,10 @@ def reference_markdown() -> str:
         if ref:
             sub = defs[ref.rsplit("/", 1)[1]]
             out += ["", f"### `[{key}]`", "", *_table(sub, defs, f"{key}.")]
+    [by_name] = schema["properties"]["models"]["patternProperties"].values()
+    slot_limits = by_name["$ref"].rsplit("/", 1)[1]
+    out += ["", "### `[models.NAME]`", "", defs[slot_limits].get("description", ""), "",
+            *_table(defs[slot_limits], defs, "models.")]
     dataset = defs[schema["properties"]["datasets"]["items"]["$ref"].rsplit("/", 1)[1]]
     out += ["", "### `[[datasets]]`", "", dataset.get("description", ""), "", *_table(dataset, defs, "datasets.")]
     for key, prop in dataset["properties"].items():

@@ -111,8 +111,9 @@ def validate(path: Path) -> int:
     checks = f"{len(spec.checks)} check{'s' if len(spec.checks) != 1 else ''}"
     print(f"{toml}: valid: lab {spec.id}, {checks}, {spec.max_score:g} points, datasets "
           f"{', '.join(sorted(spec.evaluated_datasets())) or 'none'}")
-    for note in filter(None, map(undeclared_split, spec.datasets)):
-        print(f"  {note}")
+    for dataset in spec.datasets:
+        for note in filter(None, (dataset.regression_note(), undeclared_split(dataset))):
+            print(f"  {note}")
     return 0
 
 

@@ -131,6 +131,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     deployment.compose("down", "-v", "--remove-orphans", timeout=300, check=False)  # a crashed earlier run's
     try:
         up = subprocess.run([str(SCRIPT), "up"], env=env, capture_output=True, text=True, timeout=UP_TIMEOUT_S)
+        (REPO / "test-artifacts").mkdir(exist_ok=True)
+        (REPO / "test-artifacts" / "compose-e2e-up.log").write_text(up.stderr)  # the build's and up's timings
         assert up.returncode == 0, up.stderr[-5000:]
         deployment.url = up.stdout.strip().splitlines()[-1]
         for name, role in (("inst", "instructor"), ("alice", "student"), ("bob", "student")):
@@ -366,13 +368,25 @@ def documented_block(section: str, index: int = 0) -> str:
 
 def run_documented(deployment: Deployment, script: str, backup_dir: Path) -> subprocess.CompletedProcess[str]:
     """Run the operator's commands as written: `docker compose` is this run's compose (same files, project,
-    secrets), /backup is a temporary folder."""
-    prelude = (f'docker() {{ if [ "$1" = compose ]; then shift; "{SCRIPT}" compose "$@"; '
-               'else command docker "$@"; fi; }\nset -euo pipefail\n')
+    secrets), /backup is a temporary folder. Before each `docker compose run` and `pg_restore`, the services with a
+    running container are written to backup_dir/running.log (see running_during)."""
+    project = deployment.env["COMPOSE_PROJECT_NAME"]
+    prelude = (f'docker() {{ if [ "$1" = compose ]; then shift\n'
+               f'  case " $* " in " run "*|*" pg_restore "*) echo "$1: $(command docker ps '
+               f'--filter label=com.docker.compose.project={project} '
+               "--format '{{.Label \"com.docker.compose.service\"}}' | sort | tr '\\n' ' ')\" "
+               f'>> "{backup_dir}/running.log";; esac\n'
+               f'  "{SCRIPT}" compose "$@"; else command docker "$@"; fi; }}\nset -euo pipefail\n')
     proc = subprocess.run(["bash", "-c", prelude + script.replace("/backup/", f"{backup_dir}/")],
                           env=deployment.env, capture_output=True, text=True, timeout=1800, cwd=REPO)
     assert proc.returncode == 0, f"{script}\n{proc.stderr[-3000:]}"
     return proc
+
+
+def running_during(backup_dir: Path) -> list[str]:
+    """Per `docker compose run` or `pg_restore` of the documented blocks: the compose command and the services
+    whose containers were running when it started."""
+    return [line.strip() for line in (backup_dir / "running.log").read_text().splitlines()]
 
 
 def test_backup_restore_and_upgrade_as_the_operators_guide_writes_them(deployment: Deployment,
@@ -388,11 +402,15 @@ def test_backup_restore_and_upgrade_as_the_operators_guide_writes_them(deploymen
     deployment.wait_finished("alice", after_backup)
     restore = documented_block("Backups", 1).replace("labgrader-2026-11-26.dump", dumps[0].name)
     run_documented(deployment, restore, tmp_path)
+    # nothing that writes to the database ran during pg_restore: not the api, not any of the workers
+    assert running_during(tmp_path) == ["exec: postgres rabbitmq"]
     wait_healthy(deployment)
     assert submission_ids(deployment) == kept  # the restore brought back the backup's state exactly
 
     upgrade = documented_block("Upgrades", 0).replace("git pull", ": git pull  # not run: the test runs this checkout")
     run_documented(deployment, upgrade, tmp_path)
+    # nothing of the previous version ran while `db upgrade` migrated the schema
+    assert running_during(tmp_path)[1:] == ["run: postgres rabbitmq"]
     assert (tmp_path / "before-upgrade.dump").stat().st_size > 10_000
     wait_healthy(deployment)
     images = {subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", deployment.container(service)],

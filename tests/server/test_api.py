@@ -172,15 +172,17 @@ def test_an_infinite_loop_times_out_and_the_next_job_runs(tmp_path: Path) -> Non
     computed = (f"cell 1 used its {cpu_limit} s of CPU time and was interrupted; the cells after it ran {limits}. The "
                 "networks are graded as they were trained when it stopped, @ s into that cell; train for fewer epochs "
                 "or with larger batches to finish within the limits")
-    # a machine that starves the job (under a third of its share) meets the 3x wall-clock backstop first, and says so
-    starved = (f"cell 1 was stopped by the wall-clock backstop after @ s having used only @ s of its {cpu_limit} s of "
-               f"CPU time; the cells after it ran {limits}. It was waiting rather than computing, so this is not a "
-               "sign of too many epochs: if the notebook does not sleep or wait for input, the worker was overloaded "
-               "and a regrade will run it in full. The networks are graded as they were trained when it stopped")
+    # the backstop leaves out the job's wait for a CPU: only a machine that starves the job below a tenth of its share
+    # meets the wall-clock ceiling (10x the limit) first, and says so
+    starved = (f"cell 1 was stopped by the wall-clock backstop after @ s (not counting @ s it waited for a CPU behind "
+               f"other work) having used only @ s of its {cpu_limit} s of CPU time; the cells after it ran {limits}. "
+               "It was waiting rather than computing, so this is not a sign of too many epochs: if the notebook does "
+               "not sleep or wait for input, the worker was overloaded and a regrade will run it in full. The "
+               "networks are graded as they were trained when it stopped")
     note = str(graded["note"])
     assert any(re.fullmatch(re.escape(n).replace("@", r"\d+"), note) for n in (computed, starved)), note
     iris = next(c for c in graded["checks"] if c["id"] == "iris_accuracy")  # type: ignore[union-attr]
     assert (f"cell 1 raised CellTimeout: the cell used {cpu_limit} s of CPU time and was interrupted" in iris["message"]
-            or "cell 1 raised CellTimeout: the cell ran longer than 9 s and was interrupted" in iris["message"])
+            or "cell 1 raised CellTimeout: the cell ran longer than 30 s and was interrupted" in iris["message"])
     assert after["status"] == "graded" and after["note"] is None
     assert "".join(executed["cells"][0]["outputs"][0]["text"]) == "next job\n"

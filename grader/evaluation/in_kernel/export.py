@@ -19,13 +19,16 @@ CHECK_ROWS = 16  # visible inputs on which the grader compares the export with t
 
 class ModelKinds:
     """The kinds a lab accepts, with what recognising the NumPy kinds needs: the inputs' widths (features per
-    dataset), the classes' counts, and a few visible rows per width to compare a student's forward() with."""
+    dataset), the classes' counts, and a few visible rows per width to compare a student's forward() with (`samples`
+    scaled to at most 1 in size, `raw` as stored)."""
 
     def __init__(self, kinds: list[str] | tuple[str, ...], widths: set[int], classes: set[int],
-                 samples: dict[int, Any], shapes: dict[int, tuple[int, ...]] | None = None) -> None:
+                 samples: dict[int, Any], shapes: dict[int, tuple[int, ...]] | None = None,
+                 raw: dict[int, Any] | None = None) -> None:
         self.kinds = tuple(kinds)
         self.widths, self.classes, self.samples = widths, classes, samples
         self.shapes = shapes or {}  # width -> the shape of one stored input (an image: height, width)
+        self.raw = raw or {}
 
     def layouts(self, width: int) -> list[tuple[int, ...]]:
         """The shapes one input of `width` features may be handed to a network in: flat, as stored, channels

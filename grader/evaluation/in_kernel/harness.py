@@ -160,6 +160,7 @@ def model_kinds(request: dict[str, Any]) -> ModelKinds:
     """The lab's model kinds, with the widths, class counts and a few visible rows of its datasets' inputs."""
     widths: set[int] = set()
     samples: dict[int, Any] = {}
+    raw: dict[int, Any] = {}
     shapes: dict[int, tuple[int, ...]] = {}
     for path in request["samples"].values():
         sample = np.load(path, mmap_mode="r", allow_pickle=False)  # the grader wrote it: a failure is the grader's
@@ -168,8 +169,9 @@ def model_kinds(request: dict[str, Any]) -> ModelKinds:
         shapes.setdefault(width, tuple(int(d) for d in sample.shape[1:]))
         rows = np.asarray(sample[:64], dtype=np.float64).reshape(-1, width)
         samples.setdefault(width, rows / max(1.0, float(np.abs(rows).max(initial=0.0))))
+        raw.setdefault(width, rows)
     classes = {int(c) for c in request.get("classes", {}).values()}
-    return ModelKinds(request.get("model_kinds", DEFAULT_MODEL_KINDS), widths, classes, samples, shapes)
+    return ModelKinds(request.get("model_kinds", DEFAULT_MODEL_KINDS), widths, classes, samples, shapes, raw)
 
 
 def export_networks(request: dict[str, Any], user_ns: dict[str, Any],

@@ -433,8 +433,11 @@ def test_the_evaluator_process_computes_what_the_library_does(harness: dict[str,
         refused, why = run_evaluator({**job, "nonce": "m" * 32}, room)
     here = grade(exported, ("mnist_single_model", "single_dense")).models[0]
     assert result is not None and problem == ""
-    # one math thread there, several here: sums in another order, the same classes
-    assert result.models[0].model_copy(update={"train_loss": None}) == here.model_copy(update={"train_loss": None})
+    # one math thread there, several here: sums in another order, the same classes; the time of the forward pass is
+    # measured on each side
+    timeless = {"train_loss": None, "inference_ms": None}
+    assert result.models[0].model_copy(update=timeless) == here.model_copy(update=timeless)
+    assert result.models[0].inference_ms is not None
     assert result.models[0].train_loss == pytest.approx(here.train_loss, rel=1e-5)
     assert (refused, why) == (None, "the evaluation output was not written by this run's evaluation")
 

@@ -89,6 +89,8 @@ STUCK = (f"cell {{cell}} used more than its {SHORT_CELL_TIMEOUT_S} s of CPU time
          "the cells after it did not run")
 STUCK_WAITING = (f"cell {{cell}} ran longer than {SHORT_CELL_TIMEOUT_S * WALL_BACKSTOP_FACTOR:.0f} s and did not stop "
                  "when interrupted; the cells after it did not run")
+# the backstop leaves out the time the job waited for a CPU behind other work (`cpu_clock.WaitMeter`)
+NOT_COUNTED = "(not counting {s} s it waited for a CPU behind other work)"
 WAITED = ("It was waiting rather than computing, so this is not a sign of too many epochs: if the notebook does not "
           "sleep or wait for input, the worker was overloaded and a regrade will run it in full. The networks are "
           "graded as they were trained when it stopped")
@@ -109,8 +111,8 @@ CASES: list[HostileCase] = [
                        "or with larger batches to finish within the limits"),
                  cell_errors=((0, "CellTimeout"),), stdout={1: "after the loop\n"},
                  starved=Expected(note=(
-                     f"cell 1 was stopped by the wall-clock backstop after {{s}} s having used only {{s}} s of its "
-                     f"{SHORT_CELL_TIMEOUT_S} s of CPU time; the cells after it ran (the lab's limits: "
+                     f"cell 1 was stopped by the wall-clock backstop after {{s}} s {NOT_COUNTED} having used only "
+                     f"{{s}} s of its {SHORT_CELL_TIMEOUT_S} s of CPU time; the cells after it ran (the lab's limits: "
                      f"{SHORT_CELL_TIMEOUT_S} s per cell, {NOTEBOOK_TIMEOUT_S} s for the whole notebook, in CPU time "
                      f"at 1 core, so a busy worker does not shorten them). {WAITED}"),
                      cell_errors=((0, "CellTimeout"),), stdout={1: "after the loop\n"})),
@@ -543,8 +545,9 @@ CASES: list[HostileCase] = [
                        "within the limits"),
                  cell_errors=((1, "NotebookTimeout"),), stdout={0: "one\n", 2: ""},
                  starved=Expected(note=(
-                     "the notebook was stopped by the wall-clock backstop after {s} s having used only {s} s of its "
-                     "10 s of CPU time; cell 1 was interrupted and the cells after it did not run (the lab's limits: "
+                     f"the notebook was stopped by the wall-clock backstop after {{s}} s {NOT_COUNTED} having used "
+                     "only {s} s of its 10 s of CPU time; cell 1 was interrupted and the cells after it did not run "
+                     "(the lab's limits: "
                      f"60 s per cell, 10 s for the whole notebook, in CPU time at 1 core, so a busy worker does not "
                      f"shorten them). {WAITED}"), cell_errors=((0, "NotebookTimeout"),), stdout={0: "", 2: ""})),
         notebook_timeout_s=10,

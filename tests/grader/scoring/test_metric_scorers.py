@@ -135,3 +135,20 @@ def test_a_class_absent_from_the_hidden_data_blames_the_lab(lab: LabData, tmp_pa
 def test_scoring_inputs_are_what_every_scorer_reads() -> None:
     # cutoff: the grader's limit that stopped the run (the early-stopping check gives no credit to what it ended)
     assert set(ScoringInputs.__dataclass_fields__) == {"spec", "output", "lab", "context", "cutoff"}
+
+
+def test_a_declared_class_absent_from_the_hidden_split_is_reported_not_counted(lab: LabData) -> None:
+    """Four declared species, none of the fourth among the hidden rows: the means and the floor run over the three
+    present (a recall of a class with no sample is undefined), and each message names the one left out."""
+    four = SPECIES.model_copy(update={"classes": ("ash", "birch", "cedar", "dogwood")})
+    spec = LabSpec.model_validate({"id": "metrics", "title": "metrics", "datasets": [TUMOURS, four], "checks": [
+        check("f1", "species", 0.9, 0.5, average="macro"), check("balanced_accuracy", "species", 0.9, 0.5),
+        check("min_class_recall", "species", 0.8, 0.3)]})
+    results = {r.id: r for r in score_checks(spec, EvaluationResult(models=[
+        model("species_model", SPECIES_PREDICTED, outputs=4)]), lab, "")}
+    note = "; not counted: dogwood, which has no sample in the hidden data (declared 4 classes)"
+    assert f"the mean F1 over the 3 classes of the hidden data (lowest: cedar, 0.571{note})" in results["f1"].message
+    assert results["balanced_accuracy"].measured == round((1 + 0.9 + 0.4) / 3, 4)
+    assert ("balanced accuracy 0.767, the mean recall over the 3 classes of the hidden data (lowest: cedar, 0.400"
+            f"{note})") in results["balanced_accuracy"].message
+    assert f"the lowest of 3 classes{note} (full credit at 0.80" in results["min_class_recall"].message

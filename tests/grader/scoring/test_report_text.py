@@ -96,3 +96,18 @@ def test_a_cut_by_the_wall_clock_backstop_does_not_blame_the_epochs() -> None:
     # without CPU accounting (no cpuacct group) the limits are wall-clock, and the sentence is the old one
     assert _cutoff().describe().startswith("cell 3 ran longer than 60 s and was interrupted; the cells after it ran "
                                            "(the lab's limits: 60 s per cell, 900 s for the whole notebook)")
+
+
+def test_a_backstop_cut_says_how_long_the_job_waited_for_a_cpu_which_it_did_not_count() -> None:
+    """Issue 27: the backstop counts wall time less the job's wait for a CPU; the sentence gives both, so the seconds
+    it names are the ones the backstop counted."""
+    cell = _cutoff(clock="wall", cpu_s=0.4, ran_s=200.0, waited_s=20.0).describe()
+    assert cell.startswith("cell 3 was stopped by the wall-clock backstop after 180 s (not counting 20 s it waited for "
+                           "a CPU behind other work) having used only 0 s of its 60 s of CPU time; the cells after it "
+                           "ran (the lab's limits: 60 s per cell, 900 s for the whole notebook, in CPU time at 1 core, "
+                           "so a busy worker does not shorten them). It was waiting rather than computing")
+    notebook = _cutoff(limit="notebook", clock="wall", cpu_s=100.0, ran_s=0.0, started_after_s=3000.0,
+                       interrupted=False, waited_s=300.0).describe()
+    assert notebook.startswith("the notebook was stopped by the wall-clock backstop after 2700 s (not counting 300 s "
+                               "it waited for a CPU behind other work) having used only 100 s of its 900 s of CPU "
+                               "time; cell 3 and later did not run")

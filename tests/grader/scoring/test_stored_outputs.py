@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -11,6 +15,7 @@ from grader.data.lab_data import LabData
 from grader.evaluation.result import EvaluationResult, HistoryResult
 from grader.scoring.report import CellError
 from grader.scoring.stored import (
+    DIGEST_CACHE,
     MAX_STORED_EVALUATION_BYTES,
     StoredEvaluation,
     StoredOutputUnreadable,
@@ -109,3 +114,33 @@ def test_an_output_too_large_to_keep_is_not_packed(lab: LabData) -> None:
     big = [multi(0, 0).model_copy(update={"name": f"m{i}", "predictions": noise}) for i in range(4)]
     inputs = StoredEvaluation(plan=evaluation_plan(SPEC, lab), output=EvaluationResult(models=big))
     assert pack_evaluation(inputs) is None
+
+
+def _digest_in_a_fresh_process(lab: LabData, dataset: str) -> str:
+    code = ("import sys\nfrom pathlib import Path\nfrom grader.data.lab_data import LabData\n"
+            "from grader.scoring.stored import dataset_sha256\n"
+            "print(dataset_sha256(LabData(Path(sys.argv[1]), sys.argv[2]), sys.argv[3]))")
+    done = subprocess.run([sys.executable, "-c", code, str(lab.data_dir), lab.lab_id, dataset], check=True,
+                          capture_output=True, text=True, timeout=120)
+    return done.stdout.strip()
+
+
+def test_a_datasets_digest_is_kept_in_the_lab_directory_for_the_next_process_until_a_file_changes(
+        lab: LabData) -> None:
+    """Issue 27 item 2: `labgrader grade` (a process per job) read every array of the hidden and visible data to
+    digest them for the stored evaluation; the digests are kept per (file, inode, size, mtime) in the lab's
+    directory, never in `visible/` (which is copied into jobs)."""
+    first = _digest_in_a_fresh_process(lab, "mnist")
+    cache_path = lab.root / DIGEST_CACHE
+    cache = json.loads(cache_path.read_text())
+    assert sorted(cache) == [str(lab.hidden / "mnist.npz"), str(lab.visible / "mnist.npz")]
+    assert not (lab.visible / DIGEST_CACHE).exists()
+    # the next process takes the kept digests instead of reading the arrays: a planted one shows it
+    planted = {path: [*entry[:3], "0" * 64] for path, entry in cache.items()}
+    cache_path.write_text(json.dumps(planted))
+    assert _digest_in_a_fresh_process(lab, "mnist") != first
+    # a file that changed (new mtime) is read again, and its digest kept anew
+    os.utime(lab.hidden / "mnist.npz", ns=(1, 1))
+    os.utime(lab.visible / "mnist.npz", ns=(1, 1))
+    assert _digest_in_a_fresh_process(lab, "mnist") == first
+    assert all(entry[2] == 1 and entry[3] != "0" * 64 for entry in json.loads(cache_path.read_text()).values())

@@ -13,8 +13,8 @@ def test_every_threshold_of_every_check_kind_is_shown() -> None:
     kinds = typing.get_args(typing.get_args(Check)[0])
     assert [kind.__name__ for kind in kinds] == ["AccuracyCheck", "OverfittingGapCheck", "EarlyStoppingCheck",
                                                  "RecallCheck", "PrecisionCheck", "F1Check", "BalancedAccuracyCheck",
-                                                 "TopKAccuracyCheck", "MinClassRecallCheck", "MeanReturnCheck",
-                                                 "SuccessRateCheck"]
+                                                 "TopKAccuracyCheck", "MinClassRecallCheck", "MseCheck", "MaeCheck",
+                                                 "R2Check", "MeanReturnCheck", "SuccessRateCheck"]
     metric = {"full_credit_at": 0.9, "no_credit_at": 0.5, "model": "m", "dataset": "d"}
     for kind in kinds:
         tuned = {name for name, field in kind.model_fields.items()
@@ -28,6 +28,8 @@ def test_every_threshold_of_every_check_kind_is_shown() -> None:
                    "recall": {**metric, "class": "a"}, "precision": {**metric, "class": "a"},
                    "f1": {**metric, "average": "binary", "class": "a"}, "balanced_accuracy": metric,
                    "top_k_accuracy": {**metric, "k": 3}, "min_class_recall": metric,
+                   "mse": {"full_credit_at": 1, "no_credit_at": 2, "model": "m", "dataset": "d"},
+                   "mae": {"full_credit_at": 1, "no_credit_at": 2, "model": "m", "dataset": "d"}, "r2": metric,
                    "mean_return": {**metric, "full_credit_at": -120.0, "no_credit_at": -200.0},
                    "success_rate": metric}
         name = typing.get_args(kind.model_fields["kind"].annotation)[0]

@@ -54,10 +54,10 @@ def test_a_declaration_with_only_an_id_and_title_is_the_instructors_own_data(tmp
     ('[datasets.source]\nfile = "d.npz"\nsklearn = "load_wine"\n',
      "17: datasets[0].source: give exactly one of file, sklearn, import = true, gymnasium (not file, sklearn)"),
     ('[datasets.source]\nsklearn = "load_wine"\n',
-     "14: datasets[0]: dataset digits: a scikit-learn loader has no test part; use split.kind = \"stratified\" with "
-     "held_out"),
+     "14: datasets[0]: dataset digits: a scikit-learn loader has no test part; use split.kind = \"stratified\" "
+     "(\"random\" for a regression dataset) with held_out"),
     ('[datasets.split]\nkind = "stratified"\n',
-     "17: datasets[0].split: held_out is given with kind = \"stratified\", and only then"),
+     "17: datasets[0].split: held_out is given with kind = \"stratified\" or \"random\", and only then"),
     ('input_shape = [8, 8]\nlayouts = [[64], [1, 8, 8], [10]]\n',
      "14: datasets[0]: dataset digits: layout [10] holds 10 values, an input row 64"),
     ('[datasets.serve]\nkeras = ["digits"]\n',

@@ -62,8 +62,8 @@ def test_without_model_kinds_a_lab_takes_pytorch_and_keras(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(("head", "architecture", "dense", "problem"), [
-    ('model_kinds = ["sklearn"]', "multi_dense", 3,
-     "lab.toml:3: model_kinds: Input should be 'torch', 'keras', 'numpy_network' or 'perceptron'"),
+    ('model_kinds = ["xgboost"]', "multi_dense", 3,
+     "lab.toml:3: model_kinds: Input should be 'torch', 'keras', 'numpy_network', 'perceptron' or 'sklearn'"),
     ("model_kinds = []", "multi_dense", 3,
      "lab.toml:3: model_kinds: Tuple should have at least 1 item after validation, not 0"),
     ('model_kinds = ["torch", "torch"]', "multi_dense", 3, "lab.toml:1: (top level): model_kinds names a kind twice"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import types
+import warnings
 from typing import Any
 
 import numpy as np
@@ -99,3 +100,39 @@ def test_histories_are_keras_histories_and_dicts_of_loss_lists(recognise: dict[s
     imitation = type("History", (), {"__module__": "mine"})()
     imitation.history = {"loss": [0.3]}
     assert not recognise["is_history"](imitation)
+
+
+class ClaimsEstimator:
+    """An object with a fitted LogisticRegression's attributes that claims to be one."""
+
+    def __init__(self) -> None:
+        self.coef_, self.intercept_ = np.zeros((3, 4)), np.zeros(3)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression
+
+
+def test_fitted_scikit_learn_predictors_alone_or_last_in_a_pipeline_are_models(recognise: dict[str, Any]) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = np.random.default_rng(0).normal(size=(30, 4)), np.arange(30) % 3
+    fitted = LogisticRegression().fit(x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # five iterations: convergence is not what is tested
+        pipeline = make_pipeline(StandardScaler(), MLPRegressor(hidden_layer_sizes=(3,), max_iter=5)).fit(x, y * 1.0)
+    for model in (fitted, pipeline):
+        assert recognise["framework_of"](model) == "sklearn"
+        assert recognise["is_model"](model)
+    claims = ClaimsEstimator()
+    for other in (LogisticRegression(), make_pipeline(StandardScaler(), LogisticRegression()), StandardScaler().fit(x),
+                  RandomForestClassifier(n_estimators=2).fit(x, y), LogisticRegression, claims):
+        assert recognise["framework_of"](other) is None, other
+        assert not recognise["is_model"](other)
+    assert isinstance(claims, LogisticRegression)  # isinstance believes the claim; the recogniser does not
