@@ -3,6 +3,7 @@
     source.sklearn   the loader's x, y (prepared whenever the service starts and the dataset is missing)
     source.file      <data_dir>/sources/<file> (`labgrader datasets import PATH` or `datasets fetch` puts it there)
     source.import    the instructor's own data: `grader.data.private`, never here
+    source.gymnasium an environment: visible and hidden seeds (`grader.data.environment`), prepared like sklearn
 
     split test_half  order = default_rng(seed).permutation(len(y_test)); the first half (sorted) is hidden, the rest
                      of the test part and the whole training part stay visible
@@ -18,6 +19,7 @@ split, rows, classes, checksums of both parts).
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from grader.data.environment import environment_declaration, environment_parts
 from grader.data.lab_data import LabData, random_rows, sha256_of, stratified_rows
 from grader.data.serve import install_student_files, write_served_files
 from grader.errors import DatasetError, SpecInvalid
@@ -33,6 +36,7 @@ from grader.spec.dataset import DatasetSpec
 from grader.spec.lab import LabSpec, load_spec
 
 Array = NDArray[Any]
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,8 @@ def prepare_dataset(lab: LabData, dataset: DatasetSpec) -> dict[str, Any] | None
     """Split one declared dataset from its source into the lab's visible and hidden parts; returns its provenance,
     or None when the source is not on this machine (or is the instructor's own data, imported separately)."""
     path = source_path(lab, dataset)
+    if dataset.is_environment:
+        return _prepare_environment(lab, dataset)
     if dataset.source.kind == "sklearn":
         source, origin, digest = _sklearn_source(dataset), f"scikit-learn {dataset.source.sklearn}", None
     elif path is not None and path.is_file():
@@ -178,6 +184,29 @@ def prepare_dataset(lab: LabData, dataset: DatasetSpec) -> dict[str, Any] | None
         "source": origin, "source_sha256": digest, "declared_sha256": dataset.source.sha256, "split": words,
         "seed": dataset.split.seed, "visible_rows": len(visible["y_train"]), "hidden_rows": len(hidden_y),
         "input_shape": list(visible["x_train"].shape[1:]), "classes": classes, "served": served,
+        "visible_sha256": sha256_of(lab.visible / f"{dataset.id}.npz"),
+        "hidden_sha256": sha256_of(lab.hidden / f"{dataset.id}.npz"),
+    }
+    (lab.root / f"provenance-{dataset.id}.json").write_text(json.dumps(provenance, indent=2))
+    return provenance
+
+
+def _prepare_environment(lab: LabData, dataset: DatasetSpec) -> dict[str, Any]:
+    """An environment dataset's visible seeds and observations, and its hidden seeds (`grader.data.environment`)."""
+    visible, (hidden_x, hidden_y), words = environment_parts(dataset)
+    _write(lab.visible / f"{dataset.id}.npz", 0o444, False, **visible)
+    lab.hidden.mkdir(parents=True, exist_ok=True)
+    os.chmod(lab.hidden, 0o700)
+    # the step cap and what counts as success travel with the seeds: a change of either changes the hidden part's
+    # checksum, so a rescore asks for a regrade instead of reusing episodes played by other rules
+    rules = json.dumps(environment_declaration(dataset), sort_keys=True)
+    _write(lab.hidden / f"{dataset.id}.npz", 0o400, True, x=hidden_x, y=hidden_y, rules=np.array(rules))
+    provenance = {
+        "source": f"gymnasium {dataset.source.gymnasium}", "source_sha256": None, "declared_sha256": None,
+        "split": words, "seed": dataset.episodes.sample_seed if dataset.episodes else None,
+        "visible_rows": len(visible["y_train"]), "hidden_rows": len(hidden_x),
+        "input_shape": list(visible["x_train"].shape[1:]), "classes": list(dataset.classes), "served": [],
+        "declaration": environment_declaration(dataset),
         "visible_sha256": sha256_of(lab.visible / f"{dataset.id}.npz"),
         "hidden_sha256": sha256_of(lab.hidden / f"{dataset.id}.npz"),
     }
@@ -217,9 +246,20 @@ def prepare_lab(lab: LabData, spec: LabSpec, lab_dir: Path, *, again: bool = Fal
     install_student_files(lab, spec, lab_dir)
     prepared = {}
     for dataset in spec.datasets:
-        done = lab.has_dataset(dataset.id) and (lab.root / f"provenance-{dataset.id}.json").is_file()
+        provenance_file = lab.root / f"provenance-{dataset.id}.json"
+        done = lab.has_dataset(dataset.id) and provenance_file.is_file()
+        if done and dataset.is_environment:  # seeds are declared in lab.toml: prepared again when they change
+            done = json.loads(provenance_file.read_text()).get("declaration") == environment_declaration(dataset)
         if dataset.source.kind != "import" and (again or not done):
-            provenance = prepare_dataset(lab, dataset)
+            try:
+                provenance = prepare_dataset(lab, dataset)
+            except DatasetError as exc:
+                if not dataset.is_environment:
+                    raise
+                # an environment this service cannot make (gymnasium missing, an unknown id): its checks say the
+                # data is not installed, and the other labs are served
+                logger.warning("lab %s: %s", spec.id, exc)
+                continue
             if provenance is not None:
                 prepared[dataset.id] = provenance
     return prepared

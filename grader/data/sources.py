@@ -69,9 +69,10 @@ def import_source(data_dir: Path, labs: Labs, path: Path, as_file: str | None = 
     for lab_id in sorted({lab_id for lab_id, _ in matches}):  # and what else those labs need no file for
         lab = LabData(data_dir, lab_id)
         for other in labs[lab_id].datasets:
-            if other.source.kind == "sklearn" and not lab.has_dataset(other.id):
+            if other.source.kind in ("sklearn", "environment") and not lab.has_dataset(other.id):
                 made = prepare_dataset(lab, other)
-                lines.append(f"prepared {lab_id}/{other.id} from scikit-learn: {made['split'] if made else ''}")
+                origin = "scikit-learn" if other.source.kind == "sklearn" else "gymnasium"
+                lines.append(f"prepared {lab_id}/{other.id} from {origin}: {made['split'] if made else ''}")
     return lines
 
 
@@ -111,6 +112,8 @@ def _hint(lab_id: str, dataset: DatasetSpec) -> str:
     if dataset.source.kind == "sklearn":
         return (f" (prepared from scikit-learn's {dataset.source.sklearn} when `labgrader serve` or `datasets import` "
                 "runs)")
+    if dataset.source.kind == "environment":
+        return f" (prepared from gymnasium's {dataset.source.gymnasium} when `labgrader serve` runs)"
     return f" (run {dataset.install_command(lab_id)})"
 
 

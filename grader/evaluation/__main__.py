@@ -18,12 +18,20 @@ import numpy as np
 from grader.errors import HarnessOutputInvalid
 from grader.evaluation.evaluator import DatasetInputs, HistoryRequest, SlotRequest, evaluate
 from grader.evaluation.harness_output import read_harness_output
-from grader.evaluation.messages import EvaluationJob, EvaluatorAnswer
+from grader.evaluation.messages import EnvironmentWanted, EvaluationJob, EvaluatorAnswer
+from grader.evaluation.rollout import EnvironmentSetting
 
 
 def _load(path: str) -> np.ndarray[Any, Any]:
     array: np.ndarray[Any, Any] = np.load(path, allow_pickle=False)
     return array
+
+
+def _environment(wanted: EnvironmentWanted | None) -> dict[str, Any]:
+    if wanted is None:
+        return {}
+    return {"environment": EnvironmentSetting(wanted["gymnasium"], wanted["max_steps"], wanted["success"]),
+            "visible_seeds": tuple(int(s) for s in wanted["visible_seeds"])}
 
 
 def run_job(job: EvaluationJob) -> EvaluatorAnswer:
@@ -37,7 +45,8 @@ def run_job(job: EvaluationJob) -> EvaluatorAnswer:
                                     np.float64 if paths.get("regression") else np.int64),
                                 layouts=tuple(tuple(layout) for layout in paths.get("layouts", [])),
                                 preprocessings=tuple(paths.get("preprocessings", [])),
-                                regression=bool(paths.get("regression", False)))
+                                regression=bool(paths.get("regression", False)),
+                                **_environment(paths.get("environment")))
             for name, paths in job["datasets"].items()}
     slots = [SlotRequest(s["name"], s["dataset"], s["architecture"], s.get("max_parameters"), s.get("top_k"),
                          s.get("max_inference_ms")) for s in job["slots"]]

@@ -25,14 +25,16 @@ from grader.evaluation.memorisation import MAX_IMAGES, memorised_rows
 from grader.evaluation.network import NumpyNetwork, build_network
 from grader.evaluation.op_policy import over_parameter_cap, refused_in_dense_lab
 from grader.evaluation.outputs import classes_of, cross_entropy, finite_list, fit_quality, ranked_classes
+from grader.evaluation.policy import evaluate_policy_slot
 from grader.evaluation.preprocessing import Preprocessing, match_student, named_preprocessings
+from grader.evaluation.result import NOT_FROM_LAYERS as NOT_FROM_LAYERS  # the evaluator's front: re-exported
 from grader.evaluation.result import ArchitectureFacts, EvaluationResult, HistoryResult, ModelResult
+from grader.evaluation.rollout import EnvironmentSetting
 
 Array = NDArray[Any]
 TIE_MARGIN = 0.01  # accuracy on the training sample: an earlier preprocessing keeps its place within it
 MAX_CANDIDATES = 16
 CHOICE_ROWS = 500  # rows of the visible sample on which preprocessings compete
-NOT_FROM_LAYERS = "could not be evaluated from its layers"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class DatasetInputs:
     layouts: tuple[tuple[int, ...], ...] = ()  # the layouts the lab declares (empty: derived from the row shape)
     preprocessings: tuple[str, ...] = ()  # the built-ins to try, in order (empty: all)
     regression: bool = False  # a numeric target (float sample_y): a network's one output is its prediction
+    # an environment dataset: `hidden_x` holds its hidden seeds, `sample_x` observations of visible episodes
+    environment: EnvironmentSetting | None = None
+    visible_seeds: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -282,6 +287,12 @@ def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallb
     export = state.export
     contract = export.slot(slot.name)
     inputs = state.data[slot.dataset]
+    if inputs.environment is not None:
+        student = state.student_preprocessing(slot.dataset)[0]
+        layouts = input_layouts(inputs.sample_x.shape[1:], state.student_preprocessing(slot.dataset)[2],
+                                inputs.layouts)
+        return evaluate_policy_slot(export, slot.name, inputs.sample_x, inputs.hidden_x, list(inputs.visible_seeds),
+                                    inputs.environment, state.network, student, layouts, state.paths, taken)
     if contract is not None and contract.error:
         return ModelResult(name=slot.name, found=False, error=contract.error)
     if contract is not None and contract.network is not None:

@@ -35,12 +35,22 @@ class KernelRequest(TypedDict):
     classes: dict[str, int]  # dataset -> its number of classes (a perceptron's rows)
 
 
+class EnvironmentWanted(TypedDict):
+    """An environment dataset's rollout: which gymnasium environment, its step cap and what counts as success."""
+
+    gymnasium: str
+    max_steps: int | None
+    success: str
+    visible_seeds: list[int]  # discovery compares networks on these (the hidden seeds are the dataset's hidden_x)
+
+
 class DatasetFiles(TypedDict):
     hidden_x: str  # hidden inputs, never their labels
     sample_x: str  # the visible sample and its public labels
     sample_y: str
     layouts: NotRequired[list[list[int]]]  # absent: derived from the row shape
     preprocessings: NotRequired[list[str]]  # absent: every built-in
+    environment: NotRequired[EnvironmentWanted]  # absent: a dataset of rows
     regression: NotRequired[bool]  # a numeric target: one output per row is the prediction (absent: classes)
 
 

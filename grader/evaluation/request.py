@@ -98,6 +98,10 @@ def build_evaluation_job(spec: LabSpec, lab: LabData, host: Path, export: Path, 
                 "preprocessings": list(declared.preprocessings),
                 "regression": declared.regression,
             }
+            if declared.episodes is not None and declared.source.gymnasium is not None:
+                datasets[dataset]["environment"] = {
+                    "gymnasium": declared.source.gymnasium, "max_steps": declared.episodes.max_steps,
+                    "success": declared.episodes.success, "visible_seeds": list(declared.episodes.visible_seeds)}
     job_slots: list[JobSlot] = [{"name": s.name, "dataset": s.dataset, "architecture": s.architecture,
                                  "max_parameters": s.max_parameters,
                                  "top_k": s.top_k, "max_inference_ms": s.max_inference_ms} for s in slots.slots]

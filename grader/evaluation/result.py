@@ -51,6 +51,19 @@ class ArchitectureFacts(_Result):
         return ", ".join(parts)
 
 
+NOT_FROM_LAYERS = "could not be evaluated from its layers"  # how an error of a network that was not rebuilt starts
+MAX_EPISODES = 10_000
+
+
+class EpisodeResult(_Result):
+    """One hidden episode of a policy, rolled out by the evaluator (grader.evaluation.rollout)."""
+
+    seed: int = Field(ge=0, le=2**32 - 1)
+    episode_return: float
+    steps: int = Field(ge=0)
+    success: bool
+
+
 class ModelResult(_Result):
     """One model slot: the network chosen, how its inputs were prepared, and the predictions the grader computed."""
 
@@ -79,6 +92,8 @@ class ModelResult(_Result):
     # first-layer rows that are copies of visible or hidden images (cosine >= 0.99), of `rows_compared`: instructors
     memorised_rows: int | None = Field(default=None, ge=0)
     rows_compared: int | None = Field(default=None, ge=0)
+    # a policy on an environment dataset: its hidden episodes (instead of predictions)
+    episodes: list[EpisodeResult] | None = Field(default=None, max_length=MAX_EPISODES)
 
 
     @property

@@ -2,7 +2,7 @@
 
 Each check kind has one scorer, registered with `@scorer(kind)` (grader.scoring.registry): accuracy, the overfitting
 gap and early stopping here, the classifier metrics in `grader.scoring.metric_scorers`, a regression lab's in
-`grader.scoring.regression_scorers`.
+`grader.scoring.regression_scorers`, the episode checks of an environment in `grader.scoring.episode_scorers`.
 Every message says what was measured, against which threshold, and what to do next; none holds hidden data.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from grader.data.lab_data import LabData
 from grader.evaluation.result import EvaluationResult, HistoryResult, ModelResult
-from grader.scoring import metric_scorers, regression_scorers
+from grader.scoring import episode_scorers, metric_scorers, regression_scorers
 from grader.scoring.cause import blocking_error
 from grader.scoring.registry import (
     SCORERS,
@@ -34,8 +34,8 @@ from grader.scoring.student_text import printable
 from grader.spec.lab import AccuracyCheck, EarlyStoppingCheck, LabSpec, OverfittingGapCheck
 from grader.spec.slots import role_of, slot_architectures, slot_role
 
-__all__ = ["SCORERS", "EvaluationResult", "ScoringInputs", "execution_context", "metric_scorers", "partial_credit",
-           "regression_scorers", "score_checks", "scorer"]
+__all__ = ["SCORERS", "EvaluationResult", "ScoringInputs", "episode_scorers", "execution_context", "metric_scorers",
+           "partial_credit", "regression_scorers", "score_checks", "scorer"]
 ARCHITECTURE_NEEDS = {
     "single_dense": "a single-layer network: exactly one dense (Linear/Dense) layer from the inputs to the classes, "
                     "no convolution or recurrent layers",

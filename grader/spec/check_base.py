@@ -35,6 +35,10 @@ class CheckBase(_Strict):
         """The declared class names this check measures (its dataset must declare them)."""
         return ()
 
+    def reads_episodes(self) -> bool:
+        """True when the check measures a policy on an environment's episodes (its dataset must be an environment)."""
+        return False
+
     def top_k(self) -> int | None:
         """How many of the best-scored classes per hidden input the evaluator must rank for this check."""
         return None

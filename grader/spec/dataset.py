@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from grader.spec.environment import EnvironmentEpisodes
+
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
 
@@ -51,19 +53,25 @@ class DatasetSource(_Strict):
         "a loader scikit-learn ships (`load_wine`, `load_breast_cancer`, ...): prepared when the service starts"))
     imported: bool = Field(default=False, alias="import", description=(
         "`true`: the instructor's own data, only from `labgrader datasets import --lab LAB --dataset ID FILE`"))
+    gymnasium: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_/.:-]{0,99}-v[0-9]+$", description=(
+        "a gymnasium environment id (an environment dataset: its hidden part is seeds, `[datasets.episodes]`); "
+        "prepared when the service starts"))
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetSource:
         given = [name for name, value in (("file", self.file), ("sklearn", self.sklearn),
-                                          ("import", self.imported or None)) if value]
+                                          ("import", self.imported or None), ("gymnasium", self.gymnasium)) if value]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of file, sklearn, import = true (not {', '.join(given) or 'none'})")
+            raise ValueError("give exactly one of file, sklearn, import = true, gymnasium (not "
+                             f"{', '.join(given) or 'none'})")
         if (self.sha256 or self.url) and not self.file:
             raise ValueError("sha256 and url describe a `file` source")
         return self
 
     @property
-    def kind(self) -> Literal["file", "sklearn", "import"]:
+    def kind(self) -> Literal["file", "sklearn", "import", "environment"]:
+        if self.gymnasium:
+            return "environment"
         return "file" if self.file else ("sklearn" if self.sklearn else "import")
 
 
@@ -171,6 +179,12 @@ class DatasetSpec(_Strict):
     source: DatasetSource = Field(default=DatasetSource(imported=True), description="where the data comes from")
     split: DatasetSplit = Field(default=DatasetSplit(), description="how the visible and hidden parts are made")
     serve: DatasetServe = Field(default=DatasetServe(), description="the offline loaders of the sandbox")
+    episodes: EnvironmentEpisodes | None = Field(default=None, description=(
+        "an environment dataset's seeds and step cap (with `source.gymnasium`, and only then)"))
+
+    @property
+    def is_environment(self) -> bool:
+        return self.source.kind == "environment"
 
     @property
     def regression(self) -> bool:
@@ -198,6 +212,8 @@ class DatasetSpec(_Strict):
             return f"`labgrader datasets import {self.source.file}`{fetch}"
         if self.source.kind == "import":
             return f"`labgrader datasets import --lab {lab_id} --dataset {self.id} FILE`"
+        if self.source.kind == "environment":
+            return f"a restart of `labgrader serve`, which prepares it from gymnasium's {self.source.gymnasium}"
         return f"a restart of `labgrader serve`, which prepares it from scikit-learn's {self.source.sklearn}"
 
     @model_validator(mode="after")
@@ -214,6 +230,12 @@ class DatasetSpec(_Strict):
                                  f"{size}")
         if self.value_range is not None and self.value_range[0] > self.value_range[1]:
             raise ValueError(f"dataset {self.id}: value_range is [smallest, largest]")
+        if self.is_environment != (self.episodes is not None):
+            raise ValueError(f"dataset {self.id}: a gymnasium source declares its seeds in [datasets.episodes], and "
+                             "only it has episodes")
+        if self.is_environment and (self.serve != DatasetServe() or "split" in self.model_fields_set):
+            raise ValueError(f"dataset {self.id}: an environment is split by its seeds ([datasets.episodes]) and "
+                             "serves ./data/<id>.npz only: no [datasets.split] or [datasets.serve]")
         if self.source.kind == "sklearn" and self.split.kind not in ("stratified", "random"):
             raise ValueError(f"dataset {self.id}: a scikit-learn loader has no test part; use split.kind = "
                              "\"stratified\" (\"random\" for a regression dataset) with held_out")

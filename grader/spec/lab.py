@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, model_validator
 from grader.errors import SpecInvalid
 from grader.spec.check_base import CheckBase, Identifier, _Strict
 from grader.spec.dataset import DataFile, DatasetSpec
+from grader.spec.episode_checks import MeanReturnCheck, SuccessRateCheck
 from grader.spec.lines import validation_problems
 from grader.spec.metric_checks import (
     BalancedAccuracyCheck,
@@ -108,8 +109,8 @@ class EarlyStoppingCheck(CheckBase):
 
 # The registry of check kinds' spec models: a new kind is one class above, added here, and its scorer.
 Check = Annotated[AccuracyCheck | OverfittingGapCheck | EarlyStoppingCheck | RecallCheck | PrecisionCheck | F1Check
-                  | BalancedAccuracyCheck | TopKAccuracyCheck | MinClassRecallCheck | MseCheck | MaeCheck | R2Check,
-                  Field(discriminator="kind")]
+                  | BalancedAccuracyCheck | TopKAccuracyCheck | MinClassRecallCheck | MseCheck | MaeCheck | R2Check
+                  | MeanReturnCheck | SuccessRateCheck, Field(discriminator="kind")]
 
 
 def _measurable(index: int, check: CheckBase, dataset: DatasetSpec) -> None:
@@ -198,7 +199,13 @@ class LabSpec(_Strict):
                 # `key: message` is placed on that key's line by grader.spec.lines
                 raise ValueError(f"checks[{index}].dataset: dataset {dataset!r} is not declared; declare it in a "
                                  f"[[datasets]] table (declared: {', '.join(sorted(declared)) or 'none'})")
-            if dataset is not None:
+            environment = dataset is not None and self.dataset(dataset).is_environment
+            if dataset is not None and environment != check.reads_episodes():
+                wants = ("an environment dataset (source.gymnasium)" if check.reads_episodes()
+                         else "a dataset of rows; an environment's checks are mean_return and success_rate")
+                raise ValueError(f"checks[{index}].dataset: check {check.id} ({check.kind}) measures {wants}: "
+                                 f"{dataset!r} is not one")
+            if dataset is not None and not environment:
                 _measurable(index, check, self.dataset(dataset))
             classes = self.dataset(dataset).classes if dataset is not None else ()
             for name in check.named_classes():

@@ -88,6 +88,14 @@ for _kind, _what in (("recall", "recall of `class`"), ("precision", "precision o
                      ("min_class_recall", "the lowest recall of any class")):
     MEANINGS[f"{_kind}.full_credit_at"] = f"{_what} on the hidden split that earns every point"
     MEANINGS[f"{_kind}.no_credit_at"] = f"{_what} at or below which the check earns nothing; linear between"
+# the episode checks: measured over the hidden episodes of an environment dataset, higher is better
+for _kind, _what in (("mean_return", "the mean return (sum of rewards per episode)"),
+                     ("success_rate", "the share of episodes that succeed")):
+    MEANINGS[f"{_kind}.full_credit_at"] = f"{_what} over the hidden episodes that earns every point"
+    MEANINGS[f"{_kind}.no_credit_at"] = f"{_what} at or below which the check earns nothing; linear between"
+    MEANINGS[f"{_kind}.model"] = "the variable the notebook assigns its policy network to (observation in, one score "\
+                                 "per action out)"
+    MEANINGS[f"{_kind}.dataset"] = "an environment dataset (`source.gymnasium`): its hidden seeds are the episodes"
 
 
 def _type(prop: dict[str, Any], defs: dict[str, Any]) -> str:
@@ -169,8 +177,9 @@ def reference_markdown() -> str:
     dataset = defs[schema["properties"]["datasets"]["items"]["$ref"].rsplit("/", 1)[1]]
     out += ["", "### `[[datasets]]`", "", dataset.get("description", ""), "", *_table(dataset, defs, "datasets.")]
     for key, prop in dataset["properties"].items():
-        if "$ref" in prop:
-            sub = defs[prop["$ref"].rsplit("/", 1)[1]]
+        ref = prop.get("$ref") or next((p["$ref"] for p in prop.get("anyOf", []) if "$ref" in p), None)
+        if ref:
+            sub = defs[ref.rsplit("/", 1)[1]]
             out += ["", f"#### `[datasets.{key}]`", "", sub.get("description", ""), "",
                     *_table(sub, defs, f"datasets.{key}.")]
     checks = schema["properties"]["checks"]["items"]

@@ -34,7 +34,8 @@ def test_a_student_picks_the_perceptron_lab_and_its_solution_is_graded(four_labs
     picker = page.get_by_label("Lab", exact=True)
     titles = picker.locator("option").all_inner_texts()
     assert titles == ["Choose a lab…", "Handwritten digits, 8x8", "Classification with PyTorch/TensorFlow",
-                      "MNIST classification with our own framework", "Multi-class classification with the perceptron"]
+                      "Mountain Car: a policy network", "MNIST classification with our own framework",
+                      "Multi-class classification with the perceptron"]
     assert picker.input_value() == ""  # several labs and nothing submitted yet: the student chooses
     page.get_by_label("Notebook (.ipynb)").set_input_files(str(LABS_DIR / "perceptron" / "starter.ipynb"))
     page.get_by_role("button", name="Submit").click()

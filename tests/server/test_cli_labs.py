@@ -74,7 +74,8 @@ def test_every_error_names_its_key_and_line(tmp_path: Path) -> None:
         "bad/lab.toml:34: checks[2].full_credit_at: Input should be less than or equal to 1\n"
         "bad/lab.toml:40: checks[3].kind: Input tag 'roc_auc' found using 'kind' does not match any of the "
         "expected tags: 'accuracy', 'overfitting_gap', 'early_stopping', 'recall', 'precision', 'f1', "
-        "'balanced_accuracy', 'top_k_accuracy', 'min_class_recall', 'mse', 'mae', 'r2'\n"
+        "'balanced_accuracy', 'top_k_accuracy', 'min_class_recall', 'mse', 'mae', 'r2', 'mean_return', "
+        "'success_rate'\n"
         "6 problem(s) in bad\n")
 
 

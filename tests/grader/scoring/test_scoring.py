@@ -293,7 +293,8 @@ def test_every_check_kind_of_the_spec_has_a_registered_scorer() -> None:
 
     kinds = {get_args(model.model_fields["kind"].annotation)[0] for model in get_args(get_args(Check)[0])}
     assert kinds == set(SCORERS) == {"accuracy", "overfitting_gap", "early_stopping", "recall", "precision", "f1",
-                                     "balanced_accuracy", "top_k_accuracy", "min_class_recall", "mse", "mae", "r2"}
+                                     "balanced_accuracy", "top_k_accuracy", "min_class_recall", "mse", "mae", "r2",
+                                     "mean_return", "success_rate"}
 
 
 def test_checks_short_of_full_credit_name_the_dataset_the_notebook_asked_for() -> None:

@@ -14,7 +14,7 @@ def test_every_threshold_of_every_check_kind_is_shown() -> None:
     assert [kind.__name__ for kind in kinds] == ["AccuracyCheck", "OverfittingGapCheck", "EarlyStoppingCheck",
                                                  "RecallCheck", "PrecisionCheck", "F1Check", "BalancedAccuracyCheck",
                                                  "TopKAccuracyCheck", "MinClassRecallCheck", "MseCheck", "MaeCheck",
-                                                 "R2Check"]
+                                                 "R2Check", "MeanReturnCheck", "SuccessRateCheck"]
     metric = {"full_credit_at": 0.9, "no_credit_at": 0.5, "model": "m", "dataset": "d"}
     for kind in kinds:
         tuned = {name for name, field in kind.model_fields.items()
@@ -29,7 +29,9 @@ def test_every_threshold_of_every_check_kind_is_shown() -> None:
                    "f1": {**metric, "average": "binary", "class": "a"}, "balanced_accuracy": metric,
                    "top_k_accuracy": {**metric, "k": 3}, "min_class_recall": metric,
                    "mse": {"full_credit_at": 1, "no_credit_at": 2, "model": "m", "dataset": "d"},
-                   "mae": {"full_credit_at": 1, "no_credit_at": 2, "model": "m", "dataset": "d"}, "r2": metric}
+                   "mae": {"full_credit_at": 1, "no_credit_at": 2, "model": "m", "dataset": "d"}, "r2": metric,
+                   "mean_return": {**metric, "full_credit_at": -120.0, "no_credit_at": -200.0},
+                   "success_rate": metric}
         name = typing.get_args(kind.model_fields["kind"].annotation)[0]
         check = TypeAdapter(Check).validate_python({"id": "c", "title": "t", "points": 1, "kind": name,
                                                     **example[name]})

@@ -52,7 +52,7 @@ def test_a_declaration_with_only_an_id_and_title_is_the_instructors_own_data(tmp
 
 @pytest.mark.parametrize(("declaration", "expected"), [
     ('[datasets.source]\nfile = "d.npz"\nsklearn = "load_wine"\n',
-     "17: datasets[0].source: give exactly one of file, sklearn, import = true (not file, sklearn)"),
+     "17: datasets[0].source: give exactly one of file, sklearn, import = true, gymnasium (not file, sklearn)"),
     ('[datasets.source]\nsklearn = "load_wine"\n',
      "14: datasets[0]: dataset digits: a scikit-learn loader has no test part; use split.kind = \"stratified\" "
      "(\"random\" for a regression dataset) with held_out"),

@@ -91,7 +91,7 @@ def test_a_lab_without_expectations_is_told_where_to_write_them(tmp_path: Path) 
         load_expectations(folder, load_spec(folder / "lab.toml"))
 
 
-@pytest.mark.parametrize("lab", ["digits", "frameworks", "own_framework", "perceptron"])
+@pytest.mark.parametrize("lab", ["digits", "frameworks", "mountain_car", "own_framework", "perceptron"])
 def test_every_bundled_lab_carries_expectations_for_its_starter_and_each_solution(lab: str) -> None:
     folder = LABS_DIR / lab
     expectations = load_expectations(folder, load_spec(folder / "lab.toml"))

@@ -15,7 +15,7 @@ from tests.conftest import LiveServer, make_server
 from tests.lab_tasks.bundled import FULL_MNIST
 from tests.server.dashboard.pages import logged_in
 
-BUNDLED = ("digits", "frameworks", "own_framework", "perceptron")
+BUNDLED = ("digits", "frameworks", "mountain_car", "own_framework", "perceptron")
 
 
 @pytest.fixture(scope="module")
