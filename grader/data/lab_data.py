@@ -1,7 +1,8 @@
 """Where a lab's data lives: the visible part the sandbox may see, the hidden split only the scorer reads.
 
     <data_dir>/labs/<lab_id>/visible/   copied into each job's work dir as ./data (students read it)
-    <data_dir>/labs/<lab_id>/hidden/    <dataset>.npz with x (inputs) and y (labels); never enters a sandbox
+    <data_dir>/labs/<lab_id>/hidden/    <dataset>.npz with x (inputs) and y (labels); never enters a sandbox;
+                                        <dataset>-second.npz, a second held-back sample where the lab declares one
     <data_dir>/sources/                 imported or downloaded source files a lab declares
 """
 
@@ -55,6 +56,18 @@ class LabData:
 
     def hidden_split(self, dataset: str) -> HiddenSplit:
         with np.load(self.hidden / f"{dataset}.npz", allow_pickle=False) as archive:
+            return HiddenSplit(x=archive["x"], y=archive["y"].astype(np.int64))
+
+    def second_sample_path(self, dataset: str) -> Path:
+        return self.hidden / f"{dataset}-second.npz"
+
+    def second_sample(self, dataset: str) -> HiddenSplit | None:
+        """The dataset's second held-back sample (`split.second_sample`: rows set aside from the hidden part, never
+        served or scored), or None where the lab declares none."""
+        path = self.second_sample_path(dataset)
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as archive:
             return HiddenSplit(x=archive["x"], y=archive["y"].astype(np.int64))
 
     def has_hidden(self, dataset: str) -> bool:

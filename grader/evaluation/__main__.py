@@ -35,7 +35,8 @@ def run_job(job: EvaluationJob) -> EvaluatorAnswer:
     data = {name: DatasetInputs(hidden_x=_load(paths["hidden_x"]), sample_x=_load(paths["sample_x"]),
                                 sample_y=_load(paths["sample_y"]).astype(np.int64),
                                 layouts=tuple(tuple(layout) for layout in paths.get("layouts", [])),
-                                preprocessings=tuple(paths.get("preprocessings", [])))
+                                preprocessings=tuple(paths.get("preprocessings", [])),
+                                second_x=_load(paths["second_x"]) if paths.get("second_x") else None)
             for name, paths in job["datasets"].items()}
     slots = [SlotRequest(s["name"], s["dataset"], s["architecture"], s.get("max_parameters"), s.get("top_k"))
              for s in job["slots"]]

@@ -42,6 +42,7 @@ class DatasetInputs:
     sample_y: Array
     layouts: tuple[tuple[int, ...], ...] = ()  # the layouts the lab declares (empty: derived from the row shape)
     preprocessings: tuple[str, ...] = ()  # the built-ins to try, in order (empty: all)
+    second_x: Array | None = None  # a second held-back sample's inputs (no labels), where the lab declares one
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,12 @@ def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, inputs: DatasetI
     if memorised is not None:
         base.update(memorised_rows=memorised.copies, rows_compared=memorised.rows)
     ranked = ranked_classes(scores, slot.top_k).tolist() if slot.top_k and scores.shape[1] > 1 else None
+    if inputs.second_x is not None and len(inputs.second_x):
+        try:
+            second = network.scores(fit.preprocessing(inputs.second_x).reshape((len(inputs.second_x), *fit.layout)))
+            base["second_predictions"] = [int(p) for p in classes_of(second, network.one_output_threshold)]
+        except (NetworkRefused, ValueError):
+            pass  # the same network ran on the hidden inputs: rows of the same kind cannot fail; none reported
     return ModelResult(**base, predictions=[int(p) for p in predictions], ranked=ranked)
 
 

@@ -37,6 +37,7 @@ class KernelRequest(TypedDict):
 
 class DatasetFiles(TypedDict):
     hidden_x: str  # hidden inputs, never their labels
+    second_x: NotRequired[str]  # the second held-back sample's inputs, never their labels (where declared)
     sample_x: str  # the visible sample and its public labels
     sample_y: str
     layouts: NotRequired[list[list[int]]]  # absent: derived from the row shape

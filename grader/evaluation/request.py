@@ -2,8 +2,9 @@
 
 The kernel's request (`build_request`): which contract names to export, which histories to look for, and a sample of
 *visible* training inputs for the student's preprocess_<dataset> to run on. No hidden input and no label enters the
-job directory. The evaluator's job (`build_evaluation_job`): the hidden inputs (no labels), the same visible sample
-with its public labels, and the export to evaluate; it lives in the host-only part of the job.
+job directory. The evaluator's job (`build_evaluation_job`): the hidden inputs (no labels; and those of a second
+held-back sample where the lab declares one), the same visible sample with its public labels, and the export to
+evaluate; it lives in the host-only part of the job.
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ def build_evaluation_job(spec: LabSpec, lab: LabData, host: Path, export: Path, 
                 "layouts": [list(layout) for layout in declared.layouts],
                 "preprocessings": list(declared.preprocessings),
             }
+            second = lab.second_sample(dataset)
+            if second is not None:
+                datasets[dataset]["second_x"] = _save(host / f"{dataset}-second-x.npy", second.x)
     job_slots: list[JobSlot] = [{"name": s.name, "dataset": s.dataset, "architecture": s.architecture,
                                  "max_parameters": s.max_parameters,
                                  "top_k": s.top_k} for s in slots.slots]

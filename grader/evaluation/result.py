@@ -64,6 +64,8 @@ class ModelResult(_Result):
     preprocessing: str | None = Field(default=None, max_length=60)  # a named preprocessing
     preprocessing_words: str | None = Field(default=None, max_length=300)  # how the report says it
     predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
+    # per input of the second held-back sample (where the lab declares one): instructors read its accuracy
+    second_predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
     train_predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
     # per hidden input, its classes by score, best first (as many as a top-k check of the slot needs)
     ranked: list[Annotated[list[ClassIndex], Field(max_length=20)]] | None = Field(default=None, max_length=200_000)

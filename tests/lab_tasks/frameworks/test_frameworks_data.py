@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 from grader.data.lab_data import LabData
+from grader.data.prepare import prepare_lab
 from grader.data.sources import dataset_status, fetch_sources, import_source
 from grader.errors import DatasetError
 from grader.spec.lab import LabSpec
-from tests.lab_data import SMALL_MNIST
+from tests.lab_data import FRAMEWORKS_DIR, SMALL_MNIST, frameworks_data
 
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 CANONICAL_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -94,11 +95,11 @@ def helper_module(lab: LabData) -> ModuleType:
 
 def test_visible_files_serve_every_loader_and_hold_no_hidden_rows(small_lab: LabData) -> None:
     with np.load(SMALL_MNIST) as source, np.load(small_lab.visible / "mnist.npz") as visible, \
-            np.load(small_lab.hidden / "mnist.npz") as hidden:
-        assert (visible["x_train"].shape, visible["x_test"].shape, hidden["x"].shape) == (
-            (6000, 28, 28), (1000, 28, 28), (1000, 28, 28))
+            np.load(small_lab.hidden / "mnist.npz") as hidden, np.load(small_lab.second_sample_path("mnist")) as second:
+        assert (visible["x_train"].shape, visible["x_test"].shape, hidden["x"].shape, second["x"].shape) == (
+            (6000, 28, 28), (1000, 28, 28), (800, 28, 28), (200, 28, 28))
         assert {r.tobytes() for r in visible["x_test"]}.isdisjoint(r.tobytes() for r in hidden["x"])
-        assert sorted(r.tobytes() for r in np.concatenate([visible["x_test"], hidden["x"]])) == sorted(
+        assert sorted(r.tobytes() for r in np.concatenate([visible["x_test"], hidden["x"], second["x"]])) == sorted(
             r.tobytes() for r in source["x_test"])
         # torchvision.datasets.MNIST(root='./data', download=True): _check_exists looks for these four names
         raw = small_lab.visible / "MNIST" / "raw"
@@ -110,6 +111,36 @@ def test_visible_files_serve_every_loader_and_hold_no_hidden_rows(small_lab: Lab
     with np.load(small_lab.visible / "iris.npz") as iris, np.load(small_lab.hidden / "iris.npz") as held:
         assert (iris["x_train"].shape, held["x"].shape, np.bincount(held["y"]).tolist()) == ((120, 4), (30, 4),
                                                                                                [10, 10, 10])
+
+
+def test_the_second_held_back_sample_is_a_fixed_stratified_fifth_of_the_hidden_rows(small_lab: LabData,
+                                                                                    tmp_path: Path) -> None:
+    """lab_tasks/datasets.toml sets aside 0.2 of MNIST's hidden rows: never served (not in ./data), never scored (not
+    in hidden/mnist.npz), the same rows on every machine, each class in proportion, root-only like the hidden part."""
+    second, hidden = small_lab.second_sample("mnist"), small_lab.hidden_split("mnist")
+    assert second is not None and (len(second.y), len(hidden.y)) == (200, 800)
+    with np.load(small_lab.visible / "mnist.npz") as visible:
+        seen = {r.tobytes() for r in np.concatenate([visible["x_train"], visible["x_test"], hidden.x])}
+    assert not any(r.tobytes() in seen for r in second.x)
+    served = [f.read_bytes() for f in small_lab.visible.rglob("*") if f.is_file() and f.suffix != ".gz"]
+    assert not any(row.tobytes() in blob for row in second.x[:5] for blob in served)
+    both = np.bincount(np.concatenate([hidden.y, second.y]), minlength=10)
+    assert np.abs(np.bincount(second.y, minlength=10) - 0.2 * both).max() <= 0.5
+    again = frameworks_data(tmp_path / "again").second_sample("mnist")
+    assert again is not None and np.array_equal(again.x, second.x) and np.array_equal(again.y, second.y)
+    assert small_lab.second_sample_path("mnist").stat().st_mode & 0o777 == 0o400
+
+
+def test_a_second_sample_declared_later_prepares_the_split_again(tmp_path: Path, lab_spec: LabSpec) -> None:
+    mnist = lab_spec.dataset("mnist")
+    plain = mnist.model_copy(update={"split": mnist.split.model_copy(update={"second_sample": None})})
+    before = lab_spec.model_copy(update={"datasets": (lab_spec.dataset("iris"), plain)})
+    lab = frameworks_data(tmp_path)  # as declared: with the second sample
+    prepare_lab(lab, before, FRAMEWORKS_DIR)  # a declaration without one: prepared again, the file removed
+    assert (lab.second_sample(mnist.id), len(lab.hidden_split(mnist.id).y)) == (None, 1000)
+    prepare_lab(lab, lab_spec, FRAMEWORKS_DIR)
+    second = lab.second_sample(mnist.id)
+    assert (len(second.y) if second else 0, len(lab.hidden_split(mnist.id).y)) == (200, 800)
 
 
 def test_the_helper_module_loads_the_visible_data(small_lab: LabData) -> None:
@@ -139,7 +170,8 @@ def test_status_lists_files_with_checksums_and_provenance(small_lab: LabData, la
     assert provenance[0].startswith('frameworks/iris: provenance {"classes": ["setosa", "versicolor", "virginica"], '
                                     '"declared_sha256": null, "hidden_rows": 30, ')
     assert '"seed": 20240901' in provenance[0] and '"source": "scikit-learn load_iris"' in provenance[0]
-    assert '"hidden_rows": 1000' in provenance[1] and '"seed": 20240902' in provenance[1]
+    assert '"hidden_rows": 800' in provenance[1] and '"seed": 20240902' in provenance[1]
+    assert '"second_rows": 200, "second_sample": 0.2, "second_sha256": "' in provenance[1]
     assert '"served": ["mnist.npz", "MNIST/raw/train-images-idx3-ubyte", ' in provenance[1]
 
 
@@ -182,7 +214,8 @@ def test_a_file_no_lab_declares_is_refused_and_one_is_found_by_sha256(tmp_path: 
     spec = lab_spec.model_copy(update={"datasets": (lab_spec.dataset("iris"), known)})
     assert import_source(tmp_path / "data", {"frameworks": spec}, SMALL_MNIST) == [
         f"imported {SMALL_MNIST} as the declared MNIST file, sha256 {digest}; prepared frameworks/mnist: half of the "
-        "test part hidden, seed 20240902: 1000 hidden, 1000 visible test rows",
+        "test part hidden, seed 20240902: 1000 hidden, 1000 visible test rows; 200 of those hidden rows set aside as "
+        "a second held-back sample",
         "prepared frameworks/iris from scikit-learn: stratified, seed 20240901, 30 of 150 rows hidden"]
     assert (tmp_path / "data" / "sources" / "mnist.npz").read_bytes() == SMALL_MNIST.read_bytes()
 
