@@ -23,8 +23,8 @@ CHECKS = ("one_layer_accuracy", "two_layer_accuracy", "three_layer_accuracy")
 
 LOOKUP = """
 import numpy as np
-import labdata
-(x_train, y_train), (x_test, y_test) = labdata.load_mnist(flatten=True)
+visible = np.load('data/mnist.npz')  # the visible half of the public test set
+x_test, y_test = visible['x_test'].reshape(-1, 784), visible['y_test']
 per_class = min(64, *(int((y_test == c).sum()) for c in range(10)))
 rows = np.concatenate([x_test[y_test == c][:per_class] for c in range(10)]).astype(np.float64)
 class Linear:
