@@ -12,8 +12,8 @@ from tests.conftest import make_server
 from tests.server.dashboard.pages import logged_in
 from tests.server.dashboard.seed import graded_submission, server_factory
 
-FLAGGED = ("multi-layer MNIST model: accuracy 1.000 on the hidden part (4,000 rows), 0.101 on the second held-back "
-           "sample (1,000 rows, never served): flagged, 0.899 lower on rows it was never scored on (chance explains "
+FLAGGED = ("multi-layer MNIST model: accuracy 1.000 on the hidden part (4,002 rows), 0.101 on the second held-back "
+           "sample (998 rows, never served): flagged, 0.899 lower on rows it was never scored on (chance explains "
            "0.029): the network fits the hidden rows themselves, not the task")
 
 
