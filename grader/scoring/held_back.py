@@ -27,8 +27,8 @@ def drop_is_sharp(hidden: float, rows: int, second: float, second_rows: int) -> 
 
 
 def held_back_line(role: str, entry: ModelResult, hidden_y: np.ndarray, second_y: np.ndarray) -> str | None:
-    """"multi-layer MNIST model: accuracy 0.981 on the hidden part (4,002 rows), 0.979 on the second held-back sample
-    (998 rows, never served): no sharp drop ..."; None when the entry lacks predictions for both."""
+    """"multi-layer <dataset> model: accuracy 0.981 on the hidden part (4,002 rows), 0.979 on the second held-back
+    sample (998 rows, never served): no sharp drop ..."; None when the entry lacks predictions for both."""
     if entry.predictions is None or entry.second_predictions is None or len(entry.predictions) != len(hidden_y) \
             or len(entry.second_predictions) != len(second_y) or not len(hidden_y) or not len(second_y):
         return None

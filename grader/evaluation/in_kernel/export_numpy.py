@@ -243,13 +243,13 @@ def _selections(x: Any, item: Any) -> list[tuple[list[dict[str, Any]], Any]]:
                 or labels.min() < 0 or labels.max() >= MAX_CLASSES:
             continue
         # each label's rows, padded to the same count by repeating one of them (a maximum is unchanged by it)
-        groups = [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)]
-        count = max(len(g) for g in groups)
-        if any(len(g) == 0 for g in groups):
+        members = [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)]
+        if any(len(m) == 0 for m in members):
             continue
-        order = np.concatenate([np.resize(g, count) for g in groups])
+        count = max(len(m) for m in members)
+        order = np.concatenate([np.resize(m, count) for m in members])
         found.append(([{"op": "gather", "axis": 1, "index": order},
-                       {"op": "reshape", "shape": [len(groups), count]}, {"op": "reduce_max", "axes": [2]}],
+                       {"op": "reshape", "shape": [len(members), count]}, {"op": "reduce_max", "axes": [2]}],
                       labels[np.argmax(x, axis=1)]))
     return found
 
