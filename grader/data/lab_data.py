@@ -89,6 +89,14 @@ class LabData:
             x, y = x[rows], y[rows]
         return HiddenSplit(x=x, y=y.astype(np.int64))
 
+    def visible_test_inputs(self, dataset: str, size: int) -> NDArray[np.generic] | None:
+        """The first `size` visible test inputs (a test_half split serves half the source's test part), or None."""
+        path = self.visible / f"{dataset}.npz"
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as archive:
+            return archive["x_test"][:size] if "x_test" in archive.files else None
+
     def copy_visible_into(self, target: Path) -> None:
         """Hard-link (or copy) the visible files into a job; they stay root-owned and read-only."""
         if not self.visible.is_dir():

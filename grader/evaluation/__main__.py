@@ -36,7 +36,8 @@ def run_job(job: EvaluationJob) -> EvaluatorAnswer:
                                 sample_y=_load(paths["sample_y"]).astype(np.int64),
                                 layouts=tuple(tuple(layout) for layout in paths.get("layouts", [])),
                                 preprocessings=tuple(paths.get("preprocessings", [])),
-                                second_x=_load(paths["second_x"]) if paths.get("second_x") else None)
+                                second_x=_load(paths["second_x"]) if paths.get("second_x") else None,
+                                public_x=_load(paths["public_x"]) if paths.get("public_x") else None)
             for name, paths in job["datasets"].items()}
     slots = [SlotRequest(s["name"], s["dataset"], s["architecture"], s.get("max_parameters"), s.get("top_k"))
              for s in job["slots"]]

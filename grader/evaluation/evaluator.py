@@ -43,6 +43,7 @@ class DatasetInputs:
     layouts: tuple[tuple[int, ...], ...] = ()  # the layouts the lab declares (empty: derived from the row shape)
     preprocessings: tuple[str, ...] = ()  # the built-ins to try, in order (empty: all)
     second_x: Array | None = None  # a second held-back sample's inputs (no labels), where the lab declares one
+    public_x: Array | None = None  # visible test inputs (a test_half split's served half): compared for copies only
 
 
 @dataclass(frozen=True)
@@ -273,7 +274,10 @@ def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, inputs: DatasetI
     except (NetworkRefused, ValueError) as exc:
         return ModelResult(**base, error=f"it could not be run on the hidden inputs: {str(exc)[:300]}")
     sample = fit.preprocessing(inputs.sample_x[:MAX_IMAGES]).reshape((-1, *fit.layout))
-    memorised = memorised_rows(network, [sample, prepared])
+    seen = [sample, prepared]
+    if inputs.public_x is not None and len(inputs.public_x):
+        seen.append(fit.preprocessing(inputs.public_x[:MAX_IMAGES]).reshape((-1, *fit.layout)))
+    memorised = memorised_rows(network, seen)
     if memorised is not None:
         base.update(memorised_rows=memorised.copies, rows_compared=memorised.rows)
     ranked = ranked_classes(scores, slot.top_k).tolist() if slot.top_k and scores.shape[1] > 1 else None

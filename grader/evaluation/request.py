@@ -20,6 +20,7 @@ from grader.data.lab_data import LabData
 from grader.errors import HarnessOutputInvalid
 from grader.evaluation.evaluator import DatasetInputs, HistoryRequest, SlotRequest, evaluate
 from grader.evaluation.harness_output import read_harness_output
+from grader.evaluation.memorisation import MAX_IMAGES
 from grader.evaluation.messages import DatasetFiles, EvaluationJob, HistoryWanted, JobSlot, KernelRequest
 from grader.evaluation.result import EvaluationResult
 from grader.spec.lab import LabSpec
@@ -99,6 +100,9 @@ def build_evaluation_job(spec: LabSpec, lab: LabData, host: Path, export: Path, 
             second = lab.second_sample(dataset)
             if second is not None:
                 datasets[dataset]["second_x"] = _save(host / f"{dataset}-second-x.npy", second.x)
+            public = lab.visible_test_inputs(dataset, MAX_IMAGES)
+            if public is not None:
+                datasets[dataset]["public_x"] = _save(host / f"{dataset}-public-x.npy", public)
     job_slots: list[JobSlot] = [{"name": s.name, "dataset": s.dataset, "architecture": s.architecture,
                                  "max_parameters": s.max_parameters,
                                  "top_k": s.top_k} for s in slots.slots]

@@ -254,3 +254,39 @@ async def test_an_attack_earns_no_mnist_points(grade: Grade, small_spec: LabSpec
     assert scores["early_stopping"] == 0.0
     single = next(c.message for c in outcome.report.checks if c.id == "mnist_single_layer_accuracy")
     assert WHY[attack] in single, single
+
+
+# Issue 23 item 3: the kernel never sees a hidden row, so what a notebook can memorise is the public test images it is
+# served (the visible half). A first layer of those images, unit-norm, whose ReLU fires only on an exact copy, and a
+# second layer mapping each copy to its label: the memorisation count names every row, the hidden digits see a network
+# that knows none of them (no MNIST point), and the second held-back sample shows no drop, since the network fits no
+# hidden row either: the two reports together say "stored the served images", not "fitted the hidden ones".
+COPIES_OF_SERVED_TEST_IMAGES = """
+import numpy as np, torch
+from torch import nn
+import labdata
+(x_train, y_train), (x_test, y_test) = labdata.load_mnist(flatten=True, scale=True)
+norms = np.linalg.norm(x_test, axis=1)
+first, second = nn.Linear(784, len(x_test)), nn.Linear(len(x_test), 10)
+with torch.no_grad():
+    first.weight.copy_(torch.tensor(x_test / norms[:, None]))
+    first.bias.copy_(torch.tensor(-0.999 * norms))
+    second.weight.copy_(torch.tensor(np.eye(10, dtype=np.float32)[y_test].T * 1000))
+    second.bias.zero_()
+mnist_multi_model = nn.Sequential(first, nn.ReLU(), second)
+def preprocess_mnist(X):
+    return X.reshape(len(X), -1).astype(np.float32) / 255.0
+"""
+
+
+async def test_stored_served_test_images_are_counted_and_show_no_hidden_fit(grade: Grade, small_spec: LabSpec,
+                                                                           small_lab: LabData) -> None:
+    outcome = await grade(notebook(COPIES_OF_SERVED_TEST_IMAGES), small_spec, small_lab)
+    scores = {check.id: check.score for check in outcome.report.checks}
+    assert [scores[check] for check in MNIST_CHECKS] == [0.0, 0.0, 0.0], [c.message for c in outcome.report.checks]
+    found = [line for line in outcome.report.discovery if line.startswith("multi-layer MNIST model: ")]
+    assert len(found) == 2, outcome.report.discovery
+    assert "; 1000 of the 1000 first-layer rows compared are copies of visible or hidden images (cosine similarity " \
+           ">= 0.99): memorised, not learned" in found[0], found[0]
+    assert " on the hidden part (799 rows), " in found[1] and found[1].endswith(" is chance)"), found[1]
+    assert " on the second held-back sample (201 rows, never served): no sharp drop (a difference within " in found[1]
