@@ -1,7 +1,8 @@
 """Where a lab's data lives: the visible part the sandbox may see, the hidden split only the scorer reads.
 
     <data_dir>/labs/<lab_id>/visible/   copied into each job's work dir as ./data (students read it)
-    <data_dir>/labs/<lab_id>/hidden/    <dataset>.npz with x (inputs) and y (labels); never enters a sandbox
+    <data_dir>/labs/<lab_id>/hidden/    <dataset>.npz with x (inputs) and y (labels); never enters a sandbox;
+                                        <dataset>-second.npz, a second held-back sample where the lab declares one
     <data_dir>/sources/                 imported or downloaded source files a lab declares
 """
 
@@ -58,6 +59,18 @@ class LabData:
         with np.load(self.hidden / f"{dataset}.npz", allow_pickle=False) as archive:
             return HiddenSplit(x=archive["x"], y=labels(archive["y"]))
 
+    def second_sample_path(self, dataset: str) -> Path:
+        return self.hidden / f"{dataset}-second.npz"
+
+    def second_sample(self, dataset: str) -> HiddenSplit | None:
+        """The dataset's second held-back sample (`split.second_sample`: rows set aside from the hidden part, never
+        served or scored), or None where the lab declares none."""
+        path = self.second_sample_path(dataset)
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as archive:
+            return HiddenSplit(x=archive["x"], y=archive["y"].astype(np.int64))
+
     def has_hidden(self, dataset: str) -> bool:
         return (self.hidden / f"{dataset}.npz").is_file()
 
@@ -76,6 +89,14 @@ class LabData:
             rows = np.sort(np.random.default_rng(TRAINING_SAMPLE_SEED).choice(len(y), size, replace=False))
             x, y = x[rows], y[rows]
         return HiddenSplit(x=x, y=labels(y))
+
+    def visible_test_inputs(self, dataset: str, size: int) -> NDArray[np.generic] | None:
+        """The first `size` visible test inputs (a test_half split serves half the source's test part), or None."""
+        path = self.visible / f"{dataset}.npz"
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as archive:
+            return archive["x_test"][:size] if "x_test" in archive.files else None
 
     def copy_visible_into(self, target: Path) -> None:
         """Hard-link (or copy) the visible files into a job; they stay root-owned and read-only."""

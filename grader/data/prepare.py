@@ -10,6 +10,8 @@
     split given      the source's test part is hidden as it is
     split stratified `stratified_rows(y, held_out, seed)` of all rows are hidden
     split random     `random_rows(y, held_out, seed)` of all rows are hidden (a regression dataset's split)
+    second_sample    `stratified_rows(hidden y, second_sample, seed)` of the hidden rows are set aside as a second
+                     held-back sample, hidden/<id>-second.npz (x, y; root-only): never served, never scored
 
 Written: visible/<id>.npz (x_train, y_train, and the visible x_test, y_test of a test_half split), hidden/<id>.npz
 (x, y; root-only), the loader files of `serve` (`grader.data.serve`) and provenance-<id>.json (source, sha256,
@@ -153,6 +155,20 @@ def split_source(dataset: DatasetSpec, source: SourceArrays) -> tuple[dict[str, 
             f"half of the test part hidden, seed {split.seed}: {len(hidden)} hidden, {len(shown)} visible test rows")
 
 
+def set_aside_second(dataset: DatasetSpec, hidden_x: Array, hidden_y: Array) -> tuple[tuple[Array, Array],
+                                                                                      tuple[Array, Array] | None]:
+    """(the hidden part the checks score, the second held-back sample or None): `split.second_sample` rows of the
+    hidden part, stratified by class with the split's seed, set aside (`stratified_rows`)."""
+    wanted = dataset.split.second_sample
+    if not wanted:
+        return (hidden_x, hidden_y), None
+    if wanted >= 1 and wanted >= len(hidden_y) / 2:
+        raise DatasetError(f"dataset {dataset.id}: second_sample = {wanted:g} rows, but the hidden part has only "
+                           f"{len(hidden_y)}; set aside fewer than half, so that the checks keep most of them")
+    second, kept = stratified_rows(hidden_y, wanted, dataset.split.seed)
+    return (hidden_x[kept], hidden_y[kept]), (hidden_x[second], hidden_y[second])
+
+
 def source_path(lab: LabData, dataset: DatasetSpec) -> Path | None:
     """Where a file source is kept on this machine (None for other sources)."""
     return lab.sources / dataset.source.file if dataset.source.file else None
@@ -172,10 +188,17 @@ def prepare_dataset(lab: LabData, dataset: DatasetSpec) -> dict[str, Any] | None
         return None
     visible, (hidden_x, hidden_y), words = split_source(dataset, source)
     visible.update({key: label_array(dataset, visible[key]) for key in ("y_train", "y_test") if key in visible})
+    (hidden_x, hidden_y), second = set_aside_second(dataset, hidden_x, hidden_y)
     _write(lab.visible / f"{dataset.id}.npz", 0o444, False, **visible)
     lab.hidden.mkdir(parents=True, exist_ok=True)
     os.chmod(lab.hidden, 0o700)
     _write(lab.hidden / f"{dataset.id}.npz", 0o400, True, x=hidden_x, y=label_array(dataset, hidden_y))
+    second_path = lab.second_sample_path(dataset.id)
+    if second is None:
+        second_path.unlink(missing_ok=True)
+    else:
+        _write(second_path, 0o400, True, x=second[0], y=label_array(dataset, second[1]))
+        words += f"; {len(second[1])} of those hidden rows set aside as a second held-back sample"
     served = write_served_files(lab, dataset)
     share_identical_files(lab, [f"{dataset.id}.npz", *served])
     classes = [] if dataset.regression else list(dataset.classes) or [
@@ -186,6 +209,8 @@ def prepare_dataset(lab: LabData, dataset: DatasetSpec) -> dict[str, Any] | None
         "input_shape": list(visible["x_train"].shape[1:]), "classes": classes, "served": served,
         "visible_sha256": sha256_of(lab.visible / f"{dataset.id}.npz"),
         "hidden_sha256": sha256_of(lab.hidden / f"{dataset.id}.npz"),
+        "second_sample": dataset.split.second_sample, "second_rows": 0 if second is None else len(second[1]),
+        "second_sha256": None if second is None else sha256_of(second_path),
     }
     (lab.root / f"provenance-{dataset.id}.json").write_text(json.dumps(provenance, indent=2))
     return provenance
@@ -240,16 +265,25 @@ def share_identical_files(lab: LabData, names: list[str]) -> int:
     return shared
 
 
+def _prepared_as_declared(lab: LabData, dataset: DatasetSpec) -> bool:
+    """The dataset's provenance is here and its second held-back sample is the one declared (a declaration added
+    or removed later prepares the split again, from the same source and seed)."""
+    try:
+        provenance = json.loads((lab.root / f"provenance-{dataset.id}.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if dataset.is_environment:  # seeds are declared in lab.toml: prepared again when they change
+        return bool(provenance.get("declaration") == environment_declaration(dataset))
+    return bool(provenance.get("second_sample") == dataset.split.second_sample)
+
+
 def prepare_lab(lab: LabData, spec: LabSpec, lab_dir: Path, *, again: bool = False) -> dict[str, dict[str, Any]]:
     """Every dataset of the lab whose source is here and (unless `again`) is not prepared yet, and the lab's student
     files; returns the provenance of each dataset prepared now."""
     install_student_files(lab, spec, lab_dir)
     prepared = {}
     for dataset in spec.datasets:
-        provenance_file = lab.root / f"provenance-{dataset.id}.json"
-        done = lab.has_dataset(dataset.id) and provenance_file.is_file()
-        if done and dataset.is_environment:  # seeds are declared in lab.toml: prepared again when they change
-            done = json.loads(provenance_file.read_text()).get("declaration") == environment_declaration(dataset)
+        done = lab.has_dataset(dataset.id) and _prepared_as_declared(lab, dataset)
         if dataset.source.kind != "import" and (again or not done):
             try:
                 provenance = prepare_dataset(lab, dataset)

@@ -46,7 +46,9 @@ def run_job(job: EvaluationJob) -> EvaluatorAnswer:
                                 layouts=tuple(tuple(layout) for layout in paths.get("layouts", [])),
                                 preprocessings=tuple(paths.get("preprocessings", [])),
                                 regression=bool(paths.get("regression", False)),
-                                **_environment(paths.get("environment")))
+                                **_environment(paths.get("environment")),
+                                second_x=_load(paths["second_x"]) if paths.get("second_x") else None,
+                                public_x=_load(paths["public_x"]) if paths.get("public_x") else None)
             for name, paths in job["datasets"].items()}
     slots = [SlotRequest(s["name"], s["dataset"], s["architecture"], s.get("max_parameters"), s.get("top_k"),
                          s.get("max_inference_ms")) for s in job["slots"]]

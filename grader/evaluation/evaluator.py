@@ -50,6 +50,8 @@ class DatasetInputs:
     # an environment dataset: `hidden_x` holds its hidden seeds, `sample_x` observations of visible episodes
     environment: EnvironmentSetting | None = None
     visible_seeds: tuple[int, ...] = ()
+    second_x: Array | None = None  # a second held-back sample's inputs (no labels), where the lab declares one
+    public_x: Array | None = None  # visible test inputs (a test_half split's served half): compared for copies only
 
 
 @dataclass(frozen=True)
@@ -267,13 +269,22 @@ def _result(slot: SlotRequest, via: str, label: str, fit: _Fit, inputs: DatasetI
             f"its forward pass over the {len(hidden_x)} hidden inputs took {elapsed_ms:.1f} ms, over the lab's limit "
             f"of {slot.max_inference_ms:g} ms for `{slot.name}` (max_inference_ms): use a smaller network"))
     sample = fit.preprocessing(inputs.sample_x[:MAX_IMAGES]).reshape((-1, *fit.layout))
-    memorised = memorised_rows(network, [sample, prepared])
+    seen = [sample, prepared]
+    if inputs.public_x is not None and len(inputs.public_x):
+        seen.append(fit.preprocessing(inputs.public_x[:MAX_IMAGES]).reshape((-1, *fit.layout)))
+    memorised = memorised_rows(network, seen)
     if memorised is not None:
         base.update(memorised_rows=memorised.copies, rows_compared=memorised.rows)
     if inputs.regression:
         return ModelResult(**base, outputs=finite_list(scores[:, 0]))
     predictions = classes_of(scores, network.one_output_threshold)
     ranked = ranked_classes(scores, slot.top_k).tolist() if slot.top_k and scores.shape[1] > 1 else None
+    if inputs.second_x is not None and len(inputs.second_x):
+        try:
+            second = network.scores(fit.preprocessing(inputs.second_x).reshape((len(inputs.second_x), *fit.layout)))
+            base["second_predictions"] = [int(p) for p in classes_of(second, network.one_output_threshold)]
+        except (NetworkRefused, ValueError):
+            pass  # the same network ran on the hidden inputs: rows of the same kind cannot fail; none reported
     return ModelResult(**base, predictions=[int(p) for p in predictions], ranked=ranked)
 
 

@@ -1,4 +1,5 @@
-"""Memorisation measured: how many rows of a network's first dense layer are copies of images, visible or hidden.
+"""Memorisation measured: how many rows of a network's first dense layer are copies of images, visible or hidden
+(the visible training sample, the visible test inputs a test_half split serves, the hidden inputs).
 
 A row of the first layer is a template the input is compared with; a trained row looks like a blurred stroke
 pattern, a stored image has a cosine similarity near 1 with that image (after the network's own preprocessing and

@@ -46,6 +46,8 @@ class EnvironmentWanted(TypedDict):
 
 class DatasetFiles(TypedDict):
     hidden_x: str  # hidden inputs, never their labels
+    second_x: NotRequired[str]  # the second held-back sample's inputs, never their labels (where declared)
+    public_x: NotRequired[str]  # visible test inputs (served to students): compared with first-layer rows only
     sample_x: str  # the visible sample and its public labels
     sample_y: str
     layouts: NotRequired[list[list[int]]]  # absent: derived from the row shape

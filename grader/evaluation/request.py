@@ -2,8 +2,9 @@
 
 The kernel's request (`build_request`): which contract names to export, which histories to look for, and a sample of
 *visible* training inputs for the student's preprocess_<dataset> to run on. No hidden input and no label enters the
-job directory. The evaluator's job (`build_evaluation_job`): the hidden inputs (no labels), the same visible sample
-with its public labels, and the export to evaluate; it lives in the host-only part of the job.
+job directory. The evaluator's job (`build_evaluation_job`): the hidden inputs (no labels; and those of a second
+held-back sample where the lab declares one), the same visible sample with its public labels, and the export to
+evaluate; it lives in the host-only part of the job.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from grader.data.lab_data import LabData
 from grader.errors import HarnessOutputInvalid
 from grader.evaluation.evaluator import DatasetInputs, HistoryRequest, SlotRequest, evaluate
 from grader.evaluation.harness_output import read_harness_output
+from grader.evaluation.memorisation import MAX_IMAGES
 from grader.evaluation.messages import DatasetFiles, EvaluationJob, HistoryWanted, JobSlot, KernelRequest
 from grader.evaluation.result import EvaluationResult
 from grader.spec.lab import LabSpec
@@ -102,6 +104,12 @@ def build_evaluation_job(spec: LabSpec, lab: LabData, host: Path, export: Path, 
                 datasets[dataset]["environment"] = {
                     "gymnasium": declared.source.gymnasium, "max_steps": declared.episodes.max_steps,
                     "success": declared.episodes.success, "visible_seeds": list(declared.episodes.visible_seeds)}
+            second = lab.second_sample(dataset)
+            if second is not None:
+                datasets[dataset]["second_x"] = _save(host / f"{dataset}-second-x.npy", second.x)
+            public = lab.visible_test_inputs(dataset, MAX_IMAGES)
+            if public is not None:
+                datasets[dataset]["public_x"] = _save(host / f"{dataset}-public-x.npy", public)
     job_slots: list[JobSlot] = [{"name": s.name, "dataset": s.dataset, "architecture": s.architecture,
                                  "max_parameters": s.max_parameters,
                                  "top_k": s.top_k, "max_inference_ms": s.max_inference_ms} for s in slots.slots]

@@ -77,6 +77,8 @@ class ModelResult(_Result):
     preprocessing: str | None = Field(default=None, max_length=60)  # a named preprocessing
     preprocessing_words: str | None = Field(default=None, max_length=300)  # how the report says it
     predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
+    # per input of the second held-back sample (where the lab declares one): instructors read its accuracy
+    second_predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
     train_predictions: list[ClassIndex] | None = Field(default=None, max_length=200_000)
     # a regression slot's predictions (its network's one output per row) on the hidden rows and the visible sample;
     # None (JSON null) stands for a value that is not finite

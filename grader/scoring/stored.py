@@ -27,6 +27,7 @@ from grader.errors import StoredOutputUnreadable
 from grader.evaluation.request import RunSlots, run_slots
 from grader.evaluation.result import EvaluationResult
 from grader.scoring.discovery_report import discovery_lines
+from grader.scoring.held_back import held_back_lines
 from grader.scoring.report import CellError, Cutoff, GradingReport
 from grader.scoring.scorers import execution_context, history_of, score_checks, with_dataset_note
 from grader.spec.lab import LabSpec
@@ -186,7 +187,8 @@ def score_report(spec: LabSpec, inputs: StoredEvaluation, lab: LabData, *, cell_
     return GradingReport(
         lab_id=spec.id, checks=tuple(checks), cell_errors=cell_errors, execution_note=execution_note,
         device=device, isolation=isolation, timings_s=timings_s or {},
-        discovery=discovery if discovery is not None else tuple(discovery_lines(spec, output, cell_numbers)),
+        discovery=discovery if discovery is not None else (*discovery_lines(spec, output, cell_numbers),
+                                                           *held_back_lines(spec, output, lab)),
         history=histories, cutoff=cutoff,
     )
 

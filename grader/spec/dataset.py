@@ -89,6 +89,12 @@ class DatasetSplit(_Strict):
     seed: int = Field(default=20241130, ge=0, le=2**32 - 1, description="the seed of the rows chosen")
     held_out: float | None = Field(default=None, gt=0, description=(
         "`stratified` and `random` only: rows hidden (a whole number), or a share of all rows (below 1)"))
+    second_sample: float | None = Field(default=None, gt=0, le=1_000_000, description=(
+        "a share of the hidden part (below 1) or a number of its rows, set aside, stratified by class with the same "
+        "seed, as a second held-back sample: "
+        "never served and never scored; the evaluator predicts it beside the hidden part and the instructors' "
+        "report states both accuracies, flagging a network that fits the hidden rows far better than unseen ones "
+        "(a memorised hidden part). The hidden part the checks score keeps the other rows"))
 
     @model_validator(mode="after")
     def _held_out(self) -> DatasetSplit:
@@ -96,6 +102,8 @@ class DatasetSplit(_Strict):
             raise ValueError("held_out is given with kind = \"stratified\" or \"random\", and only then")
         if self.held_out is not None and self.held_out >= 1 and self.held_out != int(self.held_out):
             raise ValueError("held_out is a whole number of rows, or a share below 1")
+        if self.second_sample is not None and self.second_sample >= 1 and self.second_sample != int(self.second_sample):
+            raise ValueError("second_sample is a whole number of rows, or a share below 1 of the hidden part")
         return self
 
 
@@ -245,6 +253,9 @@ class DatasetSpec(_Strict):
         if self.target is not None and self.split.kind == "stratified":
             raise ValueError(f"dataset {self.id}: a regression dataset has no classes to stratify by; use split.kind "
                              "= \"random\" with held_out")
+        if self.target is not None and self.split.second_sample is not None:
+            raise ValueError(f"dataset {self.id}: a second held-back sample is set aside stratified by class; a "
+                             "regression dataset has no classes, so it takes no split.second_sample")
         if self.target is not None and (self.serve.keras or self.serve.torchvision or self.serve.pickles):
             raise ValueError(f"dataset {self.id}: the keras, torchvision and pickle loaders serve classes; a "
                              "regression dataset is read from ./data/<id>.npz (x_train, y_train float64)")

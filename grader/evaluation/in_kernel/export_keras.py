@@ -120,6 +120,21 @@ def _keras_layer_ops(keras: Any, layer: Any, arrays: Arrays) -> list[dict[str, A
             raise NotExportable("a MaxPooling2D with channels_first data or padding='same'")
         return [{"op": "max_pool2d", "layout": "nhwc", "kernel": pair(layer.pool_size),
                  "stride": pair(layer.strides), "padding": [0, 0]}]
+    if kind in (getattr(layers, "GlobalMaxPooling1D", None), getattr(layers, "GlobalMaxPooling2D", None)):
+        # a maximum over every position of each channel: (N, steps, C) or (N, H, W, C), channels last
+        first = layer.data_format == "channels_first"
+        spatial = [1] if kind is getattr(layers, "GlobalMaxPooling1D", None) else [1, 2]
+        return [{"op": "reduce_max", "axes": [a + 1 for a in spatial] if first else spatial,
+                 "keepdims": bool(getattr(layer, "keepdims", False))}]
+    if kind is getattr(layers, "MaxPooling1D", None):
+        # over steps: the same windows as a 2-D pooling of (steps, 1, C), between two reshapes
+        if layer.data_format != "channels_last" or layer.padding != "valid":
+            raise NotExportable("a MaxPooling1D with channels_first data or padding='same'")
+        steps, channels = (int(d) for d in tuple(layer.input.shape)[1:])
+        size, stride = int(pair(layer.pool_size)[0]), int(pair(layer.strides)[0])
+        return [{"op": "reshape", "shape": [steps, 1, channels]},
+                {"op": "max_pool2d", "layout": "nhwc", "kernel": [size, 1], "stride": [stride, 1], "padding": [0, 0]},
+                {"op": "reshape", "shape": [(steps - size) // stride + 1, channels]}]
     if kind.__name__ in ("Sequential", "Functional"):
         return _keras_model_ops(keras, layer, arrays)
     raise NotExportable(f"{kind.__name__} is not a layer the grader evaluates")

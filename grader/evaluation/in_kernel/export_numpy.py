@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # defined by export_common.py, which runs first in the same n
 MAX_NUMPY_LAYERS = 64
 MAX_CLASSES = 1000
 MAX_READINGS = 64  # orientation choices of square layers tried against the student's forward
+CHECK_ROWS_NUMPY = 16  # visible rows on which a layer of no known kind is read as a selection
 MAX_WEIGHTS = 16 * 1024 * 1024  # elements of one array, as the grader's schema allows
 WEIGHT_NAMES = ("W", "w", "weight", "weights", "Weights", "kernel", "theta")
 BIAS_NAMES = ("b", "bias", "biases", "B", "Bias", "bias_vector")
@@ -204,20 +205,92 @@ def _steps(obj: Any, depth: int = 0) -> list[Any]:
                 steps.append(("op", op))
         elif layer_list(item) is not None and item is not obj:
             steps.extend(_steps(item, depth + 1))
+        elif _forward_of(item) is not None:
+            steps.append(("select", item, index))  # read on visible inputs: a maximum, minimum or selection?
         else:
-            raise NotExportable(f"its layer {index} (`{name}`) is neither a dense layer with weight arrays nor one of "
-                                "the activations the grader evaluates (tanh, relu, sigmoid, softmax, log-softmax, "
-                                "leaky relu, flatten, dropout)")
+            raise NotExportable(_unknown_layer(index, item))
     if len(steps) > MAX_NUMPY_LAYERS:
         raise NotExportable(f"it has more than {MAX_NUMPY_LAYERS} layers")
     return steps
 
 
-def _readings(steps: list[Any], width: int) -> list[list[Any]]:
+def _unknown_layer(index: int, item: Any) -> str:
+    return (f"its layer {index} (`{type(item).__name__[:60]}`) is neither a dense layer with weight arrays nor one of "
+            "the activations the grader evaluates (tanh, relu, sigmoid, softmax, log-softmax, leaky relu, flatten, "
+            "dropout)")
+
+
+def _forward_of(item: Any) -> Any:
+    return next((f for name in FORWARD_NAMES if callable(f := getattr(type(item), name, None))), None)
+
+
+def _selections(x: Any, item: Any) -> list[tuple[list[dict[str, Any]], Any]]:
+    """(operations, what they compute on x) for each selection a layer's forward() may be: a maximum or minimum over
+    all features or over equal groups of them, or the label stored beside each row of the argmax (a nearest-row
+    vote, computed as the maximum over each label's rows)."""
+    n, width = x.shape
+    found: list[tuple[list[dict[str, Any]], Any]] = []
+    for op, reduce in (("reduce_max", np.max), ("reduce_min", np.min)):
+        found.append(([{"op": op, "axes": [1], "keepdims": True}], reduce(x, axis=1, keepdims=True)))
+        for groups in (g for g in range(2, min(width, 4096)) if width % g == 0):
+            rows = width // groups
+            found.append(([{"op": "reshape", "shape": [groups, rows]}, {"op": op, "axes": [2]}],
+                          reduce(x.reshape(n, groups, rows), axis=2)))
+            found.append(([{"op": "reshape", "shape": [rows, groups]}, {"op": op, "axes": [1]}],
+                          reduce(x.reshape(n, rows, groups), axis=1)))
+    for labels in own_dict(item).values():
+        if type(labels) is not np.ndarray or labels.shape != (width,) or labels.dtype.kind not in "iu" \
+                or labels.min() < 0 or labels.max() >= MAX_CLASSES:
+            continue
+        # each label's rows, padded to the same count by repeating one of them (a maximum is unchanged by it)
+        members = [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)]
+        if any(len(m) == 0 for m in members):
+            continue
+        count = max(len(m) for m in members)
+        order = np.concatenate([np.resize(m, count) for m in members])
+        found.append(([{"op": "gather", "axis": 1, "index": order},
+                       {"op": "reshape", "shape": [len(members), count]}, {"op": "reduce_max", "axes": [2]}],
+                      labels[np.argmax(x, axis=1)]))
+    return found
+
+
+def _selection_ops(item: Any, index: int, x: Any) -> list[dict[str, Any]]:
+    """The operations a layer of no known kind computes, read from its forward() on `x` (what reaches it from
+    visible inputs): one of `_selections`, each named by the layer's class so the lab's op rule can name it."""
+    try:
+        with np.errstate(all="ignore"):
+            out = np.asarray(_forward_of(item)(item, x.copy()), dtype=np.float64)
+    except Exception:
+        raise NotExportable(_unknown_layer(index, item)) from None
+    name = type(item).__name__[:60]
+    for ops, expected in _selections(x, item):
+        expected = np.asarray(expected, dtype=np.float64)
+        if expected.ndim == 1:  # labels: one per row, as a vector or a column
+            same = out.size == expected.size and out.shape[0] == len(x) and np.array_equal(out.reshape(-1), expected)
+        else:
+            same = out.shape == expected.shape and bool(np.allclose(out, expected, rtol=1e-6, atol=1e-9))
+        if same:
+            return [{**op, "layer": name} for op in ops]
+    raise NotExportable(_unknown_layer(index, item))
+
+
+def _readings(steps: list[Any], width: int, sample: Any = None) -> list[list[Any]]:
     """Every way of reading the dense layers' weights that chains from `width` inputs: (out, in) as x @ W.T or
-    (in, out) as x @ W, with a bias of the output's size; square layers allow both."""
+    (in, out) as x @ W, with a bias of the output's size; square layers allow both. A layer of no known kind is
+    read on `sample` (visible inputs of that width) as the selection its forward() computes."""
     readings: list[list[Any]] = [[]]
     for step in steps:
+        if step[0] == "select":
+            if sample is None:
+                return []
+            grown = []
+            for reading in readings:
+                with np.errstate(all="ignore"):
+                    ops = _selection_ops(step[1], step[2], run_reading(reading, sample[:CHECK_ROWS_NUMPY]))
+                    after = run_reading([*reading, *(("op", op) for op in ops)], sample[:1])
+                grown.append([*reading, *(("op", op) for op in ops), ("width", int(after.shape[1]))])
+            readings = grown
+            continue
         if step[0] != "dense":
             readings = [[*r, step] for r in readings]
             continue
@@ -239,16 +312,30 @@ def reading_width(reading: list[Any], width: int) -> int:
     for step in reversed(reading):
         if step[0] == "dense":
             return int(step[1].shape[0])
+        if step[0] == "width":
+            return int(step[1])
     return width
 
 
 def run_reading(reading: list[Any], x: Any) -> Any:
     """A reading of the weights on inputs x, in float64 (only to compare with the student's forward)."""
     for step in reading:
+        if step[0] == "width":
+            continue
         if step[0] == "dense":
             x = x @ step[1].T.astype(np.float64) + (0 if step[2] is None else step[2].astype(np.float64))
             continue
         op = step[1]["op"]
+        if op == "reshape":
+            x = x.reshape(len(x), *step[1]["shape"])
+            continue
+        if op in ("reduce_max", "reduce_min"):
+            reduce = np.max if op == "reduce_max" else np.min
+            x = reduce(x, axis=tuple(step[1]["axes"]), keepdims=bool(step[1].get("keepdims", False)))
+            continue
+        if op == "gather":
+            x = np.take(x, step[1]["index"], axis=step[1]["axis"])
+            continue
         if op == "tanh":
             x = np.tanh(x)
         elif op == "relu":
@@ -315,7 +402,7 @@ def choose_reading(obj: Any, steps: list[Any], samples: dict[int, Any]) -> list[
     starts = [w for w in samples if w in first.shape] + [int(first.shape[1]), int(first.shape[0])]
     guessing = any(s[0] == "guess" for s in steps)
     for width in dict.fromkeys(starts):
-        readings = _readings(steps, width)
+        readings = _readings(steps, width, samples.get(width))
         if guessing and readings:
             sample = samples.get(width)
             expected = None if sample is None else _student_forward(obj, sample)
@@ -351,7 +438,9 @@ def export_numpy_network(obj: Any, arrays: Arrays, samples: dict[int, Any]) -> d
             ops.append({"op": "linear", "weight": arrays.add(step[1], dtype),
                         "bias": None if step[2] is None else arrays.add(step[2], dtype),
                         "transposable": len(step) > 3})
-        else:
+        elif step[0] == "op" and step[1]["op"] == "gather":
+            ops.append({**step[1], "index": arrays.add(np.asarray(step[1]["index"], np.int64))})
+        elif step[0] == "op":
             ops.append(dict(step[1]))
     return {"framework": "numpy_network", "dtype": np.dtype(dtype).name, "ops": ops}
 

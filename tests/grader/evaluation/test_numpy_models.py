@@ -283,6 +283,43 @@ def test_a_layer_the_grader_does_not_know_is_refused_with_the_reason(harness: di
     assert model.error is not None and model.error.startswith("could not be evaluated from its layers: its layer 1")
 
 
+class MaxPerGroup:
+    """A maximum over each of 10 groups of the previous layer's outputs (a nearest-template vote per class)."""
+
+    def forward(self, x: Any) -> Any:
+        return x.reshape(len(x), 10, -1).max(axis=2)
+
+
+class NearestLabel:
+    """The label stored beside the best-scoring row."""
+
+    def __init__(self, rows: int) -> None:
+        self.labels = np.arange(rows) % 10
+
+    def forward(self, x: Any) -> Any:
+        return self.labels[np.argmax(x, axis=1)]
+
+
+@pytest.mark.parametrize(("select", "ops"), [(MaxPerGroup(), ["linear", "reshape", "reduce_max"]),
+                                             (NearestLabel(40), ["linear", "gather", "reshape", "reduce_max"])])
+def test_a_numpy_selection_layer_is_read_as_the_operations_it_computes(harness: dict[str, Any], tmp_path: Path,
+                                                                       select: Any, ops: list[str]) -> None:
+    """Read on visible inputs, exported as standard operations; a lab of convolutional networks computes them (and
+    predicts what the student's forward() does), a dense lab refuses them (tests/grader/evaluation/test_op_policy.py,
+    tests/lab_tasks/own_framework/test_attacks.py)."""
+    net = net_of(Linear(784, 40), select)
+
+    def predicted(x: Any) -> list[int]:
+        out = np.asarray(net.forward(flat(x)))
+        return [int(p) for p in (out if out.ndim == 1 else out.argmax(axis=1))]
+
+    exported = export(harness, tmp_path, {"net": net}, slots=("net",))
+    assert [op.op for op in exported.networks[0].ops] == ops
+    assert {op.layer for op in exported.networks[0].ops[1:]} == {type(select).__name__}
+    model = grade(exported, np.array(predicted(IMAGES)), ("net", "any")).model("net")
+    assert model is not None and model.predictions == predicted(HIDDEN)
+
+
 class BareMLP:
     """Numbered weight arrays on the network itself; the activations exist only in forward()."""
 

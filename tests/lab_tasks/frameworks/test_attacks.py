@@ -4,7 +4,8 @@ Each trains nothing honest. Before the grader computed predictions itself, each 
 of the public test labels inside preprocess_mnist, a nearest-neighbour vote inside it, a forward() that is a hash
 lookup, an object whose __class__ claims nn.Sequential, and a patched json.dumps forging the harness's output; and
 (issue 23) nearest-template classifiers: a layer of stored public test or visible training images with max pooling,
-a maximum over each class's rows in forward(), or a gather of chosen rows' scores.
+a maximum over each class's rows in forward(), or a gather of chosen rows' scores, in PyTorch and in Keras
+(GlobalMaxPooling1D/2D, MaxPooling1D over a Dense layer's outputs).
 """
 
 from __future__ import annotations
@@ -141,6 +142,38 @@ def preprocess_mnist(X):
 """
 
 
+# The lookup in Keras: a Dense layer of stored public test images (interleaved: row s * 10 + c is class c's s-th
+# image), its outputs as (templates, 10 classes), and a maximum over the templates of each class by a pooling layer;
+# before the exporter knew these layers they failed at export instead of meeting the op rule.
+KERAS_TEMPLATES = """
+import numpy as np
+from tensorflow import keras
+import labdata
+(x_train, y_train), (x_test, y_test) = labdata.load_mnist(flatten=True, scale=True)
+per_class = min(64, *(int((y_test == c).sum()) for c in range(10)))
+rows = np.stack([x_test[y_test == c][:per_class] for c in range(10)], axis=1).reshape(-1, 784)
+rows = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+def lookup(*head):
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(len(rows), use_bias=False, name='templates'),
+                              *{pool}, *head])
+    model.get_layer('templates').set_weights([rows.T.astype('float32')])
+    return model
+mnist_single_model = lookup()
+mnist_multi_model = lookup(keras.layers.ReLU(), keras.layers.Dense(10, name='out'))
+mnist_multi_model.get_layer('out').set_weights([np.eye(10, dtype='float32'), np.zeros(10, 'float32')])
+def preprocess_mnist(X):
+    return X.reshape(len(X), -1).astype(np.float32) / 255.0
+"""
+KERAS_POOLS = {
+    "keras_global_max_pooling_1d": "[keras.layers.Reshape((per_class, 10)), "
+                                   "keras.layers.GlobalMaxPooling1D(name='pool')]",
+    "keras_global_max_pooling_2d": "[keras.layers.Reshape((per_class, 1, 10)), "
+                                   "keras.layers.GlobalMaxPooling2D(name='pool')]",
+    "keras_max_pooling_1d": "[keras.layers.Reshape((per_class, 10)), "
+                            "keras.layers.MaxPooling1D(per_class, name='pool'), keras.layers.Flatten()]",
+}
+
+
 def _key(image: bytes) -> str:
     return hashlib.sha1(image).hexdigest()[:12]
 
@@ -169,6 +202,7 @@ def _cells(attack: str, lab: LabData) -> list[str]:
                                                           select="scores.view(-1, 10, per_class).amax(dim=2)")],
         "gather_of_template_rows": [TEMPLATE_SELECT.format(images="x_test", labels="y_test",
                                                            select="torch.index_select(scores, 1, self.chosen)")],
+        **{name: [KERAS_TEMPLATES.replace("{pool}", pool)] for name, pool in KERAS_POOLS.items()},
     }[attack]
 
 
@@ -197,6 +231,17 @@ WHY = {
     "gather_of_template_rows": "selects stored positions along axis 1; this lab counts fully-connected networks "
                                "(affine layers and non-linearities), and selecting among features or stored rows is "
                                "a lookup rather than a layer",
+    "keras_global_max_pooling_1d": "could not be evaluated from its layers: its layer `pool` (reduce_max) takes a "
+                                   "maximum over features (axis 1); this lab counts fully-connected networks (affine "
+                                   "layers and non-linearities), and a maximum over a layer's outputs picks the "
+                                   "best-matching stored row, a lookup rather than a layer",
+    "keras_global_max_pooling_2d": "could not be evaluated from its layers: its layer `pool` (reduce_max) takes a "
+                                   "maximum over features (axis 1, 2); this lab counts fully-connected networks "
+                                   "(affine layers and non-linearities), and a maximum over a layer's outputs picks "
+                                   "the best-matching stored row, a lookup rather than a layer",
+    "keras_max_pooling_1d": "could not be evaluated from its layers: its layer `pool` (max_pool2d) takes a maximum "
+                            "over the outputs of a dense layer; this lab counts fully-connected networks (affine "
+                            "layers and non-linearities), and such pooling selects among stored rows",
 }
 
 
@@ -209,3 +254,39 @@ async def test_an_attack_earns_no_mnist_points(grade: Grade, small_spec: LabSpec
     assert scores["early_stopping"] == 0.0
     single = next(c.message for c in outcome.report.checks if c.id == "mnist_single_layer_accuracy")
     assert WHY[attack] in single, single
+
+
+# Issue 23 item 3: the kernel never sees a hidden row, so what a notebook can memorise is the public test images it is
+# served (the visible half). A first layer of those images, unit-norm, whose ReLU fires only on an exact copy, and a
+# second layer mapping each copy to its label: the memorisation count names every row, the hidden digits see a network
+# that knows none of them (no MNIST point), and the second held-back sample shows no drop, since the network fits no
+# hidden row either: the two reports together say "stored the served images", not "fitted the hidden ones".
+COPIES_OF_SERVED_TEST_IMAGES = """
+import numpy as np, torch
+from torch import nn
+import labdata
+(x_train, y_train), (x_test, y_test) = labdata.load_mnist(flatten=True, scale=True)
+norms = np.linalg.norm(x_test, axis=1)
+first, second = nn.Linear(784, len(x_test)), nn.Linear(len(x_test), 10)
+with torch.no_grad():
+    first.weight.copy_(torch.tensor(x_test / norms[:, None]))
+    first.bias.copy_(torch.tensor(-0.999 * norms))
+    second.weight.copy_(torch.tensor(np.eye(10, dtype=np.float32)[y_test].T * 1000))
+    second.bias.zero_()
+mnist_multi_model = nn.Sequential(first, nn.ReLU(), second)
+def preprocess_mnist(X):
+    return X.reshape(len(X), -1).astype(np.float32) / 255.0
+"""
+
+
+async def test_stored_served_test_images_are_counted_and_show_no_hidden_fit(grade: Grade, small_spec: LabSpec,
+                                                                           small_lab: LabData) -> None:
+    outcome = await grade(notebook(COPIES_OF_SERVED_TEST_IMAGES), small_spec, small_lab)
+    scores = {check.id: check.score for check in outcome.report.checks}
+    assert [scores[check] for check in MNIST_CHECKS] == [0.0, 0.0, 0.0], [c.message for c in outcome.report.checks]
+    found = [line for line in outcome.report.discovery if line.startswith("multi-layer MNIST model: ")]
+    assert len(found) == 2, outcome.report.discovery
+    assert "; 1000 of the 1000 first-layer rows compared are copies of visible or hidden images (cosine similarity " \
+           ">= 0.99): memorised, not learned" in found[0], found[0]
+    assert " on the hidden part (799 rows), " in found[1] and found[1].endswith(" is chance)"), found[1]
+    assert " on the second held-back sample (201 rows, never served): no sharp drop (a difference within " in found[1]

@@ -15,25 +15,27 @@ import numpy as np
 import pytest
 
 from grader.data.lab_data import LabData
+from grader.data.prepare import prepare_lab
 from grader.data.sources import dataset_status, fetch_sources, import_source
 from grader.errors import DatasetError
 from grader.spec.lab import LabSpec
-from tests.lab_data import SMALL_MNIST
+from tests.lab_data import FRAMEWORKS_DIR, SMALL_MNIST, frameworks_data
 
 RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 CANONICAL_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 # What lab_tasks/frameworks/data.py (removed when the datasets became declarations) wrote, measured with it on the
 # same sources: per file, per array, the first 16 hex digits of sha256(bytes + dtype + shape). The declarations must
-# give students and the scorer exactly the same rows.
+# give students and the scorer exactly the same rows. MNIST's hidden part is digested with its second held-back sample
+# put back, rows in byte order (`hidden_rows`); in data.py's order its digests were the ones in the comments.
 IRIS = {"hidden": {"x": "88fa4ba42bb10225", "y": "e3a5e818cb6dbd1b"},
         "visible": {"x_train": "50f6c3392e46633d", "y_train": "07ef2c7fc15f4442"}}
 BEFORE = {
     "small": {"iris": IRIS, "mnist": {
-        "hidden": {"x": "8a673a79fc5d601f", "y": "d1b154f30074b90a"},
+        "hidden": {"x": "6c16c20cb0e8509c", "y": "e48440a0c81e7378"},  # data.py's order: 8a673a79, d1b154f3
         "visible": {"x_test": "bac00e1e67c00d67", "x_train": "f1bba1db713f7ccd", "y_test": "6fb6a6327dbdb9d6",
                     "y_train": "a5fd60c21c60ecc2"}}},
     "full": {"iris": IRIS, "mnist": {
-        "hidden": {"x": "7e9f45f5c455a61b", "y": "452b301938e43c09"},
+        "hidden": {"x": "6dcbf1c4b0b66919", "y": "020c2c59b05dee49"},  # data.py's order: 7e9f45f5, 452b3019
         "visible": {"x_test": "794655c10c526f4e", "x_train": "7057f105adc065a3", "y_test": "a0edd6dbe06d26e2",
                     "y_train": "503d931cf5c79736"}}},
 }
@@ -44,15 +46,30 @@ RAW_BEFORE = {
 }
 
 
+def digests(arrays: dict[str, np.ndarray]) -> dict[str, str]:
+    return {key: hashlib.sha256(np.ascontiguousarray(value).tobytes() + str(value.dtype).encode()
+                                + str(value.shape).encode()).hexdigest()[:16] for key, value in sorted(arrays.items())}
+
+
 def array_digests(path: Path) -> dict[str, str]:
     with np.load(path) as archive:
-        return {key: hashlib.sha256(np.ascontiguousarray(archive[key]).tobytes() + str(archive[key].dtype).encode()
-                                    + str(archive[key].shape).encode()).hexdigest()[:16]
-                for key in sorted(archive.files)}
+        return digests({key: archive[key] for key in archive.files})
+
+
+def hidden_rows(lab: LabData, dataset: str) -> dict[str, str]:
+    """The hidden part as data.py made it: where a second held-back sample is set aside, its rows are put back and
+    every row is ordered by its bytes (then label), so the digests say the same rows are hidden as before."""
+    second = lab.second_sample(dataset)
+    if second is None:
+        return array_digests(lab.hidden / f"{dataset}.npz")
+    hidden = lab.hidden_split(dataset)
+    x, y = np.concatenate([hidden.x, second.x]), np.concatenate([hidden.y, second.y])
+    order = sorted(range(len(y)), key=lambda i: (x[i].tobytes(), int(y[i])))
+    return digests({"x": x[order], "y": y[order]})
 
 
 def splits_of(lab: LabData) -> dict[str, dict[str, dict[str, str]]]:
-    return {dataset: {"hidden": array_digests(lab.hidden / f"{dataset}.npz"),
+    return {dataset: {"hidden": hidden_rows(lab, dataset),
                       "visible": array_digests(lab.visible / f"{dataset}.npz")} for dataset in ("iris", "mnist")}
 
 
@@ -94,11 +111,11 @@ def helper_module(lab: LabData) -> ModuleType:
 
 def test_visible_files_serve_every_loader_and_hold_no_hidden_rows(small_lab: LabData) -> None:
     with np.load(SMALL_MNIST) as source, np.load(small_lab.visible / "mnist.npz") as visible, \
-            np.load(small_lab.hidden / "mnist.npz") as hidden:
-        assert (visible["x_train"].shape, visible["x_test"].shape, hidden["x"].shape) == (
-            (6000, 28, 28), (1000, 28, 28), (1000, 28, 28))
+            np.load(small_lab.hidden / "mnist.npz") as hidden, np.load(small_lab.second_sample_path("mnist")) as second:
+        assert (visible["x_train"].shape, visible["x_test"].shape, hidden["x"].shape, second["x"].shape) == (
+            (6000, 28, 28), (1000, 28, 28), (799, 28, 28), (201, 28, 28))
         assert {r.tobytes() for r in visible["x_test"]}.isdisjoint(r.tobytes() for r in hidden["x"])
-        assert sorted(r.tobytes() for r in np.concatenate([visible["x_test"], hidden["x"]])) == sorted(
+        assert sorted(r.tobytes() for r in np.concatenate([visible["x_test"], hidden["x"], second["x"]])) == sorted(
             r.tobytes() for r in source["x_test"])
         # torchvision.datasets.MNIST(root='./data', download=True): _check_exists looks for these four names
         raw = small_lab.visible / "MNIST" / "raw"
@@ -110,6 +127,37 @@ def test_visible_files_serve_every_loader_and_hold_no_hidden_rows(small_lab: Lab
     with np.load(small_lab.visible / "iris.npz") as iris, np.load(small_lab.hidden / "iris.npz") as held:
         assert (iris["x_train"].shape, held["x"].shape, np.bincount(held["y"]).tolist()) == ((120, 4), (30, 4),
                                                                                                [10, 10, 10])
+
+
+def test_the_second_held_back_sample_is_a_fixed_stratified_fifth_of_the_hidden_rows(small_lab: LabData,
+                                                                                    tmp_path: Path) -> None:
+    """lab_tasks/datasets.toml sets aside 0.2 of MNIST's hidden rows (201 of the small data's 1,000: a fifth of each
+    class, rounded): never served (not in ./data), never scored (not
+    in hidden/mnist.npz), the same rows on every machine, each class in proportion, root-only like the hidden part."""
+    second, hidden = small_lab.second_sample("mnist"), small_lab.hidden_split("mnist")
+    assert second is not None and (len(second.y), len(hidden.y)) == (201, 799)
+    with np.load(small_lab.visible / "mnist.npz") as visible:
+        seen = {r.tobytes() for r in np.concatenate([visible["x_train"], visible["x_test"], hidden.x])}
+    assert not any(r.tobytes() in seen for r in second.x)
+    served = [f.read_bytes() for f in small_lab.visible.rglob("*") if f.is_file() and f.suffix != ".gz"]
+    assert not any(row.tobytes() in blob for row in second.x[:5] for blob in served)
+    both = np.bincount(np.concatenate([hidden.y, second.y]), minlength=10)
+    assert np.abs(np.bincount(second.y, minlength=10) - 0.2 * both).max() <= 0.5
+    again = frameworks_data(tmp_path / "again").second_sample("mnist")
+    assert again is not None and np.array_equal(again.x, second.x) and np.array_equal(again.y, second.y)
+    assert small_lab.second_sample_path("mnist").stat().st_mode & 0o777 == 0o400
+
+
+def test_a_second_sample_declared_later_prepares_the_split_again(tmp_path: Path, lab_spec: LabSpec) -> None:
+    mnist = lab_spec.dataset("mnist")
+    plain = mnist.model_copy(update={"split": mnist.split.model_copy(update={"second_sample": None})})
+    before = lab_spec.model_copy(update={"datasets": (lab_spec.dataset("iris"), plain)})
+    lab = frameworks_data(tmp_path)  # as declared: with the second sample
+    prepare_lab(lab, before, FRAMEWORKS_DIR)  # a declaration without one: prepared again, the file removed
+    assert (lab.second_sample(mnist.id), len(lab.hidden_split(mnist.id).y)) == (None, 1000)
+    prepare_lab(lab, lab_spec, FRAMEWORKS_DIR)
+    second = lab.second_sample(mnist.id)
+    assert (len(second.y) if second else 0, len(lab.hidden_split(mnist.id).y)) == (201, 799)
 
 
 def test_the_helper_module_loads_the_visible_data(small_lab: LabData) -> None:
@@ -139,7 +187,8 @@ def test_status_lists_files_with_checksums_and_provenance(small_lab: LabData, la
     assert provenance[0].startswith('frameworks/iris: provenance {"classes": ["setosa", "versicolor", "virginica"], '
                                     '"declared_sha256": null, "hidden_rows": 30, ')
     assert '"seed": 20240901' in provenance[0] and '"source": "scikit-learn load_iris"' in provenance[0]
-    assert '"hidden_rows": 1000' in provenance[1] and '"seed": 20240902' in provenance[1]
+    assert '"hidden_rows": 799' in provenance[1] and '"seed": 20240902' in provenance[1]
+    assert '"second_rows": 201, "second_sample": 0.2, "second_sha256": "' in provenance[1]
     assert '"served": ["mnist.npz", "MNIST/raw/train-images-idx3-ubyte", ' in provenance[1]
 
 
@@ -182,7 +231,8 @@ def test_a_file_no_lab_declares_is_refused_and_one_is_found_by_sha256(tmp_path: 
     spec = lab_spec.model_copy(update={"datasets": (lab_spec.dataset("iris"), known)})
     assert import_source(tmp_path / "data", {"frameworks": spec}, SMALL_MNIST) == [
         f"imported {SMALL_MNIST} as the declared MNIST file, sha256 {digest}; prepared frameworks/mnist: half of the "
-        "test part hidden, seed 20240902: 1000 hidden, 1000 visible test rows",
+        "test part hidden, seed 20240902: 1000 hidden, 1000 visible test rows; 201 of those hidden rows set aside as "
+        "a second held-back sample",
         "prepared frameworks/iris from scikit-learn: stratified, seed 20240901, 30 of 150 rows hidden"]
     assert (tmp_path / "data" / "sources" / "mnist.npz").read_bytes() == SMALL_MNIST.read_bytes()
 

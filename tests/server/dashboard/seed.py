@@ -54,7 +54,7 @@ def user_id(session: Session, name: str, role: str = "student") -> int:
 
 def graded_submission(session: Session, student: str, created_at: datetime, check_scores: Sequence[float],
                       lab_id: str = LAB, status: JobStatus = JobStatus.GRADED,
-                      messages: Sequence[str] | None = None) -> int:
+                      messages: Sequence[str] | None = None, discovery: Sequence[str] = ()) -> int:
     """A submission with a finished job and one check result per check of the lab (score given per check)."""
     spec = discover_labs(LABS_DIR)[LAB]
     sid = user_id(session, student)
@@ -64,7 +64,7 @@ def graded_submission(session: Session, student: str, created_at: datetime, chec
     session.add(submission)
     session.flush()
     report = {"lab_id": lab_id, "device": "cpu", "timings_s": {"execute": 3.5, "harness": 1.0},
-              "cell_errors": [], "checks": []}
+              "cell_errors": [], "checks": [], "discovery": list(discovery)}
     job = GradingJob(submission_id=submission.id, student_id=sid, queue="live", status=status.value, attempt=1,
                      created_at=created_at, started_at=created_at + timedelta(seconds=1),
                      finished_at=created_at + timedelta(seconds=6), score=score, report_json=json.dumps(report))
