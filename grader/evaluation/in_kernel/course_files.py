@@ -2,8 +2,9 @@
 # loads it (`grader.data.serve.course_call`): reads of the served pickles at the paths the course's notebooks use
 # outside their folder (`../../data/name.pkl.gz`) answered with the file in ./data; a read of a path that cannot exist
 # on a grader (a Windows path, a home folder) of a served file's name failing with a message naming where it is
-# served; the NumPy 1 names a lab opts into; and `%matplotlib widget` (or another interactive backend) drawing with
-# the static inline backend, so the figures are kept in the graded notebook.
+# served; the class a file of both pickle layouts unpickles to (the module `_labgrader_course`); the NumPy 1 names a
+# lab opts into; and `%matplotlib widget` (or another interactive backend) drawing with the static inline backend, so
+# the figures are kept in the graded notebook.
 def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-arg]
     import builtins
     import io
@@ -77,6 +78,14 @@ def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-ar
         return check
 
     shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821 - defined in every IPython kernel
+    module_text = description.get("course_module")
+    if module_text and "_labgrader_course" not in sys.modules:
+        # the class the served pickles of both layouts unpickle to (grader/data/course_pickle.py)
+        import types
+
+        module = types.ModuleType("_labgrader_course")
+        sys.modules["_labgrader_course"] = module
+        exec(compile(module_text, "_labgrader_course.py", "exec"), module.__dict__)  # noqa: S102 - our own source
     if paths or shown:
         builtins.open = serving_open(builtins.open)
         io.open = serving_open(io.open)

@@ -75,3 +75,37 @@ def test_course_files_are_answered_and_foreign_paths_named(tmp_path: Path) -> No
     assert out["nan"] == [True, True, float("-inf")]
     assert out["backends"] == ["inline", "inline", "inline", None]
     assert out["link_left"] is False  # root's read-only link went; the download writes the student's own file
+
+
+def test_a_served_file_of_both_layouts_unpickles_in_the_kernel(tmp_path: Path) -> None:
+    # the class the file names (`_labgrader_course.DictOrTuple`) comes with the description, not with the grader
+    import pickle
+
+    import numpy as np
+
+    from grader.data.course_pickle import DictOrTuple
+    from grader.data.serve import course_call
+    from grader.spec.lab import discover_labs
+    from lab_tasks import LABS_DIR
+
+    x = np.arange(12 * 4, dtype=np.uint8).reshape(12, 4)
+    y = np.arange(12, dtype=np.int64) % 10
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "both.pkl").write_bytes(pickle.dumps(DictOrTuple(x[:10], y[:10], x[10:], y[10:], 6, 8, 256)))
+    call = course_call(discover_labs(LABS_DIR)["own_framework"])
+    assert call.startswith("__labgrader_course_files({") and "course_module" in call
+    script = tmp_path / "cell.py"
+    script.write_text(SHELL + source("course_files.py") + call + '''
+import pickle
+with open("data/both.pkl", "rb") as f:
+    mnist = pickle.load(f, encoding="latin1")
+training, validation, test = mnist
+print(json.dumps([type(mnist).__module__, mnist["Train"]["Features"].shape, mnist["Train"]["Features"].dtype.str,
+                  training[0].shape, validation[0].shape, test[0].shape, float(mnist[0][0][1, 1]),
+                  mnist[2][1].tolist()]))
+''')
+    run = subprocess.run([sys.executable, "-I", str(script)], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == [
+        "_labgrader_course", [6, 4], "<i8", [8, 4], [2, 4], [2, 4], 5 / 256, [0, 1]]
