@@ -7,6 +7,7 @@
 # the figures are kept in the graded notebook.
 def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-arg]
     import builtins
+    import fnmatch
     import io
     import os
     import re
@@ -104,15 +105,24 @@ def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-ar
 
         def downloading(command: Any, *args: Any, _inner: Any = inner, **kwargs: Any) -> Any:
             # `!wget URL` of a served file over the grader's read-only link of that name: the link goes first, so
-            # the start-up's answer (or wget itself) writes the student's own copy, as on their machine
+            # the start-up's answer (or wget itself) writes the student's own copy, as on their machine. `!rm *.pkl`
+            # removes the links it names here: rm asks before removing a read-only file when its input is a
+            # terminal (as `!` gives it), and nothing answers, so the cell waited until its limit
             try:
                 words = str(command).split()
-                if words and os.path.basename(words[0]) in ("wget", "curl"):
+                tool = os.path.basename(words[0]) if words else ""
+                if tool in ("wget", "curl"):
                     named = {re.split(r"[?#]", word)[0].rstrip("/").rsplit("/", 1)[-1] for word in words[1:]}
-                    for path, served_file in linked.items():
-                        if os.path.basename(path) in named and isfile(path) and isfile(served_file) \
-                                and os.path.samefile(path, served_file):
-                            os.unlink(path)
+                    gone = [path for path in linked if os.path.basename(path) in named]
+                elif tool == "rm":
+                    patterns = [word for word in words[1:] if not word.startswith("-")]
+                    gone = [path for path in linked if any(fnmatch.fnmatchcase(path, os.path.normpath(p)) for p in patterns)]
+                else:
+                    gone = []
+                for path in gone:
+                    served_file = linked[path]
+                    if isfile(path) and isfile(served_file) and os.path.samefile(path, served_file):
+                        os.unlink(path)
             except Exception:
                 pass
             return _inner(command, *args, **kwargs)

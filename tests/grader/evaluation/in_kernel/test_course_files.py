@@ -47,6 +47,11 @@ for gui in ("widget", "ipympl", "inline", None):
 out["backends"] = shell.backends
 shell.system("wget -q https://example.org/x/course.pkl.gz?raw=true")
 out["link_left"] = os.path.lexists("course.pkl.gz")  # exists() answers for the served path
+os.link("data/course.pkl.gz", "course.pkl.gz")
+with open("own.pkl.gz", "wb") as f:
+    f.write(b"the student's own")
+shell.system("rm *.gz")
+out["after_rm"] = [os.path.lexists("course.pkl.gz"), os.path.lexists("own.pkl.gz"), shell.ran]
 print(json.dumps(out))
 '''
 
@@ -75,6 +80,8 @@ def test_course_files_are_answered_and_foreign_paths_named(tmp_path: Path) -> No
     assert out["nan"] == [True, True, float("-inf")]
     assert out["backends"] == ["inline", "inline", "inline", None]
     assert out["link_left"] is False  # root's read-only link went; the download writes the student's own file
+    # rm would ask before removing the read-only link, and wait: the link goes first; the student's file is rm's
+    assert out["after_rm"] == [False, True, "rm *.gz"]
 
 
 def test_a_served_file_of_both_layouts_unpickles_in_the_kernel(tmp_path: Path) -> None:
