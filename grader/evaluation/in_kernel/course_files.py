@@ -115,8 +115,8 @@ def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-ar
                     named = {re.split(r"[?#]", word)[0].rstrip("/").rsplit("/", 1)[-1] for word in words[1:]}
                     gone = [path for path in linked if os.path.basename(path) in named]
                 elif tool == "rm":
-                    patterns = [word for word in words[1:] if not word.startswith("-")]
-                    gone = [path for path in linked if any(fnmatch.fnmatchcase(path, os.path.normpath(p)) for p in patterns)]
+                    patterns = [os.path.normpath(word) for word in words[1:] if not word.startswith("-")]
+                    gone = [path for path in linked if any(fnmatch.fnmatchcase(path, p) for p in patterns)]
                 else:
                     gone = []
                 for path in gone:

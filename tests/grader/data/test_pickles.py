@@ -124,4 +124,5 @@ def test_pickles_are_linked_where_notebooks_read_them_in_their_folder(lab: LabDa
     assert sorted(p.name for p in work.iterdir()) == ["data", "mnist.pkl", "mnist.pkl.gz"]
     paths = served_description(spec)["paths"]
     assert (paths["../../../data/mnist.pkl.gz"], paths["../mnist.pkl"], paths["../mnist.pkl.gz"],
-            paths["../../03-Perceptron/lab/mnist.pkl.gz"]) == ("mnist.pkl.gz", "mnist.pkl", "mnist.pkl.gz", "mnist.pkl.gz")
+            paths["../../03-Perceptron/lab/mnist.pkl.gz"]) == (
+        "mnist.pkl.gz", "mnist.pkl", "mnist.pkl.gz", "mnist.pkl.gz")
