@@ -122,7 +122,7 @@ def files_from_mirror(entry: Entry, folder: Path, mirrors: Path) -> None:
         try:
             relative = path.relative_to(beside).as_posix()
         except ValueError:
-            raise SystemExit(f"{entry.name}: {path} is not under {beside}: only such files come from a mirror") from None
+            raise SystemExit(f"{entry.name}: {path} is not under {beside}: only those come from a mirror") from None
         wanted = f"{commit}:{os.path.dirname(inner)}/{relative}"
         done = subprocess.run(["git", f"--git-dir={git_dir}", "show", wanted], capture_output=True, check=False)
         if done.returncode != 0:
