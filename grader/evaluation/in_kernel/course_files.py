@@ -147,6 +147,21 @@ def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-ar
             setattr(numpy, "NINF", -numpy.inf)  # noqa: B010 - a name this NumPy's stubs do not have
         if "asfarray" not in numpy.__dict__:
             setattr(numpy, "asfarray", lambda a, dtype=numpy.float64: numpy.asarray(a, dtype=dtype))  # noqa: B010
+        # NumPy < 1.24 made an object array of ragged lists (the lesson's `train_graph` keeps
+        # `np.array([(weights, accuracy), ...])`); NumPy >= 1.24 raises ValueError: given back for `np.array` called
+        # without a dtype, as NumPy 1 did
+        exact = numpy.array
+
+        def array(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return exact(obj, *args, **kwargs)
+            except ValueError as exc:
+                if args or kwargs.get("dtype") is not None or "inhomogeneous" not in str(exc):
+                    raise
+                return exact(obj, *args, **{**kwargs, "dtype": object})
+
+        if getattr(exact, "__name__", "") == "array":
+            numpy.array = array
 
     enable = getattr(shell, "enable_matplotlib", None)
     if callable(enable):

@@ -42,6 +42,12 @@ for path in (r"C:\\Users\\me\\course.pkl.gz", "/home/me/course.pkl.gz", "/home/m
     except FileNotFoundError as exc:
         out.setdefault("foreign", []).append(str(exc))
 out["nan"] = [numpy.NAN != numpy.NAN, numpy.float_ is numpy.float64, float(numpy.NINF)]
+ragged = numpy.array([(numpy.zeros((3, 1)), 0.5), (numpy.ones((3, 1)), 0.75)])  # the lesson's snapshots
+out["ragged"] = [ragged.dtype.str, ragged.shape, float(ragged[1, 1]), numpy.array([[1, 2], [3, 4]]).dtype.kind]
+try:
+    numpy.array([[1], [2, 3]], dtype=float)
+except ValueError:
+    out["ragged"].append("a dtype asked for still raises")
 for gui in ("widget", "ipympl", "inline", None):
     shell.enable_matplotlib(gui)
 out["backends"] = shell.backends
@@ -78,6 +84,7 @@ def test_course_files_are_answered_and_foreign_paths_named(tmp_path: Path) -> No
         "`course.pkl.gz` (from the notebook's folder)",
         "[Errno 2] No such file or directory: '/home/me/unknown.pkl'"]
     assert out["nan"] == [True, True, float("-inf")]
+    assert out["ragged"] == ["|O", [2, 2], 0.75, "i", "a dtype asked for still raises"]
     assert out["backends"] == ["inline", "inline", "inline", None]
     assert out["link_left"] is False  # root's read-only link went; the download writes the student's own file
     # rm would ask before removing the read-only link, and wait: the link goes first; the student's file is rm's
