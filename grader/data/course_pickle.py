@@ -1,8 +1,8 @@
 """One pickle a course's notebooks read in either of its two layouts (`layout = "dict_or_tuple"` in lab.toml).
 
-Students of one course keep one file name (`mnist.pkl.gz`) for two files: the course's dict
-(`MNIST['Train']['Features']`, raw integers) and Nielsen's tuple (`training, validation, test = pickle.load(f)`,
-`MNIST[0][0]`, floats divided by 256), which the course's repository holds since 2025. The file holds a
+Students of one course keep one file name (`data.pkl.gz`) for two files: the course's dict
+(`data['Train']['Features']`, raw integers) and Nielsen's tuple (`training, validation, test = pickle.load(f)`,
+`data[0][0]`, floats divided by 256), which the course's repository holds since 2025. The file holds a
 `DictOrTuple`: the visible raw rows once, answering a string key as the dict and a position (or unpacking) as the
 tuple, each built on first use. Unpickling it needs this class: the kernel's start-up registers this file's text as
 the module `_labgrader_course` (`grader.data.serve.course_call`); importing this module registers it on the host too.
@@ -80,8 +80,8 @@ class DictOrTuple:
         return self._dict().get(key, default)
 
     def __repr__(self) -> str:
-        return (f"<MNIST as the course's dict (['Train']: {self._rows[0]} rows) and as Nielsen's (training, "
-                f"validation, test) tuple (x / {self._scale:g})>")
+        return (f"<the course's dict (['Train']: {self._rows[0]} rows) and Nielsen's (training, "
+                f"validation, test) tuple (x / {self._scale:g}) in one>")
 
 
 sys.modules.setdefault(MODULE, sys.modules[__name__])

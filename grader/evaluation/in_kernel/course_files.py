@@ -150,7 +150,7 @@ def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-ar
         # NumPy < 1.24 made an object array of ragged lists (the lesson's `train_graph` keeps
         # `np.array([(weights, accuracy), ...])`); NumPy >= 1.24 raises ValueError: given back for `np.array` called
         # without a dtype, as NumPy 1 did
-        exact = numpy.array
+        exact: Any = getattr(numpy, "array")  # noqa: B009 - the stubs of the module object know no attribute
 
         def array(obj: Any, *args: Any, **kwargs: Any) -> Any:
             try:
@@ -161,7 +161,7 @@ def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-ar
                 return exact(obj, *args, **{**kwargs, "dtype": object})
 
         if getattr(exact, "__name__", "") == "array":
-            numpy.array = array
+            setattr(numpy, "array", array)  # noqa: B010 - as above
 
     enable = getattr(shell, "enable_matplotlib", None)
     if callable(enable):

@@ -64,8 +64,8 @@ def test_the_course_file_names_also_read_as_nielsens_tuple(lab: LabData) -> None
         assert len(mnist) == 3 and mnist[0][0].dtype == np.float32 and mnist[2][1].dtype == np.int64
         for ours, nielsens in zip((training, validation, test), tuple_file, strict=True):
             assert np.array_equal(ours[0], nielsens[0]) and np.array_equal(ours[1], nielsens[1])
-        assert repr(mnist) == ("<MNIST as the course's dict (['Train']: 6000 rows) and as Nielsen's (training, "
-                               "validation, test) tuple (x / 256)>")
+        assert repr(mnist) == ("<the course's dict (['Train']: 6000 rows) and Nielsen's (training, validation, "
+                               "test) tuple (x / 256) in one>")
 
 
 def test_nielsens_tuple_holds_floats_divided_by_256_and_the_visible_test_half(lab: LabData) -> None:
