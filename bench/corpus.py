@@ -11,12 +11,14 @@ before it was graded:
     source = "https://github.com/OWNER/REPO/blob/COMMIT/PATH"   # optional: where it came from
     sha256 = "..."                        # optional: the notebook's hash; a different file is refused
     files = ["NAME.files/photo.jpg"]      # optional: what the notebook reads, passed with `grade --with`
+                                          # (--mirrors: written from the notebook's folder in its source repository)
     iris_accuracy = { outcome = "pass", why = "net2 reached 0.97 on its split" }
     early_stopping = { outcome = "fail", why = "losses per batch, no validation loss", needs = "gpu" }
 
 outcome is pass (full credit), partial (some credit), fail (attempted, no credit) or not-attempted (nothing in the
-notebook does it). `--mirrors DIR` writes a missing notebook from a bare git copy of its source repository,
-`DIR/OWNER+REPO/repo` (what the search tool's fetch makes), at the source's commit, and checks its sha256. Each
+notebook does it). `--mirrors DIR` writes a missing notebook (and its `files`) from a bare git copy of its
+source repository, `DIR/OWNER+REPO/repo` (what the search tool's fetch makes), at the source's commit, and checks its
+sha256. Each
 notebook is graded with `labgrader grade --json` (the same sandbox and checks as the service, the environment's
 LABGRADER_* settings, e.g. LABGRADER_KERNELS_DIR and LABGRADER_DATA_DIR); the reports are kept in `FOLDER/reports/`
 and `--reuse` scores the kept ones without grading again. Agreement, per lab and in all, counts the checks where the
@@ -103,6 +105,30 @@ def from_mirror(entry: Entry, mirrors: Path) -> None:
         raise SystemExit(f"{entry.name}: not in {git_dir} at {commit[:12]}: {done.stderr.decode()[-200:].strip()}")
     entry.notebook.parent.mkdir(parents=True, exist_ok=True)
     entry.notebook.write_bytes(done.stdout)
+
+
+def files_from_mirror(entry: Entry, folder: Path, mirrors: Path) -> None:
+    """Write the missing `files` of a notebook (`NAME.files/REL`) from its source repository's bare copy: REL in the
+    notebook's own folder there, at the source's commit (a module of the student's repository the notebook imports)."""
+    found = SOURCE.fullmatch(entry.source)
+    if not found:
+        raise SystemExit(f"{entry.name}: its files are missing, and its source is not a GitHub blob URL at a commit")
+    owner, repo, commit, inner = found.groups()
+    git_dir = mirrors / f"{owner}+{repo}" / "repo"
+    beside = folder / f"{entry.name}.files"
+    for path in entry.files:
+        if path.is_file():
+            continue
+        try:
+            relative = path.relative_to(beside).as_posix()
+        except ValueError:
+            raise SystemExit(f"{entry.name}: {path} is not under {beside}: only those come from a mirror") from None
+        wanted = f"{commit}:{os.path.dirname(inner)}/{relative}"
+        done = subprocess.run(["git", f"--git-dir={git_dir}", "show", wanted], capture_output=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"{entry.name}: {wanted} not in {git_dir}: {done.stderr.decode()[-200:].strip()}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(done.stdout)
 
 
 def check_hash(entry: Entry) -> None:
@@ -239,7 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     for entry in entries:
         if not entry.notebook.is_file() and args.mirrors:
             from_mirror(entry, args.mirrors)
+        if args.mirrors and not all(path.is_file() for path in entry.files):
+            files_from_mirror(entry, folder, args.mirrors)
     missing = [e.name for e in entries if not e.notebook.is_file()]
+    missing += [f"{e.name} ({path.name})" for e in entries for path in e.files if not path.is_file()]
     if missing:
         raise SystemExit(f"no notebook for: {', '.join(missing)} (--mirrors DIR writes them from their sources)")
     for entry in entries:

@@ -4,6 +4,8 @@
                        visible training rows, flattened, raw values (a course's own file from a CSV of pixels)
     train_valid_test   ((x, y), (x, y), (x, y)): x float32 rows flattened and divided by (the largest raw value + 1),
                        y int64; the first `train_rows` visible training rows, the rest of them, the visible test part
+    dict_or_tuple      one file for both: `train_dict` by key, `train_valid_test` (of `tuple_train_rows`) by position
+                       or unpacking (`grader.data.course_pickle`: the raw visible rows once, each layout made on use)
 
 Only the visible part goes in: the hidden rows never reach a file a job sees. Gzip is written without a name or a
 time, so the same data gives the same bytes on every machine (and labs that serve the same file share it).
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from grader.data.course_pickle import DictOrTuple
 from grader.spec.dataset import DatasetPickle, DatasetSpec
 
 Array = NDArray[Any]
@@ -39,12 +42,15 @@ def pickle_layout(dataset: DatasetSpec, declared: DatasetPickle, visible: dict[s
     if declared.layout == "train_dict":
         return {"Train": {"Features": flat(x_train[:rows]).astype(np.int64), "Labels": y_train[:rows]}}
     largest = (dataset.value_range or (0.0, 255.0))[1]
+    x_test = visible.get("x_test", x_train[:0])
+    y_test = visible.get("y_test", y_train[:0]).astype(np.int64)
+    if declared.layout == "dict_or_tuple":
+        tuple_rows = min(declared.tuple_train_rows or len(y_train), len(y_train))
+        return DictOrTuple(flat(x_train), y_train, flat(x_test), y_test, rows, tuple_rows, largest + 1)
 
     def scaled(x: Array) -> Array:
         return (flat(x).astype(np.float32) / np.float32(largest + 1)).astype(np.float32)
 
-    x_test = visible.get("x_test", x_train[:0])
-    y_test = visible.get("y_test", y_train[:0]).astype(np.int64)
     return ((scaled(x_train[:rows]), y_train[:rows]), (scaled(x_train[rows:]), y_train[rows:]),
             (scaled(x_test), y_test))
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from grader.data import course_pickle
 from grader.data.lab_data import LabData
 from grader.data.pickles import write_pickles
 from grader.spec.dataset import DatasetSpec
@@ -143,4 +144,6 @@ def course_call(spec: LabSpec) -> str:
     """The private code that runs `in_kernel/course_files.py` (read before it) for a job of this lab."""
     description = {key: value for key, value in served_description(spec).items()
                    if key in ("paths", "numpy1_names")}
+    if any(declared.layout == "dict_or_tuple" for dataset in spec.datasets for declared in dataset.serve.pickles):
+        description["course_module"] = Path(course_pickle.__file__).read_text(encoding="utf-8")
     return f"__labgrader_course_files({description!r})\ndel __labgrader_course_files\n"

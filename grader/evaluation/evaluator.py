@@ -320,6 +320,7 @@ def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallb
         return _result(slot, "contract", label, fit, inputs, state.paths.get(contract.network))
     pool: list[tuple[int, _Fit]] = []
     refused: list[tuple[int, str, str]] = []
+    fitting: list[tuple[int, str, str]] = []  # refused, though of the slot's architecture: the role's own network
     width = int(np.prod(inputs.sample_x.shape[1:]))
     for entry in export.networks[:MAX_CANDIDATES]:
         if entry.id in taken:
@@ -332,14 +333,16 @@ def _evaluate_slot(state: _Evaluation, slot: SlotRequest, taken: set[int], fallb
         over = _over_cap(fit.network.facts(), slot)
         if over:
             refused.append((entry.id, entry.label, over))
+            fitting.append(refused[-1])
         elif fallback or architecture_fits(fit.network.facts(), slot.architecture):
             pool.append((entry.id, fit))
     if not pool:
-        # a network the notebook trained for this slot that could not be read: the one whose forward() took this
-        # dataset's inputs (another slot's network is never named here)
+        # a network the notebook trained for this slot that could not be used: one of the slot's architecture (over
+        # its cap) first, else the one whose forward() took this dataset's inputs (another slot's network is never
+        # named here); a larger network of the same name that could not be read says less about this role
         if fallback and refused:
             took = [item for item in refused if getattr(export.network(item[0]), "input_width", None) == width]
-            index, label, why = (took or refused)[0]
+            index, label, why = (fitting or took or refused)[0]
             taken.add(index)
             return ModelResult(name=slot.name, found=False, source=label, error=why)
         return None

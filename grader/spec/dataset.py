@@ -117,7 +117,7 @@ def _notebook_path(path: str) -> str:
 
 
 NotebookPath = Annotated[str, Field(max_length=200), AfterValidator(_notebook_path)]
-PickleLayout = Literal["train_dict", "train_valid_test"]
+PickleLayout = Literal["train_dict", "train_valid_test", "dict_or_tuple"]
 
 
 class DatasetPickle(_Strict):
@@ -128,9 +128,14 @@ class DatasetPickle(_Strict):
         "`train_dict`: {'Train': {'Features': int64 rows flattened, as stored, 'Labels': int64}} of the first "
         "`train_rows` visible training rows; `train_valid_test`: ((x, y), (x, y), (x, y)) with x float32 rows "
         "flattened and divided by (the largest raw value + 1), y int64: the first `train_rows` visible training "
-        "rows, the rest of the training part, and the visible test part (empty when the split hides it all)"))
+        "rows, the rest of the training part, and the visible test part (empty when the split hides it all); "
+        "`dict_or_tuple`: one file for notebooks that read one name in either layout: a string key (`['Train']`) "
+        "answers as `train_dict`, a position or unpacking as `train_valid_test` (with `tuple_train_rows`)"))
     train_rows: int | None = Field(default=None, ge=1, description=(
         "rows of the training part in the file (all visible training rows when unset or when fewer)"))
+    tuple_train_rows: int | None = Field(default=None, ge=1, description=(
+        "`dict_or_tuple` only: rows of the tuple's training part (the rest of the visible training rows are its "
+        "validation part; all of them when unset or when fewer)"))
     paths: tuple[NotebookPath, ...] = Field(default=(), max_length=32, description=(
         "where notebooks read it, relative to the notebook's folder: a path inside it is a link to the file there, "
         "one that climbs out of it (`../../data/name`) is answered by the kernel's start-up"))
@@ -139,6 +144,8 @@ class DatasetPickle(_Strict):
     def _pickle_file(self) -> DatasetPickle:
         if not self.file.endswith((".pkl", ".pkl.gz")):
             raise ValueError(f"{self.file!r}: a pickle file's name ends with .pkl or .pkl.gz")
+        if self.tuple_train_rows is not None and self.layout != "dict_or_tuple":
+            raise ValueError(f"{self.file!r}: tuple_train_rows is for the dict_or_tuple layout only")
         return self
 
 

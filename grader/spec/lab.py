@@ -170,7 +170,8 @@ class LabSpec(_Strict):
     # the student environment its notebooks run in: environments/<name>.txt, built by `labgrader kernels build`
     environment: str = Field(default="default", pattern=r"^[a-z][a-z0-9_-]{0,62}$")
     # `true`: the kernel gives back the NumPy 1 names NumPy 2 removed (np.NAN, np.NaN, np.Inf, np.float_, ...) as
-    # aliases of their replacements, for a course written against NumPy 1 (`grader.spec.reference` lists them)
+    # aliases of their replacements, and `np.array` of ragged lists without a dtype makes an object array as NumPy
+    # < 1.24 did, for a course written against NumPy 1 (`grader.spec.reference` lists them)
     numpy1_names: bool = False
     # what a notebook may hand in as a trained model: the kernel exports only these kinds
     model_kinds: tuple[ModelKind, ...] = Field(default=DEFAULT_MODEL_KINDS, min_length=1)

@@ -31,7 +31,9 @@ MEANINGS = {
     "numpy1_names": "`true`: the kernel gives back the names NumPy 2 removed (`np.NAN`, `np.NaN`, `np.Inf`, "
                     "`np.infty`, `np.PINF`, `np.NINF`, `np.float_`, `np.complex_`, `np.string_`, `np.unicode_`, "
                     "`np.product`, `np.cumproduct`, `np.alltrue`, `np.sometrue`, `np.round_`, `np.asfarray`) as "
-                    "aliases of their replacements, for a course written against NumPy 1; default `false`",
+                    "aliases of their replacements, and `np.array` of ragged lists without a dtype makes an object "
+                    "array as NumPy < 1.24 did (the lessons' `train_graph` snapshots), for a course written against "
+                    "NumPy 1; default `false`",
     "model_kinds": "what a notebook may hand in as a trained model: "
                    + ", ".join(f"`{kind}` ({info.described})" for kind, info in MODEL_KINDS.items())
                    + "; only these are exported",

@@ -2,10 +2,12 @@
 # loads it (`grader.data.serve.course_call`): reads of the served pickles at the paths the course's notebooks use
 # outside their folder (`../../data/name.pkl.gz`) answered with the file in ./data; a read of a path that cannot exist
 # on a grader (a Windows path, a home folder) of a served file's name failing with a message naming where it is
-# served; the NumPy 1 names a lab opts into; and `%matplotlib widget` (or another interactive backend) drawing with
-# the static inline backend, so the figures are kept in the graded notebook.
+# served; the class a file of both pickle layouts unpickles to (the module `_labgrader_course`); the NumPy 1 names a
+# lab opts into; and `%matplotlib widget` (or another interactive backend) drawing with the static inline backend, so
+# the figures are kept in the graded notebook.
 def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-arg]
     import builtins
+    import fnmatch
     import io
     import os
     import re
@@ -77,6 +79,14 @@ def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-ar
         return check
 
     shell = get_ipython()  # type: ignore[name-defined]  # noqa: F821 - defined in every IPython kernel
+    module_text = description.get("course_module")
+    if module_text and "_labgrader_course" not in sys.modules:
+        # the class the served pickles of both layouts unpickle to (grader/data/course_pickle.py)
+        import types
+
+        module = types.ModuleType("_labgrader_course")
+        sys.modules["_labgrader_course"] = module
+        exec(compile(module_text, "_labgrader_course.py", "exec"), module.__dict__)  # noqa: S102 - our own source
     if paths or shown:
         builtins.open = serving_open(builtins.open)
         io.open = serving_open(io.open)
@@ -95,15 +105,24 @@ def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-ar
 
         def downloading(command: Any, *args: Any, _inner: Any = inner, **kwargs: Any) -> Any:
             # `!wget URL` of a served file over the grader's read-only link of that name: the link goes first, so
-            # the start-up's answer (or wget itself) writes the student's own copy, as on their machine
+            # the start-up's answer (or wget itself) writes the student's own copy, as on their machine. `!rm *.pkl`
+            # removes the links it names here: rm asks before removing a read-only file when its input is a
+            # terminal (as `!` gives it), and nothing answers, so the cell waited until its limit
             try:
                 words = str(command).split()
-                if words and os.path.basename(words[0]) in ("wget", "curl"):
+                tool = os.path.basename(words[0]) if words else ""
+                if tool in ("wget", "curl"):
                     named = {re.split(r"[?#]", word)[0].rstrip("/").rsplit("/", 1)[-1] for word in words[1:]}
-                    for path, served_file in linked.items():
-                        if os.path.basename(path) in named and isfile(path) and isfile(served_file) \
-                                and os.path.samefile(path, served_file):
-                            os.unlink(path)
+                    gone = [path for path in linked if os.path.basename(path) in named]
+                elif tool == "rm":
+                    patterns = [os.path.normpath(word) for word in words[1:] if not word.startswith("-")]
+                    gone = [path for path in linked if any(fnmatch.fnmatchcase(path, p) for p in patterns)]
+                else:
+                    gone = []
+                for path in gone:
+                    served_file = linked[path]
+                    if isfile(path) and isfile(served_file) and os.path.samefile(path, served_file):
+                        os.unlink(path)
             except Exception:
                 pass
             return _inner(command, *args, **kwargs)
@@ -128,6 +147,21 @@ def __labgrader_course_files(description: dict) -> None:  # type: ignore[type-ar
             setattr(numpy, "NINF", -numpy.inf)  # noqa: B010 - a name this NumPy's stubs do not have
         if "asfarray" not in numpy.__dict__:
             setattr(numpy, "asfarray", lambda a, dtype=numpy.float64: numpy.asarray(a, dtype=dtype))  # noqa: B010
+        # NumPy < 1.24 made an object array of ragged lists (the lesson's `train_graph` keeps
+        # `np.array([(weights, accuracy), ...])`); NumPy >= 1.24 raises ValueError: given back for `np.array` called
+        # without a dtype, as NumPy 1 did
+        exact: Any = getattr(numpy, "array")  # noqa: B009 - the stubs of the module object know no attribute
+
+        def array(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return exact(obj, *args, **kwargs)
+            except ValueError as exc:
+                if args or kwargs.get("dtype") is not None or "inhomogeneous" not in str(exc):
+                    raise
+                return exact(obj, *args, **{**kwargs, "dtype": object})
+
+        if getattr(exact, "__name__", "") == "array":
+            setattr(numpy, "array", array)  # noqa: B010 - as above
 
     enable = getattr(shell, "enable_matplotlib", None)
     if callable(enable):

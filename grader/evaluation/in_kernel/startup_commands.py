@@ -1,12 +1,16 @@
 # Start-up: the notebook's `!wget URL` and `!curl -O URL` lines (also -O/-o/-P/--output-dir NAME) of a URL the lab
-# serves copy the file from ./data, so they work offline; every other shell line runs as usual. Runs in the student's
+# serves copy the file from ./data, so they work offline; a wget or curl of any other URL fails at once with one line
+# (no network here); every other shell line runs as usual. Runs in the student's
 # kernel after startup_serving.py (local_file), in the same private namespace; startup.py hooks the shell.
 import os
+import re
 import shlex
 import shutil
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # defined by the start-up's earlier sources, which run first in the same namespace
+    from grader.evaluation.in_kernel.startup_process import data_dir
     from grader.evaluation.in_kernel.startup_serving import local_file
 
 
@@ -58,8 +62,39 @@ def served_command(command: Any) -> Any:
     return f"{url}: served from the lab's data as {destination}"
 
 
+URL = re.compile(r"(?:https?|ftp)://[^\s'\"|;&<>]+")
+LOCAL_HOSTS = re.compile(r"^(?:https?|ftp)://(?:localhost|127\.|\[::1\])", re.IGNORECASE)
+
+
+def offline_message(command: Any) -> Any:
+    """The one line a download of a URL the lab does not serve fails with at once, or None: the command runs.
+
+    The sandbox has no network: left to run, wget waits on a name lookup nothing answers and then retries, past the
+    cell's limit (and the kernel's interrupt does not reach the shell's child), so the notebook would lose its cell
+    to a wait instead of a reason."""
+    try:
+        words = shlex.split(str(command))
+    except ValueError:
+        words = str(command).split()
+    tools = [index for index, word in enumerate(words) if os.path.basename(word) in ("wget", "curl")]
+    if not tools:
+        return None
+    urls = [word for word in words[tools[0] + 1:] if URL.fullmatch(word) and not LOCAL_HOSTS.match(word)]
+    unserved = [url for url in urls if not local_file(url)]
+    if not unserved:
+        return None
+    try:
+        files = sorted(name for name in os.listdir(data_dir) if os.path.isfile(os.path.join(data_dir, name)))
+    except OSError:
+        files = []
+    return (f"{os.path.basename(words[tools[0]])}: {unserved[0]} is not served here: the grader has no network; "
+            f"this lab serves {', '.join(files) or 'no files'} in ./data (and at the URLs its course downloads "
+            "them from)")
+
+
 def answer_shell_commands(shell: Any) -> None:
-    """The IPython shell's `system` and `getoutput` (what `!line` calls) answer served downloads first."""
+    """The IPython shell's `system` and `getoutput` (what `!line` calls) answer served downloads first, and a
+    download of any other URL fails at once with a line that says why."""
     for method in ("system", "getoutput"):
         original = getattr(shell, method, None)
         if not callable(original):
@@ -68,8 +103,15 @@ def answer_shell_commands(shell: Any) -> None:
         def answered(command: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
             try:
                 line = served_command(command)
+                refused = offline_message(command) if line is None else None
             except Exception:
-                line = None
+                line = refused = None
+            if refused is not None:
+                print(refused, file=sys.stderr)
+                namespace = getattr(shell, "user_ns", None)
+                if isinstance(namespace, dict):
+                    namespace["_exit_code"] = 1  # what IPython sets after a failed `!line`
+                return None
             if line is None:
                 return _original(command, *args, **kwargs)
             print(line)

@@ -49,9 +49,23 @@ def test_the_course_dict_holds_the_visible_training_rows_as_raw_integers(lab: La
         mnist = load(lab.visible / name)
         features, labels = mnist["Train"]["Features"], mnist["Train"]["Labels"]
         # the subset has 6,000 training rows, fewer than the declared 42,000: all of them
-        assert (list(mnist), list(mnist["Train"]), features.shape, features.dtype, labels.dtype) == (
+        assert (list(mnist.keys()), list(mnist["Train"]), features.shape, features.dtype, labels.dtype) == (
             ["Train"], ["Features", "Labels"], (6000, 784), np.int64, np.int64)
         assert np.array_equal(features, x_train.reshape(6000, 784)) and np.array_equal(labels, y_train)
+        assert "Train" in mnist and mnist.get("Test") is None
+
+
+def test_the_course_file_names_also_read_as_nielsens_tuple(lab: LabData) -> None:
+    # students who took Nielsen's file kept the course's name: `MNIST[0][0]`, `tr, va, te = pickle.load(f)`
+    tuple_file = load(lab.visible / "mnist-tuple.pkl.gz")
+    for name in ("mnist.pkl.gz", "mnist.pkl"):
+        mnist = load(lab.visible / name)
+        training, validation, test = mnist
+        assert len(mnist) == 3 and mnist[0][0].dtype == np.float32 and mnist[2][1].dtype == np.int64
+        for ours, nielsens in zip((training, validation, test), tuple_file, strict=True):
+            assert np.array_equal(ours[0], nielsens[0]) and np.array_equal(ours[1], nielsens[1])
+        assert repr(mnist) == ("<the course's dict (['Train']: 6000 rows) and Nielsen's (training, validation, "
+                               "test) tuple (x / 256) in one>")
 
 
 def test_nielsens_tuple_holds_floats_divided_by_256_and_the_visible_test_half(lab: LabData) -> None:
@@ -72,6 +86,9 @@ def test_no_hidden_row_is_in_any_pickle(lab: LabData) -> None:
     (train_x, _), (valid_x, _), (test_x, _) = load(lab.visible / "mnist-tuple.pkl.gz")
     served = row_digests(load(lab.visible / "mnist.pkl")["Train"]["Features"])
     served |= row_digests(np.concatenate([train_x, valid_x, test_x]) * 256)
+    for name in ("mnist.pkl", "mnist.pkl.gz"):  # the tuple side of the files of both layouts
+        (train_x, _), (valid_x, _), (test_x, _) = load(lab.visible / name)
+        served |= row_digests(np.concatenate([train_x, valid_x, test_x]) * 256)
     assert len(hidden) > 900 and not hidden & served
 
 
@@ -108,5 +125,6 @@ def test_pickles_are_linked_where_notebooks_read_them_in_their_folder(lab: LabDa
     assert (work / "mnist.pkl").read_bytes() == b"the student's own upload"
     assert sorted(p.name for p in work.iterdir()) == ["data", "mnist.pkl", "mnist.pkl.gz"]
     paths = served_description(spec)["paths"]
-    assert (paths["../../../data/mnist.pkl.gz"], paths["../mnist.pkl"], paths["../../03-Perceptron/lab/mnist.pkl.gz"]
-            ) == ("mnist.pkl.gz", "mnist.pkl", "mnist.pkl.gz")
+    assert (paths["../../../data/mnist.pkl.gz"], paths["../mnist.pkl"], paths["../mnist.pkl.gz"],
+            paths["../../03-Perceptron/lab/mnist.pkl.gz"]) == (
+        "mnist.pkl.gz", "mnist.pkl", "mnist.pkl.gz", "mnist.pkl.gz")

@@ -82,6 +82,19 @@ def test_a_network_over_its_models_parameter_cap_is_refused(harness: dict[str, A
     assert room["mnist_multi_model"].predictions is not None
 
 
+def test_an_empty_slot_names_its_own_architectures_network_over_the_cap_not_another_unreadable_one(
+        harness: dict[str, Any], tmp_path: Path) -> None:
+    # a notebook that rebuilt `net` cell after cell: a larger network that cannot be read comes first, the two-layer
+    # network this check is about is over its cap, and the report says the cap (what keeps the check from it)
+    torch.manual_seed(0)
+    two_layers = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.Tanh(), nn.Linear(64, 10))
+    exported = export(harness, tmp_path, {"net": template_lookup(), "net_before": two_layers})
+    model = grade(exported, "dense", SlotRequest("two_layer_net", "mnist", "multi_dense", 50_000))["two_layer_net"]
+    assert (model.found, model.source, model.predictions) == (False, "`net_before`", None)
+    assert model.error == ("it has 50,890 parameters, over this model's cap of 50,000 (the lab's own solutions need "
+                           "far fewer)")
+
+
 def test_first_layer_rows_that_are_stored_images_are_counted(harness: dict[str, Any], tmp_path: Path) -> None:
     """A first layer of unit-norm hidden images whose ReLU fires only on an exact copy, beside an honest network."""
     torch.manual_seed(0)

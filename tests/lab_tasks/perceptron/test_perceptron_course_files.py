@@ -123,3 +123,31 @@ def test_nielsens_tuple_from_mnielsens_url_and_a_list_of_perceptron_objects(mnis
                                                      "`x` holds its training rows so), the bias weight taken as the "
                                                      "last column"), report["checks"][0]["message"]
 
+
+
+@pytest.mark.slow
+def test_the_course_file_name_read_as_nielsens_tuple_after_rm_wget_gzip_and_an_unserved_url_refused(
+        workdir: Path, tmp_path: Path) -> None:
+    # students who took Nielsen's file kept the course's name; `!rm *.pkl` met the grader's read-only link (rm asked
+    # on the kernel's terminal and the cell waited until its limit); a URL the lab does not serve fails at once
+    path = notebook(
+        tmp_path, "both_layouts.ipynb",
+        "import contextlib, gzip, io, pickle, random, time\nimport numpy as np\nrandom.seed(3)",
+        "!rm *.pkl\n!wget https://raw.githubusercontent.com/microsoft/AI-For-Beginners/main/data/mnist.pkl.gz\n"
+        "!gzip -d mnist.pkl.gz",
+        "with open('mnist.pkl', 'rb') as f:\n    tr_d, va_d, te_d = pickle.load(f, encoding='latin1')\n"
+        "with gzip.open('../mnist.pkl.gz', 'rb') as f:\n    course = pickle.load(f)\n"
+        "assert (course['Train']['Features'].shape, course[0][0].shape) == ((42000, 784), (50000, 784))",
+        "err, started = io.StringIO(), time.monotonic()\nwith contextlib.redirect_stderr(err):\n"
+        "    !wget -q https://example.org/data/other.pkl.gz\n"
+        "assert time.monotonic() - started < 30 and err.getvalue().startswith(\n"
+        "    'wget: https://example.org/data/other.pkl.gz is not served here: the grader has no network; this lab '\n"
+        "    'serves '), err.getvalue()",
+        LESSON_TRAIN,
+        "x, y = tr_d\nwts = [train(x[y == d], x[y != d], 3000) for d in range(10)]",
+    )
+    report = grade(workdir, LAB, path)
+    assert report["note"] is None, report["note"]  # no cell raised: every assertion above held
+    assert scores(report)[CHECK] > 0, report["checks"]
+    assert report["checks"][0]["message"].startswith("`wts` (inputs divided by 256 (observed: "), \
+        report["checks"][0]["message"]

@@ -68,3 +68,40 @@ def test_the_shell_answers_served_lines_and_runs_the_others(commands: dict[str, 
     assert shell.getoutput("ls") == "output"
     assert shell.ran == ["ls"]
     assert capsys.readouterr().out == f"{URL}: served from the lab's data as ./set.npz\n"
+
+
+REFUSED = ("wget: https://example.org/other.npz is not served here: the grader has no network; this lab serves "
+           "set.npz in ./data (and at the URLs its course downloads them from)")
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("wget https://example.org/other.npz", REFUSED),
+    ("wget -q -O got.npz https://example.org/other.npz", REFUSED),
+    ("cd sub && wget https://example.org/other.npz", REFUSED),
+    (f"wget {URL} https://example.org/other.npz", REFUSED),
+    ("curl -L https://example.org/other.npz | tar x", REFUSED.replace("wget:", "curl:")),
+    ("wget http://localhost:8000/x.npz", None),
+    ("wget --version", None),
+    ("ls https://example.org/other.npz", None),
+])
+def test_a_download_of_an_unserved_url_is_refused_in_one_line(commands: dict[str, Any], line: str,
+                                                               message: str | None) -> None:
+    assert commands["offline_message"](line) == message
+
+
+def test_the_shell_refuses_an_unserved_download_at_once(commands: dict[str, Any],
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    class Shell:
+        def __init__(self) -> None:
+            self.ran: list[str] = []
+            self.user_ns: dict[str, Any] = {}
+
+        def system(self, command: str) -> int:
+            self.ran.append(command)
+            return 0
+
+    shell = Shell()
+    commands["answer_shell_commands"](shell)
+    assert shell.system("wget https://example.org/other.npz") is None
+    assert (shell.ran, shell.user_ns) == ([], {"_exit_code": 1})
+    assert capsys.readouterr().err == REFUSED + "\n"
