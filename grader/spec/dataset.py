@@ -248,7 +248,7 @@ class DatasetSpec(_Strict):
         if self.is_environment != (self.episodes is not None):
             raise ValueError(f"dataset {self.id}: a gymnasium source declares its seeds in [datasets.episodes], and "
                              "only it has episodes")
-        if self.is_environment and (self.serve != DatasetServe() or "split" in self.model_fields_set):
+        if self.is_environment and (self.serve != DatasetServe() or self.split != DatasetSplit()):
             raise ValueError(f"dataset {self.id}: an environment is split by its seeds ([datasets.episodes]) and "
                              "serves ./data/<id>.npz only: no [datasets.split] or [datasets.serve]")
         if self.source.kind == "sklearn" and self.split.kind not in ("stratified", "random"):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from grader.data.sources import import_source
-from grader.spec.lab import discover_labs
+from grader.spec.lab import LabSpec, discover_labs
 from lab_tasks import LABS_DIR
 from tests.lab_data import SMALL_MNIST
 from tests.lab_tasks.bundled import contract_cell, import_mnist, lab_toml, solutions
@@ -21,6 +21,13 @@ DATA_LABS = ("perceptron", "own_framework", "digits")
 
 def test_every_bundled_lab_validates() -> None:
     assert set(discover_labs(LABS_DIR)) >= {"frameworks", *DATA_LABS}
+
+
+def test_every_bundled_lab_reads_back_from_its_stored_form() -> None:
+    """The server stores each spec as JSON and validates it again at start-up: what validated once validates again
+    (an environment's defaults, dumped with the rest, once refused the stored mountain_car lab)."""
+    for spec in discover_labs(LABS_DIR).values():
+        assert LabSpec.model_validate_json(spec.model_dump_json()) == spec
 
 
 @pytest.mark.parametrize("lab", DATA_LABS)
