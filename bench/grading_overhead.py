@@ -8,10 +8,11 @@ them alike; the table shows medians: per notebook the difference (grade - nbconv
 nbconvert) against nbconvert of the same run, with the target (+0.5 s for a small notebook, 5% for a reference
 solution) and the load average before and after the notebook's runs. `--parts` also prints the report's own timings
 (prepare, kernel start, cells, harness, evaluate) per part.
-The baselines run the same code the sandboxed kernel runs: the grader's set-up cell
-(`grader/evaluation/in_kernel/startup*.py`: seeds, `./data` on `sys.path`, offline MNIST for Keras) and then the
-student's cells, in a directory holding the same visible data; only the sandbox, the harness and the scoring are
-missing.
+The baselines run the same code the sandboxed kernel runs: the job's set-up cell (`grader.pipeline.job_setup_code`:
+the start-up of `grader/evaluation/in_kernel/startup*.py` with seeds, `./data` on `sys.path` and the loaders the lab
+serves offline, such as MNIST for Keras) and then the student's cells, in a directory made as a job's
+(`grader.pipeline.prepare_work`: the same visible data, the served files linked); only the sandbox, the harness and
+the scoring are missing.
 Peak memory is the largest VmHWM of the kernel process (the script's own process), sampled every 0.1 s.
 """
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,8 +29,13 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from bench import common
 from bench.common import BENCH_ROOT, PYTHON, REPO, Run, fresh_dir, labgrader, labgrader_env, median, table, timed
+from grader.data.lab_data import LabData
+from grader.data.prepare import prepare_lab
 from grader.evaluation.in_kernel import startup_source
+from grader.pipeline import job_setup_code, prepare_work
 from grader.sandbox.kernel_command import kernel_environment
+from grader.spec.lab import LabSpec, discover_labs
+from lab_tasks import LABS_DIR
 
 JUPYTER = str(Path(PYTHON).parent / "jupyter")
 SOLUTIONS = REPO / "lab_tasks" / "frameworks" / "solutions"
@@ -74,25 +79,38 @@ def _write_notebook(path: Path, code: str) -> Path:
     return path
 
 
-def _baseline_inputs(case: Case, visible: Path) -> tuple[Path, Path, Path]:
-    """A work dir with the visible data as ./data, the notebook with the set-up cell first, and the same as a script."""
+def frameworks_lab() -> tuple[LabSpec, LabData]:
+    """The frameworks lab and its data under the bench root, prepared as `labgrader grade` prepares it (MNIST imported
+    once; the lab's student files and served files in ./data) before the baselines copy it."""
+    common.ensure_lab_data()
+    spec = discover_labs(LABS_DIR)["frameworks"]
+    lab = LabData(BENCH_ROOT / "data", spec.id)
+    prepare_lab(lab, spec, LABS_DIR / spec.id)
+    return spec, lab
+
+
+def _baseline_inputs(case: Case, spec: LabSpec, lab: LabData) -> tuple[Path, Path, Path]:
+    """A work dir made as a grading job's (`grader.pipeline.prepare_work`: the visible data as ./data, the served
+    files linked), the notebook with the job's set-up cell first (`job_setup_code`: the start-up told what the lab
+    serves), and the same as a script."""
     work = fresh_dir(BENCH_ROOT / "baseline" / case.name)
-    shutil.copytree(visible, work / "data")
+    prepare_work(spec, lab, work)
     (work / ".tmp").mkdir()
     nb = nbformat.read(str(case.notebook), as_version=4)
     code = [c.source for c in nb.cells if c.cell_type == "code"]
-    baseline_nb = new_notebook(cells=[new_code_cell(startup_source()), *(new_code_cell(c) for c in code)])
+    setup = job_setup_code(spec, startup_source())
+    baseline_nb = new_notebook(cells=[new_code_cell(setup), *(new_code_cell(c) for c in code)])
     baseline_nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb_path = work / "notebook.ipynb"
     nbformat.write(baseline_nb, str(nb_path))
     lines = [line for c in code for line in c.splitlines() if not line.lstrip().startswith(("%", "!"))]
     script = work / "notebook.py"
-    script.write_text("def get_ipython():\n    return None\n\n" + startup_source() + "\n" + "\n".join(lines) + "\n")
+    script.write_text("def get_ipython():\n    return None\n\n" + setup + "\n" + "\n".join(lines) + "\n")
     return work, nb_path, script
 
 
-def _run_case(case: Case, visible: Path, alt_repo: Path | None) -> None:
-    work, nb_path, script = _baseline_inputs(case, visible)
+def _run_case(case: Case, spec: LabSpec, lab: LabData, alt_repo: Path | None) -> None:
+    work, nb_path, script = _baseline_inputs(case, spec, lab)
     env = kernel_environment(work, {})
     env["PATH"] = f"{Path(PYTHON).parent}:{env['PATH']}"
     case.load_before = load()
@@ -176,13 +194,13 @@ def main() -> None:
     parser.add_argument("--alt-repo", type=Path, default=None,
                         help="also time `labgrader grade` from this checkout (a proposed change), interleaved")
     args = parser.parse_args()
-    visible = common.ensure_lab_data()
+    spec, lab = frameworks_lab()
     print(f"machine: {common.machine()}", flush=True)
     cases = _cases(args)
     if "solutions" in args.only and not any(c.name not in SMALL for c in cases):
         print(f"no reference solutions in {SOLUTIONS}: measuring only the small notebooks")
     for case in cases:
-        _run_case(case, visible, args.alt_repo)
+        _run_case(case, spec, lab, args.alt_repo)
     text, records = _summary(cases)
     print(text)
     if args.parts:

@@ -110,6 +110,23 @@ def _harness_step(ctx: GradingContext, work: Path, evaluation: Path, slots: RunS
     return code, output
 
 
+def prepare_work(spec: LabSpec, lab_data: LabData, work: Path, files: tuple[SubmittedFile, ...] = (),
+                 uid: int | None = None) -> None:
+    """A job's working directory (the notebook's folder) before any of its code runs: the lab's visible data as
+    ./data, the files submitted with the notebook, and the course's served files where its notebooks read them."""
+    lab_data.copy_visible_into(work / "data")
+    place_files(files, work, uid)  # before any student code runs: nothing there can be a link yet
+    link_served_paths(spec, work)  # the course's files where its notebooks read them, unless uploaded
+
+
+def job_setup_code(spec: LabSpec, startup: str) -> str:
+    """The private set-up cell of one job of `spec`, after `startup` (the kernel start-up, `startup_source()`, or what
+    a warm kernel that already ran it still needs): what the lab serves offline, the course's files, then the
+    notebook's folder on `sys.path`."""
+    return (startup + served_code(spec) + source("course_files.py") + course_call(spec)
+            + source("notebook_path.py"))
+
+
 class StartedKernel(Protocol):
     """A kernel started ahead for exactly one job (`grader.kernel.warm_pool.WarmKernel`); no student code ran in it."""
 
@@ -144,9 +161,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
         ctx.sandbox, isolation, ctx.jobs_root, uid, ctx.extra_env, ctx.devices)
     dirs, cgroup = job.dirs, job.cgroup
     try:
-        ctx.lab_data.copy_visible_into(dirs.work / "data")
-        place_files(ctx.files, dirs.work, uid)  # before any student code runs: nothing there can be a link yet
-        link_served_paths(ctx.spec, dirs.work)  # the course's files where its notebooks read them, unless uploaded
+        prepare_work(ctx.spec, ctx.lab_data, dirs.work, ctx.files, uid)
         limits = RunLimits(
             cell_timeout_s=ctx.cell_timeout_s or ctx.spec.limits.cell_timeout_s,
             notebook_timeout_s=ctx.notebook_timeout_s or ctx.spec.limits.notebook_timeout_s,
@@ -167,8 +182,7 @@ async def _grade_as(nb: NotebookNode, ctx: GradingContext, isolation: Isolation,
         try:
             result = await execute_notebook(
                 nb, work=dirs.work, kernel_dirs=job.kernel_dirs, env=job.env, limits=limits,
-                setup_code=(warm.setup_code if warm is not None else startup_source()) + served_code(ctx.spec)
-                + source("course_files.py") + course_call(ctx.spec) + source("notebook_path.py"),
+                setup_code=job_setup_code(ctx.spec, warm.setup_code if warm is not None else startup_source()),
                 harness=harness,
                 sandbox_uid=uid, death_reason=cgroup.death_reason,
                 driver_argv=list(job.driver_argv),
