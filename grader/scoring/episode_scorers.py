@@ -8,14 +8,12 @@ from __future__ import annotations
 from grader.evaluation.result import EpisodeResult, ModelResult
 from grader.scoring.registry import (
     ScoringInputs,
-    data_missing,
-    failed,
+    model_found,
     partial_credit,
     result,
     scorer,
     subject,
     verdict,
-    why_missing,
 )
 from grader.scoring.report import CheckResult
 from grader.spec.episode_checks import EpisodeCheck, MeanReturnCheck, SuccessRateCheck
@@ -27,13 +25,11 @@ ADVICE = ("train longer or with more episodes, and check that the network gives 
 
 def _episodes(check: EpisodeCheck, inputs: ScoringInputs) -> tuple[ModelResult, list[EpisodeResult]] | CheckResult:
     """(the model's entry, its hidden episodes), or the failed result saying why there are none."""
-    missing = data_missing(check, inputs)
-    if missing:
-        return missing
-    entry = inputs.output.model(check.model) if inputs.output else None
-    if entry is None or not entry.found or not entry.episodes:
-        role = slot_role(inputs.spec, check.model, check.dataset).replace(" model", " policy network")
-        return failed(check, why_missing(check.model, role, entry, inputs.context))
+    role = slot_role(inputs.spec, check.model, check.dataset).replace(" model", " policy network")
+    entry = model_found(check, inputs, lambda e: bool(e.episodes), role)
+    if isinstance(entry, CheckResult):
+        return entry
+    assert entry.episodes is not None
     return entry, entry.episodes
 
 

@@ -16,14 +16,13 @@ from grader.evaluation.result import ModelResult
 from grader.scoring.registry import (
     ScoringInputs,
     class_name,
-    data_missing,
     failed,
+    model_found,
     partial_credit,
     result,
     scorer,
     subject,
     verdict,
-    why_missing,
 )
 from grader.scoring.report import CheckResult
 from grader.spec.metric_checks import (
@@ -35,7 +34,6 @@ from grader.spec.metric_checks import (
     RecallCheck,
     TopKAccuracyCheck,
 )
-from grader.spec.slots import slot_role
 
 Array = NDArray[Any]
 NEGLECTED = ("the network neglects some classes: weight the rare classes more in the loss (class weights) or "
@@ -44,13 +42,10 @@ NEGLECTED = ("the network neglects some classes: weight the rare classes more in
 
 def _predictions(check: MetricCheck, inputs: ScoringInputs) -> tuple[ModelResult, Array, Array] | CheckResult:
     """(the model's entry, its hidden predictions, the hidden labels), or the failed result saying why not."""
-    missing = data_missing(check, inputs)
-    if missing:
-        return missing
-    entry = inputs.output.model(check.model) if inputs.output else None
-    if entry is None or not entry.found or entry.predictions is None:
-        role = slot_role(inputs.spec, check.model, check.dataset)
-        return failed(check, why_missing(check.model, role, entry, inputs.context))
+    entry = model_found(check, inputs, lambda e: e.predictions is not None)
+    if isinstance(entry, CheckResult):
+        return entry
+    assert entry.predictions is not None
     labels = np.asarray(inputs.lab.hidden_split(check.dataset).y, dtype=np.int64)
     predicted = np.asarray(entry.predictions, dtype=np.int64)
     if predicted.shape != labels.shape:

@@ -18,6 +18,7 @@ from grader.scoring.report import CheckResult, Cutoff
 from grader.scoring.student_text import printable
 from grader.spec.check_base import CheckBase
 from grader.spec.lab import LabSpec
+from grader.spec.slots import slot_role
 
 
 class SlotCheck(Protocol):
@@ -106,6 +107,21 @@ def data_missing(check: SlotCheck, inputs: ScoringInputs) -> CheckResult | None:
     how = f" ({declared.install_command(inputs.spec.id)})" if declared is not None else ""
     return failed(check, f"the {shown} data is not installed on this grader, so this check was not measured; this is "
                           f"not a fault of the notebook: ask your instructor to install it{how} and regrade")
+
+
+def model_found(check: SlotCheck, inputs: ScoringInputs, has: Callable[[ModelResult], bool],
+                role: str | None = None) -> ModelResult | CheckResult:
+    """The check's model entry, found and holding what `has` asks of it (predictions, outputs, episodes); else the
+    failed result that says why not: the installation's missing data, or the notebook's missing model, named by its
+    `role` (default: the slot's, as its accuracy check names it)."""
+    missing = data_missing(check, inputs)
+    if missing:
+        return missing
+    entry = inputs.output.model(check.model) if inputs.output else None
+    if entry is None or not entry.found or not has(entry):
+        role = role if role is not None else slot_role(inputs.spec, check.model, check.dataset)
+        return failed(check, why_missing(check.model, role, entry, inputs.context))
+    return entry
 
 
 def subject(entry: ModelResult) -> str:

@@ -15,18 +15,16 @@ from numpy.typing import NDArray
 from grader.evaluation.result import ModelResult
 from grader.scoring.registry import (
     ScoringInputs,
-    data_missing,
     failed,
+    model_found,
     partial_credit,
     result,
     scorer,
     subject,
     verdict,
-    why_missing,
 )
 from grader.scoring.report import CheckResult
 from grader.spec.regression_checks import MaeCheck, MseCheck, R2Check, RegressionCheck
-from grader.spec.slots import slot_role
 
 Array = NDArray[np.float64]
 ADVICE = ("train longer, tune the learning rate, standardise the inputs, and check that the network's one output is "
@@ -53,13 +51,10 @@ def regression_metric(kind: str, predicted: Array, target: Array) -> float:
 
 def _outputs(check: RegressionCheck, inputs: ScoringInputs) -> tuple[ModelResult, Array, Array] | CheckResult:
     """(the model's entry, its hidden outputs, the hidden targets), or the failed result saying why not."""
-    missing = data_missing(check, inputs)
-    if missing:
-        return missing
-    entry = inputs.output.model(check.model) if inputs.output else None
-    if entry is None or not entry.found or entry.outputs is None:
-        role = slot_role(inputs.spec, check.model, check.dataset)
-        return failed(check, why_missing(check.model, role, entry, inputs.context))
+    entry = model_found(check, inputs, lambda e: e.outputs is not None)
+    if isinstance(entry, CheckResult):
+        return entry
+    assert entry.outputs is not None
     target = np.asarray(inputs.lab.hidden_split(check.dataset).y, dtype=np.float64)
     predicted = as_values(entry.outputs)
     if predicted.shape != target.shape:

@@ -22,6 +22,7 @@ from grader.scoring.registry import (
     class_name,
     data_missing,
     failed,
+    model_found,
     partial_credit,
     result,
     scorer,
@@ -87,14 +88,12 @@ def _chance(spec: LabSpec, dataset: str) -> float:
 @scorer("accuracy")
 def score_accuracy(check: AccuracyCheck, inputs: ScoringInputs) -> CheckResult:
     """Hidden accuracy with linear partial credit, for a model whose architecture is the one the check asks for."""
-    output, lab, context = inputs.output, inputs.lab, inputs.context
-    missing = data_missing(check, inputs)
-    if missing:
-        return missing
-    entry = output.model(check.model) if output else None
+    lab, context = inputs.lab, inputs.context
     role = role_of(check.architecture, inputs.spec.dataset_title(check.dataset))
-    if entry is None or not entry.found or entry.predictions is None:
-        return failed(check, why_missing(check.model, role, entry, context))
+    entry = model_found(check, inputs, lambda e: e.predictions is not None, role)
+    if isinstance(entry, CheckResult):
+        return entry
+    assert entry.predictions is not None
     split = lab.hidden_split(check.dataset)
     predictions = np.asarray(entry.predictions, dtype=np.int64)
     if predictions.shape != split.y.shape:
