@@ -14,6 +14,7 @@
      ├── SandboxUnavailable      the host cannot isolate student code and unsandboxed runs are not allowed
      ├── HarnessOutputInvalid    what came back from the sandbox is missing, oversized or malformed
      ├── NetworkRefused          an exported network is not one the grader can evaluate (the message says why)
+     │    └── PolicyRefused      a policy network's outputs cannot choose an environment's action (also a ValueError)
      ├── StoredOutputUnreadable  stored scoring inputs are corrupt or in a format this grader no longer reads
      ├── KernelChannelError  the grader's channel to a kernel broke (grader.kernel.channel/driver/execute)
      │    ├── KernelProtocolViolation  the kernel sent what no honest kernel sends (graded, never retried)
@@ -88,6 +89,10 @@ class HarnessOutputInvalid(GraderError):
 
 class NetworkRefused(GraderError):
     """The export does not describe a network the grader can evaluate (the message says why)."""
+
+
+class PolicyRefused(NetworkRefused, ValueError):
+    """The policy's outputs cannot choose an action (wrong count, not numbers)."""
 
 
 class StoredOutputUnreadable(GraderError):

@@ -17,14 +17,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from grader.data.environment import make_environment
+from grader.errors import PolicyRefused
 from grader.spec.environment import MAX_STEPS
 
 Array = NDArray[Any]
 Policy = Callable[[Array], Array]  # observations (batch, ...) -> action scores (batch, actions)
-
-
-class PolicyRefused(ValueError):
-    """The policy's outputs cannot choose an action (wrong count, not numbers)."""
 
 
 @dataclass(frozen=True)

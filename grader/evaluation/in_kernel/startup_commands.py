@@ -72,6 +72,8 @@ def offline_message(command: Any) -> Any:
     The sandbox has no network: left to run, wget waits on a name lookup nothing answers and then retries, past the
     cell's limit (and the kernel's interrupt does not reach the shell's child), so the notebook would lose its cell
     to a wait instead of a reason."""
+    if re.search(r"[;|&<>`$]", str(command)):
+        return None  # a line of several commands or redirections runs as the shell would (a download fails fast)
     try:
         words = shlex.split(str(command))
     except ValueError:

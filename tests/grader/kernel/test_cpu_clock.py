@@ -41,7 +41,10 @@ def one_core_with_hogs(count: int, seconds: float) -> Iterator[int]:
     before = os.sched_getaffinity(0)
     core = min(before)
     os.sched_setaffinity(0, {core})
-    hogs = [subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-c", HOG.format(s=seconds)])
+    # each in a session of its own: with the scheduler's autogroups, busy loops sharing the test's session would
+    # weigh as one task together, and the job would get most of the core on a quiet machine
+    hogs = [subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-c", HOG.format(s=seconds)],
+                             start_new_session=True)
             for _ in range(count)]
     try:
         yield core

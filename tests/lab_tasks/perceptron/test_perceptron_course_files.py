@@ -127,7 +127,7 @@ def test_nielsens_tuple_from_mnielsens_url_and_a_list_of_perceptron_objects(mnis
 
 @pytest.mark.slow
 def test_the_course_file_name_read_as_nielsens_tuple_after_rm_wget_gzip_and_an_unserved_url_refused(
-        workdir: Path, tmp_path: Path) -> None:
+        mnist_workdir: Path, tmp_path: Path) -> None:
     # students who took Nielsen's file kept the course's name; `!rm *.pkl` met the grader's read-only link (rm asked
     # on the kernel's terminal and the cell waited until its limit); a URL the lab does not serve fails at once
     path = notebook(
@@ -146,7 +146,7 @@ def test_the_course_file_name_read_as_nielsens_tuple_after_rm_wget_gzip_and_an_u
         LESSON_TRAIN,
         "x, y = tr_d\nwts = [train(x[y == d], x[y != d], 3000) for d in range(10)]",
     )
-    report = grade(workdir, LAB, path)
+    report = grade(mnist_workdir, LAB, path)
     assert report["note"] is None, report["note"]  # no cell raised: every assertion above held
     assert scores(report)[CHECK] > 0, report["checks"]
     assert report["checks"][0]["message"].startswith("`wts` (inputs divided by 256 (observed: "), \

@@ -13,8 +13,8 @@ from server.exports.decisions import excuse, override_score
 from server.submissions.models import Submission
 from tests.server.dashboard.seed import graded_submission, migrated_factory, user_id
 
-LABS = {"digits", "frameworks", "own_framework", "perceptron"}
-WEIGHTS = "[weights]\nframeworks = 3\ndigits = 1\nown_framework = 0\nperceptron = 0\n"
+LABS = {"digits", "frameworks", "mountain_car", "own_framework", "perceptron"}  # the bundled labs
+WEIGHTS = "[weights]\nframeworks = 3\ndigits = 1\nmountain_car = 0\nown_framework = 0\nperceptron = 0\n"
 
 
 def _course_file(tmp_path: Path, text: str) -> Path:
@@ -24,7 +24,7 @@ def _course_file(tmp_path: Path, text: str) -> Path:
 
 def test_without_a_course_file_every_lab_weighs_one(tmp_path: Path) -> None:
     weights = load_weights(tmp_path, LABS)
-    assert (weights.source, [weights.weight(lab) for lab in sorted(LABS)]) == (None, [1.0, 1.0, 1.0, 1.0])
+    assert (weights.source, [weights.weight(lab) for lab in sorted(LABS)]) == (None, [1.0] * len(LABS))
 
 
 def test_the_course_file_gives_weights_and_an_unlisted_lab_weighs_one(tmp_path: Path) -> None:
@@ -39,7 +39,7 @@ def test_the_course_file_gives_weights_and_an_unlisted_lab_weighs_one(tmp_path: 
     ("[weights]\nframeworks = true\n", "the weight of 'frameworks' must be a number >= 0, not True"),
     ("[weights]\nframeworks = nan\n", "the weight of 'frameworks' must be a number >= 0, not nan"),
     ("[weights]\nlab_9 = 1\n", "weighs lab 'lab_9', which this server has not loaded (its labs: digits, "
-                               "frameworks, own_framework, perceptron)"),
+                               "frameworks, mountain_car, own_framework, perceptron)"),
     ("[course]\ntitle = 'x'\n", "has 'course'; the only table is [weights]"),
     ("weights = 3\n", "weights is a table of lab = number, such as [weights] lab_a = 2"),
     ("[weights\n", "is not a readable TOML file: "),
@@ -67,12 +67,13 @@ def test_totals_are_weighted_percents_excused_labs_leave_and_missing_ones_count_
     # ann: 3 x 85% + 1 x 0% (digits not submitted) over 4; ben: excused from digits, 100% of what is left; cat: 0
     assert totals == {"ann": 63.75, "ben": 100.0, "cat": 0.0}
     assert text.splitlines() == [
-        "student,digits,frameworks,own_framework,perceptron,total_percent",
-        f"max_score,{_max(course, 'digits')},100,{_max(course, 'own_framework')},{_max(course, 'perceptron')},100",
-        "weight,1,3,0,0,",
-        "ann,,85,,,63.75",
-        "ben,EX,100,,,100",
-        "cat,,,,,0",
+        "student,digits,frameworks,mountain_car,own_framework,perceptron,total_percent",
+        f"max_score,{_max(course, 'digits')},100,{_max(course, 'mountain_car')},{_max(course, 'own_framework')},"
+        f"{_max(course, 'perceptron')},100",
+        "weight,1,3,0,0,0,",
+        "ann,,85,,,,63.75",
+        "ben,EX,100,,,,100",
+        "cat,,,,,,0",
     ]
 
 
@@ -83,7 +84,7 @@ def test_a_total_follows_an_override_at_once(tmp_path: Path) -> None:
         submission = session.get(Submission, sid)
         assert submission is not None
         override_score(session, submission, None, 50, "copied from a classmate", "prof")
-        weights = load_weights(_course_file(tmp_path, "[weights]\ndigits = 0\nown_framework = 0\nperceptron = 0\n"),
+        weights = load_weights(_course_file(tmp_path, "[weights]\ndigits = 0\nmountain_car = 0\nown_framework = 0\nperceptron = 0\n"),
                                LABS)
         ann = build_course_gradebook(session, weights).student("ann")
     assert ann is not None and ann.total_percent == 50.0

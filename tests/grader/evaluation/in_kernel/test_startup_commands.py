@@ -77,9 +77,10 @@ REFUSED = ("wget: https://example.org/other.npz is not served here: the grader h
 @pytest.mark.parametrize(("line", "message"), [
     ("wget https://example.org/other.npz", REFUSED),
     ("wget -q -O got.npz https://example.org/other.npz", REFUSED),
-    ("cd sub && wget https://example.org/other.npz", REFUSED),
+    ("cd sub && wget https://example.org/other.npz", None),  # several commands run as the shell runs them
     (f"wget {URL} https://example.org/other.npz", REFUSED),
-    ("curl -L https://example.org/other.npz | tar x", REFUSED.replace("wget:", "curl:")),
+    ("curl -L https://example.org/other.npz -o other.npz", REFUSED.replace("wget:", "curl:")),
+    ("curl -sS https://example.org/other.npz > /dev/null 2>&1; echo exit=$?", None),
     ("wget http://localhost:8000/x.npz", None),
     ("wget --version", None),
     ("ls https://example.org/other.npz", None),
