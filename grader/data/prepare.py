@@ -187,7 +187,7 @@ def prepare_dataset(lab: LabData, dataset: DatasetSpec) -> dict[str, Any] | None
     else:
         return None
     visible, (hidden_x, hidden_y), words = split_source(dataset, source)
-    if dataset.regression:  # a class label is served as its source stored it (MNIST's uint8, as Keras' loader gives)
+    if dataset.regression:  # a class label is served as its source stored it (e.g. uint8, as Keras' loader gives)
         visible.update({key: label_array(dataset, visible[key]) for key in ("y_train", "y_test") if key in visible})
     (hidden_x, hidden_y), second = set_aside_second(dataset, hidden_x, hidden_y)
     _write(lab.visible / f"{dataset.id}.npz", 0o444, False, **visible)

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from grader.errors import NetworkRefused
+from grader.errors import NetworkRefused, PolicyRefused
 from grader.evaluation.harness_output import HarnessExport
 from grader.evaluation.network import NumpyNetwork
 from grader.evaluation.preprocessing import Preprocessing
 from grader.evaluation.result import NOT_FROM_LAYERS, EpisodeResult, ModelResult
-from grader.evaluation.rollout import EnvironmentSetting, PolicyRefused, roll_out
+from grader.evaluation.rollout import EnvironmentSetting, roll_out
 
 Array = NDArray[Any]
 MAX_CANDIDATES = 16

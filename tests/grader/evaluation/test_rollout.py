@@ -14,9 +14,10 @@ import pytest
 import torch
 from torch import nn
 
+from grader.errors import PolicyRefused
 from grader.evaluation.evaluator import DatasetInputs, SlotRequest, evaluate
 from grader.evaluation.harness_output import HarnessExport, read_harness_output
-from grader.evaluation.rollout import EnvironmentSetting, PolicyRefused, greedy_actions, roll_out
+from grader.evaluation.rollout import EnvironmentSetting, greedy_actions, roll_out
 
 ENV = "MountainCar-v0"  # the test names the environment it plays; the grader's code never does
 SETTING = EnvironmentSetting(ENV)

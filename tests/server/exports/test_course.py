@@ -84,8 +84,8 @@ def test_a_total_follows_an_override_at_once(tmp_path: Path) -> None:
         submission = session.get(Submission, sid)
         assert submission is not None
         override_score(session, submission, None, 50, "copied from a classmate", "prof")
-        weights = load_weights(_course_file(tmp_path, "[weights]\ndigits = 0\nmountain_car = 0\nown_framework = 0\nperceptron = 0\n"),
-                               LABS)
+        weights = load_weights(_course_file(
+            tmp_path, "[weights]\ndigits = 0\nmountain_car = 0\nown_framework = 0\nperceptron = 0\n"), LABS)
         ann = build_course_gradebook(session, weights).student("ann")
     assert ann is not None and ann.total_percent == 50.0
 
